@@ -1,0 +1,134 @@
+// The router configuration, in LiteLLM's config.yaml shape plus Tailgate's
+// `router_settings.strategies`. Parsed once at start; immutable afterwards.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tailgate::config {
+
+using Millis = std::chrono::milliseconds;
+
+// Thrown by load(); what() is "file:line: key.path: message".
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// A secret value (api keys, master key): never printed; redacted() gives "***".
+class Secret {
+public:
+    Secret() = default;
+    explicit Secret(std::string v) : value_(std::move(v)) {}
+    bool empty() const { return value_.empty(); }
+    const std::string& reveal() const { return value_; }
+    static const char* redacted() { return "***"; }
+
+private:
+    std::string value_;
+};
+
+enum class ProviderKind { OpenAICompatible, Azure };
+
+// Where and how to reach one deployment; resolved from litellm_params.
+struct Upstream {
+    ProviderKind kind = ProviderKind::OpenAICompatible;
+    std::string provider;        // "openai", "groq", "azure", ...
+    std::string model;           // upstream model name (after "provider/")
+    bool tls = true;
+    std::string host;            // e.g. "api.openai.com" / "127.0.0.1"
+    std::string port;            // "443" / "8001"
+    std::string base_path;       // path prefix without trailing '/', e.g. "/v1"
+    std::string api_version;     // azure api-version
+    Secret api_key;
+    bool ssl_verify = true;
+};
+
+struct Deployment {
+    std::string id;              // model_info.id, or a stable generated one
+    std::string model_name;      // the model group
+    Upstream upstream;
+    std::string api_base;        // as configured/defaulted, without credentials (for display)
+    double weight = 0;
+    int64_t rpm = 0;
+    int64_t tpm = 0;
+    std::optional<Millis> timeout;         // total
+    std::optional<Millis> stream_timeout;  // first byte of a stream
+    std::optional<int> num_retries;
+    double input_cost_per_token = -1;      // < 0: unknown
+    double output_cost_per_token = -1;
+    int line = 0;                          // where it was declared
+};
+
+// One entry of router_settings.strategies.
+struct StrategySpec {
+    std::string name;
+    std::vector<std::pair<std::string, std::string>> args;  // flattened (see tg_args)
+    int line = 0;
+};
+
+struct RouterSettings {
+    std::string routing_strategy = "simple-shuffle";
+    std::vector<std::pair<std::string, std::string>> routing_strategy_args;  // flattened
+    std::vector<StrategySpec> strategies;  // explicit chain, or derived from routing_strategy
+    bool strategies_explicit = false;
+    std::vector<std::string> plugin_paths;
+    int num_retries = 0;
+    Millis timeout{600000};
+    std::optional<Millis> stream_timeout;
+    Millis connect_timeout{5000};
+    int allowed_fails = 3;
+    Millis cooldown_time{5000};
+    bool disable_cooldowns = false;
+    Millis retry_after{0};
+    // fallbacks: [{"gpt-3.5-turbo": ["gpt-4"]}]
+    std::vector<std::pair<std::string, std::vector<std::string>>> fallbacks;
+    std::vector<std::pair<std::string, std::vector<std::string>>> context_window_fallbacks;
+    bool allow_request_strategy_override = false;
+};
+
+struct GeneralSettings {
+    Secret master_key;
+    std::string host = "127.0.0.1";
+    int port = 4000;
+    int max_threads = 256;         // Poco HTTPServer pool
+    int io_threads = 1;            // Asio threads for upstream I/O
+    size_t max_body_bytes = 10u * 1024 * 1024;
+    Millis keep_alive_timeout{60000};
+    int upstream_pool_size = 64;   // idle keep-alive connections kept per origin
+    std::string log_level = "info";
+    std::string log_format = "text"; // text | json
+};
+
+struct Config {
+    std::string file;
+    std::vector<Deployment> deployments;
+    RouterSettings router;
+    GeneralSettings general;
+
+    // Model groups in first-appearance order.
+    std::vector<std::string> model_groups() const;
+    bool has_group(const std::string& g) const;
+};
+
+// Parses and validates a config file. Throws ConfigError.
+// `env` resolves os.environ/VAR (defaults to getenv; tests inject one).
+using EnvLookup = std::optional<std::string> (*)(const std::string&);
+Config load_file(const std::string& path, EnvLookup env = nullptr);
+Config load_string(const std::string& yaml_text, const std::string& display_name,
+                   EnvLookup env = nullptr);
+
+// Default chain for a LiteLLM routing_strategy name, e.g.
+// "simple-shuffle" -> [simple-shuffle], "latency-based-routing" -> [health, latency].
+std::vector<std::string> default_chain(const std::string& routing_strategy);
+
+// Parses "500ms", "2s", "1.5m", or a bare number of seconds.
+std::optional<Millis> parse_duration(const std::string& text);
+
+}  // namespace tailgate::config

@@ -1,0 +1,207 @@
+// Header-only C++ wrapper over plugin_abi.h.
+//
+// Write a class deriving from tailgate::sdk::Strategy, then
+//     TAILGATE_STRATEGY(MyStrategy, "my-strategy")
+// in exactly one .cpp of the plugin. The generated extern "C" entry points are
+// noexcept trampolines: an exception from the constructor becomes a create()
+// error message, one from route() becomes TG_ERR_INTERNAL, one from observe()
+// is swallowed (and logged). Nothing but C types crosses the library boundary.
+#pragma once
+
+#include <tailgate/plugin_abi.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace tailgate::sdk {
+
+// Thrown from a Strategy constructor to reject its configuration.
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Read-only view of the chain entry's `args:`.
+class Args {
+public:
+    explicit Args(const tg_args* a) : a_(a) {}
+
+    std::optional<std::string_view> get(std::string_view key) const {
+        if (a_ == nullptr) return std::nullopt;
+        for (uint32_t i = 0; i < a_->count; ++i)
+            if (key == a_->items[i].key) return std::string_view(a_->items[i].value);
+        return std::nullopt;
+    }
+    std::string str(std::string_view key, std::string_view def) const {
+        auto v = get(key);
+        return std::string(v ? *v : def);
+    }
+    double num(std::string_view key, double def) const {
+        auto v = get(key);
+        if (!v) return def;
+        std::string s(*v);
+        char* end = nullptr;
+        double d = std::strtod(s.c_str(), &end);
+        if (end == s.c_str() || *end != '\0')
+            throw ConfigError(std::string(key) + ": expected a number, got '" + s + "'");
+        return d;
+    }
+    bool flag(std::string_view key, bool def) const {
+        auto v = get(key);
+        if (!v) return def;
+        if (*v == "true" || *v == "1" || *v == "yes") return true;
+        if (*v == "false" || *v == "0" || *v == "no") return false;
+        throw ConfigError(std::string(key) + ": expected true/false, got '" + std::string(*v) + "'");
+    }
+    // Durations: "250ms", "1.5s", "2m", or a bare number of seconds (LiteLLM style).
+    double millis(std::string_view key, double def_ms) const {
+        auto v = get(key);
+        if (!v) return def_ms;
+        auto ms = parse_duration_ms(*v);
+        if (!ms) throw ConfigError(std::string(key) + ": expected a duration like 500ms or 2s, got '" +
+                                   std::string(*v) + "'");
+        return *ms;
+    }
+    static std::optional<double> parse_duration_ms(std::string_view text) {
+        std::string s(text);
+        char* end = nullptr;
+        double d = std::strtod(s.c_str(), &end);
+        if (end == s.c_str() || d < 0) return std::nullopt;
+        std::string_view unit(end);
+        if (unit.empty() || unit == "s") return d * 1000.0;
+        if (unit == "ms") return d;
+        if (unit == "m") return d * 60000.0;
+        if (unit == "h") return d * 3600000.0;
+        return std::nullopt;
+    }
+    const tg_args* raw() const { return a_; }
+
+private:
+    const tg_args* a_;
+};
+
+// Services of the host, valid for the life of the strategy instance.
+class Host {
+public:
+    explicit Host(const tg_host_api* api) : api_(*api) {}
+    void log(tg_log_level level, const std::string& msg) const {
+        if (api_.log) api_.log(api_.host, static_cast<uint32_t>(level), msg.c_str());
+    }
+    int64_t now_ms() const { return api_.now_ms ? api_.now_ms(api_.host) : 0; }
+    void publish_latency(uint32_t index, bool ttft, const tg_latency_summary& s) const {
+        if (api_.publish_latency) api_.publish_latency(api_.host, index, ttft ? 0u : 1u, &s);
+    }
+    void publish_health(uint32_t index, tg_health h, int64_t until_ms) const {
+        if (api_.publish_health) api_.publish_health(api_.host, index, static_cast<uint32_t>(h), until_ms);
+    }
+    void note(tg_route* route, const std::string& text) const {
+        if (api_.route_note) api_.route_note(route, text.c_str());
+    }
+    uint32_t deployment_count() const { return api_.deployment_count ? api_.deployment_count(api_.host) : 0; }
+    const tg_deployment* deployment_at(uint32_t i) const {
+        return api_.deployment_at ? api_.deployment_at(api_.host, i) : nullptr;
+    }
+
+private:
+    tg_host_api api_;  // copied: the host's table is BORROWED at create time
+};
+
+// Convenience over tg_route for use inside Strategy::route().
+class Route {
+public:
+    explicit Route(tg_route* r) : r_(r) {}
+    uint32_t size() const { return r_->count; }
+    tg_candidate& operator[](uint32_t i) { return r_->candidates[i]; }
+    const tg_candidate& operator[](uint32_t i) const { return r_->candidates[i]; }
+    tg_candidate* begin() { return r_->candidates; }
+    tg_candidate* end() { return r_->candidates + r_->count; }
+    // Keeps candidates for which keep(c) is true, preserving order.
+    template <class Pred>
+    void filter(Pred keep) {
+        uint32_t out = 0;
+        for (uint32_t i = 0; i < r_->count; ++i)
+            if (keep(r_->candidates[i])) r_->candidates[out++] = r_->candidates[i];
+        r_->count = out;
+        clear_plan();
+    }
+    void move_to_front(uint32_t i) {
+        if (i >= r_->count) return;
+        tg_candidate c = r_->candidates[i];
+        for (uint32_t k = i; k > 0; --k) r_->candidates[k] = r_->candidates[k - 1];
+        r_->candidates[0] = c;
+    }
+    uint32_t attempt_count() const { return r_->attempt_count; }
+    const tg_attempt& attempt(uint32_t i) const { return r_->attempts[i]; }
+    void clear_plan() { r_->attempt_count = 0; }
+    bool add_attempt(uint32_t candidate, tg_launch launch, uint32_t delay_ms = 0) {
+        if (r_->attempt_count >= TG_MAX_ATTEMPTS || candidate >= r_->count) return false;
+        r_->attempts[r_->attempt_count++] = tg_attempt{candidate, static_cast<uint32_t>(launch), delay_ms, 0};
+        return true;
+    }
+    tg_route* raw() { return r_; }
+
+private:
+    tg_route* r_;
+};
+
+class Strategy {
+public:
+    virtual ~Strategy() = default;
+    // Filter / reorder candidates and optionally shape the plan.
+    // Return TG_ERR_NO_CANDIDATE to refuse the request.
+    virtual tg_status route(const tg_request& request, Route& route) = 0;
+    // Attempt outcomes of every request of the router. Must not block.
+    virtual void observe(const tg_event&) {}
+};
+
+namespace detail {
+inline void copy_error(char* err, size_t len, const char* msg) {
+    if (err == nullptr || len == 0) return;
+    std::snprintf(err, len, "%s", msg);
+}
+}  // namespace detail
+
+}  // namespace tailgate::sdk
+
+// Defines the six exported entry points for Class, constructed as Class(Host, Args).
+#define TAILGATE_STRATEGY(Class, NameLiteral)                                                       \
+    extern "C" TG_EXPORT uint32_t tg_plugin_abi_version(void) { return TG_ABI_VERSION; }            \
+    extern "C" TG_EXPORT const char* tg_plugin_name(void) { return NameLiteral; }                   \
+    extern "C" TG_EXPORT void* tg_plugin_create(const tg_host_api* host, const tg_args* args,       \
+                                                char* err, size_t err_len) {                        \
+        try {                                                                                       \
+            return static_cast<::tailgate::sdk::Strategy*>(                                         \
+                new Class(::tailgate::sdk::Host(host), ::tailgate::sdk::Args(args)));               \
+        } catch (const std::exception& e) {                                                         \
+            ::tailgate::sdk::detail::copy_error(err, err_len, e.what());                            \
+        } catch (...) {                                                                             \
+            ::tailgate::sdk::detail::copy_error(err, err_len, "unknown exception in constructor"); \
+        }                                                                                           \
+        return nullptr;                                                                             \
+    }                                                                                               \
+    extern "C" TG_EXPORT void tg_plugin_destroy(void* self) {                                       \
+        try {                                                                                       \
+            delete static_cast<::tailgate::sdk::Strategy*>(self);                                   \
+        } catch (...) {                                                                             \
+        }                                                                                           \
+    }                                                                                               \
+    extern "C" TG_EXPORT int32_t tg_plugin_route(void* self, const tg_request* req, tg_route* r) { \
+        try {                                                                                       \
+            ::tailgate::sdk::Route route(r);                                                        \
+            return static_cast<int32_t>(static_cast<::tailgate::sdk::Strategy*>(self)->route(*req, route)); \
+        } catch (...) {                                                                             \
+            return TG_ERR_INTERNAL;                                                                 \
+        }                                                                                           \
+    }                                                                                               \
+    extern "C" TG_EXPORT void tg_plugin_observe(void* self, const tg_event* ev) {                   \
+        try {                                                                                       \
+            static_cast<::tailgate::sdk::Strategy*>(self)->observe(*ev);                            \
+        } catch (...) {                                                                             \
+        }                                                                                           \
+    }

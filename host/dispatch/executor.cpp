@@ -1,0 +1,502 @@
+#include "dispatch/executor.hpp"
+
+#include <rapidjson/document.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+namespace tailgate::dispatch {
+
+namespace {
+
+constexpr size_t kMaxErrorBody = 64 * 1024;
+
+bool ieq_contains(std::string_view hay, std::string_view needle) {
+    auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(),
+                          [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+    return it != hay.end();
+}
+
+// The upstream's own error message when its body is OpenAI-shaped.
+std::string upstream_message(std::string_view body) {
+    rapidjson::Document d;
+    d.Parse(body.data(), body.size());
+    if (!d.HasParseError() && d.IsObject()) {
+        auto e = d.FindMember("error");
+        if (e != d.MemberEnd()) {
+            if (e->value.IsObject()) {
+                auto m = e->value.FindMember("message");
+                if (m != e->value.MemberEnd() && m->value.IsString()) return m->value.GetString();
+            } else if (e->value.IsString()) {
+                return e->value.GetString();
+            }
+        }
+        auto m = d.FindMember("message");
+        if (m != d.MemberEnd() && m->value.IsString()) return m->value.GetString();
+    }
+    std::string s(body.substr(0, 200));
+    for (char& c : s)
+        if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    return s;
+}
+
+// Rank used to pick the error a client sees when every attempt failed: the
+// one that tells the most about the request itself wins.
+int informativeness(tg_error_class c) {
+    switch (c) {
+        case TG_ERRC_BAD_REQUEST:
+        case TG_ERRC_CONTEXT_WINDOW: return 5;
+        case TG_ERRC_RATE_LIMIT:
+        case TG_ERRC_AUTH:
+        case TG_ERRC_NOT_FOUND:
+        case TG_ERRC_SERVER: return 4;
+        case TG_ERRC_TIMEOUT: return 3;
+        case TG_ERRC_PROTOCOL: return 2;
+        case TG_ERRC_CONNECT: return 1;
+        default: return 0;
+    }
+}
+
+const char* type_for_status(int status) {
+    switch (status) {
+        case 400: case 404: case 409: case 413: case 422: return "invalid_request_error";
+        case 401: return "authentication_error";
+        case 403: return "permission_error";
+        case 429: return "rate_limit_error";
+        default: return "api_error";
+    }
+}
+
+}  // namespace
+
+bool is_retryable(tg_error_class c) {
+    return c != TG_ERRC_BAD_REQUEST && c != TG_ERRC_CONTEXT_WINDOW && c != TG_ERRC_NONE;
+}
+
+tg_error_class classify_status(int status, std::string_view body) {
+    if (status == 429) return TG_ERRC_RATE_LIMIT;
+    if (status == 401 || status == 403) return TG_ERRC_AUTH;
+    if (status == 404) return TG_ERRC_NOT_FOUND;
+    if (status == 408) return TG_ERRC_TIMEOUT;
+    if (status >= 500) return TG_ERRC_SERVER;
+    if (status == 409) return TG_ERRC_SERVER;  // conflict/lock: worth another try, as the OpenAI SDK does
+    if (status >= 400) {
+        if (ieq_contains(body, "context_length_exceeded") || ieq_contains(body, "maximum context length") ||
+            ieq_contains(body, "context window"))
+            return TG_ERRC_CONTEXT_WINDOW;
+        return TG_ERRC_BAD_REQUEST;
+    }
+    return TG_ERRC_PROTOCOL;
+}
+
+int64_t retry_after_ms(const upstream::ResponseHead& head) {
+    auto ms = head.header("retry-after-ms");
+    if (!ms.empty()) {
+        char* end = nullptr;
+        std::string s(ms);
+        double v = std::strtod(s.c_str(), &end);
+        if (end != s.c_str() && v >= 0) return static_cast<int64_t>(v);
+    }
+    auto sec = head.header("retry-after");
+    if (!sec.empty()) {
+        char* end = nullptr;
+        std::string s(sec);
+        double v = std::strtod(s.c_str(), &end);
+        if (end != s.c_str() && v >= 0) return static_cast<int64_t>(v * 1000);
+        // An HTTP-date is legal too; without a parser, treat it as "soon".
+        return 1000;
+    }
+    return -1;
+}
+
+// ---------------------------------------------------------------------------
+
+struct Executor::Attempt {
+    AttemptRecord rec;
+    upstream::CallPtr call;
+    upstream::ResponseHead head;
+    bool head_ok = false;   // 2xx
+    std::string buffer;     // pre-commit stream bytes, non-stream body, or error body
+    SseScanner sse;
+    Scheduler::TimerPtr first_content_timer;
+};
+
+class Executor::CallbackHandler final : public upstream::Handler {
+public:
+    CallbackHandler(std::shared_ptr<Executor> ex, uint32_t i) : ex_(std::move(ex)), i_(i) {}
+    void on_head(const upstream::ResponseHead& head) override { ex_->on_head(i_, head); }
+    void on_body(std::string_view bytes) override { ex_->on_body(i_, bytes); }
+    void on_done() override { ex_->on_done(i_); }
+    void on_error(upstream::ErrorKind kind, const std::string& message) override {
+        ex_->on_error(i_, kind, message);
+    }
+
+private:
+    std::shared_ptr<Executor> ex_;  // keeps the executor alive while the call runs
+    uint32_t i_;
+};
+
+Executor::Executor(Plan plan, Scheduler& scheduler, std::shared_ptr<Transport> transport,
+                   std::shared_ptr<Downstream> downstream, std::shared_ptr<Observer> observer)
+    : plan_(std::move(plan)),
+      scheduler_(scheduler),
+      transport_(std::move(transport)),
+      downstream_(std::move(downstream)),
+      observer_(std::move(observer)) {
+    attempts_.reserve(plan_.attempts.size());
+    for (size_t i = 0; i < plan_.attempts.size(); ++i) attempts_.push_back(std::make_unique<Attempt>());
+}
+
+Executor::~Executor() = default;
+
+void Executor::start() {
+    std::lock_guard lk(mu_);
+    if (attempts_.empty()) {
+        done_ = true;
+        downstream_->fail(ApiError::unavailable("no deployment available for this request"));
+        return;
+    }
+    launch_locked(0);
+    advance_locked();
+}
+
+void Executor::cancel() {
+    std::lock_guard lk(mu_);
+    if (done_) return;
+    done_ = true;
+    launch_timer_.reset();
+    for (uint32_t i = 0; i < attempts_.size(); ++i)
+        if (attempts_[i]->rec.state == AttemptState::Running ||
+            (attempts_[i]->rec.state == AttemptState::Won && committed_))
+            cancel_attempt_locked(i);
+}
+
+bool Executor::finished() const {
+    std::lock_guard lk(mu_);
+    return done_;
+}
+std::optional<uint32_t> Executor::winner() const {
+    std::lock_guard lk(mu_);
+    return winner_;
+}
+uint32_t Executor::launched() const {
+    std::lock_guard lk(mu_);
+    return next_;
+}
+std::vector<AttemptRecord> Executor::records() const {
+    std::lock_guard lk(mu_);
+    std::vector<AttemptRecord> out;
+    out.reserve(attempts_.size());
+    for (const auto& a : attempts_) out.push_back(a->rec);
+    return out;
+}
+
+double Executor::elapsed_ms_locked(uint32_t i) const {
+    auto d = scheduler_.now() - attempts_[i]->rec.launched_at;
+    return std::chrono::duration<double, std::milli>(d).count();
+}
+
+void Executor::emit_locked(tg_event_type type, uint32_t i) {
+    if (!observer_) return;
+    const auto& r = attempts_[i]->rec;
+    AttemptEvent ev{type, i, plan_.attempts[i].deployment};
+    ev.elapsed_ms = elapsed_ms_locked(i);
+    ev.ttft_ms = r.ttft_ms;
+    ev.error_class = r.error_class;
+    ev.http_status = r.http_status;
+    ev.retry_after_ms = r.retry_after_ms;
+    ev.prompt_tokens = attempts_[i]->sse.prompt_tokens();
+    ev.completion_tokens = attempts_[i]->sse.completion_tokens();
+    if (type == TG_EVENT_SUCCESS && !plan_.stream)
+        read_usage(attempts_[i]->buffer, ev.prompt_tokens, ev.completion_tokens);
+    observer_->on_attempt(ev);
+}
+
+void Executor::launch_locked(uint32_t i) {
+    next_ = i + 1;
+    ++running_;
+    auto& a = *attempts_[i];
+    a.rec.state = AttemptState::Running;
+    a.rec.launched_at = scheduler_.now();
+    emit_locked(TG_EVENT_STARTED, i);
+    if (plan_.stream && plan_.first_content_timeout.count() > 0) {
+        std::weak_ptr<Executor> weak = weak_from_this();
+        a.first_content_timer = scheduler_.after(plan_.first_content_timeout, [weak, i] {
+            if (auto self = weak.lock()) self->on_first_content_timeout(i);
+        });
+    }
+    a.call = transport_->start(i, std::make_shared<CallbackHandler>(shared_from_this(), i));
+}
+
+void Executor::advance_locked() {
+    while (!done_ && !committed_) {
+        if (next_ >= attempts_.size() || stop_launching_) {
+            if (running_ == 0) finish_failed_locked();
+            return;
+        }
+        const AttemptSpec& spec = plan_.attempts[next_];
+        if (running_ == 0) {
+            // Everything launched so far has failed retryably.
+            launch_timer_.reset();
+            if (spec.launch == TG_LAUNCH_ON_FAILURE && spec.delay.count() > 0) {
+                std::weak_ptr<Executor> weak = weak_from_this();
+                uint32_t i = next_;
+                launch_timer_ = scheduler_.after(spec.delay, [weak, i] {
+                    if (auto self = weak.lock()) {
+                        std::lock_guard lk(self->mu_);
+                        if (self->done_ || self->committed_ || self->next_ != i) return;
+                        self->launch_locked(i);
+                        self->advance_locked();
+                    }
+                });
+                return;
+            }
+            launch_locked(next_);
+            continue;
+        }
+        if (spec.launch == TG_LAUNCH_AT_START) {
+            launch_locked(next_);
+            continue;
+        }
+        if (spec.launch == TG_LAUNCH_AFTER_DELAY && !launch_timer_) {
+            auto prev_launch = attempts_[next_ - 1]->rec.launched_at;
+            auto due = prev_launch + spec.delay - scheduler_.now();
+            auto wait = std::max(std::chrono::duration_cast<std::chrono::microseconds>(due),
+                                 std::chrono::microseconds(0));
+            std::weak_ptr<Executor> weak = weak_from_this();
+            uint32_t i = next_;
+            launch_timer_ = scheduler_.after(wait, [weak, i] {
+                if (auto self = weak.lock()) {
+                    std::lock_guard lk(self->mu_);
+                    self->launch_timer_.reset();
+                    if (self->done_ || self->committed_ || self->next_ != i || self->stop_launching_) return;
+                    self->launch_locked(i);
+                    self->advance_locked();
+                }
+            });
+        }
+        return;  // ON_FAILURE waits for the running ones
+    }
+}
+
+void Executor::on_head(uint32_t i, const upstream::ResponseHead& head) {
+    std::lock_guard lk(mu_);
+    auto& a = *attempts_[i];
+    if (done_ || a.rec.state != AttemptState::Running) return;
+    a.head = head;
+    a.rec.http_status = head.status;
+    a.head_ok = head.status >= 200 && head.status < 300;
+}
+
+void Executor::on_body(uint32_t i, std::string_view bytes) {
+    std::lock_guard lk(mu_);
+    auto& a = *attempts_[i];
+    if (a.rec.state == AttemptState::Won) {
+        if (done_) return;
+        // Committed stream: relay first, then look.
+        downstream_->data(bytes);
+        a.sse.feed(bytes);
+        return;
+    }
+    if (done_ || a.rec.state != AttemptState::Running) return;
+    if (!a.head_ok) {
+        if (a.buffer.size() < kMaxErrorBody)
+            a.buffer.append(bytes.substr(0, kMaxErrorBody - a.buffer.size()));
+        return;
+    }
+    if (a.buffer.size() + bytes.size() > plan_.max_body_bytes) {
+        if (a.call) a.call->cancel();
+        fail_attempt_locked(i, TG_ERRC_PROTOCOL, 0, "upstream response exceeds the body limit", -1);
+        return;
+    }
+    a.buffer.append(bytes);
+    if (!plan_.stream) return;
+    auto r = a.sse.feed(bytes);
+    if (r.error) {
+        // An error event before any content: this attempt failed, others may still win.
+        if (a.call) a.call->cancel();
+        fail_attempt_locked(i, TG_ERRC_SERVER, 0, "upstream stream error: " + upstream_message(a.sse.error_event()),
+                            -1);
+        return;
+    }
+    if (r.content) {
+        a.rec.ttft_ms = elapsed_ms_locked(i);
+        emit_locked(TG_EVENT_FIRST_BYTE, i);
+        commit_locked(i);
+    }
+}
+
+void Executor::on_done(uint32_t i) {
+    std::lock_guard lk(mu_);
+    auto& a = *attempts_[i];
+    if (a.rec.state == AttemptState::Won) {
+        if (done_) return;
+        a.call.reset();
+        --running_;
+        done_ = true;
+        a.rec.total_ms = elapsed_ms_locked(i);
+        if (a.sse.saw_error()) {
+            ApiError e = ApiError::bad_gateway("upstream stream error: " + upstream_message(a.sse.error_event()),
+                                               "upstream_stream_error");
+            a.rec.error_class = TG_ERRC_SERVER;
+            emit_locked(TG_EVENT_FAILURE, i);
+            downstream_->finish(&e);
+        } else if (!a.sse.saw_done()) {
+            ApiError e = ApiError::bad_gateway("upstream stream ended without [DONE]", "upstream_stream_truncated");
+            a.rec.error_class = TG_ERRC_PROTOCOL;
+            emit_locked(TG_EVENT_FAILURE, i);
+            downstream_->finish(&e);
+        } else {
+            emit_locked(TG_EVENT_SUCCESS, i);
+            downstream_->finish(nullptr);
+        }
+        return;
+    }
+    if (done_ || a.rec.state != AttemptState::Running) return;
+    a.call.reset();
+    if (!a.head_ok) {
+        int st = a.rec.http_status;
+        fail_attempt_locked(i, classify_status(st, a.buffer), st, upstream_message(a.buffer), retry_after_ms(a.head));
+        return;
+    }
+    if (plan_.stream) {
+        // A stream that ended without any content event (e.g. an empty answer):
+        // it is still this attempt's complete, valid response.
+        if (!a.sse.saw_done()) {
+            fail_attempt_locked(i, TG_ERRC_PROTOCOL, a.rec.http_status, "upstream stream ended without [DONE]", -1);
+            return;
+        }
+        a.rec.ttft_ms = elapsed_ms_locked(i);
+        commit_locked(i);
+        if (done_) return;
+        --running_;
+        done_ = true;
+        a.rec.total_ms = elapsed_ms_locked(i);
+        emit_locked(TG_EVENT_SUCCESS, i);
+        downstream_->finish(nullptr);
+        return;
+    }
+    a.rec.total_ms = elapsed_ms_locked(i);
+    commit_locked(i);
+    --running_;
+    done_ = true;
+}
+
+void Executor::on_error(uint32_t i, upstream::ErrorKind kind, const std::string& message) {
+    std::lock_guard lk(mu_);
+    auto& a = *attempts_[i];
+    a.call.reset();
+    if (a.rec.state == AttemptState::Won) {
+        if (done_) return;
+        --running_;
+        done_ = true;
+        a.rec.error_class = kind == upstream::ErrorKind::Timeout ? TG_ERRC_TIMEOUT : TG_ERRC_PROTOCOL;
+        a.rec.error_message = message;
+        a.rec.total_ms = elapsed_ms_locked(i);
+        emit_locked(TG_EVENT_FAILURE, i);
+        ApiError e = kind == upstream::ErrorKind::Timeout
+                         ? ApiError::gateway_timeout("upstream stream stalled: " + message)
+                         : ApiError::bad_gateway("upstream connection lost mid-stream: " + message,
+                                                 "upstream_stream_interrupted");
+        downstream_->finish(&e);
+        return;
+    }
+    if (done_ || a.rec.state != AttemptState::Running) return;
+    tg_error_class cls = kind == upstream::ErrorKind::Timeout   ? TG_ERRC_TIMEOUT
+                         : kind == upstream::ErrorKind::Connect ? TG_ERRC_CONNECT
+                                                                : TG_ERRC_PROTOCOL;
+    fail_attempt_locked(i, cls, 0, message, -1);
+}
+
+void Executor::on_first_content_timeout(uint32_t i) {
+    std::lock_guard lk(mu_);
+    auto& a = *attempts_[i];
+    if (done_ || a.rec.state != AttemptState::Running) return;
+    if (a.call) a.call->cancel();
+    a.call.reset();
+    fail_attempt_locked(i, TG_ERRC_TIMEOUT, 0,
+                        "no content within stream_timeout of " +
+                            std::to_string(plan_.first_content_timeout.count()) + " ms",
+                        -1);
+}
+
+void Executor::fail_attempt_locked(uint32_t i, tg_error_class cls, int status, std::string message,
+                                   int64_t retry_after) {
+    auto& a = *attempts_[i];
+    a.rec.state = AttemptState::Failed;
+    a.rec.error_class = cls;
+    a.rec.http_status = status;
+    a.rec.error_message = std::move(message);
+    a.rec.retry_after_ms = retry_after;
+    a.rec.total_ms = elapsed_ms_locked(i);
+    a.first_content_timer.reset();
+    --running_;
+    if (!is_retryable(cls)) stop_launching_ = true;
+    emit_locked(TG_EVENT_FAILURE, i);
+    advance_locked();
+}
+
+void Executor::cancel_attempt_locked(uint32_t i) {
+    auto& a = *attempts_[i];
+    if (a.call) a.call->cancel();
+    a.call.reset();
+    a.first_content_timer.reset();
+    a.rec.state = AttemptState::Cancelled;
+    a.rec.total_ms = elapsed_ms_locked(i);
+    --running_;
+    emit_locked(TG_EVENT_CANCELLED, i);
+}
+
+void Executor::commit_locked(uint32_t i) {
+    committed_ = true;
+    winner_ = i;
+    launch_timer_.reset();
+    auto& a = *attempts_[i];
+    a.rec.state = AttemptState::Won;
+    a.first_content_timer.reset();
+    for (uint32_t k = 0; k < attempts_.size(); ++k)
+        if (k != i && attempts_[k]->rec.state == AttemptState::Running) cancel_attempt_locked(k);
+    if (!plan_.stream) emit_locked(TG_EVENT_SUCCESS, i);
+    downstream_->commit(i, a.head, std::move(a.buffer));
+    a.buffer.clear();
+}
+
+void Executor::finish_failed_locked() {
+    if (done_) return;
+    done_ = true;
+    launch_timer_.reset();
+    int best = -1;
+    uint32_t pick = 0;
+    for (uint32_t k = 0; k < attempts_.size(); ++k) {
+        const auto& r = attempts_[k]->rec;
+        if (r.state != AttemptState::Failed) continue;
+        int rank = informativeness(r.error_class);
+        if (rank >= best) {
+            best = rank;
+            pick = k;
+        }
+    }
+    if (best < 0) {
+        downstream_->fail(ApiError::unavailable("no attempt could be made"));
+        return;
+    }
+    const auto& r = attempts_[pick]->rec;
+    ApiError e;
+    if (r.http_status >= 400) {
+        e.status = r.http_status;
+        e.type = type_for_status(r.http_status);
+        e.message = r.error_message.empty() ? "upstream error" : r.error_message;
+        e.code = r.error_class == TG_ERRC_CONTEXT_WINDOW ? "context_length_exceeded" : "";
+        if (r.retry_after_ms >= 0) e.retry_after_s = static_cast<long>((r.retry_after_ms + 999) / 1000);
+    } else if (r.error_class == TG_ERRC_TIMEOUT) {
+        e = ApiError::gateway_timeout("upstream timed out: " + r.error_message);
+    } else if (r.error_class == TG_ERRC_CONNECT) {
+        e = ApiError::bad_gateway("cannot reach upstream: " + r.error_message);
+    } else {
+        e = ApiError::bad_gateway("bad upstream response: " + r.error_message, "upstream_protocol_error");
+    }
+    downstream_->fail(e);
+}
+
+}  // namespace tailgate::dispatch

@@ -1,0 +1,178 @@
+// The plan executor: runs the attempts a strategy chain planned for one request.
+//
+// Launch rules (see tg_launch in the SDK): attempt 0 at t=0; AT_START attempts
+// with it (race); AFTER_DELAY attempts `delay` after the previous launch unless
+// something committed, or at once when every running attempt has failed
+// retryably (hedge); ON_FAILURE attempts after a backoff once nothing is
+// running and the last failure was retryable (retry / fallback).
+//
+// Commit point: the first content event of a stream, or a complete 2xx
+// response otherwise. The committed attempt wins; every other running attempt
+// is cancelled (socket closed) and nothing more is launched. After commit a
+// stream failure is reported to the Downstream as an error, never as a clean end.
+//
+// Thread-safety: every entry point takes the executor's mutex, so upstream
+// callbacks, timers and cancel() may arrive from any thread. Downstream and
+// Observer are called with that mutex held: they must be quick and must not
+// call back into the executor.
+#pragma once
+
+#include "common/api_error.hpp"
+#include "dispatch/sse.hpp"
+#include "upstream/client.hpp"
+
+#include <tailgate/plugin_abi.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tailgate::dispatch {
+
+using SteadyClock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+// Time and timers; the real one runs on Asio, tests inject a fake clock.
+class Scheduler {
+public:
+    class Timer {
+    public:
+        virtual ~Timer() = default;
+        virtual void cancel() = 0;  // the callback will not run afterwards
+    };
+    using TimerPtr = std::unique_ptr<Timer>;
+
+    virtual ~Scheduler() = default;
+    virtual SteadyClock::time_point now() = 0;
+    virtual TimerPtr after(std::chrono::microseconds delay, std::function<void()> fn) = 0;
+};
+
+// Starts the upstream call for attempt `index` of the plan.
+class Transport {
+public:
+    virtual ~Transport() = default;
+    virtual upstream::CallPtr start(uint32_t index, std::shared_ptr<upstream::Handler> handler) = 0;
+};
+
+// Where the winner's response goes (the client connection).
+class Downstream {
+public:
+    virtual ~Downstream() = default;
+    // The winner. `bytes` is the complete body (non-stream) or the SSE bytes
+    // received so far (stream); later stream bytes arrive through data().
+    virtual void commit(uint32_t attempt, const upstream::ResponseHead& head, std::string bytes) = 0;
+    virtual void data(std::string_view bytes) = 0;
+    // End of a committed stream; `error` set when it did not end cleanly.
+    virtual void finish(const ApiError* error) = 0;
+    // Nothing committed: the error the client gets.
+    virtual void fail(const ApiError& error) = 0;
+};
+
+struct AttemptEvent {
+    tg_event_type type;
+    uint32_t attempt;
+    uint32_t deployment;
+    double elapsed_ms = 0;  // since the attempt launched
+    double ttft_ms = -1;
+    tg_error_class error_class = TG_ERRC_NONE;
+    int http_status = 0;
+    int64_t retry_after_ms = -1;
+    int64_t prompt_tokens = -1;
+    int64_t completion_tokens = -1;
+};
+
+class Observer {
+public:
+    virtual ~Observer() = default;
+    virtual void on_attempt(const AttemptEvent& ev) = 0;
+};
+
+struct AttemptSpec {
+    uint32_t deployment = 0;
+    tg_launch launch = TG_LAUNCH_AT_START;
+    Millis delay{0};
+};
+
+struct Plan {
+    std::vector<AttemptSpec> attempts;
+    bool stream = false;
+    Millis first_content_timeout{0};  // streams: attempt fails if no content by then; 0 = off
+    size_t max_body_bytes = 64u * 1024 * 1024;
+};
+
+enum class AttemptState { NotLaunched, Running, Won, Failed, Cancelled };
+
+struct AttemptRecord {
+    AttemptState state = AttemptState::NotLaunched;
+    SteadyClock::time_point launched_at{};
+    double ttft_ms = -1;
+    double total_ms = -1;
+    tg_error_class error_class = TG_ERRC_NONE;
+    int http_status = 0;
+    int64_t retry_after_ms = -1;
+    std::string error_message;  // upstream's message or ours; never contains credentials
+};
+
+bool is_retryable(tg_error_class c);
+tg_error_class classify_status(int status, std::string_view body);
+// Retry-After / retry-after-ms in milliseconds, -1 when absent.
+int64_t retry_after_ms(const upstream::ResponseHead& head);
+
+class Executor : public std::enable_shared_from_this<Executor> {
+public:
+    Executor(Plan plan, Scheduler& scheduler, std::shared_ptr<Transport> transport,
+             std::shared_ptr<Downstream> downstream, std::shared_ptr<Observer> observer);
+    ~Executor();
+
+    void start();
+    // The client went away: cancel everything, tell nobody downstream.
+    void cancel();
+
+    bool finished() const;
+    std::optional<uint32_t> winner() const;
+    uint32_t launched() const;
+    std::vector<AttemptRecord> records() const;
+
+private:
+    struct Attempt;
+    class CallbackHandler;
+    friend class CallbackHandler;
+
+    void launch_locked(uint32_t i);
+    void advance_locked();
+    void on_head(uint32_t i, const upstream::ResponseHead& head);
+    void on_body(uint32_t i, std::string_view bytes);
+    void on_done(uint32_t i);
+    void on_error(uint32_t i, upstream::ErrorKind kind, const std::string& message);
+    void on_first_content_timeout(uint32_t i);
+    void fail_attempt_locked(uint32_t i, tg_error_class cls, int status, std::string message, int64_t retry_after);
+    void commit_locked(uint32_t i);
+    void succeed_locked(uint32_t i);
+    void cancel_attempt_locked(uint32_t i);
+    void finish_failed_locked();
+    void emit_locked(tg_event_type type, uint32_t i);
+    double elapsed_ms_locked(uint32_t i) const;
+
+    mutable std::mutex mu_;
+    Plan plan_;
+    Scheduler& scheduler_;
+    std::shared_ptr<Transport> transport_;
+    std::shared_ptr<Downstream> downstream_;
+    std::shared_ptr<Observer> observer_;
+    std::vector<std::unique_ptr<Attempt>> attempts_;
+    uint32_t next_ = 0;        // next attempt to launch
+    uint32_t running_ = 0;
+    bool stop_launching_ = false;  // a non-retryable failure happened
+    bool committed_ = false;
+    bool done_ = false;
+    std::optional<uint32_t> winner_;
+    Scheduler::TimerPtr launch_timer_;
+};
+
+using ExecutorPtr = std::shared_ptr<Executor>;
+
+}  // namespace tailgate::dispatch

@@ -1,0 +1,405 @@
+// Executor plans on a fake clock and a scripted fake upstream.
+#include "dispatch/executor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+using namespace tailgate;
+using namespace tailgate::dispatch;
+using namespace std::chrono_literals;
+
+namespace {
+
+class FakeScheduler final : public Scheduler {
+public:
+    struct Entry {
+        SteadyClock::time_point due;
+        std::function<void()> fn;
+        bool cancelled = false;
+    };
+    class FakeTimer final : public Timer {
+    public:
+        explicit FakeTimer(std::shared_ptr<Entry> e) : e_(std::move(e)) {}
+        ~FakeTimer() override { cancel(); }
+        void cancel() override { e_->cancelled = true; }
+
+    private:
+        std::shared_ptr<Entry> e_;
+    };
+
+    SteadyClock::time_point now() override { return now_; }
+    TimerPtr after(std::chrono::microseconds d, std::function<void()> fn) override {
+        auto e = std::make_shared<Entry>(Entry{now_ + d, std::move(fn)});
+        entries_.push_back(e);
+        return std::make_unique<FakeTimer>(e);
+    }
+    // Moves time forward, firing due timers in order.
+    void advance(std::chrono::microseconds d) {
+        auto target = now_ + d;
+        for (;;) {
+            std::shared_ptr<Entry> next;
+            for (auto& e : entries_)
+                if (!e->cancelled && e->due <= target && (!next || e->due < next->due)) next = e;
+            if (!next) break;
+            now_ = std::max(now_, next->due);
+            next->cancelled = true;
+            next->fn();
+        }
+        now_ = target;
+    }
+
+private:
+    SteadyClock::time_point now_{};
+    std::vector<std::shared_ptr<Entry>> entries_;
+};
+
+struct FakeCall final : upstream::Call {
+    bool cancelled = false;
+    void cancel() override { cancelled = true; }
+};
+
+class FakeTransport final : public Transport {
+public:
+    struct Started {
+        std::shared_ptr<upstream::Handler> handler;
+        std::shared_ptr<FakeCall> call;
+    };
+    upstream::CallPtr start(uint32_t index, std::shared_ptr<upstream::Handler> h) override {
+        auto c = std::make_shared<FakeCall>();
+        started[index] = Started{std::move(h), c};
+        order.push_back(index);
+        return c;
+    }
+    upstream::Handler& h(uint32_t i) { return *started.at(i).handler; }
+    bool cancelled(uint32_t i) { return started.at(i).call->cancelled; }
+    std::map<uint32_t, Started> started;
+    std::vector<uint32_t> order;
+};
+
+class FakeDownstream final : public Downstream {
+public:
+    void commit(uint32_t attempt, const upstream::ResponseHead& head, std::string bytes) override {
+        committed = attempt;
+        status = head.status;
+        body = std::move(bytes);
+    }
+    void data(std::string_view bytes) override { body.append(bytes); }
+    void finish(const ApiError* e) override {
+        finished = true;
+        if (e) finish_error = *e;
+    }
+    void fail(const ApiError& e) override { failed = e; }
+    std::optional<uint32_t> committed;
+    int status = 0;
+    std::string body;
+    bool finished = false;
+    std::optional<ApiError> finish_error;
+    std::optional<ApiError> failed;
+};
+
+class RecordingObserver final : public Observer {
+public:
+    void on_attempt(const AttemptEvent& ev) override { events.push_back(ev); }
+    int count(tg_event_type t, uint32_t attempt) const {
+        int n = 0;
+        for (auto& e : events) n += e.type == t && e.attempt == attempt;
+        return n;
+    }
+    std::vector<AttemptEvent> events;
+};
+
+upstream::ResponseHead head(int status) {
+    upstream::ResponseHead h;
+    h.status = status;
+    h.headers = {{"content-type", "application/json"}};
+    return h;
+}
+
+const std::string kRoleChunk = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
+const std::string kContentChunk = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n";
+const std::string kDone = "data: [DONE]\n\n";
+
+struct ExecutorPlan : ::testing::Test {
+    FakeScheduler sched;
+    std::shared_ptr<FakeTransport> transport = std::make_shared<FakeTransport>();
+    std::shared_ptr<FakeDownstream> down = std::make_shared<FakeDownstream>();
+    std::shared_ptr<RecordingObserver> obs = std::make_shared<RecordingObserver>();
+
+    ExecutorPtr make(std::vector<AttemptSpec> attempts, bool stream = false) {
+        Plan p;
+        p.attempts = std::move(attempts);
+        p.stream = stream;
+        return std::make_shared<Executor>(std::move(p), sched, transport, down, obs);
+    }
+    void ok_json(uint32_t i, const std::string& body) {
+        transport->h(i).on_head(head(200));
+        transport->h(i).on_body(body);
+        transport->h(i).on_done();
+    }
+};
+
+}  // namespace
+
+TEST_F(ExecutorPlan, SingleAttemptSuccessCommitsBody) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}});
+    ex->start();
+    ASSERT_EQ(transport->order.size(), 1u);
+    ok_json(0, "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5}}");
+    EXPECT_EQ(down->committed, 0u);
+    EXPECT_EQ(down->status, 200);
+    EXPECT_TRUE(ex->finished());
+    ASSERT_EQ(obs->count(TG_EVENT_SUCCESS, 0), 1);
+    auto& ev = obs->events.back();
+    EXPECT_EQ(ev.prompt_tokens, 3);
+    EXPECT_EQ(ev.completion_tokens, 5);
+}
+
+TEST_F(ExecutorPlan, RaceLaunchesAllAtStartAndCancelsLosers) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AT_START, 0ms}, {2, TG_LAUNCH_AT_START, 0ms}});
+    ex->start();
+    EXPECT_EQ(transport->order, (std::vector<uint32_t>{0, 1, 2}));
+    ok_json(1, "{}");
+    EXPECT_EQ(down->committed, 1u);
+    EXPECT_TRUE(transport->cancelled(0));
+    EXPECT_TRUE(transport->cancelled(2));
+    EXPECT_FALSE(transport->cancelled(1));
+    EXPECT_EQ(obs->count(TG_EVENT_CANCELLED, 0), 1);
+    EXPECT_EQ(obs->count(TG_EVENT_CANCELLED, 2), 1);
+    // A loser's late bytes never reach the client.
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body("LATE");
+    EXPECT_EQ(down->body, "{}");
+}
+
+TEST_F(ExecutorPlan, HedgeLaunchesAfterDelayUnlessCommitted) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 300ms}});
+    ex->start();
+    sched.advance(299ms);
+    EXPECT_EQ(transport->order.size(), 1u);
+    sched.advance(1ms);
+    ASSERT_EQ(transport->order.size(), 2u);
+    ok_json(1, "{\"from\":1}");
+    EXPECT_EQ(down->committed, 1u);
+    EXPECT_TRUE(transport->cancelled(0));
+}
+
+TEST_F(ExecutorPlan, HedgeNotLaunchedWhenPrimaryCommitsFirst) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 300ms}});
+    ex->start();
+    sched.advance(100ms);
+    ok_json(0, "{}");
+    sched.advance(1s);
+    EXPECT_EQ(transport->order.size(), 1u);
+    EXPECT_EQ(down->committed, 0u);
+}
+
+TEST_F(ExecutorPlan, HedgeFiresAtOnceWhenPrimaryFailsFast) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 300ms}});
+    ex->start();
+    sched.advance(10ms);
+    transport->h(0).on_error(upstream::ErrorKind::Connect, "refused");
+    ASSERT_EQ(transport->order.size(), 2u) << "retryable failure must launch the hedge immediately";
+    ok_json(1, "{}");
+    EXPECT_EQ(down->committed, 1u);
+    EXPECT_EQ(obs->count(TG_EVENT_FAILURE, 0), 1);
+}
+
+TEST_F(ExecutorPlan, OnFailureWaitsForBackoffThenRetries) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 50ms}});
+    ex->start();
+    transport->h(0).on_head(head(503));
+    transport->h(0).on_body("{\"error\":{\"message\":\"overloaded\"}}");
+    transport->h(0).on_done();
+    EXPECT_EQ(transport->order.size(), 1u);
+    sched.advance(49ms);
+    EXPECT_EQ(transport->order.size(), 1u);
+    sched.advance(1ms);
+    ASSERT_EQ(transport->order.size(), 2u);
+    ok_json(1, "{}");
+    EXPECT_EQ(down->committed, 1u);
+}
+
+TEST_F(ExecutorPlan, OnFailureNotLaunchedWhilePrimaryRuns) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}});
+    ex->start();
+    sched.advance(10s);
+    EXPECT_EQ(transport->order.size(), 1u);
+}
+
+TEST_F(ExecutorPlan, NonRetryableFailureStopsThePlan) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}});
+    ex->start();
+    transport->h(0).on_head(head(400));
+    transport->h(0).on_body("{\"error\":{\"message\":\"bad messages\"}}");
+    transport->h(0).on_done();
+    EXPECT_EQ(transport->order.size(), 1u);
+    ASSERT_TRUE(down->failed);
+    EXPECT_EQ(down->failed->status, 400);
+    EXPECT_EQ(down->failed->message, "bad messages");
+    EXPECT_EQ(down->failed->type, "invalid_request_error");
+}
+
+TEST_F(ExecutorPlan, AllFailPicksMostInformativeError) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AT_START, 0ms}});
+    ex->start();
+    transport->h(0).on_error(upstream::ErrorKind::Connect, "refused");
+    upstream::ResponseHead h = head(429);
+    h.headers.push_back({"retry-after", "7"});
+    transport->h(1).on_head(h);
+    transport->h(1).on_body("{\"error\":{\"message\":\"slow down\"}}");
+    transport->h(1).on_done();
+    ASSERT_TRUE(down->failed);
+    EXPECT_EQ(down->failed->status, 429);
+    EXPECT_EQ(down->failed->retry_after_s, 7);
+    EXPECT_EQ(down->failed->type, "rate_limit_error");
+}
+
+TEST_F(ExecutorPlan, ConnectAndTimeoutMapTo502And504) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}});
+    ex->start();
+    transport->h(0).on_error(upstream::ErrorKind::Timeout, "first byte timeout after 5 ms");
+    ASSERT_TRUE(down->failed);
+    EXPECT_EQ(down->failed->status, 504);
+
+    auto down2 = std::make_shared<FakeDownstream>();
+    Plan p;
+    p.attempts = {{0, TG_LAUNCH_AT_START, 0ms}};
+    auto t2 = std::make_shared<FakeTransport>();
+    auto ex2 = std::make_shared<Executor>(p, sched, t2, down2, obs);
+    ex2->start();
+    t2->h(0).on_error(upstream::ErrorKind::Connect, "connection refused");
+    ASSERT_TRUE(down2->failed);
+    EXPECT_EQ(down2->failed->status, 502);
+}
+
+TEST_F(ExecutorPlan, StreamCommitsOnFirstContentNotOnHeaders) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AT_START, 0ms}}, true);
+    ex->start();
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body(kRoleChunk);  // headers + role chunk: not yet content
+    EXPECT_FALSE(down->committed);
+    sched.advance(5ms);
+    transport->h(1).on_head(head(200));
+    transport->h(1).on_body(kRoleChunk + kContentChunk.substr(0, 20));
+    EXPECT_FALSE(down->committed);
+    transport->h(1).on_body(kContentChunk.substr(20));
+    ASSERT_EQ(down->committed, 1u);
+    EXPECT_TRUE(transport->cancelled(0));
+    EXPECT_EQ(down->body, kRoleChunk + kContentChunk) << "buffered bytes are flushed at commit";
+    transport->h(1).on_body(kDone);
+    transport->h(1).on_done();
+    EXPECT_TRUE(down->finished);
+    EXPECT_FALSE(down->finish_error);
+    EXPECT_EQ(obs->count(TG_EVENT_FIRST_BYTE, 1), 1);
+    EXPECT_EQ(obs->count(TG_EVENT_SUCCESS, 1), 1);
+}
+
+TEST_F(ExecutorPlan, ToolCallDeltaCountsAsContent) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, true);
+    ex->start();
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body(
+        "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":{\"name\":\"f\"}}]}}]}\n\n");
+    EXPECT_EQ(down->committed, 0u);
+}
+
+TEST_F(ExecutorPlan, FailureAfterCommitIsAnErrorNotACleanEnd) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}}, true);
+    ex->start();
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body(kContentChunk);
+    ASSERT_EQ(down->committed, 0u);
+    transport->h(0).on_error(upstream::ErrorKind::Protocol, "connection reset");
+    EXPECT_TRUE(down->finished);
+    ASSERT_TRUE(down->finish_error);
+    EXPECT_EQ(transport->order.size(), 1u) << "no retry after the commit point";
+}
+
+TEST_F(ExecutorPlan, StreamWithoutDoneIsReportedAsTruncated) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, true);
+    ex->start();
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body(kContentChunk);
+    transport->h(0).on_done();
+    ASSERT_TRUE(down->finish_error);
+    EXPECT_EQ(down->finish_error->code, "upstream_stream_truncated");
+}
+
+TEST_F(ExecutorPlan, StreamErrorEventBeforeContentFailsOverToNextAttempt) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}}, true);
+    ex->start();
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body("data: {\"error\":{\"message\":\"boom\"}}\n\n");
+    ASSERT_EQ(transport->order.size(), 2u);
+    EXPECT_TRUE(transport->cancelled(0));
+}
+
+TEST_F(ExecutorPlan, FirstContentTimeoutFailsTheAttempt) {
+    Plan p;
+    p.attempts = {{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}};
+    p.stream = true;
+    p.first_content_timeout = 200ms;
+    auto ex = std::make_shared<Executor>(p, sched, transport, down, obs);
+    ex->start();
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body(kRoleChunk);
+    sched.advance(199ms);
+    EXPECT_EQ(transport->order.size(), 1u);
+    sched.advance(1ms);
+    EXPECT_TRUE(transport->cancelled(0));
+    ASSERT_EQ(transport->order.size(), 2u);
+}
+
+TEST_F(ExecutorPlan, ClientCancelCancelsEverythingSilently) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 100ms}});
+    ex->start();
+    ex->cancel();
+    EXPECT_TRUE(transport->cancelled(0));
+    sched.advance(1s);
+    EXPECT_EQ(transport->order.size(), 1u) << "no hedge after the client left";
+    EXPECT_FALSE(down->committed);
+    EXPECT_FALSE(down->failed);
+    EXPECT_EQ(obs->count(TG_EVENT_CANCELLED, 0), 1);
+}
+
+TEST_F(ExecutorPlan, CommitAndCancelRaceHasOneOutcome) {
+    // The loser's completion arrives after it was cancelled: ignored, no double commit.
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AT_START, 0ms}});
+    ex->start();
+    ok_json(0, "{\"a\":0}");
+    ok_json(1, "{\"a\":1}");
+    EXPECT_EQ(down->committed, 0u);
+    EXPECT_EQ(down->body, "{\"a\":0}");
+    EXPECT_EQ(obs->count(TG_EVENT_SUCCESS, 1), 0);
+    EXPECT_EQ(obs->count(TG_EVENT_CANCELLED, 1), 1);
+    EXPECT_EQ(obs->count(TG_EVENT_FAILURE, 1), 0) << "cancellation is not a failure";
+}
+
+TEST_F(ExecutorPlan, EmptyPlanFailsWith503) {
+    auto ex = make({});
+    ex->start();
+    ASSERT_TRUE(down->failed);
+    EXPECT_EQ(down->failed->status, 503);
+}
+
+TEST(ExecutorClassify, StatusClasses) {
+    EXPECT_EQ(classify_status(429, ""), TG_ERRC_RATE_LIMIT);
+    EXPECT_EQ(classify_status(503, ""), TG_ERRC_SERVER);
+    EXPECT_EQ(classify_status(401, ""), TG_ERRC_AUTH);
+    EXPECT_EQ(classify_status(404, ""), TG_ERRC_NOT_FOUND);
+    EXPECT_EQ(classify_status(400, "{\"error\":{\"code\":\"context_length_exceeded\"}}"), TG_ERRC_CONTEXT_WINDOW);
+    EXPECT_EQ(classify_status(400, "{}"), TG_ERRC_BAD_REQUEST);
+    EXPECT_FALSE(is_retryable(TG_ERRC_BAD_REQUEST));
+    EXPECT_TRUE(is_retryable(TG_ERRC_TIMEOUT));
+}
+
+TEST(ExecutorRetryAfter, ParsesBothHeaders) {
+    upstream::ResponseHead h;
+    h.headers = {{"retry-after", "3"}};
+    EXPECT_EQ(retry_after_ms(h), 3000);
+    h.headers = {{"retry-after-ms", "250"}, {"retry-after", "3"}};
+    EXPECT_EQ(retry_after_ms(h), 250);
+    h.headers = {};
+    EXPECT_EQ(retry_after_ms(h), -1);
+}

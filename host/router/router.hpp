@@ -1,0 +1,99 @@
+// The router: deployments, their live stats, the strategy chain, and the host
+// side of the plugin ABI (tg_host_api). Built once from the config; routing a
+// request only reads immutable tables plus per-deployment stats.
+#pragma once
+
+#include "common/api_error.hpp"
+#include "config/config.hpp"
+#include "dispatch/executor.hpp"
+#include "plugin/loader.hpp"
+
+#include <tailgate/plugin_abi.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+namespace tailgate::router {
+
+// What the server knows about a request before routing.
+struct RequestInfo {
+    std::string request_id;
+    std::string model_group;
+    tg_endpoint endpoint = TG_ENDPOINT_CHAT;
+    bool stream = false;
+    std::string overrides_json = "{}";
+    std::string metadata_json = "{}";
+    std::optional<int> num_retries;        // per-request override
+    std::optional<config::Millis> timeout;  // per-request override
+};
+
+struct RoutedPlan {
+    dispatch::Plan plan;
+    std::string note;  // strategy decisions, for the request log
+};
+
+// Per-deployment counters and published values. Counters are atomics; the
+// published latency/health values sit behind a small mutex.
+struct DeploymentState {
+    std::atomic<uint32_t> in_flight{0};
+    std::atomic<uint64_t> attempts{0};
+    std::atomic<uint64_t> successes{0};
+    std::atomic<uint64_t> failures{0};
+    std::atomic<uint64_t> cancelled{0};
+    mutable std::mutex mu;
+    tg_latency_summary ttft{};
+    tg_latency_summary total{};
+    uint32_t health = TG_HEALTH_HEALTHY;
+    int64_t cooldown_until_ms = 0;
+
+    tg_deployment_stats snapshot() const;
+};
+
+class Router {
+public:
+    using Clock = std::function<int64_t()>;  // monotonic ms; injectable for tests
+
+    // Loads the chain's plugins. Throws plugin::PluginError / config::ConfigError.
+    Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry& registry, Clock clock = {});
+    ~Router();
+    Router(const Router&) = delete;
+    Router& operator=(const Router&) = delete;
+
+    const config::Config& config() const { return *cfg_; }
+    const config::Deployment& deployment(uint32_t i) const { return cfg_->deployments[i]; }
+    const DeploymentState& state(uint32_t i) const { return *states_[i]; }
+    size_t deployment_count() const { return cfg_->deployments.size(); }
+    const std::vector<std::string>& chain_names() const { return chain_names_; }
+
+    // Runs the chain for one model group and returns the plan, or the error
+    // the client should get (unknown group, every deployment refused, ...).
+    std::variant<RoutedPlan, ApiError> route(const RequestInfo& req) const;
+
+    // Observer for the executor of one request: updates stats, tells plugins.
+    std::shared_ptr<dispatch::Observer> observer_for(const RequestInfo& req, const dispatch::Plan& plan) const;
+
+    int64_t now_ms() const;
+
+private:
+    class RequestObserver;
+    friend class RequestObserver;
+    void dispatch_event(const tg_event& ev) const;
+    static tg_host_api make_host_api(Router* self);
+
+    std::shared_ptr<const config::Config> cfg_;
+    Clock clock_;
+    std::vector<tg_deployment> views_;                       // C views of cfg_->deployments
+    std::vector<std::unique_ptr<DeploymentState>> states_;
+    std::unordered_map<std::string, std::vector<uint32_t>> groups_;
+    tg_host_api host_api_{};
+    std::vector<plugin::InstancePtr> chain_;
+    std::vector<std::string> chain_names_;
+};
+
+}  // namespace tailgate::router

@@ -1,0 +1,242 @@
+#include "server/request_body.hpp"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+#include <array>
+#include <cmath>
+
+namespace tailgate::server {
+
+namespace {
+
+constexpr std::array<std::string_view, 11> kGatewayFields = {
+    "fastest_response", "fallbacks",  "context_window_fallbacks", "num_retries", "timeout", "stream_timeout",
+    "metadata",         "hedge",      "strategies",               "race",        "mock_response"};
+
+enum class Kind { None, Null, Bool, Number, String, Object, Array };
+
+struct Member {
+    std::string key;
+    size_t begin = 0;        // just after the previous member (includes its ',')
+    size_t value_begin = 0;  // first byte of the value
+    size_t end = 0;          // just after the value
+    Kind kind = Kind::None;
+    bool b = false;
+    double num = 0;
+    bool is_int = false;
+    std::string str;
+};
+
+// SAX handler recording the top-level members and their spans.
+class Scanner : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Scanner> {
+public:
+    Scanner(rapidjson::MemoryStream& s, std::string_view body) : s_(s), body_(body) {}
+
+    bool Null() { return scalar(Kind::Null); }
+    bool Bool(bool b) {
+        if (depth_ == 1) cur_.b = b;
+        return scalar(Kind::Bool);
+    }
+    bool Int(int i) { return number(i, true); }
+    bool Uint(unsigned u) { return number(u, true); }
+    bool Int64(int64_t i) { return number(static_cast<double>(i), true); }
+    bool Uint64(uint64_t u) { return number(static_cast<double>(u), true); }
+    bool Double(double d) { return number(d, false); }
+    bool String(const char* str, rapidjson::SizeType len, bool) {
+        if (depth_ == 1) cur_.str.assign(str, len);
+        return scalar(Kind::String);
+    }
+    bool StartObject() { return open(Kind::Object); }
+    bool EndObject(rapidjson::SizeType) { return close(); }
+    bool StartArray() { return open(Kind::Array); }
+    bool EndArray(rapidjson::SizeType) { return close(); }
+    bool Key(const char* str, rapidjson::SizeType len, bool) {
+        if (depth_ == 1) {
+            cur_ = Member{};
+            cur_.key.assign(str, len);
+            cur_.begin = prev_end_;
+            // The value starts after the ':' and any whitespace.
+            size_t p = s_.Tell();
+            while (p < body_.size() && (body_[p] == ' ' || body_[p] == '\t' || body_[p] == '\n' ||
+                                        body_[p] == '\r' || body_[p] == ':'))
+                ++p;
+            cur_.value_begin = p;
+        }
+        return true;
+    }
+
+    bool root_is_object = false;
+    std::vector<Member> members;
+
+private:
+    bool number(double d, bool is_int) {
+        if (depth_ == 1) {
+            cur_.num = d;
+            cur_.is_int = is_int;
+        }
+        return scalar(Kind::Number);
+    }
+    bool scalar(Kind k) {
+        if (depth_ == 1) {
+            cur_.kind = k;
+            finish_member();
+        }
+        return true;
+    }
+    bool open(Kind k) {
+        if (depth_ == 0) {
+            root_is_object = k == Kind::Object;
+            prev_end_ = past_bracket(s_.Tell(), '{');
+        } else if (depth_ == 1) {
+            cur_.kind = k;
+        }
+        ++depth_;
+        return true;
+    }
+    bool close() {
+        --depth_;
+        if (depth_ == 1) finish_member(past_bracket(s_.Tell(), '}', ']'));
+        return true;
+    }
+    // The iterative parser reports brackets before consuming them.
+    size_t past_bracket(size_t pos, char a, char b = '\0') const {
+        return pos < body_.size() && (body_[pos] == a || (b && body_[pos] == b)) ? pos + 1 : pos;
+    }
+    void finish_member() { finish_member(s_.Tell()); }
+    void finish_member(size_t end) {
+        cur_.end = end;
+        prev_end_ = cur_.end;
+        members.push_back(std::move(cur_));
+        cur_ = Member{};
+    }
+
+    rapidjson::MemoryStream& s_;
+    std::string_view body_;
+    int depth_ = 0;
+    size_t prev_end_ = 0;
+    Member cur_;
+};
+
+const char* kind_name(Kind k) {
+    switch (k) {
+        case Kind::Null: return "null";
+        case Kind::Bool: return "a boolean";
+        case Kind::Number: return "a number";
+        case Kind::String: return "a string";
+        case Kind::Object: return "an object";
+        case Kind::Array: return "an array";
+        default: return "nothing";
+    }
+}
+
+ApiError type_error(const Member& m, const char* expected) {
+    return ApiError::bad_request("'" + m.key + "' must be " + expected + ", got " + kind_name(m.kind), m.key,
+                                 "invalid_type");
+}
+
+std::string_view trim_member(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == ',')) ++i;
+    return s.substr(i);
+}
+
+}  // namespace
+
+bool is_gateway_field(std::string_view key) {
+    for (auto f : kGatewayFields)
+        if (f == key) return true;
+    return false;
+}
+
+std::string ParsedBody::body_for(std::string_view upstream_model) const {
+    std::string out;
+    out.reserve(members.size() + upstream_model.size() + 16);
+    out += "{\"model\":";
+    out += '"';
+    json_escape_into(out, upstream_model);
+    out += '"';
+    if (!members.empty()) {
+        out += ',';
+        out += members;
+    }
+    out += '}';
+    return out;
+}
+
+std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint endpoint) {
+    if (body.empty()) return ApiError::bad_request("Request body is empty; expected a JSON object");
+    rapidjson::MemoryStream ms(body.data(), body.size());
+    Scanner scanner(ms, body);
+    rapidjson::Reader reader;
+    constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+    rapidjson::ParseResult ok = reader.Parse<kFlags>(ms, scanner);
+    if (!ok) {
+        return ApiError::bad_request(std::string("Invalid JSON in request body at offset ") +
+                                     std::to_string(ok.Offset()) + ": " + rapidjson::GetParseError_En(ok.Code()));
+    }
+    if (!scanner.root_is_object) return ApiError::bad_request("Request body must be a JSON object");
+
+    ParsedBody out;
+    std::string overrides = "{";
+    bool have_model = false, have_required = false;
+    const char* required = endpoint == TG_ENDPOINT_CHAT          ? "messages"
+                           : endpoint == TG_ENDPOINT_COMPLETIONS ? "prompt"
+                                                                 : "input";
+    for (const Member& m : scanner.members) {
+        std::string_view value = body.substr(m.value_begin, m.end - m.value_begin);
+        if (m.key == "model") {
+            if (m.kind != Kind::String) return type_error(m, "a string");
+            if (m.str.empty()) return ApiError::bad_request("'model' must not be empty", "model");
+            out.model = m.str;
+            have_model = true;
+            continue;
+        }
+        if (is_gateway_field(m.key)) {
+            if (m.key == "metadata") {
+                if (m.kind != Kind::Object && m.kind != Kind::Null) return type_error(m, "an object");
+                if (m.kind == Kind::Object) out.metadata_json.assign(value);
+            } else if (m.key == "fastest_response") {
+                if (m.kind != Kind::Bool) return type_error(m, "a boolean");
+                out.fastest_response = m.b;
+            } else if (m.key == "num_retries") {
+                if (m.kind != Kind::Number || !m.is_int || m.num < 0 || m.num > 10)
+                    return ApiError::bad_request("'num_retries' must be an integer between 0 and 10", "num_retries",
+                                                 "invalid_value");
+                out.num_retries = static_cast<int>(m.num);
+            } else if (m.key == "timeout" || m.key == "stream_timeout") {
+                if (m.kind != Kind::Number || !(m.num > 0) || !std::isfinite(m.num))
+                    return ApiError::bad_request("'" + m.key + "' must be a positive number of seconds", m.key,
+                                                 "invalid_value");
+                (m.key == "timeout" ? out.timeout_s : out.stream_timeout_s) = m.num;
+            }
+            if (overrides.size() > 1) overrides += ',';
+            overrides += json_quote(m.key);
+            overrides += ':';
+            overrides.append(value);
+            continue;
+        }
+        if (m.key == "stream") {
+            if (m.kind == Kind::Bool) out.stream = m.b;
+            else if (m.kind != Kind::Null) return type_error(m, "a boolean");
+        } else if (m.key == required) {
+            have_required = true;
+            if (endpoint == TG_ENDPOINT_CHAT && m.kind != Kind::Array) return type_error(m, "an array");
+        }
+        std::string_view text = trim_member(body.substr(m.begin, m.end - m.begin));
+        if (!out.members.empty()) out.members += ',';
+        out.members.append(text);
+    }
+    if (!have_model) return ApiError::bad_request("Missing required parameter: 'model'", "model", "missing_required_parameter");
+    if (!have_required)
+        return ApiError::bad_request(std::string("Missing required parameter: '") + required + "'", required,
+                                     "missing_required_parameter");
+    if (endpoint == TG_ENDPOINT_EMBEDDINGS && out.stream)
+        return ApiError::bad_request("'stream' is not supported for embeddings", "stream");
+    overrides += '}';
+    out.overrides_json = std::move(overrides);
+    return out;
+}
+
+}  // namespace tailgate::server

@@ -1,0 +1,44 @@
+// Parsing and rewriting of a client's request body.
+//
+// The body is forwarded byte for byte except two changes: `model` becomes the
+// deployment's upstream model, and the gateway-only fields (fastest_response,
+// fallbacks, num_retries, timeout, metadata, ...) are dropped. So we do not
+// build a DOM and re-serialize: one SAX pass validates the JSON and records
+// where each top-level member lies; the forwarded body is spliced from those
+// spans, once per request, with the model prepended per attempt.
+#pragma once
+
+#include "common/api_error.hpp"
+
+#include <tailgate/plugin_abi.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace tailgate::server {
+
+struct ParsedBody {
+    std::string model;          // as sent (may be a comma list)
+    bool stream = false;
+    bool fastest_response = false;
+    std::optional<int> num_retries;
+    std::optional<double> timeout_s;
+    std::optional<double> stream_timeout_s;
+    std::string overrides_json = "{}";  // gateway-only fields, as a JSON object
+    std::string metadata_json = "{}";
+    // The forwarded members without `model`, comma-joined, no braces: `"messages":[...],"stream":true`.
+    std::string members;
+
+    // The upstream body for one deployment.
+    std::string body_for(std::string_view upstream_model) const;
+};
+
+// True for fields the gateway consumes and never forwards.
+bool is_gateway_field(std::string_view key);
+
+std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint endpoint);
+
+}  // namespace tailgate::server

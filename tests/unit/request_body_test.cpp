@@ -1,0 +1,73 @@
+// Request body validation and byte-preserving rewrite.
+#include "server/request_body.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace tailgate;
+using namespace tailgate::server;
+
+namespace {
+ParsedBody ok(std::string_view body, tg_endpoint ep = TG_ENDPOINT_CHAT) {
+    auto r = parse_body(body, ep);
+    if (auto* e = std::get_if<ApiError>(&r)) ADD_FAILURE() << e->message;
+    return std::holds_alternative<ParsedBody>(r) ? std::get<ParsedBody>(r) : ParsedBody{};
+}
+ApiError err(std::string_view body, tg_endpoint ep = TG_ENDPOINT_CHAT) {
+    auto r = parse_body(body, ep);
+    EXPECT_TRUE(std::holds_alternative<ApiError>(r)) << "expected an error for " << body;
+    return std::holds_alternative<ApiError>(r) ? std::get<ApiError>(r) : ApiError{};
+}
+}  // namespace
+
+TEST(RequestBody, ReplacesModelAndKeepsOtherBytesVerbatim) {
+    auto p = ok(R"({ "model" : "gpt-3.5-turbo", "messages":[{"role":"user","content":"hi"}],
+                   "temperature": 0.70, "tools":[{"type":"function","function":{"name":"f","parameters":{}}}],
+                   "unknown_field": {"x": [1, 2.50]} })");
+    EXPECT_EQ(p.model, "gpt-3.5-turbo");
+    EXPECT_EQ(p.body_for("llama-3"),
+              R"({"model":"llama-3","messages":[{"role":"user","content":"hi"}],"temperature": 0.70,"tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"unknown_field": {"x": [1, 2.50]}})");
+}
+
+TEST(RequestBody, StripsGatewayFieldsIntoOverrides) {
+    auto p = ok(R"({"messages":[],"model":"a,b","fastest_response":true,"num_retries":2,"timeout":1.5,)"
+                R"("metadata":{"user_id":"u1"},"fallbacks":["gpt-4"],"stream":true,"n":2})");
+    EXPECT_TRUE(p.fastest_response);
+    EXPECT_TRUE(p.stream);
+    EXPECT_EQ(p.num_retries, 2);
+    EXPECT_DOUBLE_EQ(*p.timeout_s, 1.5);
+    EXPECT_EQ(p.metadata_json, R"({"user_id":"u1"})");
+    EXPECT_EQ(p.overrides_json,
+              R"({"fastest_response":true,"num_retries":2,"timeout":1.5,"metadata":{"user_id":"u1"},"fallbacks":["gpt-4"]})");
+    EXPECT_EQ(p.body_for("m"), R"({"model":"m","messages":[],"stream":true,"n":2})");
+}
+
+TEST(RequestBody, EscapesUpstreamModel) {
+    auto p = ok(R"({"model":"x","messages":[]})");
+    EXPECT_EQ(p.body_for("we\"ird"), R"({"model":"we\"ird","messages":[]})");
+}
+
+TEST(RequestBody, RejectsBadInputWithParam) {
+    EXPECT_EQ(err("").status, 400);
+    EXPECT_NE(err("{\"model\":").message.find("Invalid JSON"), std::string::npos);
+    EXPECT_EQ(err("[1,2]").message, "Request body must be a JSON object");
+    EXPECT_EQ(err(R"({"messages":[]})").param, "model");
+    EXPECT_EQ(err(R"({"model":5,"messages":[]})").param, "model");
+    EXPECT_EQ(err(R"({"model":"m"})").param, "messages");
+    EXPECT_EQ(err(R"({"model":"m","messages":"hi"})").param, "messages");
+    EXPECT_EQ(err(R"({"model":"m","messages":[],"stream":"yes"})").param, "stream");
+    EXPECT_EQ(err(R"({"model":"m","messages":[],"num_retries":-1})").param, "num_retries");
+    EXPECT_EQ(err(R"({"model":"m","messages":[]} trailing)").status, 400);
+    EXPECT_EQ(err("{\"model\":\"m\",\"messages\":[\"\xff\"]}").status, 400) << "invalid UTF-8";
+}
+
+TEST(RequestBody, DeepNestingIsAnErrorNotACrash) {
+    std::string deep = R"({"model":"m","messages":[)" + std::string(200000, '[');
+    EXPECT_EQ(err(deep).status, 400);
+}
+
+TEST(RequestBody, EndpointSpecificRequiredFields) {
+    EXPECT_EQ(ok(R"({"model":"e","input":["a","b"]})", TG_ENDPOINT_EMBEDDINGS).body_for("x"),
+              R"({"model":"x","input":["a","b"]})");
+    EXPECT_EQ(err(R"({"model":"e"})", TG_ENDPOINT_EMBEDDINGS).param, "input");
+    EXPECT_EQ(ok(R"({"model":"c","prompt":"once"})", TG_ENDPOINT_COMPLETIONS).model, "c");
+}

@@ -1,0 +1,99 @@
+// Pure (I/O free) part of the mock provider: knobs, random decisions per
+// request, routing and the OpenAI-shaped payloads it answers with.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+namespace tailgate::mock {
+
+// Every knob that can be set on the command line and changed at runtime
+// through POST /mock/config. Durations are milliseconds.
+struct Settings {
+  double ttft_ms = 50;
+  std::string ttft_dist = "fixed";  // fixed | uniform | lognormal
+  double ttft_max_ms = 0;           // uniform upper bound; lognormal cap when > 0
+  double ttft_sigma = 0.5;          // lognormal sigma
+  double chunk_delay_ms = 10;
+  int chunks = 8;
+  double straggler_prob = 0;
+  double straggler_mult = 20;
+
+  double fail_rate = 0;
+  int fail_status = 500;
+  double fail_delay_ms = 0;        // injected errors are sent after this delay
+  double retry_after = -1;         // seconds, -1 = no Retry-After header
+  double retry_after_ms = -1;      // -1 = no retry-after-ms header
+  double reset_before = 0;         // probability of closing without any response
+  int reset_mid_stream_after = -1;  // chunk count, -1 = off
+  bool stall = false;               // never answer
+  int stall_mid_stream_after = -1;  // chunk count, -1 = off
+  bool headers_at_ttft = false;     // stream: hold headers + role chunk until TTFT
+
+  std::vector<std::string> models{"mock-model"};
+};
+
+std::string settings_to_json(const Settings& s);
+
+// "50ms", "1.5s", "200us" or a bare number (milliseconds). False on garbage.
+bool parse_duration_ms(std::string_view text, double& out_ms);
+
+// Merges the members of `patch` (a JSON object) into `s`. Returns an error
+// message (and leaves `s` untouched) on an unknown key or a wrong type.
+std::string merge_settings(Settings& s, const rapidjson::Value& patch);
+
+// Validates knob values; returns an error message or "".
+std::string validate_settings(const Settings& s);
+
+// Random decisions taken once when a request arrives.
+struct Plan {
+  bool reset_before = false;
+  bool fail = false;
+  bool straggler = false;
+  double ttft_ms = 0;
+};
+
+Plan sample_plan(const Settings& s, std::mt19937_64& rng);
+
+enum class Endpoint { chat, completions, embeddings, models, model, unknown };
+
+struct Route {
+  Endpoint endpoint = Endpoint::unknown;
+  std::string deployment;  // Azure /openai/deployments/{dep}/...
+  std::string model_id;    // GET /models/{id}
+};
+
+// `path` is the request target without the query string.
+Route route(std::string_view method, std::string_view path);
+
+// What to send back for one request. For streams, `first` goes out with the
+// headers, `steps[i]` at TTFT + i * chunk_delay, then `tail` right after the
+// last step. Every string in them is one complete SSE event ("data: ...\n\n").
+struct Reply {
+  int status = 200;
+  bool stream = false;
+  std::string body;  // non-stream body (or the error body)
+  std::vector<std::string> first;
+  std::vector<std::vector<std::string>> steps;
+  std::vector<std::string> tail;
+  std::string model;
+};
+
+struct ReplyContext {
+  const Settings& settings;
+  const std::string& name;  // instance name, used in the generated words
+  std::uint64_t seq;        // request number, used in ids
+};
+
+// Builds the answer to an API request. Malformed input gives a 400 reply.
+Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx);
+
+// OpenAI-shaped error body {"error":{message,type,param,code}}.
+std::string error_body(int status, std::string_view message);
+
+}  // namespace tailgate::mock

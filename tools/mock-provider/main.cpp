@@ -1,0 +1,228 @@
+// tailgate-mock: a fast, scriptable OpenAI-compatible provider for tests and
+// benchmarks. See README.md for the knobs and the control API.
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <rapidjson/document.h>
+
+#include "behaviour.hpp"
+#include "server.hpp"
+#include "state.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using tailgate::mock::Settings;
+
+constexpr const char* kUsage = R"(usage: tailgate-mock [options]
+  --port N                  listen port (0 = pick a free one)        [8001]
+  --host ADDR               listen address                           [127.0.0.1]
+  --threads N               io threads                               [1]
+  --name NAME               instance name, used in generated text    [mock]
+  --model-list a,b          ids served by GET /v1/models             [mock-model]
+  --seed N                  random seed                              [random]
+  --log-size N              requests kept for /mock/requests         [1000]
+  --verbose                 log unexpected I/O errors to stderr
+ latency (durations: 50ms, 1.5s, 200us, bare number = ms)
+  --ttft D                  time to first token                      [50ms]
+  --ttft-dist fixed|uniform|lognormal                                [fixed]
+  --ttft-max D              uniform upper bound / lognormal cap      [0]
+  --ttft-sigma X            lognormal sigma (median = --ttft)        [0.5]
+  --chunk-delay D           delay between streamed chunks            [10ms]
+  --chunks N                words per answer                         [8]
+  --straggler-prob P        probability a request is a straggler     [0]
+  --straggler-mult X        straggler TTFT multiplier                [20]
+ faults
+  --fail-rate P             probability of an injected error         [0]
+  --fail-status N           status of injected errors                [500]
+  --fail-delay D            delay before an injected error           [0]
+  --retry-after S           Retry-After seconds on injected errors   [off]
+  --retry-after-ms N        retry-after-ms on injected errors        [off]
+  --reset-before P          probability of closing without response  [0]
+  --reset-mid-stream-after K  reset the connection after K chunks    [off]
+  --stall                   never answer
+  --stall-mid-stream-after K  stop sending after K chunks            [off]
+  --headers-at-ttft         streams: hold headers + role chunk until TTFT
+)";
+
+enum class Kind { duration, number, integer, flag, text, list };
+
+struct Knob {
+  std::string_view cli;
+  const char* key;  // POST /mock/config key
+  Kind kind;
+};
+
+constexpr Knob kKnobs[] = {
+    {"ttft", "ttft_ms", Kind::duration},
+    {"ttft-dist", "ttft_dist", Kind::text},
+    {"ttft-max", "ttft_max_ms", Kind::duration},
+    {"ttft-sigma", "ttft_sigma", Kind::number},
+    {"chunk-delay", "chunk_delay_ms", Kind::duration},
+    {"chunks", "chunks", Kind::integer},
+    {"straggler-prob", "straggler_prob", Kind::number},
+    {"straggler-mult", "straggler_mult", Kind::number},
+    {"fail-rate", "fail_rate", Kind::number},
+    {"fail-status", "fail_status", Kind::integer},
+    {"fail-delay", "fail_delay_ms", Kind::duration},
+    {"retry-after", "retry_after", Kind::number},
+    {"retry-after-ms", "retry_after_ms", Kind::number},
+    {"reset-before", "reset_before", Kind::number},
+    {"reset-mid-stream-after", "reset_mid_stream_after", Kind::integer},
+    {"stall", "stall", Kind::flag},
+    {"stall-mid-stream-after", "stall_mid_stream_after", Kind::integer},
+    {"headers-at-ttft", "headers_at_ttft", Kind::flag},
+    {"model-list", "models", Kind::list},
+};
+
+[[noreturn]] void die(const std::string& msg) {
+  std::cerr << "tailgate-mock: " << msg << "\n" << kUsage;
+  std::exit(2);
+}
+
+bool parse_number(const std::string& s, double& out) {
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  return !s.empty() && *end == '\0';
+}
+
+bool parse_int(const std::string& s, long long& out) {
+  char* end = nullptr;
+  out = std::strtoll(s.c_str(), &end, 10);
+  return !s.empty() && *end == '\0';
+}
+
+struct Options {
+  std::string host = "127.0.0.1";
+  unsigned short port = 8001;
+  int threads = 1;
+  std::string name = "mock";
+  std::uint64_t seed = std::random_device{}();
+  std::size_t log_size = 1000;
+  bool verbose = false;
+  Settings settings;
+};
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  rapidjson::Document patch(rapidjson::kObjectType);
+  auto& alloc = patch.GetAllocator();
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    if (arg.rfind("--", 0) != 0) die("unexpected argument '" + arg + "'");
+    std::string name = arg.substr(2), value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+      has_value = true;
+    }
+    const Knob* knob = nullptr;
+    for (const auto& k : kKnobs)
+      if (k.cli == name) knob = &k;
+    const bool is_flag = name == "verbose" || (knob && knob->kind == Kind::flag);
+    if (!has_value && !is_flag) {
+      if (i + 1 >= argc) die("missing value for --" + name);
+      value = argv[++i];
+      has_value = true;
+    }
+    double num = 0;
+    long long integer = 0;
+    if (name == "verbose") {
+      o.verbose = true;
+    } else if (name == "host") {
+      o.host = value;
+    } else if (name == "name") {
+      if (value.empty()) die("--name must not be empty");
+      o.name = value;
+    } else if (name == "port") {
+      if (!parse_int(value, integer) || integer < 0 || integer > 65535) die("bad --port");
+      o.port = static_cast<unsigned short>(integer);
+    } else if (name == "threads") {
+      if (!parse_int(value, integer) || integer < 1 || integer > 256) die("bad --threads");
+      o.threads = static_cast<int>(integer);
+    } else if (name == "seed") {
+      if (!parse_int(value, integer)) die("bad --seed");
+      o.seed = static_cast<std::uint64_t>(integer);
+    } else if (name == "log-size") {
+      if (!parse_int(value, integer) || integer < 0) die("bad --log-size");
+      o.log_size = static_cast<std::size_t>(integer);
+    } else if (knob) {
+      rapidjson::Value key(knob->key, alloc);
+      rapidjson::Value v;
+      switch (knob->kind) {
+        case Kind::duration: v.SetString(value.c_str(), static_cast<rapidjson::SizeType>(value.size()), alloc); break;
+        case Kind::text: v.SetString(value.c_str(), static_cast<rapidjson::SizeType>(value.size()), alloc); break;
+        case Kind::number:
+          if (!parse_number(value, num)) die("bad value for --" + name);
+          v.SetDouble(num);
+          break;
+        case Kind::integer:
+          if (!parse_int(value, integer)) die("bad value for --" + name);
+          v.SetInt64(integer);
+          break;
+        case Kind::flag: v.SetBool(!has_value || value == "1" || value == "true" || value == "yes"); break;
+        case Kind::list: {
+          v.SetArray();
+          std::size_t from = 0;
+          while (from <= value.size()) {
+            std::size_t comma = value.find(',', from);
+            if (comma == std::string::npos) comma = value.size();
+            if (comma > from) v.PushBack(rapidjson::Value(value.substr(from, comma - from).c_str(), alloc), alloc);
+            from = comma + 1;
+          }
+          break;
+        }
+      }
+      patch.RemoveMember(knob->key);
+      patch.AddMember(key, v, alloc);
+    } else {
+      die("unknown option --" + name);
+    }
+  }
+  if (auto err = tailgate::mock::merge_settings(o.settings, patch); !err.empty()) die(err);
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt = parse_args(argc, argv);
+  try {
+    asio::io_context ioc(opt.threads);
+    std::string host = opt.host == "localhost" ? "127.0.0.1" : opt.host;
+    const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(host), opt.port);
+    auto state = std::make_shared<tailgate::mock::State>(opt.name, opt.settings, opt.seed, opt.log_size);
+    auto listener = std::make_shared<tailgate::mock::Listener>(ioc, endpoint, state, opt.verbose);
+    listener->run();
+
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&ioc](const boost::system::error_code&, int) { ioc.stop(); });
+    std::signal(SIGPIPE, SIG_IGN);
+
+    const auto bound = listener->local_endpoint();
+    std::cout << "listening on " << bound.address().to_string() << ":" << bound.port() << std::endl;
+
+    std::vector<std::thread> threads;
+    for (int i = 1; i < opt.threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+    ioc.run();
+    for (auto& t : threads) t.join();
+  } catch (const std::exception& e) {
+    std::cerr << "tailgate-mock: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

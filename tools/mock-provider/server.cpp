@@ -1,0 +1,509 @@
+#include "server.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "state.hpp"
+
+namespace tailgate::mock {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kMaxQueued = 8;  // pipelined requests read ahead
+constexpr std::uint32_t kHeaderLimit = 64 * 1024;
+constexpr std::uint64_t kBodyLimit = 64ull * 1024 * 1024;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+bool peer_gone(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == http::error::partial_message;
+}
+
+bool http_parse_error(const beast::error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_target).category();
+}
+
+void fail(beast::error_code ec, const char* what, bool verbose) {
+  if (!verbose || ec == asio::error::operation_aborted) return;
+  std::cerr << "tailgate-mock: " << what << ": " << ec.message() << "\n";
+}
+
+Clock::duration ms(double v) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(v));
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// Appends one HTTP/1.1 chunk holding `data` to `out`.
+void append_chunk(std::string& out, std::string_view data) {
+  char size[20];
+  auto [end, ec] = std::to_chars(size, size + sizeof size, data.size(), 16);
+  (void)ec;
+  out.append(size, end);
+  out += "\r\n";
+  out += data;
+  out += "\r\n";
+}
+
+}  // namespace
+
+// One client connection. A read is kept pending at all times (even while a
+// request is being answered) so a client that disconnects is noticed at once.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, std::shared_ptr<State> state, bool verbose)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), state_(std::move(state)), verbose_(verbose) {}
+
+  void run() { asio::dispatch(socket_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this())); }
+
+ private:
+  using Request = http::request<http::string_body>;
+  enum class Fault { none, reset, stall };
+
+  // The request being answered.
+  struct Exchange {
+    std::uint64_t gen = 0;
+    RecordPtr rec;  // null for control API requests
+    unsigned version = 11;
+    bool keep_alive = true;
+    bool chunked = true;
+    std::shared_ptr<const Settings> settings;
+    Reply reply;
+    Clock::time_point t0, first_token;
+    std::size_t next_step = 0;
+    bool headers_sent = false;
+    Fault fault = Fault::none;
+    std::size_t fault_at = 0;  // stream step before which the fault hits
+    std::string detail;        // reported when the client gives up
+    http::response<http::string_body> res;
+  };
+
+  // ---- reading -------------------------------------------------------------
+
+  void do_read() {
+    if (closed_ || reading_) return;
+    reading_ = true;
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(kBodyLimit);
+    http::async_read_header(socket_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec) return on_read_error(ec);
+    auto expect = parser_->get()[http::field::expect];
+    if (!ex_ && beast::iequals(expect, "100-continue")) {
+      asio::async_write(socket_, asio::buffer(kContinue.data(), kContinue.size()),
+                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                          if (ec) return self->on_read_error(ec);
+                          self->read_body();
+                        });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    http::async_read(socket_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    reading_ = false;
+    if (ec) return on_read_error(ec);
+    if (closed_) return;
+    if (closing_) return close();
+    queue_.push_back(parser_->release());
+    process_next();
+    if (queue_.size() < kMaxQueued) do_read();
+  }
+
+  void on_read_error(beast::error_code ec) {
+    reading_ = false;
+    if (closed_ || ec == asio::error::operation_aborted) return;
+    if (ex_) return client_gone(ec, "read");
+    if (peer_gone(ec) || !http_parse_error(ec) || closing_) {
+      fail(ec, "read", verbose_);
+      return close();
+    }
+    // Malformed HTTP: answer 400 (413/431 for the limits) and close.
+    int status = ec == http::error::body_limit ? 413 : ec == http::error::header_limit ? 431 : 400;
+    new_exchange(10, false);
+    respond(status, error_body(status, "malformed HTTP request: " + ec.message()), Outcome::failed);
+  }
+
+  // ---- dispatching -----------------------------------------------------------
+
+  void process_next() {
+    if (ex_ || queue_.empty() || closed_ || closing_) return;
+    Request req = std::move(queue_.front());
+    queue_.pop_front();
+    const std::string_view target = req.target();
+    const std::string_view path = target.substr(0, target.find('?'));
+    new_exchange(req.version(), req.keep_alive());
+    if (path == "/mock" || path.substr(0, 6) == "/mock/")
+      handle_control(req, path, target);
+    else
+      handle_api(std::move(req), path);
+  }
+
+  void new_exchange(unsigned version, bool keep_alive) {
+    ex_.emplace();
+    ex_->gen = ++gen_;
+    ex_->version = version;
+    ex_->keep_alive = keep_alive;
+    ex_->chunked = version >= 11;
+    ex_->t0 = Clock::now();
+  }
+
+  void handle_control(const Request& req, std::string_view path, std::string_view target) {
+    const bool get = req.method() == http::verb::get, post = req.method() == http::verb::post;
+    if (get && path == "/mock/stats") return respond(200, state_->stats_json(), Outcome::completed);
+    if (get && path == "/mock/config") return respond(200, state_->config_json(), Outcome::completed);
+    if (get && path == "/mock/requests") {
+      std::size_t limit = static_cast<std::size_t>(-1);
+      if (auto q = target.find("limit="); q != std::string_view::npos) {
+        std::string_view v = target.substr(q + 6);
+        std::size_t n = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec == std::errc()) limit = n;
+        (void)p;
+      }
+      return respond(200, state_->requests_json(limit), Outcome::completed);
+    }
+    if (post && path == "/mock/config") {
+      std::string out;
+      if (auto err = state_->merge_config(req.body(), out); !err.empty())
+        return respond(400, error_body(400, err), Outcome::failed);
+      return respond(200, std::move(out), Outcome::completed);
+    }
+    if (post && path == "/mock/reset") {
+      state_->reset();
+      return respond(200, state_->config_json(), Outcome::completed);
+    }
+    respond(404, error_body(404, "unknown control endpoint"), Outcome::failed);
+  }
+
+  void handle_api(Request&& req, std::string_view path) {
+    Exchange& ex = *ex_;
+    ex.settings = state_->settings();
+    const Settings& s = *ex.settings;
+
+    auto rec = std::make_shared<RequestRecord>();
+    rec->id = state_->next_id();
+    rec->method = std::string(req.method_string());
+    rec->target = std::string(req.target());
+    rec->path = std::string(path);
+    for (const auto& f : req) rec->headers.emplace_back(lower(f.name_string()), std::string(f.value()));
+    rec->body_size = req.body().size();
+    rec->body = req.body().substr(0, State::kMaxLoggedBody);
+    rec->received_ms = state_->now_ms();
+    ex.rec = rec;
+
+    const Route r = route(req.method_string(), path);
+    Reply reply = build_reply(r, req.body(), ReplyContext{s, state_->name(), rec->id});
+    rec->model = reply.model;
+    rec->stream = reply.stream;
+    if (reply.status != 200 || r.endpoint == Endpoint::models || r.endpoint == Endpoint::model) {
+      // Errors in the request and model listings: answered at once, no faults.
+      state_->begin(rec);
+      return respond(reply.status, std::move(reply.body),
+                     reply.status == 200 ? Outcome::completed : Outcome::failed);
+    }
+
+    const Plan plan = state_->sample(s);
+    rec->ttft_ms = plan.ttft_ms;
+    rec->straggler = plan.straggler;
+    state_->begin(rec);
+
+    if (plan.reset_before) return abort_connection("reset_before");
+    if (plan.fail) {
+      return at(ex.t0 + ms(s.fail_delay_ms), [this] {
+        const int status = ex_->settings->fail_status;
+        respond(status,
+                error_body(status, "mock injected " + std::to_string(status) + " (" + state_->name() + ")"),
+                Outcome::failed, true, "fail_rate");
+      });
+    }
+    if (s.stall) {
+      ex.detail = "stall";
+      return;  // the pending read reports the client leaving
+    }
+
+    ex.reply = std::move(reply);
+    ex.first_token = ex.t0 + ms(plan.ttft_ms);
+    if (s.reset_mid_stream_after >= 0) {
+      ex.fault = Fault::reset;
+      ex.fault_at = static_cast<std::size_t>(s.reset_mid_stream_after);
+    } else if (s.stall_mid_stream_after >= 0) {
+      ex.fault = Fault::stall;
+      ex.fault_at = static_cast<std::size_t>(s.stall_mid_stream_after);
+    }
+
+    if (!ex.reply.stream) {
+      // Whole body after TTFT + chunks * chunk_delay; a mid-stream fault hits
+      // at the time its chunk would have been generated.
+      const auto chunks = static_cast<std::size_t>(std::max(s.chunks, 0));
+      const std::size_t k = ex.fault == Fault::none ? chunks : std::min(ex.fault_at, chunks);
+      return at(ex.first_token + ms(s.chunk_delay_ms * static_cast<double>(k)), [this] {
+        if (ex_->fault != Fault::none) return apply_fault();
+        respond(200, std::move(ex_->reply.body), Outcome::completed);
+      });
+    }
+    ex.fault_at = std::min(ex.fault_at, ex.reply.steps.size());
+    start_stream();
+  }
+
+  // ---- whole responses ------------------------------------------------------------
+
+  void respond(int status, std::string body, Outcome outcome, bool retry_headers = false,
+               std::string detail = {}) {
+    Exchange& ex = *ex_;
+    auto& res = ex.res;
+    res = {};
+    res.version(ex.version);
+    res.result(static_cast<unsigned>(status));
+    set_common_headers(res);
+    res.set(http::field::content_type, "application/json");
+    if (retry_headers) {
+      if (ex.settings->retry_after >= 0) res.set(http::field::retry_after, number(ex.settings->retry_after));
+      if (ex.settings->retry_after_ms >= 0) res.set("retry-after-ms", number(ex.settings->retry_after_ms));
+    }
+    res.keep_alive(ex.keep_alive);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    ex.detail = std::move(detail);
+    http::async_write(socket_, res,
+                      [self = shared_from_this(), gen = ex.gen, outcome, status](beast::error_code ec, std::size_t) {
+                        if (!self->ex_ || self->ex_->gen != gen) return;
+                        if (ec) return self->client_gone(ec, "write");
+                        self->finish(outcome, status, self->ex_->detail);
+                        self->end_exchange();
+                      });
+  }
+
+  template <class Message>
+  void set_common_headers(Message& m) {
+    m.set(http::field::server, "tailgate-mock");
+    m.set("x-mock-name", state_->name());
+    if (ex_->rec) m.set("x-mock-request-id", std::to_string(ex_->rec->id));
+  }
+
+  // ---- streams -----------------------------------------------------------------------
+
+  Clock::time_point step_time(std::size_t i) const {
+    return ex_->first_token + ms(ex_->settings->chunk_delay_ms * static_cast<double>(i));
+  }
+
+  void start_stream() {
+    if (ex_->settings->headers_at_ttft) return next_step();
+    out_.clear();
+    append_head();
+    write_out([this] { next_step(); });
+  }
+
+  // Schedules step `next_step` (or the fault, or the tail).
+  void next_step() {
+    Exchange& ex = *ex_;
+    const std::size_t i = ex.next_step;
+    if (ex.fault != Fault::none && i == ex.fault_at) return at(step_time(i), [this] { apply_fault(); });
+    if (i == ex.reply.steps.size()) {
+      // Finish chunk(s), usage, [DONE] right after the last step.
+      auto send_tail = [this] {
+        out_.clear();
+        append_head();
+        for (const auto& e : ex_->reply.tail) append_event(e);
+        if (ex_->chunked) out_ += "0\r\n\r\n";
+        write_out([this] {
+          finish(Outcome::completed, 200);
+          end_exchange();
+        });
+      };
+      if (i == 0) return at(ex.first_token, send_tail);
+      return send_tail();
+    }
+    at(step_time(i), [this] {
+      out_.clear();
+      append_head();
+      for (const auto& e : ex_->reply.steps[ex_->next_step]) append_event(e);
+      ++ex_->next_step;
+      write_out([this] { next_step(); });
+    });
+  }
+
+  // Headers and the role chunk(s), the first time only.
+  void append_head() {
+    Exchange& ex = *ex_;
+    if (ex.headers_sent) return;
+    ex.headers_sent = true;
+    http::response<http::empty_body> res{http::status::ok, ex.version};
+    set_common_headers(res);
+    res.set(http::field::content_type, "text/event-stream");
+    res.set(http::field::cache_control, "no-cache");
+    if (ex.chunked) {
+      res.chunked(true);
+    } else {
+      ex.keep_alive = false;  // HTTP/1.0: the body ends when the connection closes
+    }
+    res.keep_alive(ex.keep_alive);
+    std::ostringstream os;
+    os << res.base();
+    out_ += os.str();
+    for (const auto& e : ex.reply.first) append_event(e);
+  }
+
+  // Each SSE event goes out as its own HTTP chunk.
+  void append_event(std::string_view event) {
+    if (ex_->chunked)
+      append_chunk(out_, event);
+    else
+      out_ += event;
+  }
+
+  template <class F>
+  void write_out(F next) {
+    asio::async_write(socket_, asio::buffer(out_),
+                      [self = shared_from_this(), gen = ex_->gen, next](beast::error_code ec, std::size_t) {
+                        if (!self->ex_ || self->ex_->gen != gen) return;
+                        if (ec) return self->client_gone(ec, "write");
+                        next();
+                      });
+  }
+
+  void apply_fault() {
+    if (ex_->fault == Fault::reset) return abort_connection(ex_->reply.stream ? "reset_mid_stream" : "reset_mid_response");
+    ex_->detail = ex_->reply.stream ? "stall_mid_stream" : "stall_mid_response";  // wait for the client to leave
+  }
+
+  // ---- timers and endings ---------------------------------------------------------------
+
+  // Runs `f` at `when` unless the exchange ended meanwhile.
+  template <class F>
+  void at(Clock::time_point when, F f) {
+    timer_.expires_at(when);
+    timer_.async_wait([self = shared_from_this(), gen = ex_->gen, f](beast::error_code ec) {
+      if (ec || !self->ex_ || self->ex_->gen != gen) return;
+      f();
+    });
+  }
+
+  void finish(Outcome outcome, int status, std::string detail = {}) {
+    if (ex_ && ex_->rec) state_->finish(*ex_->rec, outcome, status, std::move(detail));
+  }
+
+  // The response went out completely.
+  void end_exchange() {
+    const bool keep_alive = ex_->keep_alive;
+    ex_.reset();
+    timer_.cancel();
+    if (!keep_alive) {
+      closing_ = true;
+      beast::error_code ec;
+      socket_.shutdown(tcp::socket::shutdown_send, ec);
+      if (!reading_) close();  // otherwise the pending read sees the client's EOF
+      return;
+    }
+    process_next();
+    if (queue_.size() < kMaxQueued) do_read();
+  }
+
+  // The client closed the connection (or it broke) before we were done.
+  void client_gone(beast::error_code ec, const char* what) {
+    if (!peer_gone(ec)) fail(ec, what, verbose_);
+    finish(Outcome::cancelled, 0, ex_->detail.empty() ? "client_disconnected" : ex_->detail);
+    ex_.reset();
+    close();
+  }
+
+  // Drops the connection abruptly (RST), without finishing the response.
+  void abort_connection(const char* detail) {
+    finish(Outcome::reset, 0, detail);
+    ex_.reset();
+    beast::error_code ec;
+    socket_.set_option(asio::socket_base::linger(true, 0), ec);
+    close();
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    queue_.clear();
+    timer_.cancel();
+    beast::error_code ec;
+    socket_.close(ec);
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::shared_ptr<State> state_;
+  const bool verbose_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::deque<Request> queue_;
+  std::optional<Exchange> ex_;
+  std::string out_;  // bytes of the stream write in progress
+  std::uint64_t gen_ = 0;
+  bool reading_ = false;
+  bool closing_ = false;  // sent Connection: close
+  bool closed_ = false;
+};
+
+Listener::Listener(asio::io_context& ioc, const tcp::endpoint& endpoint, std::shared_ptr<State> state, bool verbose)
+    : ioc_(ioc), acceptor_(asio::make_strand(ioc)), retry_timer_(acceptor_.get_executor()), state_(std::move(state)),
+      verbose_(verbose) {
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+}
+
+void Listener::run() {
+  asio::dispatch(acceptor_.get_executor(), beast::bind_front_handler(&Listener::do_accept, shared_from_this()));
+}
+
+void Listener::do_accept() {
+  acceptor_.async_accept(asio::make_strand(ioc_), beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+}
+
+void Listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
+  if (ec) {
+    if (ec == asio::error::operation_aborted) return;
+    std::cerr << "tailgate-mock: accept: " << ec.message() << "\n";
+    retry_timer_.expires_after(std::chrono::milliseconds(10));
+    retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code) { self->do_accept(); });
+    return;
+  }
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  std::make_shared<Session>(std::move(socket), state_, verbose_)->run();
+  do_accept();
+}
+
+}  // namespace tailgate::mock

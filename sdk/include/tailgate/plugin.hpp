@@ -5,11 +5,12 @@
 // in exactly one .cpp of the plugin. The generated extern "C" entry points are
 // noexcept trampolines: an exception from the constructor becomes a create()
 // error message, one from route() becomes TG_ERR_INTERNAL, one from observe()
-// is swallowed (and logged). Nothing but C types crosses the library boundary.
+// is swallowed (log it yourself inside observe() if it matters). Nothing but C types crosses the library boundary.
 #pragma once
 
 #include <tailgate/plugin_abi.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -72,7 +73,7 @@ public:
         std::string s(text);
         char* end = nullptr;
         double d = std::strtod(s.c_str(), &end);
-        if (end == s.c_str() || d < 0) return std::nullopt;
+        if (end == s.c_str() || !(d >= 0) || !std::isfinite(d)) return std::nullopt;
         std::string_view unit(end);
         if (unit.empty() || unit == "s") return d * 1000.0;
         if (unit == "ms") return d;
@@ -89,7 +90,13 @@ private:
 // Services of the host, valid for the life of the strategy instance.
 class Host {
 public:
-    explicit Host(const tg_host_api* api) : api_(*api) {}
+    // Copies only the members the host's table has (struct_size); the rest stay
+    // null, so a plugin built against a newer SDK runs on an older host.
+    explicit Host(const tg_host_api* api) : api_{} {
+        if (api == nullptr) return;
+        size_t n = api->struct_size < sizeof(tg_host_api) ? api->struct_size : sizeof(tg_host_api);
+        std::memcpy(&api_, api, n);
+    }
     void log(tg_log_level level, const std::string& msg) const {
         if (api_.log) api_.log(api_.host, static_cast<uint32_t>(level), msg.c_str());
     }

@@ -1,0 +1,263 @@
+#include "plugin/loader.hpp"
+
+#ifndef BOOST_DLL_USE_STD_FS
+#define BOOST_DLL_USE_STD_FS 1
+#endif
+#include <boost/dll/shared_library.hpp>
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+#include <type_traits>
+
+namespace tailgate::plugin {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string join(const std::vector<std::string>& items, const char* sep) {
+    std::string out;
+    for (const auto& s : items) {
+        if (!out.empty()) out += sep;
+        out += s;
+    }
+    return out;
+}
+
+// name -> path of the first `<dir>/<name>.so` over the directories.
+std::map<std::string, std::string> scan(const std::vector<std::string>& dirs) {
+    std::map<std::string, std::string> found;
+    for (const auto& dir : dirs) {
+        std::error_code ec;
+        fs::directory_iterator it(dir, ec), end;
+        if (ec) continue;
+        for (; it != end; it.increment(ec)) {
+            if (ec) break;
+            const fs::path& p = it->path();
+            if (p.extension() != ".so") continue;
+            std::error_code fec;
+            if (!fs::is_regular_file(p, fec)) continue;  // follows symlinks
+            found.emplace(p.stem().string(), p.string());  // keeps the first
+        }
+    }
+    return found;
+}
+
+std::string canonical_key(const std::string& path) {
+    std::error_code ec;
+    fs::path c = fs::weakly_canonical(path, ec);
+    return ec ? path : c.string();
+}
+
+template <class Fn>
+Fn resolve(const boost::dll::shared_library& lib, const char* sym) {
+    if (!lib.has(sym)) return nullptr;
+    return &lib.get<std::remove_pointer_t<Fn>>(sym);
+}
+
+tg_host_api empty_host() {
+    tg_host_api h{};
+    h.struct_size = sizeof(tg_host_api);
+    return h;
+}
+
+constexpr size_t kErrLen = 1024;
+
+}  // namespace
+
+// ---------------------------------------------------------------- Registry
+
+struct Registry::Loaded {
+    std::shared_ptr<boost::dll::shared_library> lib;
+    PluginSymbols fns;
+    std::string name;  // what tg_plugin_name() returned
+    std::string path;  // as found (for messages)
+};
+
+Registry::Registry(std::vector<std::string> search_dirs) : dirs_(std::move(search_dirs)) {}
+Registry::~Registry() = default;
+
+std::vector<std::string> Registry::available() const {
+    std::vector<std::string> names;
+    for (auto& [name, path] : scan(dirs_)) names.push_back(name);
+    return names;  // std::map order: sorted
+}
+
+std::optional<std::string> Registry::find(const std::string& name) const {
+    auto found = scan(dirs_);
+    auto it = found.find(name);
+    if (it == found.end()) return std::nullopt;
+    return it->second;
+}
+
+std::shared_ptr<const Registry::Loaded> Registry::load(const std::string& path) const {
+    const std::string key = canonical_key(path);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+
+    auto lib = std::make_shared<boost::dll::shared_library>();
+    boost::dll::fs::error_code ec;
+    dlerror();  // clear any stale message
+    lib->load(boost::dll::fs::path(path),
+              boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
+    if (ec || !lib->is_loaded()) {
+        const char* why = dlerror();
+        throw PluginError(path + ": cannot load: " + (why ? std::string(why) : ec.message()));
+    }
+
+    auto loaded = std::make_shared<Loaded>();
+    loaded->lib = lib;
+    loaded->path = path;
+    PluginSymbols& f = loaded->fns;
+    f.abi_version = resolve<tg_plugin_abi_version_fn>(*lib, TG_SYM_ABI_VERSION);
+    f.name = resolve<tg_plugin_name_fn>(*lib, TG_SYM_NAME);
+    f.create = resolve<tg_plugin_create_fn>(*lib, TG_SYM_CREATE);
+    f.destroy = resolve<tg_plugin_destroy_fn>(*lib, TG_SYM_DESTROY);
+    f.route = resolve<tg_plugin_route_fn>(*lib, TG_SYM_ROUTE);
+    f.observe = resolve<tg_plugin_observe_fn>(*lib, TG_SYM_OBSERVE);
+
+    // A different ABI version explains everything else (symbols may have been
+    // renamed), so it is reported first when the plugin tells us its version.
+    if (f.abi_version) {
+        const uint32_t v = f.abi_version();
+        if (v != TG_ABI_VERSION)
+            throw PluginError(path + ": ABI version mismatch: expected " + std::to_string(TG_ABI_VERSION) +
+                              ", found " + std::to_string(v));
+    }
+    std::vector<std::string> missing;
+    if (!f.abi_version) missing.push_back(TG_SYM_ABI_VERSION);
+    if (!f.name) missing.push_back(TG_SYM_NAME);
+    if (!f.create) missing.push_back(TG_SYM_CREATE);
+    if (!f.destroy) missing.push_back(TG_SYM_DESTROY);
+    if (!f.route) missing.push_back(TG_SYM_ROUTE);
+    if (!f.observe) missing.push_back(TG_SYM_OBSERVE);
+    if (!missing.empty())
+        throw PluginError(path + (missing.size() == 1 ? ": missing symbol " : ": missing symbols ") +
+                          join(missing, ", "));
+
+    const char* name = f.name();
+    if (name == nullptr || *name == '\0') throw PluginError(path + ": tg_plugin_name() returned an empty name");
+    loaded->name = name;
+
+    cache_.emplace(key, loaded);
+    return loaded;
+}
+
+InstancePtr Registry::create(const std::string& name, const tg_host_api* host,
+                             const std::vector<std::pair<std::string, std::string>>& args) const {
+    std::string path;
+    std::string expected;  // strategy name the file is named for
+    if (name.find('/') != std::string::npos) {
+        path = name;
+        expected = fs::path(name).stem().string();
+    } else {
+        auto found = scan(dirs_);
+        auto it = found.find(name);
+        if (it == found.end()) {
+            std::vector<std::string> names;
+            for (auto& kv : found) names.push_back(kv.first);
+            throw PluginError("unknown strategy '" + name + "'; available: " +
+                              (names.empty() ? std::string("(none)") : join(names, ", ")) +
+                              " (searched: " + (dirs_.empty() ? std::string("(no directories)") : join(dirs_, ", ")) +
+                              ")");
+        }
+        path = it->second;
+        expected = name;
+    }
+
+    std::shared_ptr<const Loaded> loaded = load(path);
+    if (loaded->name != expected)
+        throw PluginError(path + ": name mismatch: the file is named for strategy '" + expected +
+                          "' but tg_plugin_name() returns '" + loaded->name + "'");
+
+    // Args as a C array pointing into `args`, alive for the create() call.
+    std::vector<tg_kv> kvs;
+    kvs.reserve(args.size());
+    for (const auto& [k, v] : args) kvs.push_back(tg_kv{k.c_str(), v.c_str()});
+    tg_args cargs{};
+    cargs.struct_size = sizeof(tg_args);
+    cargs.items = kvs.empty() ? nullptr : kvs.data();
+    cargs.count = static_cast<uint32_t>(kvs.size());
+
+    tg_host_api table = empty_host();
+    if (host != nullptr) {
+        // Copy what the caller's table has; members it lacks stay null.
+        const size_t n = std::min<size_t>(host->struct_size, sizeof(tg_host_api));
+        std::memcpy(&table, host, n);
+        table.struct_size = sizeof(tg_host_api);
+    }
+    auto kept_host = std::make_unique<tg_host_api>(table);
+
+    char err[kErrLen];
+    err[0] = '\0';
+    void* handle = nullptr;
+    try {
+        handle = loaded->fns.create(kept_host.get(), &cargs, err, sizeof err);
+    } catch (...) {
+        throw PluginError(path + ": strategy '" + loaded->name +
+                          "' threw an exception out of tg_plugin_create (plugins must not throw across the ABI)");
+    }
+    err[kErrLen - 1] = '\0';
+    if (handle == nullptr)
+        throw PluginError(path + ": strategy '" + loaded->name + "' refused its configuration: " +
+                          (err[0] ? std::string(err) : std::string("(no message)")));
+
+    // Aliasing pointer: shares ownership of the Loaded record, points at the library.
+    std::shared_ptr<boost::dll::shared_library> lib(loaded, loaded->lib.get());
+    try {
+        return std::make_unique<Instance>(std::move(lib), loaded->fns, handle, loaded->name, path,
+                                          std::move(kept_host));
+    } catch (...) {
+        loaded->fns.destroy(handle);
+        throw;
+    }
+}
+
+// ---------------------------------------------------------------- Instance
+
+Instance::Instance(std::shared_ptr<boost::dll::shared_library> lib, const PluginSymbols& fns, void* handle,
+                   std::string name, std::string path, std::unique_ptr<tg_host_api> host)
+    : lib_(std::move(lib)),
+      fns_(fns),
+      handle_(handle),
+      name_(std::move(name)),
+      path_(std::move(path)),
+      host_(std::move(host)) {}
+
+Instance::~Instance() {
+    if (handle_ != nullptr && fns_.destroy != nullptr) {
+        try {
+            fns_.destroy(handle_);
+        } catch (...) {
+        }
+    }
+}
+
+int32_t Instance::route(const tg_request& request, tg_route& route) noexcept {
+    const uint32_t count_before = route.count;
+    int32_t rc;
+    try {
+        rc = fns_.route(handle_, &request, &route);
+    } catch (...) {
+        return TG_ERR_INTERNAL;
+    }
+    if (rc < TG_OK || rc > TG_ERR_NO_CANDIDATE) return TG_ERR_INTERNAL;
+    if (route.count > count_before || route.attempt_count > TG_MAX_ATTEMPTS) return TG_ERR_INTERNAL;
+    for (uint32_t i = 0; i < route.attempt_count; ++i) {
+        const tg_attempt& a = route.attempts[i];
+        if (a.candidate >= route.count || a.launch > TG_LAUNCH_ON_FAILURE) return TG_ERR_INTERNAL;
+    }
+    return rc;
+}
+
+void Instance::observe(const tg_event& event) noexcept {
+    try {
+        fns_.observe(handle_, &event);
+    } catch (...) {
+    }
+}
+
+}  // namespace tailgate::plugin

@@ -1,0 +1,123 @@
+// Loading strategy plugins (.so files implementing <tailgate/plugin_abi.h>).
+//
+//   Registry reg({"/etc/tailgate/plugins", TAILGATE_DEFAULT_PLUGIN_DIR});
+//   InstancePtr s = reg.create("simple-shuffle", &host_api, {{"seed", "42"}});
+//   s->route(request, route);
+//
+// A Registry maps a strategy name to `<dir>/<name>.so` (first search directory
+// wins), loads the library once (cached by canonical path), checks the handshake
+// (all six tg_plugin_* symbols, ABI version, exported name) and builds
+// instances. Every failure is a PluginError whose message names the file and
+// the exact reason; nothing is half-created.
+//
+// Lifetime: an Instance holds a shared reference to its library, and the
+// Registry holds one for every library it loaded, so code of a plugin stays
+// mapped while the Registry or any Instance created from it exists.
+#pragma once
+
+#include <tailgate/plugin_abi.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace boost::dll {
+class shared_library;
+}
+
+namespace tailgate::plugin {
+
+// Any refusal to load or instantiate a strategy; what() is user-facing.
+class PluginError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Entry points of a loaded plugin, resolved and checked at load time.
+struct PluginSymbols {
+    tg_plugin_abi_version_fn abi_version = nullptr;
+    tg_plugin_name_fn name = nullptr;
+    tg_plugin_create_fn create = nullptr;
+    tg_plugin_destroy_fn destroy = nullptr;
+    tg_plugin_route_fn route = nullptr;
+    tg_plugin_observe_fn observe = nullptr;
+};
+
+// One strategy object created by a plugin for one chain entry. Thread-safe to
+// the extent the plugin is: route() and observe() may be called concurrently
+// (the ABI requires plugins to support that). Not copyable, not movable.
+class Instance {
+public:
+    Instance(std::shared_ptr<boost::dll::shared_library> lib, const PluginSymbols& fns, void* handle,
+             std::string name, std::string path, std::unique_ptr<tg_host_api> host);
+    ~Instance();  // calls tg_plugin_destroy, then releases the library
+    Instance(const Instance&) = delete;
+    Instance& operator=(const Instance&) = delete;
+
+    const std::string& name() const { return name_; }  // strategy name (tg_plugin_name)
+    const std::string& path() const { return path_; }  // file it was loaded from
+
+    // Runs the plugin's route(). Returns a tg_status; anything the plugin
+    // returns outside tg_status, or a route left in a state that breaks the
+    // contract (count grown, more than TG_MAX_ATTEMPTS attempts, an attempt
+    // naming a candidate >= count or an unknown launch rule), is reported as
+    // TG_ERR_INTERNAL. The candidates may then be in any order: callers should
+    // treat TG_ERR_INTERNAL as "this strategy failed" and not use the route.
+    int32_t route(const tg_request& request, tg_route& route) noexcept;
+
+    // Delivers an attempt outcome. Must not block (the plugin's promise).
+    void observe(const tg_event& event) noexcept;
+
+private:
+    std::shared_ptr<boost::dll::shared_library> lib_;  // declared first: released last
+    PluginSymbols fns_;
+    void* handle_;
+    std::string name_;
+    std::string path_;
+    // The host table handed to create(), kept alive here so that even a plugin
+    // that (against the ABI rules) keeps the pointer never reads freed memory.
+    std::unique_ptr<tg_host_api> host_;
+};
+
+using InstancePtr = std::unique_ptr<Instance>;
+
+class Registry {
+public:
+    // Directories are searched in order; missing/unreadable ones are skipped.
+    explicit Registry(std::vector<std::string> search_dirs);
+    ~Registry();
+
+    // Strategy names: stems of the `*.so` files in the search directories,
+    // sorted, duplicates removed (the first directory wins). Files are not
+    // loaded here, so a broken .so is listed too. Rescans on every call.
+    std::vector<std::string> available() const;
+
+    // Path of the file `name` resolves to, if any.
+    std::optional<std::string> find(const std::string& name) const;
+
+    const std::vector<std::string>& search_dirs() const { return dirs_; }
+
+    // Loads (or reuses) the library for `name` and creates one instance with
+    // `args`. `name` is either a strategy name looked up in the search
+    // directories, or a path containing '/' to a .so file (its stem must then
+    // equal the plugin's name). `host` may be null (an empty table is given).
+    // Throws PluginError with a precise message on any failure.
+    InstancePtr create(const std::string& name, const tg_host_api* host,
+                       const std::vector<std::pair<std::string, std::string>>& args) const;
+
+private:
+    struct Loaded;
+    std::shared_ptr<const Loaded> load(const std::string& path) const;
+
+    std::vector<std::string> dirs_;
+    mutable std::mutex mu_;
+    mutable std::map<std::string, std::shared_ptr<const Loaded>> cache_;  // key: canonical path
+};
+
+}  // namespace tailgate::plugin

@@ -42,7 +42,7 @@ struct Upstream {
     std::string provider;        // "openai", "groq", "azure", ...
     std::string model;           // upstream model name (after "provider/")
     bool tls = true;
-    std::string host;            // e.g. "api.openai.com" / "127.0.0.1"
+    std::string host;            // e.g. "api.openai.com" / "127.0.0.1" (IPv6 literal without [])
     std::string port;            // "443" / "8001"
     std::string base_path;       // path prefix without trailing '/', e.g. "/v1"
     std::string api_version;     // azure api-version
@@ -111,6 +111,9 @@ struct Config {
     std::vector<Deployment> deployments;
     RouterSettings router;
     GeneralSettings general;
+    // Non-fatal findings ("file:line: key.path: message"): unknown keys that were
+    // ignored, deprecated strategies that were mapped, ignored sections.
+    std::vector<std::string> warnings;
 
     // Model groups in first-appearance order.
     std::vector<std::string> model_groups() const;
@@ -128,7 +131,19 @@ Config load_string(const std::string& yaml_text, const std::string& display_name
 // "simple-shuffle" -> [simple-shuffle], "latency-based-routing" -> [health, latency].
 std::vector<std::string> default_chain(const std::string& routing_strategy);
 
-// Parses "500ms", "2s", "1.5m", or a bare number of seconds.
+// Parses "500ms", "2s", "1.5m", "1h", or a bare number of seconds ("60", "0.5").
+// Negative, non-finite or malformed text gives nullopt.
 std::optional<Millis> parse_duration(const std::string& text);
+
+// Parses a byte size: a bare integer ("1048576"), or a number with a unit:
+// B, KB/MB/GB (powers of 1000), KiB/MiB/GiB and K/M/G (powers of 1024);
+// units are case-insensitive ("10MiB", "1MB", "512k"). nullopt if malformed.
+std::optional<uint64_t> parse_size(const std::string& text);
+
+// Provider prefixes accepted in litellm_params.model, e.g. "openai", "azure".
+const std::vector<std::string>& supported_providers();
+
+// routing_strategy values accepted in router_settings.
+const std::vector<std::string>& supported_routing_strategies();
 
 }  // namespace tailgate::config

@@ -1,0 +1,840 @@
+// Config loader tests: the shipped configs, provider resolution, env lookup,
+// ids, durations/sizes, args flattening, derived chains, and exact error text.
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+using namespace tailgate::config;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Injected environment (EnvLookup is a plain function pointer).
+std::map<std::string, std::string>& fake_env_vars() {
+    static std::map<std::string, std::string> vars;
+    return vars;
+}
+
+std::optional<std::string> fake_env(const std::string& name) {
+    auto& vars = fake_env_vars();
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+}
+
+std::string data_path(const std::string& name) {
+    return std::string(TAILGATE_TEST_DATA_DIR) + "/configs/" + name;
+}
+
+std::string shipped_path(const std::string& name) {
+    return std::string(TAILGATE_TEST_DATA_DIR) + "/../../../configs/" + name;
+}
+
+// The error text of loading `path`; every bad file carries literal keys
+// containing "SECRET", which must never show up in a message.
+std::string file_error(const std::string& path) {
+    try {
+        load_file(path, fake_env);
+    } catch (const ConfigError& e) {
+        const std::string msg = e.what();
+        EXPECT_EQ(msg.find("SECRET"), std::string::npos) << "secret leaked: " << msg;
+        return msg;
+    }
+    ADD_FAILURE() << path << " loaded without error";
+    return {};
+}
+
+std::string string_error(const std::string& yaml) {
+    try {
+        load_string(yaml, "inline.yaml", fake_env);
+    } catch (const ConfigError& e) {
+        const std::string msg = e.what();
+        EXPECT_EQ(msg.find("SECRET"), std::string::npos) << "secret leaked: " << msg;
+        return msg;
+    }
+    ADD_FAILURE() << "loaded without error:\n" << yaml;
+    return {};
+}
+
+Config load(const std::string& yaml) { return load_string(yaml, "inline.yaml", fake_env); }
+
+// One deployment with `params` as extra litellm_params lines.
+std::string one(const std::string& model, const std::string& params = "") {
+    return "model_list:\n"
+           "  - model_name: g\n"
+           "    litellm_params:\n"
+           "      model: " + model + "\n" + params;
+}
+
+std::string arg(const std::vector<std::pair<std::string, std::string>>& kv, const std::string& k) {
+    for (const auto& [key, value] : kv) {
+        if (key == k) return value;
+    }
+    return "<absent>";
+}
+
+std::vector<std::string> names(const std::vector<StrategySpec>& chain) {
+    std::vector<std::string> out;
+    for (const auto& s : chain) out.push_back(s.name);
+    return out;
+}
+
+bool has_warning(const Config& c, const std::string& needle) {
+    for (const auto& w : c.warnings) {
+        if (w.find(needle) != std::string::npos) return true;
+    }
+    return false;
+}
+
+class ConfigTest : public ::testing::Test {
+protected:
+    void SetUp() override { fake_env_vars().clear(); }
+    void TearDown() override { fake_env_vars().clear(); }
+};
+
+using ConfigShipped = ConfigTest;
+using ConfigProviders = ConfigTest;
+using ConfigEnv = ConfigTest;
+using ConfigIds = ConfigTest;
+using ConfigArgs = ConfigTest;
+using ConfigRouter = ConfigTest;
+using ConfigGeneral = ConfigTest;
+using ConfigWarnings = ConfigTest;
+using ConfigErrors = ConfigTest;
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Shipped configs
+// ---------------------------------------------------------------------------
+
+TEST_F(ConfigShipped, DemoLoads) {
+    const Config c = load_file(shipped_path("demo.yaml"), fake_env);
+    EXPECT_EQ(c.model_groups(),
+              (std::vector<std::string>{"gpt-3.5-turbo", "groq-llama", "text-embedding-3-small"}));
+    ASSERT_EQ(c.deployments.size(), 4u);
+    const auto& a = c.deployments[0];
+    EXPECT_EQ(a.upstream.provider, "openai");
+    EXPECT_EQ(a.upstream.model, "gpt-3.5-turbo");
+    EXPECT_FALSE(a.upstream.tls);
+    EXPECT_EQ(a.upstream.host, "127.0.0.1");
+    EXPECT_EQ(a.upstream.port, "18001");
+    EXPECT_EQ(a.upstream.base_path, "/v1");
+    EXPECT_EQ(a.upstream.api_key.reveal(), "sk-mock");
+    EXPECT_EQ(a.api_base, "http://127.0.0.1:18001/v1");
+    EXPECT_DOUBLE_EQ(a.weight, 2);
+    EXPECT_DOUBLE_EQ(c.deployments[1].weight, 1);
+    EXPECT_EQ(c.deployments[1].upstream.port, "18002");
+    EXPECT_EQ(c.deployments[2].upstream.provider, "groq");
+    EXPECT_EQ(c.deployments[2].upstream.model, "llama-3.1-8b-instant");
+    EXPECT_EQ(c.deployments[2].upstream.port, "18003");
+    EXPECT_EQ(c.deployments[3].upstream.port, "18001");
+    EXPECT_EQ(c.router.routing_strategy, "simple-shuffle");
+    EXPECT_EQ(names(c.router.strategies), (std::vector<std::string>{"simple-shuffle"}));
+    EXPECT_FALSE(c.router.strategies_explicit);
+    EXPECT_EQ(c.general.port, 4000);
+    EXPECT_TRUE(c.general.master_key.empty());
+    EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
+}
+
+TEST_F(ConfigShipped, SeedLoads) {
+    const Config c = load_file(shipped_path("seed.yaml"), fake_env);
+    EXPECT_EQ(c.model_groups(), (std::vector<std::string>{"gpt-3.5-turbo", "groq-llama"}));
+    ASSERT_EQ(c.deployments.size(), 3u);
+    EXPECT_EQ(c.deployments[0].upstream.api_key.reveal(), "sk-xxx");
+    EXPECT_EQ(c.deployments[1].upstream.provider, "groq");
+    EXPECT_EQ(c.deployments[1].model_name, "gpt-3.5-turbo");
+    EXPECT_EQ(c.deployments[1].upstream.api_key.reveal(), "gsk-xxx");
+    EXPECT_EQ(c.deployments[2].upstream.port, "18003");
+    EXPECT_EQ(c.router.routing_strategy, "latency-based-routing");
+    EXPECT_EQ(c.router.allowed_fails, 3);
+    EXPECT_EQ(c.router.cooldown_time, 60s);
+    EXPECT_EQ(names(c.router.strategies), (std::vector<std::string>{"health", "latency"}));
+    EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
+}
+
+TEST_F(ConfigShipped, ReferenceLoadsAndCoversEveryKey) {
+    const std::string path = shipped_path("reference.yaml");
+    const Config c = load_file(path, fake_env);
+    ASSERT_EQ(c.deployments.size(), 4u);
+    const auto& d = c.deployments[0];
+    EXPECT_EQ(d.id, "gpt-4o-openai");
+    EXPECT_EQ(d.rpm, 500);
+    EXPECT_EQ(d.tpm, 200000);
+    EXPECT_DOUBLE_EQ(d.weight, 2);
+    EXPECT_EQ(d.timeout, Millis(600000));
+    EXPECT_EQ(d.stream_timeout, Millis(30000));
+    EXPECT_EQ(d.num_retries, 2);
+    EXPECT_DOUBLE_EQ(d.input_cost_per_token, 0.0000025);
+    EXPECT_DOUBLE_EQ(d.output_cost_per_token, 0.00001);
+    EXPECT_TRUE(d.upstream.ssl_verify);
+    const auto& az = c.deployments[1];
+    EXPECT_EQ(az.upstream.kind, ProviderKind::Azure);
+    EXPECT_EQ(az.upstream.api_version, "2024-02-01");
+    EXPECT_EQ(az.num_retries, 1);
+    EXPECT_EQ(c.deployments[2].upstream.model, "meta-llama/Llama-3.1-8B-Instruct");
+    EXPECT_FALSE(c.deployments[2].upstream.ssl_verify);
+
+    const auto& r = c.router;
+    EXPECT_EQ(r.routing_strategy, "latency-based-routing");
+    EXPECT_TRUE(r.strategies_explicit);
+    EXPECT_EQ(names(r.strategies), (std::vector<std::string>{"health", "latency"}));
+    EXPECT_EQ(arg(r.strategies[1].args, "ttl"), "3600");
+    EXPECT_EQ(arg(r.routing_strategy_args, "ttl"), "3600");
+    ASSERT_EQ(r.plugin_paths.size(), 1u);
+    EXPECT_NE(r.plugin_paths[0].find("build/lib/tailgate/plugins"), std::string::npos);
+    EXPECT_EQ(r.plugin_paths[0].find(".."), std::string::npos) << r.plugin_paths[0];
+    EXPECT_EQ(r.num_retries, 2);
+    EXPECT_EQ(r.timeout, 600s);
+    EXPECT_EQ(r.stream_timeout, Millis(60000));
+    EXPECT_EQ(r.connect_timeout, 5s);
+    EXPECT_EQ(r.allowed_fails, 3);
+    EXPECT_EQ(r.cooldown_time, 60s);
+    EXPECT_FALSE(r.disable_cooldowns);
+    EXPECT_EQ(r.retry_after, 0s);
+    ASSERT_EQ(r.fallbacks.size(), 1u);
+    EXPECT_EQ(r.fallbacks[0].first, "gpt-4o");
+    EXPECT_EQ(r.fallbacks[0].second, (std::vector<std::string>{"llama-local"}));
+    ASSERT_EQ(r.context_window_fallbacks.size(), 1u);
+    EXPECT_EQ(r.context_window_fallbacks[0].first, "llama-local");
+    EXPECT_FALSE(r.allow_request_strategy_override);
+
+    const auto& g = c.general;
+    EXPECT_EQ(g.master_key.reveal(), "sk-master-replace-me");
+    EXPECT_EQ(g.host, "127.0.0.1");
+    EXPECT_EQ(g.port, 4000);
+    EXPECT_EQ(g.max_threads, 256);
+    EXPECT_EQ(g.io_threads, 1);
+    EXPECT_EQ(g.max_body_bytes, 10u * 1024 * 1024);
+    EXPECT_EQ(g.keep_alive_timeout, 60s);
+    EXPECT_EQ(g.upstream_pool_size, 64);
+    EXPECT_EQ(g.log_level, "info");
+    EXPECT_EQ(g.log_format, "text");
+
+    // Exactly the two documented warnings: routing_strategy_args unused with an
+    // explicit chain, and the ignored litellm_settings section. Any other
+    // warning means reference.yaml shows a key the loader does not read.
+    std::string all;
+    for (const auto& w : c.warnings) all += w + "\n";
+    ASSERT_EQ(c.warnings.size(), 2u) << all;
+    EXPECT_TRUE(has_warning(c, "router_settings.routing_strategy_args: not applied"));
+    EXPECT_TRUE(has_warning(c, "litellm_settings: LiteLLM section ignored"));
+}
+
+// ---------------------------------------------------------------------------
+// Providers and api_base
+// ---------------------------------------------------------------------------
+
+TEST_F(ConfigProviders, DefaultApiBases) {
+    struct Case {
+        const char* model;
+        bool tls;
+        const char* host;
+        const char* port;
+        const char* path;
+    };
+    const Case cases[] = {
+        {"openai/gpt-4o", true, "api.openai.com", "443", "/v1"},
+        {"groq/llama-3.1-8b-instant", true, "api.groq.com", "443", "/openai/v1"},
+        {"together_ai/meta-llama/Llama-3-8b-chat-hf", true, "api.together.xyz", "443", "/v1"},
+        {"deepseek/deepseek-chat", true, "api.deepseek.com", "443", "/v1"},
+        {"ollama/llama3", false, "localhost", "11434", "/v1"},
+    };
+    for (const auto& k : cases) {
+        SCOPED_TRACE(k.model);
+        const Config c = load(one(k.model));
+        const Upstream& u = c.deployments[0].upstream;
+        EXPECT_EQ(u.kind, ProviderKind::OpenAICompatible);
+        EXPECT_EQ(u.tls, k.tls);
+        EXPECT_EQ(u.host, k.host);
+        EXPECT_EQ(u.port, k.port);
+        EXPECT_EQ(u.base_path, k.path);
+    }
+    EXPECT_EQ(load(one("together_ai/meta-llama/Llama-3-8b-chat-hf")).deployments[0].upstream.model,
+              "meta-llama/Llama-3-8b-chat-hf");
+    EXPECT_EQ(load(one("groq/x")).deployments[0].api_base, "https://api.groq.com/openai/v1");
+}
+
+TEST_F(ConfigProviders, BareModelMeansOpenAI) {
+    const Upstream u = load(one("gpt-4o")).deployments[0].upstream;
+    EXPECT_EQ(u.provider, "openai");
+    EXPECT_EQ(u.model, "gpt-4o");
+    EXPECT_EQ(u.host, "api.openai.com");
+}
+
+TEST_F(ConfigProviders, ApiBaseParsing) {
+    auto up = [](const std::string& base) {
+        return load(one("openai/m", "      api_base: " + base + "\n")).deployments[0];
+    };
+    const Deployment a = up("https://example.com/");
+    EXPECT_TRUE(a.upstream.tls);
+    EXPECT_EQ(a.upstream.port, "443");
+    EXPECT_EQ(a.upstream.base_path, "");
+    EXPECT_EQ(a.api_base, "https://example.com");
+    const Deployment b = up("http://example.com/openai/v1//");
+    EXPECT_FALSE(b.upstream.tls);
+    EXPECT_EQ(b.upstream.port, "80");
+    EXPECT_EQ(b.upstream.base_path, "/openai/v1");
+    const Deployment c = up("HTTP://10.0.0.5:8080/v1");
+    EXPECT_EQ(c.upstream.host, "10.0.0.5");
+    EXPECT_EQ(c.upstream.port, "8080");
+    const Deployment d = up("http://[::1]:9000/v1");
+    EXPECT_EQ(d.upstream.host, "::1");
+    EXPECT_EQ(d.upstream.port, "9000");
+    EXPECT_EQ(d.api_base, "http://[::1]:9000/v1");
+}
+
+TEST_F(ConfigProviders, ApiBaseCredentialsAreDroppedAndNeverShown) {
+    const Config c = load(one("openai/m", "      api_base: https://bob:SECRET-pw@example.com/v1\n"));
+    EXPECT_EQ(c.deployments[0].api_base, "https://example.com/v1");
+    EXPECT_EQ(c.deployments[0].upstream.host, "example.com");
+    ASSERT_EQ(c.warnings.size(), 1u);
+    EXPECT_EQ(c.warnings[0],
+              "inline.yaml:5: model_list[0].litellm_params.api_base: credentials in the URL are "
+              "ignored; use api_key");
+    EXPECT_EQ(string_error(one("openai/m", "      api_base: https://bob:SECRET-pw@example.com:0/v1\n")),
+              "inline.yaml:5: model_list[0].litellm_params.api_base: invalid port '0' in "
+              "'https://***@example.com:0/v1'");
+}
+
+TEST_F(ConfigProviders, BadApiBase) {
+    EXPECT_EQ(string_error(one("openai/m", "      api_base: ftp://example.com\n")),
+              "inline.yaml:5: model_list[0].litellm_params.api_base: unsupported scheme 'ftp' in "
+              "'ftp://example.com' (expected http or https)");
+    EXPECT_EQ(string_error(one("openai/m", "      api_base: localhost:8000/v1\n")),
+              "inline.yaml:5: model_list[0].litellm_params.api_base: expected an http:// or "
+              "https:// URL, got 'localhost:8000/v1'");
+    EXPECT_EQ(string_error(one("openai/m", "      api_base: http://h/v1?x=1\n")),
+              "inline.yaml:5: model_list[0].litellm_params.api_base: must not contain a query or "
+              "fragment: 'http://h/v1?x=1'");
+}
+
+TEST_F(ConfigProviders, OllamaBareOriginGetsV1) {
+    const Upstream u = load(one("ollama/llama3", "      api_base: http://gpu-box:11434\n")).deployments[0].upstream;
+    EXPECT_EQ(u.host, "gpu-box");
+    EXPECT_EQ(u.base_path, "/v1");
+}
+
+TEST_F(ConfigProviders, HostedVllmRequiresApiBase) {
+    EXPECT_EQ(string_error(one("hosted_vllm/llama", "      api_key: SECRET-k\n")),
+              "inline.yaml:4: model_list[0].litellm_params.api_base: missing (required for "
+              "provider 'hosted_vllm')");
+    const Upstream u =
+        load(one("hosted_vllm/meta/llama", "      api_base: http://127.0.0.1:8000/v1\n")).deployments[0].upstream;
+    EXPECT_EQ(u.provider, "hosted_vllm");
+    EXPECT_EQ(u.model, "meta/llama");
+    EXPECT_EQ(u.base_path, "/v1");
+}
+
+TEST_F(ConfigProviders, Azure) {
+    const Config c = load(one("azure/gpt-35-turbo", "      api_base: https://myres.openai.azure.com/\n"
+                                                  "      api_key: SECRET-az\n"));
+    const Upstream& u = c.deployments[0].upstream;
+    EXPECT_EQ(u.kind, ProviderKind::Azure);
+    EXPECT_EQ(u.provider, "azure");
+    EXPECT_EQ(u.model, "gpt-35-turbo");
+    EXPECT_TRUE(u.tls);
+    EXPECT_EQ(u.host, "myres.openai.azure.com");
+    EXPECT_EQ(u.port, "443");
+    EXPECT_EQ(u.base_path, "/openai/deployments/gpt-35-turbo");
+    EXPECT_EQ(u.api_version, "2024-02-01");
+    EXPECT_EQ(c.deployments[0].api_base, "https://myres.openai.azure.com");
+
+    const Upstream v = load(one("azure/dep1", "      api_base: https://r.example.com/openai\n"
+                                             "      api_version: 2024-10-21\n"))
+                           .deployments[0]
+                           .upstream;
+    EXPECT_EQ(v.base_path, "/openai/deployments/dep1");
+    EXPECT_EQ(v.api_version, "2024-10-21");
+
+    EXPECT_EQ(string_error(one("azure/gpt-35-turbo")),
+              "inline.yaml:4: model_list[0].litellm_params.api_base: missing (required for "
+              "provider 'azure')");
+}
+
+// ---------------------------------------------------------------------------
+// Environment
+// ---------------------------------------------------------------------------
+
+TEST_F(ConfigEnv, ResolvesAnyString) {
+    fake_env_vars() = {{"KEY", "SECRET-from-env"},
+                       {"BASE", "http://10.1.2.3:7000/v1"},
+                       {"MASTER", "sk-master-env"},
+                       {"GROUP", "env-group"},
+                       {"TTL", "90"}};
+    const Config c = load(
+        "model_list:\n"
+        "  - model_name: os.environ/GROUP\n"
+        "    litellm_params:\n"
+        "      model: openai/m\n"
+        "      api_key: os.environ/KEY\n"
+        "      api_base: os.environ/BASE\n"
+        "router_settings:\n"
+        "  routing_strategy: latency-based-routing\n"
+        "  routing_strategy_args: {ttl: os.environ/TTL}\n"
+        "general_settings:\n"
+        "  master_key: os.environ/MASTER\n");
+    const Deployment& d = c.deployments[0];
+    EXPECT_EQ(d.model_name, "env-group");
+    EXPECT_EQ(d.upstream.api_key.reveal(), "SECRET-from-env");
+    EXPECT_EQ(d.upstream.host, "10.1.2.3");
+    EXPECT_EQ(d.upstream.port, "7000");
+    EXPECT_EQ(c.general.master_key.reveal(), "sk-master-env");
+    EXPECT_EQ(arg(c.router.strategies[1].args, "ttl"), "90");
+}
+
+TEST_F(ConfigEnv, MissingVariableNamesKeyAndLine) {
+    EXPECT_EQ(file_error(data_path("missing_env.yaml")),
+              data_path("missing_env.yaml") +
+                  ":5: model_list[0].litellm_params.api_base: environment variable "
+                  "TG_TEST_API_BASE is not set");
+    fake_env_vars() = {{"TG_TEST_API_BASE", "http://127.0.0.1:18001/v1"},
+                       {"TG_TEST_SECRET_KEY", "sk-SECRET-env-value"}};
+    EXPECT_EQ(file_error(data_path("missing_env.yaml")),
+              data_path("missing_env.yaml") +
+                  ":10: model_list[1].litellm_params.api_key: environment variable OPENAI_API_KEY "
+                  "is not set");
+}
+
+TEST_F(ConfigEnv, SecretsNeverInErrors) {
+    // Values from the environment are never quoted in messages, secret or not.
+    fake_env_vars() = {{"K", "sk-SECRET-1"}, {"R", "SECRET-not-a-number"}};
+    EXPECT_EQ(string_error(one("openai/m", "      api_key: os.environ/K\n      rpm: os.environ/R\n")),
+              "inline.yaml:6: model_list[0].litellm_params.rpm: expected an integer, got the value "
+              "of os.environ/R");
+    // A key of the wrong shape is not echoed either.
+    EXPECT_EQ(string_error(one("openai/m", "      api_key: [SECRET-a, SECRET-b]\n")),
+              "inline.yaml:5: model_list[0].litellm_params.api_key: expected a string, got a list");
+    EXPECT_EQ(string_error("model_list:\n  - model_name: g\n    litellm_params: {model: openai/m}\n"
+                           "general_settings:\n  master_key: {SECRET: x}\n"),
+              "inline.yaml:5: general_settings.master_key: expected a string, got a map");
+}
+
+TEST_F(ConfigEnv, ProviderKeyVariableWhenApiKeyAbsent) {
+    EXPECT_TRUE(load(one("openai/m")).deployments[0].upstream.api_key.empty());
+    fake_env_vars() = {{"OPENAI_API_KEY", "sk-openai"}, {"GROQ_API_KEY", "gsk-groq"},
+                       {"TOGETHER_API_KEY", "tg"}};
+    EXPECT_EQ(load(one("openai/m")).deployments[0].upstream.api_key.reveal(), "sk-openai");
+    EXPECT_EQ(load(one("groq/m")).deployments[0].upstream.api_key.reveal(), "gsk-groq");
+    EXPECT_EQ(load(one("together_ai/m")).deployments[0].upstream.api_key.reveal(), "tg");
+    EXPECT_TRUE(load(one("ollama/m")).deployments[0].upstream.api_key.empty());
+    // An explicit api_key wins.
+    EXPECT_EQ(load(one("openai/m", "      api_key: sk-explicit\n")).deployments[0].upstream.api_key.reveal(),
+              "sk-explicit");
+}
+
+// ---------------------------------------------------------------------------
+// Deployment ids
+// ---------------------------------------------------------------------------
+
+TEST_F(ConfigIds, GeneratedIdsAreStableAndDistinct) {
+    const Config a = load_file(shipped_path("demo.yaml"), fake_env);
+    const Config b = load_file(shipped_path("demo.yaml"), fake_env);
+    ASSERT_EQ(a.deployments.size(), b.deployments.size());
+    for (size_t i = 0; i < a.deployments.size(); ++i) {
+        EXPECT_EQ(a.deployments[i].id, b.deployments[i].id);
+        EXPECT_EQ(a.deployments[i].id.size(), 16u);
+    }
+    // Pinned: FNV-1a 64 of "model_name\nprovider/model\napi_base\nduplicate-index".
+    // A change here changes every deployment id users have seen in headers/metrics.
+    EXPECT_EQ(a.deployments[0].id, "352f5fe1130500a5");
+    EXPECT_EQ(a.deployments[2].id, "b9435c6c3581ecaa");
+}
+
+TEST_F(ConfigIds, IdenticalDeploymentsGetDistinctIds) {
+    const std::string entry =
+        "  - model_name: g\n"
+        "    litellm_params:\n"
+        "      model: openai/gpt-3.5-turbo\n"
+        "      api_base: http://127.0.0.1:18001/v1\n";
+    const Config c = load("model_list:\n" + entry + entry);
+    ASSERT_EQ(c.deployments.size(), 2u);
+    EXPECT_NE(c.deployments[0].id, c.deployments[1].id);
+    // Independent of the api_key (and of anything secret).
+    const Config k = load("model_list:\n" + entry + "      api_key: sk-other\n");
+    EXPECT_EQ(k.deployments[0].id, c.deployments[0].id);
+}
+
+TEST_F(ConfigIds, ExplicitIdKept) {
+    const Config c = load(one("openai/m") + "    model_info:\n      id: my-id\n      mode: chat\n");
+    EXPECT_EQ(c.deployments[0].id, "my-id");
+    EXPECT_TRUE(c.warnings.empty());
+}
+
+TEST_F(ConfigIds, DuplicateIdNamesBothLines) {
+    EXPECT_EQ(file_error(data_path("duplicate_id.yaml")),
+              data_path("duplicate_id.yaml") +
+                  ":14: model_list[1].model_info.id: duplicate id 'deployment-a' (first used at "
+                  "line 7, model_list[0])");
+}
+
+// ---------------------------------------------------------------------------
+// Durations and sizes
+// ---------------------------------------------------------------------------
+
+TEST(ConfigDuration, Parses) {
+    EXPECT_EQ(parse_duration("60"), Millis(60000));
+    EXPECT_EQ(parse_duration("0.5"), Millis(500));
+    EXPECT_EQ(parse_duration("500ms"), Millis(500));
+    EXPECT_EQ(parse_duration("2s"), Millis(2000));
+    EXPECT_EQ(parse_duration("1.5m"), Millis(90000));
+    EXPECT_EQ(parse_duration("1h"), Millis(3600000));
+    EXPECT_EQ(parse_duration(" 250 ms "), Millis(250));
+    EXPECT_EQ(parse_duration("0"), Millis(0));
+    EXPECT_EQ(parse_duration("1e3ms"), Millis(1000));
+}
+
+TEST(ConfigDuration, Rejects) {
+    for (const char* bad : {"", "abc", "-1", "-5s", "5x", "1.5.2s", "ms", "nan", "inf", "1e30h"}) {
+        EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
+    }
+}
+
+TEST(ConfigDuration, SizeParses) {
+    EXPECT_EQ(parse_size("1048576"), 1048576u);
+    EXPECT_EQ(parse_size("10MiB"), 10u * 1024 * 1024);
+    EXPECT_EQ(parse_size("1MB"), 1000000u);
+    EXPECT_EQ(parse_size("512k"), 512u * 1024);
+    EXPECT_EQ(parse_size("1.5KiB"), 1536u);
+    EXPECT_EQ(parse_size("2 gib"), 2ull * 1024 * 1024 * 1024);
+    for (const char* bad : {"", "ten", "-1", "1.5", "10XB"}) {
+        EXPECT_FALSE(parse_size(bad).has_value()) << bad;
+    }
+}
+
+TEST_F(ConfigRouter, DurationsInConfig) {
+    const Config c = load(one("openai/m", "      timeout: 1.5m\n      stream_timeout: 250ms\n") +
+                          "router_settings:\n  cooldown_time: 60\n  timeout: 30\n"
+                          "  retry_after: 2s\n  stream_timeout: 1h\n");
+    EXPECT_EQ(c.deployments[0].timeout, Millis(90000));
+    EXPECT_EQ(c.deployments[0].stream_timeout, Millis(250));
+    EXPECT_EQ(c.router.cooldown_time, 60s);
+    EXPECT_EQ(c.router.timeout, 30s);
+    EXPECT_EQ(c.router.retry_after, 2s);
+    EXPECT_EQ(c.router.stream_timeout, Millis(3600000));
+    EXPECT_EQ(string_error(one("openai/m") + "router_settings:\n  cooldown_time: soon\n"),
+              "inline.yaml:6: router_settings.cooldown_time: expected a duration (seconds, or e.g. "
+              "500ms, 2s, 1.5m, 1h), got 'soon'");
+}
+
+// ---------------------------------------------------------------------------
+// Args flattening and strategy chains
+// ---------------------------------------------------------------------------
+
+TEST_F(ConfigArgs, Flattening) {
+    const Config c = load(one("openai/m") +
+                          "router_settings:\n"
+                          "  strategies:\n"
+                          "    - name: staggered-hedge\n"
+                          "      args:\n"
+                          "        delay: 500ms\n"
+                          "        ratio: 0.1\n"
+                          "        enabled: true\n"
+                          "        budget:\n"
+                          "          max_extra_load: 0.05\n"
+                          "          window: {size: 10s}\n"
+                          "        quantiles: [0.5, 0.95, p99]\n"
+                          "        mixed: [\"1\", true, null, {a: [x, 2]}, 'q\"uote']\n"
+                          "        empty:\n");
+    const auto& a = c.router.strategies.at(0).args;
+    EXPECT_EQ(arg(a, "delay"), "500ms");
+    EXPECT_EQ(arg(a, "ratio"), "0.1");
+    EXPECT_EQ(arg(a, "enabled"), "true");
+    EXPECT_EQ(arg(a, "budget.max_extra_load"), "0.05");
+    EXPECT_EQ(arg(a, "budget.window.size"), "10s");
+    EXPECT_EQ(arg(a, "quantiles"), "[0.5,0.95,\"p99\"]");
+    EXPECT_EQ(arg(a, "mixed"), "[\"1\",true,null,{\"a\":[\"x\",2]},\"q\\\"uote\"]");
+    EXPECT_EQ(arg(a, "empty"), "");
+    EXPECT_EQ(a.size(), 8u);
+    // Order follows the file.
+    EXPECT_EQ(a.front().first, "delay");
+    EXPECT_EQ(a.back().first, "empty");
+}
+
+TEST_F(ConfigArgs, ExplicitChainMixesNamesAndMaps) {
+    const Config c = load(one("openai/m") +
+                          "router_settings:\n"
+                          "  routing_strategy: cost-based-routing\n"
+                          "  strategies:\n"
+                          "    - health\n"
+                          "    - {name: latency, args: {ttl: 1h}}\n"
+                          "    - name: race\n");
+    EXPECT_TRUE(c.router.strategies_explicit);
+    EXPECT_EQ(names(c.router.strategies), (std::vector<std::string>{"health", "latency", "race"}));
+    EXPECT_EQ(arg(c.router.strategies[1].args, "ttl"), "1h");
+    EXPECT_TRUE(c.router.strategies[2].args.empty());
+    EXPECT_EQ(c.router.strategies[0].line, 8);
+    EXPECT_EQ(c.router.strategies[2].line, 10);
+    EXPECT_EQ(c.router.routing_strategy, "cost-based-routing");
+}
+
+TEST_F(ConfigArgs, BadChainEntries) {
+    EXPECT_EQ(string_error(one("openai/m") + "router_settings:\n  strategies:\n    - {name: latency, arg: {ttl: 1}}\n"),
+              "inline.yaml:7: router_settings.strategies[0].arg: unknown key (expected name, args)");
+    EXPECT_EQ(string_error(one("openai/m") + "router_settings:\n  strategies:\n    - ../evil\n"),
+              "inline.yaml:7: router_settings.strategies[0]: invalid strategy name '../evil' "
+              "(letters, digits, '-', '_', '.'; plugin directories go in plugin_paths)");
+    EXPECT_EQ(string_error(one("openai/m") + "router_settings:\n  strategies: []\n"),
+              "inline.yaml:6: router_settings.strategies: must name at least one strategy");
+}
+
+TEST_F(ConfigArgs, DerivedChains) {
+    EXPECT_EQ(default_chain("simple-shuffle"), (std::vector<std::string>{"simple-shuffle"}));
+    EXPECT_EQ(default_chain("latency-based-routing"), (std::vector<std::string>{"health", "latency"}));
+    EXPECT_EQ(default_chain("cost-based-routing"), (std::vector<std::string>{"health", "cost"}));
+    EXPECT_TRUE(default_chain("nope").empty());
+
+    const Config none = load(one("openai/m"));
+    EXPECT_EQ(none.router.routing_strategy, "simple-shuffle");
+    EXPECT_EQ(names(none.router.strategies), (std::vector<std::string>{"simple-shuffle"}));
+    EXPECT_FALSE(none.router.strategies_explicit);
+
+    const Config lat = load(one("openai/m") +
+                            "router_settings:\n"
+                            "  routing_strategy: latency-based-routing\n"
+                            "  routing_strategy_args:\n"
+                            "    ttl: 3600\n"
+                            "    lowest_latency_buffer: 0.5\n");
+    ASSERT_EQ(names(lat.router.strategies), (std::vector<std::string>{"health", "latency"}));
+    EXPECT_TRUE(lat.router.strategies[0].args.empty());
+    EXPECT_EQ(arg(lat.router.strategies[1].args, "ttl"), "3600");
+    EXPECT_EQ(arg(lat.router.strategies[1].args, "lowest_latency_buffer"), "0.5");
+    EXPECT_EQ(lat.router.strategies[1].line, 6);
+
+    const Config cost = load(one("openai/m") + "router_settings:\n  routing_strategy: cost-based-routing\n");
+    EXPECT_EQ(names(cost.router.strategies), (std::vector<std::string>{"health", "cost"}));
+
+    const Config usage = load(one("openai/m") + "router_settings:\n  routing_strategy: usage-based-routing\n");
+    EXPECT_EQ(usage.router.routing_strategy, "simple-shuffle");
+    EXPECT_EQ(names(usage.router.strategies), (std::vector<std::string>{"simple-shuffle"}));
+    ASSERT_EQ(usage.warnings.size(), 1u);
+    EXPECT_EQ(usage.warnings[0],
+              "inline.yaml:6: router_settings.routing_strategy: 'usage-based-routing' is not "
+              "implemented; using simple-shuffle (rpm/tpm are not enforced)");
+}
+
+TEST_F(ConfigRouter, PluginPathsRelativeToConfigFile) {
+    const Config c = load_file(data_path("plugin_paths.yaml"), fake_env);
+    const std::string dir = std::string(TAILGATE_TEST_DATA_DIR) + "/configs";
+    ASSERT_EQ(c.router.plugin_paths.size(), 3u);
+    // TAILGATE_TEST_DATA_DIR is absolute and normalized by CMake.
+    EXPECT_EQ(c.router.plugin_paths[0], dir + "/plugins");
+    EXPECT_EQ(c.router.plugin_paths[1], std::string(TAILGATE_TEST_DATA_DIR) + "/shared/plugins");
+    EXPECT_EQ(c.router.plugin_paths[2], "/opt/tailgate/plugins");
+}
+
+TEST_F(ConfigRouter, FallbacksAndFlags) {
+    const Config c = load(
+        "model_list:\n"
+        "  - {model_name: a, litellm_params: {model: openai/a}}\n"
+        "  - {model_name: b, litellm_params: {model: openai/b}}\n"
+        "  - {model_name: c, litellm_params: {model: openai/c}}\n"
+        "router_settings:\n"
+        "  num_retries: 3\n"
+        "  allowed_fails: 5\n"
+        "  disable_cooldowns: true\n"
+        "  allow_request_strategy_override: yes\n"
+        "  fallbacks: [{a: [b, c]}, {b: c}]\n"
+        "  context_window_fallbacks:\n"
+        "    - a:\n"
+        "        - c\n");
+    EXPECT_EQ(c.model_groups(), (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_TRUE(c.has_group("b"));
+    EXPECT_FALSE(c.has_group("d"));
+    EXPECT_EQ(c.router.num_retries, 3);
+    EXPECT_EQ(c.router.allowed_fails, 5);
+    EXPECT_TRUE(c.router.disable_cooldowns);
+    EXPECT_TRUE(c.router.allow_request_strategy_override);
+    ASSERT_EQ(c.router.fallbacks.size(), 2u);
+    EXPECT_EQ(c.router.fallbacks[0].first, "a");
+    EXPECT_EQ(c.router.fallbacks[0].second, (std::vector<std::string>{"b", "c"}));
+    EXPECT_EQ(c.router.fallbacks[1].first, "b");
+    EXPECT_EQ(c.router.fallbacks[1].second, (std::vector<std::string>{"c"}));
+    ASSERT_EQ(c.router.context_window_fallbacks.size(), 1u);
+    EXPECT_EQ(c.router.context_window_fallbacks[0].second, (std::vector<std::string>{"c"}));
+}
+
+TEST_F(ConfigRouter, FallbackSourceGroupMustExist) {
+    EXPECT_EQ(string_error(one("openai/m") + "router_settings:\n  context_window_fallbacks:\n    - gpt-4: [g]\n"),
+              "inline.yaml:7: router_settings.context_window_fallbacks[0].gpt-4: unknown model "
+              "group 'gpt-4' (known: g)");
+    EXPECT_EQ(string_error(one("openai/m") + "router_settings:\n  fallbacks:\n    - {g: [g], h: [g]}\n"),
+              "inline.yaml:7: router_settings.fallbacks[0]: expected a map with exactly one key: "
+              "{group: [fallback groups]}");
+}
+
+// ---------------------------------------------------------------------------
+// general_settings
+// ---------------------------------------------------------------------------
+
+TEST_F(ConfigGeneral, Values) {
+    const Config c = load(one("openai/m") +
+                          "general_settings:\n"
+                          "  host: 0.0.0.0\n"
+                          "  port: 8080\n"
+                          "  max_threads: 32\n"
+                          "  io_threads: 2\n"
+                          "  max_request_body_bytes: 4096\n"
+                          "  keep_alive_timeout: 5s\n"
+                          "  upstream_pool_size: 8\n"
+                          "  log_level: WARNING\n"
+                          "  log_format: json\n");
+    const auto& g = c.general;
+    EXPECT_EQ(g.host, "0.0.0.0");
+    EXPECT_EQ(g.port, 8080);
+    EXPECT_EQ(g.max_threads, 32);
+    EXPECT_EQ(g.io_threads, 2);
+    EXPECT_EQ(g.max_body_bytes, 4096u);
+    EXPECT_EQ(g.keep_alive_timeout, 5s);
+    EXPECT_EQ(g.upstream_pool_size, 8);
+    EXPECT_EQ(g.log_level, "warn");
+    EXPECT_EQ(g.log_format, "json");
+    EXPECT_TRUE(g.master_key.empty());
+
+    EXPECT_EQ(load(one("openai/m") + "general_settings:\n  max_body_size: 1MB\n").general.max_body_bytes,
+              1000000u);
+}
+
+TEST_F(ConfigGeneral, BadValues) {
+    EXPECT_EQ(string_error(one("openai/m") + "general_settings:\n  port: 70000\n"),
+              "inline.yaml:6: general_settings.port: must be between 0 and 65535, got '70000'");
+    EXPECT_EQ(string_error(one("openai/m") + "general_settings:\n  log_level: loud\n"),
+              "inline.yaml:6: general_settings.log_level: expected one of debug, info, warn, error, "
+              "got 'loud'");
+    EXPECT_EQ(string_error(one("openai/m") + "general_settings:\n  log_format: xml\n"),
+              "inline.yaml:6: general_settings.log_format: expected text or json, got 'xml'");
+    EXPECT_EQ(string_error(one("openai/m") + "general_settings:\n  max_body_size: huge\n"),
+              "inline.yaml:6: general_settings.max_body_size: expected a size (bytes, or e.g. "
+              "512KiB, 10MiB, 1MB), got 'huge'");
+    EXPECT_EQ(string_error(one("openai/m") +
+                           "general_settings:\n  max_request_body_bytes: 10\n  max_body_size: 1MB\n"),
+              "inline.yaml:7: general_settings.max_body_size: conflicts with "
+              "max_request_body_bytes (line 6); set only one");
+    EXPECT_EQ(string_error(one("openai/m") + "general_settings:\n  max_threads: 0\n"),
+              "inline.yaml:6: general_settings.max_threads: must be between 1 and 100000, got '0'");
+}
+
+// ---------------------------------------------------------------------------
+// Warnings (LiteLLM keys we do not use must not fail)
+// ---------------------------------------------------------------------------
+
+TEST_F(ConfigWarnings, UnknownKeysAreWarnedNotFatal) {
+    const Config c = load(
+        "model_list:\n"
+        "  - model_name: g\n"
+        "    litellm_params:\n"
+        "      model: openai/m\n"
+        "      drop_params: true\n"
+        "      organization: org-1\n"
+        "    tags: [x]\n"
+        "router_settings:\n"
+        "  redis_host: localhost\n"
+        "general_settings:\n"
+        "  database_url: postgres://x\n"
+        "litellm_settings:\n"
+        "  num_retries: 3\n"
+        "environment_variables: {}\n");
+    EXPECT_EQ(c.warnings,
+              (std::vector<std::string>{
+                  "inline.yaml:5: model_list[0].litellm_params.drop_params: unknown key, ignored",
+                  "inline.yaml:6: model_list[0].litellm_params.organization: unknown key, ignored",
+                  "inline.yaml:7: model_list[0].tags: unknown key, ignored",
+                  "inline.yaml:9: router_settings.redis_host: unknown key, ignored",
+                  "inline.yaml:11: general_settings.database_url: unknown key, ignored",
+                  "inline.yaml:12: litellm_settings: LiteLLM section ignored by Tailgate",
+                  "inline.yaml:13: litellm_settings.num_retries: ignored; Tailgate reads this from "
+                  "router_settings",
+                  "inline.yaml:14: environment_variables: unknown top-level key, ignored",
+              }));
+}
+
+TEST_F(ConfigWarnings, NullValuesMeanUnset) {
+    const Config c = load(one("openai/m", "      api_base:\n      rpm: ~\n") + "router_settings:\n");
+    EXPECT_EQ(c.deployments[0].upstream.host, "api.openai.com");
+    EXPECT_EQ(c.deployments[0].rpm, 0);
+    EXPECT_TRUE(c.warnings.empty());
+}
+
+// ---------------------------------------------------------------------------
+// Bad files: exact error text
+// ---------------------------------------------------------------------------
+
+TEST_F(ConfigErrors, MissingModel) {
+    const std::string f = data_path("missing_model.yaml");
+    EXPECT_EQ(file_error(f), f + ":9: model_list[1].litellm_params.model: missing");
+}
+
+TEST_F(ConfigErrors, WrongType) {
+    const std::string f = data_path("wrong_type.yaml");
+    EXPECT_EQ(file_error(f), f + ":6: model_list[0].litellm_params.rpm: expected an integer, got 'abc'");
+    EXPECT_EQ(string_error(one("openai/m", "      weight: heavy\n")),
+              "inline.yaml:5: model_list[0].litellm_params.weight: expected a number, got 'heavy'");
+    EXPECT_EQ(string_error(one("openai/m", "      ssl_verify: /etc/ca.pem\n")),
+              "inline.yaml:5: model_list[0].litellm_params.ssl_verify: expected true or false, got "
+              "'/etc/ca.pem' (CA bundle paths are not supported here)");
+    EXPECT_EQ(string_error(one("openai/m", "      tpm: -1\n")),
+              "inline.yaml:5: model_list[0].litellm_params.tpm: must be >= 0, got '-1'");
+    EXPECT_EQ(string_error(one("openai/m") + "router_settings:\n  disable_cooldowns: maybe\n"),
+              "inline.yaml:6: router_settings.disable_cooldowns: expected true or false, got 'maybe'");
+}
+
+TEST_F(ConfigErrors, UnknownProvider) {
+    const std::string f = data_path("unknown_provider.yaml");
+    EXPECT_EQ(file_error(f), f + ":4: model_list[0].litellm_params.model: unknown provider "
+                                 "'anthropic' in 'anthropic/claude-3-5-sonnet' (supported: openai, "
+                                 "groq, together_ai, deepseek, hosted_vllm, ollama, azure)");
+    EXPECT_EQ(string_error(one("openai/")),
+              "inline.yaml:4: model_list[0].litellm_params.model: missing the model name after 'openai/'");
+}
+
+TEST_F(ConfigErrors, UnknownRoutingStrategy) {
+    const std::string f = data_path("unknown_strategy.yaml");
+    EXPECT_EQ(file_error(f), f + ":8: router_settings.routing_strategy: unknown routing strategy "
+                                 "'fastest-wins' (supported: simple-shuffle, latency-based-routing, "
+                                 "cost-based-routing, usage-based-routing)");
+}
+
+TEST_F(ConfigErrors, BadFallbackGroup) {
+    const std::string f = data_path("bad_fallback.yaml");
+    EXPECT_EQ(file_error(f), f + ":16: router_settings.fallbacks[1].groq-llama[1]: unknown model "
+                                 "group 'gpt-4' (known: gpt-3.5-turbo, groq-llama)");
+}
+
+TEST_F(ConfigErrors, YamlSyntax) {
+    const std::string f = data_path("yaml_syntax.yaml");
+    EXPECT_EQ(file_error(f), f + ":7: invalid YAML: end of sequence flow not found");
+}
+
+TEST_F(ConfigErrors, EmptyModelList) {
+    const std::string f = data_path("empty_model_list.yaml");
+    EXPECT_EQ(file_error(f), f + ":2: model_list: must contain at least one deployment");
+    EXPECT_EQ(string_error("general_settings:\n  port: 1\n"), "inline.yaml:1: model_list: missing");
+    EXPECT_EQ(string_error(""), "inline.yaml:1: model_list: missing (the file is empty)");
+}
+
+TEST_F(ConfigErrors, FileNotFound) {
+    EXPECT_EQ(file_error("no/such/config.yaml"), "no/such/config.yaml: cannot open file");
+    EXPECT_EQ(file_error(std::string(TAILGATE_TEST_DATA_DIR)),
+              std::string(TAILGATE_TEST_DATA_DIR) + ": cannot open file");
+}
+
+TEST_F(ConfigErrors, StructureErrors) {
+    EXPECT_EQ(string_error("model_list:\n  - model_name: g\n"),
+              "inline.yaml:2: model_list[0].litellm_params: missing");
+    EXPECT_EQ(string_error("model_list:\n  - litellm_params: {model: openai/m}\n"),
+              "inline.yaml:2: model_list[0].model_name: missing");
+    EXPECT_EQ(string_error("model_list:\n  - model_name: a,b\n    litellm_params: {model: openai/m}\n"),
+              "inline.yaml:2: model_list[0].model_name: must not contain ',' (a comma-separated "
+              "model list means several groups)");
+    EXPECT_EQ(string_error("model_list: {a: 1}\n"), "inline.yaml:1: model_list: expected a list, got a map");
+    EXPECT_EQ(string_error("model_list:\n  - just-a-string\n"),
+              "inline.yaml:2: model_list[0]: expected a map with model_name and litellm_params, got a scalar");
+    EXPECT_EQ(string_error(one("openai/m", "      rpm: 1\n      rpm: 2\n")),
+              "inline.yaml:6: model_list[0].litellm_params.rpm: duplicate key (first at line 5)");
+    EXPECT_EQ(string_error("- a\n- b\n"),
+              "inline.yaml:1: (top level): expected a map with model_list, router_settings, "
+              "general_settings; got a list");
+}

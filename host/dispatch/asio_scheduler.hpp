@@ -4,6 +4,7 @@
 #include "dispatch/executor.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 namespace tailgate::dispatch {

@@ -153,20 +153,29 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
     treq.metadata_json = req.metadata_json.c_str();
     treq.now_ms = now_ms();
 
+    std::vector<tg_candidate> saved;
     for (size_t k = 0; k < chain_.size(); ++k) {
+        saved.assign(candidates.begin(), candidates.begin() + route.count);
+        uint32_t saved_attempts = route.attempt_count;
         int32_t rc = chain_[k]->route(treq, route);
-        if (rc == TG_ERR_NO_CANDIDATE || route.count == 0) {
+        if (rc == TG_ERR_NO_CANDIDATE) {
             return ApiError::unavailable("No deployment of model group '" + req.model_group +
                                          "' is available (strategy '" + chain_names_[k] + "' refused all)");
         }
-        if (rc != TG_OK) {
-            // A misbehaving plugin must not take requests down with it: skip its decision.
+        if (rc != TG_OK || route.count > saved.size() || route.attempt_count > TG_MAX_ATTEMPTS) {
+            // A misbehaving plugin must not take requests down with it: undo its decision.
             spdlog::error("strategy '{}' failed (status {}) routing request {}; ignoring its decision",
                           chain_names_[k], rc, req.request_id);
-            route.count = std::min<uint32_t>(route.count, static_cast<uint32_t>(candidates.size()));
+            std::copy(saved.begin(), saved.end(), candidates.begin());
+            route.candidates = candidates.data();
+            route.count = static_cast<uint32_t>(saved.size());
+            route.attempt_count = saved_attempts;
+            continue;
         }
-        route.count = std::min<uint32_t>(route.count, static_cast<uint32_t>(candidates.size()));
-        route.attempt_count = std::min<uint32_t>(route.attempt_count, TG_MAX_ATTEMPTS);
+        if (route.count == 0) {
+            return ApiError::unavailable("No deployment of model group '" + req.model_group +
+                                         "' is available (strategy '" + chain_names_[k] + "' filtered out all)");
+        }
     }
 
     RoutedPlan out;

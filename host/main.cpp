@@ -1,0 +1,165 @@
+// tailgate — OpenAI-compatible LLM gateway with pluggable routing strategies.
+#include "config/config.hpp"
+#include "plugin/loader.hpp"
+#include "router/router.hpp"
+#include "server/gateway.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+namespace {
+
+const char* kUsage =
+    "Usage: tailgate --config FILE [--host 127.0.0.1] [--port 4000] [--check]\n"
+    "\n"
+    "  --config FILE   LiteLLM-style config.yaml (model_list, router_settings, general_settings)\n"
+    "  --host ADDR     listen address (default: general_settings.host, else 127.0.0.1)\n"
+    "  --port N        listen port (default: general_settings.port, else 4000; 0 = any free port)\n"
+    "  --check         validate the config and load the strategy plugins, print what would run, exit 0/1\n"
+    "  --version       print the version\n"
+    "  --help          this text\n"
+    "\n"
+    "Environment: TAILGATE_PLUGIN_PATH=dir1:dir2 adds plugin directories.\n";
+
+void setup_logging(const tailgate::config::Config* cfg) {
+    auto logger = spdlog::stderr_color_mt("tailgate");
+    spdlog::set_default_logger(logger);
+    std::string level = cfg ? cfg->general.log_level : "info";
+    spdlog::set_level(spdlog::level::from_str(level));
+    if (cfg && cfg->general.log_format == "json")
+        spdlog::set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})");
+    else
+        spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+}
+
+void print_plan(const tailgate::config::Config& cfg, const std::vector<std::string>& dirs) {
+    std::cout << "config: " << cfg.file << "\n";
+    std::cout << "strategy chain:";
+    for (const auto& s : cfg.router.strategies) std::cout << " " << s.name;
+    std::cout << (cfg.router.strategies_explicit ? "" : "  (from routing_strategy: " + cfg.router.routing_strategy + ")")
+              << "\n";
+    std::cout << "plugin search path:";
+    for (const auto& d : dirs) std::cout << " " << d;
+    std::cout << "\nmaster_key: " << (cfg.general.master_key.empty() ? "(none: no auth)" : "***") << "\n";
+    std::cout << "model groups:\n";
+    for (const auto& g : cfg.model_groups()) {
+        std::cout << "  " << g << "\n";
+        for (const auto& d : cfg.deployments) {
+            if (d.model_name != g) continue;
+            std::cout << "    - id=" << d.id << " " << d.upstream.provider << "/" << d.upstream.model
+                      << " api_base=" << d.api_base << " api_key=" << (d.upstream.api_key.empty() ? "(none)" : "***");
+            if (d.weight > 0) std::cout << " weight=" << d.weight;
+            if (d.rpm > 0) std::cout << " rpm=" << d.rpm;
+            if (d.tpm > 0) std::cout << " tpm=" << d.tpm;
+            std::cout << "\n";
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string config_path, host;
+    int port = -1;
+    bool check = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&](const char* name) -> std::string {
+            if (i + 1 >= argc) {
+                std::cerr << "tailgate: " << name << " needs a value\n" << kUsage;
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "--help" || a == "-h") {
+            std::cout << kUsage;
+            return 0;
+        } else if (a == "--version") {
+            std::cout << "tailgate " TAILGATE_VERSION " (plugin ABI " << TG_ABI_VERSION << ")\n";
+            return 0;
+        } else if (a == "--config" || a == "-c") {
+            config_path = value("--config");
+        } else if (a == "--host") {
+            host = value("--host");
+        } else if (a == "--port") {
+            std::string v = value("--port");
+            char* end = nullptr;
+            long p = std::strtol(v.c_str(), &end, 10);
+            if (*end != '\0' || p < 0 || p > 65535) {
+                std::cerr << "tailgate: --port: not a port number: " << v << "\n";
+                return 2;
+            }
+            port = static_cast<int>(p);
+        } else if (a == "--check") {
+            check = true;
+        } else {
+            std::cerr << "tailgate: unknown argument '" << a << "'\n" << kUsage;
+            return 2;
+        }
+    }
+    if (config_path.empty()) {
+        std::cerr << "tailgate: --config FILE is required\n" << kUsage;
+        return 2;
+    }
+
+    std::shared_ptr<const tailgate::config::Config> cfg;
+    try {
+        cfg = std::make_shared<const tailgate::config::Config>(tailgate::config::load_file(config_path));
+    } catch (const std::exception& e) {
+        std::cerr << "tailgate: invalid config: " << e.what() << "\n";
+        return 1;
+    }
+    setup_logging(cfg.get());
+    for (const auto& w : cfg->warnings) spdlog::warn("config: {}", w);
+    auto dirs = tailgate::server::plugin_search_path(*cfg);
+
+    if (check) {
+        try {
+            tailgate::plugin::Registry registry(dirs);
+            tailgate::router::Router router(cfg, registry);
+            print_plan(*cfg, dirs);
+            std::cout << "OK\n";
+            return 0;
+        } catch (const std::exception& e) {
+            std::cerr << "tailgate: " << e.what() << "\n";
+            return 1;
+        }
+    }
+
+    // Block the stop signals before any thread starts, then wait for one.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    std::unique_ptr<tailgate::server::Gateway> gw;
+    int bound = 0;
+    try {
+        gw = std::make_unique<tailgate::server::Gateway>(cfg, dirs);
+        bound = gw->start(host.empty() ? cfg->general.host : host, port >= 0 ? port : cfg->general.port);
+    } catch (const std::exception& e) {
+        spdlog::error("cannot start: {}", e.what());
+        return 1;
+    }
+    std::string shown_host = host.empty() ? cfg->general.host : host;
+    spdlog::info("tailgate {} listening on http://{}:{} — chain: {}", TAILGATE_VERSION, shown_host, bound,
+                 [&] {
+                     std::string s;
+                     for (const auto& n : gw->router().chain_names()) s += (s.empty() ? "" : " → ") + n;
+                     return s;
+                 }());
+    std::cout << "listening on " << shown_host << ":" << bound << std::endl;
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    spdlog::info("signal {} received, shutting down", sig);
+    gw->stop();
+    return 0;
+}

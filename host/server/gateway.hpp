@@ -1,0 +1,43 @@
+// The running gateway: Poco HTTP front end, Asio I/O threads for upstream
+// calls, the router with its plugin chain.
+//
+// Threads: Poco's pool runs one handler per client connection (parse, auth,
+// route, then relay); all upstream I/O, timers and plan execution run on the
+// Asio threads. A handler never touches an upstream socket and an Asio thread
+// never touches a client socket, so neither side can block the other.
+#pragma once
+
+#include "config/config.hpp"
+#include "plugin/loader.hpp"
+#include "router/router.hpp"
+
+#include <memory>
+#include <string>
+
+namespace tailgate::server {
+
+class Gateway {
+public:
+    // Loads plugins and prepares everything; throws on a bad config/plugin.
+    Gateway(std::shared_ptr<const config::Config> cfg, std::vector<std::string> plugin_dirs);
+    ~Gateway();
+    Gateway(const Gateway&) = delete;
+    Gateway& operator=(const Gateway&) = delete;
+
+    // Binds and starts serving; returns the bound port.
+    int start(const std::string& host, int port);
+    void stop();
+
+    const router::Router& router() const;
+
+    struct Impl;  // defined in gateway.cpp; public so its request handlers can name it
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// Plugin search path: config plugin_paths, then $TAILGATE_PLUGIN_PATH, then
+// the build tree and the install prefix.
+std::vector<std::string> plugin_search_path(const config::Config& cfg);
+
+}  // namespace tailgate::server

@@ -1,0 +1,42 @@
+// Turns "attempt i of this plan" into an upstream HTTP request: URL shape per
+// provider (OpenAI-compatible or Azure deployment URL), credentials, the body
+// rewritten for that deployment's model, and the attempt's timeouts.
+#pragma once
+
+#include "config/config.hpp"
+#include "dispatch/executor.hpp"
+#include "server/request_body.hpp"
+#include "upstream/client.hpp"
+
+#include <memory>
+
+namespace tailgate::server {
+
+struct RequestTimeouts {
+    std::optional<config::Millis> timeout;         // per request (extra_body)
+    std::optional<config::Millis> stream_timeout;  // per request (extra_body)
+};
+
+class UpstreamTransport final : public dispatch::Transport {
+public:
+    UpstreamTransport(upstream::Client& client, const config::Config& cfg, std::shared_ptr<const ParsedBody> body,
+                      const dispatch::Plan& plan, tg_endpoint endpoint, RequestTimeouts timeouts);
+    upstream::CallPtr start(uint32_t index, std::shared_ptr<upstream::Handler> handler) override;
+
+    // Path suffix per endpoint, e.g. "/chat/completions".
+    static const char* path_for(tg_endpoint e);
+    // Builds the upstream request (exposed for tests).
+    static upstream::Request build(const config::Deployment& d, const config::RouterSettings& rs, tg_endpoint e,
+                                   bool stream, std::string body, const RequestTimeouts& t);
+
+private:
+    upstream::Client& client_;
+    const config::Config& cfg_;
+    std::shared_ptr<const ParsedBody> body_;
+    std::vector<uint32_t> deployments_;
+    tg_endpoint endpoint_;
+    bool stream_;
+    RequestTimeouts timeouts_;
+};
+
+}  // namespace tailgate::server

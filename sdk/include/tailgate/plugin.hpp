@@ -5,7 +5,8 @@
 // in exactly one .cpp of the plugin. The generated extern "C" entry points are
 // noexcept trampolines: an exception from the constructor becomes a create()
 // error message, one from route() becomes TG_ERR_INTERNAL, one from observe()
-// is swallowed (log it yourself inside observe() if it matters). Nothing but C types crosses the library boundary.
+// is swallowed (log it yourself inside observe() if it matters). Nothing but
+// C types crosses the library boundary.
 #pragma once
 
 #include <tailgate/plugin_abi.h>

@@ -86,6 +86,8 @@ struct RouterSettings {
     int allowed_fails = 3;
     Millis cooldown_time{5000};
     bool disable_cooldowns = false;
+    // LiteLLM's allowed_fails_policy, e.g. {"TimeoutErrorAllowedFails": "5"} (flattened).
+    std::vector<std::pair<std::string, std::string>> allowed_fails_policy;
     Millis retry_after{0};
     // fallbacks: [{"gpt-3.5-turbo": ["gpt-4"]}]
     std::vector<std::pair<std::string, std::vector<std::string>>> fallbacks;

@@ -182,7 +182,7 @@ std::optional<uint32_t> Executor::winner() const {
 }
 uint32_t Executor::launched() const {
     std::lock_guard lk(mu_);
-    return next_;
+    return launched_;
 }
 std::vector<AttemptRecord> Executor::records() const {
     std::lock_guard lk(mu_);
@@ -215,6 +215,7 @@ void Executor::emit_locked(tg_event_type type, uint32_t i) {
 
 void Executor::launch_locked(uint32_t i) {
     next_ = i + 1;
+    ++launched_;
     ++running_;
     auto& a = *attempts_[i];
     a.rec.state = AttemptState::Running;
@@ -231,6 +232,19 @@ void Executor::launch_locked(uint32_t i) {
 
 void Executor::advance_locked() {
     while (!done_ && !committed_) {
+        if (stop_launching_ && running_ == 0 && last_failure_ == TG_ERRC_CONTEXT_WINDOW) {
+            // The prompt is too long for this group: jump to the context-window fallbacks.
+            uint32_t k = next_;
+            while (k < attempts_.size() && !plan_.attempts[k].context_window_only) ++k;
+            if (k < attempts_.size()) {
+                next_ = k;
+                stop_launching_ = false;
+            }
+        }
+        if (next_ < attempts_.size() && plan_.attempts[next_].context_window_only &&
+            last_failure_ != TG_ERRC_CONTEXT_WINDOW) {
+            next_ = static_cast<uint32_t>(attempts_.size());  // only for context-length failures
+        }
         if (next_ >= attempts_.size() || stop_launching_) {
             if (running_ == 0) finish_failed_locked();
             return;
@@ -432,6 +446,7 @@ void Executor::fail_attempt_locked(uint32_t i, tg_error_class cls, int status, s
     a.rec.total_ms = elapsed_ms_locked(i);
     a.first_content_timer.reset();
     --running_;
+    last_failure_ = cls;
     if (!is_retryable(cls)) stop_launching_ = true;
     emit_locked(TG_EVENT_FAILURE, i);
     advance_locked();

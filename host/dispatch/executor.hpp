@@ -95,6 +95,8 @@ struct AttemptSpec {
     uint32_t deployment = 0;
     tg_launch launch = TG_LAUNCH_AT_START;
     Millis delay{0};
+    uint32_t group = 0;                // index into the routed groups (0 = requested, >0 = fallback)
+    bool context_window_only = false;  // launched only after a context-length failure
 };
 
 struct Plan {
@@ -165,8 +167,10 @@ private:
     std::shared_ptr<Observer> observer_;
     std::vector<std::unique_ptr<Attempt>> attempts_;
     uint32_t next_ = 0;        // next attempt to launch
+    uint32_t launched_ = 0;    // attempts launched so far
     uint32_t running_ = 0;
     bool stop_launching_ = false;  // a non-retryable failure happened
+    tg_error_class last_failure_ = TG_ERRC_NONE;
     bool committed_ = false;
     bool done_ = false;
     std::optional<uint32_t> winner_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 
 namespace tailgate::router {
 
@@ -80,7 +81,7 @@ tg_host_api Router::make_host_api(Router* self) {
 }
 
 Router::Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry& registry, Clock clock)
-    : cfg_(std::move(cfg)), clock_(std::move(clock)) {
+    : cfg_(std::move(cfg)), clock_(std::move(clock)), registry_(registry) {
     const auto& deps = cfg_->deployments;
     views_.reserve(deps.size());
     for (uint32_t i = 0; i < deps.size(); ++i) {
@@ -104,9 +105,23 @@ Router::Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry
     }
     host_api_ = make_host_api(this);
     for (const auto& spec : cfg_->router.strategies) {
-        chain_.push_back(registry.create(spec.name, &host_api_, spec.args));
+        chain_.push_back(make_instance(spec));
         chain_names_.push_back(spec.name);
     }
+}
+
+// Every plugin also gets the router-level settings as `router.*` args, so a
+// health strategy reads LiteLLM's allowed_fails/cooldown_time where users put them.
+plugin::InstancePtr Router::make_instance(const config::StrategySpec& spec) const {
+    auto args = spec.args;
+    const auto& rs = cfg_->router;
+    args.emplace_back("router.allowed_fails", std::to_string(rs.allowed_fails));
+    args.emplace_back("router.cooldown_time", std::to_string(rs.cooldown_time.count()) + "ms");
+    args.emplace_back("router.disable_cooldowns", rs.disable_cooldowns ? "true" : "false");
+    args.emplace_back("router.num_retries", std::to_string(rs.num_retries));
+    args.emplace_back("router.timeout", std::to_string(rs.timeout.count()) + "ms");
+    for (const auto& [k, v] : rs.allowed_fails_policy) args.emplace_back("router.allowed_fails_policy." + k, v);
+    return registry_.create(spec.name, &host_api_, args);
 }
 
 Router::~Router() {
@@ -115,13 +130,20 @@ Router::~Router() {
 
 int64_t Router::now_ms() const { return clock_ ? clock_() : steady_ms(); }
 
-std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
-    auto g = groups_.find(req.model_group);
+struct Router::GroupRoute {
+    enum Status { Ok, UnknownGroup, Refused } status = Ok;
+    std::vector<dispatch::AttemptSpec> attempts;
+    int64_t retry_after_ms = -1;  // when refused because everything is cooling
+    std::string message;
+};
+
+Router::GroupRoute Router::route_group(const std::string& group, const RequestInfo& req, const Chain& chain,
+                                       std::string& note) const {
+    GroupRoute out;
+    auto g = groups_.find(group);
     if (g == groups_.end()) {
-        std::string known;
-        for (const auto& name : cfg_->model_groups()) known += (known.empty() ? "" : ", ") + name;
-        return ApiError::not_found("The model `" + req.model_group + "` does not exist. Available models: " + known,
-                                   "model_not_found");
+        out.status = GroupRoute::UnknownGroup;
+        return out;
     }
     const auto& members = g->second;
 
@@ -146,67 +168,201 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
     tg_request treq{};
     treq.struct_size = sizeof treq;
     treq.request_id = req.request_id.c_str();
-    treq.model_group = req.model_group.c_str();
+    treq.model_group = group.c_str();
     treq.endpoint = req.endpoint;
     treq.stream = req.stream ? 1 : 0;
     treq.overrides_json = req.overrides_json.c_str();
     treq.metadata_json = req.metadata_json.c_str();
-    treq.now_ms = now_ms();
+    const int64_t now = now_ms();
+    treq.now_ms = now;
+
+    auto refused = [&](const std::string& why) {
+        out.status = GroupRoute::Refused;
+        out.message = why;
+        // Everything cooling: tell the client when the first one comes back.
+        int64_t soonest = -1;
+        for (const auto& st : stats)
+            if (st.health == TG_HEALTH_COOLING && st.cooldown_until_ms > now) {
+                int64_t left = st.cooldown_until_ms - now;
+                if (soonest < 0 || left < soonest) soonest = left;
+            }
+        out.retry_after_ms = soonest;
+        return out;
+    };
 
     std::vector<tg_candidate> saved;
-    for (size_t k = 0; k < chain_.size(); ++k) {
+    for (plugin::Instance* p : chain) {
         saved.assign(candidates.begin(), candidates.begin() + route.count);
         uint32_t saved_attempts = route.attempt_count;
-        int32_t rc = chain_[k]->route(treq, route);
-        if (rc == TG_ERR_NO_CANDIDATE) {
-            return ApiError::unavailable("No deployment of model group '" + req.model_group +
-                                         "' is available (strategy '" + chain_names_[k] + "' refused all)");
-        }
-        if (rc != TG_OK || route.count > saved.size() || route.attempt_count > TG_MAX_ATTEMPTS) {
+        int32_t rc = p->route(treq, route);
+        if (rc == TG_ERR_NO_CANDIDATE) return refused("strategy '" + p->name() + "' refused all deployments");
+        if (rc != TG_OK) {
             // A misbehaving plugin must not take requests down with it: undo its decision.
-            spdlog::error("strategy '{}' failed (status {}) routing request {}; ignoring its decision",
-                          chain_names_[k], rc, req.request_id);
+            spdlog::error("strategy '{}' failed (status {}) routing request {}; ignoring its decision", p->name(), rc,
+                          req.request_id);
             std::copy(saved.begin(), saved.end(), candidates.begin());
             route.candidates = candidates.data();
             route.count = static_cast<uint32_t>(saved.size());
             route.attempt_count = saved_attempts;
             continue;
         }
-        if (route.count == 0) {
-            return ApiError::unavailable("No deployment of model group '" + req.model_group +
-                                         "' is available (strategy '" + chain_names_[k] + "' filtered out all)");
-        }
+        if (route.count == 0) return refused("strategy '" + p->name() + "' filtered out all deployments");
+    }
+    if (!scratch.note.empty()) {
+        if (!note.empty()) note += "; ";
+        note += scratch.note;
     }
 
-    RoutedPlan out;
-    out.note = std::move(scratch.note);
-    dispatch::Plan& plan = out.plan;
-    plan.stream = req.stream;
-    const auto& rs = cfg_->router;
-    if (route.attempt_count > 0) {
-        for (uint32_t a = 0; a < route.attempt_count; ++a) {
-            const tg_attempt& at = attempts[a];
-            if (at.candidate >= route.count) continue;  // stale position: drop it
-            plan.attempts.push_back(dispatch::AttemptSpec{route.candidates[at.candidate].deployment->index,
-                                                          static_cast<tg_launch>(at.launch),
-                                                          config::Millis(at.delay_ms)});
-        }
+    for (uint32_t a = 0; a < route.attempt_count; ++a) {
+        const tg_attempt& at = attempts[a];
+        if (at.candidate >= route.count) continue;  // stale position: drop it
+        out.attempts.push_back(dispatch::AttemptSpec{route.candidates[at.candidate].deployment->index,
+                                                     static_cast<tg_launch>(at.launch), config::Millis(at.delay_ms)});
     }
-    if (plan.attempts.empty()) {
-        // Default: the first candidate, then retries over the next ones.
-        int retries = req.num_retries.value_or(rs.num_retries);
+    if (out.attempts.empty()) {
+        // Default plan: the first candidate, then `num_retries` retries over the
+        // next ones; coming back to a deployment already tried waits an
+        // exponential backoff with jitter.
+        const auto& primary = cfg_->deployments[route.candidates[0].deployment->index];
+        int retries = req.num_retries ? *req.num_retries
+                      : primary.num_retries ? *primary.num_retries
+                                            : cfg_->router.num_retries;
         uint32_t total = 1 + static_cast<uint32_t>(std::clamp(retries, 0, int(TG_MAX_ATTEMPTS) - 1));
+        thread_local std::mt19937 rng{std::random_device{}()};
+        std::uniform_real_distribution<double> jitter(0.5, 1.0);
         for (uint32_t a = 0; a < total; ++a) {
             uint32_t pos = a % route.count;
-            // Going back to a deployment already tried: back off a little first.
             uint32_t round = a / route.count;
-            config::Millis backoff(round == 0 ? 0 : std::min<int64_t>(100LL << (round - 1), 5000));
-            plan.attempts.push_back(dispatch::AttemptSpec{route.candidates[pos].deployment->index,
-                                                          a == 0 ? TG_LAUNCH_AT_START : TG_LAUNCH_ON_FAILURE,
-                                                          backoff});
+            int64_t backoff = 0;
+            if (round > 0) {
+                int64_t base = std::min<int64_t>(250LL << std::min<uint32_t>(round - 1, 5), 8000);
+                base = std::max<int64_t>(base, cfg_->router.retry_after.count());
+                backoff = static_cast<int64_t>(static_cast<double>(base) * jitter(rng));
+            }
+            out.attempts.push_back(dispatch::AttemptSpec{route.candidates[pos].deployment->index,
+                                                         a == 0 ? TG_LAUNCH_AT_START : TG_LAUNCH_ON_FAILURE,
+                                                         config::Millis(backoff)});
         }
     }
-    // Stream first-content timeout: request > deployment of the primary > router.
+    return out;
+}
+
+std::variant<Router::Chain, ApiError> Router::chain_for(const RequestInfo& req) const {
+    Chain chain;
+    if (req.strategies.empty()) {
+        for (const auto& p : chain_) chain.push_back(p.get());
+        return chain;
+    }
+    if (!cfg_->router.allow_request_strategy_override)
+        return ApiError::bad_request(
+            "per-request 'strategies' are disabled; set router_settings.allow_request_strategy_override: true",
+            "strategies", "strategy_override_disabled");
+    std::string key;
+    for (const auto& n : req.strategies) key += n + '\n';
+    std::lock_guard lk(extra_mu_);
+    auto it = extra_chains_.find(key);
+    if (it == extra_chains_.end()) {
+        std::vector<plugin::InstancePtr> built;
+        try {
+            for (const auto& n : req.strategies) {
+                config::StrategySpec spec;
+                spec.name = n;
+                // Reuse the configured args of a strategy of the same name, if any.
+                for (const auto& s : cfg_->router.strategies)
+                    if (s.name == n) spec.args = s.args;
+                built.push_back(make_instance(spec));
+            }
+        } catch (const std::exception& e) {
+            return ApiError::bad_request(std::string("strategies: ") + e.what(), "strategies", "unknown_strategy");
+        }
+        it = extra_chains_.emplace(key, std::move(built)).first;
+    }
+    for (const auto& p : it->second) chain.push_back(p.get());
+    return chain;
+}
+
+std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
+    if (groups_.find(req.model_group) == groups_.end()) {
+        std::string known;
+        for (const auto& name : cfg_->model_groups()) known += (known.empty() ? "" : ", ") + name;
+        return ApiError::not_found("The model `" + req.model_group + "` does not exist. Available models: " + known,
+                                   "model_not_found");
+    }
+    auto chain_or = chain_for(req);
+    if (auto* e = std::get_if<ApiError>(&chain_or)) return *e;
+    const Chain& chain = std::get<Chain>(chain_or);
+
+    const auto& rs = cfg_->router;
+    RoutedPlan out;
+    dispatch::Plan& plan = out.plan;
+    plan.stream = req.stream;
+
+    // The requested group, then its fallbacks (per request, else from the config).
+    std::vector<std::string> groups{req.model_group};
+    if (req.fallbacks) {
+        groups.insert(groups.end(), req.fallbacks->begin(), req.fallbacks->end());
+    } else {
+        for (const auto& [g, list] : rs.fallbacks)
+            if (g == req.model_group) groups.insert(groups.end(), list.begin(), list.end());
+    }
+    std::vector<std::string> cw_groups;
+    for (const auto& [g, list] : rs.context_window_fallbacks)
+        if (g == req.model_group) cw_groups = list;
+
+    int64_t retry_after = -1;
+    std::string refusal;
+    auto add_group = [&](const std::string& g, bool context_window_only) -> std::optional<ApiError> {
+        if (plan.attempts.size() >= 4 * TG_MAX_ATTEMPTS) return std::nullopt;
+        GroupRoute gr = route_group(g, req, chain, out.note);
+        if (gr.status == GroupRoute::UnknownGroup) {
+            return ApiError::bad_request("fallback model group '" + g + "' does not exist", "fallbacks",
+                                         "model_not_found");
+        }
+        if (gr.status == GroupRoute::Refused) {
+            if (refusal.empty()) refusal = gr.message;
+            if (gr.retry_after_ms >= 0 && (retry_after < 0 || gr.retry_after_ms < retry_after))
+                retry_after = gr.retry_after_ms;
+            return std::nullopt;
+        }
+        uint32_t gi = static_cast<uint32_t>(out.groups.size());
+        out.groups.push_back(g);
+        bool first = true;
+        for (auto a : gr.attempts) {
+            a.group = gi;
+            a.context_window_only = context_window_only;
+            // A fallback group starts only once everything before it failed.
+            if (first && !plan.attempts.empty()) {
+                a.launch = TG_LAUNCH_ON_FAILURE;
+                a.delay = config::Millis(0);
+            }
+            first = false;
+            plan.attempts.push_back(a);
+        }
+        return std::nullopt;
+    };
+    for (size_t k = 0; k < groups.size(); ++k) {
+        if (auto e = add_group(groups[k], false)) return *e;
+    }
+    if (plan.attempts.empty()) {
+        // Nothing can serve the group or its fallbacks right now.
+        std::string msg = "No deployment available for model group '" + req.model_group + "'";
+        if (groups.size() > 1) msg += " or its fallbacks";
+        msg += ": " + refusal;
+        if (retry_after >= 0) {
+            ApiError e;
+            e.status = 429;
+            e.type = "rate_limit_error";
+            e.code = "all_deployments_cooling_down";
+            e.message = msg + "; retry in " + std::to_string(retry_after) + " ms";
+            e.retry_after_s = static_cast<long>((retry_after + 999) / 1000);
+            return e;
+        }
+        return ApiError::unavailable(msg);
+    }
+    for (const auto& g : cw_groups)
+        if (auto e = add_group(g, true)) return *e;
+
+    // Stream first-content timeout: deployment of the primary, else router.
     const auto& primary = cfg_->deployments[plan.attempts.front().deployment];
     if (req.stream) {
         auto st = primary.stream_timeout ? primary.stream_timeout : rs.stream_timeout;
@@ -270,6 +426,9 @@ private:
 
 void Router::dispatch_event(const tg_event& ev) const {
     for (const auto& p : chain_) p->observe(ev);
+    std::lock_guard lk(extra_mu_);
+    for (const auto& [key, chain] : extra_chains_)
+        for (const auto& p : chain) p->observe(ev);
 }
 
 std::shared_ptr<dispatch::Observer> Router::observer_for(const RequestInfo& req, const dispatch::Plan& plan) const {

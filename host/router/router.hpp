@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,11 +32,14 @@ struct RequestInfo {
     std::string metadata_json = "{}";
     std::optional<int> num_retries;        // per-request override
     std::optional<config::Millis> timeout;  // per-request override
+    std::optional<std::vector<std::string>> fallbacks;  // per-request override of router fallbacks
+    std::vector<std::string> strategies;    // per-request chain (when the config allows it)
 };
 
 struct RoutedPlan {
     dispatch::Plan plan;
-    std::string note;  // strategy decisions, for the request log
+    std::vector<std::string> groups;  // AttemptSpec::group indexes this: [requested, fallbacks..., cw fallbacks...]
+    std::string note;                 // strategy decisions, for the request log
 };
 
 // Per-deployment counters and published values. Counters are atomics; the
@@ -83,6 +87,12 @@ public:
 private:
     class RequestObserver;
     friend class RequestObserver;
+    using Chain = std::vector<plugin::Instance*>;
+    struct GroupRoute;
+    GroupRoute route_group(const std::string& group, const RequestInfo& req, const Chain& chain,
+                           std::string& note) const;
+    std::variant<Chain, ApiError> chain_for(const RequestInfo& req) const;
+    plugin::InstancePtr make_instance(const config::StrategySpec& spec) const;
     void dispatch_event(const tg_event& ev) const;
     static tg_host_api make_host_api(Router* self);
 
@@ -92,8 +102,12 @@ private:
     std::vector<std::unique_ptr<DeploymentState>> states_;
     std::unordered_map<std::string, std::vector<uint32_t>> groups_;
     tg_host_api host_api_{};
+    const plugin::Registry& registry_;
     std::vector<plugin::InstancePtr> chain_;
     std::vector<std::string> chain_names_;
+    // Chains built for per-request `strategies` overrides, kept for reuse.
+    mutable std::mutex extra_mu_;
+    mutable std::map<std::string, std::vector<plugin::InstancePtr>> extra_chains_;
 };
 
 }  // namespace tailgate::router

@@ -302,6 +302,8 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     info.overrides_json = parsed->overrides_json;
     info.metadata_json = parsed->metadata_json;
     info.num_retries = parsed->num_retries;
+    info.fallbacks = parsed->fallbacks;
+    info.strategies = parsed->strategies;
     RequestTimeouts timeouts;
     auto to_ms = [](double s) { return config::Millis(static_cast<int64_t>(s * 1000.0)); };
     if (parsed->timeout_s) info.timeout = timeouts.timeout = to_ms(*parsed->timeout_s);
@@ -355,8 +357,10 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
         if (!batch.committed) {
             // Failed before anything was committed: an ordinary error response.
             const ApiError& e = batch.error ? *batch.error : ApiError::internal("request ended without a response");
-            resp.set("x-tailgate-attempts", std::to_string(executor->launched()));
-            resp.set("x-should-retry", "false");  // we already retried per policy
+            uint32_t n = executor->launched();
+            resp.set("x-tailgate-attempts", std::to_string(n));
+            // Tell the OpenAI SDK not to add its own retries on top of the ones we made.
+            if (n > 1) resp.set("x-should-retry", "false");
             send_error(resp, e);
             status = e.status;
             outcome = e.message;
@@ -368,6 +372,8 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             resp.set("x-tailgate-deployment", d.id);
             resp.set("x-tailgate-model-group", d.model_name);
             resp.set("x-tailgate-attempts", std::to_string(executor->launched()));
+            uint32_t group = plan.attempts[*batch.attempt].group;
+            if (group > 0) resp.set("x-tailgate-fallback", routed.groups[group]);
             status = batch.head.status;
             ttft_ms = ms_since(t0);
             if (!plan.stream) {
@@ -405,9 +411,10 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
         }
     }
     double total_ms = ms_since(t0);
-    spdlog::info("{} {} model={} deployment={} status={} attempts={} ttft_ms={:.1f} total_ms={:.1f} stream={}{}{} {}",
+    std::string meta = info.metadata_json == "{}" ? std::string() : " metadata=" + info.metadata_json.substr(0, 256);
+    spdlog::info("{} {} model={} deployment={} status={} attempts={} ttft_ms={:.1f} total_ms={:.1f} stream={}{}{}{} {}",
                  request_id, req.getURI(), info.model_group, deployment_id, status, executor->launched(), ttft_ms,
-                 total_ms, plan.stream, routed.note.empty() ? "" : " note=", routed.note, outcome);
+                 total_ms, plan.stream, routed.note.empty() ? "" : " note=", routed.note, meta, outcome);
 }
 
 Gateway::Gateway(std::shared_ptr<const config::Config> cfg, std::vector<std::string> plugin_dirs)

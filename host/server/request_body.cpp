@@ -1,5 +1,6 @@
 #include "server/request_body.hpp"
 
+#include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
@@ -142,6 +143,24 @@ std::string_view trim_member(std::string_view s) {
     return s.substr(i);
 }
 
+// A JSON list of model-group names; LiteLLM also allows {"model": "..."} items.
+std::optional<std::vector<std::string>> string_list(std::string_view json, bool allow_model_objects) {
+    rapidjson::Document d;
+    d.Parse(json.data(), json.size());
+    if (d.HasParseError() || !d.IsArray()) return std::nullopt;
+    std::vector<std::string> out;
+    for (const auto& v : d.GetArray()) {
+        if (v.IsString()) {
+            out.emplace_back(v.GetString(), v.GetStringLength());
+        } else if (allow_model_objects && v.IsObject() && v.HasMember("model") && v["model"].IsString()) {
+            out.emplace_back(v["model"].GetString(), v["model"].GetStringLength());
+        } else {
+            return std::nullopt;
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 bool is_gateway_field(std::string_view key) {
@@ -210,6 +229,17 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint
                     return ApiError::bad_request("'" + m.key + "' must be a positive number of seconds", m.key,
                                                  "invalid_value");
                 (m.key == "timeout" ? out.timeout_s : out.stream_timeout_s) = m.num;
+            } else if (m.key == "fallbacks") {
+                out.fallbacks = string_list(value, true);
+                if (!out.fallbacks)
+                    return ApiError::bad_request("'fallbacks' must be a list of model group names", "fallbacks",
+                                                 "invalid_type");
+            } else if (m.key == "strategies") {
+                auto list = string_list(value, false);
+                if (!list || list->empty())
+                    return ApiError::bad_request("'strategies' must be a non-empty list of strategy names",
+                                                 "strategies", "invalid_type");
+                out.strategies = std::move(*list);
             }
             if (overrides.size() > 1) overrides += ',';
             overrides += json_quote(m.key);

@@ -27,6 +27,8 @@ struct ParsedBody {
     std::optional<int> num_retries;
     std::optional<double> timeout_s;
     std::optional<double> stream_timeout_s;
+    std::optional<std::vector<std::string>> fallbacks;  // model groups, in order
+    std::vector<std::string> strategies;                 // per-request chain
     std::string overrides_json = "{}";  // gateway-only fields, as a JSON object
     std::string metadata_json = "{}";
     // The forwarded members without `model`, comma-joined, no braces: `"messages":[...],"stream":true`.

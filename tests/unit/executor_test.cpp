@@ -383,6 +383,29 @@ TEST_F(ExecutorPlan, EmptyPlanFailsWith503) {
     EXPECT_EQ(down->failed->status, 503);
 }
 
+TEST_F(ExecutorPlan, ContextWindowFallbackOnlyAfterContextLengthError) {
+    AttemptSpec cw{2, TG_LAUNCH_ON_FAILURE, 0ms, 1, true};
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}, cw});
+    ex->start();
+    transport->h(0).on_head(head(400));
+    transport->h(0).on_body("{\"error\":{\"code\":\"context_length_exceeded\",\"message\":\"too long\"}}");
+    transport->h(0).on_done();
+    ASSERT_EQ(transport->order, (std::vector<uint32_t>{0, 2})) << "skips the same-group retry, goes to the cw fallback";
+    ok_json(2, "{}");
+    EXPECT_EQ(down->committed, 2u);
+    EXPECT_EQ(ex->launched(), 2u);
+}
+
+TEST_F(ExecutorPlan, ContextWindowFallbackNotUsedForOtherFailures) {
+    AttemptSpec cw{2, TG_LAUNCH_ON_FAILURE, 0ms, 1, true};
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, cw});
+    ex->start();
+    transport->h(0).on_error(upstream::ErrorKind::Connect, "refused");
+    EXPECT_EQ(transport->order.size(), 1u);
+    ASSERT_TRUE(down->failed);
+    EXPECT_EQ(down->failed->status, 502);
+}
+
 TEST(ExecutorClassify, StatusClasses) {
     EXPECT_EQ(classify_status(429, ""), TG_ERRC_RATE_LIMIT);
     EXPECT_EQ(classify_status(503, ""), TG_ERRC_SERVER);

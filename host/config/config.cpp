@@ -180,18 +180,43 @@ private:
         Map m;
         m.path = v.path;
         m.line = v.line;
+        std::vector<Val> merges;  // YAML merge keys ("<<: *defaults"), which yaml-cpp leaves as-is
         for (auto it = v.node.begin(); it != v.node.end(); ++it) {
-            const YAML::Node& k = it->first;
+            const YAML::Node k = it->first;  // a copy: `*it` is a temporary
+            const YAML::Node value = it->second;
             const int kl = line_of(k);
             if (!k.IsScalar()) fail(kl, v.path, "keys must be strings");
             const std::string key = k.Scalar();
+            if (key == "<<" && k.Tag() != "!") {
+                const Val mv{value, m.child(key), line_of(value) ? line_of(value) : kl};
+                if (value.IsMap()) {
+                    merges.push_back(mv);
+                } else if (value.IsSequence()) {
+                    for (size_t i = 0; i < value.size(); ++i) {
+                        merges.push_back(Val{value[i], mv.path + "[" + std::to_string(i) + "]",
+                                             line_of(value[i]) ? line_of(value[i]) : mv.line});
+                    }
+                } else {
+                    fail(mv, "a merge key needs a map or a list of maps");
+                }
+                continue;
+            }
             for (const auto& e : m.entries) {
                 if (e.key == key) {
                     fail(kl, m.child(key),
                          "duplicate key (first at line " + std::to_string(e.key_line) + ")");
                 }
             }
-            m.entries.push_back({key, kl, it->second, false});
+            m.entries.push_back({key, kl, value, false});
+        }
+        // Explicit keys win over merged ones; earlier merge sources win over later ones.
+        for (const Val& src : merges) {
+            Map merged = open_map(src);
+            for (auto& e : merged.entries) {
+                const bool present = std::any_of(m.entries.begin(), m.entries.end(),
+                                                 [&](const Entry& x) { return x.key == e.key; });
+                if (!present) m.entries.push_back(std::move(e));
+            }
         }
         return m;
     }
@@ -305,6 +330,13 @@ private:
             fail(v, "expected a duration (seconds, or e.g. 500ms, 2s, 1.5m, 1h), got " + t.shown());
         }
         return *d;
+    }
+
+    // Timeouts: 0 would fail every request at once, so it is refused.
+    Millis timeout(const Val& v) {
+        const Millis d = duration(v);
+        if (d.count() == 0) fail(v, "must be greater than 0");
+        return d;
     }
 
     // -- args flattening (tg_args contract) ----------------------------------
@@ -466,8 +498,8 @@ Deployment Loader::parse_deployment(Map& m, const Val& entry, std::optional<Val>
     if (auto x = get(p, "rpm")) d.rpm = integer(*x, 0, std::numeric_limits<int64_t>::max());
     if (auto x = get(p, "tpm")) d.tpm = integer(*x, 0, std::numeric_limits<int64_t>::max());
     if (auto x = get(p, "weight")) d.weight = number(*x, 0);
-    if (auto x = get(p, "timeout")) d.timeout = duration(*x);
-    if (auto x = get(p, "stream_timeout")) d.stream_timeout = duration(*x);
+    if (auto x = get(p, "timeout")) d.timeout = timeout(*x);
+    if (auto x = get(p, "stream_timeout")) d.stream_timeout = timeout(*x);
     auto num_retries = get(p, "num_retries");
     auto max_retries = get(p, "max_retries");
     if (num_retries) {
@@ -658,9 +690,9 @@ void Loader::parse_router(Map& root) {
         }
         if (auto x = get(m, "routing_strategy_args")) flatten(*x, "", r.routing_strategy_args);
         if (auto x = get(m, "num_retries")) r.num_retries = int32(*x, 0, 100);
-        if (auto x = get(m, "timeout")) r.timeout = duration(*x);
-        if (auto x = get(m, "stream_timeout")) r.stream_timeout = duration(*x);
-        if (auto x = get(m, "connect_timeout")) r.connect_timeout = duration(*x);
+        if (auto x = get(m, "timeout")) r.timeout = timeout(*x);
+        if (auto x = get(m, "stream_timeout")) r.stream_timeout = timeout(*x);
+        if (auto x = get(m, "connect_timeout")) r.connect_timeout = timeout(*x);
         if (auto x = get(m, "allowed_fails")) r.allowed_fails = int32(*x, 0);
         if (auto x = get(m, "cooldown_time")) r.cooldown_time = duration(*x);
         if (auto x = get(m, "disable_cooldowns")) r.disable_cooldowns = boolean(*x);
@@ -814,7 +846,7 @@ void Loader::parse_general(Map& root) {
         }
         g.max_body_bytes = static_cast<size_t>(*n);
     }
-    if (auto x = get(m, "keep_alive_timeout")) g.keep_alive_timeout = duration(*x);
+    if (auto x = get(m, "keep_alive_timeout")) g.keep_alive_timeout = timeout(*x);
     if (auto x = get(m, "upstream_pool_size")) g.upstream_pool_size = int32(*x, 0, 100000);
     if (auto x = get(m, "log_level")) {
         const Text t = text(*x);

@@ -518,6 +518,13 @@ TEST_F(ConfigRouter, DurationsInConfig) {
     EXPECT_EQ(string_error(one("openai/m") + "router_settings:\n  cooldown_time: soon\n"),
               "inline.yaml:6: router_settings.cooldown_time: expected a duration (seconds, or e.g. "
               "500ms, 2s, 1.5m, 1h), got 'soon'");
+    EXPECT_EQ(string_error(one("openai/m", "      timeout: 0\n")),
+              "inline.yaml:5: model_list[0].litellm_params.timeout: must be greater than 0");
+    EXPECT_EQ(string_error(one("openai/m") + "router_settings:\n  connect_timeout: 0ms\n"),
+              "inline.yaml:6: router_settings.connect_timeout: must be greater than 0");
+    // cooldown_time and retry_after may be 0.
+    const Config z = load(one("openai/m") + "router_settings:\n  cooldown_time: 0\n  retry_after: 0\n");
+    EXPECT_EQ(z.router.cooldown_time, 0s);
 }
 
 // ---------------------------------------------------------------------------
@@ -837,4 +844,26 @@ TEST_F(ConfigErrors, StructureErrors) {
     EXPECT_EQ(string_error("- a\n- b\n"),
               "inline.yaml:1: (top level): expected a map with model_list, router_settings, "
               "general_settings; got a list");
+}
+
+// yaml-cpp does not apply YAML merge keys; the loader does (LiteLLM configs use them).
+TEST_F(ConfigWarnings, YamlMergeKeys) {
+    const Config c = load(
+        "model_list:\n"
+        "  - model_name: a\n"
+        "    litellm_params: &base\n"
+        "      model: openai/gpt-4o\n"
+        "      api_base: http://127.0.0.1:18001/v1\n"
+        "      rpm: 10\n"
+        "  - model_name: a\n"
+        "    litellm_params:\n"
+        "      <<: *base\n"
+        "      api_base: http://127.0.0.1:18002/v1\n");
+    ASSERT_EQ(c.deployments.size(), 2u);
+    EXPECT_EQ(c.deployments[1].upstream.model, "gpt-4o");
+    EXPECT_EQ(c.deployments[1].upstream.port, "18002");
+    EXPECT_EQ(c.deployments[1].rpm, 10);
+    EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
+    EXPECT_EQ(string_error("model_list:\n  - model_name: a\n    litellm_params:\n      <<: 5\n"),
+              "inline.yaml:4: model_list[0].litellm_params.<<: a merge key needs a map or a list of maps");
 }

@@ -237,8 +237,8 @@ class Gateway:
 
     def assert_healthy(self):
         assert self.alive(), f"gateway died; log:\n{self.log_text()[-4000:]}"
-        r = self.http.get("/health/liveliness")
-        assert r.status_code == 200
+        r = httpx.get(self.url + "/health/liveliness", timeout=5)  # fresh connection
+        assert r.status_code == 200, r.text
 
     def stop(self) -> int | None:
         self.http.close()

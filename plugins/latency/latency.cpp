@@ -1,0 +1,469 @@
+// latency — lowest-latency routing (LiteLLM's `latency-based-routing`).
+//
+// Records, per deployment, sliding-window latency histograms (see
+// latency_window.hpp and README.md) from the outcome events and orders the
+// candidates of each request by the relevant metric:
+//   stream requests      time to first content byte (TTFT)
+//   non-stream requests  total latency
+// Order produced by route():
+//   1. cold candidates (no sample of the metric in the window), random order,
+//      while fewer than `explore_in_flight` attempts are running on them;
+//   2. candidates within `lowest_latency_buffer` of the best metric, random order;
+//   3. the other measured candidates, ascending metric (retries go to the next fastest);
+//   4. cold candidates already being explored, random order;
+//   candidates whose stats say COOLING come after all of these (same rules).
+// It never writes attempts (the host plans retries over the new order); a plan
+// set by an earlier strategy is cleared, since reordering changes what its
+// candidate positions name.
+//
+// After each recorded ttft/total sample the deployment's window summary is
+// published with tg_host_api.publish_latency, so every strategy sees it in
+// tg_deployment_stats.ttft / .total (the hedge strategy reads p95/p99).
+#include "latency_window.hpp"
+
+#include <tailgate/plugin.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using tailgate::latency::Statistic;
+using tailgate::latency::Summary;
+using tailgate::latency::Window;
+using tailgate::sdk::Args;
+using tailgate::sdk::ConfigError;
+using tailgate::sdk::Host;
+using tailgate::sdk::Route;
+using tailgate::sdk::Strategy;
+
+constexpr std::string_view kRouterPrefix = "router.";
+constexpr const char* kAccepted =
+    "ttl, slices, lowest_latency_buffer, metric, statistic, failure_penalty, min_samples, "
+    "max_latency_list_size, explore_in_flight, seed";
+
+enum class Metric { Auto, Ttft, Total, PerToken };
+
+// Windows kept per deployment.
+enum Kind : unsigned { kTtft = 0, kTotal = 1, kStreamTotal = 2, kPerToken = 3, kKinds = 4 };
+
+const char* kind_name(unsigned k) {
+    switch (k) {
+        case kTtft: return "ttft";
+        case kTotal: return "total";
+        case kStreamTotal: return "stream total";
+        case kPerToken: return "per-token";
+    }
+    return "?";
+}
+
+const char* statistic_name(Statistic s) {
+    switch (s) {
+        case Statistic::Mean: return "mean";
+        case Statistic::P50: return "p50";
+        case Statistic::P90: return "p90";
+        case Statistic::P95: return "p95";
+        case Statistic::P99: return "p99";
+    }
+    return "?";
+}
+
+// ---- random numbers ----
+double unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+std::mt19937_64 randomly_seeded() {
+    try {
+        std::random_device rd;
+        std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+        return std::mt19937_64(seq);
+    } catch (...) {
+        auto t = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        auto h = static_cast<uint64_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+        std::seed_seq seq{static_cast<uint32_t>(t), static_cast<uint32_t>(t >> 32), static_cast<uint32_t>(h),
+                          static_cast<uint32_t>(h >> 32)};
+        return std::mt19937_64(seq);
+    }
+}
+
+std::mt19937_64& thread_rng() {
+    thread_local std::mt19937_64 rng = randomly_seeded();
+    return rng;
+}
+
+// ---- per-deployment state ----
+struct DeploymentState {
+    DeploymentState(int64_t slice_ms, uint32_t slices, const bool (&used)[kKinds]) {
+        for (unsigned k = 0; k < kKinds; ++k)
+            if (used[k]) w[k] = std::make_unique<Window>(slice_ms, slices);
+    }
+    std::mutex mu;
+    std::unique_ptr<Window> w[kKinds];  // null when that metric is not kept
+};
+
+// Deployment index -> state, created on first use. Lock-free reads: a
+// two-level table of atomic pointers, filled with compare-and-swap.
+class StateTable {
+public:
+    static constexpr uint32_t kChunkBits = 8;
+    static constexpr uint32_t kChunk = 1u << kChunkBits;
+    static constexpr uint32_t kTop = 4096;  // up to 1,048,576 deployments
+    static constexpr uint32_t kLimit = kTop * kChunk;
+
+    StateTable() {
+        for (auto& c : top_) c.store(nullptr, std::memory_order_relaxed);
+    }
+    StateTable(const StateTable&) = delete;
+    StateTable& operator=(const StateTable&) = delete;
+    ~StateTable() {
+        for (auto& c : top_) {
+            Chunk* chunk = c.load(std::memory_order_acquire);
+            if (chunk == nullptr) continue;
+            for (auto& s : chunk->s) delete s.load(std::memory_order_acquire);
+            delete chunk;
+        }
+    }
+
+    DeploymentState* find(uint32_t i) const {
+        if (i >= kLimit) return nullptr;
+        Chunk* chunk = top_[i >> kChunkBits].load(std::memory_order_acquire);
+        return chunk ? chunk->s[i & (kChunk - 1)].load(std::memory_order_acquire) : nullptr;
+    }
+
+    template <class Make>
+    DeploymentState* get_or_create(uint32_t i, Make make) {
+        if (i >= kLimit) return nullptr;
+        auto& slot = top_[i >> kChunkBits];
+        Chunk* chunk = slot.load(std::memory_order_acquire);
+        if (chunk == nullptr) {
+            auto fresh = std::make_unique<Chunk>();
+            if (slot.compare_exchange_strong(chunk, fresh.get(), std::memory_order_acq_rel))
+                chunk = fresh.release();
+            // else `chunk` now holds the winner's pointer
+        }
+        auto& cell = chunk->s[i & (kChunk - 1)];
+        DeploymentState* st = cell.load(std::memory_order_acquire);
+        if (st != nullptr) return st;
+        std::unique_ptr<DeploymentState> fresh = make();
+        if (cell.compare_exchange_strong(st, fresh.get(), std::memory_order_acq_rel)) return fresh.release();
+        return st;
+    }
+
+private:
+    struct Chunk {
+        Chunk() {
+            for (auto& x : s) x.store(nullptr, std::memory_order_relaxed);
+        }
+        std::array<std::atomic<DeploymentState*>, kChunk> s;
+    };
+    std::array<std::atomic<Chunk*>, kTop> top_;
+};
+
+// ---- args ----
+std::optional<uint64_t> parse_uint(std::string_view text) {
+    std::string s(text);
+    if (s.empty() || s[0] == '-' || s[0] == '+' || s[0] == ' ') return std::nullopt;
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+    if (end == s.c_str() || *end != '\0' || errno == ERANGE) return std::nullopt;
+    return static_cast<uint64_t>(v);
+}
+
+struct Candidate {
+    int group;     // ascending
+    double key;    // ascending within the group
+    double value;  // metric (measured only)
+    uint64_t samples;
+    tg_candidate c;
+};
+
+class Latency final : public Strategy {
+public:
+    Latency(Host host, Args args) : host_(host) { configure(args); }
+
+    tg_status route(const tg_request& req, Route& r) override {
+        r.clear_plan();
+        if (r.size() == 0) return TG_ERR_NO_CANDIDATE;
+        const int64_t now = host_.now_ms();
+        const bool stream = TG_HAS_MEMBER(&req, tg_request, stream) && req.stream != 0;
+        const unsigned kind = kind_for(stream);
+
+        thread_local std::vector<Candidate> items;
+        items.clear();
+        double best = std::numeric_limits<double>::infinity();
+        for (const tg_candidate& c : r) {
+            Candidate it{0, 0, 0, 0, c};
+            const tg_deployment* d = c.deployment;
+            DeploymentState* st = d ? states_.find(d->index) : nullptr;
+            std::optional<Window::Recent> rec;
+            if (st != nullptr) {
+                std::lock_guard lk(st->mu);
+                // Keep the published summaries fresh when samples age out
+                // without new traffic.
+                for (unsigned k : {kTtft, kTotal})
+                    if (st->w[k] && st->w[k]->advance(now)) publish(d->index, k, st->w[k]->summary_now());
+                if (st->w[kind]) rec = st->w[kind]->recent(now, statistic_, min_samples_);
+            }
+            const int cool = cooling(c) ? 4 : 0;
+            if (rec) {
+                it.group = cool + 1;  // refined below
+                it.value = rec->value;
+                it.samples = rec->samples;
+                if (!cool) best = std::min(best, rec->value);
+            } else {
+                it.group = cool + (exploring(c) ? 3 : 0);
+            }
+            items.push_back(it);
+        }
+        if (!std::isfinite(best))  // every measured one is cooling: compare among those
+            for (const auto& it : items)
+                if (it.group == 5) best = std::min(best, it.value);
+        const double limit = best * (1.0 + buffer_);
+
+        auto assign_keys = [&](std::mt19937_64& rng) {
+            for (auto& it : items) {
+                const int base = it.group & 3;
+                if (base == 1) {
+                    if (it.value <= limit) {
+                        it.key = unit(rng);  // near-best: spread at random
+                    } else {
+                        it.group += 1;
+                        it.key = it.value;
+                    }
+                } else {
+                    it.key = unit(rng);  // cold: random among them
+                }
+            }
+        };
+        if (seeded_) {
+            std::lock_guard lk(rng_mu_);
+            assign_keys(seeded_rng_);
+        } else {
+            assign_keys(thread_rng());
+        }
+        // group 1 (near-best) / 2 (rest) come from `group` 1 after assign_keys;
+        // cold-exploring is 3; cooling adds 4.
+        std::sort(items.begin(), items.end(), [](const Candidate& a, const Candidate& b) {
+            return a.group != b.group ? a.group < b.group : a.key < b.key;
+        });
+        for (uint32_t i = 0; i < r.size(); ++i) r[i] = items[i].c;
+
+        {
+            const Candidate& f = items.front();
+            const tg_deployment* d = f.c.deployment;
+            if (d != nullptr && d->id != nullptr) {
+                char buf[160];
+                if ((f.group & 3) == 0 || (f.group & 3) == 3)
+                    std::snprintf(buf, sizeof buf, "latency: %s (explore, no %s data)", d->id, kind_name(kind));
+                else
+                    std::snprintf(buf, sizeof buf, "latency: %s (%s %s %.1f%s, n=%llu)", d->id, kind_name(kind),
+                                  statistic_name(statistic_), f.value, kind == kPerToken ? "ms/token" : "ms",
+                                  static_cast<unsigned long long>(f.samples));
+                host_.note(r.raw(), buf);
+            }
+        }
+        return TG_OK;
+    }
+
+    void observe(const tg_event& e) override {
+        if (e.deployment == nullptr) return;
+        const bool stream = e.stream != 0;
+        switch (e.type) {
+            case TG_EVENT_FIRST_BYTE:
+                if (stream) record(e, kTtft, e.ttft_ms >= 0 ? e.ttft_ms : e.elapsed_ms);
+                break;
+            case TG_EVENT_SUCCESS: {
+                if (!stream)
+                    record(e, kTotal, e.elapsed_ms);
+                else if (used_[kStreamTotal])
+                    record(e, kStreamTotal, e.elapsed_ms);
+                const int64_t tokens =
+                    TG_HAS_MEMBER(&e, tg_event, completion_tokens) ? e.completion_tokens : int64_t{-1};
+                if (used_[kPerToken] && tokens > 0)
+                    record(e, kPerToken, e.elapsed_ms / static_cast<double>(tokens));
+                break;
+            }
+            case TG_EVENT_FAILURE: {
+                // The client's fault says nothing about the deployment's speed.
+                const uint32_t ec = TG_HAS_MEMBER(&e, tg_event, error_class) ? e.error_class : uint32_t{TG_ERRC_NONE};
+                if (ec == TG_ERRC_BAD_REQUEST || ec == TG_ERRC_CONTEXT_WINDOW) break;
+                const double elapsed = std::isfinite(e.elapsed_ms) ? e.elapsed_ms : 0.0;
+                record(e, kind_for(stream), std::max(elapsed, failure_penalty_ms_));
+                break;
+            }
+            default:  // STARTED; CANCELLED is censored: it says nothing about the finish time
+                break;
+        }
+    }
+
+private:
+    unsigned kind_for(bool stream) const {
+        switch (metric_) {
+            case Metric::Auto: return stream ? kTtft : kTotal;
+            case Metric::Ttft: return kTtft;
+            case Metric::Total: return stream ? kStreamTotal : kTotal;
+            case Metric::PerToken: return kPerToken;
+        }
+        return kTotal;
+    }
+
+    static bool cooling(const tg_candidate& c) {
+        const tg_deployment_stats* s = c.stats;
+        return s != nullptr && TG_HAS_MEMBER(s, tg_deployment_stats, health) && s->health == TG_HEALTH_COOLING;
+    }
+    bool exploring(const tg_candidate& c) const {
+        if (explore_in_flight_ == 0) return false;
+        const tg_deployment_stats* s = c.stats;
+        return s != nullptr && TG_HAS_MEMBER(s, tg_deployment_stats, in_flight) &&
+               s->in_flight >= explore_in_flight_;
+    }
+
+    void record(const tg_event& e, unsigned kind, double value_ms) {
+        if (!std::isfinite(value_ms)) return;
+        const uint32_t index = e.deployment->index;
+        DeploymentState* st = states_.get_or_create(
+            index, [&] { return std::make_unique<DeploymentState>(slice_ms_, slices_, used_); });
+        if (st == nullptr) return;
+        const int64_t now = host_.now_ms();
+        std::lock_guard lk(st->mu);
+        Window& w = *st->w[kind];
+        w.record(value_ms, now);
+        // Published under the lock so that summaries of one deployment reach
+        // the host in the order they were computed.
+        if (kind == kTtft || kind == kTotal) publish(index, kind, w.summary_now());
+    }
+
+    void publish(uint32_t index, unsigned kind, const Summary& s) const {
+        tg_latency_summary out{};
+        out.samples = s.samples;
+        out.mean_ms = s.mean;
+        out.p50_ms = s.p50;
+        out.p90_ms = s.p90;
+        out.p95_ms = s.p95;
+        out.p99_ms = s.p99;
+        host_.publish_latency(index, kind == kTtft, out);
+    }
+
+    void configure(const Args& args) {
+        if (const tg_args* raw = args.raw())
+            for (uint32_t i = 0; i < raw->count; ++i) {
+                std::string_view key = raw->items[i].key ? raw->items[i].key : "";
+                if (key.substr(0, kRouterPrefix.size()) == kRouterPrefix) continue;  // router settings: not ours
+                static constexpr std::string_view known[] = {"ttl",         "slices",      "lowest_latency_buffer",
+                                                             "metric",      "statistic",   "failure_penalty",
+                                                             "min_samples", "max_latency_list_size",
+                                                             "explore_in_flight", "seed"};
+                if (std::find(std::begin(known), std::end(known), key) == std::end(known))
+                    throw ConfigError("unknown arg '" + std::string(key) + "' (latency accepts: " + kAccepted + ")");
+            }
+
+        auto duration = [&](std::string_view key, double def_ms, bool allow_zero) {
+            auto v = args.get(key);
+            if (!v) return def_ms;
+            auto ms = Args::parse_duration_ms(*v);
+            if (!ms || *ms > 1e12 || (!allow_zero && *ms <= 0))
+                throw ConfigError(std::string(key) + ": expected a " + (allow_zero ? "" : "positive ") +
+                                  "duration like 30s, 5m, 1h or a number of seconds, got '" + std::string(*v) + "'");
+            return *ms;
+        };
+        auto count = [&](std::string_view key, uint64_t def, uint64_t lo, uint64_t hi) {
+            auto v = args.get(key);
+            if (!v) return def;
+            auto n = parse_uint(*v);
+            if (!n || *n < lo || *n > hi)
+                throw ConfigError(std::string(key) + ": expected an integer from " + std::to_string(lo) + " to " +
+                                  std::to_string(hi) + ", got '" + std::string(*v) + "'");
+            return *n;
+        };
+
+        const double ttl_ms = duration("ttl", 3600000.0, false);
+        slices_ = static_cast<uint32_t>(count("slices", 12, 1, Window::kMaxSlices));
+        slice_ms_ = static_cast<int64_t>(std::ceil(ttl_ms / slices_));
+        if (slice_ms_ < 1)
+            throw ConfigError("ttl: " + std::to_string(ttl_ms) + " ms is too short for " + std::to_string(slices_) +
+                              " slices (each slice must be at least 1 ms)");
+
+        if (auto v = args.get("lowest_latency_buffer")) {
+            std::string s(*v);
+            char* end = nullptr;
+            double d = std::strtod(s.c_str(), &end);
+            if (s.empty() || end == s.c_str() || *end != '\0' || !std::isfinite(d) || d < 0)
+                throw ConfigError("lowest_latency_buffer: expected a fraction >= 0 (e.g. 0.1 for 10%), got '" + s +
+                                  "'");
+            buffer_ = d;
+        }
+
+        if (auto v = args.get("metric")) {
+            if (*v == "auto") metric_ = Metric::Auto;
+            else if (*v == "ttft") metric_ = Metric::Ttft;
+            else if (*v == "total") metric_ = Metric::Total;
+            else if (*v == "per_token") metric_ = Metric::PerToken;
+            else throw ConfigError("metric: expected auto, ttft, total or per_token, got '" + std::string(*v) + "'");
+        }
+        if (auto v = args.get("statistic")) {
+            if (*v == "mean") statistic_ = Statistic::Mean;
+            else if (*v == "p50") statistic_ = Statistic::P50;
+            else if (*v == "p90") statistic_ = Statistic::P90;
+            else if (*v == "p95") statistic_ = Statistic::P95;
+            else if (*v == "p99") statistic_ = Statistic::P99;
+            else throw ConfigError("statistic: expected mean, p50, p90, p95 or p99, got '" + std::string(*v) + "'");
+        }
+        failure_penalty_ms_ = duration("failure_penalty", 10000.0, true);
+
+        if (args.get("min_samples") && args.get("max_latency_list_size"))
+            throw ConfigError("min_samples: give either min_samples or max_latency_list_size, not both");
+        if (args.get("max_latency_list_size"))
+            min_samples_ = count("max_latency_list_size", 20, 1, 1000000000);
+        else
+            min_samples_ = count("min_samples", 20, 1, 1000000000);
+        explore_in_flight_ = static_cast<uint32_t>(count("explore_in_flight", 1, 0, 1000000));
+
+        if (auto v = args.get("seed")) {
+            auto n = parse_uint(*v);
+            if (!n) throw ConfigError("seed: expected a non-negative integer, got '" + std::string(*v) + "'");
+            seeded_ = true;
+            seeded_rng_.seed(*n);
+        }
+
+        used_[kTtft] = true;
+        used_[kTotal] = true;
+        used_[kStreamTotal] = metric_ == Metric::Total;
+        used_[kPerToken] = metric_ == Metric::PerToken;
+    }
+
+    Host host_;
+    // configuration
+    int64_t slice_ms_ = 300000;
+    uint32_t slices_ = 12;
+    double buffer_ = 0;
+    Metric metric_ = Metric::Auto;
+    Statistic statistic_ = Statistic::Mean;
+    double failure_penalty_ms_ = 10000;
+    uint64_t min_samples_ = 20;
+    uint32_t explore_in_flight_ = 1;
+    bool used_[kKinds] = {};
+    // state
+    StateTable states_;
+    bool seeded_ = false;
+    std::mutex rng_mu_;
+    std::mt19937_64 seeded_rng_;
+};
+
+}  // namespace
+
+TAILGATE_STRATEGY(Latency, "latency")

@@ -102,7 +102,6 @@ class Session : public std::enable_shared_from_this<Session> {
     Fault fault = Fault::none;
     std::size_t fault_at = 0;  // stream step before which the fault hits
     std::string detail;        // reported when the client gives up
-    http::response<http::string_body> res;
   };
 
   // ---- reading -------------------------------------------------------------
@@ -150,12 +149,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closed_ || ec == asio::error::operation_aborted) return;
     if (ex_) return client_gone(ec, "read");
     if (peer_gone(ec) || !http_parse_error(ec) || closing_) {
-      fail(ec, "read", verbose_);
+      if (!peer_gone(ec)) fail(ec, "read", verbose_);
       return close();
     }
     // Malformed HTTP: answer 400 (413/431 for the limits) and close.
     int status = ec == http::error::body_limit ? 413 : ec == http::error::header_limit ? 431 : 400;
-    new_exchange(10, false);
+    new_exchange(11, false);
     respond(status, error_body(status, "malformed HTTP request: " + ec.message()), Outcome::failed);
   }
 
@@ -204,7 +203,7 @@ class Session : public std::enable_shared_from_this<Session> {
         return respond(400, error_body(400, err), Outcome::failed);
       return respond(200, std::move(out), Outcome::completed);
     }
-    if (post && path == "/mock/reset") {
+    if ((post || get) && path == "/mock/reset") {
       state_->reset();
       return respond(200, state_->config_json(), Outcome::completed);
     }
@@ -286,22 +285,23 @@ class Session : public std::enable_shared_from_this<Session> {
   void respond(int status, std::string body, Outcome outcome, bool retry_headers = false,
                std::string detail = {}) {
     Exchange& ex = *ex_;
-    auto& res = ex.res;
-    res = {};
-    res.version(ex.version);
-    res.result(static_cast<unsigned>(status));
-    set_common_headers(res);
-    res.set(http::field::content_type, "application/json");
+    // Owned by the write operation: it must outlive the exchange when the
+    // client leaves while the write is pending.
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(ex.version);
+    res->result(static_cast<unsigned>(status));
+    set_common_headers(*res);
+    res->set(http::field::content_type, "application/json");
     if (retry_headers) {
-      if (ex.settings->retry_after >= 0) res.set(http::field::retry_after, number(ex.settings->retry_after));
-      if (ex.settings->retry_after_ms >= 0) res.set("retry-after-ms", number(ex.settings->retry_after_ms));
+      if (ex.settings->retry_after >= 0) res->set(http::field::retry_after, number(ex.settings->retry_after));
+      if (ex.settings->retry_after_ms >= 0) res->set("retry-after-ms", number(ex.settings->retry_after_ms));
     }
-    res.keep_alive(ex.keep_alive);
-    res.body() = std::move(body);
-    res.prepare_payload();
+    res->keep_alive(ex.keep_alive);
+    res->body() = std::move(body);
+    res->prepare_payload();
     ex.detail = std::move(detail);
-    http::async_write(socket_, res,
-                      [self = shared_from_this(), gen = ex.gen, outcome, status](beast::error_code ec, std::size_t) {
+    http::async_write(socket_, *res,
+                      [self = shared_from_this(), res, gen = ex.gen, outcome, status](beast::error_code ec, std::size_t) {
                         if (!self->ex_ || self->ex_->gen != gen) return;
                         if (ec) return self->client_gone(ec, "write");
                         self->finish(outcome, status, self->ex_->detail);
@@ -329,32 +329,36 @@ class Session : public std::enable_shared_from_this<Session> {
     write_out([this] { next_step(); });
   }
 
-  // Schedules step `next_step` (or the fault, or the tail).
+  // Waits for step `next_step` (or the fault, or the tail: right after the
+  // last step, at TTFT when there are no steps).
   void next_step() {
     Exchange& ex = *ex_;
     const std::size_t i = ex.next_step;
     if (ex.fault != Fault::none && i == ex.fault_at) return at(step_time(i), [this] { apply_fault(); });
-    if (i == ex.reply.steps.size()) {
-      // Finish chunk(s), usage, [DONE] right after the last step.
-      auto send_tail = [this] {
-        out_.clear();
-        append_head();
-        for (const auto& e : ex_->reply.tail) append_event(e);
-        if (ex_->chunked) out_ += "0\r\n\r\n";
-        write_out([this] {
-          finish(Outcome::completed, 200);
-          end_exchange();
-        });
-      };
-      if (i == 0) return at(ex.first_token, send_tail);
-      return send_tail();
+    const auto when = i < ex.reply.steps.size() ? step_time(i) : i == 0 ? ex.first_token : Clock::time_point{};
+    at(when, [this] { send_due(); });
+  }
+
+  // Writes every step that is due by now (several only when delays are ~0),
+  // each SSE event as its own HTTP chunk, then the tail after the last step.
+  void send_due() {
+    Exchange& ex = *ex_;
+    const std::size_t n = ex.reply.steps.size();
+    const auto now = Clock::now();
+    out_.clear();
+    append_head();
+    while (ex.next_step < n && !(ex.fault != Fault::none && ex.next_step == ex.fault_at) &&
+           step_time(ex.next_step) <= now) {
+      for (const auto& e : ex.reply.steps[ex.next_step]) append_event(e);
+      ++ex.next_step;
     }
-    at(step_time(i), [this] {
-      out_.clear();
-      append_head();
-      for (const auto& e : ex_->reply.steps[ex_->next_step]) append_event(e);
-      ++ex_->next_step;
-      write_out([this] { next_step(); });
+    if (ex.next_step < n || (ex.fault != Fault::none && ex.fault_at == n))
+      return write_out([this] { next_step(); });
+    for (const auto& e : ex.reply.tail) append_event(e);
+    if (ex.chunked) out_ += "0\r\n\r\n";
+    write_out([this] {
+      finish(Outcome::completed, 200);
+      end_exchange();
     });
   }
 
@@ -407,6 +411,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Runs `f` at `when` unless the exchange ended meanwhile.
   template <class F>
   void at(Clock::time_point when, F f) {
+    if (when <= Clock::now()) return f();  // due already (zero delays): skip the timer round trip
     timer_.expires_at(when);
     timer_.async_wait([self = shared_from_this(), gen = ex_->gen, f](beast::error_code ec) {
       if (ec || !self->ex_ || self->ex_->gen != gen) return;

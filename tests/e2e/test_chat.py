@@ -272,3 +272,13 @@ def test_models_list_and_retrieve(env):
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("no-such-group")
     assert alpha.api_requests() == []  # served by the gateway itself
+
+
+def test_unacceptable_request_id_is_replaced(env):
+    gw, _ = env
+    for bad in ("has space", "x" * 200):
+        r = gw.http.post("/v1/chat/completions", json={"model": "chat", "messages": USER_HI},
+                         headers={"x-request-id": bad})
+        assert r.status_code == 200
+        rid = r.headers.get("x-request-id")
+        assert rid and rid != bad and re.fullmatch(r"[\x21-\x7e]{8,128}", rid), rid

@@ -225,3 +225,33 @@ def test_client_timeout_cancels_upstream(env):
     wait_for(lambda: slow.stats()["cancelled_by_client"] >= 1, timeout=1.0,
              what="the mock to see the upstream connection closed")
     assert time.monotonic() - t_close < 1.0
+
+
+def test_client_disconnect_mid_stream_cancels_upstream(env):
+    gw, _, slow = env
+    slow.configure(ttft_ms=1, chunks=100, chunk_delay_ms=50)
+    client = gw.client()
+    stream = client.chat.completions.create(model="slow", messages=USER_HI, stream=True)
+    got = 0
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            got += 1
+            if got == 3:
+                break
+    stream.close()  # closes the HTTP response (and its connection)
+    t_close = time.monotonic()
+    wait_for(lambda: slow.stats()["cancelled_by_client"] >= 1, timeout=1.0,
+             what="the mock to see the upstream connection closed mid-stream")
+    assert time.monotonic() - t_close < 1.0
+    assert slow.stats()["completed"] == 0
+
+
+def test_per_request_fallbacks(env):
+    gw, solo, _ = env
+    raw = gw.client().chat.completions.with_raw_response.create(
+        model="dead", messages=USER_HI, extra_body={"fallbacks": ["solo"]})
+    assert raw.parse().choices[0].message.content == mock_words("solo", 4)
+    assert raw.headers.get("x-tailgate-fallback") == "solo"
+    assert raw.headers.get("x-tailgate-deployment") == "solo-dep"
+    assert solo.received() == 1
+    assert "fallbacks" not in solo.last_body()

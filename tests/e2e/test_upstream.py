@@ -255,3 +255,22 @@ def test_per_request_fallbacks(env):
     assert raw.headers.get("x-tailgate-deployment") == "solo-dep"
     assert solo.received() == 1
     assert "fallbacks" not in solo.last_body()
+
+
+def test_sigterm_with_stream_in_flight(stack):
+    m = stack.mock("term", "--ttft", "1ms", "--chunk-delay", "100ms", "--chunks", "100")
+    gw = stack.gateway(make_config([deployment("g", m)]))
+    stream = gw.client().chat.completions.create(model="g", messages=USER_HI, stream=True)
+    it = iter(stream)
+    next(it)
+    t0 = time.monotonic()
+    rc = gw.proc.stop(timeout=10)
+    assert rc == 0, f"exit code {rc}; log:\n{gw.log_text()[-2000:]}"
+    assert time.monotonic() - t0 < 5, "shutdown took too long"
+    # The client's stream ends with an error, never silently short.
+    with pytest.raises(openai.APIError):
+        for _ in it:
+            pass
+    # And the upstream was closed, not left generating.
+    wait_for(lambda: m.stats()["in_flight"] == 0, timeout=2, what="upstream closed after shutdown")
+    assert m.stats()["completed"] == 0

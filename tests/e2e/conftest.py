@@ -9,11 +9,11 @@ fixture that started it, and again at session end as a safety net.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import queue
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -133,11 +133,19 @@ class Proc:
         return self.p.returncode
 
 
+def _reap_all():
+    for p in list(_ALL):
+        p.stop()
+
+
+# Last resort if the session is torn down abnormally (fixtures normally do it).
+atexit.register(_reap_all)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _reap_everything():
     yield
-    for p in list(_ALL):
-        p.stop()
+    _reap_all()
 
 
 # --------------------------------------------------------------------------

@@ -5,7 +5,6 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 
 from conftest import USER_HI, deployment, make_config, mock_words
 

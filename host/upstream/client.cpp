@@ -278,6 +278,10 @@ public:
 
     void give_back(const std::string& key, ConnPtr c) {
         c->idle_since = Clock::now();
+        if (c->buf.capacity() > 4 * kInitialReadSize) {   // after a large body: don't park 64 KiB
+            c->buf.shrink_to_fit();
+            c->read_size = kInitialReadSize;
+        }
         {
             std::lock_guard lock(mu_);
             if (!closed_ && opts_.max_idle_per_origin > 0) {

@@ -57,8 +57,10 @@ struct ResponseHead {
 };
 
 // Receives the outcome of one call. All callbacks run on the client's
-// io_context, serially per call. After on_done/on_error, or after cancel()
-// returned, no further callback is made for that call.
+// io_context, serially per call (on the call's strand). After on_done/on_error, or
+// after cancel() returned, no further callback is made for that call. on_body's bytes
+// are only valid during the callback. Callbacks must not throw: an exception ends the
+// call as if cancel() had been called.
 class Handler {
 public:
     virtual ~Handler() = default;
@@ -71,7 +73,10 @@ public:
 class Call {
 public:
     virtual ~Call() = default;
-    // Thread-safe, idempotent. Closes the socket; the connection is discarded.
+    // Thread-safe, idempotent. Closes the socket (shutdown + close, no TLS close_notify);
+    // the connection is discarded. Called on the io thread (e.g. from inside a callback of
+    // this call) it takes effect before it returns. Called from another thread, no callback
+    // starts after it returned; one already executing on an io thread runs to its end.
     virtual void cancel() = 0;
 };
 using CallPtr = std::shared_ptr<Call>;
@@ -83,6 +88,10 @@ struct PoolStats {
     uint64_t idle = 0;         // currently idle pooled connections
 };
 
+// Keep-alive pool per Origin (LIFO, capped, idle connections closed after
+// idle_keepalive by a sweep timer; while connections are idle that timer keeps
+// io_context::run() busy). The Client must be destroyed before its io_context; the
+// destructor closes idle connections, calls in flight finish on their own.
 class Client {
 public:
     struct Options {

@@ -1139,15 +1139,25 @@ TEST_F(UpstreamCancel, CancelFromAnotherThreadWhileStreaming) {
     EXPECT_FALSE(rec->wait(0ms));
     EXPECT_EQ(client().stats().discarded, 1u);
     EXPECT_EQ(client().stats().idle, 0u);
+    EXPECT_EQ(rec.use_count(), 1) << "the cancelled call still holds its handler";
     call->cancel();   // still harmless
 }
 
 TEST_F(UpstreamCancel, CancelRightAfterStartMakesNoCallback) {
-    TestServer server(serve_forever("never seen"));
+    // The server answers only after cancel() has returned (the call may or may not have
+    // connected by then, depending on scheduling): either way no callback may follow.
+    std::promise<void> go;
+    auto go_f = go.get_future().share();
+    TestServer server([&](ServerConn& c, int) {
+        if (!c.read_request() || !ready(go_f)) return;
+        c.send(response("never seen"));
+        c.wait_closed();
+    });
     init();
     auto rec = std::make_shared<Recorder>();
     auto call = client().start(request(server.port()), rec);
     call->cancel();
+    go.set_value();
     drain_io();
     drain_io();
     EXPECT_EQ(rec->callbacks.load(), 0);

@@ -1,5 +1,6 @@
 // tailgate-mock: a fast, scriptable OpenAI-compatible provider for tests and
 // benchmarks. See README.md for the knobs and the control API.
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -133,6 +134,9 @@ Options parse_args(int argc, char** argv) {
     const Knob* knob = nullptr;
     for (const auto& k : kKnobs)
       if (k.cli == name) knob = &k;
+    static constexpr std::string_view kPlain[] = {"verbose", "host", "name", "port", "threads", "seed", "log-size"};
+    if (!knob && std::find(std::begin(kPlain), std::end(kPlain), name) == std::end(kPlain))
+      die("unknown option --" + name);
     const bool is_flag = name == "verbose" || (knob && knob->kind == Kind::flag);
     if (!has_value && !is_flag) {
       if (i + 1 >= argc) die("missing value for --" + name);

@@ -267,9 +267,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
 
     if (!ex.reply.stream) {
-      // Whole body after TTFT + chunks * chunk_delay; a mid-stream fault hits
-      // at the time its chunk would have been generated.
-      const auto chunks = static_cast<std::size_t>(std::max(s.chunks, 0));
+      // Whole body after TTFT + chunks * chunk_delay (embeddings: TTFT only);
+      // a mid-stream fault hits when its chunk would have been generated.
+      const auto chunks = r.endpoint == Endpoint::embeddings ? 0 : static_cast<std::size_t>(std::max(s.chunks, 0));
       const std::size_t k = ex.fault == Fault::none ? chunks : std::min(ex.fault_at, chunks);
       return at(ex.first_token + ms(s.chunk_delay_ms * static_cast<double>(k)), [this] {
         if (ex_->fault != Fault::none) return apply_fault();

@@ -2,6 +2,7 @@
 // benchmarks. See README.md for the knobs and the control API.
 #include <algorithm>
 #include <csignal>
+#include <sys/resource.h>
 #include <cstdlib>
 #include <iostream>
 #include <random>
@@ -201,10 +202,20 @@ Options parse_args(int argc, char** argv) {
   return o;
 }
 
+// Benchmarks hold thousands of connections: lift the soft fd limit to the hard one.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Options opt = parse_args(argc, argv);
+  raise_fd_limit();
   try {
     asio::io_context ioc(opt.threads);
     std::string host = opt.host == "localhost" ? "127.0.0.1" : opt.host;

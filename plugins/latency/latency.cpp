@@ -27,10 +27,11 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -38,6 +39,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -184,13 +186,24 @@ std::optional<uint64_t> parse_uint(std::string_view text) {
     return static_cast<uint64_t>(v);
 }
 
+// Order of the groups route() sorts candidates into.
+enum Group : int {
+    kExplore = 0,    // no data, not being explored yet: random
+    kMeasured = 1,   // within lowest_latency_buffer of the best: random
+    kRest = 2,       // measured, slower: ascending metric
+    kExploring = 3,  // no data, explore_in_flight attempts already running: random
+    kCooling = 4     // added to the above for candidates whose health is COOLING
+};
+
 struct Candidate {
-    int group;     // ascending
+    int group;     // Group, ascending
     double key;    // ascending within the group
     double value;  // metric (measured only)
     uint64_t samples;
     tg_candidate c;
 };
+
+constexpr uint32_t kLocalCandidates = 32;
 
 class Latency final : public Strategy {
 public:
@@ -203,11 +216,22 @@ public:
         const bool stream = TG_HAS_MEMBER(&req, tg_request, stream) && req.stream != 0;
         const unsigned kind = kind_for(stream);
 
-        thread_local std::vector<Candidate> items;
-        items.clear();
+        // Candidates on the stack for the usual group sizes.
+        Candidate local[kLocalCandidates];
+        std::vector<Candidate> heap;
+        Candidate* items = local;
+        if (r.size() > kLocalCandidates) {
+            heap.resize(r.size());
+            items = heap.data();
+        }
+        const uint32_t n = r.size();
+
         double best = std::numeric_limits<double>::infinity();
-        for (const tg_candidate& c : r) {
-            Candidate it{0, 0, 0, 0, c};
+        double best_cooling = best;
+        for (uint32_t i = 0; i < n; ++i) {
+            const tg_candidate& c = r[i];
+            Candidate& it = items[i];
+            it = Candidate{kExplore, 0, 0, 0, c};
             const tg_deployment* d = c.deployment;
             DeploymentState* st = d ? states_.find(d->index) : nullptr;
             std::optional<Window::Recent> rec;
@@ -219,34 +243,29 @@ public:
                     if (st->w[k] && st->w[k]->advance(now)) publish(d->index, k, st->w[k]->summary_now());
                 if (st->w[kind]) rec = st->w[kind]->recent(now, statistic_, min_samples_);
             }
-            const int cool = cooling(c) ? 4 : 0;
+            const bool cool = cooling(c);
             if (rec) {
-                it.group = cool + 1;  // refined below
+                it.group = kMeasured;
                 it.value = rec->value;
                 it.samples = rec->samples;
-                if (!cool) best = std::min(best, rec->value);
+                (cool ? best_cooling : best) = std::min(cool ? best_cooling : best, rec->value);
             } else {
-                it.group = cool + (exploring(c) ? 3 : 0);
+                it.group = exploring(c) ? kExploring : kExplore;
             }
-            items.push_back(it);
+            if (cool) it.group += kCooling;
         }
-        if (!std::isfinite(best))  // every measured one is cooling: compare among those
-            for (const auto& it : items)
-                if (it.group == 5) best = std::min(best, it.value);
-        const double limit = best * (1.0 + buffer_);
+        // Cooling candidates are compared among themselves only when no warm
+        // one is measured.
+        const double limit = (std::isfinite(best) ? best : best_cooling) * (1.0 + buffer_);
 
         auto assign_keys = [&](std::mt19937_64& rng) {
-            for (auto& it : items) {
-                const int base = it.group & 3;
-                if (base == 1) {
-                    if (it.value <= limit) {
-                        it.key = unit(rng);  // near-best: spread at random
-                    } else {
-                        it.group += 1;
-                        it.key = it.value;
-                    }
+            for (uint32_t i = 0; i < n; ++i) {
+                Candidate& it = items[i];
+                if ((it.group % kCooling) == kMeasured && it.value > limit) {
+                    it.group += kRest - kMeasured;
+                    it.key = it.value;  // ascending: retries go to the next fastest
                 } else {
-                    it.key = unit(rng);  // cold: random among them
+                    it.key = unit(rng);  // cold, or near the best: random among them
                 }
             }
         };
@@ -256,27 +275,12 @@ public:
         } else {
             assign_keys(thread_rng());
         }
-        // group 1 (near-best) / 2 (rest) come from `group` 1 after assign_keys;
-        // cold-exploring is 3; cooling adds 4.
-        std::sort(items.begin(), items.end(), [](const Candidate& a, const Candidate& b) {
+        std::sort(items, items + n, [](const Candidate& a, const Candidate& b) {
             return a.group != b.group ? a.group < b.group : a.key < b.key;
         });
-        for (uint32_t i = 0; i < r.size(); ++i) r[i] = items[i].c;
+        for (uint32_t i = 0; i < n; ++i) r[i] = items[i].c;
 
-        {
-            const Candidate& f = items.front();
-            const tg_deployment* d = f.c.deployment;
-            if (d != nullptr && d->id != nullptr) {
-                char buf[160];
-                if ((f.group & 3) == 0 || (f.group & 3) == 3)
-                    std::snprintf(buf, sizeof buf, "latency: %s (explore, no %s data)", d->id, kind_name(kind));
-                else
-                    std::snprintf(buf, sizeof buf, "latency: %s (%s %s %.1f%s, n=%llu)", d->id, kind_name(kind),
-                                  statistic_name(statistic_), f.value, kind == kPerToken ? "ms/token" : "ms",
-                                  static_cast<unsigned long long>(f.samples));
-                host_.note(r.raw(), buf);
-            }
-        }
+        note(r, items[0], kind);
         return TG_OK;
     }
 
@@ -312,6 +316,43 @@ public:
     }
 
 private:
+    // "latency: <id> (<metric> <statistic> <value>ms, n=<samples>)" or
+    // "latency: <id> (explore, no <metric> data)". Built without printf: this
+    // runs on every request.
+    void note(Route& r, const Candidate& f, unsigned kind) const {
+        const tg_deployment* d = f.c.deployment;
+        if (d == nullptr || d->id == nullptr) return;
+        char buf[256];
+        char* p = buf;
+        char* const end = buf + sizeof buf - 1;
+        auto put = [&](std::string_view s) {
+            const size_t n = std::min<size_t>(s.size(), static_cast<size_t>(end - p));
+            std::memcpy(p, s.data(), n);
+            p += n;
+        };
+        put("latency: ");
+        put(std::string_view(d->id).substr(0, 160));
+        put(" (");
+        const int base = f.group % kCooling;
+        if (base == kExplore || base == kExploring) {
+            put("explore, no ");
+            put(kind_name(kind));
+            put(" data)");
+        } else {
+            put(kind_name(kind));
+            put(" ");
+            put(statistic_name(statistic_));
+            put(" ");
+            if (auto res = std::to_chars(p, end, f.value, std::chars_format::fixed, 1); res.ec == std::errc())
+                p = res.ptr;
+            put(kind == kPerToken ? "ms/token, n=" : "ms, n=");
+            if (auto res = std::to_chars(p, end, f.samples); res.ec == std::errc()) p = res.ptr;
+            put(")");
+        }
+        *p = '\0';
+        host_.note(r.raw(), buf);
+    }
+
     unsigned kind_for(bool stream) const {
         switch (metric_) {
             case Metric::Auto: return stream ? kTtft : kTotal;
@@ -393,10 +434,7 @@ private:
 
         const double ttl_ms = duration("ttl", 3600000.0, false);
         slices_ = static_cast<uint32_t>(count("slices", 12, 1, Window::kMaxSlices));
-        slice_ms_ = static_cast<int64_t>(std::ceil(ttl_ms / slices_));
-        if (slice_ms_ < 1)
-            throw ConfigError("ttl: " + std::to_string(ttl_ms) + " ms is too short for " + std::to_string(slices_) +
-                              " slices (each slice must be at least 1 ms)");
+        slice_ms_ = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(ttl_ms / slices_)));
 
         if (auto v = args.get("lowest_latency_buffer")) {
             std::string s(*v);

@@ -11,8 +11,9 @@
 //   other (bucket midpoint: within 0.39 %). Two more buckets catch values
 //   below 0.0625 ms and at or above 69.9 min. The bucket index comes straight
 //   from the bits of the double (exponent and top 7 mantissa bits): no log().
-//   3330 buckets of uint32_t, plus one counter per 128 buckets ("groups")
-//   so a quantile scans 27 group counters and then at most 128 buckets.
+//   3330 buckets of uint32_t, plus one counter per 16 buckets ("blocks") and
+//   per 128 buckets ("groups"), so a quantile reads at most 27 group, 8 block
+//   and 16 bucket counters.
 //
 // Window
 //   A ring of N slices (time buckets of ttl/N ms each, keyed by
@@ -24,7 +25,7 @@
 //   expires the slices that fell out. The window therefore covers between
 //   ttl - ttl/N and ttl of history. Histograms are allocated on the first
 //   sample of a slice and reused afterwards: at most (N + 1) histograms of
-//   ~13 KiB per window whatever the sample count.
+//   ~14 KiB per window whatever the sample count.
 //
 // recent(): the routing statistic over the newest slices only - walking back
 //   from the current slice until at least `min_samples` samples are covered
@@ -54,8 +55,10 @@ struct LatencyBuckets {
     static constexpr int kMaxExp = 22;                // 2^22 ms = 69.9 min (exclusive)
     static constexpr uint32_t kOctaves = static_cast<uint32_t>(kMaxExp - kMinExp);
     static constexpr uint32_t kCount = 2 + kOctaves * kSub;  // + underflow + overflow
-    static constexpr uint32_t kGroupBits = kSubBits;
+    static constexpr uint32_t kGroupBits = kSubBits;  // 128 buckets per group
     static constexpr uint32_t kGroups = (kCount + (1u << kGroupBits) - 1) >> kGroupBits;
+    static constexpr uint32_t kBlockBits = 4;  // 16 buckets per block
+    static constexpr uint32_t kBlocks = (kCount + (1u << kBlockBits) - 1) >> kBlockBits;
     static constexpr double kMin = 0.0625;      // 2^kMinExp
     static constexpr double kMax = 4194304.0;   // 2^kMaxExp
 
@@ -71,95 +74,175 @@ struct LatencyBuckets {
         return 1 + static_cast<uint32_t>(exp - kMinExp) * kSub + sub;
     }
     // [lower(i), upper(i)) is the range of bucket i (upper of the overflow
-    // bucket is +inf).
+    // bucket is +inf). Built from the bits directly (exact, no ldexp).
     static double lower(uint32_t i) {
         if (i == 0) return 0.0;
-        if (i >= kCount - 1) return kMax;
-        const uint32_t k = i - 1;
-        return std::ldexp(1.0 + static_cast<double>(k % kSub) / kSub, static_cast<int>(k / kSub) + kMinExp);
+        if (i > kCount - 1) i = kCount - 1;
+        const uint32_t k = i - 1;  // the overflow bucket gives exactly 2^kMaxExp
+        const uint64_t exp = static_cast<uint64_t>(static_cast<int>(k / kSub) + kMinExp + 1023);
+        const uint64_t bits = (exp << 52) | (static_cast<uint64_t>(k % kSub) << (52 - kSubBits));
+        double v;
+        std::memcpy(&v, &bits, sizeof v);
+        return v;
     }
     static double upper(uint32_t i) {
-        if (i == 0) return kMin;
         if (i >= kCount - 1) return std::numeric_limits<double>::infinity();
-        const uint32_t k = i - 1;
-        return std::ldexp(1.0 + static_cast<double>(k % kSub + 1) / kSub, static_cast<int>(k / kSub) + kMinExp);
+        return lower(i + 1);
     }
 };
 
-// Counts per bucket plus per group of 128 buckets. Plain data (13.3 KiB).
+// Counts per bucket, per block of 16 buckets and per group of 128 buckets,
+// so that finding a rank reads at most 27 + 8 + 16 counters. Plain data
+// (~14 KiB).
 struct Histogram {
-    uint32_t counts[LatencyBuckets::kCount];
-    uint32_t groups[LatencyBuckets::kGroups];
+    using B = LatencyBuckets;
+    uint32_t counts[B::kCount];
+    uint32_t blocks[B::kBlocks];
+    uint32_t groups[B::kGroups];
 
     void clear() { std::memset(this, 0, sizeof *this); }
     void add(uint32_t bucket) {
         ++counts[bucket];
-        ++groups[bucket >> LatencyBuckets::kGroupBits];
+        ++blocks[bucket >> B::kBlockBits];
+        ++groups[bucket >> B::kGroupBits];
     }
     // this -= other (other must be a subset of this). Skips empty groups.
     void subtract(const Histogram& other) {
-        constexpr uint32_t gsize = 1u << LatencyBuckets::kGroupBits;
-        for (uint32_t g = 0; g < LatencyBuckets::kGroups; ++g) {
+        constexpr uint32_t per_group = 1u << (B::kGroupBits - B::kBlockBits);
+        for (uint32_t g = 0; g < B::kGroups; ++g) {
             if (other.groups[g] == 0) continue;
             groups[g] -= other.groups[g];
-            const uint32_t end = std::min((g + 1) * gsize, LatencyBuckets::kCount);
-            for (uint32_t b = g * gsize; b < end; ++b) counts[b] -= other.counts[b];
+            const uint32_t kend = std::min((g + 1) * per_group, B::kBlocks);
+            for (uint32_t k = g * per_group; k < kend; ++k) {
+                if (other.blocks[k] == 0) continue;
+                blocks[k] -= other.blocks[k];
+                const uint32_t end = std::min((k + 1) << B::kBlockBits, B::kCount);
+                for (uint32_t b = k << B::kBlockBits; b < end; ++b) counts[b] -= other.counts[b];
+            }
         }
     }
-    // Zeroes only the groups in use (cheaper than clear() for sparse data).
+    // Zeroes only the blocks in use (cheaper than clear() for sparse data).
     void clear_used() {
-        constexpr uint32_t gsize = 1u << LatencyBuckets::kGroupBits;
-        for (uint32_t g = 0; g < LatencyBuckets::kGroups; ++g) {
+        constexpr uint32_t per_group = 1u << (B::kGroupBits - B::kBlockBits);
+        for (uint32_t g = 0; g < B::kGroups; ++g) {
             if (groups[g] == 0) continue;
             groups[g] = 0;
-            const uint32_t end = std::min((g + 1) * gsize, LatencyBuckets::kCount);
-            std::memset(&counts[g * gsize], 0, (end - g * gsize) * sizeof(uint32_t));
+            const uint32_t kend = std::min((g + 1) * per_group, B::kBlocks);
+            for (uint32_t k = g * per_group; k < kend; ++k) {
+                if (blocks[k] == 0) continue;
+                blocks[k] = 0;
+                const uint32_t begin = k << B::kBlockBits, end = std::min((k + 1) << B::kBlockBits, B::kCount);
+                std::memset(&counts[begin], 0, (end - begin) * sizeof(uint32_t));
+            }
         }
     }
 };
 
-// Quantiles over the union of k histograms holding n samples in total, whose
-// smallest and largest samples are mn and mx. qs must be ascending in [0, 1];
-// out[i] receives the qs[i]-quantile. The value is interpolated linearly
-// inside the bucket holding rank q*n and clamped to [mn, mx].
-inline void merged_quantiles(const Histogram* const* hs, size_t k, uint64_t n, double mn, double mx,
-                             const double* qs, double* out, size_t m) {
-    using B = LatencyBuckets;
-    constexpr uint32_t gsize = 1u << B::kGroupBits;
-    size_t qi = 0;
-    if (n == 0) {
-        for (; qi < m; ++qi) out[qi] = 0;
-        return;
+namespace detail {
+// Count of bucket b (or group g) summed over the k histograms.
+template <bool Single>
+inline uint64_t bucket_count(const Histogram* const* hs, size_t k, uint32_t b) {
+    if constexpr (Single) {
+        (void)k;
+        return hs[0]->counts[b];
+    } else {
+        uint64_t c = 0;
+        for (size_t h = 0; h < k; ++h) c += hs[h]->counts[b];
+        return c;
     }
+}
+template <bool Single>
+inline uint64_t group_count(const Histogram* const* hs, size_t k, uint32_t g) {
+    if constexpr (Single) {
+        (void)k;
+        return hs[0]->groups[g];
+    } else {
+        uint64_t c = 0;
+        for (size_t h = 0; h < k; ++h) c += hs[h]->groups[g];
+        return c;
+    }
+}
+
+template <bool Single>
+inline uint64_t block_count(const Histogram* const* hs, size_t k, uint32_t i) {
+    if constexpr (Single) {
+        (void)k;
+        return hs[0]->blocks[i];
+    } else {
+        uint64_t c = 0;
+        for (size_t h = 0; h < k; ++h) c += hs[h]->blocks[i];
+        return c;
+    }
+}
+
+template <bool Single>
+inline void quantiles_impl(const Histogram* const* hs, size_t k, uint64_t n, double mn, double mx, const double* qs,
+                           double* out, size_t m) {
+    using B = LatencyBuckets;
+    constexpr uint32_t blocks_per_group = 1u << (B::kGroupBits - B::kBlockBits);
+    constexpr uint32_t buckets_per_block = 1u << B::kBlockBits;
     const double total = static_cast<double>(n);
-    uint64_t cum = 0;
-    for (uint32_t g = 0; g < B::kGroups && qi < m; ++g) {
+    uint32_t g = 0;       // current group
+    uint64_t before = 0;  // samples in groups before g
+    for (size_t qi = 0; qi < m; ++qi) {
+        const double t = std::clamp(qs[qi], 0.0, 1.0) * total;  // target rank
+        const uint64_t want = static_cast<uint64_t>(std::ceil(t));
+        // Group holding rank `want` (first non-empty one for want == 0).
         uint64_t gc = 0;
-        for (size_t h = 0; h < k; ++h) gc += hs[h]->groups[g];
-        if (gc == 0) continue;
-        if (static_cast<double>(cum + gc) < qs[qi] * total) {
-            cum += gc;
+        for (; g < B::kGroups; ++g) {
+            gc = group_count<Single>(hs, k, g);
+            if (gc != 0 && before + gc >= want) break;
+            before += gc;
+        }
+        if (g >= B::kGroups) {  // rounding at the very top
+            out[qi] = mx;
             continue;
         }
-        const uint32_t end = std::min((g + 1) * gsize, B::kCount);
-        for (uint32_t b = g * gsize; b < end && qi < m; ++b) {
-            uint64_t c = 0;
-            for (size_t h = 0; h < k; ++h) c += hs[h]->counts[b];
-            if (c == 0) continue;
-            const double after = static_cast<double>(cum + c);
-            while (qi < m && after >= qs[qi] * total) {
-                double lo = B::lower(b), hi = B::upper(b);
-                if (b == 0) lo = std::min(mn, lo);
-                if (b == B::kCount - 1) hi = std::max(mx, lo);
-                double f = (qs[qi] * total - static_cast<double>(cum)) / static_cast<double>(c);
-                f = std::clamp(f, 0.0, 1.0);
-                out[qi++] = lo + f * (hi - lo);
-            }
+        // Block, then bucket, inside it.
+        uint64_t cum = before;
+        uint32_t blk = g * blocks_per_group;
+        const uint32_t blk_end = std::min(blk + blocks_per_group, B::kBlocks);
+        for (; blk + 1 < blk_end; ++blk) {
+            const uint64_t kc = block_count<Single>(hs, k, blk);
+            if (kc != 0 && cum + kc >= want) break;
+            cum += kc;
+        }
+        uint32_t b = blk * buckets_per_block;
+        const uint32_t b_end = std::min(b + buckets_per_block, B::kCount);
+        uint64_t c = 0;
+        for (; b < b_end; ++b) {
+            c = bucket_count<Single>(hs, k, b);
+            if (c != 0 && cum + c >= want) break;
             cum += c;
         }
+        if (b >= b_end) {  // cannot happen with consistent counters
+            out[qi] = mx;
+            continue;
+        }
+        double lo = B::lower(b), hi = B::upper(b);
+        if (b == 0) lo = std::min(mn, lo);
+        if (b == B::kCount - 1) hi = std::max(mx, lo);
+        const double f = std::clamp((t - static_cast<double>(cum)) / static_cast<double>(c), 0.0, 1.0);
+        out[qi] = std::clamp(lo + f * (hi - lo), mn, mx);
     }
-    for (; qi < m; ++qi) out[qi] = mx;  // rounding leftovers: the top
-    for (size_t i = 0; i < m; ++i) out[i] = std::clamp(out[i], mn, mx);
+}
+}  // namespace detail
+
+// Quantiles over the union of k histograms holding n samples in total, whose
+// smallest and largest samples are mn and mx. qs must be ascending in [0, 1];
+// out[i] receives the qs[i]-quantile: the value of rank qs[i] * n,
+// interpolated linearly inside its bucket and clamped to [mn, mx]. Scans the
+// group counters, then the buckets of at most one group per quantile.
+inline void merged_quantiles(const Histogram* const* hs, size_t k, uint64_t n, double mn, double mx,
+                             const double* qs, double* out, size_t m) {
+    if (n == 0 || k == 0) {
+        for (size_t i = 0; i < m; ++i) out[i] = 0;
+        return;
+    }
+    if (k == 1)
+        detail::quantiles_impl<true>(hs, k, n, mn, mx, qs, out, m);
+    else
+        detail::quantiles_impl<false>(hs, k, n, mn, mx, qs, out, m);
 }
 
 enum class Statistic { Mean, P50, P90, P95, P99 };

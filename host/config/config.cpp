@@ -696,6 +696,7 @@ void Loader::parse_router(Map& root) {
         if (auto x = get(m, "allowed_fails")) r.allowed_fails = int32(*x, 0);
         if (auto x = get(m, "cooldown_time")) r.cooldown_time = duration(*x);
         if (auto x = get(m, "disable_cooldowns")) r.disable_cooldowns = boolean(*x);
+        if (auto x = get(m, "allowed_fails_policy")) flatten(*x, "", r.allowed_fails_policy);
         if (auto x = get(m, "retry_after")) r.retry_after = duration(*x);
         if (auto x = get(m, "fallbacks")) r.fallbacks = parse_fallbacks(*x);
         if (auto x = get(m, "context_window_fallbacks")) r.context_window_fallbacks = parse_fallbacks(*x);

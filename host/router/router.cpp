@@ -404,7 +404,7 @@ public:
         e.type = ev.type;
         e.deployment = &r_.views_[ev.deployment];
         e.request_id = req_.request_id.c_str();
-        e.model_group = req_.model_group.c_str();
+        e.model_group = r_.views_[ev.deployment].model_group;  // the group the attempt served (fallbacks differ)
         e.stream = req_.stream ? 1 : 0;
         e.attempt = ev.attempt;
         e.at_ms = r_.now_ms();

@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -65,10 +66,33 @@ bool constant_time_equal(const std::string& presented, const std::string& key) {
 }
 
 void send_json(Poco::Net::HTTPServerResponse& resp, int status, const std::string& body) {
-    resp.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    resp.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
     resp.setContentType("application/json");
     resp.setContentLength(static_cast<std::streamsize>(body.size()));
     resp.sendBuffer(body.data(), body.size());
+}
+
+// Before answering a request early (auth, method, path errors), consume its
+// body so the connection stays usable for the client's next request; a body
+// too big to bother with closes the connection instead.
+void discard_body(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, size_t limit) {
+    if (req.hasContentLength() && req.getContentLength64() == 0) return;
+    if (!req.hasContentLength() && !req.getChunkedTransferEncoding()) return;
+    if (req.hasContentLength() && req.getContentLength64() > static_cast<int64_t>(limit)) {
+        resp.setKeepAlive(false);
+        return;
+    }
+    std::istream& in = req.stream();
+    char buf[16384];
+    size_t total = 0;
+    while (in) {
+        in.read(buf, sizeof buf);
+        total += static_cast<size_t>(in.gcount());
+        if (total > limit) {
+            resp.setKeepAlive(false);
+            return;
+        }
+    }
 }
 
 void send_error(Poco::Net::HTTPServerResponse& resp, const ApiError& e) {
@@ -201,8 +225,10 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
 
     Endpoint ep = classify_path(req.getURI());
     const std::string& method = req.getMethod();
+    const size_t limit = cfg->general.max_body_bytes;
     auto need = [&](const char* m) {
         if (method == m) return true;
+        discard_body(req, resp, limit);
         resp.set("Allow", m);
         send_error(resp, ApiError::method_not_allowed("Method " + method + " is not allowed on this path; use " + m));
         return false;
@@ -221,6 +247,7 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
         case Endpoint::ModelOne:
             if (!need("GET")) return;
             if (!authorized(req)) {
+                discard_body(req, resp, limit);
                 send_error(resp, ApiError::unauthorized("Invalid or missing API key"));
                 return;
             }
@@ -236,6 +263,7 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
         case Endpoint::Api:
             if (!need("POST")) return;
             if (!authorized(req)) {
+                discard_body(req, resp, limit);
                 send_error(resp, ApiError::unauthorized("Invalid or missing API key"));
                 spdlog::info("{} POST {} 401 unauthorized", request_id, req.getURI());
                 return;
@@ -243,6 +271,7 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
             handle_api(req, resp, ep.api, request_id, t0);
             return;
         default:
+            discard_body(req, resp, limit);
             send_error(resp, ApiError::not_found("Unknown path " + req.getURI().substr(0, 200), "unknown_url"));
             return;
     }
@@ -275,7 +304,9 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
         }
     }
 
-    auto parsed_or = parse_body(body, ep);
+    std::string_view json = body;
+    if (json.substr(0, 3) == "\xEF\xBB\xBF") json.remove_prefix(3);  // tolerate a UTF-8 BOM
+    auto parsed_or = parse_body(json, ep);
     if (auto* e = std::get_if<ApiError>(&parsed_or)) {
         send_error(resp, *e);
         spdlog::info("{} {} 400 {}", request_id, req.getURI(), e->message);
@@ -370,6 +401,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             const auto& d = cfg->deployments[plan.attempts[*batch.attempt].deployment];
             deployment_id = d.id;
             resp.set("x-tailgate-deployment", d.id);
+            resp.set("x-litellm-model-id", d.id);  // what LiteLLM clients already read
             resp.set("x-tailgate-model-group", d.model_name);
             resp.set("x-tailgate-attempts", std::to_string(executor->launched()));
             uint32_t group = plan.attempts[*batch.attempt].group;
@@ -483,7 +515,12 @@ std::vector<std::string> plugin_search_path(const config::Config& cfg) {
     if (!ec) dirs.push_back((exe.parent_path().parent_path() / "lib" / "tailgate" / "plugins").string());
     dirs.push_back(TAILGATE_DEFAULT_PLUGIN_DIR);
     dirs.push_back(TAILGATE_INSTALLED_PLUGIN_DIR);
-    return dirs;
+    std::vector<std::string> unique;
+    for (auto& d : dirs) {
+        auto norm = std::filesystem::path(d).lexically_normal().string();
+        if (std::find(unique.begin(), unique.end(), norm) == unique.end()) unique.push_back(norm);
+    }
+    return unique;
 }
 
 }  // namespace tailgate::server

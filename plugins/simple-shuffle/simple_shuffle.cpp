@@ -116,7 +116,7 @@ public:
         if (const tg_args* raw = args.raw())
             for (uint32_t i = 0; i < raw->count; ++i) {
                 std::string_view key = raw->items[i].key ? raw->items[i].key : "";
-                if (key != "seed")
+                if (key != "seed" && key.rfind("router.", 0) != 0)  // router.* are the host's settings
                     throw ConfigError("unknown arg '" + std::string(key) + "' (simple-shuffle accepts: seed)");
             }
         if (auto s = args.get("seed")) {

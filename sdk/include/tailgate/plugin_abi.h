@@ -54,7 +54,11 @@ typedef enum tg_log_level {
 
 /* ---- configuration args: the YAML `args:` map of a chain entry, flattened ----
  * Scalars keep their text ("500ms", "0.1", "true"); nested maps use dotted keys
- * ("budget.max_extra_load"); sequences are given as JSON array text. */
+ * ("budget.max_extra_load"); sequences are given as JSON array text.
+ * After the entry's own args the host appends the router-level settings under
+ * the prefix "router." (router.allowed_fails, router.cooldown_time ("5000ms"),
+ * router.disable_cooldowns, router.num_retries, router.timeout,
+ * router.allowed_fails_policy.<Key>). Plugins must accept unknown router.* keys. */
 typedef struct tg_kv {
     const char* key;   /* BORROWED */
     const char* value; /* BORROWED */

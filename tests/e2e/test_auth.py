@@ -58,8 +58,6 @@ def test_missing_key_is_401(env):
     assert len(m.api_requests()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an early 401 leaves the unread request body on the keep-alive "
-                   "connection; the next request on it gets 400/no answer")
 def test_connection_reusable_after_401(env):
     gw, _ = env
     # One pooled connection, as the SDK would reuse it: 401 first, then a good request.

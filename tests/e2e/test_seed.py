@@ -64,9 +64,6 @@ def test_seed_standard_call(seed):
             assert m.last_body()["model"] == want
 
 
-@pytest.mark.xfail(strict=True, reason="GAP: the seed script prints response header x-litellm-model-id "
-                   "(reference.yaml: model_info.id is the x-litellm-model-id); the gateway sends only "
-                   "x-tailgate-deployment")
 def test_seed_model_id_header(seed):
     gw = seed[0]
     raw = gw.client().chat.completions.with_raw_response.create(model="gpt-3.5-turbo", messages=HI)

@@ -285,9 +285,13 @@ public:
 
     // Rotates to `now`; returns true when samples expired.
     bool advance(int64_t now) {
+        if (now < next_ms_) return false;  // fast path: still in the newest slice (or the clock went back)
         const int64_t e = floor_div(now, slice_ms_);
-        if (e <= cur_) return false;  // same slice, or the clock went back: stay
+        if (e <= cur_) return false;
         cur_ = e;
+        cur_slot_ = slot(e);
+        next_ms_ = e < std::numeric_limits<int64_t>::max() / slice_ms_ - 1 ? (e + 1) * slice_ms_
+                                                                           : std::numeric_limits<int64_t>::max();
         bool expired = false;
         for (auto& s : slices_) {
             if (s.n == 0 || s.epoch > e - static_cast<int64_t>(n_slices_)) continue;
@@ -309,7 +313,7 @@ public:
         if (v > 1e300) v = 1e300;  // keeps sums finite
         advance(now);
         if (cur_ == kNever) return false;
-        Slice& s = slices_[slot(cur_)];
+        Slice& s = slices_[cur_slot_];
         if (s.epoch != cur_) {  // the slot's previous slice has expired (advance cleared it)
             s.epoch = cur_;
             s.n = 0;
@@ -402,8 +406,10 @@ public:
         double sum = 0, mn = std::numeric_limits<double>::infinity(), mx = -mn;
         const Histogram* hs[kMaxSlices];
         size_t k = 0;
-        for (uint32_t back = 0; back < n_slices_ && r.samples < std::max<uint64_t>(min_samples, 1); ++back) {
-            const Slice& s = slices_[slot(cur_ - back)];
+        size_t idx = cur_slot_;
+        for (uint32_t back = 0; back < n_slices_ && r.samples < std::max<uint64_t>(min_samples, 1);
+             ++back, idx = idx == 0 ? n_slices_ - 1 : idx - 1) {
+            const Slice& s = slices_[idx];
             if (s.n == 0 || s.epoch != cur_ - static_cast<int64_t>(back)) continue;
             r.samples += s.n;
             ++r.slices;
@@ -462,6 +468,8 @@ private:
     int64_t slice_ms_;
     uint32_t n_slices_;
     int64_t cur_ = kNever;  // newest slice seen
+    int64_t next_ms_ = std::numeric_limits<int64_t>::min();  // start of the slice after cur_
+    size_t cur_slot_ = 0;                                     // slot(cur_)
     uint64_t total_n_ = 0;
     std::vector<Slice> slices_;
     std::unique_ptr<Histogram> merged_;

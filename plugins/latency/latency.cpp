@@ -189,7 +189,7 @@ std::optional<uint64_t> parse_uint(std::string_view text) {
 // Order of the groups route() sorts candidates into.
 enum Group : int {
     kExplore = 0,    // no data, not being explored yet: random
-    kMeasured = 1,   // within lowest_latency_buffer of the best: random
+    kNearBest = 1,   // measured, within lowest_latency_buffer of the best: random
     kRest = 2,       // measured, slower: ascending metric
     kExploring = 3,  // no data, explore_in_flight attempts already running: random
     kCooling = 4     // added to the above for candidates whose health is COOLING
@@ -245,7 +245,7 @@ public:
             }
             const bool cool = cooling(c);
             if (rec) {
-                it.group = kMeasured;
+                it.group = kNearBest;
                 it.value = rec->value;
                 it.samples = rec->samples;
                 (cool ? best_cooling : best) = std::min(cool ? best_cooling : best, rec->value);
@@ -261,8 +261,8 @@ public:
         auto assign_keys = [&](std::mt19937_64& rng) {
             for (uint32_t i = 0; i < n; ++i) {
                 Candidate& it = items[i];
-                if ((it.group % kCooling) == kMeasured && it.value > limit) {
-                    it.group += kRest - kMeasured;
+                if ((it.group % kCooling) == kNearBest && it.value > limit) {
+                    it.group += kRest - kNearBest;
                     it.key = it.value;  // ascending: retries go to the next fastest
                 } else {
                     it.key = unit(rng);  // cold, or near the best: random among them

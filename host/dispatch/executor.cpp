@@ -157,6 +157,7 @@ void Executor::start() {
         downstream_->fail(ApiError::unavailable("no deployment available for this request"));
         return;
     }
+    started_at_ = scheduler_.now();
     launch_locked(0);
     advance_locked();
 }
@@ -273,7 +274,7 @@ void Executor::advance_locked() {
             launch_locked(next_);
             continue;
         }
-        if (spec.launch == TG_LAUNCH_AFTER_DELAY && !launch_timer_) {
+        if (spec.launch == TG_LAUNCH_AFTER_DELAY && !launch_timer_ && !hedging_refused_) {
             auto prev_launch = attempts_[next_ - 1]->rec.launched_at;
             auto due = prev_launch + spec.delay - scheduler_.now();
             auto wait = std::max(std::chrono::duration_cast<std::chrono::microseconds>(due),
@@ -285,6 +286,21 @@ void Executor::advance_locked() {
                     std::lock_guard lk(self->mu_);
                     self->launch_timer_.reset();
                     if (self->done_ || self->committed_ || self->next_ != i || self->stop_launching_) return;
+                    if (self->running_ > 0 && self->plan_.admit) {
+                        double since = std::chrono::duration<double, std::milli>(self->scheduler_.now() -
+                                                                                 self->started_at_)
+                                           .count();
+                        if (!self->plan_.admit(i, since)) {
+                            // Budget spent: this request goes on unhedged.
+                            self->hedging_refused_ = true;
+                            self->attempts_[i]->rec.state = AttemptState::Refused;
+                            self->attempts_[i]->rec.launched_at = self->scheduler_.now();
+                            self->next_ = i + 1;
+                            self->emit_locked(TG_EVENT_REFUSED, i);
+                            self->advance_locked();
+                            return;
+                        }
+                    }
                     self->launch_locked(i);
                     self->advance_locked();
                 }

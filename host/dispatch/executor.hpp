@@ -104,9 +104,12 @@ struct Plan {
     bool stream = false;
     Millis first_content_timeout{0};  // streams: attempt fails if no content by then; 0 = off
     size_t max_body_bytes = 64u * 1024 * 1024;
+    // Asked before a delayed (hedge) attempt launches while others still run;
+    // false = refused (budget): no further hedges for this request.
+    std::function<bool(uint32_t attempt, double elapsed_ms)> admit;
 };
 
-enum class AttemptState { NotLaunched, Running, Won, Failed, Cancelled };
+enum class AttemptState { NotLaunched, Running, Won, Failed, Cancelled, Refused };
 
 struct AttemptRecord {
     AttemptState state = AttemptState::NotLaunched;
@@ -171,6 +174,8 @@ private:
     uint32_t running_ = 0;
     bool stop_launching_ = false;  // a non-retryable failure happened
     tg_error_class last_failure_ = TG_ERRC_NONE;
+    bool hedging_refused_ = false;  // admit() said no: no more delayed launches
+    SteadyClock::time_point started_at_{};
     bool committed_ = false;
     bool done_ = false;
     std::optional<uint32_t> winner_;

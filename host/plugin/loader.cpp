@@ -118,6 +118,7 @@ std::shared_ptr<const Registry::Loaded> Registry::load(const std::string& path) 
     f.destroy = resolve<tg_plugin_destroy_fn>(*lib, TG_SYM_DESTROY);
     f.route = resolve<tg_plugin_route_fn>(*lib, TG_SYM_ROUTE);
     f.observe = resolve<tg_plugin_observe_fn>(*lib, TG_SYM_OBSERVE);
+    f.admit = resolve<tg_plugin_admit_fn>(*lib, TG_SYM_ADMIT);  // optional: may stay null
 
     // A different ABI version explains everything else (symbols may have been
     // renamed), so it is reported first when the plugin tells us its version.
@@ -251,6 +252,15 @@ int32_t Instance::route(const tg_request& request, tg_route& route) noexcept {
         if (a.candidate >= route.count || a.launch > TG_LAUNCH_ON_FAILURE) return TG_ERR_INTERNAL;
     }
     return rc;
+}
+
+bool Instance::admit(const tg_event& event) noexcept {
+    if (!fns_.admit) return true;
+    try {
+        return fns_.admit(handle_, &event) != 0;
+    } catch (...) {
+        return true;
+    }
 }
 
 void Instance::observe(const tg_event& event) noexcept {

@@ -47,6 +47,7 @@ struct PluginSymbols {
     tg_plugin_destroy_fn destroy = nullptr;
     tg_plugin_route_fn route = nullptr;
     tg_plugin_observe_fn observe = nullptr;
+    tg_plugin_admit_fn admit = nullptr;  // optional
 };
 
 // One strategy object created by a plugin for one chain entry. Thread-safe to
@@ -73,6 +74,9 @@ public:
 
     // Delivers an attempt outcome. Must not block (the plugin's promise).
     void observe(const tg_event& event) noexcept;
+    // The optional admit() hook; true when the plugin does not export it.
+    bool admit(const tg_event& event) noexcept;
+    bool has_admit() const { return fns_.admit != nullptr; }
 
 private:
     std::shared_ptr<boost::dll::shared_library> lib_;  // declared first: released last

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <random>
 
 namespace tailgate::router {
@@ -133,6 +134,7 @@ int64_t Router::now_ms() const { return clock_ ? clock_() : steady_ms(); }
 struct Router::GroupRoute {
     enum Status { Ok, UnknownGroup, Refused } status = Ok;
     std::vector<dispatch::AttemptSpec> attempts;
+    plugin::Instance* owner = nullptr;  // the strategy that shaped the plan (asked to admit hedges)
     int64_t retry_after_ms = -1;  // when refused because everything is cooling
     std::string message;
 };
@@ -175,6 +177,11 @@ Router::GroupRoute Router::route_group(const std::string& group, const RequestIn
     treq.metadata_json = req.metadata_json.c_str();
     const int64_t now = now_ms();
     treq.now_ms = now;
+    std::vector<tg_kv> kv;
+    kv.reserve(req.overrides.size());
+    for (const auto& [k, v] : req.overrides) kv.push_back(tg_kv{k.c_str(), v.c_str()});
+    treq.overrides = kv.data();
+    treq.override_count = static_cast<uint32_t>(kv.size());
 
     auto refused = [&](const std::string& why) {
         out.status = GroupRoute::Refused;
@@ -194,6 +201,8 @@ Router::GroupRoute Router::route_group(const std::string& group, const RequestIn
     for (plugin::Instance* p : chain) {
         saved.assign(candidates.begin(), candidates.begin() + route.count);
         uint32_t saved_attempts = route.attempt_count;
+        tg_attempt saved_plan[TG_MAX_ATTEMPTS];
+        std::memcpy(saved_plan, attempts, sizeof saved_plan);
         int32_t rc = p->route(treq, route);
         if (rc == TG_ERR_NO_CANDIDATE) return refused("strategy '" + p->name() + "' refused all deployments");
         if (rc != TG_OK) {
@@ -207,6 +216,9 @@ Router::GroupRoute Router::route_group(const std::string& group, const RequestIn
             continue;
         }
         if (route.count == 0) return refused("strategy '" + p->name() + "' filtered out all deployments");
+        if (route.attempt_count != saved_attempts ||
+            (route.attempt_count > 0 && std::memcmp(saved_plan, attempts, route.attempt_count * sizeof(tg_attempt))))
+            out.owner = route.attempt_count > 0 ? p : nullptr;
     }
     if (!scratch.note.empty()) {
         if (!note.empty()) note += "; ";
@@ -220,6 +232,7 @@ Router::GroupRoute Router::route_group(const std::string& group, const RequestIn
                                                      static_cast<tg_launch>(at.launch), config::Millis(at.delay_ms)});
     }
     if (out.attempts.empty()) {
+        out.owner = nullptr;
         // Default plan: the first candidate, then `num_retries` retries over the
         // next ones; coming back to a deployment already tried waits an
         // exponential backoff with jitter.
@@ -311,6 +324,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
 
     int64_t retry_after = -1;
     std::string refusal;
+    std::vector<plugin::Instance*> owners;  // per attempt
     auto add_group = [&](const std::string& g, bool context_window_only) -> std::optional<ApiError> {
         if (plan.attempts.size() >= 4 * TG_MAX_ATTEMPTS) return std::nullopt;
         GroupRoute gr = route_group(g, req, chain, out.note);
@@ -326,6 +340,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
         }
         uint32_t gi = static_cast<uint32_t>(out.groups.size());
         out.groups.push_back(g);
+        owners.insert(owners.end(), gr.attempts.size(), gr.owner);
         bool first = true;
         for (auto a : gr.attempts) {
             a.group = gi;
@@ -369,6 +384,42 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
         if (st) plan.first_content_timeout = *st;
     }
     plan.max_body_bytes = 64u * 1024 * 1024;
+
+    // Hedges are admitted by the strategy that planned them (load budgets).
+    bool any_owner = false;
+    for (auto* o : owners) any_owner |= o != nullptr && o->has_admit();
+    if (any_owner) {
+        struct Ctx {
+            std::vector<plugin::Instance*> owners;
+            std::vector<uint32_t> deployments;
+            std::string request_id;
+            std::vector<std::string> groups;
+            bool stream;
+        };
+        auto ctx = std::make_shared<Ctx>();
+        ctx->owners = std::move(owners);
+        for (const auto& a : plan.attempts) ctx->deployments.push_back(a.deployment);
+        ctx->request_id = req.request_id;
+        ctx->stream = req.stream;
+        plan.admit = [this, ctx](uint32_t i, double elapsed_ms) {
+            if (i >= ctx->owners.size() || ctx->owners[i] == nullptr) return true;
+            tg_event ev{};
+            ev.struct_size = sizeof ev;
+            ev.type = TG_EVENT_STARTED;
+            ev.deployment = &views_[ctx->deployments[i]];
+            ev.request_id = ctx->request_id.c_str();
+            ev.model_group = ev.deployment->model_group;
+            ev.stream = ctx->stream ? 1 : 0;
+            ev.attempt = i;
+            ev.at_ms = now_ms();
+            ev.elapsed_ms = elapsed_ms;
+            ev.ttft_ms = -1;
+            ev.retry_after_ms = -1;
+            ev.prompt_tokens = -1;
+            ev.completion_tokens = -1;
+            return ctx->owners[i]->admit(ev);
+        };
+    }
     return out;
 }
 

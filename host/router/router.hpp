@@ -29,6 +29,7 @@ struct RequestInfo {
     tg_endpoint endpoint = TG_ENDPOINT_CHAT;
     bool stream = false;
     std::string overrides_json = "{}";
+    std::vector<std::pair<std::string, std::string>> overrides;  // the same, flattened
     std::string metadata_json = "{}";
     std::optional<int> num_retries;        // per-request override
     std::optional<config::Millis> timeout;  // per-request override

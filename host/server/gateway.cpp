@@ -1,5 +1,6 @@
 #include "server/gateway.hpp"
 
+#include "common/json_flatten.hpp"
 #include "dispatch/asio_scheduler.hpp"
 #include "server/client_channel.hpp"
 #include "server/request_body.hpp"
@@ -331,6 +332,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     info.endpoint = ep;
     info.stream = parsed->stream;
     info.overrides_json = parsed->overrides_json;
+    if (parsed->overrides_json.size() > 2) info.overrides = flatten_json_object(parsed->overrides_json);
     info.metadata_json = parsed->metadata_json;
     info.num_retries = parsed->num_retries;
     info.fallbacks = parsed->fallbacks;

@@ -406,6 +406,41 @@ TEST_F(ExecutorPlan, ContextWindowFallbackNotUsedForOtherFailures) {
     EXPECT_EQ(down->failed->status, 502);
 }
 
+TEST_F(ExecutorPlan, RefusedHedgeLeavesTheRequestUnhedged) {
+    Plan p;
+    p.attempts = {{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 100ms}, {2, TG_LAUNCH_AFTER_DELAY, 100ms}};
+    std::vector<std::pair<uint32_t, double>> asked;
+    p.admit = [&](uint32_t i, double elapsed) {
+        asked.emplace_back(i, elapsed);
+        return false;
+    };
+    auto ex = std::make_shared<Executor>(p, sched, transport, down, obs);
+    ex->start();
+    sched.advance(1s);
+    ASSERT_EQ(asked.size(), 1u) << "after one refusal no further hedges are tried";
+    EXPECT_EQ(asked[0].first, 1u);
+    EXPECT_DOUBLE_EQ(asked[0].second, 100.0);
+    EXPECT_EQ(transport->order.size(), 1u);
+    EXPECT_EQ(obs->count(TG_EVENT_REFUSED, 1), 1);
+    ok_json(0, "{}");
+    EXPECT_EQ(down->committed, 0u);
+}
+
+TEST_F(ExecutorPlan, AdmitNotAskedForFailover) {
+    Plan p;
+    p.attempts = {{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 100ms}};
+    int asked = 0;
+    p.admit = [&](uint32_t, double) {
+        ++asked;
+        return false;
+    };
+    auto ex = std::make_shared<Executor>(p, sched, transport, down, obs);
+    ex->start();
+    transport->h(0).on_error(upstream::ErrorKind::Connect, "refused");
+    EXPECT_EQ(asked, 0) << "the primary failed: launching the next is failover, not extra load";
+    EXPECT_EQ(transport->order.size(), 2u);
+}
+
 TEST(ExecutorClassify, StatusClasses) {
     EXPECT_EQ(classify_status(429, ""), TG_ERRC_RATE_LIMIT);
     EXPECT_EQ(classify_status(503, ""), TG_ERRC_SERVER);

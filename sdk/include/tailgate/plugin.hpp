@@ -166,7 +166,18 @@ public:
     virtual tg_status route(const tg_request& request, Route& route) = 0;
     // Attempt outcomes of every request of the router. Must not block.
     virtual void observe(const tg_event&) {}
+    // A hedge this strategy planned is due: launch it? (load budgets). Must not block.
+    virtual bool admit(const tg_event&) { return true; }
 };
+
+// Read-only view of tg_request's flattened per-request overrides (extra_body).
+inline std::optional<std::string_view> request_override(const tg_request& r, std::string_view key) {
+    if (r.struct_size < offsetof(tg_request, override_count) + sizeof(uint32_t) || r.overrides == nullptr)
+        return std::nullopt;
+    for (uint32_t i = 0; i < r.override_count; ++i)
+        if (key == r.overrides[i].key) return std::string_view(r.overrides[i].value);
+    return std::nullopt;
+}
 
 namespace detail {
 inline void copy_error(char* err, size_t len, const char* msg) {
@@ -211,5 +222,12 @@ inline void copy_error(char* err, size_t len, const char* msg) {
         try {                                                                                       \
             static_cast<::tailgate::sdk::Strategy*>(self)->observe(*ev);                            \
         } catch (...) {                                                                             \
+        }                                                                                           \
+    }                                                                                               \
+    extern "C" TG_EXPORT int32_t tg_plugin_admit(void* self, const tg_event* ev) {                  \
+        try {                                                                                       \
+            return static_cast<::tailgate::sdk::Strategy*>(self)->admit(*ev) ? 1 : 0;               \
+        } catch (...) {                                                                             \
+            return 1; /* a failing budget check must not stall the request */                      \
         }                                                                                           \
     }

@@ -138,6 +138,10 @@ typedef struct tg_request {
     const char* overrides_json; /* BORROWED */
     const char* metadata_json;  /* BORROWED: extra_body.metadata or "{}" */
     int64_t now_ms;             /* host clock at routing time */
+    /* The same gateway-only fields flattened like tg_args ("hedge.delay" = "p99",
+     * "fastest_response" = "true", lists as JSON text). BORROWED, `override_count` entries. */
+    const tg_kv* overrides;
+    uint32_t override_count;
 } tg_request;
 
 /* ---- the plan a chain produces ----
@@ -191,7 +195,8 @@ typedef enum tg_event_type {
     TG_EVENT_FIRST_BYTE = 1, /* first content byte (streams) */
     TG_EVENT_SUCCESS = 2,    /* completed successfully */
     TG_EVENT_FAILURE = 3,    /* failed; see error_class / http_status */
-    TG_EVENT_CANCELLED = 4   /* cancelled by the host (lost a race, client left) */
+    TG_EVENT_CANCELLED = 4,  /* cancelled by the host (lost a race, client left) */
+    TG_EVENT_REFUSED = 5     /* a delayed (hedge) attempt was not launched: admit() said no */
 } tg_event_type;
 
 typedef enum tg_error_class {
@@ -269,12 +274,22 @@ typedef int32_t (*tg_plugin_route_fn)(void* instance, const tg_request* request,
 /* Observes an attempt outcome. Must not block. */
 typedef void (*tg_plugin_observe_fn)(void* instance, const tg_event* event);
 
+/* OPTIONAL export. Asked right before the host launches an AFTER_DELAY attempt
+ * (a hedge) that this instance planned, when its delay expired with the earlier
+ * attempts still running. Return 1 to launch it, 0 to refuse (a load budget is
+ * spent): the request then proceeds without further hedges and observers get
+ * TG_EVENT_REFUSED. `event` describes the attempt that would start (type
+ * TG_EVENT_STARTED, elapsed_ms = time since the request's first attempt).
+ * Plugins without this symbol are treated as always admitting. Must not block. */
+typedef int32_t (*tg_plugin_admit_fn)(void* instance, const tg_event* event);
+
 #define TG_SYM_ABI_VERSION "tg_plugin_abi_version"
 #define TG_SYM_NAME "tg_plugin_name"
 #define TG_SYM_CREATE "tg_plugin_create"
 #define TG_SYM_DESTROY "tg_plugin_destroy"
 #define TG_SYM_ROUTE "tg_plugin_route"
 #define TG_SYM_OBSERVE "tg_plugin_observe"
+#define TG_SYM_ADMIT "tg_plugin_admit" /* optional */
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -294,13 +294,99 @@ std::variant<Router::Chain, ApiError> Router::chain_for(const RequestInfo& req) 
     return chain;
 }
 
-std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
-    if (groups_.find(req.model_group) == groups_.end()) {
-        std::string known;
-        for (const auto& name : cfg_->model_groups()) known += (known.empty() ? "" : ", ") + name;
-        return ApiError::not_found("The model `" + req.model_group + "` does not exist. Available models: " + known,
-                                   "model_not_found");
+ApiError Router::unknown_group(const std::string& group) const {
+    std::string known;
+    for (const auto& name : cfg_->model_groups()) known += (known.empty() ? "" : ", ") + name;
+    return ApiError::not_found("The model `" + group + "` does not exist. Available models: " + known,
+                               "model_not_found");
+}
+
+std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) const {
+    for (const auto& g : req.race_groups)
+        if (groups_.find(g) == groups_.end()) return unknown_group(g);
+    auto chain_or = chain_for(req);
+    if (auto* e = std::get_if<ApiError>(&chain_or)) return *e;
+    const Chain& chain = std::get<Chain>(chain_or);
+
+    RoutedPlan out;
+    dispatch::Plan& plan = out.plan;
+    plan.stream = req.stream;
+    std::vector<std::vector<dispatch::AttemptSpec>> per_group;  // index = position in out.groups
+    std::vector<std::string> refusals;
+    int64_t retry_after = -1;
+    std::vector<dispatch::AttemptSpec> failover;
+    std::map<std::string, uint32_t> seen;  // group → occurrences so far
+    for (const auto& g : req.race_groups) {
+        uint32_t occurrence = seen[g]++;
+        auto it = std::find(out.groups.begin(), out.groups.end(), g);
+        uint32_t gi;
+        if (it == out.groups.end()) {
+            GroupRoute gr = route_group(g, req, chain, out.note);
+            if (gr.status == GroupRoute::Refused) {
+                refusals.push_back(g + ": " + gr.message);
+                if (gr.retry_after_ms >= 0 && (retry_after < 0 || gr.retry_after_ms < retry_after))
+                    retry_after = gr.retry_after_ms;
+                continue;
+            }
+            gi = static_cast<uint32_t>(out.groups.size());
+            out.groups.push_back(g);
+            // Distinct deployments first, in the order the chain ranked them.
+            std::vector<dispatch::AttemptSpec> uniq;
+            for (const auto& a : gr.attempts) {
+                bool dup = false;
+                for (const auto& u : uniq) dup |= u.deployment == a.deployment;
+                if (!dup) uniq.push_back(a);
+            }
+            for (auto& a : uniq) a.group = gi;
+            per_group.push_back(uniq);
+            for (size_t k = 1; k < gr.attempts.size(); ++k) {
+                auto a = gr.attempts[k];
+                a.group = gi;
+                a.launch = TG_LAUNCH_ON_FAILURE;
+                failover.push_back(a);
+            }
+        } else {
+            gi = static_cast<uint32_t>(it - out.groups.begin());
+        }
+        const auto& uniq = per_group[gi];
+        auto a = uniq[occurrence % uniq.size()];
+        a.launch = TG_LAUNCH_AT_START;
+        a.delay = config::Millis(0);
+        plan.attempts.push_back(a);
     }
+    if (plan.attempts.empty()) {
+        std::string msg = "No deployment available for any raced model group";
+        for (const auto& r : refusals) msg += "; " + r;
+        if (retry_after >= 0) {
+            ApiError e;
+            e.status = 429;
+            e.type = "rate_limit_error";
+            e.code = "all_deployments_cooling_down";
+            e.message = msg;
+            e.retry_after_s = static_cast<long>((retry_after + 999) / 1000);
+            return e;
+        }
+        return ApiError::unavailable(msg);
+    }
+    for (const auto& a : failover) {
+        if (plan.attempts.size() >= 4 * TG_MAX_ATTEMPTS) break;
+        plan.attempts.push_back(a);
+    }
+    if (!out.note.empty()) out.note += "; ";
+    out.note += "race " + std::to_string(std::count_if(plan.attempts.begin(), plan.attempts.end(), [](const auto& a) {
+                    return a.launch == TG_LAUNCH_AT_START;
+                })) + " across groups";
+    if (req.stream) {
+        const auto& primary = cfg_->deployments[plan.attempts.front().deployment];
+        auto st = primary.stream_timeout ? primary.stream_timeout : cfg_->router.stream_timeout;
+        if (st) plan.first_content_timeout = *st;
+    }
+    return out;
+}
+
+std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
+    if (!req.race_groups.empty()) return route_race(req);
+    if (groups_.find(req.model_group) == groups_.end()) return unknown_group(req.model_group);
     auto chain_or = chain_for(req);
     if (auto* e = std::get_if<ApiError>(&chain_or)) return *e;
     const Chain& chain = std::get<Chain>(chain_or);

@@ -35,6 +35,8 @@ struct RequestInfo {
     std::optional<config::Millis> timeout;  // per-request override
     std::optional<std::vector<std::string>> fallbacks;  // per-request override of router fallbacks
     std::vector<std::string> strategies;    // per-request chain (when the config allows it)
+    // model="a,b" with fastest_response: race one deployment of each listed group.
+    std::vector<std::string> race_groups;
 };
 
 struct RoutedPlan {
@@ -79,6 +81,10 @@ public:
     // Runs the chain for one model group and returns the plan, or the error
     // the client should get (unknown group, every deployment refused, ...).
     std::variant<RoutedPlan, ApiError> route(const RequestInfo& req) const;
+    // The cross-group race of LiteLLM's fastest_response: every listed group's
+    // best deployment at t=0 (a group listed twice contributes two different
+    // deployments when it has them); their retries follow as failover.
+    std::variant<RoutedPlan, ApiError> route_race(const RequestInfo& req) const;
 
     // Observer for the executor of one request: updates stats, tells plugins.
     std::shared_ptr<dispatch::Observer> observer_for(const RequestInfo& req, const dispatch::Plan& plan) const;
@@ -95,6 +101,7 @@ private:
     std::variant<Chain, ApiError> chain_for(const RequestInfo& req) const;
     plugin::InstancePtr make_instance(const config::StrategySpec& spec) const;
     void dispatch_event(const tg_event& ev) const;
+    ApiError unknown_group(const std::string& group) const;
     static tg_host_api make_host_api(Router* self);
 
     std::shared_ptr<const config::Config> cfg_;

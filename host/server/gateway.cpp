@@ -152,6 +152,9 @@ struct Gateway::Impl {
     void handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp);
     void handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
                     const std::string& request_id, Clock::time_point t0);
+    void handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
+                            const std::string& request_id, Clock::time_point t0,
+                            const std::shared_ptr<const ParsedBody>& parsed, const std::vector<std::string>& groups);
     bool authorized(const Poco::Net::HTTPServerRequest& req) const;
     std::string models_json() const;
 };
@@ -317,13 +320,32 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     body.clear();
     body.shrink_to_fit();
 
+    // LiteLLM's model lists: "a,b" races (fastest_response) or fans out to all.
+    std::vector<std::string> model_list;
     if (parsed->model.find(',') != std::string::npos) {
-        send_error(resp, ApiError::bad_request(
-                             "A comma-separated model list ('" + parsed->model +
-                                 "') asks for racing several model groups; the race strategy is not available in "
-                                 "this build yet. Send one model group per request.",
-                             "model", "model_list_unsupported"));
-        return;
+        size_t start = 0;
+        while (start <= parsed->model.size()) {
+            size_t comma = parsed->model.find(',', start);
+            std::string part = parsed->model.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            while (!part.empty() && part.front() == ' ') part.erase(0, 1);
+            while (!part.empty() && part.back() == ' ') part.pop_back();
+            if (part.empty()) {
+                send_error(resp, ApiError::bad_request("Empty model name in list '" + parsed->model + "'", "model"));
+                return;
+            }
+            model_list.push_back(part);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+        if (model_list.size() > TG_MAX_ATTEMPTS) {
+            send_error(resp, ApiError::bad_request("At most " + std::to_string(TG_MAX_ATTEMPTS) +
+                                                   " models can be listed", "model"));
+            return;
+        }
+        if (!parsed->fastest_response) {
+            handle_all_results(req, resp, ep, request_id, t0, parsed, model_list);
+            return;
+        }
     }
 
     router::RequestInfo info;
@@ -335,6 +357,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     if (parsed->overrides_json.size() > 2) info.overrides = flatten_json_object(parsed->overrides_json);
     info.metadata_json = parsed->metadata_json;
     info.num_retries = parsed->num_retries;
+    info.race_groups = model_list;
     info.fallbacks = parsed->fallbacks;
     info.strategies = parsed->strategies;
     RequestTimeouts timeouts;
@@ -407,7 +430,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             resp.set("x-tailgate-model-group", d.model_name);
             resp.set("x-tailgate-attempts", std::to_string(executor->launched()));
             uint32_t group = plan.attempts[*batch.attempt].group;
-            if (group > 0) resp.set("x-tailgate-fallback", routed.groups[group]);
+            if (group > 0 && info.race_groups.empty()) resp.set("x-tailgate-fallback", routed.groups[group]);
             status = batch.head.status;
             ttft_ms = ms_since(t0);
             if (!plan.stream) {
@@ -449,6 +472,121 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     spdlog::info("{} {} model={} deployment={} status={} attempts={} ttft_ms={:.1f} total_ms={:.1f} stream={}{}{}{} {}",
                  request_id, req.getURI(), info.model_group, deployment_id, status, executor->launched(), ttft_ms,
                  total_ms, plan.stream, routed.note.empty() ? "" : " note=", routed.note, meta, outcome);
+}
+
+// model="a,b" without fastest_response: every group answers; the client gets
+// the first successful completion as the top-level object (so plain SDK code
+// keeps working) plus "results": one entry per listed group, in order, each
+// {"model_group", "status", "deployment", "response"} or {..., "error"}.
+void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
+                                       tg_endpoint ep, const std::string& request_id, Clock::time_point t0,
+                                       const std::shared_ptr<const ParsedBody>& parsed,
+                                       const std::vector<std::string>& groups) {
+    if (parsed->stream) {
+        send_error(resp, ApiError::bad_request("stream=true with a model list needs fastest_response=true "
+                                               "(a stream has one winner)",
+                                               "stream", "model_list_stream"));
+        return;
+    }
+    struct One {
+        std::string group;
+        std::shared_ptr<ClientChannel> channel;
+        dispatch::ExecutorPtr executor;
+        dispatch::Plan plan;
+        std::optional<ApiError> error;
+        int status = 0;
+        std::string body;
+        std::string deployment;
+    };
+    std::vector<One> all(groups.size());
+    RequestTimeouts timeouts;
+    if (parsed->timeout_s) timeouts.timeout = config::Millis(static_cast<int64_t>(*parsed->timeout_s * 1000.0));
+    for (size_t i = 0; i < groups.size(); ++i) {
+        One& o = all[i];
+        o.group = groups[i];
+        router::RequestInfo info;
+        info.request_id = request_id;
+        info.model_group = groups[i];
+        info.endpoint = ep;
+        info.overrides_json = parsed->overrides_json;
+        info.metadata_json = parsed->metadata_json;
+        info.num_retries = parsed->num_retries;
+        info.timeout = timeouts.timeout;
+        auto routed = router->route(info);
+        if (auto* e = std::get_if<ApiError>(&routed)) {
+            o.error = *e;
+            continue;
+        }
+        o.plan = std::get<router::RoutedPlan>(routed).plan;
+        o.channel = std::make_shared<ClientChannel>();
+        auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, o.plan, ep, timeouts);
+        o.executor = std::make_shared<dispatch::Executor>(o.plan, *scheduler, transport, o.channel,
+                                                          router->observer_for(info, o.plan));
+    }
+    for (auto& o : all)
+        if (o.executor) o.executor->start();
+
+    const int client_fd = static_cast<int>(static_cast<Poco::Net::HTTPServerRequestImpl&>(req).socket().impl()->sockfd());
+    for (auto& o : all) {
+        if (!o.executor) continue;
+        ClientChannel::Batch batch;
+        for (;;) {
+            auto w = o.channel->wait(client_fd, std::chrono::milliseconds(1000), batch);
+            if (w == ClientChannel::Wait::TimedOut) continue;
+            if (w == ClientChannel::Wait::ClientGone) {
+                for (auto& x : all)
+                    if (x.executor) x.executor->cancel();
+                spdlog::info("{} {} model={} client disconnected", request_id, req.getURI(), parsed->model);
+                return;
+            }
+            if (batch.attempt) {
+                o.status = batch.head.status;
+                o.deployment = cfg->deployments[o.plan.attempts[*batch.attempt].deployment].id;
+            }
+            o.body += batch.bytes;
+            if (!batch.committed && batch.error) o.error = batch.error;
+            if (batch.finished || batch.attempt) break;
+        }
+    }
+
+    const One* first_ok = nullptr;
+    const ApiError* worst = nullptr;
+    std::string results = "[";
+    for (size_t i = 0; i < all.size(); ++i) {
+        const One& o = all[i];
+        if (i) results += ',';
+        results += "{\"model_group\":" + json_quote(o.group);
+        if (o.error) {
+            results += ",\"status\":" + std::to_string(o.error->status) + ",\"error\":";
+            std::string eb = o.error->body();
+            results.append(eb, 9, eb.size() - 10);  // the inner {"message",...} object
+            if (!worst) worst = &*o.error;
+        } else {
+            results += ",\"status\":" + std::to_string(o.status) + ",\"deployment\":" + json_quote(o.deployment) +
+                       ",\"response\":" + (o.body.empty() ? std::string("null") : o.body);
+            if (!first_ok) first_ok = &o;
+        }
+        results += '}';
+    }
+    results += ']';
+    if (!first_ok) {
+        resp.set("x-tailgate-attempts", std::to_string(all.size()));
+        send_error(resp, worst ? *worst : ApiError::internal("no result"));
+        return;
+    }
+    std::string body = first_ok->body;
+    size_t close = body.find_last_of('}');
+    if (close == std::string::npos) {
+        send_error(resp, ApiError::bad_gateway("upstream returned a non-JSON body", "upstream_protocol_error"));
+        return;
+    }
+    body.insert(close, ",\"results\":" + results);
+    resp.set("x-tailgate-deployment", first_ok->deployment);
+    resp.set("x-tailgate-model-group", first_ok->group);
+    resp.set("x-tailgate-attempts", std::to_string(all.size()));
+    send_json(resp, 200, body);
+    spdlog::info("{} {} model={} all-results groups={} total_ms={:.1f}", request_id, req.getURI(), parsed->model,
+                 all.size(), ms_since(t0));
 }
 
 Gateway::Gateway(std::shared_ptr<const config::Config> cfg, std::vector<std::string> plugin_dirs)

@@ -135,6 +135,7 @@ struct Router::GroupRoute {
     enum Status { Ok, UnknownGroup, Refused } status = Ok;
     std::vector<dispatch::AttemptSpec> attempts;
     plugin::Instance* owner = nullptr;  // the strategy that shaped the plan (asked to admit hedges)
+    std::vector<uint32_t> ranked;       // deployments as the chain left them, best first
     int64_t retry_after_ms = -1;  // when refused because everything is cooling
     std::string message;
 };
@@ -225,6 +226,8 @@ Router::GroupRoute Router::route_group(const std::string& group, const RequestIn
         note += scratch.note;
     }
 
+    out.ranked.reserve(route.count);
+    for (uint32_t k = 0; k < route.count; ++k) out.ranked.push_back(route.candidates[k].deployment->index);
     for (uint32_t a = 0; a < route.attempt_count; ++a) {
         const tg_attempt& at = attempts[a];
         if (at.candidate >= route.count) continue;  // stale position: drop it
@@ -330,13 +333,11 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
             }
             gi = static_cast<uint32_t>(out.groups.size());
             out.groups.push_back(g);
-            // Distinct deployments first, in the order the chain ranked them.
-            std::vector<dispatch::AttemptSpec> uniq;
-            for (const auto& a : gr.attempts) {
-                bool dup = false;
-                for (const auto& u : uniq) dup |= u.deployment == a.deployment;
-                if (!dup) uniq.push_back(a);
-            }
+            // The plan's first attempt, then the other deployments as the chain
+            // ranked them: a group listed twice races two different deployments.
+            std::vector<dispatch::AttemptSpec> uniq{gr.attempts.front()};
+            for (uint32_t d : gr.ranked)
+                if (d != uniq.front().deployment) uniq.push_back(dispatch::AttemptSpec{d, TG_LAUNCH_AT_START});
             for (auto& a : uniq) a.group = gi;
             per_group.push_back(uniq);
             for (size_t k = 1; k < gr.attempts.size(); ++k) {

@@ -86,15 +86,35 @@ def test_seed_many_calls_all_served(seed):
 
 
 @pytest.mark.parametrize("models", ["gpt-3.5-turbo,gpt-3.5-turbo", "gpt-3.5-turbo,groq-llama"])
-def test_seed_race_is_clear_400_for_now(seed, models):
-    # When the race strategy lands this test changes to: the fastest answer wins.
+def test_seed_race_fastest_response(seed, models):
+    # The seed's call: every listed group is asked at once, one answer comes back.
+    gw, a, b, c = seed
+    before = (a.received(), b.received(), c.received())
+    client = gw.client()
+    raw = client.chat.completions.with_raw_response.create(
+        model=models, messages=HI, extra_body={"fastest_response": True})
+    r = raw.parse()
+    assert words_of_any(r.choices[0].message.content, (a, b, c)), r.choices[0].message.content
+    assert raw.headers["x-tailgate-attempts"] == "2"
+    after = (a.received(), b.received(), c.received())
+    delta = [x - y for x, y in zip(after, before)]
+    if models == "gpt-3.5-turbo,gpt-3.5-turbo":
+        # the same group listed twice races two different deployments of it
+        assert delta == [1, 1, 0], delta
+    else:
+        assert delta[0] + delta[1] == 1 and delta[2] == 1, delta
+
+
+def test_seed_model_list_without_fastest_returns_every_result(seed):
     gw, a, b, c = seed
     client = gw.client()
-    with pytest.raises(openai.BadRequestError) as ei:
-        client.chat.completions.create(model=models, messages=HI, extra_body={"fastest_response": True})
-    assert ei.value.status_code == 400
-    assert "race" in str(ei.value.message).lower(), ei.value.message
-    assert a.received() + b.received() + c.received() == 0
+    r = client.chat.completions.create(model="gpt-3.5-turbo,groq-llama", messages=HI)
+    results = r.model_extra["results"]
+    assert [x["model_group"] for x in results] == ["gpt-3.5-turbo", "groq-llama"]
+    assert all(x["status"] == 200 for x in results), results
+    assert results[1]["response"]["choices"][0]["message"]["content"] == mock_words(c.name, 3)
+    # the top level is the first successful result, so plain SDK code keeps working
+    assert r.choices[0].message.content == results[0]["response"]["choices"][0]["message"]["content"]
 
 
 def test_seed_extra_body_overrides(seed):

@@ -1,5 +1,7 @@
 #include "config/parse_util.hpp"
 
+#include "common/api_error.hpp"
+
 #include "config/config.hpp"
 
 #include <charconv>
@@ -200,30 +202,7 @@ std::string hex64(uint64_t v) {
     return buf;
 }
 
-std::string json_quote(std::string_view s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    out += '"';
-    return out;
-}
+std::string json_quote(std::string_view s) { return ::tailgate::json_quote(s); }
 
 bool is_json_number(std::string_view s) {
     size_t i = 0;

@@ -297,6 +297,19 @@ std::variant<Router::Chain, ApiError> Router::chain_for(const RequestInfo& req) 
     return chain;
 }
 
+// Nothing can serve: 429 with Retry-After when deployments are only cooling
+// (they come back by themselves), 503 otherwise.
+static ApiError no_deployment_error(const std::string& msg, int64_t retry_after_ms) {
+    if (retry_after_ms < 0) return ApiError::unavailable(msg);
+    ApiError e;
+    e.status = 429;
+    e.type = "rate_limit_error";
+    e.code = "all_deployments_cooling_down";
+    e.message = msg + "; retry in " + std::to_string(retry_after_ms) + " ms";
+    e.retry_after_s = static_cast<long>((retry_after_ms + 999) / 1000);
+    return e;
+}
+
 ApiError Router::unknown_group(const std::string& group) const {
     std::string known;
     for (const auto& name : cfg_->model_groups()) known += (known.empty() ? "" : ", ") + name;
@@ -358,16 +371,7 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
     if (plan.attempts.empty()) {
         std::string msg = "No deployment available for any raced model group";
         for (const auto& r : refusals) msg += "; " + r;
-        if (retry_after >= 0) {
-            ApiError e;
-            e.status = 429;
-            e.type = "rate_limit_error";
-            e.code = "all_deployments_cooling_down";
-            e.message = msg;
-            e.retry_after_s = static_cast<long>((retry_after + 999) / 1000);
-            return e;
-        }
-        return ApiError::unavailable(msg);
+        return no_deployment_error(msg, retry_after);
     }
     for (const auto& a : failover) {
         if (plan.attempts.size() >= 4 * TG_MAX_ATTEMPTS) break;
@@ -450,16 +454,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
         std::string msg = "No deployment available for model group '" + req.model_group + "'";
         if (groups.size() > 1) msg += " or its fallbacks";
         msg += ": " + refusal;
-        if (retry_after >= 0) {
-            ApiError e;
-            e.status = 429;
-            e.type = "rate_limit_error";
-            e.code = "all_deployments_cooling_down";
-            e.message = msg + "; retry in " + std::to_string(retry_after) + " ms";
-            e.retry_after_s = static_cast<long>((retry_after + 999) / 1000);
-            return e;
-        }
-        return ApiError::unavailable(msg);
+        return no_deployment_error(msg, retry_after);
     }
     for (const auto& g : cw_groups)
         if (auto e = add_group(g, true)) return *e;

@@ -141,13 +141,22 @@ def test_router_fallbacks(stack):
     # Every request tried both deployments of `a` once, then `b`.
     assert [a1.received(), a2.received(), b.received()] == [10, 10, 10]
 
+    # Fallback failing too: the error says the gateway already retried.
+    b.configure(fail_rate=1, fail_status=500)
+    with pytest.raises(openai.InternalServerError) as ei:
+        client.chat.completions.create(model="a", messages=USER_HI, extra_body={"num_retries": 0})
+    h = ei.value.response.headers
+    assert h["x-tailgate-attempts"] == "2" and h.get("x-should-retry") == "false", dict(h)
+    assert b.received() == 11
+    b.configure(fail_rate=0)
+
     # Group `a` healthy again: no fallback, no header.
     a1.configure(fail_rate=0)
     a2.configure(fail_rate=0)
     text, h = ask(client, "a")
     assert text in (mock_words("a1", 3), mock_words("a2", 3))
     assert "x-tailgate-fallback" not in h
-    assert b.received() == 10
+    assert b.received() == 11
 
 
 def test_per_request_fallbacks_override_config(stack):
@@ -244,3 +253,21 @@ def test_stream_timeout_is_for_first_content(stack):
     text, _ = ask(client, "g", stream=True, extra_body={"stream_timeout": 3})
     assert text == mock_words("late", 2)
     assert m.received() == 3 and m.stats()["cancelled_by_client"] == 1
+
+
+def test_timed_out_attempt_is_retried_elsewhere(stack):
+    stall = stack.mock("stall", "--stall")
+    good = stack.mock("good", *QUICK)
+    # Only the cost strategy (no health): `stall` is cheaper, so always tried first.
+    gw = stack.gateway(make_config(
+        [deployment("g", good, model_info={"id": "good"}, input_cost_per_token=1e-5, output_cost_per_token=1e-5),
+         deployment("g", stall, model_info={"id": "stall"}, timeout=0.3,
+                    input_cost_per_token=1e-7, output_cost_per_token=1e-7)],
+        router_settings={"strategies": ["cost"], "num_retries": 1}))
+    t0 = time.monotonic()
+    text, h = ask(gw.client(timeout=10), "g")
+    elapsed = time.monotonic() - t0
+    assert text == mock_words("good", 3) and h["x-tailgate-attempts"] == "2"
+    assert 0.28 <= elapsed < 1.0, elapsed
+    wait_for(lambda: stall.stats()["cancelled_by_client"] == 1, timeout=1.0, what="the timed-out attempt closed")
+    assert [stall.received(), good.received()] == [1, 1]

@@ -89,8 +89,11 @@ def test_request_num_retries_zero_overrides_router(good_bad):
 
 def test_retries_exhausted_error_has_should_retry_false(good_bad):
     gw, _, bad = good_bad
+    t0 = time.monotonic()
     with pytest.raises(openai.InternalServerError) as ei:
         gw.client().chat.completions.create(model="solo", messages=USER_HI)
+    # Coming back to the same deployment waits a jittered backoff: >= 125 ms + 250 ms.
+    assert time.monotonic() - t0 >= 0.35
     h = ei.value.response.headers
     assert h["x-tailgate-attempts"] == "3" and h.get("x-should-retry") == "false", dict(h)
     assert bad.received() == 3
@@ -212,7 +215,8 @@ def test_context_window_fallbacks(stack):
 @pytest.mark.parametrize("level,group,extra,lo,hi", [
     ("router", "r", {}, 0.28, 0.8),                  # router_settings.timeout 0.3
     ("deployment", "d", {}, 0.95, 1.6),              # litellm_params.timeout 1.0 beats the router's
-    ("request", "d", {"timeout": 0.5}, 0.45, 0.95),  # extra_body timeout beats both
+    ("request", "d", {"timeout": 0.5}, 0.45, 0.95),  # extra_body timeout beats both...
+    ("request-longer", "r", {"timeout": 0.7}, 0.65, 1.2),  # ...also when longer than the router's
 ])
 def test_timeout_levels_504_and_upstream_closed(stack, level, group, extra, lo, hi):
     m = stack.mock("stall", "--stall")

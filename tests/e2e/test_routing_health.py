@@ -267,10 +267,11 @@ def test_health_cooldown_single_probe_and_recovery(stack):
     assert "healthy -> cooling" in logs and "half-open -> healthy" in logs
 
 
-def test_retry_after_longer_than_cooldown_is_honoured(stack):
+@pytest.mark.parametrize("header", [("--retry-after", "2"), ("--retry-after-ms", "2000")],
+                         ids=["retry-after", "retry-after-ms"])
+def test_retry_after_longer_than_cooldown_is_honoured(stack, header):
     good = stack.mock("good", "--ttft", "1ms", *FAST)
-    bad = stack.mock("bad", "--ttft", "1ms", *FAST, "--fail-rate", "1", "--fail-status", "429",
-                     "--retry-after", "2")
+    bad = stack.mock("bad", "--ttft", "1ms", *FAST, "--fail-rate", "1", "--fail-status", "429", *header)
     gw = stack.gateway(health_cost_config(good, bad, allowed_fails=0, cooldown_time="500ms"))
     client = gw.client()
 

@@ -1,0 +1,262 @@
+"""Racing: model lists with `fastest_response` (LiteLLM's shape), all-results
+mode without it, and the `race` strategy plugin configured in the chain.
+
+Timing is measured on the client (time to the first content chunk, or to the
+parsed response) and at the mocks: a mock's `received_ms` / `finished_ms` /
+`cancel_ms` share one per-process steady clock, so the loser's
+`cancel_ms - received_ms` is how long the gateway kept it running. Both
+attempts of a race launch at t=0, so that span must be about the winner's
+commit time (its TTFT for streams, its full answer otherwise) — not ~0 (that
+would mean the gateway committed on the loser's headers or role chunk, which
+the mocks send at t=0) and not the loser's own TTFT.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+import pytest
+
+from conftest import USER_HI, assert_openai_error_shape, deployment, free_port, make_config, mock_words, wait_for
+
+CHUNKS = 4
+CHUNK_DELAY = 5  # ms
+FAST_TTFT, MID_TTFT, SLOW_TTFT = 100, 300, 600
+FAST_TOTAL = FAST_TTFT + CHUNKS * CHUNK_DELAY  # non-stream answer of `fast`
+RACE = {"fastest_response": True}
+
+
+def _m(stack, name, ttft, *extra):
+    return stack.mock(name, "--ttft", f"{ttft}ms", "--chunk-delay", f"{CHUNK_DELAY}ms", "--chunks", str(CHUNKS),
+                      *extra)
+
+
+@pytest.fixture(scope="module")
+def env(module_stack):
+    s = module_stack
+    fast = _m(s, "fast", FAST_TTFT)
+    slow = _m(s, "slow", SLOW_TTFT)
+    mid = _m(s, "mid", MID_TTFT)
+    bad = _m(s, "bad", 1, "--fail-rate", "1", "--fail-status", "500")
+    rl = _m(s, "rl", 1, "--fail-rate", "1", "--fail-status", "429", "--retry-after", "7")
+    dead_port = free_port()  # connection refused
+    cfg = make_config([
+        deployment("fast", fast, model_info={"id": "fast-dep"}),
+        deployment("slow", slow, model_info={"id": "slow-dep"}),
+        deployment("mid", mid, model_info={"id": "mid-dep"}),
+        deployment("bad", bad, model_info={"id": "bad-dep"}),
+        deployment("rl", rl, model_info={"id": "rl-dep"}),
+        deployment("dead", api_base=f"http://127.0.0.1:{dead_port}/v1", model_info={"id": "dead-dep"}),
+        # one group, two deployments: "pair,pair" races both
+        deployment("pair", fast, model_info={"id": "pair-fast"}),
+        deployment("pair", slow, model_info={"id": "pair-slow"}),
+    ])
+    gw = s.gateway(cfg, name="race")
+    return gw, {m.name: m for m in (fast, slow, mid, bad, rl)}
+
+
+@pytest.fixture(autouse=True)
+def _reset(env):
+    gw, mocks = env
+    for m in mocks.values():
+        m.reset()
+    yield
+    gw.assert_healthy()
+
+
+def _content_chunks(chunks):
+    return [c for c in chunks if c.choices and c.choices[0].delta.content]
+
+
+def _sync_call(client, model, stream, **kw):
+    """Returns (text, seconds to first content / to the response, chunk ids, headers)."""
+    t0 = time.monotonic()
+    raw = client.chat.completions.with_raw_response.create(model=model, messages=USER_HI, stream=stream, **kw)
+    resp = raw.parse()
+    if not stream:
+        return resp.choices[0].message.content, time.monotonic() - t0, [resp.id], raw.headers
+    first, parts, ids = None, [], []
+    for c in resp:
+        ids.append(c.id)
+        if c.choices and c.choices[0].delta.content:
+            if first is None:
+                first = time.monotonic() - t0
+            parts.append(c.choices[0].delta.content)
+    return "".join(parts), first, ids, raw.headers
+
+
+async def _async_call(client, model, stream, **kw):
+    t0 = time.monotonic()
+    raw = await client.chat.completions.with_raw_response.create(model=model, messages=USER_HI, stream=stream, **kw)
+    resp = raw.parse()  # the legacy raw response parses synchronously
+    if not stream:
+        return resp.choices[0].message.content, time.monotonic() - t0, [resp.id], raw.headers
+    first, parts, ids = None, [], []
+    async for c in resp:
+        ids.append(c.id)
+        if c.choices and c.choices[0].delta.content:
+            if first is None:
+                first = time.monotonic() - t0
+            parts.append(c.choices[0].delta.content)
+    return "".join(parts), first, ids, raw.headers
+
+
+def call(gw, model, stream, mode, **kw):
+    """One chat call with the sync or the async client (a warm connection)."""
+    if mode == "sync":
+        with gw.client() as client:
+            client.models.list()  # warm: connection and SDK code paths
+            return _sync_call(client, model, stream, **kw)
+
+    async def run():
+        async with gw.async_client() as client:
+            await client.models.list()
+            return await _async_call(client, model, stream, **kw)
+
+    return asyncio.run(run())
+
+
+def loser_cancel_span(loser, before_cancelled: int) -> float:
+    """Waits for the loser's cancellation; returns cancel_ms - received_ms of it (mock clock)."""
+    wait_for(lambda: loser.stats()["cancelled_by_client"] > before_cancelled, timeout=3,
+             what=f"{loser.name} to see the gateway close the losing attempt")
+    st = loser.stats()
+    reqs = loser.api_requests()
+    assert st["cancelled_by_client"] == before_cancelled + 1 and len(reqs) == 1, (st, reqs)
+    r = reqs[0]
+    assert r["outcome"] == "cancelled", r
+    assert st["completed"] == 0, st
+    cancel_ms = st["cancel_ms"][-1]
+    assert abs(cancel_ms - r["finished_ms"]) < 1.0, (st, r)
+    return cancel_ms - r["received_ms"]
+
+
+# 1 --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "nonstream"])
+@pytest.mark.parametrize("model", ["fast,slow", "pair,pair"], ids=["two-groups", "one-group-twice"])
+def test_race_fastest_wins_loser_cancelled(env, model, stream, mode):
+    gw, mocks = env
+    fast, slow = mocks["fast"], mocks["slow"]
+    text, latency, ids, headers = call(gw, model, stream, mode, extra_body=RACE)
+
+    # Only the fast mock's words and chunks reach the client.
+    assert text == mock_words("fast", CHUNKS), text
+    assert all(i.startswith("chatcmpl-fast-") for i in ids), ids
+    assert headers["x-tailgate-attempts"] == "2"
+    assert headers["x-tailgate-deployment"] == ("fast-dep" if model == "fast,slow" else "pair-fast")
+
+    commit_ms = FAST_TTFT if stream else FAST_TOTAL
+    assert latency is not None and latency < (commit_ms + 100) / 1000, f"client latency {latency * 1000:.0f} ms"
+
+    # The slow attempt was launched at t=0 and closed when the fast one committed.
+    span = loser_cancel_span(slow, 0)
+    assert commit_ms - 10 <= span <= min(latency * 1000 + 50, commit_ms + 50), \
+        f"loser cancelled {span:.0f} ms after it started (winner committed at ~{commit_ms} ms, " \
+        f"client saw it at {latency * 1000:.0f} ms)"
+    f = fast.api_requests()
+    assert len(f) == 1 and wait_for(lambda: fast.stats()["completed"] == 1, timeout=2)
+    assert slow.stats()["completed"] == 0
+
+
+# 2 --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "nonstream"])
+@pytest.mark.parametrize("model", ["bad,mid", "mid,bad"])
+def test_race_failing_one_slow_one_wins(env, model, stream, mode):
+    gw, mocks = env
+    text, latency, ids, headers = call(gw, model, stream, mode, extra_body=RACE)
+    assert text == mock_words("mid", CHUNKS)
+    assert headers["x-tailgate-deployment"] == "mid-dep"
+    assert headers["x-tailgate-attempts"] == "2"
+    # the failure did not hold anything up, and nothing waited for more than mid itself
+    assert (MID_TTFT - 10) / 1000 <= latency < (MID_TTFT + 200) / 1000, latency
+    assert mocks["bad"].received() == 1 and mocks["mid"].received() == 1
+
+
+# Every attempt failed: the error with the most to tell wins. An upstream's HTTP
+# answer beats a connection failure, and a 429 with Retry-After beats a bare 500
+# whatever the order of the list (a race has no "last" attempt).
+TIE_BUG = ("BUG: when every raced attempt fails, the executor ranks 429/5xx/401/404 equal and a tie goes to "
+           "the attempt listed last (finish_failed_locked: rank >= best), so model='rl,bad' answers the bare "
+           "500 and drops the 429's Retry-After, while 'bad,rl' answers 429 + Retry-After: 7")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
+@pytest.mark.parametrize("model,status,retry_after", [
+    ("rl,dead", 429, "7"), ("dead,rl", 429, "7"),
+    ("bad,rl", 429, "7"), pytest.param("rl,bad", 429, "7", marks=pytest.mark.xfail(strict=True, reason=TIE_BUG)),
+    ("bad,dead", 500, None), ("dead,bad", 500, None),
+    ("dead,dead", 502, None),
+])
+def test_race_all_failing_most_informative_error(env, model, stream, status, retry_after):
+    gw, _ = env
+    t0 = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as ei:
+        gw.client().chat.completions.create(model=model, messages=USER_HI, stream=stream, extra_body=RACE)
+    e = ei.value
+    assert time.monotonic() - t0 < 2
+    assert e.status_code == status, (e.status_code, e.body)
+    assert e.response.headers.get("retry-after") == retry_after
+    assert e.response.headers.get("x-tailgate-attempts") == "2"
+    assert e.response.headers.get("x-should-retry") == "false"
+    assert_openai_error_shape(e.response, status)
+
+
+async def test_race_all_failing_async(env):
+    gw, _ = env
+    async with gw.async_client() as client:
+        with pytest.raises(openai.RateLimitError) as ei:
+            await client.chat.completions.create(model="dead,rl", messages=USER_HI, extra_body=RACE)
+    assert ei.value.response.headers.get("retry-after") == "7"
+
+
+# 3 --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_model_list_without_fastest_returns_all_results(env, mode):
+    gw, mocks = env
+
+    def check(r):
+        results = r.model_extra["results"]
+        assert [x["model_group"] for x in results] == ["bad", "mid", "fast"]
+        assert results[0]["status"] == 500 and results[0]["error"]["message"], results[0]
+        assert "response" not in results[0]
+        for x, name, dep in ((results[1], "mid", "mid-dep"), (results[2], "fast", "fast-dep")):
+            assert x["status"] == 200 and x["deployment"] == dep, x
+            assert x["response"]["choices"][0]["message"]["content"] == mock_words(name, CHUNKS)
+        # the top level is the first successful result in list order
+        assert r.choices[0].message.content == mock_words("mid", CHUNKS)
+
+    if mode == "sync":
+        t0 = time.monotonic()
+        r = gw.client().chat.completions.create(model="bad,mid,fast", messages=USER_HI)
+        elapsed = time.monotonic() - t0
+    else:
+        async def run():
+            async with gw.async_client() as client:
+                t0 = time.monotonic()
+                r = await client.chat.completions.create(model="bad,mid,fast", messages=USER_HI)
+                return r, time.monotonic() - t0
+        r, elapsed = asyncio.run(run())
+    check(r)
+    # every group asked at once: the answer takes as long as the slowest, not the sum
+    assert MID_TTFT / 1000 <= elapsed < (MID_TTFT + FAST_TOTAL) / 1000, elapsed
+    assert [mocks[n].received() for n in ("bad", "mid", "fast")] == [1, 1, 1]
+    assert mocks["mid"].stats()["completed"] == 1 and mocks["fast"].stats()["completed"] == 1
+
+
+async def test_model_list_stream_without_fastest_is_400(env):
+    gw, mocks = env
+    with pytest.raises(openai.BadRequestError) as ei:
+        gw.client().chat.completions.create(model="fast,mid", messages=USER_HI, stream=True)
+    assert_openai_error_shape(ei.value.response, 400)
+    async with gw.async_client() as client:
+        with pytest.raises(openai.BadRequestError):
+            await client.chat.completions.create(model="fast,mid", messages=USER_HI, stream=True)
+    assert mocks["fast"].received() == 0 and mocks["mid"].received() == 0

@@ -1,0 +1,158 @@
+// race — fan a request out to the top `max_parallel` candidates at once.
+//
+// Runs after the strategies that order the candidates (health, latency,
+// simple-shuffle, ...). Over the candidates the chain hands over:
+//  1. The pool: candidates whose stats say TG_HEALTH_COOLING are left out,
+//     unless every candidate is cooling (then all are used: refusing is the
+//     health strategy's job).
+//  2. The first min(max_parallel, pool size) of the pool, in the order the
+//     earlier strategies left, launch AT_START together (attempt 0 is the
+//     first). The executor commits the first to answer (first content byte of
+//     a stream, complete response otherwise) and cancels the others: they are
+//     reported as TG_EVENT_CANCELLED, never as failures.
+//  3. With `failover: true` the rest of the pool follows as ON_FAILURE
+//     attempts without backoff (tried one after another once every racer has
+//     failed retryably), up to TG_MAX_ATTEMPTS attempts in all.
+// The candidates are reordered so that attempt k runs candidate k (racers,
+// then failovers, then the cooling ones left out); an earlier plan is replaced.
+//
+// args:
+//   max_parallel: 2          racers (1..TG_MAX_ATTEMPTS)
+//   failover: true           false = race only, no attempt after the racers
+//   max_parallel_limit: 16   upper bound for a per-request race.max_parallel
+// Per request (extra_body, flattened): race.max_parallel (integer),
+// race.enabled or race ("false" = leave this request alone, "true" = race).
+// Unknown router.* args are ignored; other unknown args are refused.
+#include <tailgate/plugin.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using tailgate::sdk::Args;
+using tailgate::sdk::ConfigError;
+using tailgate::sdk::Host;
+using tailgate::sdk::Route;
+using tailgate::sdk::Strategy;
+
+constexpr uint32_t kMaxParallel = TG_MAX_ATTEMPTS;
+
+bool cooling(const tg_candidate& c) {
+    const tg_deployment_stats* s = c.stats;
+    return s != nullptr && TG_HAS_MEMBER(s, tg_deployment_stats, health) && s->health == TG_HEALTH_COOLING;
+}
+
+// Whole number in [lo, hi] ("3", also "3.0" as JSON may render it); nullopt otherwise.
+std::optional<uint32_t> parse_count(std::string_view text, uint32_t lo, uint32_t hi) {
+    std::string s(text);
+    char* end = nullptr;
+    double d = std::strtod(s.c_str(), &end);
+    if (s.empty() || end == s.c_str() || *end != '\0' || !(d >= lo) || !(d <= hi) ||
+        d != static_cast<double>(static_cast<uint32_t>(d)))
+        return std::nullopt;
+    return static_cast<uint32_t>(d);
+}
+
+std::optional<bool> parse_bool(std::string_view v) {
+    if (v == "true" || v == "1" || v == "yes") return true;
+    if (v == "false" || v == "0" || v == "no") return false;
+    return std::nullopt;
+}
+
+class Race final : public Strategy {
+public:
+    Race(Host host, Args args) : host_(host) {
+        if (const tg_args* raw = args.raw())
+            for (uint32_t i = 0; i < raw->count; ++i) {
+                std::string_view key = raw->items[i].key ? raw->items[i].key : "";
+                if (key != "max_parallel" && key != "failover" && key != "max_parallel_limit" &&
+                    key.rfind("router.", 0) != 0)
+                    throw ConfigError("unknown arg '" + std::string(key) +
+                                      "' (race accepts: max_parallel, failover, max_parallel_limit)");
+            }
+        auto count_arg = [&](const char* key, uint32_t def) {
+            auto v = args.get(key);
+            if (!v) return def;
+            auto n = parse_count(*v, 1, kMaxParallel);
+            if (!n)
+                throw ConfigError(std::string(key) + ": expected an integer from 1 to " +
+                                  std::to_string(kMaxParallel) + ", got '" + std::string(*v) + "'");
+            return *n;
+        };
+        max_parallel_ = count_arg("max_parallel", 2);
+        limit_ = count_arg("max_parallel_limit", kMaxParallel);
+        if (max_parallel_ > limit_)
+            throw ConfigError("max_parallel (" + std::to_string(max_parallel_) + ") exceeds max_parallel_limit (" +
+                              std::to_string(limit_) + ")");
+        failover_ = args.flag("failover", true);
+    }
+
+    tg_status route(const tg_request& req, Route& r) override {
+        if (r.size() == 0) return TG_ERR_NO_CANDIDATE;
+
+        // Per-request switches.
+        uint32_t want = max_parallel_;
+        const char* bad = nullptr;
+        std::optional<bool> enabled;
+        if (auto v = tailgate::sdk::request_override(req, "race.enabled")) enabled = parse_bool(*v);
+        else if (auto w = tailgate::sdk::request_override(req, "race")) enabled = parse_bool(*w);
+        if (enabled && !*enabled) {
+            host_.note(r.raw(), "race off (request)");
+            return TG_OK;  // the plan stays whatever the chain made so far
+        }
+        if (auto v = tailgate::sdk::request_override(req, "race.max_parallel")) {
+            if (auto n = parse_count(*v, 1, limit_)) want = *n;
+            else bad = "race.max_parallel ignored";
+        }
+
+        // Pool: everything not cooling (all, if everything is cooling), racers first.
+        const uint32_t n = r.size();
+        uint32_t warm = 0;
+        for (const auto& c : r) warm += cooling(c) ? 0 : 1;
+        if (warm > 0 && warm < n) {
+            // Stable partition: non-cooling first, in order; cooling ones last.
+            thread_local std::vector<tg_candidate> cool;
+            cool.clear();
+            uint32_t out = 0;
+            for (uint32_t i = 0; i < n; ++i) {
+                if (cooling(r[i])) cool.push_back(r[i]);
+                else r[out++] = r[i];
+            }
+            for (const auto& c : cool) r[out++] = c;
+        }
+        const uint32_t pool = warm > 0 ? warm : n;
+        const uint32_t racers = want < pool ? want : pool;
+
+        r.clear_plan();
+        for (uint32_t i = 0; i < racers; ++i) r.add_attempt(i, TG_LAUNCH_AT_START);
+        uint32_t failovers = 0;
+        if (failover_)
+            for (uint32_t i = racers; i < pool && r.attempt_count() < TG_MAX_ATTEMPTS; ++i, ++failovers)
+                r.add_attempt(i, TG_LAUNCH_ON_FAILURE);
+
+        char note[96];
+        int len = std::snprintf(note, sizeof note, "race x%u", racers);
+        if (failovers > 0 && len > 0 && static_cast<size_t>(len) < sizeof note)
+            len += std::snprintf(note + len, sizeof note - len, " (+%u failover)", failovers);
+        if (bad != nullptr && len > 0 && static_cast<size_t>(len) < sizeof note)
+            std::snprintf(note + len, sizeof note - len, "; %s", bad);
+        host_.note(r.raw(), note);
+        return TG_OK;
+    }
+
+private:
+    Host host_;
+    uint32_t max_parallel_ = 2;
+    uint32_t limit_ = kMaxParallel;
+    bool failover_ = true;
+};
+
+}  // namespace
+
+TAILGATE_STRATEGY(Race, "race")

@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 
-from conftest import USER_HI, assert_openai_error_shape, deployment, free_port, make_config, mock_words, wait_for
+from conftest import (USER_HI, assert_openai_error_shape, deployment, free_port, make_config, mock_words, needs_plugins,
+                      wait_for)
 
 CHUNKS = 4
 CHUNK_DELAY = 5  # ms
@@ -190,7 +191,7 @@ TIE_BUG = ("BUG: when every raced attempt fails, the executor ranks 429/5xx/401/
 @pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
 @pytest.mark.parametrize("model,status,retry_after", [
     ("rl,dead", 429, "7"), ("dead,rl", 429, "7"),
-    ("bad,rl", 429, "7"), pytest.param("rl,bad", 429, "7", marks=pytest.mark.xfail(strict=True, reason=TIE_BUG)),
+    ("bad,rl", 429, "7"), ("rl,bad", 429, "7"),
     ("bad,dead", 500, None), ("dead,bad", 500, None),
     ("dead,dead", 502, None),
 ])
@@ -260,3 +261,83 @@ async def test_model_list_stream_without_fastest_is_400(env):
         with pytest.raises(openai.BadRequestError):
             await client.chat.completions.create(model="fast,mid", messages=USER_HI, stream=True)
     assert mocks["fast"].received() == 0 and mocks["mid"].received() == 0
+
+
+# 4 --------------------------------------------------------------------------
+# The `race` strategy in the chain: every request of one group launches its top
+# `max_parallel` candidates at t=0.
+
+def _race_chain(ranker, **race_args):
+    return ["health", ranker, {"name": "race", "args": {"max_parallel": 2, **race_args}}]
+
+
+@needs_plugins("race", "health")
+def test_race_plugin_two_of_three(stack):
+    # Fixed TTFTs, far apart: whichever pair simple-shuffle picks, its faster member
+    # wins. So `a` is never cancelled, `c` never completes, and `b` completes
+    # exactly when raced against `c`.
+    ttft = {"a": 20, "b": 90, "c": 300}
+    mocks = {n: stack.mock(n, "--ttft", f"{t}ms", "--chunk-delay", "2ms", "--chunks", "3") for n, t in ttft.items()}
+    gw = stack.gateway(make_config([deployment("g", m, model_info={"id": f"dep-{n}"}) for n, m in mocks.items()],
+                                   router_settings={"strategies": _race_chain("simple-shuffle")}))
+    client = gw.client()
+    client.chat.completions.create(model="g", messages=USER_HI)  # warm the client, then start counting
+    wait_for(lambda: sum(m.stats()["in_flight"] for m in mocks.values()) == 0, timeout=3)
+    for m in mocks.values():
+        m.reset()
+    n = 24
+    won = {k: 0 for k in ttft}
+    for i in range(n):
+        t0 = time.monotonic()
+        raw = client.chat.completions.with_raw_response.create(model="g", messages=USER_HI, stream=bool(i % 2))
+        resp = raw.parse()
+        text = ("".join(c.choices[0].delta.content or "" for c in resp if c.choices) if i % 2
+                else resp.choices[0].message.content)
+        elapsed = time.monotonic() - t0
+        w = raw.headers["x-tailgate-deployment"].removeprefix("dep-")
+        won[w] += 1
+        assert text == mock_words(w, 3)
+        assert raw.headers["x-tailgate-attempts"] == "2"
+        assert elapsed < (ttft[w] + 150) / 1000, (w, elapsed)
+        # every request launched exactly two: one completes, the other is cancelled
+        wait_for(lambda: sum(m.stats()["in_flight"] for m in mocks.values()) == 0, timeout=3,
+                 what="the losing attempt to be closed")
+        st = {k: m.stats() for k, m in mocks.items()}
+        assert sum(s["received"] for s in st.values()) == 2 * (i + 1), st
+        assert sum(s["cancelled_by_client"] for s in st.values()) == i + 1, st
+    st = {k: m.stats() for k, m in mocks.items()}
+    assert st["a"]["cancelled_by_client"] == 0 and st["a"]["completed"] == st["a"]["received"] == won["a"], st
+    assert st["c"]["completed"] == 0 and won["c"] == 0, st
+    assert st["b"]["completed"] == won["b"], st
+    # uniform pairs: every deployment took part (P(miss) over 24 requests ~ 1e-4 each)
+    assert all(s["received"] > 0 for s in st.values()), st
+    assert "race x2" in gw.log_text()
+
+
+@needs_plugins("race", "health", "latency")
+@pytest.mark.parametrize("ranker", ["simple-shuffle", "latency"])
+def test_race_plugin_cancellations_never_cool_down(stack, ranker):
+    # allowed_fails 0: a single counted failure would cool `slow` down for 60 s
+    # and the race would then leave it out. It is raced and cancelled 50 times.
+    fast = stack.mock("fast", "--ttft", "5ms", "--chunk-delay", "1ms", "--chunks", "2")
+    slow = stack.mock("slow", "--ttft", "150ms", "--chunk-delay", "1ms", "--chunks", "2")
+    gw = stack.gateway(make_config(
+        [deployment("g", fast, model_info={"id": "fast-dep"}), deployment("g", slow, model_info={"id": "slow-dep"})],
+        router_settings={"strategies": _race_chain(ranker), "allowed_fails": 0, "cooldown_time": 60}))
+    client = gw.client()
+    n = 50
+
+    def one(i):
+        text, _, _, h = _sync_call(client, "g", stream=bool(i % 2))
+        return text, h["x-tailgate-deployment"], h["x-tailgate-attempts"]
+
+    with ThreadPoolExecutor(8) as ex:
+        for half in (1, 2):  # still raced after the first 25 cancellations
+            for text, dep, attempts in ex.map(one, range(n // 2)):
+                assert (text, dep, attempts) == (mock_words("fast", 2), "fast-dep", "2")
+            assert slow.received() == half * n // 2, f"slow stopped receiving raced requests ({slow.stats()})"
+    wait_for(lambda: slow.stats()["cancelled_by_client"] == n, timeout=3, what="every losing attempt closed")
+    assert slow.received() == n and fast.received() == n
+    assert slow.stats()["completed"] == 0
+    log = gw.log_text()
+    assert not re.search(r"health: deployment '\S+' \S+ -> cooling", log), log[-3000:]

@@ -46,10 +46,10 @@ std::string upstream_message(std::string_view body) {
 int informativeness(tg_error_class c) {
     switch (c) {
         case TG_ERRC_BAD_REQUEST:
-        case TG_ERRC_CONTEXT_WINDOW: return 5;
-        case TG_ERRC_RATE_LIMIT:
+        case TG_ERRC_CONTEXT_WINDOW: return 7;  // about the request itself
+        case TG_ERRC_RATE_LIMIT: return 6;      // says when to come back
         case TG_ERRC_AUTH:
-        case TG_ERRC_NOT_FOUND:
+        case TG_ERRC_NOT_FOUND: return 5;
         case TG_ERRC_SERVER: return 4;
         case TG_ERRC_TIMEOUT: return 3;
         case TG_ERRC_PROTOCOL: return 2;
@@ -503,7 +503,7 @@ void Executor::finish_failed_locked() {
         const auto& r = attempts_[k]->rec;
         if (r.state != AttemptState::Failed) continue;
         int rank = informativeness(r.error_class);
-        if (rank >= best) {
+        if (rank > best) {  // ties: the earliest attempt (the primary) speaks
             best = rank;
             pick = k;
         }

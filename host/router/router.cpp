@@ -424,6 +424,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
                                          "model_not_found");
         }
         if (gr.status == GroupRoute::Refused) {
+            out.groups.push_back(g);  // keeps indexes honest: a later group is still a fallback
             if (refusal.empty()) refusal = gr.message;
             if (gr.retry_after_ms >= 0 && (retry_after < 0 || gr.retry_after_ms < retry_after))
                 retry_after = gr.retry_after_ms;

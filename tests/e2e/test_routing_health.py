@@ -414,9 +414,6 @@ def test_fallback_group_serves_while_primary_cools(stack):
     assert [a.received(), b.received()] == [1, 7]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: when the requested group is skipped because all its deployments are "
-                   "cooling, the answer from its fallback group carries no x-tailgate-fallback header (the router "
-                   "does not record the refused primary group, so the fallback gets group index 0)")
 def test_fallback_header_while_primary_cools(stack):
     gw, client, a, b = fallback_cooling_setup(stack)
     text, h = ask(client, "a")

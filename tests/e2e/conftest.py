@@ -361,3 +361,22 @@ def mock_words(name: str, chunks: int = 8) -> str:
 
 
 USER_HI = [{"role": "user", "content": "hello there"}]
+
+
+def plugin_available(name: str) -> bool:
+    """True when strategy plugin `name` is built (or on TAILGATE_PLUGIN_PATH)."""
+    dirs = [PLUGIN_DIR] + [Path(d) for d in os.environ.get("TAILGATE_PLUGIN_PATH", "").split(":") if d]
+    return any((d / f"{name}.so").exists() for d in dirs)
+
+
+def needs_plugins(*names: str):
+    """Marker: skip the test while a strategy plugin it configures is not built yet."""
+    missing = [n for n in names if not plugin_available(n)]
+    return pytest.mark.skipif(bool(missing), reason=f"strategy plugin(s) not built: {', '.join(missing)}")
+
+
+def quantile(values: list[float], q: float) -> float:
+    """Nearest-rank quantile (q in [0, 1]) of a non-empty list."""
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(-(-q * len(s) // 1)) - 1))
+    return s[k]

@@ -403,13 +403,13 @@ private:
     // right after its own group on the same thread; those calls are not counted again.
     void count_request(const tg_request& req) {
         struct Last {
-            const void* self;
+            uint64_t instance;
             uint64_t id;
         };
-        thread_local Last last{nullptr, 0};
+        thread_local Last last{0, 0};
         const uint64_t id = hash_id(req.request_id);
-        if (last.self == this && last.id == id) return;
-        last = Last{this, id};
+        if (last.instance == instance_id_ && last.id == id) return;
+        last = Last{instance_id_, id};
         const uint32_t e = epoch(host_.now_ms());
         buckets_[e % kBuckets].requests.add(e);
         const uint64_t total = requests_.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -501,7 +501,13 @@ private:
         host_.log(TG_LOG_DEBUG, line);
     }
 
+    static uint64_t next_instance_id() {
+        static std::atomic<uint64_t> n{0};
+        return n.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+
     Host host_;
+    const uint64_t instance_id_ = next_instance_id();  // never reused, unlike an address
     DelaySpec delay_;
     uint32_t max_attempts_ = 2;
     bool failover_ = true;

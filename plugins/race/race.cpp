@@ -25,8 +25,8 @@
 // Unknown router.* args are ignored; other unknown args are refused.
 #include <tailgate/plugin.hpp>
 
+#include <charconv>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -65,6 +65,12 @@ std::optional<bool> parse_bool(std::string_view v) {
     return std::nullopt;
 }
 
+void append_decimal(std::string& out, uint32_t v) {
+    char buf[12];
+    auto res = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, static_cast<size_t>(res.ptr - buf));
+}
+
 class Race final : public Strategy {
 public:
     Race(Host host, Args args) : host_(host) {
@@ -96,19 +102,24 @@ public:
     tg_status route(const tg_request& req, Route& r) override {
         if (r.size() == 0) return TG_ERR_NO_CANDIDATE;
 
-        // Per-request switches.
+        // Per-request switches; invalid values are ignored and noted.
         uint32_t want = max_parallel_;
-        const char* bad = nullptr;
-        std::optional<bool> enabled;
-        if (auto v = tailgate::sdk::request_override(req, "race.enabled")) enabled = parse_bool(*v);
-        else if (auto w = tailgate::sdk::request_override(req, "race")) enabled = parse_bool(*w);
-        if (enabled && !*enabled) {
-            host_.note(r.raw(), "race off (request)");
-            return TG_OK;  // the plan stays whatever the chain made so far
+        std::string_view bad[2];
+        uint32_t nbad = 0;
+        const char* enabled_key = "race.enabled";
+        auto enabled_text = tailgate::sdk::request_override(req, enabled_key);
+        if (!enabled_text) enabled_text = tailgate::sdk::request_override(req, enabled_key = "race");
+        if (enabled_text) {
+            auto enabled = parse_bool(*enabled_text);
+            if (!enabled) bad[nbad++] = enabled_key;
+            else if (!*enabled) {
+                host_.note(r.raw(), "race off (request)");
+                return TG_OK;  // the plan stays whatever the chain made so far
+            }
         }
         if (auto v = tailgate::sdk::request_override(req, "race.max_parallel")) {
             if (auto n = parse_count(*v, 1, limit_)) want = *n;
-            else bad = "race.max_parallel ignored";
+            else bad[nbad++] = "race.max_parallel";
         }
 
         // Pool: everything not cooling (all, if everything is cooling), racers first.
@@ -136,12 +147,18 @@ public:
             for (uint32_t i = racers; i < pool && r.attempt_count() < TG_MAX_ATTEMPTS; ++i, ++failovers)
                 r.add_attempt(i, TG_LAUNCH_ON_FAILURE);
 
-        char note[96];
-        int len = std::snprintf(note, sizeof note, "race x%u", racers);
-        if (failovers > 0 && len > 0 && static_cast<size_t>(len) < sizeof note)
-            len += std::snprintf(note + len, sizeof note - len, " (+%u failover)", failovers);
-        if (bad != nullptr && len > 0 && static_cast<size_t>(len) < sizeof note)
-            std::snprintf(note + len, sizeof note - len, "; %s", bad);
+        thread_local std::string note;
+        note.assign("race x");
+        append_decimal(note, racers);
+        if (failovers > 0) {
+            note += " (+";
+            append_decimal(note, failovers);
+            note += " failover)";
+        }
+        for (uint32_t i = 0; i < nbad; ++i) {
+            note += i == 0 ? "; ignored invalid " : ", ";
+            note += bad[i];
+        }
         host_.note(r.raw(), note);
         return TG_OK;
     }

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -257,25 +258,29 @@ public:
         DelaySpec spec = delay_;
         bool spec_from_request = false;
         uint32_t max_attempts = max_attempts_;
-        const char* ignored = nullptr;
-        std::optional<bool> enabled;
-        if (auto v = request_override(req, "hedge.enabled")) enabled = parse_bool(*v);
-        else if (auto w = request_override(req, "hedge")) enabled = parse_bool(*w);
-        if (enabled && !*enabled) {
-            host_.note(r.raw(), "hedge off (request)");
-            return TG_OK;
+        Ignored ignored;
+        const char* enabled_key = "hedge.enabled";
+        auto enabled_text = request_override(req, enabled_key);
+        if (!enabled_text) enabled_text = request_override(req, enabled_key = "hedge");
+        if (enabled_text) {
+            auto enabled = parse_bool(*enabled_text);
+            if (!enabled) ignored.add(enabled_key);
+            else if (!*enabled) {
+                host_.note(r.raw(), "hedge off (request)");
+                return TG_OK;  // the plan stays whatever the chain made so far
+            }
         }
         if (auto v = request_override(req, "hedge.delay")) {
             if (auto d = parse_delay(*v)) {
                 spec = *d;
                 spec_from_request = true;
             } else {
-                ignored = "hedge.delay";
+                ignored.add("hedge.delay");
             }
         }
         if (auto v = request_override(req, "hedge.max_attempts")) {
             if (auto n = parse_count(*v, 1, kMaxAttemptsCap)) max_attempts = *n;
-            else ignored = ignored ? "hedge.delay, hedge.max_attempts" : "hedge.max_attempts";
+            else ignored.add("hedge.max_attempts");
         }
 
         // ---- order: non-cooling first (stable), cooling last ----
@@ -330,9 +335,16 @@ public:
             return TG_OK;
         }
 
-        // ---- the delay ----
-        char why[64];
-        const uint32_t delay_ms = compute_delay(spec, spec_from_request, req, r[0], why, sizeof why);
+        // ---- the delay, and the note saying which and why ----
+        std::string& text = scratch();
+        text.assign("hedge after ");
+        const size_t at = text.size();
+        text += " (";
+        const uint32_t delay_ms = compute_delay(spec, spec_from_request, req, r[0], text);
+        text += ')';
+        std::string_view ms = decimal(delay_ms);
+        text.insert(at, ms.data(), ms.size());
+        text.insert(at + ms.size(), "ms");
 
         for (uint32_t i = 1; i <= distinct; ++i) r.add_attempt(i, TG_LAUNCH_AFTER_DELAY, delay_ms);
         for (uint32_t k = 0; k < reused; ++k) r.add_attempt(reuse_pos[k], TG_LAUNCH_AFTER_DELAY, delay_ms);
@@ -341,12 +353,16 @@ public:
                 r.add_attempt(i, TG_LAUNCH_ON_FAILURE);
         eligible_.fetch_add(1, std::memory_order_relaxed);
 
-        char text[160];
-        int len = std::snprintf(text, sizeof text, "hedge after %ums (%s)", delay_ms, why);
-        if (hedges > 1 && len > 0 && static_cast<size_t>(len) < sizeof text)
-            len += std::snprintf(text + len, sizeof text - len, ", %u hedges", hedges);
-        if (reused > 0 && len > 0 && static_cast<size_t>(len) < sizeof text)
-            std::snprintf(text + len, sizeof text - len, ", %u on the same deployment", reused);
+        if (hedges > 1) {
+            text += ", ";
+            text += decimal(hedges);
+            text += " hedges";
+        }
+        if (reused > 0) {
+            text += ", ";
+            text += decimal(reused);
+            text += " on the same deployment";
+        }
         note(r, text, ignored);
         return TG_OK;
     }
@@ -442,18 +458,19 @@ private:
         }
     }
 
+    // The hedge delay for this request; appends the reason to `why`.
     uint32_t compute_delay(const DelaySpec& spec, bool from_request, const tg_request& req, const tg_candidate& primary,
-                           char* why, size_t why_len) const {
-        double ms = 0;
-        bool clamped = false;
+                           std::string& why) const {
         if (spec.kind == DelaySpec::Fixed) {
-            ms = spec.value;
+            double ms = spec.value;
+            bool clamped = false;
             if (from_request) {  // a client's value stays within the operator's bounds
                 const double c = std::clamp(ms, min_delay_, max_delay_);
                 clamped = c != ms;
                 ms = c;
             }
-            std::snprintf(why, why_len, "%s%s", from_request ? "request" : "fixed", clamped ? ", clamped" : "");
+            why += from_request ? "request" : "fixed";
+            if (clamped) why += ", clamped";
             return to_u32(ms);
         }
         const tg_deployment_stats* st = primary.stats;
@@ -465,26 +482,52 @@ private:
         }
         const uint64_t samples = sum != nullptr ? sum->samples : 0;
         if (samples == 0 || samples < min_samples_) {
-            std::snprintf(why, why_len, "fallback: %llu samples", static_cast<unsigned long long>(samples));
+            why += "fallback: ";
+            why += decimal(samples);
+            why += " samples";
             return to_u32(fallback_delay_);
         }
         const double raw = spec.kind == DelaySpec::Mean ? sum->mean_ms : quantile_ms(*sum, spec.value);
-        ms = std::clamp(std::isfinite(raw) ? raw : max_delay_, min_delay_, max_delay_);
-        if (ms != raw)
-            std::snprintf(why, why_len, "%s %.1fms, clamped", spec.label, raw);
-        else
-            std::snprintf(why, why_len, "%s", spec.label);
+        const double ms = std::clamp(std::isfinite(raw) ? raw : max_delay_, min_delay_, max_delay_);
+        why += spec.label;
+        if (ms != raw) {
+            char buf[48];
+            std::snprintf(buf, sizeof buf, " %.1fms, clamped", raw);
+            why += buf;
+        }
         return to_u32(ms);
+    }
+
+    // Digits of v in a thread-local buffer (valid until the next call).
+    static std::string_view decimal(uint64_t v) {
+        thread_local char buf[24];
+        auto res = std::to_chars(buf, buf + sizeof buf, v);
+        return std::string_view(buf, static_cast<size_t>(res.ptr - buf));
+    }
+
+    static std::string& scratch() {
+        thread_local std::string buf;
+        return buf;
     }
 
     static uint32_t to_u32(double ms) { return static_cast<uint32_t>(std::llround(std::max(0.0, ms))); }
 
-    void note(Route& r, const char* text, const char* ignored) const {
-        thread_local std::string buf;
-        buf.assign(text);
-        if (ignored != nullptr) {
-            buf += "; ignored invalid ";
-            buf += ignored;
+    // Per-request keys whose values could not be used.
+    struct Ignored {
+        const char* keys[3];
+        uint32_t n = 0;
+        void add(const char* k) {
+            if (n < 3) keys[n++] = k;
+        }
+    };
+
+    // Sends `text` (plus the ignored keys) as this request's route note.
+    void note(Route& r, std::string_view text, const Ignored& ignored) const {
+        std::string& buf = scratch();
+        if (buf.data() != text.data()) buf.assign(text);
+        for (uint32_t i = 0; i < ignored.n; ++i) {
+            buf += i == 0 ? "; ignored invalid " : ", ";
+            buf += ignored.keys[i];
         }
         host_.note(r.raw(), buf);
     }

@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <cstdio>
 #include <deque>
 #include <string>
@@ -305,6 +307,8 @@ TEST_F(HedgeTest, PerRequestDisable) {
     EXPECT_EQ(last_note(), "hedge off (request)");
     EXPECT_TRUE(route(*inst, {{"hedge", "false"}}).empty());
     EXPECT_EQ(route(*inst, {{"hedge.enabled", "true"}}).size(), 3u);
+    EXPECT_EQ(route(*inst, {{"hedge", "sometimes"}, {"hedge.delay", "x"}}).size(), 3u);
+    EXPECT_EQ(last_note(), "hedge after 500ms (fixed); ignored invalid hedge, hedge.delay");
 }
 
 // ---------------------------------------------------------------------------
@@ -509,6 +513,35 @@ TEST_F(HedgeTest, EligibleCountsOnlyHedgedPlans) {
     EXPECT_EQ(final_counters(std::move(inst)),
               "staggered-hedge counters (final): requests 3, eligible 1, hedges admitted 0, "
               "refused by budget 0, hedge wins 0");
+}
+
+// ---------------------------------------------------------------------------
+// cost (printed, loosely bounded: shared CI machines vary a lot)
+
+TEST_F(HedgeTest, RouteAndAdmitCost) {
+    d.stats(0).total = summary(100, 200, 350, 412, 900);
+    auto inst = make({{"delay", "p95"}, {"max_attempts", "3"}});
+    constexpr int kN = 20000;
+    std::vector<std::string> ids;
+    for (int i = 0; i < kN; ++i) ids.push_back("bench-" + std::to_string(i));
+    std::vector<std::unique_ptr<OverrideRequest>> reqs;
+    for (int i = 0; i < kN; ++i) reqs.push_back(std::make_unique<OverrideRequest>(Args{}, ids[i]));
+    std::vector<tg_event> evs;
+    for (int i = 0; i < kN; ++i) evs.push_back(event(TG_EVENT_STARTED, ids[i], 1));
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kN; ++i) {
+        tg_route& r = d.route();  // no host: the note goes nowhere
+        inst->route(reqs[i]->req.raw, r);
+    }
+    auto t1 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kN; ++i) inst->admit(evs[i]);
+    auto t2 = std::chrono::steady_clock::now();
+    const double route_ns = std::chrono::duration<double, std::nano>(t1 - t0).count() / kN;
+    const double admit_ns = std::chrono::duration<double, std::nano>(t2 - t1).count() / kN;
+    std::printf("staggered-hedge: route() %.0f ns (3 candidates, incl. route reset), admit() %.0f ns\n", route_ns,
+                admit_ns);
+    EXPECT_LT(route_ns, 50000);
+    EXPECT_LT(admit_ns, 50000);
 }
 
 // ---------------------------------------------------------------------------

@@ -168,10 +168,11 @@ public:
 
     StaggeredHedge(Host host, Args args) : host_(host) {
         static constexpr std::string_view kKnown[] = {
-            "delay",          "max_attempts",          "failover",         "prefer_different_provider",
-            "reuse_deployments", "min_delay",          "max_delay",        "fallback_delay",
-            "min_samples",    "max_extra_load",        "budget_window",    "min_hedges_per_second",
-            "budget.max_extra_load", "budget.window",  "budget.min_hedges_per_second"};
+            "delay", "max_attempts", "failover", "prefer_different_provider", "reuse_deployments",
+            "min_delay", "max_delay", "fallback_delay", "min_samples",
+            "max_extra_load", "budget_window", "min_hedges_per_second",
+            "budget.max_extra_load", "budget.window", "budget.min_hedges_per_second",
+        };
         if (const tg_args* raw = args.raw())
             for (uint32_t i = 0; i < raw->count; ++i) {
                 std::string_view key = raw->items[i].key ? raw->items[i].key : "";

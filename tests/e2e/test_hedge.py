@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -194,3 +193,168 @@ def test_fast_failure_hedges_at_once(fixed, fx, stream, mode, source):
     gap = qc(qr["received_ms"]) - pc(pr["received_ms"])
     assert 0.015 <= gap <= 0.06, f"hedge launched {gap * 1000:.0f} ms after the primary (its 500 came at 20 ms)"
 
+
+
+# 7: stragglers --------------------------------------------------------------
+
+def _load(gw, n: int, workers: int = 16, stream: bool = False) -> list[tuple[float, str, str]]:
+    """n requests at `workers` concurrency: (seconds to the answer / first content, deployment, attempts) each."""
+    client = gw.client()
+
+    def one(_):
+        _, t, h = _sync_call(client, stream)
+        return t, h["x-tailgate-deployment"], h["x-tailgate-attempts"]
+
+    with ThreadPoolExecutor(workers) as ex:
+        return list(ex.map(one, range(n)))
+
+
+def test_stragglers_p95_hedge_cuts_the_tail(stack):
+    """Primary: lognormal TTFT, median 40 ms (sigma 0.25) with 3 % stragglers x20
+    (~800 ms); secondary: median 45 ms, no stragglers. The primary is pinned
+    (weight) so the hedge always goes primary -> secondary.
+
+    Expected hedge share: the primary's window only holds attempts it won, since a
+    straggler that loses to its hedge is cancelled and censored; so its p95 is the
+    p95 of the body alone, and ~5 % of the body plus every straggler are hedged:
+    ~8 %. The assertion allows 12 % (2.8 sigma at n=400) and checks that every
+    straggler of the primary was hedged away."""
+    p = stack.mock("p", "--ttft", "40ms", "--ttft-dist", "lognormal", "--ttft-sigma", "0.25",
+                   "--straggler-prob", "0.03", "--straggler-mult", "20", *QUIET)
+    q = stack.mock("q", "--ttft", "45ms", "--ttft-dist", "lognormal", "--ttft-sigma", "0.25", *QUIET)
+    deps = [deployment("g", p, model_info={"id": "p-dep"}, weight=1), deployment("g", q, model_info={"id": "q-dep"})]
+    latency_args = {"min_samples": 10, "ttl": "60s"}
+    results = {}
+    for name, hedge_args in (("unhedged", None), ("hedged", {"delay": "p95", "min_samples": 10})):
+        gw = stack.gateway(make_config(deps, router_settings={"strategies": quantile_chain(latency_args, hedge_args)}),
+                           name=name)
+        _load(gw, 40)  # fill the window (until then the hedge uses its fallback delay)
+        wait_for(lambda: p.stats()["in_flight"] + q.stats()["in_flight"] == 0, timeout=3)
+        p.reset()
+        q.reset()
+        n = 400 if hedge_args else 300
+        res = _load(gw, n)
+        wait_for(lambda: p.stats()["in_flight"] + q.stats()["in_flight"] == 0, timeout=3)
+        lat = [r[0] * 1000 for r in res]
+        results[name] = dict(n=n, p50=quantile(lat, .5), p95=quantile(lat, .95), p99=quantile(lat, .99),
+                             max=max(lat), primary=p.received(), secondary=q.received(),
+                             stragglers=sum(1 for r in p.api_requests() if r["straggler"]),
+                             unhedged_stragglers=sum(1 for r in p.api_requests()
+                                                     if r["straggler"] and r["outcome"] == "completed"),
+                             delays=re.findall(r"hedge after (\d+)ms \(p95\)", gw.log_text())[-3:])
+        gw.stop()
+        stack.gateways.remove(gw)
+    for name, r in results.items():
+        print(f"{name:9} " + " ".join(f"{k}={v:.0f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
+
+    u, h = results["unhedged"], results["hedged"]
+    assert u["primary"] == u["n"] and u["secondary"] == 0, u  # pinned primary, no hedging
+    assert h["primary"] == h["n"], h
+    ref_p50 = u["p50"]  # the primary alone, as this client sees it
+    assert h["p99"] < 4 * ref_p50, f"hedged p99 {h['p99']:.0f} ms >= 4 x p50 {ref_p50:.0f} ms: {h}"
+    assert h["stragglers"] > 0 and h["unhedged_stragglers"] == 0, h
+    extra = h["secondary"] / h["n"]
+    assert extra <= 0.12, f"{extra:.1%} of requests hedged: {h}"
+    # the comparison: without hedging the stragglers are the tail
+    assert u["p99"] > 2 * h["p99"], (u, h)
+
+
+# 8: budget ------------------------------------------------------------------
+
+def test_budget_caps_extra_load_then_unhedged(stack):
+    """A stalled primary (its attempts time out after 0.5 s) and a healthy
+    secondary: every request wants a hedge. Budget: 5 % of the requests in the
+    10 s window plus a floor of 0.5/s (5 per window). Hedged requests complete
+    via the secondary; once the budget is spent the rest go unhedged and time out."""
+    p = stack.mock("p", "--stall", *QUIET)
+    q = stack.mock("q", "--ttft", "20ms", *QUIET)
+    deps = [deployment("g", p, model_info={"id": "p-dep"}, timeout=0.5), deployment("g", q, model_info={"id": "q-dep"})]
+    # no health in this chain: the primary must stay primary while it times out
+    gw = stack.gateway(make_config(deps, router_settings={"strategies": [
+        {"name": "staggered-hedge", "args": {"delay": "50ms", "max_extra_load": 0.05, "min_hedges_per_second": 0.5}}]}))
+    client = gw.client()
+    n = 100
+
+    def one(_):
+        t0 = time.monotonic()
+        try:
+            raw = client.chat.completions.with_raw_response.create(model="g", messages=USER_HI)
+            raw.parse()
+            return "ok", time.monotonic() - t0, raw.headers["x-tailgate-attempts"]
+        except openai.APIStatusError as e:
+            return e.status_code, time.monotonic() - t0, e.response.headers.get("x-tailgate-attempts")
+
+    with ThreadPoolExecutor(16) as ex:
+        res = list(ex.map(one, range(n)))
+    ok = [r for r in res if r[0] == "ok"]
+    failed = [r for r in res if r[0] != "ok"]
+    hedges = q.received()
+    assert p.received() == n
+    limit = 0.05 * n + 0.5 * 10
+    assert 5 <= hedges <= limit, f"{hedges} hedges for {n} requests (budget {limit:.0f})"
+    assert len(ok) == hedges and all(a == "2" and t < 0.3 for _, t, a in ok), ok
+    assert all(s == 504 and a == "1" and 0.45 <= t < 1.5 for s, t, a in failed), failed
+
+
+# 9: the delay follows the window ----------------------------------------------
+
+def test_quantile_delay_follows_the_window(stack):
+    """Primary `p` at 40 ms, shifted to 150 ms, then back; the secondary (1 s)
+    never wins, so every primary attempt completes and is measured. The window
+    (ttl 2 s, whole-window quantiles for hedging) follows: the logged delay
+    `hedge after NNNms (p95)` moves up, then down once the slow samples expire."""
+    p = stack.mock("p", "--ttft", "40ms", *QUIET)
+    q = stack.mock("q", "--ttft", "1s", *QUIET)
+    deps = [deployment("g", p, model_info={"id": "p-dep"}, weight=1), deployment("g", q, model_info={"id": "q-dep"})]
+    gw = stack.gateway(make_config(deps, router_settings={"strategies": quantile_chain(
+        {"ttl": "2s", "slices": 4, "min_samples": 5},
+        {"delay": "p95", "min_samples": 5, "max_extra_load": 1, "min_hedges_per_second": 100})}))
+    client = gw.client()
+    pat = re.compile(r"hedge after (\d+)ms \((p95|p99)\)")
+
+    def drive_until(cond, what, timeout=6.0, **kw):
+        """Sends requests one by one until the last logged delay satisfies `cond`."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            client.chat.completions.create(model="g", messages=USER_HI, **kw)
+            delays = [(int(d), k) for d, k in pat.findall(gw.log_text())]
+            if delays:
+                seen.append(delays[-1])
+                if cond(*delays[-1]):
+                    return delays[-1][0]
+        raise AssertionError(f"logged delay never {what} within {timeout}s; last seen {seen[-5:]}")
+
+    d1 = drive_until(lambda d, k: k == "p95" and 35 <= d <= 70, "settled near 40 ms")
+    p99 = drive_until(lambda d, k: k == "p99", "p99 on request", timeout=2, extra_body={"hedge": {"delay": "p99"}})
+    assert 35 <= p99 <= 80, p99
+    p.configure(ttft_ms=150)
+    d2 = drive_until(lambda d, k: k == "p95" and d >= 140, "rose to ~150 ms")
+    assert d2 <= 200, d2
+    p.configure(ttft_ms=40)
+    d3 = drive_until(lambda d, k: k == "p95" and d <= 70, "fell back after the slow samples expired")
+    print(f"logged hedge delays: {d1} ms -> {d2} ms -> {d3} ms")
+    assert q.stats()["completed"] == 0  # the secondary never won: every primary attempt was measured
+
+
+# 10: cancellations are not failures -------------------------------------------
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "nonstream"])
+def test_hedge_cancellations_never_cool_down(stack, stream):
+    """[health (allowed_fails 0: the first counted failure cools for 60 s),
+    staggered-hedge 30 ms]: the 200 ms primary loses every request to the 20 ms
+    secondary and is cancelled each time; it must stay primary throughout."""
+    p = stack.mock("p", "--ttft", "200ms", *QUIET)
+    q = stack.mock("q", "--ttft", "20ms", *QUIET)
+    deps = [deployment("g", p, model_info={"id": "p-dep"}), deployment("g", q, model_info={"id": "q-dep"})]
+    gw = stack.gateway(make_config(deps, router_settings={
+        "strategies": hedge_chain(delay="30ms", max_extra_load=1, min_hedges_per_second=100),
+        "allowed_fails": 0, "cooldown_time": 60}))
+    n = 40
+    res = _load(gw, n, workers=8, stream=stream)
+    assert all(d == "q-dep" and a == "2" for _, d, a in res), res
+    wait_for(lambda: p.stats()["cancelled_by_client"] == n, timeout=3, what="every primary attempt cancelled")
+    assert p.received() == n and q.received() == n and p.stats()["completed"] == 0
+    log = gw.log_text()
+    assert not re.search(r"health: deployment '\S+' \S+ -> cooling", log), log[-3000:]
+    assert "health: skipped" not in log

@@ -1,5 +1,6 @@
 // tailgate — OpenAI-compatible LLM gateway with pluggable routing strategies.
 #include "config/config.hpp"
+#include "metrics/json_log.hpp"
 #include "plugin/loader.hpp"
 #include "router/router.hpp"
 #include "server/gateway.hpp"
@@ -31,10 +32,8 @@ void setup_logging(const tailgate::config::Config* cfg) {
     spdlog::set_default_logger(logger);
     std::string level = cfg ? cfg->general.log_level : "info";
     spdlog::set_level(spdlog::level::from_str(level));
-    if (cfg && cfg->general.log_format == "json")
-        spdlog::set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})");
-    else
-        spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+    // JSON: one valid object per line (messages escaped by a custom flag).
+    spdlog::set_formatter(tailgate::logfmt::make_formatter(cfg && cfg->general.log_format == "json"));
 }
 
 void print_plan(const tailgate::config::Config& cfg, const std::vector<std::string>& dirs) {

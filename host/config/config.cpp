@@ -864,6 +864,12 @@ void Loader::parse_general(Map& root) {
         if (f != "text" && f != "json") fail(*x, "expected text or json, got " + t.shown());
         g.log_format = f;
     }
+    if (auto x = get(m, "metrics")) g.metrics = boolean(*x);
+    if (auto x = get(m, "metrics_auth")) {
+        g.metrics_auth = boolean(*x);
+        if (g.metrics_auth && g.master_key.empty())
+            warn(x->line, x->path, "has no effect without general_settings.master_key: /metrics stays open");
+    }
     warn_unknown(m);
 }
 

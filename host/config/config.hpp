@@ -106,6 +106,8 @@ struct GeneralSettings {
     int upstream_pool_size = 64;   // idle keep-alive connections kept per origin
     std::string log_level = "info";
     std::string log_format = "text"; // text | json
+    bool metrics = true;             // GET /metrics (Prometheus); false: no collection at all
+    bool metrics_auth = false;       // /metrics requires the master key
 };
 
 struct Config {

@@ -64,8 +64,10 @@ tg_host_api Router::make_host_api(Router* self) {
         if (index >= r->states_.size()) return;
         auto& st = *r->states_[index];
         std::lock_guard lk(st.mu);
+        const uint32_t from = st.health;
         st.health = health;
         st.cooldown_until_ms = until;
+        if (r->health_listener_) r->health_listener_(index, from, health);
     };
     api.route_note = [](tg_route* route, const char* text) {
         if (route == nullptr || route->host_private == nullptr || text == nullptr) return;

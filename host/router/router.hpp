@@ -91,6 +91,11 @@ public:
 
     int64_t now_ms() const;
 
+    // Called on every health state a plugin publishes (from, to: tg_health),
+    // e.g. to count cooldowns. Set before serving; must be quick.
+    using HealthListener = std::function<void(uint32_t deployment, uint32_t from, uint32_t to)>;
+    void set_health_listener(HealthListener fn) { health_listener_ = std::move(fn); }
+
 private:
     class RequestObserver;
     friend class RequestObserver;
@@ -110,6 +115,7 @@ private:
     std::vector<std::unique_ptr<DeploymentState>> states_;
     std::unordered_map<std::string, std::vector<uint32_t>> groups_;
     tg_host_api host_api_{};
+    HealthListener health_listener_;
     const plugin::Registry& registry_;
     std::vector<plugin::InstancePtr> chain_;
     std::vector<std::string> chain_names_;

@@ -2,6 +2,8 @@
 
 #include "common/json_flatten.hpp"
 #include "dispatch/asio_scheduler.hpp"
+#include "metrics/json_log.hpp"
+#include "metrics/metrics.hpp"
 #include "server/client_channel.hpp"
 #include "server/request_body.hpp"
 #include "server/upstream_transport.hpp"
@@ -36,6 +38,12 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::string_view path_only(const std::string& uri) {
+    return std::string_view(uri).substr(0, std::min(uri.find('?'), uri.size()));
 }
 
 std::string new_request_id() {
@@ -102,7 +110,7 @@ void send_error(Poco::Net::HTTPServerResponse& resp, const ApiError& e) {
 }
 
 struct Endpoint {
-    enum Kind { Api, Models, ModelOne, Liveness, Readiness, Unknown };
+    enum Kind { Api, Models, ModelOne, Liveness, Readiness, Metrics, Unknown };
     Endpoint(Kind k = Unknown, tg_endpoint a = TG_ENDPOINT_CHAT, std::string s = {})
         : kind(k), api(a), arg(std::move(s)) {}
     Kind kind;
@@ -116,6 +124,7 @@ Endpoint classify_path(std::string path) {
     Endpoint e;
     if (path == "/health/liveliness" || path == "/health/liveness") return {Endpoint::Liveness};
     if (path == "/health/readiness" || path == "/health") return {Endpoint::Readiness};
+    if (path == "/metrics") return {Endpoint::Metrics};
     if (path.rfind("/v1/", 0) == 0) path.erase(0, 3);
     if (path == "/chat/completions") return {Endpoint::Api, TG_ENDPOINT_CHAT};
     if (path == "/completions") return {Endpoint::Api, TG_ENDPOINT_COMPLETIONS};
@@ -139,10 +148,18 @@ struct Gateway::Impl {
     std::unique_ptr<Poco::ThreadPool> pool;
     std::unique_ptr<Poco::Net::HTTPServer> http;
     std::atomic<uint64_t> in_flight{0};
+    std::unique_ptr<metrics::Metrics> prom;  // null when general_settings.metrics is false
+    bool json_log = false;
 
     Impl(std::shared_ptr<const config::Config> c, std::vector<std::string> dirs)
         : cfg(std::move(c)), registry(std::move(dirs)) {
         router = std::make_unique<router::Router>(cfg, registry);
+        json_log = cfg->general.log_format == "json";
+        if (cfg->general.metrics) {
+            prom = std::make_unique<metrics::Metrics>(*cfg);
+            router->set_health_listener(
+                [m = prom.get()](uint32_t d, uint32_t from, uint32_t to) { m->health_changed(d, from, to); });
+        }
         upstream::Client::Options opts;
         opts.max_idle_per_origin = static_cast<size_t>(std::max(1, cfg->general.upstream_pool_size));
         client = std::make_unique<upstream::Client>(io, opts);
@@ -152,12 +169,74 @@ struct Gateway::Impl {
     void handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp);
     void handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
                     const std::string& request_id, Clock::time_point t0);
-    void handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
+    // False when the client went away before the answer.
+    bool handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
                             const std::string& request_id, Clock::time_point t0,
                             const std::shared_ptr<const ParsedBody>& parsed, const std::vector<std::string>& groups);
     bool authorized(const Poco::Net::HTTPServerRequest& req) const;
     std::string models_json() const;
+    void send_metrics(Poco::Net::HTTPServerResponse& resp) const;
 };
+
+namespace {
+
+// One API request's bookkeeping, done when it ends however it ends: the
+// request metrics, and in JSON log mode the structured request record.
+struct RequestScope {
+    Gateway::Impl& g;
+    Poco::Net::HTTPServerResponse& resp;
+    const std::string& request_id;
+    std::string_view path;
+    Clock::time_point t0;
+    metrics::RequestSample sample;
+    bool stream_counted = false;
+    int status = 0;           // 0: what the response says
+    std::string model;        // as requested (log only, never a label)
+    std::string error;        // why it ended early
+    logfmt::Fields detail;    // relay fields for the JSON record
+
+    RequestScope(Gateway::Impl& gw, Poco::Net::HTTPServerResponse& r, const std::string& id, std::string_view p,
+                 Clock::time_point start)
+        : g(gw), resp(r), request_id(id), path(p), t0(start) {
+        if (g.prom) {
+            g.prom->request_started();
+            sample.group = g.prom->other_group();
+        }
+    }
+    ~RequestScope() {
+        if (!g.prom && !g.json_log) return;
+        try {
+            sample.http_status = status ? status : static_cast<int>(resp.getStatus());
+            sample.total_s = seconds(Clock::now() - t0);
+            if (g.prom) g.prom->request_finished(sample, stream_counted);
+            if (g.json_log) {
+                logfmt::Fields f;
+                f.str("msg", "request").str("request_id", request_id).str("path", path);
+                if (!model.empty()) f.str("model_group", model);
+                f.integer("status", sample.http_status);
+                if (!error.empty()) f.str("error", error);
+                f.num("total_ms", sample.total_s * 1000.0);
+                std::string line = logfmt::structured(f);
+                if (!detail.empty()) line += "," + detail.members();
+                spdlog::info("{}", line);
+            }
+        } catch (...) {
+        }
+    }
+};
+
+const char* attempt_state_name(dispatch::AttemptState s) {
+    switch (s) {
+        case dispatch::AttemptState::Running: return "running";
+        case dispatch::AttemptState::Won: return "won";
+        case dispatch::AttemptState::Failed: return "failed";
+        case dispatch::AttemptState::Cancelled: return "cancelled";
+        case dispatch::AttemptState::Refused: return "refused";
+        default: return "not_launched";
+    }
+}
+
+}  // namespace
 
 namespace {
 
@@ -193,6 +272,17 @@ bool Gateway::Impl::authorized(const Poco::Net::HTTPServerRequest& req) const {
     else
         presented = req.get("api-key", "");
     return constant_time_equal(presented, key.reveal());
+}
+
+void Gateway::Impl::send_metrics(Poco::Net::HTTPServerResponse& resp) const {
+    std::string body = prom->render([this](uint32_t d) {
+        auto s = router->state(d).snapshot();
+        return metrics::Metrics::DeploymentGauges{s.in_flight, s.health};
+    });
+    resp.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
+    resp.setContentType(metrics::Metrics::kContentType);
+    resp.setContentLength(static_cast<std::streamsize>(body.size()));
+    resp.sendBuffer(body.data(), body.size());
 }
 
 std::string Gateway::Impl::models_json() const {
@@ -264,27 +354,40 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
                 send_error(resp, ApiError::not_found("The model `" + ep.arg + "` does not exist", "model_not_found"));
             }
             return;
+        case Endpoint::Metrics:
+            if (!prom) break;  // metrics: false -> unknown path
+            if (!need("GET")) return;
+            if (cfg->general.metrics_auth && !authorized(req)) {
+                discard_body(req, resp, limit);
+                send_error(resp, ApiError::unauthorized("Invalid or missing API key"));
+                return;
+            }
+            send_metrics(resp);
+            return;
         case Endpoint::Api:
             if (!need("POST")) return;
             if (!authorized(req)) {
+                RequestScope scope(*this, resp, request_id, path_only(req.getURI()), t0);
+                scope.error = "unauthorized";
                 discard_body(req, resp, limit);
                 send_error(resp, ApiError::unauthorized("Invalid or missing API key"));
-                spdlog::info("{} POST {} 401 unauthorized", request_id, req.getURI());
+                if (!json_log) spdlog::info("{} POST {} 401 unauthorized", request_id, req.getURI());
                 return;
             }
             handle_api(req, resp, ep.api, request_id, t0);
             return;
-        default:
-            discard_body(req, resp, limit);
-            send_error(resp, ApiError::not_found("Unknown path " + req.getURI().substr(0, 200), "unknown_url"));
-            return;
+        default: break;
     }
+    discard_body(req, resp, limit);
+    send_error(resp, ApiError::not_found("Unknown path " + req.getURI().substr(0, 200), "unknown_url"));
 }
 
 void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
                                tg_endpoint ep, const std::string& request_id, Clock::time_point t0) {
+    RequestScope scope(*this, resp, request_id, path_only(req.getURI()), t0);
     const size_t limit = cfg->general.max_body_bytes;
     if (req.hasContentLength() && req.getContentLength64() > static_cast<int64_t>(limit)) {
+        scope.error = "request body too large";
         send_error(resp, ApiError::too_large("Request body of " + std::to_string(req.getContentLength64()) +
                                              " bytes exceeds the limit of " + std::to_string(limit) + " bytes"));
         resp.setKeepAlive(false);
@@ -300,6 +403,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             in.read(buf, sizeof buf);
             body.append(buf, static_cast<size_t>(in.gcount()));
             if (body.size() > limit) {
+                scope.error = "request body too large";
                 send_error(resp, ApiError::too_large("Request body exceeds the limit of " + std::to_string(limit) +
                                                      " bytes"));
                 resp.setKeepAlive(false);
@@ -313,10 +417,13 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     auto parsed_or = parse_body(json, ep);
     if (auto* e = std::get_if<ApiError>(&parsed_or)) {
         send_error(resp, *e);
-        spdlog::info("{} {} 400 {}", request_id, req.getURI(), e->message);
+        scope.error = e->message;
+        if (!json_log) spdlog::info("{} {} 400 {}", request_id, req.getURI(), e->message);
         return;
     }
     auto parsed = std::make_shared<const ParsedBody>(std::move(std::get<ParsedBody>(parsed_or)));
+    scope.model = parsed->model;
+    scope.sample.stream = parsed->stream;
     body.clear();
     body.shrink_to_fit();
 
@@ -330,6 +437,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             while (!part.empty() && part.front() == ' ') part.erase(0, 1);
             while (!part.empty() && part.back() == ' ') part.pop_back();
             if (part.empty()) {
+                scope.error = "empty model name in list";
                 send_error(resp, ApiError::bad_request("Empty model name in list '" + parsed->model + "'", "model"));
                 return;
             }
@@ -338,12 +446,15 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             start = comma + 1;
         }
         if (model_list.size() > TG_MAX_ATTEMPTS) {
+            scope.error = "too many models listed";
             send_error(resp, ApiError::bad_request("At most " + std::to_string(TG_MAX_ATTEMPTS) +
                                                    " models can be listed", "model"));
             return;
         }
         if (!parsed->fastest_response) {
-            handle_all_results(req, resp, ep, request_id, t0, parsed, model_list);
+            if (prom) scope.sample.group = prom->group_index(model_list.front());
+            if (!handle_all_results(req, resp, ep, request_id, t0, parsed, model_list))
+                scope.sample.client_gone = true;
             return;
         }
     }
@@ -368,7 +479,10 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     auto routed_or = router->route(info);
     if (auto* e = std::get_if<ApiError>(&routed_or)) {
         send_error(resp, *e);
-        spdlog::info("{} {} model={} {} {}", request_id, req.getURI(), info.model_group, e->status, e->message);
+        scope.error = e->message;
+        if (prom) scope.sample.group = prom->group_index(model_list.empty() ? info.model_group : model_list.front());
+        if (!json_log)
+            spdlog::info("{} {} model={} {} {}", request_id, req.getURI(), info.model_group, e->status, e->message);
         return;
     }
     auto& routed = std::get<router::RoutedPlan>(routed_or);
@@ -377,7 +491,19 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
 
     auto channel = std::make_shared<ClientChannel>();
     auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, ep, timeouts);
-    auto observer = router->observer_for(info, plan);
+    std::shared_ptr<dispatch::Observer> observer = router->observer_for(info, plan);
+    std::shared_ptr<metrics::RequestObserver> traced;  // metrics and the JSON record read its trace
+    if (prom || json_log) {
+        traced = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), plan);
+        observer = traced;
+    }
+    if (prom) {
+        scope.sample.group = prom->group_of(plan.attempts.front().deployment);
+        if (plan.stream) {
+            prom->stream_started();
+            scope.stream_counted = true;
+        }
+    }
     auto executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport, channel, observer);
     in_flight.fetch_add(1, std::memory_order_relaxed);
     struct InFlight {
@@ -394,11 +520,14 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     const int client_fd = static_cast<int>(sock.impl()->sockfd());
 
     executor->start();
+    const Clock::time_point launched_at = Clock::now();  // attempt 0 is on its way
 
     ClientChannel::Batch batch;
     std::ostream* out = nullptr;
     int status = 0;
     double ttft_ms = -1;
+    std::optional<Clock::time_point> first_written;  // first response byte handed to the socket
+    bool stream_error = false;
     std::string deployment_id = "-";
     std::string outcome;
     for (;;) {
@@ -407,6 +536,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
         if (w == ClientChannel::Wait::ClientGone) {
             executor->cancel();
             outcome = "client disconnected";
+            scope.sample.client_gone = true;
             if (status == 0) status = 499;
             break;
         }
@@ -439,6 +569,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
                 resp.setContentType(ct.empty() ? std::string("application/json") : std::string(ct));
                 resp.setContentLength(static_cast<std::streamsize>(batch.bytes.size()));
                 resp.sendBuffer(batch.bytes.data(), batch.bytes.size());
+                first_written = Clock::now();
                 outcome = "ok";
                 break;
             }
@@ -455,17 +586,73 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             std::string ev = "data: " + batch.error->body() + "\n\n";
             out->write(ev.data(), static_cast<std::streamsize>(ev.size()));
             outcome = "stream error: " + batch.error->message;
+            stream_error = true;
         }
         if (out) out->flush();
+        if (out && !first_written) first_written = Clock::now();
         if (out && !*out) {
             executor->cancel();
             outcome = "client disconnected (write failed)";
+            scope.sample.client_gone = true;
             break;
         }
         if (batch.finished) {
             if (outcome.empty()) outcome = "ok";
             break;
         }
+    }
+    scope.status = status;
+    scope.sample.stream_error = stream_error;
+    if (first_written) {
+        if (plan.stream) scope.sample.ttft_s = seconds(*first_written - t0);
+        // Gateway overhead: handler start -> attempt 0 launched, plus winner commit -> first byte written.
+        if (traced && traced->trace().winner)
+            scope.sample.overhead_s = seconds(launched_at - t0) +
+                                      std::max(0.0, seconds(*first_written - traced->trace().committed_at));
+    }
+    if (json_log) {
+        const auto& tr = traced->trace();
+        const auto records = executor->records();
+        logfmt::Fields& f = scope.detail;
+        f.boolean("stream", plan.stream);
+        f.integer("attempts", executor->launched());
+        std::string list = "[";
+        for (size_t i = 0; i < records.size(); ++i) {
+            const auto& r = records[i];
+            if (r.state == dispatch::AttemptState::NotLaunched) continue;
+            logfmt::Fields a;
+            a.integer("attempt", static_cast<int64_t>(i))
+                .str("deployment", cfg->deployments[plan.attempts[i].deployment].id)
+                .str("outcome", attempt_state_name(r.state));
+            if (r.ttft_ms >= 0) a.num("ttft_ms", r.ttft_ms);
+            if (r.total_ms >= 0) a.num("total_ms", r.total_ms);
+            if (r.state == dispatch::AttemptState::Failed) {
+                a.str("error_class", metrics::error_class_name(r.error_class));
+                if (r.http_status) a.integer("http_status", r.http_status);
+            }
+            if (list.size() > 1) list += ',';
+            list += a.object();
+        }
+        list += ']';
+        f.raw("deployments", list);
+        if (tr.winner) f.str("winner", cfg->deployments[plan.attempts[*tr.winner].deployment].id);
+        else f.null("winner");
+        if (ttft_ms >= 0) f.num("ttft_ms", ttft_ms);
+        if (tr.prompt_tokens >= 0 || tr.completion_tokens >= 0)
+            f.raw("tokens", logfmt::Fields()
+                                .integer("prompt", tr.prompt_tokens)
+                                .integer("completion", tr.completion_tokens)
+                                .object());
+        if (tr.retries) f.integer("retries", tr.retries);
+        if (tr.hedges) f.integer("hedges", tr.hedges);
+        if (tr.race) f.boolean("race", true);
+        if (!routed.note.empty()) f.str("note", routed.note);
+        f.str("outcome", outcome);
+        if (info.metadata_json != "{}") {
+            auto meta = info.metadata_json.size() <= 8192 ? logfmt::compact_json(info.metadata_json) : std::nullopt;
+            f.raw("metadata", meta ? *meta : std::string("{\"_dropped\":\"too large or invalid\"}"));
+        }
+        return;
     }
     double total_ms = ms_since(t0);
     std::string meta = info.metadata_json == "{}" ? std::string() : " metadata=" + info.metadata_json.substr(0, 256);
@@ -478,7 +665,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
 // the first successful completion as the top-level object (so plain SDK code
 // keeps working) plus "results": one entry per listed group, in order, each
 // {"model_group", "status", "deployment", "response"} or {..., "error"}.
-void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
+bool Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
                                        tg_endpoint ep, const std::string& request_id, Clock::time_point t0,
                                        const std::shared_ptr<const ParsedBody>& parsed,
                                        const std::vector<std::string>& groups) {
@@ -486,7 +673,7 @@ void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
         send_error(resp, ApiError::bad_request("stream=true with a model list needs fastest_response=true "
                                                "(a stream has one winner)",
                                                "stream", "model_list_stream"));
-        return;
+        return true;
     }
     struct One {
         std::string group;
@@ -520,8 +707,9 @@ void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
         o.plan = std::get<router::RoutedPlan>(routed).plan;
         o.channel = std::make_shared<ClientChannel>();
         auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, o.plan, ep, timeouts);
-        o.executor = std::make_shared<dispatch::Executor>(o.plan, *scheduler, transport, o.channel,
-                                                          router->observer_for(info, o.plan));
+        std::shared_ptr<dispatch::Observer> observer = router->observer_for(info, o.plan);
+        if (prom) observer = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), o.plan);
+        o.executor = std::make_shared<dispatch::Executor>(o.plan, *scheduler, transport, o.channel, observer);
     }
     for (auto& o : all)
         if (o.executor) o.executor->start();
@@ -536,8 +724,8 @@ void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
             if (w == ClientChannel::Wait::ClientGone) {
                 for (auto& x : all)
                     if (x.executor) x.executor->cancel();
-                spdlog::info("{} {} model={} client disconnected", request_id, req.getURI(), parsed->model);
-                return;
+                if (!json_log) spdlog::info("{} {} model={} client disconnected", request_id, req.getURI(), parsed->model);
+                return false;
             }
             if (batch.attempt) {
                 o.status = batch.head.status;
@@ -572,21 +760,23 @@ void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
     if (!first_ok) {
         resp.set("x-tailgate-attempts", std::to_string(all.size()));
         send_error(resp, worst ? *worst : ApiError::internal("no result"));
-        return;
+        return true;
     }
     std::string body = first_ok->body;
     size_t close = body.find_last_of('}');
     if (close == std::string::npos) {
         send_error(resp, ApiError::bad_gateway("upstream returned a non-JSON body", "upstream_protocol_error"));
-        return;
+        return true;
     }
     body.insert(close, ",\"results\":" + results);
     resp.set("x-tailgate-deployment", first_ok->deployment);
     resp.set("x-tailgate-model-group", first_ok->group);
     resp.set("x-tailgate-attempts", std::to_string(all.size()));
     send_json(resp, 200, body);
-    spdlog::info("{} {} model={} all-results groups={} total_ms={:.1f}", request_id, req.getURI(), parsed->model,
-                 all.size(), ms_since(t0));
+    if (!json_log)
+        spdlog::info("{} {} model={} all-results groups={} total_ms={:.1f}", request_id, req.getURI(), parsed->model,
+                     all.size(), ms_since(t0));
+    return true;
 }
 
 Gateway::Gateway(std::shared_ptr<const config::Config> cfg, std::vector<std::string> plugin_dirs)

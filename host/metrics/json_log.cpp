@@ -1,0 +1,162 @@
+#include "metrics/json_log.hpp"
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/pattern_formatter.h>
+
+#include <cmath>
+#include <cstdio>
+
+namespace tailgate::logfmt {
+
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid.
+size_t utf8_len(std::string_view s, size_t i) {
+    auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    auto cont = [&](size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) {
+        return i + k < s.size() && b(k) >= lo && b(k) <= hi;
+    };
+    unsigned c = b(0);
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+    if (c == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
+    if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return cont(1) && cont(2) ? 3 : 0;
+    if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;  // no surrogates
+    if (c == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+    if (c >= 0xF1 && c <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+    if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+    return 0;
+}
+
+class MessageFlag final : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+        std::string_view p(msg.payload.data(), msg.payload.size());
+        thread_local std::string buf;
+        buf.clear();
+        if (!p.empty() && p.front() == kStructuredMarker) {
+            buf.assign(p.substr(1));
+        } else {
+            buf += "\"msg\":\"";
+            append_escaped(buf, p);
+            buf += '"';
+        }
+        dest.append(buf.data(), buf.data() + buf.size());
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<MessageFlag>(); }
+};
+
+}  // namespace
+
+std::unique_ptr<spdlog::formatter> make_formatter(bool json) {
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    if (json) {
+        f->add_flag<MessageFlag>('*').set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l",%*})");
+    } else {
+        f->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+    }
+    return f;
+}
+
+void append_escaped(std::string& out, std::string_view s) {
+    out.reserve(out.size() + s.size());
+    for (size_t i = 0; i < s.size();) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            size_t n = utf8_len(s, i);
+            if (n == 0) {
+                out += "\\ufffd";
+                ++i;
+            } else {
+                out.append(s.substr(i, n));
+                i += n;
+            }
+            continue;
+        }
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    char u[8];
+                    std::snprintf(u, sizeof u, "\\u%04x", c);
+                    out += u;
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+        ++i;
+    }
+}
+
+std::optional<std::string> compact_json(std::string_view json) {
+    rapidjson::Document d;
+    d.Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
+    if (d.HasParseError()) return std::nullopt;
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    if (!d.Accept(w)) return std::nullopt;
+    return std::string(sb.GetString(), sb.GetSize());
+}
+
+void Fields::key(std::string_view k) {
+    if (!s_.empty()) s_ += ',';
+    s_ += '"';
+    append_escaped(s_, k);
+    s_ += "\":";
+}
+
+Fields& Fields::str(std::string_view k, std::string_view v) {
+    key(k);
+    s_ += '"';
+    append_escaped(s_, v);
+    s_ += '"';
+    return *this;
+}
+
+Fields& Fields::num(std::string_view k, double v, int decimals) {
+    key(k);
+    if (std::isfinite(v))
+        s_ += fmt::format("{:.{}f}", v, decimals);
+    else
+        s_ += "null";
+    return *this;
+}
+
+Fields& Fields::integer(std::string_view k, int64_t v) {
+    key(k);
+    s_ += std::to_string(v);
+    return *this;
+}
+
+Fields& Fields::boolean(std::string_view k, bool v) {
+    key(k);
+    s_ += v ? "true" : "false";
+    return *this;
+}
+
+Fields& Fields::null(std::string_view k) {
+    key(k);
+    s_ += "null";
+    return *this;
+}
+
+Fields& Fields::raw(std::string_view k, std::string_view json) {
+    key(k);
+    s_ += json;
+    return *this;
+}
+
+std::string structured(const Fields& f) {
+    std::string out(1, kStructuredMarker);
+    out += f.members();
+    return out;
+}
+
+}  // namespace tailgate::logfmt

@@ -1,0 +1,469 @@
+#include "metrics/metrics.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iterator>
+
+namespace tailgate::metrics {
+
+namespace {
+
+constexpr std::memory_order relaxed = std::memory_order_relaxed;
+
+const char* const kStatusNames[kStatusClasses] = {"2xx", "4xx", "5xx", "error"};
+const char* const kOutcomeNames[kOutcomes] = {"success", "failure", "cancelled", "refused"};
+const char* const kErrorClassNames[kErrorClasses] = {"other",       "connect",   "timeout",  "rate_limit",
+                                                     "server",      "auth",      "not_found", "bad_request",
+                                                     "protocol",    "context_window"};
+const char* const kHealthNames[] = {"healthy", "cooling", "half_open"};
+
+// A bucket bound as Prometheus users expect to read it: "0.00005", "2.5", "600".
+std::string format_bound(double b) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.9f", b);
+    std::string s(buf);
+    while (!s.empty() && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+    return s;
+}
+
+std::string format_value(double v) {
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+    return fmt::format("{}", v);
+}
+
+class Writer {
+public:
+    explicit Writer(std::string& out) : out_(out) {}
+
+    void family(const char* name, const char* type, const char* help) {
+        fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    }
+    // name{labels} value
+    void sample(std::string_view name, std::string_view labels, uint64_t v) {
+        line(name, labels);
+        fmt::format_to(std::back_inserter(out_), "{}\n", v);
+    }
+    void sample(std::string_view name, std::string_view labels, int64_t v) {
+        line(name, labels);
+        fmt::format_to(std::back_inserter(out_), "{}\n", v);
+    }
+    void sample(std::string_view name, std::string_view labels, double v) {
+        line(name, labels);
+        out_ += format_value(v);
+        out_ += '\n';
+    }
+    void histogram(std::string_view name, std::string_view labels, const Histogram& h,
+                   const std::vector<std::string>& le) {
+        auto snap = h.snapshot();
+        std::string bucket = std::string(name) + "_bucket";
+        std::string lbl(labels);
+        if (!lbl.empty()) lbl += ',';
+        for (size_t i = 0; i < snap.cumulative.size(); ++i) {
+            std::string l = lbl + "le=\"" + (i < le.size() ? le[i] : std::string("+Inf")) + "\"";
+            sample(bucket, l, snap.cumulative[i]);
+        }
+        sample(std::string(name) + "_sum", labels, snap.sum);
+        sample(std::string(name) + "_count", labels, snap.count());
+    }
+
+private:
+    void line(std::string_view name, std::string_view labels) {
+        out_ += name;
+        if (!labels.empty()) {
+            out_ += '{';
+            out_ += labels;
+            out_ += '}';
+        }
+        out_ += ' ';
+    }
+    std::string& out_;
+};
+
+std::vector<std::string> bound_labels(std::span<const double> bounds) {
+    std::vector<std::string> out;
+    for (double b : bounds) out.push_back(format_bound(b));
+    return out;
+}
+
+std::string label(std::string_view name, std::string_view value) {
+    return std::string(name) + "=\"" + escape_label_value(value) + "\"";
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view v) {
+    std::string out;
+    out.reserve(v.size());
+    for (char c : v) {
+        switch (c) {
+            case '\\': out += "\\\\"; break;
+            case '"': out += "\\\""; break;
+            case '\n': out += "\\n"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
+void FloatCounter::add(double x) noexcept {
+    double cur = v_.load(relaxed);
+    while (!v_.compare_exchange_weak(cur, cur + x, relaxed, relaxed)) {
+    }
+}
+
+Histogram::Histogram(std::span<const double> upper_bounds)
+    : bounds_(upper_bounds), counts_(std::make_unique<std::atomic<uint64_t>[]>(upper_bounds.size() + 1)) {
+    for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0, relaxed);
+}
+
+size_t Histogram::bucket_for(double seconds) const noexcept {
+    if (!(seconds > 0)) seconds = 0;  // negative and NaN
+    // Few bounds: a linear scan beats a binary search and is branch-predictable.
+    size_t i = 0;
+    while (i < bounds_.size() && seconds > bounds_[i]) ++i;
+    return i;
+}
+
+void Histogram::observe(double seconds) noexcept {
+    if (!(seconds > 0)) seconds = 0;
+    counts_[bucket_for(seconds)].fetch_add(1, relaxed);
+    // Capped at ~292 years per observation so a garbage value cannot wrap the sum.
+    double ns = std::min(seconds * 1e9, 9.2e18);
+    sum_ns_.fetch_add(static_cast<uint64_t>(ns), relaxed);
+}
+
+Histogram::Snapshot Histogram::snapshot() const {
+    Snapshot s;
+    s.cumulative.resize(bounds_.size() + 1);
+    uint64_t acc = 0;
+    for (size_t i = 0; i <= bounds_.size(); ++i) {
+        acc += counts_[i].load(relaxed);
+        s.cumulative[i] = acc;
+    }
+    s.sum = static_cast<double>(sum_ns_.load(relaxed)) / 1e9;
+    return s;
+}
+
+StatusClass status_class(int s) {
+    if (s >= 200 && s < 300) return StatusClass::S2xx;
+    if (s >= 400 && s < 499) return StatusClass::S4xx;
+    if (s >= 500 && s < 600) return StatusClass::S5xx;
+    return StatusClass::Error;
+}
+
+const char* error_class_name(uint32_t c) { return c < kErrorClasses ? kErrorClassNames[c] : "other"; }
+
+Metrics::Metrics(const config::Config& cfg) {
+    group_names_ = cfg.model_groups();
+    for (uint32_t g = 0; g < group_names_.size(); ++g) {
+        group_ids_.emplace(group_names_[g], g);
+        group_labels_.push_back(label("model_group", group_names_[g]));
+    }
+    group_labels_.push_back(label("model_group", "_other"));
+    const size_t ngroups = group_names_.size() + 1;
+    for (size_t g = 0; g < ngroups; ++g) groups_.push_back(std::make_unique<GroupSeries>(ngroups));
+
+    for (const auto& d : cfg.deployments) {
+        uint32_t g = group_ids_.at(d.model_name);
+        dep_group_.push_back(g);
+        DeploymentInfo info;
+        info.dep_label = label("deployment", d.id);
+        info.full_labels = group_labels_[g] + "," + info.dep_label + "," + label("provider", d.upstream.provider);
+        info.in_cost = d.input_cost_per_token;
+        info.out_cost = d.output_cost_per_token;
+        dep_info_.push_back(std::move(info));
+        deps_.push_back(std::make_unique<DeploymentSeries>());
+    }
+
+    configured_fallbacks_.assign(ngroups, std::vector<bool>(ngroups, false));
+    auto mark = [&](const std::vector<std::pair<std::string, std::vector<std::string>>>& list) {
+        for (const auto& [from, tos] : list) {
+            auto f = group_ids_.find(from);
+            if (f == group_ids_.end()) continue;
+            for (const auto& to : tos) {
+                auto t = group_ids_.find(to);
+                if (t != group_ids_.end()) configured_fallbacks_[f->second][t->second] = true;
+            }
+        }
+    };
+    mark(cfg.router.fallbacks);
+    mark(cfg.router.context_window_fallbacks);
+}
+
+uint32_t Metrics::group_index(std::string_view name) const {
+    auto it = group_ids_.find(std::string(name));
+    return it == group_ids_.end() ? other_group() : it->second;
+}
+
+void Metrics::request_finished(const RequestSample& s, bool stream_counted) noexcept {
+    in_flight_requests_.fetch_sub(1, relaxed);
+    if (stream_counted) in_flight_streams_.fetch_sub(1, relaxed);
+    GroupSeries& g = *groups_[std::min<uint32_t>(s.group, other_group())];
+    StatusClass sc = (s.stream_error || s.client_gone) ? StatusClass::Error : status_class(s.http_status);
+    g.requests[static_cast<size_t>(sc)].inc();
+    if (s.client_gone) client_disconnects_.inc();
+    if (s.total_s >= 0) g.duration[s.stream ? 1 : 0].observe(s.total_s);
+    if (s.ttft_s >= 0) g.ttft.observe(s.ttft_s);
+    if (s.overhead_s >= 0) overhead_.observe(s.overhead_s);
+}
+
+void Metrics::attempt_first_byte(uint32_t d, double ttft_ms) noexcept {
+    if (ttft_ms >= 0) deps_[d]->ttft.observe(ttft_ms / 1000.0);
+}
+
+void Metrics::attempt_ended(uint32_t d, Outcome o, const dispatch::AttemptEvent& ev) noexcept {
+    DeploymentSeries& s = *deps_[d];
+    s.attempts[static_cast<size_t>(o)].inc();
+    if (o == Outcome::Success) s.latency.observe(ev.elapsed_ms / 1000.0);
+    if (o == Outcome::Failure) s.failures[ev.error_class < kErrorClasses ? ev.error_class : 0].inc();
+    const DeploymentInfo& info = dep_info_[d];
+    double cost = 0;
+    bool costed = false;
+    if (ev.prompt_tokens > 0) {
+        s.tokens_in.inc(static_cast<uint64_t>(ev.prompt_tokens));
+        if (info.in_cost >= 0) cost += info.in_cost * static_cast<double>(ev.prompt_tokens), costed = true;
+    }
+    if (ev.completion_tokens > 0) {
+        s.tokens_out.inc(static_cast<uint64_t>(ev.completion_tokens));
+        if (info.out_cost >= 0) cost += info.out_cost * static_cast<double>(ev.completion_tokens), costed = true;
+    }
+    if (costed && cost > 0) s.cost_usd.add(cost);
+}
+
+void Metrics::fallback(uint32_t group, uint32_t to_group) noexcept {
+    if (group > other_group() || to_group > other_group()) return;
+    groups_[group]->fallbacks[to_group].inc();
+}
+
+void Metrics::health_changed(uint32_t d, uint32_t from, uint32_t to) noexcept {
+    if (d < deps_.size() && to == TG_HEALTH_COOLING && from != TG_HEALTH_COOLING) deps_[d]->cooldowns.inc();
+}
+
+std::string Metrics::render(const GaugeSampler& sample) const {
+    std::string out;
+    out.reserve(4096 + deps_.size() * 6000 + groups_.size() * 3000);
+    Writer w(out);
+    const auto latency_le = bound_labels(kLatencyBuckets);
+    const auto overhead_le = bound_labels(kOverheadBuckets);
+    const uint32_t nconf = other_group();  // configured groups: [0, nconf)
+
+    w.family("tailgate_build_info", "gauge", "Tailgate version (always 1).");
+    w.sample("tailgate_build_info", "version=\"" TAILGATE_VERSION "\"", uint64_t{1});
+
+    // ---- requests (client side) ----
+    w.family("tailgate_requests_total", "counter",
+             "Client requests to the API endpoints by model group and status class "
+             "(error = client disconnected or a stream that failed after it started).");
+    for (uint32_t g = 0; g <= nconf; ++g)
+        for (size_t c = 0; c < kStatusClasses; ++c)
+            w.sample("tailgate_requests_total", group_labels_[g] + ",status_class=\"" + kStatusNames[c] + "\"",
+                     groups_[g]->requests[c].value());
+
+    w.family("tailgate_request_duration_seconds", "histogram",
+             "Client-seen request duration, from the request reaching the handler to the last byte sent.");
+    for (uint32_t g = 0; g <= nconf; ++g)
+        for (int st = 0; st < 2; ++st)
+            w.histogram("tailgate_request_duration_seconds",
+                        group_labels_[g] + ",stream=\"" + (st ? "true" : "false") + "\"", groups_[g]->duration[st],
+                        latency_le);
+
+    w.family("tailgate_request_ttft_seconds", "histogram",
+             "Client-seen time to first byte of streamed responses (request start to first byte written).");
+    for (uint32_t g = 0; g < nconf; ++g)
+        w.histogram("tailgate_request_ttft_seconds", group_labels_[g], groups_[g]->ttft, latency_le);
+
+    w.family("tailgate_gateway_overhead_seconds", "histogram",
+             "Time spent inside Tailgate outside upstream waits: request start to first attempt launched, "
+             "plus winner commit to first byte written to the client.");
+    w.histogram("tailgate_gateway_overhead_seconds", "", overhead_, overhead_le);
+
+    w.family("tailgate_in_flight_requests", "gauge", "API requests being handled.");
+    w.sample("tailgate_in_flight_requests", "", in_flight_requests_.load(relaxed));
+    w.family("tailgate_in_flight_streams", "gauge", "Streamed API requests being handled.");
+    w.sample("tailgate_in_flight_streams", "", in_flight_streams_.load(relaxed));
+
+    w.family("tailgate_client_disconnects_total", "counter", "Clients that went away before their response ended.");
+    w.sample("tailgate_client_disconnects_total", "", client_disconnects_.value());
+
+    // ---- strategies ----
+    auto per_group = [&](const char* name, const char* help, Counter GroupSeries::*field) {
+        w.family(name, "counter", help);
+        for (uint32_t g = 0; g < nconf; ++g) w.sample(name, group_labels_[g], ((*groups_[g]).*field).value());
+    };
+    per_group("tailgate_retries_total",
+              "Attempts launched after every earlier attempt of the request had failed (retries and fallbacks).",
+              &GroupSeries::retries);
+    w.family("tailgate_fallbacks_total", "counter",
+             "Retries that moved to a fallback model group (by requested group and fallback group).");
+    for (uint32_t g = 0; g < nconf; ++g)
+        for (uint32_t t = 0; t < nconf; ++t) {
+            uint64_t v = groups_[g]->fallbacks[t].value();
+            if (v == 0 && !configured_fallbacks_[g][t]) continue;
+            w.sample("tailgate_fallbacks_total", group_labels_[g] + "," + label("fallback_group", group_names_[t]), v);
+        }
+    per_group("tailgate_race_fanouts_total", "Requests that started more than one attempt at once (races).",
+              &GroupSeries::race_fanouts);
+    per_group("tailgate_hedge_eligible_requests_total", "Requests whose plan held a delayed (hedge) attempt.",
+              &GroupSeries::hedge_eligible);
+    per_group("tailgate_hedges_launched_total", "Hedge attempts launched while earlier attempts still ran.",
+              &GroupSeries::hedges_launched);
+    per_group("tailgate_hedges_won_total", "Requests won by a hedge attempt.", &GroupSeries::hedges_won);
+    per_group("tailgate_hedges_refused_total", "Hedge attempts refused by the strategy's budget.",
+              &GroupSeries::hedges_refused);
+
+    // ---- deployments ----
+    w.family("tailgate_attempts_total", "counter", "Upstream attempts by deployment and outcome.");
+    for (size_t d = 0; d < deps_.size(); ++d)
+        for (size_t o = 0; o < kOutcomes; ++o)
+            w.sample("tailgate_attempts_total", dep_info_[d].full_labels + ",outcome=\"" + kOutcomeNames[o] + "\"",
+                     deps_[d]->attempts[o].value());
+
+    w.family("tailgate_attempt_failures_total", "counter", "Failed upstream attempts by error class.");
+    for (size_t d = 0; d < deps_.size(); ++d)
+        for (size_t c = 0; c < kErrorClasses; ++c)
+            w.sample("tailgate_attempt_failures_total",
+                     dep_info_[d].dep_label + ",error_class=\"" + kErrorClassNames[c] + "\"",
+                     deps_[d]->failures[c].value());
+
+    w.family("tailgate_deployment_ttft_seconds", "histogram",
+             "Upstream time to first content byte of streamed attempts.");
+    for (size_t d = 0; d < deps_.size(); ++d)
+        w.histogram("tailgate_deployment_ttft_seconds", dep_info_[d].full_labels, deps_[d]->ttft, latency_le);
+
+    w.family("tailgate_deployment_latency_seconds", "histogram", "Upstream total latency of successful attempts.");
+    for (size_t d = 0; d < deps_.size(); ++d)
+        w.histogram("tailgate_deployment_latency_seconds", dep_info_[d].full_labels, deps_[d]->latency, latency_le);
+
+    w.family("tailgate_tokens_total", "counter", "Tokens reported by upstream usage (in = prompt, out = completion).");
+    for (size_t d = 0; d < deps_.size(); ++d) {
+        w.sample("tailgate_tokens_total", dep_info_[d].dep_label + ",direction=\"in\"", deps_[d]->tokens_in.value());
+        w.sample("tailgate_tokens_total", dep_info_[d].dep_label + ",direction=\"out\"", deps_[d]->tokens_out.value());
+    }
+
+    w.family("tailgate_cost_usd_total", "counter",
+             "Cost of reported tokens, from input/output_cost_per_token (deployments with a known cost).");
+    for (size_t d = 0; d < deps_.size(); ++d)
+        if (dep_info_[d].in_cost >= 0 || dep_info_[d].out_cost >= 0)
+            w.sample("tailgate_cost_usd_total", dep_info_[d].dep_label, deps_[d]->cost_usd.value());
+
+    w.family("tailgate_race_wins_total", "counter", "Races won by this deployment.");
+    for (size_t d = 0; d < deps_.size(); ++d)
+        w.sample("tailgate_race_wins_total", dep_info_[d].dep_label, deps_[d]->race_wins.value());
+
+    w.family("tailgate_cooldowns_total", "counter", "Transitions into the cooling state published by the health strategy.");
+    for (size_t d = 0; d < deps_.size(); ++d)
+        w.sample("tailgate_cooldowns_total", dep_info_[d].dep_label, deps_[d]->cooldowns.value());
+
+    std::vector<DeploymentGauges> gauges(deps_.size());
+    if (sample)
+        for (uint32_t d = 0; d < deps_.size(); ++d) gauges[d] = sample(d);
+    w.family("tailgate_deployment_state", "gauge", "1 for the deployment's current health state.");
+    for (size_t d = 0; d < deps_.size(); ++d)
+        for (uint32_t h = 0; h < 3; ++h)
+            w.sample("tailgate_deployment_state",
+                     dep_info_[d].dep_label + ",state=\"" + kHealthNames[h] + "\"",
+                     uint64_t{gauges[d].health == h ? 1u : 0u});
+    w.family("tailgate_deployment_in_flight", "gauge", "Attempts running on the deployment.");
+    for (size_t d = 0; d < deps_.size(); ++d)
+        w.sample("tailgate_deployment_in_flight", dep_info_[d].dep_label, uint64_t{gauges[d].in_flight});
+    return out;
+}
+
+// ---------------------------------------------------------------------------
+
+RequestObserver::RequestObserver(Metrics* m, std::shared_ptr<dispatch::Observer> inner, const dispatch::Plan& plan)
+    : m_(m), inner_(std::move(inner)) {
+    specs_.reserve(plan.attempts.size());
+    for (size_t i = 0; i < plan.attempts.size(); ++i) {
+        const auto& a = plan.attempts[i];
+        specs_.push_back(Spec{a.deployment, a.group, i == 0 ? TG_LAUNCH_AT_START : a.launch});
+        if (a.launch == TG_LAUNCH_AFTER_DELAY && i > 0) has_hedges_ = true;
+        if (a.launch == TG_LAUNCH_AT_START && a.group > 0) cross_group_race_ = true;
+    }
+    if (m_ && !specs_.empty()) group_ = m_->group_of(specs_[0].deployment);
+}
+
+void RequestObserver::commit(uint32_t i) {
+    if (trace_.winner) return;
+    trace_.winner = i;
+    trace_.committed_at = SteadyClock::now();
+    const Spec& s = specs_[i];
+    trace_.hedge_won = s.hedge;
+    if (!m_) return;
+    if (trace_.race) m_->race_win(s.deployment);
+    if (s.hedge) m_->hedge_won(group_);
+}
+
+void RequestObserver::on_attempt(const dispatch::AttemptEvent& ev) {
+    if (inner_) inner_->on_attempt(ev);
+    if (ev.attempt >= specs_.size()) return;
+    Spec& s = specs_[ev.attempt];
+    auto add_tokens = [&] {
+        if (ev.prompt_tokens >= 0) trace_.prompt_tokens = std::max<int64_t>(trace_.prompt_tokens, 0) + ev.prompt_tokens;
+        if (ev.completion_tokens >= 0)
+            trace_.completion_tokens = std::max<int64_t>(trace_.completion_tokens, 0) + ev.completion_tokens;
+    };
+    switch (ev.type) {
+        case TG_EVENT_STARTED: {
+            const bool others_running = running_ > 0;
+            ++running_;
+            if (ev.attempt == 0) {
+                if (m_ && has_hedges_) m_->hedge_eligible(group_);
+            } else if (s.launch == TG_LAUNCH_AFTER_DELAY && others_running) {
+                s.hedge = true;
+                ++trace_.hedges;
+                if (m_) m_->hedge_launched(group_);
+            } else if (s.launch == TG_LAUNCH_AT_START && others_running) {
+                if (!trace_.race) {
+                    trace_.race = true;
+                    if (m_) m_->race_fanout(group_);
+                }
+            } else {
+                // Everything launched before has failed: a retry (or a fallback).
+                ++trace_.retries;
+                if (m_) {
+                    m_->retry(group_);
+                    if (!cross_group_race_ && s.group > 0 && s.group != last_group_)
+                        m_->fallback(group_, m_->group_of(s.deployment));
+                }
+            }
+            last_group_ = s.group;
+            break;
+        }
+        case TG_EVENT_FIRST_BYTE:
+            if (m_) m_->attempt_first_byte(s.deployment, ev.ttft_ms);
+            commit(ev.attempt);
+            break;
+        case TG_EVENT_SUCCESS:
+            if (running_) --running_;
+            commit(ev.attempt);
+            add_tokens();
+            if (m_) m_->attempt_ended(s.deployment, Outcome::Success, ev);
+            break;
+        case TG_EVENT_FAILURE:
+            if (running_) --running_;
+            add_tokens();
+            if (m_) m_->attempt_ended(s.deployment, Outcome::Failure, ev);
+            break;
+        case TG_EVENT_CANCELLED:
+            if (running_) --running_;
+            add_tokens();
+            if (m_) m_->attempt_ended(s.deployment, Outcome::Cancelled, ev);
+            break;
+        case TG_EVENT_REFUSED:
+            ++trace_.refused;
+            if (m_) {
+                m_->attempt_ended(s.deployment, Outcome::Refused, ev);
+                m_->hedge_refused(group_);
+            }
+            break;
+        default: break;
+    }
+}
+
+}  // namespace tailgate::metrics

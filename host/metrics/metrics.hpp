@@ -1,0 +1,242 @@
+// Prometheus metrics: preallocated series, relaxed atomics, rendered on scrape.
+//
+// Every label set is known from the config (model groups, deployments,
+// providers) or is a fixed enum (status class, outcome, error class), so all
+// series are allocated once at startup. Recording is an index into a vector
+// plus one or two relaxed atomic adds: no map lookup, no string formatting,
+// no lock on the request path. Rendering (GET /metrics) walks everything and
+// formats the text exposition format.
+//
+// Labels never carry per-request values (ids, client-supplied names, keys):
+// a request for a model name that is not configured is counted under the
+// model_group "_other".
+#pragma once
+
+#include "config/config.hpp"
+#include "dispatch/executor.hpp"
+
+#include <tailgate/plugin_abi.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace tailgate::metrics {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// LLM latencies: 5 ms to 10 minutes (seconds).
+inline constexpr double kLatencyBuckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                             2.5,   5,    10,    30,   60,  120,  300, 600};
+// Time spent inside the gateway: 50 µs to 100 ms (seconds).
+inline constexpr double kOverheadBuckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                              0.005,   0.01,   0.025,   0.05,   0.1};
+
+class Counter {
+public:
+    void inc(uint64_t n = 1) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
+    uint64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<uint64_t> v_{0};
+};
+
+// A double counter (money); add() is a relaxed CAS loop.
+class FloatCounter {
+public:
+    void add(double x) noexcept;
+    double value() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<double> v_{0};
+};
+
+// Prometheus histogram with fixed upper bounds (`le`, inclusive) plus +Inf.
+// Buckets are stored non-cumulative (one atomic add per observation) and made
+// cumulative when rendered; the sum is kept in integer nanoseconds.
+class Histogram {
+public:
+    explicit Histogram(std::span<const double> upper_bounds);
+    void observe(double seconds) noexcept;
+    // Index of the bucket `seconds` falls in: the first bound >= seconds, or
+    // bounds().size() for +Inf. Negative and NaN values count as 0.
+    size_t bucket_for(double seconds) const noexcept;
+    std::span<const double> bounds() const noexcept { return bounds_; }
+
+    struct Snapshot {
+        std::vector<uint64_t> cumulative;  // per bound, then +Inf (= count)
+        double sum = 0;                    // seconds
+        uint64_t count() const { return cumulative.empty() ? 0 : cumulative.back(); }
+    };
+    Snapshot snapshot() const;
+
+private:
+    std::span<const double> bounds_;
+    std::unique_ptr<std::atomic<uint64_t>[]> counts_;  // bounds_.size() + 1
+    std::atomic<uint64_t> sum_ns_{0};
+};
+
+enum class StatusClass : uint8_t { S2xx, S4xx, S5xx, Error };
+inline constexpr size_t kStatusClasses = 4;
+StatusClass status_class(int http_status);  // 499 (client gone) and non-4xx/5xx/2xx -> Error
+
+enum class Outcome : uint8_t { Success, Failure, Cancelled, Refused };
+inline constexpr size_t kOutcomes = 4;
+
+inline constexpr size_t kErrorClasses = 10;        // tg_error_class values 0..9
+const char* error_class_name(uint32_t error_class);  // "server", "timeout", ...; "other" out of range
+
+// What the gateway reports when a client request ends.
+struct RequestSample {
+    uint32_t group = 0;         // Metrics::group_of / group_index / other_group
+    bool stream = false;
+    int http_status = 0;        // what the client got (200 for a stream that then failed)
+    bool stream_error = false;  // a committed stream ended with an error event
+    bool client_gone = false;   // the client disconnected first
+    double total_s = -1;        // handler start -> response done
+    double ttft_s = -1;         // streams: handler start -> first byte written; < 0 none
+    double overhead_s = -1;     // see README (Metrics); < 0 when not measured
+};
+
+class Metrics {
+public:
+    explicit Metrics(const config::Config& cfg);
+    Metrics(const Metrics&) = delete;
+    Metrics& operator=(const Metrics&) = delete;
+
+    // Model group ids: configured groups in config order, then "_other".
+    uint32_t group_of(uint32_t deployment) const noexcept { return dep_group_[deployment]; }
+    uint32_t group_index(std::string_view name) const;  // hash lookup: error paths only
+    uint32_t other_group() const noexcept { return static_cast<uint32_t>(group_names_.size()); }
+    size_t deployment_count() const noexcept { return deps_.size(); }
+
+    // ---- gateway ----
+    void request_started() noexcept { in_flight_requests_.fetch_add(1, std::memory_order_relaxed); }
+    void stream_started() noexcept { in_flight_streams_.fetch_add(1, std::memory_order_relaxed); }
+    // Ends a request_started() (and the stream_started() when sample.stream_counted).
+    void request_finished(const RequestSample& s, bool stream_counted) noexcept;
+
+    // ---- attempts (RequestObserver) ----
+    void attempt_first_byte(uint32_t deployment, double ttft_ms) noexcept;
+    void attempt_ended(uint32_t deployment, Outcome o, const dispatch::AttemptEvent& ev) noexcept;
+    void retry(uint32_t group) noexcept { groups_[group]->retries.inc(); }
+    void fallback(uint32_t group, uint32_t to_group) noexcept;
+    void race_fanout(uint32_t group) noexcept { groups_[group]->race_fanouts.inc(); }
+    void race_win(uint32_t deployment) noexcept { deps_[deployment]->race_wins.inc(); }
+    void hedge_eligible(uint32_t group) noexcept { groups_[group]->hedge_eligible.inc(); }
+    void hedge_launched(uint32_t group) noexcept { groups_[group]->hedges_launched.inc(); }
+    void hedge_won(uint32_t group) noexcept { groups_[group]->hedges_won.inc(); }
+    void hedge_refused(uint32_t group) noexcept { groups_[group]->hedges_refused.inc(); }
+
+    // ---- health (published by a plugin through the router) ----
+    void health_changed(uint32_t deployment, uint32_t from, uint32_t to) noexcept;
+
+    // ---- scrape ----
+    struct DeploymentGauges {
+        uint32_t in_flight = 0;
+        uint32_t health = TG_HEALTH_HEALTHY;
+    };
+    using GaugeSampler = std::function<DeploymentGauges(uint32_t deployment)>;
+    // The text exposition format (version 0.0.4).
+    std::string render(const GaugeSampler& sample) const;
+    static constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+private:
+    struct DeploymentSeries {
+        DeploymentSeries() : ttft(kLatencyBuckets), latency(kLatencyBuckets) {}
+        Histogram ttft;
+        Histogram latency;
+        std::array<Counter, kOutcomes> attempts;
+        std::array<Counter, kErrorClasses> failures;
+        Counter tokens_in, tokens_out;
+        FloatCounter cost_usd;
+        Counter cooldowns;
+        Counter race_wins;
+    };
+    struct GroupSeries {
+        explicit GroupSeries(size_t groups)
+            : duration{Histogram(kLatencyBuckets), Histogram(kLatencyBuckets)},
+              ttft(kLatencyBuckets),
+              fallbacks(std::make_unique<Counter[]>(groups)) {}
+        Histogram duration[2];  // [stream]
+        Histogram ttft;
+        std::array<Counter, kStatusClasses> requests;
+        Counter retries, race_fanouts, hedge_eligible, hedges_launched, hedges_won, hedges_refused;
+        std::unique_ptr<Counter[]> fallbacks;  // by target group
+    };
+    struct DeploymentInfo {
+        std::string full_labels;  // model_group="..",deployment="..",provider=".."
+        std::string dep_label;    // deployment=".."
+        double in_cost = -1, out_cost = -1;
+    };
+
+    std::vector<std::string> group_names_;
+    std::vector<std::string> group_labels_;  // model_group=".." (with "_other" last)
+    std::unordered_map<std::string, uint32_t> group_ids_;
+    std::vector<uint32_t> dep_group_;
+    std::vector<DeploymentInfo> dep_info_;
+    std::vector<std::unique_ptr<DeploymentSeries>> deps_;
+    std::vector<std::unique_ptr<GroupSeries>> groups_;  // group_names_.size() + 1 (_other)
+    std::vector<std::vector<bool>> configured_fallbacks_;  // [from][to]: always rendered
+    Histogram overhead_{kOverheadBuckets};
+    Counter client_disconnects_;
+    std::atomic<int64_t> in_flight_requests_{0};
+    std::atomic<int64_t> in_flight_streams_{0};
+};
+
+// Escapes a Prometheus label value (backslash, double quote, newline).
+std::string escape_label_value(std::string_view v);
+
+// What the gateway needs from one request's attempt events, beyond the
+// executor's records. Written under the executor's lock; read by the request's
+// thread after the executor finished (its last event precedes the final
+// hand-off through the client channel) or after cancel() returned.
+struct RequestTrace {
+    std::optional<uint32_t> winner;
+    SteadyClock::time_point committed_at{};  // when the winner committed
+    int64_t prompt_tokens = -1;              // summed over attempts that reported usage
+    int64_t completion_tokens = -1;
+    bool race = false;                        // more than one attempt started at once
+    uint32_t hedges = 0;                      // hedges launched
+    bool hedge_won = false;
+    uint32_t retries = 0;
+    uint32_t refused = 0;
+};
+
+// The executor's observer for one request: forwards every event to the
+// router's observer, then updates metrics (when `m` is set) and the trace.
+class RequestObserver final : public dispatch::Observer {
+public:
+    RequestObserver(Metrics* m, std::shared_ptr<dispatch::Observer> inner, const dispatch::Plan& plan);
+    void on_attempt(const dispatch::AttemptEvent& ev) override;
+    const RequestTrace& trace() const { return trace_; }
+
+private:
+    struct Spec {
+        uint32_t deployment;
+        uint32_t group;     // routed group index (0 = requested)
+        tg_launch launch;
+        bool hedge = false;  // launched as a hedge (others running)
+    };
+    void commit(uint32_t attempt);
+
+    Metrics* m_;
+    std::shared_ptr<dispatch::Observer> inner_;
+    std::vector<Spec> specs_;
+    uint32_t group_ = 0;         // metrics group of the request (attempt 0's deployment)
+    bool has_hedges_ = false;     // the plan holds AFTER_DELAY attempts
+    bool cross_group_race_ = false;
+    uint32_t running_ = 0;
+    uint32_t last_group_ = 0;    // routed group of the last launched attempt
+    RequestTrace trace_;
+};
+
+}  // namespace tailgate::metrics

@@ -358,3 +358,23 @@ def test_hedge_cancellations_never_cool_down(stack, stream):
     log = gw.log_text()
     assert not re.search(r"health: deployment '\S+' \S+ -> cooling", log), log[-3000:]
     assert "health: skipped" not in log
+
+
+# A deployment whose attempts are always cancelled is never measured ----------
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: [health, latency, staggered-hedge]: a deployment slower than the hedge's fallback_delay loses every "
+    "hedge, its attempts are cancelled and censored by `latency`, so it never gets a sample and stays "
+    "'explore, no total data' -> ranked first whenever it is idle. Every sequential request then waits "
+    "fallback_delay on it before the hedge to the fast deployment: ~fallback_delay + 20 ms instead of 20 ms, forever"))
+def test_never_winning_deployment_is_not_primary_forever(stack):
+    p = stack.mock("p", "--ttft", "600ms", *QUIET)
+    q = stack.mock("q", "--ttft", "20ms", *QUIET)
+    deps = [deployment("g", p, model_info={"id": "p-dep"}), deployment("g", q, model_info={"id": "q-dep"})]
+    gw = stack.gateway(make_config(deps, router_settings={"strategies": [
+        "health", "latency", {"name": "staggered-hedge", "args": {"delay": "p95", "fallback_delay": "200ms"}}]}))
+    client = gw.client()
+    res = [_sync_call(client, False) for _ in range(10)]
+    # after a couple of explorations the 20 ms deployment should go first
+    slow = [round(t * 1000) for _, t, h in res[3:] if h["x-tailgate-attempts"] != "1" or t > 0.15]
+    assert len(slow) <= 1, f"{len(slow)} of the last 7 requests went to the slow deployment first: {slow} ms"

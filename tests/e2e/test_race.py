@@ -343,3 +343,46 @@ def test_race_plugin_cancellations_never_cool_down(stack, ranker):
     assert slow.stats()["completed"] == 0
     log = gw.log_text()
     assert not re.search(r"health: deployment '\S+' \S+ -> cooling", log), log[-3000:]
+
+
+@needs_plugins("race", "health")
+def test_race_plugin_failover_and_per_request_overrides(stack):
+    bad1 = stack.mock("bad1", "--fail-rate", "1", "--fail-status", "500", *("--chunks", "2"))
+    bad2 = stack.mock("bad2", "--fail-rate", "1", "--fail-status", "503", *("--chunks", "2"))
+    good = stack.mock("good", "--ttft", "30ms", "--chunk-delay", "1ms", "--chunks", "2")
+    mocks = (bad1, bad2, good)
+    gw = stack.gateway(make_config([deployment("g", m, model_info={"id": m.name}) for m in mocks],
+                                   router_settings={"strategies": _race_chain("simple-shuffle"),
+                                                    "disable_cooldowns": True}))  # keep the failing ones routable
+    client = gw.client()
+    # Two racers of three; when both are the failing ones the third follows as failover.
+    attempts = set()
+    for _ in range(12):
+        raw = client.chat.completions.with_raw_response.create(model="g", messages=USER_HI)
+        assert raw.parse().choices[0].message.content == mock_words("good", 2)
+        attempts.add(raw.headers["x-tailgate-attempts"])
+    assert attempts <= {"2", "3"}, attempts
+    assert good.received() == 12
+    # race.max_parallel: 3 launches all three at t=0 (not one after another)
+    for m in mocks:
+        m.reset()
+    t0 = time.monotonic()
+    raw = client.chat.completions.with_raw_response.create(model="g", messages=USER_HI,
+                                                           extra_body={"race": {"max_parallel": 3}})
+    assert raw.headers["x-tailgate-attempts"] == "3" and time.monotonic() - t0 < 0.5
+    assert [m.received() for m in mocks] == [1, 1, 1]
+    assert "race x3" in gw.log_text()
+    # race: false leaves the request to the host's default plan: one attempt, no retry configured
+    for m in mocks:
+        m.reset()
+    good_only = 0
+    for _ in range(6):
+        try:
+            raw = client.chat.completions.with_raw_response.create(model="g", messages=USER_HI,
+                                                                   extra_body={"race": False})
+            good_only += 1
+            assert raw.headers["x-tailgate-attempts"] == "1"
+        except openai.APIStatusError as e:
+            assert e.status_code in (500, 503) and e.response.headers["x-tailgate-attempts"] == "1"
+    assert sum(m.received() for m in mocks) == 6 and good.received() == good_only
+    assert "race off (request)" in gw.log_text()

@@ -9,5 +9,14 @@ bash tools/scripts/setup.sh
 echo "==> unit tests (ctest)"
 ctest --test-dir build --output-on-failure -j2 --timeout 300
 
+# promtool (Debian's `prometheus` package) validates /metrics in the e2e suite;
+# it is large, so it is installed here on the test path, not by setup.sh.
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "==> installing promtool (Debian package prometheus)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+    || echo "    (could not install prometheus: the promtool checks will be skipped)"
+fi
+
 echo "==> end-to-end tests (pytest + openai SDK)"
 TAILGATE_BUILD_DIR="$ROOT/build" .venv/bin/python -m pytest tests/e2e -q -p no:cacheprovider "$@"

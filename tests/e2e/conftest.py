@@ -380,3 +380,22 @@ def quantile(values: list[float], q: float) -> float:
     s = sorted(values)
     k = max(0, min(len(s) - 1, int(-(-q * len(s) // 1)) - 1))
     return s[k]
+
+
+class MockClock:
+    """Maps one mock's steady-clock ms (received_ms, finished_ms, cancel_ms, now_ms)
+    onto this process's time.monotonic() seconds. The offset is measured around a
+    /mock/stats call (the fastest of a few), good to about a millisecond on loopback."""
+
+    def __init__(self, mock: "Mock", probes: int = 5):
+        best = None
+        for _ in range(probes):
+            t0 = time.monotonic()
+            now_ms = mock.stats()["now_ms"]
+            t1 = time.monotonic()
+            if best is None or t1 - t0 < best[0]:
+                best = (t1 - t0, (t0 + t1) / 2 - now_ms / 1000)
+        self.offset = best[1]
+
+    def __call__(self, mock_ms: float) -> float:
+        return mock_ms / 1000 + self.offset

@@ -17,6 +17,8 @@
 
 #include <tailgate/plugin_abi.h>
 
+#include <boost/container/small_vector.hpp>
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -230,7 +232,7 @@ private:
 
     Metrics* m_;
     std::shared_ptr<dispatch::Observer> inner_;
-    std::vector<Spec> specs_;
+    boost::container::small_vector<Spec, 4> specs_;  // no allocation for common plans
     uint32_t group_ = 0;         // metrics group of the request (attempt 0's deployment)
     bool has_hedges_ = false;     // the plan holds AFTER_DELAY attempts
     bool cross_group_race_ = false;

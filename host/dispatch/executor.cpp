@@ -170,7 +170,7 @@ void Executor::cancel() {
     for (uint32_t i = 0; i < attempts_.size(); ++i)
         if (attempts_[i]->rec.state == AttemptState::Running ||
             (attempts_[i]->rec.state == AttemptState::Won && committed_))
-            cancel_attempt_locked(i);
+            cancel_attempt_locked(i, TG_CANCEL_CLIENT_GONE);
 }
 
 bool Executor::finished() const {
@@ -198,7 +198,7 @@ double Executor::elapsed_ms_locked(uint32_t i) const {
     return std::chrono::duration<double, std::milli>(d).count();
 }
 
-void Executor::emit_locked(tg_event_type type, uint32_t i) {
+void Executor::emit_locked(tg_event_type type, uint32_t i, tg_cancel_reason why) {
     if (!observer_) return;
     const auto& r = attempts_[i]->rec;
     AttemptEvent ev{type, i, plan_.attempts[i].deployment};
@@ -209,6 +209,7 @@ void Executor::emit_locked(tg_event_type type, uint32_t i) {
     ev.retry_after_ms = r.retry_after_ms;
     ev.prompt_tokens = attempts_[i]->sse.prompt_tokens();
     ev.completion_tokens = attempts_[i]->sse.completion_tokens();
+    ev.cancel_reason = why;
     if (type == TG_EVENT_SUCCESS && !plan_.stream)
         read_usage(attempts_[i]->buffer, ev.prompt_tokens, ev.completion_tokens);
     observer_->on_attempt(ev);
@@ -468,7 +469,7 @@ void Executor::fail_attempt_locked(uint32_t i, tg_error_class cls, int status, s
     advance_locked();
 }
 
-void Executor::cancel_attempt_locked(uint32_t i) {
+void Executor::cancel_attempt_locked(uint32_t i, tg_cancel_reason why) {
     auto& a = *attempts_[i];
     if (a.call) a.call->cancel();
     a.call.reset();
@@ -476,7 +477,7 @@ void Executor::cancel_attempt_locked(uint32_t i) {
     a.rec.state = AttemptState::Cancelled;
     a.rec.total_ms = elapsed_ms_locked(i);
     --running_;
-    emit_locked(TG_EVENT_CANCELLED, i);
+    emit_locked(TG_EVENT_CANCELLED, i, why);
 }
 
 void Executor::commit_locked(uint32_t i) {
@@ -487,7 +488,7 @@ void Executor::commit_locked(uint32_t i) {
     a.rec.state = AttemptState::Won;
     a.first_content_timer.reset();
     for (uint32_t k = 0; k < attempts_.size(); ++k)
-        if (k != i && attempts_[k]->rec.state == AttemptState::Running) cancel_attempt_locked(k);
+        if (k != i && attempts_[k]->rec.state == AttemptState::Running) cancel_attempt_locked(k, TG_CANCEL_LOST);
     if (!plan_.stream) emit_locked(TG_EVENT_SUCCESS, i);
     downstream_->commit(i, a.head, std::move(a.buffer));
     a.buffer.clear();

@@ -83,6 +83,7 @@ struct AttemptEvent {
     int64_t retry_after_ms = -1;
     int64_t prompt_tokens = -1;
     int64_t completion_tokens = -1;
+    tg_cancel_reason cancel_reason = TG_CANCEL_NONE;
 };
 
 class Observer {
@@ -157,9 +158,9 @@ private:
     void fail_attempt_locked(uint32_t i, tg_error_class cls, int status, std::string message, int64_t retry_after);
     void commit_locked(uint32_t i);
     void succeed_locked(uint32_t i);
-    void cancel_attempt_locked(uint32_t i);
+    void cancel_attempt_locked(uint32_t i, tg_cancel_reason why);
     void finish_failed_locked();
-    void emit_locked(tg_event_type type, uint32_t i);
+    void emit_locked(tg_event_type type, uint32_t i, tg_cancel_reason why = TG_CANCEL_NONE);
     double elapsed_ms_locked(uint32_t i) const;
 
     mutable std::mutex mu_;

@@ -551,6 +551,7 @@ public:
         e.retry_after_ms = ev.retry_after_ms;
         e.prompt_tokens = ev.prompt_tokens;
         e.completion_tokens = ev.completion_tokens;
+        e.cancel_reason = ev.cancel_reason;
         r_.dispatch_event(e);
     }
 

@@ -310,7 +310,19 @@ public:
                 record(e, kind_for(stream), std::max(elapsed, failure_penalty_ms_));
                 break;
             }
-            default:  // STARTED; CANCELLED is censored: it says nothing about the finish time
+            case TG_EVENT_CANCELLED: {
+                // Lost to another attempt: its latency was at least the time
+                // until the winner committed. Recording that lower bound keeps a
+                // deployment that always loses races/hedges from looking
+                // unmeasured (and so explored first) forever. A cancel because
+                // the client left says nothing and is not recorded.
+                const uint32_t why =
+                    TG_HAS_MEMBER(&e, tg_event, cancel_reason) ? e.cancel_reason : uint32_t{TG_CANCEL_NONE};
+                if (why == TG_CANCEL_LOST && std::isfinite(e.elapsed_ms) && e.elapsed_ms > 0)
+                    record(e, kind_for(stream), e.elapsed_ms);
+                break;
+            }
+            default:  // STARTED, REFUSED
                 break;
         }
     }

@@ -276,7 +276,7 @@ TEST_F(LatencyTest, ClientErrorsAndCancellationsRecordNothing) {
     const tg_latency_summary before = host.latency(0, kTotal);
     fail(*inst, d, 0, false, 5, TG_ERRC_BAD_REQUEST);
     fail(*inst, d, 0, false, 5, TG_ERRC_CONTEXT_WINDOW);
-    // Lost a race / client left: censored, neither fast nor slow.
+    // Cancelled without a reason given (older hosts): censored, neither fast nor slow.
     inst->observe(event(d, 0, TG_EVENT_STARTED, false, 0));
     inst->observe(event(d, 0, TG_EVENT_CANCELLED, false, 3));
     inst->observe(event(d, 0, TG_EVENT_STARTED, true, 0));
@@ -285,6 +285,30 @@ TEST_F(LatencyTest, ClientErrorsAndCancellationsRecordNothing) {
     EXPECT_EQ(host.latency(0, kTotal).mean_ms, before.mean_ms);
     EXPECT_EQ(host.latency(0, kTtft).samples, 0u);
     EXPECT_EQ(first(*inst, d), "a");
+}
+
+TEST_F(LatencyTest, LosingEveryRaceIsRecordedAsALowerBound) {
+    // "slow" never finishes first: each of its attempts is cancelled when the
+    // other commits. It must not stay "unmeasured" (explored first) forever.
+    Deployments d;
+    d.add("slow");
+    d.add("fast");
+    auto inst = make();
+    for (int k = 0; k < 10; ++k) {
+        total(*inst, d, 1, 20);
+        inst->observe(event(d, 0, TG_EVENT_STARTED, false, 0));
+        tg_event lost = event(d, 0, TG_EVENT_CANCELLED, false, 220);
+        lost.cancel_reason = TG_CANCEL_LOST;
+        inst->observe(lost);
+    }
+    EXPECT_EQ(host.latency(0, kTotal).samples, 10u);
+    EXPECT_DOUBLE_EQ(host.latency(0, kTotal).mean_ms, 220.0);
+    EXPECT_EQ(first(*inst, d), "fast");
+    // A client that leaves says nothing about the deployment.
+    tg_event gone = event(d, 0, TG_EVENT_CANCELLED, false, 5);
+    gone.cancel_reason = TG_CANCEL_CLIENT_GONE;
+    inst->observe(gone);
+    EXPECT_EQ(host.latency(0, kTotal).samples, 10u);
 }
 
 // ---- buffer ----

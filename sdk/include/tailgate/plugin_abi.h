@@ -212,6 +212,14 @@ typedef enum tg_error_class {
     TG_ERRC_CONTEXT_WINDOW = 9 /* upstream says the prompt is too long */
 } tg_error_class;
 
+/* Why an attempt was cancelled. A LOST attempt was still running when another
+ * committed: its true latency is at least elapsed_ms (a censored sample). */
+typedef enum tg_cancel_reason {
+    TG_CANCEL_NONE = 0,
+    TG_CANCEL_LOST = 1,        /* another attempt of the request won */
+    TG_CANCEL_CLIENT_GONE = 2  /* the client disconnected */
+} tg_cancel_reason;
+
 typedef struct tg_event {
     uint32_t struct_size;
     uint32_t type;                   /* tg_event_type */
@@ -228,6 +236,7 @@ typedef struct tg_event {
     int64_t retry_after_ms;          /* from Retry-After / retry-after-ms, -1 if none */
     int64_t prompt_tokens;           /* -1 when unknown */
     int64_t completion_tokens;       /* -1 when unknown */
+    uint32_t cancel_reason;          /* tg_cancel_reason, CANCELLED only */
 } tg_event;
 
 /* ---- services the host offers a plugin ---- */

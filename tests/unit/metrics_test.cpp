@@ -520,3 +520,22 @@ TEST(JsonLog, TextFormatIsUnchanged) {
     logger.info("hello \"world\"");
     EXPECT_NE(os.str().find(" info hello \"world\"\n"), std::string::npos) << os.str();
 }
+
+// ---------------------------------------------------------------------------
+// general_settings keys
+
+TEST(MetricsConfig, SwitchesParseAndAuthWithoutKeyWarns) {
+    const std::string base = "model_list:\n  - model_name: g\n    litellm_params: {model: openai/x}\n";
+    auto d = config::load_string(base, "m.yaml");
+    EXPECT_TRUE(d.general.metrics);
+    EXPECT_FALSE(d.general.metrics_auth);
+    auto c = config::load_string(base + "general_settings: {metrics: false, metrics_auth: true}\n", "m.yaml");
+    EXPECT_FALSE(c.general.metrics);
+    EXPECT_TRUE(c.general.metrics_auth);
+    bool warned = false;
+    for (const auto& w : c.warnings) warned |= w.find("general_settings.metrics_auth") != std::string::npos;
+    EXPECT_TRUE(warned);
+    auto k = config::load_string(base + "general_settings: {master_key: sk-1, metrics_auth: true}\n", "m.yaml");
+    EXPECT_TRUE(k.warnings.empty());
+    EXPECT_THROW(config::load_string(base + "general_settings: {metrics: maybe}\n", "m.yaml"), config::ConfigError);
+}

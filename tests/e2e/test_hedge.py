@@ -14,9 +14,8 @@ with `simple-shuffle` after `latency`: only the primary has a `weight`, and an
 unweighted candidate is never picked first while a weighted one is available.
 
 Mock clocks: each mock's received_ms / finished_ms / cancel_ms count from its
-own start. `MockClock` maps one mock's clock onto this process's monotonic
-clock (offset measured around a /mock/stats call, good to ~1 ms on loopback),
-so the launch of a hedge can be placed relative to the primary's.
+own start. `MockClock` (conftest) maps one mock's clock onto this process's
+monotonic clock, so the launch of a hedge can be placed relative to the primary's.
 """
 from __future__ import annotations
 
@@ -28,29 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 
-from conftest import USER_HI, deployment, make_config, mock_words, needs_plugins, quantile, wait_for
+from conftest import USER_HI, MockClock, deployment, make_config, mock_words, needs_plugins, quantile, wait_for
 
 pytestmark = needs_plugins("staggered-hedge", "health", "latency", "simple-shuffle")
 
 CHUNKS = 3
 QUIET = ("--chunk-delay", "1ms", "--chunks", str(CHUNKS))
-
-
-class MockClock:
-    """Converts a mock's steady-clock ms into time.monotonic() seconds."""
-
-    def __init__(self, mock, probes: int = 5):
-        best = None
-        for _ in range(probes):
-            t0 = time.monotonic()
-            now_ms = mock.stats()["now_ms"]
-            t1 = time.monotonic()
-            if best is None or t1 - t0 < best[0]:
-                best = (t1 - t0, (t0 + t1) / 2 - now_ms / 1000)
-        self.offset = best[1]
-
-    def __call__(self, mock_ms: float) -> float:
-        return mock_ms / 1000 + self.offset
 
 
 def hedge_chain(**hedge_args):
@@ -212,13 +194,19 @@ def _load(gw, n: int, workers: int = 16, stream: bool = False) -> list[tuple[flo
 def test_stragglers_p95_hedge_cuts_the_tail(stack):
     """Primary: lognormal TTFT, median 40 ms (sigma 0.25) with 3 % stragglers x20
     (~800 ms); secondary: median 45 ms, no stragglers. The primary is pinned
-    (weight) so the hedge always goes primary -> secondary.
+    (weight) so the hedge always goes primary -> secondary, 400 requests at
+    concurrency 16.
 
-    Expected hedge share: the primary's window only holds attempts it won, since a
-    straggler that loses to its hedge is cancelled and censored; so its p95 is the
-    p95 of the body alone, and ~5 % of the body plus every straggler are hedged:
-    ~8 %. The assertion allows 12 % (2.8 sigma at n=400) and checks that every
-    straggler of the primary was hedged away."""
+    Expected hedge share: a straggler loses to its hedge and is cancelled; since
+    dddf314 `latency` records such a lost attempt as a lower bound (its elapsed
+    time at the cancel, ~delay + the secondary's latency) instead of dropping it,
+    so the window holds ~3 % of those high values and its p95 is about the body's
+    p98: ~2 % of the body plus every straggler get hedged, ~5 % (measured 4-7 %).
+    Before that fix the stragglers were censored out of the window entirely and
+    the share was ~8 % (5 % of the body + 3 %).
+
+    The reference p50 is this client's p50 in the hedged run itself (95 % of those
+    requests are the primary alone), so a loaded machine inflates both sides."""
     p = stack.mock("p", "--ttft", "40ms", "--ttft-dist", "lognormal", "--ttft-sigma", "0.25",
                    "--straggler-prob", "0.03", "--straggler-mult", "20", *QUIET)
     q = stack.mock("q", "--ttft", "45ms", "--ttft-dist", "lognormal", "--ttft-sigma", "0.25", *QUIET)
@@ -250,13 +238,12 @@ def test_stragglers_p95_hedge_cuts_the_tail(stack):
     u, h = results["unhedged"], results["hedged"]
     assert u["primary"] == u["n"] and u["secondary"] == 0, u  # pinned primary, no hedging
     assert h["primary"] == h["n"], h
-    ref_p50 = u["p50"]  # the primary alone, as this client sees it
-    assert h["p99"] < 4 * ref_p50, f"hedged p99 {h['p99']:.0f} ms >= 4 x p50 {ref_p50:.0f} ms: {h}"
-    assert h["stragglers"] > 0 and h["unhedged_stragglers"] == 0, h
+    assert h["p99"] < 4 * h["p50"], f"hedged p99 {h['p99']:.0f} ms >= 4 x p50 {h['p50']:.0f} ms: {h}"
+    assert h["stragglers"] > 0 and h["unhedged_stragglers"] == 0, h  # every straggler was hedged away
     extra = h["secondary"] / h["n"]
-    assert extra <= 0.12, f"{extra:.1%} of requests hedged: {h}"
-    # the comparison: without hedging the stragglers are the tail
-    assert u["p99"] > 2 * h["p99"], (u, h)
+    assert extra <= 0.10, f"{extra:.1%} of requests hedged: {h}"
+    # The unhedged run is printed for comparison only (its p99 is a straggler, ~20 x p50,
+    # whenever at least 1 % of its requests straggled).
 
 
 # 8: budget ------------------------------------------------------------------
@@ -363,6 +350,9 @@ def test_hedge_cancellations_never_cool_down(stack, stream):
 # A deployment whose attempts are always cancelled is never measured ----------
 
 def test_never_winning_deployment_is_not_primary_forever(stack):
+    """[health, latency, staggered-hedge] with a 600 ms and a 20 ms deployment. Until
+    dddf314 the slow one lost every hedge, was censored, never got a sample, and
+    stayed 'explore' -- first whenever idle: every request waited fallback_delay."""
     p = stack.mock("p", "--ttft", "600ms", *QUIET)
     q = stack.mock("q", "--ttft", "20ms", *QUIET)
     deps = [deployment("g", p, model_info={"id": "p-dep"}), deployment("g", q, model_info={"id": "q-dep"})]

@@ -324,7 +324,9 @@ def test_race_plugin_two_of_three(stack):
 def test_race_plugin_cancellations_never_cool_down(stack, ranker):
     # allowed_fails 0: a single counted failure would cool `slow` down for 60 s
     # and the race would then leave it out. It is raced and cancelled 50 times.
-    fast = stack.mock("fast", "--ttft", "5ms", "--chunk-delay", "1ms", "--chunks", "2")
+    # fast at 30 ms, not less: the losing attempt must reach its mock before the
+    # winner commits, or it is cancelled while connecting and the mock never counts it
+    fast = stack.mock("fast", "--ttft", "30ms", "--chunk-delay", "1ms", "--chunks", "2")
     slow = stack.mock("slow", "--ttft", "150ms", "--chunk-delay", "1ms", "--chunks", "2")
     gw = stack.gateway(make_config(
         [deployment("g", fast, model_info={"id": "fast-dep"}), deployment("g", slow, model_info={"id": "slow-dep"})],

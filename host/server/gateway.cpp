@@ -139,6 +139,8 @@ Endpoint classify_path(std::string path) {
 struct Gateway::Impl {
     std::shared_ptr<const config::Config> cfg;
     plugin::Registry registry;
+    // Declared before the router (whose health listener points into it), so destroyed after it.
+    std::unique_ptr<metrics::Metrics> prom;  // null when general_settings.metrics is false
     std::unique_ptr<router::Router> router;
     boost::asio::io_context io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
@@ -148,7 +150,6 @@ struct Gateway::Impl {
     std::unique_ptr<Poco::ThreadPool> pool;
     std::unique_ptr<Poco::Net::HTTPServer> http;
     std::atomic<uint64_t> in_flight{0};
-    std::unique_ptr<metrics::Metrics> prom;  // null when general_settings.metrics is false
     bool json_log = false;
 
     Impl(std::shared_ptr<const config::Config> c, std::vector<std::string> dirs)

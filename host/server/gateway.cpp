@@ -4,6 +4,7 @@
 #include "dispatch/asio_scheduler.hpp"
 #include "metrics/json_log.hpp"
 #include "metrics/metrics.hpp"
+#include "metrics/strategy_stats.hpp"
 #include "server/client_channel.hpp"
 #include "server/request_body.hpp"
 #include "server/upstream_transport.hpp"
@@ -110,7 +111,7 @@ void send_error(Poco::Net::HTTPServerResponse& resp, const ApiError& e) {
 }
 
 struct Endpoint {
-    enum Kind { Api, Models, ModelOne, Liveness, Readiness, Metrics, Unknown };
+    enum Kind { Api, Models, ModelOne, Liveness, Readiness, Metrics, Stats, Unknown };
     Endpoint(Kind k = Unknown, tg_endpoint a = TG_ENDPOINT_CHAT, std::string s = {})
         : kind(k), api(a), arg(std::move(s)) {}
     Kind kind;
@@ -125,6 +126,7 @@ Endpoint classify_path(std::string path) {
     if (path == "/health/liveliness" || path == "/health/liveness") return {Endpoint::Liveness};
     if (path == "/health/readiness" || path == "/health") return {Endpoint::Readiness};
     if (path == "/metrics") return {Endpoint::Metrics};
+    if (path == "/stats/strategies") return {Endpoint::Stats};
     if (path.rfind("/v1/", 0) == 0) path.erase(0, 3);
     if (path == "/chat/completions") return {Endpoint::Api, TG_ENDPOINT_CHAT};
     if (path == "/completions") return {Endpoint::Api, TG_ENDPOINT_COMPLETIONS};
@@ -141,6 +143,7 @@ struct Gateway::Impl {
     plugin::Registry registry;
     // Declared before the router (whose health listener points into it), so destroyed after it.
     std::unique_ptr<metrics::Metrics> prom;  // null when general_settings.metrics is false
+    std::unique_ptr<metrics::StrategyStats> strat;  // GET /stats/strategies; with prom
     std::unique_ptr<router::Router> router;
     boost::asio::io_context io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
@@ -158,8 +161,18 @@ struct Gateway::Impl {
         json_log = cfg->general.log_format == "json";
         if (cfg->general.metrics) {
             prom = std::make_unique<metrics::Metrics>(*cfg);
-            router->set_health_listener(
-                [m = prom.get()](uint32_t d, uint32_t from, uint32_t to) { m->health_changed(d, from, to); });
+            std::vector<std::string> dep_ids;
+            std::vector<uint32_t> dep_groups;
+            for (uint32_t d = 0; d < cfg->deployments.size(); ++d) {
+                dep_ids.push_back(cfg->deployments[d].id);
+                dep_groups.push_back(prom->group_of(d));
+            }
+            strat = std::make_unique<metrics::StrategyStats>(cfg->model_groups(), std::move(dep_ids),
+                                                             std::move(dep_groups));
+            router->set_health_listener([m = prom.get(), st = strat.get()](uint32_t d, uint32_t from, uint32_t to) {
+                m->health_changed(d, from, to);
+                if (to == TG_HEALTH_COOLING && from != TG_HEALTH_COOLING) st->cooldown(d, Clock::now());
+            });
         }
         upstream::Client::Options opts;
         opts.max_idle_per_origin = static_cast<size_t>(std::max(1, cfg->general.upstream_pool_size));
@@ -195,6 +208,7 @@ struct RequestScope {
     std::string model;        // as requested (log only, never a label)
     std::string error;        // why it ended early
     logfmt::Fields detail;    // relay fields for the JSON record
+    std::optional<metrics::StrategyStats::Request> strat;  // set once the request had a plan
 
     RequestScope(Gateway::Impl& gw, Poco::Net::HTTPServerResponse& r, const std::string& id, std::string_view p,
                  Clock::time_point start)
@@ -210,6 +224,11 @@ struct RequestScope {
             sample.http_status = status ? status : static_cast<int>(resp.getStatus());
             sample.total_s = seconds(Clock::now() - t0);
             if (g.prom) g.prom->request_finished(sample, stream_counted);
+            if (g.strat && strat) {
+                strat->total_ms = sample.total_s * 1000.0;
+                strat->ttft_ms = sample.ttft_s >= 0 ? sample.ttft_s * 1000.0 : -1;
+                g.strat->record(*strat, Clock::now());
+            }
             if (g.json_log) {
                 logfmt::Fields f;
                 f.str("msg", "request").str("request_id", request_id).str("path", path);
@@ -356,6 +375,7 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
             }
             return;
         case Endpoint::Metrics:
+        case Endpoint::Stats:
             if (!prom) break;  // metrics: false -> unknown path
             if (!need("GET")) return;
             if (cfg->general.metrics_auth && !authorized(req)) {
@@ -363,7 +383,8 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
                 send_error(resp, ApiError::unauthorized("Invalid or missing API key"));
                 return;
             }
-            send_metrics(resp);
+            if (ep.kind == Endpoint::Stats) send_json(resp, 200, strat->render(Clock::now()));
+            else send_metrics(resp);
             return;
         case Endpoint::Api:
             if (!need("POST")) return;
@@ -610,6 +631,29 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
         if (traced && traced->trace().winner)
             scope.sample.overhead_s = seconds(launched_at - t0) +
                                       std::max(0.0, seconds(*first_written - traced->trace().committed_at));
+    }
+    if (strat && traced) {
+        const auto& tr = traced->trace();
+        const auto records = executor->records();
+        metrics::StrategyStats::Request sr;
+        sr.group = scope.sample.group;
+        sr.stream = plan.stream;
+        sr.hedges = tr.hedges;
+        sr.hedge_won = tr.hedge_won;
+        sr.race = tr.race;
+        sr.winner = tr.winner ? static_cast<int>(*tr.winner) : -1;
+        for (size_t i = 0; i < records.size(); ++i) {
+            const auto& r = records[i];
+            metrics::StrategyStats::Attempt a;
+            a.deployment = plan.attempts[i].deployment;
+            a.launched = r.state != dispatch::AttemptState::NotLaunched && r.state != dispatch::AttemptState::Refused;
+            a.success = r.state == dispatch::AttemptState::Won;
+            a.lost = r.state == dispatch::AttemptState::Cancelled && tr.winner && *tr.winner != i;
+            a.ttft_ms = r.ttft_ms;
+            a.total_ms = r.total_ms;
+            sr.attempts.push_back(a);
+        }
+        scope.strat = std::move(sr);
     }
     if (json_log) {
         const auto& tr = traced->trace();

@@ -703,6 +703,10 @@ void Loader::parse_router(Map& root) {
         if (auto x = get(m, "allow_request_strategy_override")) {
             r.allow_request_strategy_override = boolean(*x);
         }
+        if (auto x = get(m, "shadow_sample_rate")) {
+            r.shadow_sample_rate = number(*x, 0);
+            if (r.shadow_sample_rate > 1) fail(*x, "must be between 0 and 1");
+        }
         if (auto x = get(m, "plugin_paths")) {
             if (x->node.IsScalar()) {
                 r.plugin_paths.push_back(resolve_dir(nonempty_str(*x)));

@@ -93,6 +93,9 @@ struct RouterSettings {
     std::vector<std::pair<std::string, std::vector<std::string>>> fallbacks;
     std::vector<std::pair<std::string, std::vector<std::string>>> context_window_fallbacks;
     bool allow_request_strategy_override = false;
+    // Fraction of hedged/raced requests whose lost primary runs to completion
+    // off the client's path, to measure the true counterfactual (0 = never).
+    double shadow_sample_rate = 0;
 };
 
 struct GeneralSettings {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <random>
 
 namespace tailgate::dispatch {
 
@@ -168,7 +169,7 @@ void Executor::cancel() {
     done_ = true;
     launch_timer_.reset();
     for (uint32_t i = 0; i < attempts_.size(); ++i)
-        if (attempts_[i]->rec.state == AttemptState::Running ||
+        if (attempts_[i]->rec.state == AttemptState::Running || attempts_[i]->rec.state == AttemptState::Shadow ||
             (attempts_[i]->rec.state == AttemptState::Won && committed_))
             cancel_attempt_locked(i, TG_CANCEL_CLIENT_GONE);
 }
@@ -314,6 +315,10 @@ void Executor::advance_locked() {
 void Executor::on_head(uint32_t i, const upstream::ResponseHead& head) {
     std::lock_guard lk(mu_);
     auto& a = *attempts_[i];
+    if (a.rec.state == AttemptState::Shadow) {
+        a.head_ok = head.status >= 200 && head.status < 300;
+        return;
+    }
     if (done_ || a.rec.state != AttemptState::Running) return;
     a.head = head;
     a.rec.http_status = head.status;
@@ -328,6 +333,12 @@ void Executor::on_body(uint32_t i, std::string_view bytes) {
         // Committed stream: relay first, then look.
         downstream_->data(bytes);
         a.sse.feed(bytes);
+        return;
+    }
+    if (a.rec.state == AttemptState::Shadow) {
+        // Off the client's path: only watch for its first content.
+        if (plan_.stream && a.rec.ttft_ms < 0 && a.head_ok && a.sse.feed(bytes).content)
+            a.rec.ttft_ms = elapsed_ms_locked(i);
         return;
     }
     if (done_ || a.rec.state != AttemptState::Running) return;
@@ -384,6 +395,10 @@ void Executor::on_done(uint32_t i) {
         }
         return;
     }
+    if (a.rec.state == AttemptState::Shadow) {
+        shadow_event_locked(i, a.head_ok ? TG_EVENT_SHADOW_DONE : TG_EVENT_CANCELLED);
+        return;
+    }
     if (done_ || a.rec.state != AttemptState::Running) return;
     a.call.reset();
     if (!a.head_ok) {
@@ -417,6 +432,10 @@ void Executor::on_done(uint32_t i) {
 void Executor::on_error(uint32_t i, upstream::ErrorKind kind, const std::string& message) {
     std::lock_guard lk(mu_);
     auto& a = *attempts_[i];
+    if (a.rec.state == AttemptState::Shadow) {
+        shadow_event_locked(i, TG_EVENT_CANCELLED);  // no true latency after all: stays censored
+        return;
+    }
     a.call.reset();
     if (a.rec.state == AttemptState::Won) {
         if (done_) return;
@@ -474,10 +493,20 @@ void Executor::cancel_attempt_locked(uint32_t i, tg_cancel_reason why) {
     if (a.call) a.call->cancel();
     a.call.reset();
     a.first_content_timer.reset();
+    if (a.rec.state != AttemptState::Shadow) --running_;  // a shadow no longer counts as running
     a.rec.state = AttemptState::Cancelled;
     a.rec.total_ms = elapsed_ms_locked(i);
-    --running_;
     emit_locked(TG_EVENT_CANCELLED, i, why);
+}
+
+// A shadow finished (true latency known) or failed (still censored).
+bool Executor::shadow_event_locked(uint32_t i, tg_event_type type) {
+    auto& a = *attempts_[i];
+    a.call.reset();
+    a.rec.state = AttemptState::Cancelled;
+    a.rec.total_ms = elapsed_ms_locked(i);
+    emit_locked(type, i, type == TG_EVENT_CANCELLED ? TG_CANCEL_LOST : TG_CANCEL_NONE);
+    return true;
 }
 
 void Executor::commit_locked(uint32_t i) {
@@ -487,8 +516,21 @@ void Executor::commit_locked(uint32_t i) {
     auto& a = *attempts_[i];
     a.rec.state = AttemptState::Won;
     a.first_content_timer.reset();
-    for (uint32_t k = 0; k < attempts_.size(); ++k)
-        if (k != i && attempts_[k]->rec.state == AttemptState::Running) cancel_attempt_locked(k, TG_CANCEL_LOST);
+    for (uint32_t k = 0; k < attempts_.size(); ++k) {
+        if (k == i || attempts_[k]->rec.state != AttemptState::Running) continue;
+        if (k == 0 && plan_.shadow_sample_rate > 0) {
+            thread_local std::mt19937 rng{std::random_device{}()};
+            if (std::uniform_real_distribution<double>(0, 1)(rng) < plan_.shadow_sample_rate) {
+                // Keep the lost primary running to measure its true latency.
+                attempts_[k]->rec.state = AttemptState::Shadow;
+                attempts_[k]->first_content_timer.reset();
+                attempts_[k]->buffer = std::string();
+                --running_;
+                continue;
+            }
+        }
+        cancel_attempt_locked(k, TG_CANCEL_LOST);
+    }
     if (!plan_.stream) emit_locked(TG_EVENT_SUCCESS, i);
     downstream_->commit(i, a.head, std::move(a.buffer));
     a.buffer.clear();

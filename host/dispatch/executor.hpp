@@ -108,9 +108,12 @@ struct Plan {
     // Asked before a delayed (hedge) attempt launches while others still run;
     // false = refused (budget): no further hedges for this request.
     std::function<bool(uint32_t attempt, double elapsed_ms)> admit;
+    // Fraction of lost primaries (attempt 0) kept running to completion, off the
+    // client's path, to measure what the primary alone would have given.
+    double shadow_sample_rate = 0;
 };
 
-enum class AttemptState { NotLaunched, Running, Won, Failed, Cancelled, Refused };
+enum class AttemptState { NotLaunched, Running, Won, Failed, Cancelled, Refused, Shadow };
 
 struct AttemptRecord {
     AttemptState state = AttemptState::NotLaunched;
@@ -157,6 +160,7 @@ private:
     void on_first_content_timeout(uint32_t i);
     void fail_attempt_locked(uint32_t i, tg_error_class cls, int status, std::string message, int64_t retry_after);
     void commit_locked(uint32_t i);
+    bool shadow_event_locked(uint32_t i, tg_event_type type);
     void succeed_locked(uint32_t i);
     void cancel_attempt_locked(uint32_t i, tg_cancel_reason why);
     void finish_failed_locked();

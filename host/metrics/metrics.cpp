@@ -455,6 +455,10 @@ void RequestObserver::on_attempt(const dispatch::AttemptEvent& ev) {
             add_tokens();
             if (m_) m_->attempt_ended(s.deployment, Outcome::Cancelled, ev);
             break;
+        case TG_EVENT_SHADOW_DONE:
+            if (running_) --running_;
+            if (on_shadow_) on_shadow_(ev.elapsed_ms, ev.ttft_ms);
+            break;
         case TG_EVENT_REFUSED:
             ++trace_.refused;
             if (m_) {

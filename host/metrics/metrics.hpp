@@ -220,6 +220,8 @@ public:
     RequestObserver(Metrics* m, std::shared_ptr<dispatch::Observer> inner, const dispatch::Plan& plan);
     void on_attempt(const dispatch::AttemptEvent& ev) override;
     const RequestTrace& trace() const { return trace_; }
+    // Called when a shadowed primary finishes (true total and ttft, ms).
+    void on_shadow(std::function<void(double total_ms, double ttft_ms)> fn) { on_shadow_ = std::move(fn); }
 
 private:
     struct Spec {
@@ -239,6 +241,7 @@ private:
     uint32_t running_ = 0;
     uint32_t last_group_ = 0;    // routed group of the last launched attempt
     RequestTrace trace_;
+    std::function<void(double, double)> on_shadow_;
 };
 
 }  // namespace tailgate::metrics

@@ -27,9 +27,9 @@ struct Hist {
 // Group counters.
 enum GC : size_t {
     kRequests, kHedged, kHedgeWon, kWasted, kExtra, kRaces,
-    kHedgedOrRaced, kPrimaryUncensored, kPrimaryCensored, kPrimaryOther, kGroupCounters
+    kHedgedOrRaced, kPrimaryUncensored, kPrimaryCensored, kPrimaryOther, kShadowSampled, kGroupCounters
 };
-enum GH : size_t { kClientTotal, kClientTtft, kPrimaryLatency, kHrClient, kGroupHists };
+enum GH : size_t { kClientTotal, kClientTtft, kPrimaryLatency, kHrClient, kShadowLatency, kGroupHists };
 // Deployment counters.
 enum DC : size_t { kAttempts, kSuccesses, kCooldowns, kRaceWins, kDepCounters };
 enum DH : size_t { kDepTtft, kDepTotal, kDepHists };
@@ -249,6 +249,15 @@ void StrategyStats::record(const Request& r, Clock::time_point now) noexcept {
     }
 }
 
+void StrategyStats::shadow(uint32_t group, double primary_ms, Clock::time_point now) noexcept {
+    if (group >= groups_.size()) return;
+    for (auto& w : windows_)
+        if (Slot* s = w->at(now)) {
+            s->groups[group].n[kShadowSampled].fetch_add(1, relaxed);
+            s->groups[group].h[kShadowLatency].add(primary_ms);
+        }
+}
+
 void StrategyStats::cooldown(uint32_t deployment, Clock::time_point now) noexcept {
     if (deployment >= deps_.size()) return;
     for (auto& w : windows_)
@@ -285,9 +294,11 @@ std::string StrategyStats::render(Clock::time_point now) const {
             out += fmt::format("\"races\":{{\"count\":{},\"wins\":{{{}}}}},", s.n[kRaces], wins);
             out += fmt::format(
                 "\"primary_on_hedged_or_raced\":{{\"requests\":{},\"uncensored\":{},\"uncensored_latency_ms\":{},"
-                "\"censored\":{},\"other\":{},\"client_latency_ms\":{}}}",
+                "\"censored\":{},\"other\":{},\"client_latency_ms\":{},"
+                "\"shadow_sampled\":{},\"shadow_primary_latency_ms\":{}}}",
                 s.n[kHedgedOrRaced], s.n[kPrimaryUncensored], latency_json(s.h[kPrimaryLatency]),
-                s.n[kPrimaryCensored], s.n[kPrimaryOther], latency_json(s.h[kHrClient]));
+                s.n[kPrimaryCensored], s.n[kPrimaryOther], latency_json(s.h[kHrClient]), s.n[kShadowSampled],
+                latency_json(s.h[kShadowLatency]));
             out += '}';
         }
         out += "},\"deployments\":[";

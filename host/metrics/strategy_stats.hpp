@@ -62,6 +62,8 @@ public:
 
     void record(const Request& r, Clock::time_point now) noexcept;
     void cooldown(uint32_t deployment, Clock::time_point now) noexcept;
+    // The true latency of a lost primary that was kept running (shadow_sample_rate).
+    void shadow(uint32_t group, double primary_ms, Clock::time_point now) noexcept;
 
     // The JSON document served at GET /stats/strategies.
     std::string render(Clock::time_point now) const;

@@ -379,6 +379,7 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
         if (plan.attempts.size() >= 4 * TG_MAX_ATTEMPTS) break;
         plan.attempts.push_back(a);
     }
+    plan.shadow_sample_rate = cfg_->router.shadow_sample_rate;
     if (!out.note.empty()) out.note += "; ";
     out.note += "race " + std::to_string(std::count_if(plan.attempts.begin(), plan.attempts.end(), [](const auto& a) {
                     return a.launch == TG_LAUNCH_AT_START;
@@ -469,6 +470,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
         if (st) plan.first_content_timeout = *st;
     }
     plan.max_body_bytes = 64u * 1024 * 1024;
+    plan.shadow_sample_rate = rs.shadow_sample_rate;
 
     // Hedges are admitted by the strategy that planned them (load budgets).
     bool any_owner = false;
@@ -532,6 +534,9 @@ public:
             case TG_EVENT_CANCELLED:
                 st.in_flight.fetch_sub(1, std::memory_order_relaxed);
                 st.cancelled.fetch_add(1, std::memory_order_relaxed);
+                break;
+            case TG_EVENT_SHADOW_DONE:
+                st.in_flight.fetch_sub(1, std::memory_order_relaxed);
                 break;
             default: break;
         }

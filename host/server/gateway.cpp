@@ -6,6 +6,7 @@
 #include "metrics/metrics.hpp"
 #include "metrics/strategy_stats.hpp"
 #include "server/client_channel.hpp"
+#include "server/dashboard.hpp"
 #include "server/request_body.hpp"
 #include "server/upstream_transport.hpp"
 #include "upstream/client.hpp"
@@ -111,7 +112,7 @@ void send_error(Poco::Net::HTTPServerResponse& resp, const ApiError& e) {
 }
 
 struct Endpoint {
-    enum Kind { Api, Models, ModelOne, Liveness, Readiness, Metrics, Stats, Unknown };
+    enum Kind { Api, Models, ModelOne, Liveness, Readiness, Metrics, Stats, Ui, Unknown };
     Endpoint(Kind k = Unknown, tg_endpoint a = TG_ENDPOINT_CHAT, std::string s = {})
         : kind(k), api(a), arg(std::move(s)) {}
     Kind kind;
@@ -127,6 +128,7 @@ Endpoint classify_path(std::string path) {
     if (path == "/health/readiness" || path == "/health") return {Endpoint::Readiness};
     if (path == "/metrics") return {Endpoint::Metrics};
     if (path == "/stats/strategies") return {Endpoint::Stats};
+    if (path == "/ui") return {Endpoint::Ui};
     if (path.rfind("/v1/", 0) == 0) path.erase(0, 3);
     if (path == "/chat/completions") return {Endpoint::Api, TG_ENDPOINT_CHAT};
     if (path == "/completions") return {Endpoint::Api, TG_ENDPOINT_COMPLETIONS};
@@ -376,6 +378,7 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
             return;
         case Endpoint::Metrics:
         case Endpoint::Stats:
+        case Endpoint::Ui:
             if (!prom) break;  // metrics: false -> unknown path
             if (!need("GET")) return;
             if (cfg->general.metrics_auth && !authorized(req)) {
@@ -383,8 +386,18 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
                 send_error(resp, ApiError::unauthorized("Invalid or missing API key"));
                 return;
             }
-            if (ep.kind == Endpoint::Stats) send_json(resp, 200, strat->render(Clock::now()));
-            else send_metrics(resp);
+            if (ep.kind == Endpoint::Stats) {
+                send_json(resp, 200, strat->render(Clock::now()));
+            } else if (ep.kind == Endpoint::Ui) {
+                const std::string_view page = dashboard_html();
+                resp.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
+                resp.setContentType("text/html; charset=utf-8");
+                resp.set("Cache-Control", "no-store");
+                resp.setContentLength(static_cast<std::streamsize>(page.size()));
+                resp.sendBuffer(page.data(), page.size());
+            } else {
+                send_metrics(resp);
+            }
             return;
         case Endpoint::Api:
             if (!need("POST")) return;
@@ -519,6 +532,15 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
         traced = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), plan);
         observer = traced;
     }
+    if (traced && strat && plan.shadow_sample_rate > 0) {
+        // A shadowed primary finishes after the client got its answer: record then.
+        metrics::StrategyStats* stats = strat.get();
+        uint32_t group = prom->group_of(plan.attempts.front().deployment);
+        bool stream = plan.stream;
+        traced->on_shadow([stats, group, stream](double total_ms, double ttft_ms) {
+            stats->shadow(group, stream ? ttft_ms : total_ms, std::chrono::steady_clock::now());
+        });
+    }
     if (prom) {
         scope.sample.group = prom->group_of(plan.attempts.front().deployment);
         if (plan.stream) {
@@ -648,7 +670,9 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             a.deployment = plan.attempts[i].deployment;
             a.launched = r.state != dispatch::AttemptState::NotLaunched && r.state != dispatch::AttemptState::Refused;
             a.success = r.state == dispatch::AttemptState::Won;
-            a.lost = r.state == dispatch::AttemptState::Cancelled && tr.winner && *tr.winner != i;
+            // A shadowed primary lost too; its true latency is recorded when it finishes.
+            a.lost = (r.state == dispatch::AttemptState::Cancelled || r.state == dispatch::AttemptState::Shadow) &&
+                     tr.winner && *tr.winner != i;
             a.ttft_ms = r.ttft_ms;
             a.total_ms = r.total_ms;
             sr.attempts.push_back(a);

@@ -441,6 +441,43 @@ TEST_F(ExecutorPlan, AdmitNotAskedForFailover) {
     EXPECT_EQ(transport->order.size(), 2u);
 }
 
+TEST_F(ExecutorPlan, ShadowedPrimaryRunsToCompletionOffTheClientPath) {
+    Plan p;
+    p.attempts = {{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 100ms}};
+    p.shadow_sample_rate = 1.0;
+    auto ex = std::make_shared<Executor>(p, sched, transport, down, obs);
+    ex->start();
+    sched.advance(100ms);
+    ASSERT_EQ(transport->order.size(), 2u);
+    sched.advance(20ms);
+    ok_json(1, "{\"from\":1}");
+    EXPECT_EQ(down->committed, 1u);
+    EXPECT_FALSE(transport->cancelled(0)) << "the lost primary keeps running as a shadow";
+    EXPECT_EQ(obs->count(TG_EVENT_CANCELLED, 0), 0);
+    sched.advance(380ms);
+    ok_json(0, "{\"from\":0}");
+    EXPECT_EQ(down->body, "{\"from\":1}") << "nothing of the shadow reaches the client";
+    ASSERT_EQ(obs->count(TG_EVENT_SHADOW_DONE, 0), 1);
+    EXPECT_DOUBLE_EQ(obs->events.back().elapsed_ms, 500.0) << "its true latency";
+}
+
+TEST_F(ExecutorPlan, ShadowIsCancelledWhenTheClientLeaves) {
+    Plan p;
+    p.attempts = {{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 100ms}};
+    p.stream = true;
+    p.shadow_sample_rate = 1.0;
+    auto ex = std::make_shared<Executor>(p, sched, transport, down, obs);
+    ex->start();
+    sched.advance(100ms);
+    transport->h(1).on_head(head(200));
+    transport->h(1).on_body(kContentChunk);
+    ASSERT_EQ(down->committed, 1u);
+    ex->cancel();
+    EXPECT_TRUE(transport->cancelled(0));
+    EXPECT_TRUE(transport->cancelled(1));
+    EXPECT_EQ(obs->count(TG_EVENT_SHADOW_DONE, 0), 0);
+}
+
 TEST(ExecutorClassify, StatusClasses) {
     EXPECT_EQ(classify_status(429, ""), TG_ERRC_RATE_LIMIT);
     EXPECT_EQ(classify_status(503, ""), TG_ERRC_SERVER);

@@ -196,7 +196,10 @@ typedef enum tg_event_type {
     TG_EVENT_SUCCESS = 2,    /* completed successfully */
     TG_EVENT_FAILURE = 3,    /* failed; see error_class / http_status */
     TG_EVENT_CANCELLED = 4,  /* cancelled by the host (lost a race, client left) */
-    TG_EVENT_REFUSED = 5     /* a delayed (hedge) attempt was not launched: admit() said no */
+    TG_EVENT_REFUSED = 5,    /* a delayed (hedge) attempt was not launched: admit() said no */
+    /* A primary that lost but was kept running as a shadow sample (shadow_sample_rate)
+     * finished: elapsed_ms / ttft_ms are its true latency. Nothing of it reached the client. */
+    TG_EVENT_SHADOW_DONE = 6
 } tg_event_type;
 
 typedef enum tg_error_class {

@@ -18,5 +18,19 @@ if ! command -v promtool >/dev/null 2>&1; then
     || echo "    (could not install prometheus: the promtool checks will be skipped)"
 fi
 
+# The dashboard test (tests/e2e/test_dashboard.py) drives Debian's headless Chromium through
+# playwright-core from the npm registry (no browser download); it skips if either is missing.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "==> installing chromium (Debian package) for the /ui dashboard test"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+    || echo "    (could not install chromium: the dashboard browser test will be skipped)"
+fi
+if [ ! -d tests/e2e/ui/node_modules ]; then
+  echo "==> npm ci in tests/e2e/ui (playwright-core)"
+  { command -v npm >/dev/null 2>&1 && (cd tests/e2e/ui && npm ci --no-audit --no-fund); } \
+    || echo "    (could not install tests/e2e/ui/node_modules: the dashboard browser test will be skipped)"
+fi
+
 echo "==> end-to-end tests (pytest + openai SDK)"
 TAILGATE_BUILD_DIR="$ROOT/build" .venv/bin/python -m pytest tests/e2e -q -p no:cacheprovider "$@"

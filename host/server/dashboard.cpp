@@ -76,9 +76,10 @@ tr.sub th { font-weight:500; font-size:11px; }
       <thead>
         <tr><th rowspan="2">model group</th><th rowspan="2">requests</th><th colspan="3">client latency ms</th>
             <th colspan="3">client TTFT ms</th><th rowspan="2">hedge trigger</th><th rowspan="2">hedge wins</th>
-            <th rowspan="2">extra load</th><th rowspan="2">races</th><th colspan="4">hedged / raced requests</th></tr>
+            <th rowspan="2">extra load</th><th rowspan="2">races</th><th colspan="6">hedged / raced requests</th></tr>
         <tr class="sub"><th>p50</th><th>p95</th><th>p99</th><th>p50</th><th>p95</th><th>p99</th>
-            <th>client p99</th><th>primary p99 (uncensored)</th><th>uncensored</th><th>censored</th></tr>
+            <th>client p99</th><th>primary p99 (uncensored)</th><th>uncensored</th><th>censored</th>
+            <th>shadow-sampled</th><th>primary alone p99 (shadow)</th></tr>
       </thead>
       <tbody></tbody>
     </table>
@@ -86,7 +87,8 @@ tr.sub th { font-weight:500; font-size:11px; }
       the primary attempt's p99 <em>only where the primary finished first</em> (uncensored). When the primary lost it was
       cancelled and only a lower bound of its latency is known, so those requests are counted as censored and no
       "without" latency is invented for them: with many censored primaries the uncensored p99 understates what the
-      client would have waited.</p>
+      client would have waited. With <code>shadow_sample_rate</code> set, a sample of lost primaries runs to completion
+      off the client's path: "primary alone p99 (shadow)" is then the measured "without" tail.</p>
   </section>
   <div class="grid2">
     <section id="chart">
@@ -201,6 +203,8 @@ tr.sub th { font-weight:500; font-size:11px; }
       cell(tr, ms(p.uncensored_latency_ms.p99), "primary_p99");
       cell(tr, p.uncensored, "uncensored");
       cell(tr, p.censored, "censored");
+      cell(tr, p.shadow_sampled ?? 0, "shadow_sampled");
+      cell(tr, p.shadow_primary_latency_ms ? ms(p.shadow_primary_latency_ms.p99) : ms(null), "shadow_p99");
       tb.appendChild(tr);
     }
   }

@@ -500,13 +500,12 @@ void Executor::cancel_attempt_locked(uint32_t i, tg_cancel_reason why) {
 }
 
 // A shadow finished (true latency known) or failed (still censored).
-bool Executor::shadow_event_locked(uint32_t i, tg_event_type type) {
+void Executor::shadow_event_locked(uint32_t i, tg_event_type type) {
     auto& a = *attempts_[i];
     a.call.reset();
     a.rec.state = AttemptState::Cancelled;
     a.rec.total_ms = elapsed_ms_locked(i);
     emit_locked(type, i, type == TG_EVENT_CANCELLED ? TG_CANCEL_LOST : TG_CANCEL_NONE);
-    return true;
 }
 
 void Executor::commit_locked(uint32_t i) {

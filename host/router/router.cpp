@@ -513,8 +513,9 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
 // Turns executor events into stats and tg_event callbacks for every plugin.
 class Router::RequestObserver final : public dispatch::Observer {
 public:
-    RequestObserver(const Router& r, RequestInfo req, std::vector<uint32_t> deployments)
-        : r_(r), req_(std::move(req)), deployments_(std::move(deployments)) {}
+    // Keeps only what the events need: RequestInfo also holds the overrides.
+    RequestObserver(const Router& r, std::string request_id, bool stream)
+        : r_(r), request_id_(std::move(request_id)), stream_(stream) {}
 
     void on_attempt(const dispatch::AttemptEvent& ev) override {
         auto& st = *r_.states_[ev.deployment];
@@ -544,9 +545,9 @@ public:
         e.struct_size = sizeof e;
         e.type = ev.type;
         e.deployment = &r_.views_[ev.deployment];
-        e.request_id = req_.request_id.c_str();
+        e.request_id = request_id_.c_str();
         e.model_group = r_.views_[ev.deployment].model_group;  // the group the attempt served (fallbacks differ)
-        e.stream = req_.stream ? 1 : 0;
+        e.stream = stream_ ? 1 : 0;
         e.attempt = ev.attempt;
         e.at_ms = r_.now_ms();
         e.elapsed_ms = ev.elapsed_ms;
@@ -562,8 +563,8 @@ public:
 
 private:
     const Router& r_;
-    RequestInfo req_;
-    std::vector<uint32_t> deployments_;
+    std::string request_id_;
+    bool stream_;
 };
 
 void Router::dispatch_event(const tg_event& ev) const {
@@ -573,11 +574,8 @@ void Router::dispatch_event(const tg_event& ev) const {
         for (const auto& p : chain) p->observe(ev);
 }
 
-std::shared_ptr<dispatch::Observer> Router::observer_for(const RequestInfo& req, const dispatch::Plan& plan) const {
-    std::vector<uint32_t> deps;
-    deps.reserve(plan.attempts.size());
-    for (const auto& a : plan.attempts) deps.push_back(a.deployment);
-    return std::make_shared<RequestObserver>(*this, req, std::move(deps));
+std::shared_ptr<dispatch::Observer> Router::observer_for(const RequestInfo& req) const {
+    return std::make_shared<RequestObserver>(*this, req.request_id, req.stream);
 }
 
 }  // namespace tailgate::router

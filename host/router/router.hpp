@@ -87,7 +87,7 @@ public:
     std::variant<RoutedPlan, ApiError> route_race(const RequestInfo& req) const;
 
     // Observer for the executor of one request: updates stats, tells plugins.
-    std::shared_ptr<dispatch::Observer> observer_for(const RequestInfo& req, const dispatch::Plan& plan) const;
+    std::shared_ptr<dispatch::Observer> observer_for(const RequestInfo& req) const;
 
     int64_t now_ms() const;
 

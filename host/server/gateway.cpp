@@ -526,7 +526,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
 
     auto channel = std::make_shared<ClientChannel>();
     auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, ep, timeouts);
-    std::shared_ptr<dispatch::Observer> observer = router->observer_for(info, plan);
+    std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
     std::shared_ptr<metrics::RequestObserver> traced;  // metrics and the JSON record read its trace
     if (prom || json_log) {
         traced = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), plan);
@@ -776,7 +776,7 @@ bool Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
         o.plan = std::get<router::RoutedPlan>(routed).plan;
         o.channel = std::make_shared<ClientChannel>();
         auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, o.plan, ep, timeouts);
-        std::shared_ptr<dispatch::Observer> observer = router->observer_for(info, o.plan);
+        std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
         if (prom) observer = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), o.plan);
         o.executor = std::make_shared<dispatch::Executor>(o.plan, *scheduler, transport, o.channel, observer);
     }

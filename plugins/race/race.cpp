@@ -43,11 +43,6 @@ using tailgate::sdk::Strategy;
 
 constexpr uint32_t kMaxParallel = TG_MAX_ATTEMPTS;
 
-bool cooling(const tg_candidate& c) {
-    const tg_deployment_stats* s = c.stats;
-    return s != nullptr && TG_HAS_MEMBER(s, tg_deployment_stats, health) && s->health == TG_HEALTH_COOLING;
-}
-
 // Whole number in [lo, hi] ("3", also "3.0" as JSON may render it); nullopt otherwise.
 std::optional<uint32_t> parse_count(std::string_view text, uint32_t lo, uint32_t hi) {
     std::string s(text);
@@ -124,19 +119,7 @@ public:
 
         // Pool: everything not cooling (all, if everything is cooling), racers first.
         const uint32_t n = r.size();
-        uint32_t warm = 0;
-        for (const auto& c : r) warm += cooling(c) ? 0 : 1;
-        if (warm > 0 && warm < n) {
-            // Stable partition: non-cooling first, in order; cooling ones last.
-            thread_local std::vector<tg_candidate> cool;
-            cool.clear();
-            uint32_t out = 0;
-            for (uint32_t i = 0; i < n; ++i) {
-                if (cooling(r[i])) cool.push_back(r[i]);
-                else r[out++] = r[i];
-            }
-            for (const auto& c : cool) r[out++] = c;
-        }
+        const uint32_t warm = r.cooling_last();
         const uint32_t pool = warm > 0 ? warm : n;
         const uint32_t racers = want < pool ? want : pool;
 

@@ -111,7 +111,6 @@ bool health_is(const tg_candidate& c, uint32_t h) {
     if (s == nullptr || !TG_HAS_MEMBER(s, tg_deployment_stats, health)) return h == TG_HEALTH_HEALTHY;
     return s->health == h;
 }
-bool cooling(const tg_candidate& c) { return health_is(c, TG_HEALTH_COOLING); }
 
 const char* provider_of(const tg_candidate& c) {
     const tg_deployment* d = c.deployment;
@@ -286,18 +285,7 @@ public:
 
         // ---- order: non-cooling first (stable), cooling last ----
         const uint32_t n = r.size();
-        uint32_t warm = 0;
-        for (const auto& c : r) warm += cooling(c) ? 0 : 1;
-        if (warm > 0 && warm < n) {
-            thread_local std::vector<tg_candidate> cool;
-            cool.clear();
-            uint32_t out = 0;
-            for (uint32_t i = 0; i < n; ++i) {
-                if (cooling(r[i])) cool.push_back(r[i]);
-                else r[out++] = r[i];
-            }
-            for (const auto& c : cool) r[out++] = c;
-        }
+        const uint32_t warm = r.cooling_last();
         r.clear_plan();
         r.add_attempt(0, TG_LAUNCH_AT_START);
 

@@ -12,6 +12,7 @@
 #include <tailgate/plugin_abi.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -137,6 +138,16 @@ public:
             if (keep(r_->candidates[i])) r_->candidates[out++] = r_->candidates[i];
         r_->count = out;
         clear_plan();
+    }
+    static bool is_cooling(const tg_candidate& c) {
+        const tg_deployment_stats* st = c.stats;
+        return st != nullptr && TG_HAS_MEMBER(st, tg_deployment_stats, health) && st->health == TG_HEALTH_COOLING;
+    }
+    // Moves cooling candidates after the others, keeping both orders; returns
+    // how many are not cooling. The plan is left alone (positions may move).
+    uint32_t cooling_last() {
+        tg_candidate* mid = std::stable_partition(begin(), end(), [](const tg_candidate& c) { return !is_cooling(c); });
+        return static_cast<uint32_t>(mid - begin());
     }
     void move_to_front(uint32_t i) {
         if (i >= r_->count) return;

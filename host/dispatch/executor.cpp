@@ -69,6 +69,13 @@ const char* type_for_status(int status) {
     }
 }
 
+// Declared before an entry point's lock: the downstream's flush() runs once the
+// lock is released.
+struct FlushAfterUnlock {
+    Downstream& d;
+    ~FlushAfterUnlock() { d.flush(); }
+};
+
 }  // namespace
 
 bool is_retryable(tg_error_class c) {
@@ -152,6 +159,7 @@ Executor::Executor(Plan plan, Scheduler& scheduler, std::shared_ptr<Transport> t
 Executor::~Executor() = default;
 
 void Executor::start() {
+    FlushAfterUnlock flush{*downstream_};
     std::lock_guard lk(mu_);
     if (attempts_.empty()) {
         done_ = true;
@@ -164,6 +172,7 @@ void Executor::start() {
 }
 
 void Executor::cancel() {
+    FlushAfterUnlock flush{*downstream_};
     std::lock_guard lk(mu_);
     if (done_) return;
     done_ = true;
@@ -261,6 +270,7 @@ void Executor::advance_locked() {
                 uint32_t i = next_;
                 launch_timer_ = scheduler_.after(spec.delay, [weak, i] {
                     if (auto self = weak.lock()) {
+                        FlushAfterUnlock flush{*self->downstream_};
                         std::lock_guard lk(self->mu_);
                         if (self->done_ || self->committed_ || self->next_ != i) return;
                         self->launch_locked(i);
@@ -285,6 +295,7 @@ void Executor::advance_locked() {
             uint32_t i = next_;
             launch_timer_ = scheduler_.after(wait, [weak, i] {
                 if (auto self = weak.lock()) {
+                    FlushAfterUnlock flush{*self->downstream_};
                     std::lock_guard lk(self->mu_);
                     self->launch_timer_.reset();
                     if (self->done_ || self->committed_ || self->next_ != i || self->stop_launching_) return;
@@ -313,6 +324,7 @@ void Executor::advance_locked() {
 }
 
 void Executor::on_head(uint32_t i, const upstream::ResponseHead& head) {
+    FlushAfterUnlock flush{*downstream_};
     std::lock_guard lk(mu_);
     auto& a = *attempts_[i];
     if (a.rec.state == AttemptState::Shadow) {
@@ -326,6 +338,7 @@ void Executor::on_head(uint32_t i, const upstream::ResponseHead& head) {
 }
 
 void Executor::on_body(uint32_t i, std::string_view bytes) {
+    FlushAfterUnlock flush{*downstream_};
     std::lock_guard lk(mu_);
     auto& a = *attempts_[i];
     if (a.rec.state == AttemptState::Won) {
@@ -370,6 +383,7 @@ void Executor::on_body(uint32_t i, std::string_view bytes) {
 }
 
 void Executor::on_done(uint32_t i) {
+    FlushAfterUnlock flush{*downstream_};
     std::lock_guard lk(mu_);
     auto& a = *attempts_[i];
     if (a.rec.state == AttemptState::Won) {
@@ -430,6 +444,7 @@ void Executor::on_done(uint32_t i) {
 }
 
 void Executor::on_error(uint32_t i, upstream::ErrorKind kind, const std::string& message) {
+    FlushAfterUnlock flush{*downstream_};
     std::lock_guard lk(mu_);
     auto& a = *attempts_[i];
     if (a.rec.state == AttemptState::Shadow) {
@@ -460,6 +475,7 @@ void Executor::on_error(uint32_t i, upstream::ErrorKind kind, const std::string&
 }
 
 void Executor::on_first_content_timeout(uint32_t i) {
+    FlushAfterUnlock flush{*downstream_};
     std::lock_guard lk(mu_);
     auto& a = *attempts_[i];
     if (done_ || a.rec.state != AttemptState::Running) return;

@@ -70,6 +70,11 @@ public:
     virtual void finish(const ApiError* error) = 0;
     // Nothing committed: the error the client gets.
     virtual void fail(const ApiError& error) = 0;
+    // Called after each executor entry point released the executor's lock. The calls
+    // above happen under that lock; a downstream that wakes another thread does it
+    // here, so the woken thread (which on a busy core preempts the waker) does not
+    // run straight into the lock and bounce back.
+    virtual void flush() {}
 };
 
 struct AttemptEvent {

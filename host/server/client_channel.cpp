@@ -9,18 +9,44 @@
 
 namespace tailgate::server {
 
-ClientChannel::ClientChannel() {
-    efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (efd_ < 0) throw std::runtime_error("eventfd failed");
+Waker::Waker() {
+    fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd_ < 0) throw std::runtime_error("eventfd failed");
 }
 
-ClientChannel::~ClientChannel() {
-    if (efd_ >= 0) ::close(efd_);
+Waker::~Waker() { ::close(fd_); }
+
+std::shared_ptr<Waker> Waker::for_this_thread() {
+    thread_local std::shared_ptr<Waker> mine = std::make_shared<Waker>();
+    return mine;
 }
 
-void ClientChannel::signal_locked() {
+void Waker::signal() {
     uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(efd_, &one, sizeof one);
+    [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);
+}
+
+void Waker::drain() {
+    uint64_t count;
+    [[maybe_unused]] auto n = ::read(fd_, &count, sizeof count);
+}
+
+ClientChannel::ClientChannel(std::shared_ptr<Waker> waker) : waker_(std::move(waker)) {}
+
+void ClientChannel::close() {
+    std::lock_guard lk(mu_);
+    waker_.reset();
+}
+
+void ClientChannel::flush() {
+    std::shared_ptr<Waker> w;
+    {
+        std::lock_guard lk(mu_);
+        if (!wake_) return;
+        wake_ = false;
+        w = waker_;
+    }
+    if (w) w->signal();
 }
 
 void ClientChannel::commit(uint32_t attempt, const upstream::ResponseHead& head, std::string bytes) {
@@ -55,7 +81,9 @@ void ClientChannel::fail(const ApiError& error) {
 }
 
 ClientChannel::Wait ClientChannel::wait(int client_fd, std::chrono::milliseconds timeout, Batch& out) {
+    bool drained = false;  // the wake-up that brought us here is consumed already
     for (;;) {
+        int efd;
         {
             std::lock_guard lk(mu_);
             bool fresh_commit = committed_ && !delivered_commit_;
@@ -71,13 +99,14 @@ ClientChannel::Wait ClientChannel::wait(int client_fd, std::chrono::milliseconds
                 out.bytes.swap(pending_);
                 out.finished = finished_;
                 out.error = error_;
-                uint64_t drain;
-                [[maybe_unused]] auto n = ::read(efd_, &drain, sizeof drain);
+                if (waker_ && !drained) waker_->drain();
                 return Wait::Ready;
             }
+            if (!waker_) return Wait::ClientGone;  // closed: nobody would wake us
+            efd = waker_->fd();
         }
         pollfd fds[2];
-        fds[0] = {efd_, POLLIN, 0};
+        fds[0] = {efd, POLLIN, 0};
         int nfds = 1;
         if (client_fd >= 0) {
             fds[1] = {client_fd, POLLRDHUP, 0};
@@ -91,7 +120,8 @@ ClientChannel::Wait ClientChannel::wait(int client_fd, std::chrono::milliseconds
             return Wait::ClientGone;
         }
         uint64_t drain;
-        [[maybe_unused]] auto n = ::read(efd_, &drain, sizeof drain);
+        [[maybe_unused]] auto n = ::read(efd, &drain, sizeof drain);
+        drained = true;
     }
 }
 

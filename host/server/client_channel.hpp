@@ -10,16 +10,39 @@
 #include "dispatch/executor.hpp"
 
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
 namespace tailgate::server {
 
+// An eventfd. Each Poco thread keeps one and reuses it for every request it
+// serves (creating and closing one per request cost two syscalls and an fput
+// on the hot path). Channels hold it by shared_ptr, so a late signal from an
+// executor that outlives its request never writes to a closed, reused fd.
+class Waker {
+public:
+    Waker();
+    ~Waker();
+    Waker(const Waker&) = delete;
+    Waker& operator=(const Waker&) = delete;
+    static std::shared_ptr<Waker> for_this_thread();
+    void signal();
+    void drain();
+    int fd() const { return fd_; }
+
+private:
+    int fd_ = -1;
+};
+
 class ClientChannel final : public dispatch::Downstream {
 public:
-    ClientChannel();
-    ~ClientChannel() override;
+    // Several channels may share one waker (they are waited on by the same
+    // thread, one at a time): wait() looks at its own state before sleeping,
+    // so a wake-up consumed by another channel's wait is never lost.
+    explicit ClientChannel(std::shared_ptr<Waker> waker = Waker::for_this_thread());
+    ~ClientChannel() override = default;
     ClientChannel(const ClientChannel&) = delete;
     ClientChannel& operator=(const ClientChannel&) = delete;
 
@@ -28,6 +51,7 @@ public:
     void data(std::string_view bytes) override;
     void finish(const ApiError* error) override;
     void fail(const ApiError& error) override;
+    void flush() override;  // the wake-up, outside every lock
 
     // What the Poco thread takes in one go.
     struct Batch {
@@ -43,12 +67,14 @@ public:
     // Blocks until the executor produced something, the client hung up
     // (client_fd < 0: not watched), or `timeout` passed.
     Wait wait(int client_fd, std::chrono::milliseconds timeout, Batch& out);
+    // The request is over: later executor callbacks no longer wake this thread.
+    void close();
 
 private:
-    void signal_locked();
+    void signal_locked() { wake_ = true; }
 
     std::mutex mu_;
-    int efd_ = -1;
+    std::shared_ptr<Waker> waker_;  // null once closed
     bool committed_ = false;
     std::optional<uint32_t> attempt_;
     upstream::ResponseHead head_;
@@ -56,6 +82,7 @@ private:
     bool finished_ = false;
     std::optional<ApiError> error_;
     bool delivered_commit_ = false;
+    bool wake_ = false;  // something new since the last flush()
 };
 
 }  // namespace tailgate::server

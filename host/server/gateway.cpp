@@ -7,6 +7,7 @@
 #include "metrics/strategy_stats.hpp"
 #include "server/client_channel.hpp"
 #include "server/dashboard.hpp"
+#include "server/http_server.hpp"
 #include "server/request_body.hpp"
 #include "server/upstream_transport.hpp"
 #include "upstream/client.hpp"
@@ -153,7 +154,7 @@ struct Gateway::Impl {
     std::unique_ptr<upstream::Client> client;
     std::unique_ptr<dispatch::AsioScheduler> scheduler;
     std::unique_ptr<Poco::ThreadPool> pool;
-    std::unique_ptr<Poco::Net::HTTPServer> http;
+    std::unique_ptr<HttpServer> http;
     std::atomic<uint64_t> in_flight{0};
     bool json_log = false;
 
@@ -525,6 +526,10 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     const dispatch::Plan& plan = routed.plan;
 
     auto channel = std::make_shared<ClientChannel>();
+    struct CloseChannel {  // the executor may outlive the request: stop it waking this thread
+        ClientChannel& c;
+        ~CloseChannel() { c.close(); }
+    } close_channel{*channel};
     auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, ep, timeouts);
     std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
     std::shared_ptr<metrics::RequestObserver> traced;  // metrics and the JSON record read its trace
@@ -555,13 +560,9 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
         ~InFlight() { n.fetch_sub(1, std::memory_order_relaxed); }
     } guard{in_flight};
 
+    // TCP_NODELAY comes from the listening socket (see start()).
     auto& impl = static_cast<Poco::Net::HTTPServerRequestImpl&>(req);
-    Poco::Net::StreamSocket& sock = impl.socket();
-    try {
-        sock.setNoDelay(true);  // SSE events are small: never let Nagle hold them
-    } catch (...) {
-    }
-    const int client_fd = static_cast<int>(sock.impl()->sockfd());
+    const int client_fd = static_cast<int>(impl.socket().impl()->sockfd());
 
     executor->start();
     const Clock::time_point launched_at = Clock::now();  // attempt 0 is on its way
@@ -755,6 +756,13 @@ bool Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
         std::string deployment;
     };
     std::vector<One> all(groups.size());
+    struct CloseChannels {  // executors may outlive the request: stop them waking this thread
+        std::vector<One>& all;
+        ~CloseChannels() {
+            for (auto& o : all)
+                if (o.channel) o.channel->close();
+        }
+    } close_channels{all};
     RequestTimeouts timeouts;
     if (parsed->timeout_s) timeouts.timeout = config::Millis(static_cast<int64_t>(*parsed->timeout_s * 1000.0));
     for (size_t i = 0; i < groups.size(); ++i) {
@@ -862,6 +870,9 @@ int Gateway::start(const std::string& host, int port) {
 
     Poco::Net::ServerSocket sock;
     sock.bind(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)), true);
+    // Accepted sockets inherit it on Linux: SSE events are small, never let Nagle hold
+    // them, and no setsockopt per request.
+    sock.setNoDelay(true);
     sock.listen(1024);
     int bound = sock.address().port();
 
@@ -876,7 +887,7 @@ int Gateway::start(const std::string& host, int port) {
     params->setSoftwareVersion("tailgate/" TAILGATE_VERSION);
     // Small stacks: a pool thread only parses, routes and copies bytes.
     g.pool = std::make_unique<Poco::ThreadPool>(2, g.cfg->general.max_threads, 60, 256 * 1024);
-    g.http = std::make_unique<Poco::Net::HTTPServer>(new Factory(g), *g.pool, sock, params);
+    g.http = std::make_unique<HttpServer>(new Factory(g), *g.pool, sock, params);
     g.http->start();
     return bound;
 }

@@ -388,8 +388,29 @@ public:
           req_(std::move(req)),
           handler_(std::move(handler)) {}
 
+private:
+    // Every handler of the call runs on its strand and under entry_mu_, which only
+    // start_inline() contends for: a completion can come in on the io thread while the
+    // caller's thread is still finishing the fast path.
+    template <class F>
+    auto locked(F&& f) {
+        return [this, f = std::forward<F>(f)](auto&&... args) mutable {
+            std::lock_guard lk(entry_mu_);
+            f(std::forward<decltype(args)>(args)...);
+        };
+    }
+    template <class F>
+    auto on_strand(F&& f) {
+        return asio::bind_executor(strand_, locked(std::forward<F>(f)));
+    }
+
+public:
     void start() {
-        asio::post(strand_, [self = shared_from_this()] { self->begin(); });
+        {
+            std::lock_guard lk(entry_mu_);
+            if (start_inline()) return;
+        }
+        asio::post(strand_, locked([self = shared_from_this()] { self->begin(); }));
     }
 
     void cancel() override {
@@ -397,7 +418,7 @@ public:
         if (strand_.running_in_this_thread()) {
             do_cancel();   // synchronous: the socket is closed before cancel() returns
         } else {
-            asio::post(strand_, [self = shared_from_this()] { self->do_cancel(); });
+            asio::post(strand_, locked([self = shared_from_this()] { self->do_cancel(); }));
         }
     }
 
@@ -405,11 +426,6 @@ private:
     enum class Phase { Connect, Header, Idle };
 
     // ---- helpers ------------------------------------------------------------------------
-
-    template <class F>
-    auto on_strand(F&& f) {
-        return asio::bind_executor(strand_, std::forward<F>(f));
-    }
 
     bool cancelled() const { return cancel_requested_.load(std::memory_order_acquire); }
 
@@ -600,7 +616,7 @@ private:
             return;
         }
         total_deadline_ = deadline_after(Clock::now(), req_.total_timeout);
-        if (req_.origin.host.empty() || !build_head()) {
+        if (head_.empty() && (req_.origin.host.empty() || !build_head())) {
             fail(ErrorKind::Protocol, "invalid request (method, target, header name or value)");
             return;
         }
@@ -615,6 +631,44 @@ private:
         } else {
             connect();
         }
+    }
+
+    // The fast path, on the caller's thread (under entry_mu_): with an idle plain
+    // connection in the pool, send the request with one non-blocking sendmsg and start
+    // reading, so the io thread is not woken just to send (an epoll interrupt and a
+    // context switch per request). It never calls the handler (the caller may hold
+    // the executor's lock); whatever it cannot finish continues on the strand.
+    // False: nothing was started, begin() does it all.
+    bool start_inline() {
+        if (finished_ || cancelled() || !handler_ || req_.origin.tls || req_.origin.host.empty()) return false;
+        if (req_.origin.port.empty()) req_.origin.port = "80";
+        if (!build_head()) {
+            head_.clear();  // begin() reports it
+            return false;
+        }
+        key_ = pool_key(req_.origin);
+        conn_ = core_->take(key_);
+        if (!conn_) return false;  // begin() connects
+        total_deadline_ = deadline_after(Clock::now(), req_.total_timeout);
+        reused_ = true;
+        conn_counted_ = true;
+        core_->count_reuse();
+        iovec iov[2] = {{head_.data(), head_.size()}, {const_cast<char*>(req_.body.data()), req_.body.size()}};
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = req_.body.empty() ? 1 : 2;
+        const ssize_t n = ::sendmsg(conn_->plain->native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        const int err = n < 0 ? errno : 0;
+        if (n == static_cast<ssize_t>(head_.size() + req_.body.size())) {
+            on_write({});  // arms the header timer and starts reading
+        } else if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+            error_code ec(err, boost::system::system_category());
+            asio::post(strand_, locked([self = shared_from_this(), ec] { self->on_write(ec); }));  // stale: retry
+        } else {
+            written_ = n > 0 ? static_cast<size_t>(n) : 0;
+            asio::post(strand_, locked([self = shared_from_this()] { self->send(); }));
+        }
+        return true;
     }
 
     void connect() {
@@ -720,7 +774,10 @@ private:
 
     void send() {
         set_phase(Phase::Header, req_.header_timeout);
-        std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(req_.body)};
+        // From written_ on: the fast path may have sent a first part already.
+        const size_t skip_head = std::min(written_, head_.size());
+        const size_t skip_body = written_ - skip_head;
+        std::array<asio::const_buffer, 2> buffers{asio::buffer(head_) + skip_head, asio::buffer(req_.body) + skip_body};
         auto done = on_strand([self = shared_from_this()](error_code e, size_t) { self->on_write(e); });
         if (conn_->tls) {
             asio::async_write(*conn_->tls, buffers, std::move(done));
@@ -754,6 +811,7 @@ private:
     // of the response was received, so the request goes once more on a fresh connection.
     void retry() {
         retried_ = true;
+        written_ = 0;
         core_->discard(*conn_);
         conn_.reset();   // no operation is pending on it: its last one just completed
         connect();
@@ -919,6 +977,8 @@ private:
     Request req_;
     std::shared_ptr<Handler> handler_;
     std::atomic<bool> cancel_requested_{false};
+    std::mutex entry_mu_;  // see locked()
+    size_t written_ = 0;   // request bytes the fast path sent
 
     std::string key_;
     std::string head_;

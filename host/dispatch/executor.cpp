@@ -183,6 +183,13 @@ void Executor::cancel() {
             cancel_attempt_locked(i, TG_CANCEL_CLIENT_GONE);
 }
 
+void Executor::resume_reading() {
+    std::lock_guard lk(mu_);
+    if (!paused_ || !winner_ || done_) return;
+    paused_ = false;
+    if (auto& call = attempts_[*winner_]->call) call->resume();
+}
+
 bool Executor::finished() const {
     std::lock_guard lk(mu_);
     return done_;
@@ -346,6 +353,10 @@ void Executor::on_body(uint32_t i, std::string_view bytes) {
         // Committed stream: relay first, then look.
         downstream_->data(bytes);
         a.sse.feed(bytes);
+        if (!paused_ && a.call && downstream_->congested()) {
+            paused_ = true;
+            a.call->pause();
+        }
         return;
     }
     if (a.rec.state == AttemptState::Shadow) {

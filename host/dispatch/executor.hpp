@@ -75,6 +75,10 @@ public:
     // here, so the woken thread (which on a busy core preempts the waker) does not
     // run straight into the lock and bounce back.
     virtual void flush() {}
+    // Asked under the executor's lock after data(): true when the client is so far
+    // behind that the winner's upstream socket should stop being read. The executor
+    // then pauses it until resume_reading().
+    virtual bool congested() { return false; }
 };
 
 struct AttemptEvent {
@@ -144,6 +148,8 @@ public:
 
     void start();
     // The client went away: cancel everything, tell nobody downstream.
+    // The client caught up after congested(): read the winner's upstream again.
+    void resume_reading();
     void cancel();
 
     bool finished() const;
@@ -188,6 +194,7 @@ private:
     SteadyClock::time_point started_at_{};
     bool committed_ = false;
     bool done_ = false;
+    bool paused_ = false;  // the winner's upstream is paused for a slow client
     std::optional<uint32_t> winner_;
     Scheduler::TimerPtr launch_timer_;
 };

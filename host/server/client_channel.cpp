@@ -38,6 +38,13 @@ void ClientChannel::close() {
     waker_.reset();
 }
 
+bool ClientChannel::congested() {
+    std::lock_guard lk(mu_);
+    if (pending_.size() < kHighWater) return false;
+    throttled_ = true;
+    return true;
+}
+
 void ClientChannel::flush() {
     std::shared_ptr<Waker> w;
     {
@@ -99,6 +106,8 @@ ClientChannel::Wait ClientChannel::wait(int client_fd, std::chrono::milliseconds
                 out.bytes.swap(pending_);
                 out.finished = finished_;
                 out.error = error_;
+                out.resume = throttled_;
+                throttled_ = false;
                 if (waker_ && !drained) waker_->drain();
                 return Wait::Ready;
             }

@@ -52,6 +52,10 @@ public:
     void finish(const ApiError* error) override;
     void fail(const ApiError& error) override;
     void flush() override;  // the wake-up, outside every lock
+    // True once kHighWater bytes wait for the client: the executor pauses the upstream,
+    // and the batch that takes them says `resume`.
+    bool congested() override;
+    static constexpr size_t kHighWater = 256 * 1024;
 
     // What the Poco thread takes in one go.
     struct Batch {
@@ -61,6 +65,7 @@ public:
         std::string bytes;
         bool finished = false;            // stream ended (or non-stream committed)
         std::optional<ApiError> error;    // failure (before commit) or stream error (after)
+        bool resume = false;              // once written, call Executor::resume_reading()
     };
 
     enum class Wait { Ready, ClientGone, TimedOut };
@@ -82,7 +87,8 @@ private:
     bool finished_ = false;
     std::optional<ApiError> error_;
     bool delivered_commit_ = false;
-    bool wake_ = false;  // something new since the last flush()
+    bool wake_ = false;       // something new since the last flush()
+    bool throttled_ = false;  // congested() said yes; the next batch carries `resume`
 };
 
 }  // namespace tailgate::server

@@ -641,6 +641,8 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             scope.sample.client_gone = true;
             break;
         }
+        // A slow client had the upstream paused (bounded buffer); it took the backlog.
+        if (batch.resume) executor->resume_reading();
         if (batch.finished) {
             if (outcome.empty()) outcome = "ok";
             break;

@@ -413,6 +413,13 @@ public:
         asio::post(strand_, locked([self = shared_from_this()] { self->begin(); }));
     }
 
+    void pause() override { paused_.store(true, std::memory_order_release); }
+
+    void resume() override {
+        if (!paused_.exchange(false, std::memory_order_acq_rel)) return;
+        asio::post(strand_, locked([self = shared_from_this()] { self->resume_reading(); }));
+    }
+
     void cancel() override {
         if (cancel_requested_.exchange(true, std::memory_order_acq_rel)) return;
         if (strand_.running_in_this_thread()) {
@@ -895,6 +902,19 @@ private:
             if (c.buf.size() == 0) break;
         }
         if (filled && !deliver_body(out, filled)) return;
+        if (paused_.load(std::memory_order_acquire)) {
+            stopped_reading_ = true;  // resume_reading() picks up from here
+            phase_deadline_ = kNoDeadline;
+            return;
+        }
+        read_more();
+    }
+
+    void resume_reading() {
+        if (finished_ || !stopped_reading_) return;
+        stopped_reading_ = false;
+        phase_deadline_ = deadline_after(Clock::now(), head_delivered_ ? req_.idle_timeout : req_.header_timeout);
+        arm_timer();
         read_more();
     }
 
@@ -978,6 +998,8 @@ private:
     std::shared_ptr<Handler> handler_;
     std::atomic<bool> cancel_requested_{false};
     std::mutex entry_mu_;  // see locked()
+    std::atomic<bool> paused_{false};  // pause() asked; read by the strand
+    bool stopped_reading_ = false;     // paused with no read pending (strand)
     size_t written_ = 0;   // request bytes the fast path sent
 
     std::string key_;

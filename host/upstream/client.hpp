@@ -78,6 +78,12 @@ public:
     // this call) it takes effect before it returns. Called from another thread, no callback
     // starts after it returned; one already executing on an io thread runs to its end.
     virtual void cancel() = 0;
+    // Back-pressure, thread-safe. pause(): stop reading the response once the bytes
+    // already received are delivered (at most one more read's worth, 64 KiB). resume():
+    // read again. While paused the idle timeout does not run (the client is the slow
+    // one, not the upstream); the total timeout does.
+    virtual void pause() {}
+    virtual void resume() {}
 };
 using CallPtr = std::shared_ptr<Call>;
 

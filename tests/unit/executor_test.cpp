@@ -56,7 +56,10 @@ private:
 
 struct FakeCall final : upstream::Call {
     bool cancelled = false;
+    int pauses = 0, resumes = 0;
     void cancel() override { cancelled = true; }
+    void pause() override { ++pauses; }
+    void resume() override { ++resumes; }
 };
 
 class FakeTransport final : public Transport {
@@ -73,6 +76,7 @@ public:
     }
     upstream::Handler& h(uint32_t i) { return *started.at(i).handler; }
     bool cancelled(uint32_t i) { return started.at(i).call->cancelled; }
+    FakeCall& call(uint32_t i) { return *started.at(i).call; }
     std::map<uint32_t, Started> started;
     std::vector<uint32_t> order;
 };
@@ -90,6 +94,10 @@ public:
         if (e) finish_error = *e;
     }
     void fail(const ApiError& e) override { failed = e; }
+    void flush() override { ++flushes; }
+    bool congested() override { return body.size() >= congest_at; }
+    size_t congest_at = SIZE_MAX;
+    int flushes = 0;
     std::optional<uint32_t> committed;
     int status = 0;
     std::string body;
@@ -497,4 +505,40 @@ TEST(ExecutorRetryAfter, ParsesBothHeaders) {
     EXPECT_EQ(retry_after_ms(h), 250);
     h.headers = {};
     EXPECT_EQ(retry_after_ms(h), -1);
+}
+
+TEST_F(ExecutorPlan, CongestedClientPausesTheWinnerUntilResumed) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, true);
+    ex->start();
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body(kRoleChunk + kContentChunk);
+    ASSERT_EQ(down->committed, 0u);
+    EXPECT_EQ(transport->call(0).pauses, 0);
+    down->congest_at = down->body.size() + 1;  // the next event fills the client's buffer
+    transport->h(0).on_body(kContentChunk);
+    EXPECT_EQ(transport->call(0).pauses, 1);
+    transport->h(0).on_body(kContentChunk);  // bytes already read still arrive: one pause
+    EXPECT_EQ(transport->call(0).pauses, 1);
+    ex->resume_reading();
+    EXPECT_EQ(transport->call(0).resumes, 1);
+    ex->resume_reading();  // not paused any more: nothing to do
+    EXPECT_EQ(transport->call(0).resumes, 1);
+    transport->h(0).on_body(kDone);
+    transport->h(0).on_done();
+    EXPECT_TRUE(down->finished);
+    EXPECT_EQ(down->body, kRoleChunk + kContentChunk + kContentChunk + kContentChunk + kDone);
+}
+
+TEST_F(ExecutorPlan, DownstreamIsFlushedAfterEveryEntryPoint) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, true);
+    ex->start();
+    const int after_start = down->flushes;
+    EXPECT_GE(after_start, 1);
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body(kRoleChunk + kContentChunk);
+    EXPECT_EQ(down->flushes, after_start + 2);
+    transport->h(0).on_body(kDone);
+    transport->h(0).on_done();
+    EXPECT_TRUE(down->finished);
+    EXPECT_EQ(down->flushes, after_start + 4);
 }

@@ -1,0 +1,352 @@
+#include "server/client_connection.hpp"
+
+#include <Poco/Exception.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
+#include <Poco/Net/HTTPServerResponseImpl.h>
+#include <Poco/Net/HTTPServerSession.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/ServerSocketImpl.h>
+#include <Poco/Net/StreamSocketImpl.h>
+#include <Poco/Net/TCPServer.h>
+#include <Poco/Net/TCPServerConnection.h>
+#include <Poco/Net/TCPServerConnectionFactory.h>
+#include <spdlog/spdlog.h>
+
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <mutex>
+#include <optional>
+#include <unordered_set>
+
+namespace tailgate::server {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// An accepted connection whose reads can run against a deadline (and, for the
+// headers, a byte budget). Poco reads the request line, headers and body through
+// receiveBytes(), so every read of the request passes here.
+class ClientSocketImpl final : public Poco::Net::StreamSocketImpl {
+public:
+    enum class Phase { Free, Header, Body };
+
+    explicit ClientSocketImpl(poco_socket_t fd) : StreamSocketImpl(fd) {}
+
+    void begin(Phase p, Clock::time_point deadline, size_t budget = SIZE_MAX) {
+        phase_ = p;
+        deadline_ = deadline;
+        budget_ = limit_ = budget;
+        expired_ = over_budget_ = false;
+    }
+    Phase phase() const { return phase_; }
+    bool expired() const { return expired_; }
+    bool over_budget() const { return over_budget_; }
+    size_t consumed() const { return limit_ - budget_; }  // bytes of this head read so far
+
+    using StreamSocketImpl::receiveBytes;
+    int receiveBytes(void* buffer, int length, int flags) override {
+        if (phase_ == Phase::Free) return StreamSocketImpl::receiveBytes(buffer, length, flags);
+        if (phase_ == Phase::Header) {
+            // Never read past the budget: the headers either end within it or are too large.
+            if (budget_ == 0) {
+                over_budget_ = true;
+                throw Poco::Net::MessageException("request headers too large");
+            }
+            length = static_cast<int>(std::min<size_t>(static_cast<size_t>(length), budget_));
+        }
+        for (;;) {
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
+            if (left <= 0) {
+                expired_ = true;
+                throw Poco::TimeoutException("client too slow");
+            }
+            pollfd p{sockfd(), POLLIN, 0};
+            int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, INT_MAX)));
+            if (rc > 0) break;
+            if (rc < 0 && errno != EINTR) error();
+        }
+        int n = StreamSocketImpl::receiveBytes(buffer, length, flags);
+        if (phase_ == Phase::Header && n > 0) budget_ -= static_cast<size_t>(n);
+        return n;
+    }
+
+private:
+    Phase phase_ = Phase::Free;
+    Clock::time_point deadline_{};
+    size_t budget_ = SIZE_MAX;
+    size_t limit_ = SIZE_MAX;
+    bool expired_ = false;
+    bool over_budget_ = false;
+};
+
+constexpr size_t kMaxUriLength = 16384;  // Poco's HTTPRequest::MAX_URI_LENGTH (private)
+
+class ListenSocketImpl final : public Poco::Net::ServerSocketImpl {
+public:
+    Poco::Net::SocketImpl* acceptConnection(Poco::Net::SocketAddress& client) override {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        int fd;
+        do {
+            len = sizeof ss;
+            fd = ::accept4(sockfd(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
+        } while (fd < 0 && errno == EINTR);
+        if (fd < 0) error();
+        client = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&ss), len);
+        return new ClientSocketImpl(fd);
+    }
+};
+
+class ListenSocket final : public Poco::Net::ServerSocket {
+public:
+    ListenSocket() : ServerSocket(new ListenSocketImpl, true) {}
+};
+
+ClientSocketImpl* client_impl(Poco::Net::StreamSocket& s) { return dynamic_cast<ClientSocketImpl*>(s.impl()); }
+
+ApiError client_error(int status, std::string message, std::string code) {
+    ApiError e;
+    e.status = status;
+    e.type = "invalid_request_error";
+    e.message = std::move(message);
+    e.code = std::move(code);
+    return e;
+}
+
+std::string seconds_text(std::chrono::milliseconds d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g s", static_cast<double>(d.count()) / 1000.0);
+    return buf;
+}
+
+// Closing a socket with unread request bytes makes the kernel send a reset,
+// which can destroy an error response still on its way (a 413 or 431 answered
+// before the request was read). So stop sending and read what the client still
+// sends, for a bounded time and amount, before the close.
+void linger(Poco::Net::StreamSocket& s) {
+    const int fd = static_cast<int>(s.impl()->sockfd());
+    int pending = 0;
+    if (fd < 0 || ::ioctl(fd, FIONREAD, &pending) != 0 || pending <= 0) return;
+    ::shutdown(fd, SHUT_WR);
+    const auto deadline = Clock::now() + std::chrono::milliseconds(500);
+    char buf[16384];
+    for (size_t total = 0; total < (1u << 20);) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        pollfd p{fd, POLLIN, 0};
+        if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return;
+        ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) return;
+        total += static_cast<size_t>(n);
+    }
+}
+
+class ClientConnection;
+
+// The live connections, so that stop() can abort them (shut their sockets down).
+struct Registry {
+    std::mutex mu;
+    bool stopped = false;
+    std::unordered_set<ClientConnection*> live;
+    void stop_all();
+};
+
+class ClientConnection final : public Poco::Net::TCPServerConnection {
+public:
+    ClientConnection(const Poco::Net::StreamSocket& s, Poco::Net::HTTPServerParams::Ptr params,
+                     Poco::Net::HTTPRequestHandlerFactory::Ptr handlers, const ClientLimits& limits,
+                     std::shared_ptr<Registry> registry)
+        : TCPServerConnection(s),
+          params_(std::move(params)),
+          handlers_(std::move(handlers)),
+          limits_(limits),
+          registry_(std::move(registry)) {
+        std::lock_guard lk(registry_->mu);
+        registry_->live.insert(this);
+        if (registry_->stopped) abort();
+    }
+    ~ClientConnection() override {
+        std::lock_guard lk(registry_->mu);
+        registry_->live.erase(this);
+    }
+
+    void run() override;
+    // Called with the registry locked.
+    void abort() {
+        stopped_ = true;
+        try {
+            socket().shutdown();
+        } catch (...) {
+        }
+    }
+
+private:
+    // Answers a request whose head could not be read, then the connection closes.
+    void reject(Poco::Net::HTTPServerSession& session, const ApiError& e);
+
+    Poco::Net::HTTPServerParams::Ptr params_;
+    Poco::Net::HTTPRequestHandlerFactory::Ptr handlers_;
+    ClientLimits limits_;
+    std::shared_ptr<Registry> registry_;
+    std::atomic<bool> stopped_{false};
+};
+
+void Registry::stop_all() {
+    std::lock_guard lk(mu);
+    stopped = true;
+    for (ClientConnection* c : live) c->abort();
+}
+
+void ClientConnection::reject(Poco::Net::HTTPServerSession& session, const ApiError& e) {
+    try {
+        Poco::Net::HTTPServerResponseImpl response(session);
+        response.setVersion(Poco::Net::HTTPMessage::HTTP_1_1);
+        response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(e.status));
+        response.setKeepAlive(false);
+        response.setContentType("application/json");
+        const std::string body = e.body();
+        response.setContentLength(static_cast<std::streamsize>(body.size()));
+        // Not sendBuffer(): without a request attached it writes the head only.
+        std::ostream& out = response.send();
+        out.write(body.data(), static_cast<std::streamsize>(body.size()));
+        out.flush();
+    } catch (...) {
+        // The client is gone; nothing to tell it.
+    }
+    session.setKeepAlive(false);
+}
+
+void ClientConnection::run() {
+    ClientSocketImpl* sock = client_impl(socket());
+    Poco::Net::HTTPServerSession session(socket(), params_);
+    const std::string server = params_->getSoftwareVersion();
+    const auto connected = Clock::now();
+    for (bool first = true; !stopped_; first = false) {
+        // The first request's head is due header_timeout after the connection is
+        // served; a later one's after its first byte (keep_alive_timeout bounds the gap).
+        if (first && !socket().poll(Poco::Timespan(limits_.header_timeout.count() * 1000), Poco::Net::Socket::SELECT_READ))
+            break;
+        if (!session.hasMoreRequests()) break;
+        sock->begin(ClientSocketImpl::Phase::Header, (first ? connected : Clock::now()) + limits_.header_timeout,
+                    limits_.max_header_bytes);
+        Poco::Net::HTTPServerResponseImpl response(session);
+        std::optional<Poco::Net::HTTPServerRequestImpl> request;
+        try {
+            request.emplace(response, session, params_.get());
+        } catch (const Poco::Exception& e) {
+            // Poco's stream wrappers turn a failed read into a short (malformed)
+            // header, so the socket's own record says why the read stopped.
+            if (sock->expired()) {
+                reject(session, client_error(408, "Request headers not received within " +
+                                                      seconds_text(limits_.header_timeout) +
+                                                      " (general_settings.client_header_timeout)",
+                                             "request_timeout"));
+            } else if (sock->over_budget() || e.message().rfind("Field", 0) == 0 ||
+                       e.message().rfind("Too many header fields", 0) == 0) {
+                reject(session, client_error(431, "Request headers are too large (limit " +
+                                                      std::to_string(limits_.max_header_bytes) +
+                                                      " bytes, general_settings.max_header_bytes; at most 100 "
+                                                      "fields of 8192 bytes each)",
+                                             "request_header_fields_too_large"));
+            } else if (e.message().find("URI invalid or too long") != std::string::npos &&
+                       sock->consumed() >= kMaxUriLength) {
+                reject(session, client_error(414, "Request URI is longer than " +
+                                                      std::to_string(kMaxUriLength) + " bytes",
+                                             "uri_too_long"));
+            } else if (!dynamic_cast<const Poco::Net::NoMessageException*>(&e) && !session.networkException()) {
+                reject(session, client_error(400, "Malformed HTTP request: " + e.message(), "invalid_http_request"));
+            }
+            break;  // NoMessageException: the client closed between requests
+        }
+        const std::string& version = request->getVersion();
+        if (version != Poco::Net::HTTPMessage::HTTP_1_1 && version != Poco::Net::HTTPMessage::HTTP_1_0) {
+            reject(session, client_error(505, "HTTP version " + version.substr(0, 16) + " is not supported",
+                                         "http_version_not_supported"));
+            break;
+        }
+        sock->begin(ClientSocketImpl::Phase::Body, Clock::now() + limits_.body_timeout);
+        try {
+            response.setDate(Poco::Timestamp());
+            response.setVersion(request->getVersion());
+            response.setKeepAlive(params_->getKeepAlive() && request->getKeepAlive() && session.canKeepAlive());
+            if (!server.empty()) response.set("Server", server);
+            std::unique_ptr<Poco::Net::HTTPRequestHandler> handler(handlers_->createRequestHandler(*request));
+            if (request->getExpectContinue() && response.getStatus() == Poco::Net::HTTPResponse::HTTP_OK)
+                response.sendContinue();
+            handler->handleRequest(*request, response);
+            session.setKeepAlive(params_->getKeepAlive() && response.getKeepAlive() && session.canKeepAlive());
+        } catch (const Poco::Exception& e) {
+            // The handler answers its own errors; what reaches here is a dead socket.
+            spdlog::debug("client connection ended: {}", e.displayText());
+            break;
+        }
+        sock->begin(ClientSocketImpl::Phase::Free, Clock::time_point::max());
+    }
+    sock->begin(ClientSocketImpl::Phase::Free, Clock::time_point::max());
+    linger(socket());
+}
+
+class ConnectionFactory final : public Poco::Net::TCPServerConnectionFactory {
+public:
+    ConnectionFactory(Poco::Net::HTTPServerParams::Ptr params, Poco::Net::HTTPRequestHandlerFactory::Ptr handlers,
+                      const ClientLimits& limits, std::shared_ptr<Registry> registry)
+        : params_(std::move(params)), handlers_(std::move(handlers)), limits_(limits), registry_(std::move(registry)) {}
+    Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& s) override {
+        return new ClientConnection(s, params_, handlers_, limits_, registry_);
+    }
+
+private:
+    Poco::Net::HTTPServerParams::Ptr params_;
+    Poco::Net::HTTPRequestHandlerFactory::Ptr handlers_;
+    ClientLimits limits_;
+    std::shared_ptr<Registry> registry_;
+};
+
+}  // namespace
+
+struct HttpFrontEnd::Impl {
+    std::shared_ptr<Registry> registry = std::make_shared<Registry>();
+    std::unique_ptr<Poco::Net::TCPServer> tcp;
+};
+
+HttpFrontEnd::HttpFrontEnd(Poco::Net::HTTPRequestHandlerFactory::Ptr handlers, Poco::Net::HTTPServerParams::Ptr params,
+                           const ClientLimits& limits, Poco::ThreadPool& pool, const std::string& host, int port)
+    : impl_(std::make_unique<Impl>()) {
+    ListenSocket sock;
+    sock.bind(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)), true);
+    sock.listen(1024);
+    port_ = sock.address().port();
+    Poco::Net::TCPServerConnectionFactory::Ptr factory(new ConnectionFactory(params, handlers, limits, impl_->registry));
+    impl_->tcp = std::make_unique<Poco::Net::TCPServer>(factory, pool, sock, params);
+}
+
+HttpFrontEnd::~HttpFrontEnd() { stop(); }
+
+void HttpFrontEnd::start() { impl_->tcp->start(); }
+
+void HttpFrontEnd::stop() {
+    if (!impl_->tcp) return;
+    impl_->tcp->stop();
+    impl_->registry->stop_all();
+    impl_->tcp.reset();
+}
+
+bool body_timed_out(Poco::Net::HTTPServerRequest& req) {
+    auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
+    ClientSocketImpl* sock = impl ? client_impl(impl->socket()) : nullptr;
+    return sock && sock->phase() == ClientSocketImpl::Phase::Body && sock->expired();
+}
+
+ApiError request_timeout_error(const std::string& what, std::chrono::milliseconds limit) {
+    return client_error(408, what + " not received within " + seconds_text(limit), "request_timeout");
+}
+
+}  // namespace tailgate::server

@@ -155,8 +155,9 @@ class ClientConnection;
 struct Registry {
     std::mutex mu;
     bool stopped = false;
+    bool abort = true;
     std::unordered_set<ClientConnection*> live;
-    void stop_all();
+    void stop_all(bool abort_current);
 };
 
 class ClientConnection final : public Poco::Net::TCPServerConnection {
@@ -171,7 +172,7 @@ public:
           registry_(std::move(registry)) {
         std::lock_guard lk(registry_->mu);
         registry_->live.insert(this);
-        if (registry_->stopped) abort();
+        if (registry_->stopped) stop(true);
     }
     ~ClientConnection() override {
         std::lock_guard lk(registry_->mu);
@@ -179,9 +180,11 @@ public:
     }
 
     void run() override;
-    // Called with the registry locked.
-    void abort() {
+    // Called with the registry locked. Without abort, waits for the request in progress.
+    void stop(bool abort) {
         stopped_ = true;
+        std::unique_lock busy(busy_, std::defer_lock);
+        if (!abort) busy.lock();
         try {
             socket().shutdown();
         } catch (...) {
@@ -197,12 +200,13 @@ private:
     ClientLimits limits_;
     std::shared_ptr<Registry> registry_;
     std::atomic<bool> stopped_{false};
+    std::mutex busy_;  // held while a request is read and answered
 };
 
-void Registry::stop_all() {
+void Registry::stop_all(bool abort_current) {
     std::lock_guard lk(mu);
     stopped = true;
-    for (ClientConnection* c : live) c->abort();
+    for (ClientConnection* c : live) c->stop(abort_current);
 }
 
 void ClientConnection::reject(Poco::Net::HTTPServerSession& session, const ApiError& e) {
@@ -235,6 +239,8 @@ void ClientConnection::run() {
         if (first && !socket().poll(Poco::Timespan(limits_.header_timeout.count() * 1000), Poco::Net::Socket::SELECT_READ))
             break;
         if (!session.hasMoreRequests()) break;
+        std::lock_guard busy(busy_);
+        if (stopped_) break;
         sock->begin(ClientSocketImpl::Phase::Header, (first ? connected : Clock::now()) + limits_.header_timeout,
                     limits_.max_header_bytes);
         Poco::Net::HTTPServerResponseImpl response(session);
@@ -315,6 +321,7 @@ private:
 struct HttpFrontEnd::Impl {
     std::shared_ptr<Registry> registry = std::make_shared<Registry>();
     std::unique_ptr<Poco::Net::TCPServer> tcp;
+    bool stopped = false;
 };
 
 HttpFrontEnd::HttpFrontEnd(Poco::Net::HTTPRequestHandlerFactory::Ptr handlers, Poco::Net::HTTPServerParams::Ptr params,
@@ -332,12 +339,17 @@ HttpFrontEnd::~HttpFrontEnd() { stop(); }
 
 void HttpFrontEnd::start() { impl_->tcp->start(); }
 
-void HttpFrontEnd::stop() {
-    if (!impl_->tcp) return;
+void HttpFrontEnd::stop(bool abort_current) {
+    if (impl_->stopped) return;
+    impl_->stopped = true;
     impl_->tcp->stop();
-    impl_->registry->stop_all();
-    impl_->tcp.reset();
+    impl_->registry->stop_all(abort_current);
 }
+
+int HttpFrontEnd::current_threads() const { return impl_->tcp->currentThreads(); }
+int HttpFrontEnd::current_connections() const { return impl_->tcp->currentConnections(); }
+int HttpFrontEnd::queued_connections() const { return impl_->tcp->queuedConnections(); }
+int HttpFrontEnd::refused_connections() const { return impl_->tcp->refusedConnections(); }
 
 bool body_timed_out(Poco::Net::HTTPServerRequest& req) {
     auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);

@@ -41,8 +41,17 @@ public:
 
     int port() const { return port_; }
     void start();
-    // Stops accepting and aborts the connections in progress.
-    void stop();
+    // Stops accepting (once; later calls do nothing). As Poco's HTTPServer::stopAll:
+    // abort_current shuts every connection down at once; otherwise each is shut
+    // down once its current request is answered.
+    void stop(bool abort_current = true);
+
+    // Poco's TCPServer counters (threads busy with a connection, accepted but
+    // waiting for a thread, refused because that queue was full).
+    int current_threads() const;
+    int current_connections() const;
+    int queued_connections() const;
+    int refused_connections() const;
 
 private:
     struct Impl;

@@ -367,7 +367,7 @@ def test_many_slowloris_clients_delay_others_by_at_most_the_header_timeout(stack
 # oversized and malformed requests
 # --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("shape", ["many_fields", "one_huge_field", "huge_uri"])
+@pytest.mark.parametrize("shape", ["many_fields", "one_huge_field", "over_100_fields", "huge_uri"])
 def test_oversized_headers_get_431(env, shape):
     gw = env["gw"]
     body = chat_body()
@@ -375,6 +375,8 @@ def test_oversized_headers_get_431(env, shape):
         req = post(body, headers="".join(f"x-pad-{i}: {'a' * 1024}\r\n" for i in range(20)))
     elif shape == "one_huge_field":  # over Poco's 8 KiB per field, under max_header_bytes
         req = post(body, headers=f"x-pad: {'a' * 10000}\r\n")
+    elif shape == "over_100_fields":  # Poco's field count limit, well under max_header_bytes
+        req = post(body, headers="".join(f"x-{i}: 1\r\n" for i in range(150)))
     else:
         req = post(body, path="/v1/chat/completions?" + "a" * 20000)
     s = connect(gw)

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 using namespace tailgate;
 using namespace tailgate::server;
@@ -101,6 +102,7 @@ public:
             in.read(buf, sizeof buf);
             body.append(buf, static_cast<size_t>(in.gcount()));
         }
+        if (req.getURI() == "/slow") std::this_thread::sleep_for(300ms);
         std::string out = "got " + std::to_string(body.size());
         if (body_timed_out(req)) {
             resp.setKeepAlive(false);
@@ -245,5 +247,29 @@ TEST_F(FrontEnd, GarbageGetsJson400) {
     std::string out = read_to_close(fd);
     EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
     EXPECT_NE(out.find("\"type\":\"invalid_request_error\""), std::string::npos) << out;
+    ::close(fd);
+}
+
+TEST_F(FrontEnd, GracefulStopAnswersTheRequestInProgressThenCloses) {
+    int fd = connect_client();
+    send_all(fd, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+    std::this_thread::sleep_for(50ms);  // the handler is now sleeping
+    auto t0 = Clock::now();
+    fe_->stop(false);
+    EXPECT_GE(Clock::now() - t0, 150ms) << "stop(false) waits for the request in progress";
+    std::string out = read_to_close(fd);
+    EXPECT_NE(out.find("got 2"), std::string::npos) << out;
+    EXPECT_EQ(out.find("<still open>"), std::string::npos) << out;
+    ::close(fd);
+}
+
+TEST_F(FrontEnd, AbortingStopClosesAtOnce) {
+    int fd = connect_client();
+    send_all(fd, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+    std::this_thread::sleep_for(50ms);
+    auto t0 = Clock::now();
+    fe_->stop(true);
+    EXPECT_LT(Clock::now() - t0, 1000ms);
+    EXPECT_EQ(read_to_close(fd, 1000ms), "");
     ::close(fd);
 }

@@ -167,6 +167,15 @@ protected:
         }
     }
 
+    // Sends `raw` on a new connection; what comes back until the server closes.
+    std::string exchange(const std::string& raw) {
+        int fd = connect_client();
+        send_all(fd, raw);
+        std::string out = read_to_close(fd);
+        ::close(fd);
+        return out;
+    }
+
     Poco::ThreadPool pool_{1, 4};
     std::unique_ptr<HttpFrontEnd> fe_;
 };
@@ -174,13 +183,10 @@ protected:
 }  // namespace
 
 TEST_F(FrontEnd, ServesNormalAndPipelinedRequests) {
-    int fd = connect_client();
-    send_all(fd, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcPOST / HTTP/1.1\r\nHost: x\r\n"
-                 "Content-Length: 1\r\nConnection: close\r\n\r\nz");
-    std::string out = read_to_close(fd);
+    std::string out = exchange("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcPOST / HTTP/1.1\r\n"
+                               "Host: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nz");
     EXPECT_NE(out.find("got 3"), std::string::npos) << out;
     EXPECT_LT(out.find("got 3"), out.find("got 1")) << out;
-    ::close(fd);
 }
 
 TEST_F(FrontEnd, DribbledHeadersGet408AtTheDeadline) {
@@ -212,42 +218,30 @@ TEST_F(FrontEnd, SilentConnectionIsClosed) {
 }
 
 TEST_F(FrontEnd, HeadOverBudgetGets431) {
-    int fd = connect_client();
     std::string head = "GET / HTTP/1.1\r\nHost: x\r\n";
     for (int i = 0; i < 10; ++i) head += "x-pad-" + std::to_string(i) + ": " + std::string(300, 'a') + "\r\n";
-    send_all(fd, head + "\r\n");
-    std::string out = read_to_close(fd);
+    std::string out = exchange(head + "\r\n");
     EXPECT_EQ(out.rfind("HTTP/1.1 431", 0), 0u) << out;
     EXPECT_NE(out.find("\"code\":\"request_header_fields_too_large\""), std::string::npos) << out;
-    ::close(fd);
 }
 
 TEST_F(FrontEnd, HeadJustUnderBudgetIsServed) {
-    int fd = connect_client();
     std::string head = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\nx-pad: ";
     head += std::string(2048 - head.size() - 4, 'a') + "\r\n\r\n";
     ASSERT_EQ(head.size(), 2048u);
-    send_all(fd, head + "hi");
-    std::string out = read_to_close(fd);
+    std::string out = exchange(head + "hi");
     EXPECT_NE(out.find("got 2"), std::string::npos) << out;
-    ::close(fd);
 }
 
 TEST_F(FrontEnd, StalledBodyGets408) {
-    int fd = connect_client();
-    send_all(fd, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
-    std::string out = read_to_close(fd);
+    std::string out = exchange("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
     EXPECT_EQ(out.rfind("HTTP/1.1 408", 0), 0u) << out;
-    ::close(fd);
 }
 
 TEST_F(FrontEnd, GarbageGetsJson400) {
-    int fd = connect_client();
-    send_all(fd, "\x01\x02 nonsense\r\n\r\n");
-    std::string out = read_to_close(fd);
+    std::string out = exchange("\x01\x02 nonsense\r\n\r\n");
     EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
     EXPECT_NE(out.find("\"type\":\"invalid_request_error\""), std::string::npos) << out;
-    ::close(fd);
 }
 
 TEST_F(FrontEnd, GracefulStopAnswersTheRequestInProgressThenCloses) {

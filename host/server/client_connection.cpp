@@ -155,7 +155,6 @@ class ClientConnection;
 struct Registry {
     std::mutex mu;
     bool stopped = false;
-    bool abort = true;
     std::unordered_set<ClientConnection*> live;
     void stop_all(bool abort_current);
 };

@@ -348,7 +348,8 @@ def test_many_slowloris_clients_delay_others_by_at_most_the_header_timeout(stack
         s = connect(gw)
         s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
         slow.append(s)
-    time.sleep(0.1)  # let the accept thread queue them before the normal client
+    # All 8 accepted (queued or served) before the normal client connects.
+    wait_for(lambda: proc_counts(gw)[0] >= baseline[0] + 8, timeout=2.0, what="8 slow connections accepted")
     t0 = time.monotonic()
     resp = httpx.post(gw.base_url + "/chat/completions", json={"model": "fast", "messages": USER_HI}, timeout=15)
     elapsed = time.monotonic() - t0

@@ -1,6 +1,7 @@
 #include "server/client_connection.hpp"
 
 #include <Poco/Exception.h>
+#include <Poco/String.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponseImpl.h>
@@ -149,6 +150,34 @@ void linger(Poco::Net::StreamSocket& s) {
     }
 }
 
+// How the body is delimited, checked before a handler reads it: ambiguous
+// framing is how requests get smuggled, and a POST without a length would make
+// Poco read until the client closes (holding the thread for the body timeout).
+std::optional<ApiError> framing_error(const Poco::Net::HTTPServerRequest& req) {
+    size_t lengths = 0;
+    std::string first;
+    for (auto it = req.find("Content-Length"); it != req.end() && Poco::icompare(it->first, "Content-Length") == 0;
+         ++it) {
+        if (lengths++ == 0) first = it->second;
+        else if (it->second != first)
+            return client_error(400, "Conflicting Content-Length headers", "invalid_http_request");
+    }
+    const bool has_te = req.has("Transfer-Encoding");
+    if (has_te && !req.getChunkedTransferEncoding())
+        return client_error(501, "Transfer-Encoding '" + req.getTransferEncoding().substr(0, 64) +
+                                     "' is not supported (only chunked)",
+                            "unsupported_transfer_encoding");
+    if (has_te && lengths)
+        return client_error(400, "Both Transfer-Encoding and Content-Length are set", "invalid_http_request");
+    if (lengths && req.getContentLength64() < 0)
+        return client_error(400, "Invalid Content-Length " + first.substr(0, 32), "invalid_http_request");
+    const std::string& m = req.getMethod();
+    if (!has_te && !lengths && m != "GET" && m != "HEAD" && m != "DELETE")
+        return client_error(411, "A " + m.substr(0, 16) + " request needs Content-Length or chunked Transfer-Encoding",
+                            "length_required");
+    return std::nullopt;
+}
+
 class ClientConnection;
 
 // The live connections, so that stop() can abort them (shut their sockets down).
@@ -275,6 +304,10 @@ void ClientConnection::run() {
         if (version != Poco::Net::HTTPMessage::HTTP_1_1 && version != Poco::Net::HTTPMessage::HTTP_1_0) {
             reject(session, client_error(505, "HTTP version " + version.substr(0, 16) + " is not supported",
                                          "http_version_not_supported"));
+            break;
+        }
+        if (auto e = framing_error(*request)) {
+            reject(session, *e);
             break;
         }
         sock->begin(ClientSocketImpl::Phase::Body, Clock::now() + limits_.body_timeout);

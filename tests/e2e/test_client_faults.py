@@ -456,6 +456,29 @@ def test_malformed_request_line_is_a_json_error(env, raw, status):
     s.close()
 
 
+@pytest.mark.parametrize("framing,status", [
+    ("Content-Length: -1\r\n", 400),
+    ("Content-Length: abc\r\n", 400),
+    ("Content-Length: 99999999999999999999\r\n", 400),
+    ("Content-Length: 5\r\nContent-Length: 7\r\n", 400),
+    ("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", 400),
+    ("Transfer-Encoding: gzip\r\n", 501),
+    ("", 411),  # a POST with no length at all
+], ids=["negative", "not_a_number", "huge", "conflicting", "te_and_cl", "gzip", "no_length"])
+def test_ambiguous_body_framing_is_refused_at_once(env, framing, status):
+    gw = env["gw"]
+    s = connect(gw)
+    t0 = time.monotonic()
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" + framing.encode() + b"\r\n" + chat_body())
+    r = Reader(s)
+    _, got, headers, body = r.response()
+    assert time.monotonic() - t0 < 0.5 * BODY_TIMEOUT  # not after a body read timed out
+    error_of(got, headers, body, status)
+    assert r.closed(2.0)
+    s.close()
+    assert env["fast"].stats()["received"] == 0
+
+
 # --------------------------------------------------------------------------
 # pipelining and HTTP/1.0
 # --------------------------------------------------------------------------

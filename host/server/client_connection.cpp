@@ -317,7 +317,10 @@ void ClientConnection::run() {
             response.setKeepAlive(params_->getKeepAlive() && request->getKeepAlive() && session.canKeepAlive());
             if (!server.empty()) response.set("Server", server);
             std::unique_ptr<Poco::Net::HTTPRequestHandler> handler(handlers_->createRequestHandler(*request));
-            if (request->getExpectContinue() && response.getStatus() == Poco::Net::HTTPResponse::HTTP_OK)
+            // No "100 Continue" for a body the handler will refuse (413) unread.
+            const bool too_big = request->hasContentLength() &&
+                                 static_cast<uint64_t>(request->getContentLength64()) > limits_.max_body_bytes;
+            if (request->getExpectContinue() && !too_big && response.getStatus() == Poco::Net::HTTPResponse::HTTP_OK)
                 response.sendContinue();
             handler->handleRequest(*request, response);
             session.setKeepAlive(params_->getKeepAlive() && response.getKeepAlive() && session.canKeepAlive());

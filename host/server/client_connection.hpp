@@ -28,6 +28,7 @@ struct ClientLimits {
     std::chrono::milliseconds header_timeout{10000};
     std::chrono::milliseconds body_timeout{60000};
     size_t max_header_bytes = 64 * 1024;
+    size_t max_body_bytes = SIZE_MAX;  // a declared length over it gets no "100 Continue"
 };
 
 class HttpFrontEnd {

@@ -884,6 +884,7 @@ int Gateway::start(const std::string& host, int port) {
     limits.header_timeout = g.cfg->general.client_header_timeout;
     limits.body_timeout = g.cfg->general.client_body_timeout;
     limits.max_header_bytes = g.cfg->general.max_header_bytes;
+    limits.max_body_bytes = g.cfg->general.max_body_bytes;
     g.http = std::make_unique<HttpFrontEnd>(Poco::Net::HTTPRequestHandlerFactory::Ptr(new Factory(g)), params, limits,
                                             *g.pool, host, port);
     g.http->start();

@@ -120,7 +120,9 @@ class Reader:
         while (line := self._line()):
             k, v = line.decode().split(":", 1)
             headers[k.strip().lower()] = v.strip()
-        if "content-length" in headers:
+        if status.startswith("1"):  # interim (100 Continue): no body
+            body = b""
+        elif "content-length" in headers:
             body = self._exact(int(headers["content-length"]))
         elif headers.get("transfer-encoding") == "chunked":
             body = b""
@@ -400,6 +402,26 @@ def test_oversized_body_gets_413(env):
     resp = httpx.post(gw.base_url + "/chat/completions", content=iter([big[:40000], big[40000:]]),
                       headers={"content-type": "application/json"})
     assert_openai_error_shape(resp, 413)
+
+
+@pytest.mark.parametrize("size", [MAX_BODY_BYTES + 1, 100])
+def test_expect_100_continue(env, size):
+    gw = env["gw"]
+    s = connect(gw)
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % size)
+    r = Reader(s)
+    version, status, headers, body = r.response()
+    if size > MAX_BODY_BYTES:  # refused from the headers: no 100, no body sent
+        err = error_of(status, headers, body, 413)
+        assert err["code"] == "request_too_large", err
+        assert r.closed(2.0)
+    else:
+        assert status == 100, (status, body)
+        payload = chat_body()[:-1] + b" " * (size - len(chat_body())) + b"}"
+        s.sendall(payload)
+        assert r.response()[1] == 200
+    s.close()
 
 
 @pytest.mark.parametrize("bad", [b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82", b"\xf8\x88\x80\x80\x80"],

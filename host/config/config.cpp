@@ -874,6 +874,15 @@ void Loader::parse_general(Map& root) {
         if (g.metrics_auth && g.master_key.empty())
             warn(x->line, x->path, "has no effect without general_settings.master_key: /metrics stays open");
     }
+    if (auto x = get(m, "client_header_timeout")) g.client_header_timeout = timeout(*x);
+    if (auto x = get(m, "client_body_timeout")) g.client_body_timeout = timeout(*x);
+    if (auto x = get(m, "max_header_bytes")) {
+        const Text t = text(*x, "a size");
+        const auto n = parse_size(t.text);
+        if (!n || *n < 1024 || *n > (1u << 30))
+            fail(*x, "expected a size between 1KiB and 1GiB (bytes, or e.g. 64KiB), got " + t.shown());
+        g.max_header_bytes = static_cast<size_t>(*n);
+    }
     warn_unknown(m);
 }
 

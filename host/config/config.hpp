@@ -111,6 +111,11 @@ struct GeneralSettings {
     std::string log_format = "text"; // text | json
     bool metrics = true;             // GET /metrics (Prometheus); false: no collection at all
     bool metrics_auth = false;       // /metrics requires the master key
+    // Client faults: a request's head and body must arrive within these, and
+    // the head (request line + headers) must fit in max_header_bytes.
+    Millis client_header_timeout{10000};
+    Millis client_body_timeout{60000};
+    size_t max_header_bytes = 64u * 1024;
 };
 
 struct Config {

@@ -6,20 +6,19 @@
 #include "metrics/metrics.hpp"
 #include "metrics/strategy_stats.hpp"
 #include "server/client_channel.hpp"
+#include "server/client_connection.hpp"
 #include "server/dashboard.hpp"
-#include "server/http_server.hpp"
 #include "server/request_body.hpp"
 #include "server/upstream_transport.hpp"
 #include "upstream/client.hpp"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
-#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/StreamSocket.h>
 #include <Poco/ThreadPool.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -105,6 +104,7 @@ void discard_body(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerRespon
             return;
         }
     }
+    if (in.bad()) resp.setKeepAlive(false);  // cut short (body timeout): the rest is unread
 }
 
 void send_error(Poco::Net::HTTPServerResponse& resp, const ApiError& e) {
@@ -154,7 +154,7 @@ struct Gateway::Impl {
     std::unique_ptr<upstream::Client> client;
     std::unique_ptr<dispatch::AsioScheduler> scheduler;
     std::unique_ptr<Poco::ThreadPool> pool;
-    std::unique_ptr<HttpServer> http;
+    std::unique_ptr<HttpFrontEnd> http;
     std::atomic<uint64_t> in_flight{0};
     bool json_log = false;
 
@@ -450,6 +450,12 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
                 return;
             }
         }
+        if (body_timed_out(req)) {
+            scope.error = "request body timeout";
+            resp.setKeepAlive(false);
+            send_error(resp, request_timeout_error("Request body", cfg->general.client_body_timeout));
+            return;
+        }
     }
 
     std::string_view json = body;
@@ -625,7 +631,9 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             resp.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
             resp.setContentType("text/event-stream");
             resp.set("Cache-Control", "no-cache");
-            resp.setChunkedTransferEncoding(true);
+            // HTTP/1.0 has no chunked encoding: the stream ends with the connection.
+            if (req.getVersion() == Poco::Net::HTTPMessage::HTTP_1_0) resp.setKeepAlive(false);
+            else resp.setChunkedTransferEncoding(true);
             out = &resp.send();
         }
         if (out && !batch.bytes.empty()) out->write(batch.bytes.data(), static_cast<std::streamsize>(batch.bytes.size()));
@@ -874,14 +882,6 @@ int Gateway::start(const std::string& host, int port) {
     int nio = std::max(1, g.cfg->general.io_threads);
     for (int i = 0; i < nio; ++i) g.io_threads.emplace_back([&g] { g.io.run(); });
 
-    Poco::Net::ServerSocket sock;
-    sock.bind(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)), true);
-    // Accepted sockets inherit it on Linux: SSE events are small, never let Nagle hold
-    // them, and no setsockopt per request.
-    sock.setNoDelay(true);
-    sock.listen(1024);
-    int bound = sock.address().port();
-
     auto* params = new Poco::Net::HTTPServerParams;
     params->setMaxThreads(g.cfg->general.max_threads);
     params->setMaxQueued(4096);
@@ -893,15 +893,21 @@ int Gateway::start(const std::string& host, int port) {
     params->setSoftwareVersion("tailgate/" TAILGATE_VERSION);
     // Small stacks: a pool thread only parses, routes and copies bytes.
     g.pool = std::make_unique<Poco::ThreadPool>(2, g.cfg->general.max_threads, 60, 256 * 1024);
-    g.http = std::make_unique<HttpServer>(new Factory(g), *g.pool, sock, params);
+    ClientLimits limits;
+    limits.header_timeout = g.cfg->general.client_header_timeout;
+    limits.body_timeout = g.cfg->general.client_body_timeout;
+    limits.max_header_bytes = g.cfg->general.max_header_bytes;
+    limits.max_body_bytes = g.cfg->general.max_body_bytes;
+    g.http = std::make_unique<HttpFrontEnd>(Poco::Net::HTTPRequestHandlerFactory::Ptr(new Factory(g)), params, limits,
+                                            *g.pool, host, port);
     g.http->start();
-    return bound;
+    return g.http->port();
 }
 
 void Gateway::stop() {
     auto& g = *impl_;
     if (g.http) {
-        g.http->stopAll(true);
+        g.http->stop();
         g.http.reset();
     }
     if (g.pool) g.pool->joinAll();

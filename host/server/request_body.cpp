@@ -16,6 +16,11 @@ constexpr std::array<std::string_view, 11> kGatewayFields = {
     "fastest_response", "fallbacks",  "context_window_fallbacks", "num_retries", "timeout", "stream_timeout",
     "metadata",         "hedge",      "strategies",               "race",        "mock_response"};
 
+// Deeper bodies are refused: the parse here is iterative, but later recursive
+// readers (fallbacks, metadata, overrides, the upstream's own parser) are not,
+// and a pool thread has a small stack.
+constexpr int kMaxDepth = 128;
+
 enum class Kind { None, Null, Bool, Number, String, Object, Array };
 
 struct Member {
@@ -69,6 +74,7 @@ public:
     }
 
     bool root_is_object = false;
+    bool too_deep = false;
     std::vector<Member> members;
 
 private:
@@ -93,7 +99,10 @@ private:
         } else if (depth_ == 1) {
             cur_.kind = k;
         }
-        ++depth_;
+        if (++depth_ > kMaxDepth) {
+            too_deep = true;
+            return false;
+        }
         return true;
     }
     bool close() {
@@ -191,7 +200,14 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint
     rapidjson::Reader reader;
     constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
     rapidjson::ParseResult ok = reader.Parse<kFlags>(ms, scanner);
+    if (scanner.too_deep)
+        return ApiError::bad_request("Request body is nested more than " + std::to_string(kMaxDepth) + " levels deep",
+                                     "", "json_too_deep");
     if (!ok) {
+        if (ok.Code() == rapidjson::kParseErrorStringInvalidEncoding)
+            return ApiError::bad_request("Request body is not valid UTF-8 (at byte offset " +
+                                             std::to_string(ok.Offset()) + ")",
+                                         "", "invalid_utf8");
         return ApiError::bad_request(std::string("Invalid JSON in request body at offset ") +
                                      std::to_string(ok.Offset()) + ": " + rapidjson::GetParseError_En(ok.Code()));
     }

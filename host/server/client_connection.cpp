@@ -1,0 +1,444 @@
+#include "server/client_connection.hpp"
+
+#include <Poco/Exception.h>
+#include <Poco/String.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
+#include <Poco/Net/HTTPServerResponseImpl.h>
+#include <Poco/Net/HTTPServerSession.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/ServerSocketImpl.h>
+#include <Poco/Net/StreamSocketImpl.h>
+#include <Poco/Net/TCPServer.h>
+#include <Poco/Net/TCPServerConnection.h>
+#include <Poco/Net/TCPServerConnectionFactory.h>
+#include <spdlog/spdlog.h>
+
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <mutex>
+#include <optional>
+#include <unordered_set>
+
+namespace tailgate::server {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// An accepted connection whose reads can run against a deadline (and, for the
+// headers, a byte budget). Poco reads the request line, headers and body through
+// receiveBytes(), so every read of the request passes here.
+class ClientSocketImpl final : public Poco::Net::StreamSocketImpl {
+public:
+    enum class Phase { Free, Header, Body };
+
+    explicit ClientSocketImpl(poco_socket_t fd) : StreamSocketImpl(fd) {}
+
+    void begin(Phase p, Clock::time_point deadline, size_t budget = SIZE_MAX) {
+        phase_ = p;
+        deadline_ = deadline;
+        budget_ = limit_ = budget;
+        expired_ = over_budget_ = false;
+    }
+    Phase phase() const { return phase_; }
+    bool expired() const { return expired_; }
+    bool over_budget() const { return over_budget_; }
+    size_t consumed() const { return limit_ - budget_; }  // bytes of this head read so far
+
+    using StreamSocketImpl::receiveBytes;
+    int receiveBytes(void* buffer, int length, int flags) override {
+        if (phase_ == Phase::Free) return StreamSocketImpl::receiveBytes(buffer, length, flags);
+        if (phase_ == Phase::Header) {
+            // Never read past the budget: the headers either end within it or are too large.
+            if (budget_ == 0) {
+                over_budget_ = true;
+                throw Poco::Net::MessageException("request headers too large");
+            }
+            length = static_cast<int>(std::min<size_t>(static_cast<size_t>(length), budget_));
+        }
+        for (;;) {
+            // Usually the bytes are there already (the connection polled readable):
+            // try first, wait only when there is nothing (one syscall, not two).
+            const ssize_t n = ::recv(sockfd(), buffer, static_cast<size_t>(length), flags | MSG_DONTWAIT);
+            if (n >= 0) {
+                if (phase_ == Phase::Header) budget_ -= static_cast<size_t>(n);
+                return static_cast<int>(n);
+            }
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) error(errno);
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
+            if (left <= 0) {
+                expired_ = true;
+                throw Poco::TimeoutException("client too slow");
+            }
+            pollfd p{sockfd(), POLLIN, 0};
+            int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, INT_MAX)));
+            if (rc < 0 && errno != EINTR) error();
+        }
+    }
+
+private:
+    Phase phase_ = Phase::Free;
+    Clock::time_point deadline_{};
+    size_t budget_ = SIZE_MAX;
+    size_t limit_ = SIZE_MAX;
+    bool expired_ = false;
+    bool over_budget_ = false;
+};
+
+constexpr size_t kMaxUriLength = 16384;  // Poco's HTTPRequest::MAX_URI_LENGTH (private)
+
+class ListenSocketImpl final : public Poco::Net::ServerSocketImpl {
+public:
+    Poco::Net::SocketImpl* acceptConnection(Poco::Net::SocketAddress& client) override {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        int fd;
+        do {
+            len = sizeof ss;
+            fd = ::accept4(sockfd(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
+        } while (fd < 0 && errno == EINTR);
+        if (fd < 0) error();
+        client = Poco::Net::SocketAddress(reinterpret_cast<sockaddr*>(&ss), len);
+        return new ClientSocketImpl(fd);
+    }
+};
+
+class ListenSocket final : public Poco::Net::ServerSocket {
+public:
+    ListenSocket() : ServerSocket(new ListenSocketImpl, true) {}
+};
+
+ClientSocketImpl* client_impl(Poco::Net::StreamSocket& s) { return dynamic_cast<ClientSocketImpl*>(s.impl()); }
+
+ApiError client_error(int status, std::string message, std::string code) {
+    ApiError e;
+    e.status = status;
+    e.type = "invalid_request_error";
+    e.message = std::move(message);
+    e.code = std::move(code);
+    return e;
+}
+
+std::string seconds_text(std::chrono::milliseconds d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g s", static_cast<double>(d.count()) / 1000.0);
+    return buf;
+}
+
+// Closing a socket with unread request bytes makes the kernel send a reset,
+// which can destroy an error response still on its way (a 413 or 431 answered
+// before the request was read). So stop sending and read what the client still
+// sends, for a bounded time and amount, before the close.
+void linger(Poco::Net::StreamSocket& s) {
+    const int fd = static_cast<int>(s.impl()->sockfd());
+    int pending = 0;
+    if (fd < 0 || ::ioctl(fd, FIONREAD, &pending) != 0 || pending <= 0) return;
+    ::shutdown(fd, SHUT_WR);
+    const auto deadline = Clock::now() + std::chrono::milliseconds(500);
+    char buf[16384];
+    for (size_t total = 0; total < (1u << 20);) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        pollfd p{fd, POLLIN, 0};
+        if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return;
+        ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) return;
+        total += static_cast<size_t>(n);
+    }
+}
+
+// How the body is delimited, checked before a handler reads it: ambiguous
+// framing is how requests get smuggled, and a POST without a length would make
+// Poco read until the client closes (holding the thread for the body timeout).
+std::optional<ApiError> framing_error(const Poco::Net::HTTPServerRequest& req) {
+    size_t lengths = 0;
+    std::string first;
+    for (auto it = req.find("Content-Length"); it != req.end() && Poco::icompare(it->first, "Content-Length") == 0;
+         ++it) {
+        if (lengths++ == 0) first = it->second;
+        else if (it->second != first)
+            return client_error(400, "Conflicting Content-Length headers", "invalid_http_request");
+    }
+    const bool has_te = req.has("Transfer-Encoding");
+    if (has_te && !req.getChunkedTransferEncoding())
+        return client_error(501, "Transfer-Encoding '" + req.getTransferEncoding().substr(0, 64) +
+                                     "' is not supported (only chunked)",
+                            "unsupported_transfer_encoding");
+    if (has_te && lengths)
+        return client_error(400, "Both Transfer-Encoding and Content-Length are set", "invalid_http_request");
+    if (lengths && req.getContentLength64() < 0)
+        return client_error(400, "Invalid Content-Length " + first.substr(0, 32), "invalid_http_request");
+    const std::string& m = req.getMethod();
+    if (!has_te && !lengths && m != "GET" && m != "HEAD" && m != "DELETE")
+        return client_error(411, "A " + m.substr(0, 16) + " request needs Content-Length or chunked Transfer-Encoding",
+                            "length_required");
+    return std::nullopt;
+}
+
+class ClientConnection;
+
+// Poco's HTTPServerSession, waiting for the next keep-alive request with one
+// poll(): Poco 1.11's Socket::poll() creates, fills, waits on and closes an
+// epoll instance per call (four syscalls and an fd per request).
+class Session final : public Poco::Net::HTTPServerSession {
+public:
+    Session(const Poco::Net::StreamSocket& s, const Poco::Net::HTTPServerParams::Ptr& params)
+        : HTTPServerSession(s, params),
+          keep_alive_ms_(params->getKeepAliveTimeout().totalMilliseconds()),
+          left_(params->getMaxKeepAliveRequests()) {}
+
+    bool has_more_requests() {
+        if (first_) {
+            first_ = false;
+            if (left_ > 0) --left_;
+            else if (left_ == 0) left_ = -1;  // 0: unlimited, as in Poco
+            return hasMoreRequests();         // once per connection: Poco's own wait
+        }
+        if (left_ == 0 || !getKeepAlive()) return false;
+        if (left_ > 0) --left_;
+        if (buffered() > 0) return true;  // a pipelined request is read already
+        const auto deadline = Clock::now() + std::chrono::milliseconds(keep_alive_ms_);
+        for (;;) {
+            pollfd p{static_cast<int>(socket().impl()->sockfd()), POLLIN, 0};
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            const int rc = ::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(left, 0, INT_MAX)));
+            if (rc < 0 && errno == EINTR) continue;
+            return rc > 0;  // readable, closed or failed: the read tells which
+        }
+    }
+    bool can_keep_alive() const { return left_ != 0; }
+
+private:
+    bool first_ = true;
+    int64_t keep_alive_ms_;
+    int left_;  // requests still allowed on this connection; < 0: unlimited
+};
+
+// The live connections, so that stop() can abort them (shut their sockets down).
+struct Registry {
+    std::mutex mu;
+    bool stopped = false;
+    std::unordered_set<ClientConnection*> live;
+    void stop_all(bool abort_current);
+};
+
+class ClientConnection final : public Poco::Net::TCPServerConnection {
+public:
+    ClientConnection(const Poco::Net::StreamSocket& s, Poco::Net::HTTPServerParams::Ptr params,
+                     Poco::Net::HTTPRequestHandlerFactory::Ptr handlers, const ClientLimits& limits,
+                     std::shared_ptr<Registry> registry)
+        : TCPServerConnection(s),
+          params_(std::move(params)),
+          handlers_(std::move(handlers)),
+          limits_(limits),
+          registry_(std::move(registry)) {
+        std::lock_guard lk(registry_->mu);
+        registry_->live.insert(this);
+        if (registry_->stopped) stop(true);
+    }
+    ~ClientConnection() override {
+        std::lock_guard lk(registry_->mu);
+        registry_->live.erase(this);
+    }
+
+    void run() override;
+    // Called with the registry locked. Without abort, waits for the request in progress.
+    void stop(bool abort) {
+        stopped_ = true;
+        std::unique_lock busy(busy_, std::defer_lock);
+        if (!abort) busy.lock();
+        try {
+            socket().shutdown();
+        } catch (...) {
+        }
+    }
+
+private:
+    // Answers a request whose head could not be read, then the connection closes.
+    void reject(Poco::Net::HTTPServerSession& session, const ApiError& e);
+
+    Poco::Net::HTTPServerParams::Ptr params_;
+    Poco::Net::HTTPRequestHandlerFactory::Ptr handlers_;
+    ClientLimits limits_;
+    std::shared_ptr<Registry> registry_;
+    std::atomic<bool> stopped_{false};
+    std::mutex busy_;  // held while a request is read and answered
+};
+
+void Registry::stop_all(bool abort_current) {
+    std::lock_guard lk(mu);
+    stopped = true;
+    for (ClientConnection* c : live) c->stop(abort_current);
+}
+
+void ClientConnection::reject(Poco::Net::HTTPServerSession& session, const ApiError& e) {
+    try {
+        Poco::Net::HTTPServerResponseImpl response(session);
+        response.setVersion(Poco::Net::HTTPMessage::HTTP_1_1);
+        response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(e.status));
+        response.setKeepAlive(false);
+        response.setContentType("application/json");
+        const std::string body = e.body();
+        response.setContentLength(static_cast<std::streamsize>(body.size()));
+        // Not sendBuffer(): without a request attached it writes the head only.
+        std::ostream& out = response.send();
+        out.write(body.data(), static_cast<std::streamsize>(body.size()));
+        out.flush();
+    } catch (...) {
+        // The client is gone; nothing to tell it.
+    }
+    session.setKeepAlive(false);
+}
+
+void ClientConnection::run() {
+    ClientSocketImpl* sock = client_impl(socket());
+    Session session(socket(), params_);
+    const std::string server = params_->getSoftwareVersion();
+    const auto connected = Clock::now();
+    for (bool first = true; !stopped_; first = false) {
+        // The first request's head is due header_timeout after the connection is
+        // served; a later one's after its first byte (keep_alive_timeout bounds the gap).
+        if (first && !socket().poll(Poco::Timespan(limits_.header_timeout.count() * 1000), Poco::Net::Socket::SELECT_READ))
+            break;
+        if (!session.has_more_requests()) break;
+        std::lock_guard busy(busy_);
+        if (stopped_) break;
+        sock->begin(ClientSocketImpl::Phase::Header, (first ? connected : Clock::now()) + limits_.header_timeout,
+                    limits_.max_header_bytes);
+        Poco::Net::HTTPServerResponseImpl response(session);
+        std::optional<Poco::Net::HTTPServerRequestImpl> request;
+        try {
+            request.emplace(response, session, params_.get());
+        } catch (const Poco::Exception& e) {
+            // Poco's stream wrappers turn a failed read into a short (malformed)
+            // header, so the socket's own record says why the read stopped.
+            if (sock->expired()) {
+                reject(session, client_error(408, "Request headers not received within " +
+                                                      seconds_text(limits_.header_timeout) +
+                                                      " (general_settings.client_header_timeout)",
+                                             "request_timeout"));
+            } else if (sock->over_budget() || e.message().rfind("Field", 0) == 0 ||
+                       e.message().rfind("Too many header fields", 0) == 0) {
+                reject(session, client_error(431, "Request headers are too large (limit " +
+                                                      std::to_string(limits_.max_header_bytes) +
+                                                      " bytes, general_settings.max_header_bytes; at most 100 "
+                                                      "fields of 8192 bytes each)",
+                                             "request_header_fields_too_large"));
+            } else if (e.message().find("URI invalid or too long") != std::string::npos &&
+                       sock->consumed() >= kMaxUriLength) {
+                reject(session, client_error(414, "Request URI is longer than " +
+                                                      std::to_string(kMaxUriLength) + " bytes",
+                                             "uri_too_long"));
+            } else if (!dynamic_cast<const Poco::Net::NoMessageException*>(&e) && !session.networkException()) {
+                reject(session, client_error(400, "Malformed HTTP request: " + e.message(), "invalid_http_request"));
+            }
+            break;  // NoMessageException: the client closed between requests
+        }
+        const std::string& version = request->getVersion();
+        if (version != Poco::Net::HTTPMessage::HTTP_1_1 && version != Poco::Net::HTTPMessage::HTTP_1_0) {
+            reject(session, client_error(505, "HTTP version " + version.substr(0, 16) + " is not supported",
+                                         "http_version_not_supported"));
+            break;
+        }
+        if (auto e = framing_error(*request)) {
+            reject(session, *e);
+            break;
+        }
+        sock->begin(ClientSocketImpl::Phase::Body, Clock::now() + limits_.body_timeout);
+        try {
+            response.setDate(Poco::Timestamp());
+            response.setVersion(request->getVersion());
+            response.setKeepAlive(params_->getKeepAlive() && request->getKeepAlive() && session.can_keep_alive());
+            if (!server.empty()) response.set("Server", server);
+            std::unique_ptr<Poco::Net::HTTPRequestHandler> handler(handlers_->createRequestHandler(*request));
+            // No "100 Continue" for a body the handler will refuse (413) unread.
+            const bool too_big = request->hasContentLength() &&
+                                 static_cast<uint64_t>(request->getContentLength64()) > limits_.max_body_bytes;
+            if (request->getExpectContinue() && !too_big && response.getStatus() == Poco::Net::HTTPResponse::HTTP_OK)
+                response.sendContinue();
+            handler->handleRequest(*request, response);
+            session.setKeepAlive(params_->getKeepAlive() && response.getKeepAlive() && session.can_keep_alive());
+        } catch (const Poco::Exception& e) {
+            // The handler answers its own errors; what reaches here is a dead socket.
+            spdlog::debug("client connection ended: {}", e.displayText());
+            break;
+        }
+        sock->begin(ClientSocketImpl::Phase::Free, Clock::time_point::max());
+    }
+    sock->begin(ClientSocketImpl::Phase::Free, Clock::time_point::max());
+    linger(socket());
+}
+
+class ConnectionFactory final : public Poco::Net::TCPServerConnectionFactory {
+public:
+    ConnectionFactory(Poco::Net::HTTPServerParams::Ptr params, Poco::Net::HTTPRequestHandlerFactory::Ptr handlers,
+                      const ClientLimits& limits, std::shared_ptr<Registry> registry)
+        : params_(std::move(params)), handlers_(std::move(handlers)), limits_(limits), registry_(std::move(registry)) {}
+    Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& s) override {
+        return new ClientConnection(s, params_, handlers_, limits_, registry_);
+    }
+
+private:
+    Poco::Net::HTTPServerParams::Ptr params_;
+    Poco::Net::HTTPRequestHandlerFactory::Ptr handlers_;
+    ClientLimits limits_;
+    std::shared_ptr<Registry> registry_;
+};
+
+}  // namespace
+
+struct HttpFrontEnd::Impl {
+    std::shared_ptr<Registry> registry = std::make_shared<Registry>();
+    std::unique_ptr<Poco::Net::TCPServer> tcp;
+    bool stopped = false;
+};
+
+HttpFrontEnd::HttpFrontEnd(Poco::Net::HTTPRequestHandlerFactory::Ptr handlers, Poco::Net::HTTPServerParams::Ptr params,
+                           const ClientLimits& limits, Poco::ThreadPool& pool, const std::string& host, int port)
+    : impl_(std::make_unique<Impl>()) {
+    ListenSocket sock;
+    sock.bind(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)), true);
+    // Accepted sockets inherit it (Linux): SSE events are small, never let Nagle
+    // hold them, and no setsockopt per request.
+    sock.setNoDelay(true);
+    sock.listen(1024);
+    port_ = sock.address().port();
+    Poco::Net::TCPServerConnectionFactory::Ptr factory(new ConnectionFactory(params, handlers, limits, impl_->registry));
+    impl_->tcp = std::make_unique<Poco::Net::TCPServer>(factory, pool, sock, params);
+}
+
+HttpFrontEnd::~HttpFrontEnd() { stop(); }
+
+void HttpFrontEnd::start() { impl_->tcp->start(); }
+
+void HttpFrontEnd::stop(bool abort_current) {
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+    impl_->tcp->stop();
+    impl_->registry->stop_all(abort_current);
+}
+
+int HttpFrontEnd::current_threads() const { return impl_->tcp->currentThreads(); }
+int HttpFrontEnd::current_connections() const { return impl_->tcp->currentConnections(); }
+int HttpFrontEnd::queued_connections() const { return impl_->tcp->queuedConnections(); }
+int HttpFrontEnd::refused_connections() const { return impl_->tcp->refusedConnections(); }
+
+bool body_timed_out(Poco::Net::HTTPServerRequest& req) {
+    auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
+    ClientSocketImpl* sock = impl ? client_impl(impl->socket()) : nullptr;
+    return sock && sock->phase() == ClientSocketImpl::Phase::Body && sock->expired();
+}
+
+ApiError request_timeout_error(const std::string& what, std::chrono::milliseconds limit) {
+    return client_error(408, what + " not received within " + seconds_text(limit), "request_timeout");
+}
+
+}  // namespace tailgate::server

@@ -1,0 +1,68 @@
+// The HTTP/1.x front end: the listening socket and the per-connection loop.
+//
+// It replaces Poco's HTTPServer/HTTPServerConnection pair (same request and
+// response objects, same handler factory) so that a faulty client costs a
+// bounded amount of a pool thread and gets an OpenAI-shaped answer:
+//   - request line + headers must arrive within `header_timeout` (else 408) and
+//     fit in `max_header_bytes` (else 431); malformed ones get a JSON 400;
+//   - the body must arrive within `body_timeout` of the headers (else 408).
+// Poco alone bounds only each recv() (a client dribbling a byte a second holds
+// a thread for ever) and answers header errors with an empty 400.
+#pragma once
+
+#include "common/api_error.hpp"
+
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/ThreadPool.h>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace tailgate::server {
+
+struct ClientLimits {
+    std::chrono::milliseconds header_timeout{10000};
+    std::chrono::milliseconds body_timeout{60000};
+    size_t max_header_bytes = 64 * 1024;
+    size_t max_body_bytes = SIZE_MAX;  // a declared length over it gets no "100 Continue"
+};
+
+class HttpFrontEnd {
+public:
+    // Binds and listens on host:port (0: any free port).
+    HttpFrontEnd(Poco::Net::HTTPRequestHandlerFactory::Ptr handlers, Poco::Net::HTTPServerParams::Ptr params,
+                 const ClientLimits& limits, Poco::ThreadPool& pool, const std::string& host, int port);
+    ~HttpFrontEnd();
+    HttpFrontEnd(const HttpFrontEnd&) = delete;
+    HttpFrontEnd& operator=(const HttpFrontEnd&) = delete;
+
+    int port() const { return port_; }
+    void start();
+    // Stops accepting (once; later calls do nothing). As Poco's HTTPServer::stopAll:
+    // abort_current shuts every connection down at once; otherwise each is shut
+    // down once its current request is answered.
+    void stop(bool abort_current = true);
+
+    // Poco's TCPServer counters (threads busy with a connection, accepted but
+    // waiting for a thread, refused because that queue was full).
+    int current_threads() const;
+    int current_connections() const;
+    int queued_connections() const;
+    int refused_connections() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    int port_ = 0;
+};
+
+// True when reading this request's body stopped at the body timeout; the
+// handler then answers request_timeout_error() and closes the connection.
+bool body_timed_out(Poco::Net::HTTPServerRequest& req);
+ApiError request_timeout_error(const std::string& what, std::chrono::milliseconds limit);
+
+}  // namespace tailgate::server

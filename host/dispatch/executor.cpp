@@ -386,16 +386,22 @@ void Executor::on_body(uint32_t i, std::string_view bytes) {
                             -1);
         return;
     }
-    if (r.malformed) {
-        if (a.call) a.call->cancel();
-        fail_attempt_locked(i, TG_ERRC_PROTOCOL, 0, "upstream sent a malformed SSE event: " + a.sse.malformed_data(),
-                            -1);
-        return;
-    }
     if (r.content) {
         a.rec.ttft_ms = elapsed_ms_locked(i);
         emit_locked(TG_EVENT_FIRST_BYTE, i);
         commit_locked(i);
+    }
+    if (r.malformed) {
+        // Events are taken in order: content before the malformed one (even in the
+        // same read) was the commit point, so the outcome does not depend on how
+        // the bytes were segmented.
+        std::string msg = "upstream sent a malformed SSE event: " + a.sse.malformed_data();
+        if (r.content) {
+            fail_committed_locked(i, TG_ERRC_PROTOCOL, ApiError::bad_gateway(std::move(msg), "upstream_protocol_error"));
+        } else {
+            if (a.call) a.call->cancel();
+            fail_attempt_locked(i, TG_ERRC_PROTOCOL, 0, std::move(msg), -1);
+        }
     }
 }
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ def env(module_stack):
         deployment("dead", api_base=f"http://127.0.0.1:{dead_port}/v1", model_info={"id": "dead-dep"}),
         deployment("deadfb", api_base=f"http://127.0.0.1:{dead_port}/v1", model_info={"id": "deadfb-dep"}),
     ], router_settings={
+        "strategies": ["health", "simple-shuffle"],
         "fallbacks": [{"fb": ["good"]}, {"deadfb": ["good"]}],
         # Only the faults that cool at once (401/404) change the state; the
         # allowed_fails threshold itself is tested in test_routing_health.py.
@@ -154,6 +156,10 @@ SOLO = "deployment 'solo-dep'"  # transport errors name the deployment
 RESET_AFTER_HEADERS = {"reset_after_headers": True, "ttft_ms": 100}
 
 
+# 64 MiB through loopback can take longer than the short test timeouts on a loaded machine.
+SLOW_OK = {"timeout": 30, "stream_timeout": 30}
+
+
 def huge(after: int | None = None) -> dict:
     k = {"garbage": "huge_body"}
     if after is not None:
@@ -212,11 +218,11 @@ MATRIX: dict[str, tuple[Fault | None, Fault | None]] = {
         Fault({"garbage": "truncated_chunked"}, 502, "protocol", needle="mid-body"),
         Fault({"garbage": "truncated_chunked"}, None, "protocol", post_commit=True, needle="lost mid-stream")),
     "huge_body": (
-        Fault(huge(), 502, "protocol", needle="exceeds the body limit", extra={"timeout": 30}),
-        Fault(huge(0), 502, "protocol", needle="exceeds the body limit", extra={"timeout": 30})),
+        Fault(huge(), 502, "protocol", needle="exceeds the body limit", extra=SLOW_OK),
+        Fault(huge(0), 502, "protocol", needle="exceeds the body limit", extra=SLOW_OK)),
     "huge_event_mid_stream": (
         None,
-        Fault(huge(2), None, "protocol", post_commit=True, needle="exceeds the body limit", extra={"timeout": 30})),
+        Fault(huge(2), None, "protocol", post_commit=True, needle="exceeds the body limit", extra=SLOW_OK)),
     "no_done": (None,
                 Fault({"garbage": "no_done"}, None, "protocol", post_commit=True, needle="without [DONE]")),
 }
@@ -365,13 +371,18 @@ def tls_config(m) -> dict:
 @pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
 def test_tls_self_signed_refused_unless_trusted(module_stack, tls_mock, stream):
     m, ca = tls_mock
+    def received() -> int:  # the control API is HTTPS too
+        ctx = ssl.create_default_context(cafile=str(ca))
+        return httpx.get(f"https://127.0.0.1:{m.port}/mock/stats", verify=ctx, timeout=10).json()["received"]
+
     gw = module_stack.gateway(tls_config(m), name=f"gw-tls-{stream}")
     try:
+        before = received()
         out = call(gw, "verify", stream)
         err = assert_openai_error_shape(out.error.response, 502)
         assert "deployment 'tls-verify'" in err["message"], err
         assert "certificate verif" in err["message"], err
-        assert m.received() == 0, "the request must not reach an unverified upstream"
+        assert received() == before, "the request must not reach an unverified upstream"
         # ssl_verify: false per deployment accepts it.
         out = call(gw, "noverify", stream)
         assert out.error is None and out.text == mock_words("tls", CHUNKS), out.error

@@ -545,3 +545,17 @@ TEST_F(ExecutorPlan, MalformedEventBeforeContentFailsOver) {
     EXPECT_TRUE(transport->cancelled(0));
     ASSERT_EQ(transport->order.size(), 2u);
 }
+
+TEST_F(ExecutorPlan, ContentThenMalformedInOneReadCommitsThenFails) {
+    // Same outcome as when the two events arrive in separate reads.
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}}, true);
+    ex->start();
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body(kRoleChunk + kContentChunk + "data: {\"choices\n\n" + kContentChunk);
+    ASSERT_EQ(down->committed, 0u);
+    EXPECT_EQ(down->body, kRoleChunk + kContentChunk);
+    ASSERT_TRUE(down->finish_error);
+    EXPECT_EQ(down->finish_error->code, "upstream_protocol_error");
+    EXPECT_EQ(transport->order.size(), 1u) << "no retry after the commit point";
+    EXPECT_TRUE(transport->cancelled(0));
+}

@@ -25,7 +25,8 @@ public:
         bool error = false;    // an event with a top-level "error" object
         bool malformed = false;  // an event whose data is neither JSON nor [DONE]; scanning stopped there
         // The complete events of this feed (and earlier partial ones) up to a
-        // malformed one, byte for byte. Valid until the next feed.
+        // malformed one, byte for byte. Views the fed bytes or the scanner's own
+        // buffer: valid until the next feed and while the fed bytes live.
         std::string_view ready;
     };
 

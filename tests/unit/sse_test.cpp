@@ -77,7 +77,8 @@ TEST(SseScanner, ReadyIsTheCompleteEventsAtEverySplitPoint) {
         ASSERT_EQ(s.pending(), 0u);
     }
     SseScanner s;
-    auto r = s.feed(kStream.substr(0, kStream.size() - 3));  // the [DONE] event is not complete yet
+    const std::string most = kStream.substr(0, kStream.size() - 3);  // the [DONE] event is not complete yet
+    auto r = s.feed(most);
     EXPECT_EQ(r.ready, kStream.substr(0, kStream.size() - 14));
     EXPECT_EQ(s.pending(), 11u);
 }
@@ -85,7 +86,8 @@ TEST(SseScanner, ReadyIsTheCompleteEventsAtEverySplitPoint) {
 TEST(SseScanner, MalformedDataStopsTheRelayThere) {
     const std::string good = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
     SseScanner s;
-    auto r = s.feed(good + "not an sse line\n\ndata: {\"choices\":[{\"delta\n\n" + good);
+    const std::string bytes = good + "not an sse line\n\ndata: {\"choices\":[{\"delta\n\n" + good;
+    auto r = s.feed(bytes);
     EXPECT_TRUE(r.malformed);
     EXPECT_TRUE(r.content);
     EXPECT_EQ(r.ready, good + "not an sse line\n\n") << "lines without data are harmless and relayed";

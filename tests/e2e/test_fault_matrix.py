@@ -332,7 +332,7 @@ def test_fault(clean, fid, stream):
 
 @pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
 def test_connection_refused(clean, stream):
-    gw, _, good = clean
+    gw, _, _ = clean
     before = metrics(gw)
     out = call(gw, "dead", stream)
     assert_pre_commit_error(out, Fault({}, 502, "connect", needle="deployment 'dead-dep'"))

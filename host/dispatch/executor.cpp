@@ -19,6 +19,14 @@ bool ieq_contains(std::string_view hay, std::string_view needle) {
     return it != hay.end();
 }
 
+// A printable excerpt of a body for error messages.
+std::string excerpt(std::string_view body) {
+    std::string s(body.substr(0, 200));
+    for (char& c : s)
+        if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    return s;
+}
+
 // The upstream's own error message when its body is OpenAI-shaped.
 std::string upstream_message(std::string_view body) {
     rapidjson::Document d;
@@ -36,10 +44,17 @@ std::string upstream_message(std::string_view body) {
         auto m = d.FindMember("message");
         if (m != d.MemberEnd() && m->value.IsString()) return m->value.GetString();
     }
-    std::string s(body.substr(0, 200));
-    for (char& c : s)
-        if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-    return s;
+    return excerpt(body);
+}
+
+// An error status whose body is not JSON (an HTML page from a proxy, plain text):
+// say so, with the start of the body, rather than pass markup off as a message.
+std::string error_message(int status, std::string_view content_type, std::string_view body) {
+    if (content_type.substr(0, 16) == "application/json" || body.empty() || body.front() == '{')
+        return upstream_message(body);
+    std::string ct(content_type.substr(0, content_type.find(';')));
+    return "upstream returned HTTP " + std::to_string(status) + " with a non-JSON body" +
+           (ct.empty() ? std::string() : " (" + ct + ")") + ": " + excerpt(body);
 }
 
 // Rank used to pick the error a client sees when every attempt failed: the
@@ -127,6 +142,7 @@ struct Executor::Attempt {
     bool head_ok = false;   // 2xx
     std::string buffer;     // pre-commit stream bytes, non-stream body, or error body
     SseScanner sse;
+    int64_t prompt_tokens = -1, completion_tokens = -1;  // non-stream body's usage
     Scheduler::TimerPtr first_content_timer;
 };
 
@@ -224,11 +240,10 @@ void Executor::emit_locked(tg_event_type type, uint32_t i, tg_cancel_reason why)
     ev.error_class = r.error_class;
     ev.http_status = r.http_status;
     ev.retry_after_ms = r.retry_after_ms;
-    ev.prompt_tokens = attempts_[i]->sse.prompt_tokens();
-    ev.completion_tokens = attempts_[i]->sse.completion_tokens();
+    const bool body_usage = !plan_.stream && type == TG_EVENT_SUCCESS;
+    ev.prompt_tokens = body_usage ? attempts_[i]->prompt_tokens : attempts_[i]->sse.prompt_tokens();
+    ev.completion_tokens = body_usage ? attempts_[i]->completion_tokens : attempts_[i]->sse.completion_tokens();
     ev.cancel_reason = why;
-    if (type == TG_EVENT_SUCCESS && !plan_.stream)
-        read_usage(attempts_[i]->buffer, ev.prompt_tokens, ev.completion_tokens);
     observer_->on_attempt(ev);
 }
 
@@ -350,11 +365,19 @@ void Executor::on_body(uint32_t i, std::string_view bytes) {
     auto& a = *attempts_[i];
     if (a.rec.state == AttemptState::Won) {
         if (done_) return;
-        // Committed stream: relay first, then look.
-        downstream_->data(bytes);
-        a.sse.feed(bytes);
-        if (!paused_ && a.call && downstream_->congested()) {
-            paused_ = true;
+        // Committed stream: relay whole, well-formed events only.
+        auto r = a.sse.feed(bytes);
+        if (!r.ready.empty()) downstream_->data(r.ready);
+        if (r.malformed) {
+            fail_committed_locked(i, TG_ERRC_PROTOCOL,
+                                  ApiError::bad_gateway("upstream sent a malformed SSE event: " + a.sse.malformed_data(),
+                                                        "upstream_protocol_error"));
+        } else if (a.sse.pending() > plan_.max_body_bytes) {
+            fail_committed_locked(i, TG_ERRC_PROTOCOL,
+                                  ApiError::bad_gateway("upstream SSE event exceeds the body limit",
+                                                        "upstream_protocol_error"));
+        } else if (!paused_ && a.call && downstream_->congested()) {
+            paused_ = true;  // a slow client: stop reading the upstream (resume_reading)
             a.call->pause();
         }
         return;
@@ -391,6 +414,18 @@ void Executor::on_body(uint32_t i, std::string_view bytes) {
         emit_locked(TG_EVENT_FIRST_BYTE, i);
         commit_locked(i);
     }
+    if (r.malformed) {
+        // Events are taken in order: content before the malformed one (even in the
+        // same read) was the commit point, so the outcome does not depend on how
+        // the bytes were segmented.
+        std::string msg = "upstream sent a malformed SSE event: " + a.sse.malformed_data();
+        if (r.content) {
+            fail_committed_locked(i, TG_ERRC_PROTOCOL, ApiError::bad_gateway(std::move(msg), "upstream_protocol_error"));
+        } else {
+            if (a.call) a.call->cancel();
+            fail_attempt_locked(i, TG_ERRC_PROTOCOL, 0, std::move(msg), -1);
+        }
+    }
 }
 
 void Executor::on_done(uint32_t i) {
@@ -399,22 +434,18 @@ void Executor::on_done(uint32_t i) {
     auto& a = *attempts_[i];
     if (a.rec.state == AttemptState::Won) {
         if (done_) return;
-        a.call.reset();
-        --running_;
-        done_ = true;
-        a.rec.total_ms = elapsed_ms_locked(i);
         if (a.sse.saw_error()) {
-            ApiError e = ApiError::bad_gateway("upstream stream error: " + upstream_message(a.sse.error_event()),
-                                               "upstream_stream_error");
-            a.rec.error_class = TG_ERRC_SERVER;
-            emit_locked(TG_EVENT_FAILURE, i);
-            downstream_->finish(&e);
+            fail_committed_locked(i, TG_ERRC_SERVER,
+                                  ApiError::bad_gateway("upstream stream error: " + upstream_message(a.sse.error_event()),
+                                                        "upstream_stream_error"));
         } else if (!a.sse.saw_done()) {
-            ApiError e = ApiError::bad_gateway("upstream stream ended without [DONE]", "upstream_stream_truncated");
-            a.rec.error_class = TG_ERRC_PROTOCOL;
-            emit_locked(TG_EVENT_FAILURE, i);
-            downstream_->finish(&e);
+            fail_committed_locked(i, TG_ERRC_PROTOCOL,
+                                  ApiError::bad_gateway("upstream stream ended without [DONE]", "upstream_stream_truncated"));
         } else {
+            a.call.reset();
+            --running_;
+            done_ = true;
+            a.rec.total_ms = elapsed_ms_locked(i);
             emit_locked(TG_EVENT_SUCCESS, i);
             downstream_->finish(nullptr);
         }
@@ -428,7 +459,8 @@ void Executor::on_done(uint32_t i) {
     a.call.reset();
     if (!a.head_ok) {
         int st = a.rec.http_status;
-        fail_attempt_locked(i, classify_status(st, a.buffer), st, upstream_message(a.buffer), retry_after_ms(a.head));
+        fail_attempt_locked(i, classify_status(st, a.buffer), st,
+                            error_message(st, a.head.header("content-type"), a.buffer), retry_after_ms(a.head));
         return;
     }
     if (plan_.stream) {
@@ -448,6 +480,16 @@ void Executor::on_done(uint32_t i) {
         downstream_->finish(nullptr);
         return;
     }
+    // A 2xx body the client could not parse (an HTML page, a cut-off JSON) is
+    // this attempt's failure, not a success to relay.
+    rapidjson::Document d;
+    d.Parse(a.buffer.data(), a.buffer.size());
+    if (d.HasParseError() || !d.IsObject()) {
+        fail_attempt_locked(i, TG_ERRC_PROTOCOL, 0, "upstream returned a 2xx body that is not a JSON object: " +
+                                                        excerpt(a.buffer), -1);
+        return;
+    }
+    read_usage(d, a.prompt_tokens, a.completion_tokens);
     a.rec.total_ms = elapsed_ms_locked(i);
     commit_locked(i);
     --running_;
@@ -465,17 +507,12 @@ void Executor::on_error(uint32_t i, upstream::ErrorKind kind, const std::string&
     a.call.reset();
     if (a.rec.state == AttemptState::Won) {
         if (done_) return;
-        --running_;
-        done_ = true;
-        a.rec.error_class = kind == upstream::ErrorKind::Timeout ? TG_ERRC_TIMEOUT : TG_ERRC_PROTOCOL;
         a.rec.error_message = message;
-        a.rec.total_ms = elapsed_ms_locked(i);
-        emit_locked(TG_EVENT_FAILURE, i);
-        ApiError e = kind == upstream::ErrorKind::Timeout
-                         ? ApiError::gateway_timeout("upstream stream stalled: " + message)
-                         : ApiError::bad_gateway("upstream connection lost mid-stream: " + message,
-                                                 "upstream_stream_interrupted");
-        downstream_->finish(&e);
+        fail_committed_locked(i, kind == upstream::ErrorKind::Timeout ? TG_ERRC_TIMEOUT : TG_ERRC_PROTOCOL,
+                              kind == upstream::ErrorKind::Timeout
+                                  ? ApiError::gateway_timeout("upstream stream stalled: " + message)
+                                  : ApiError::bad_gateway("upstream connection lost mid-stream: " + message,
+                                                          "upstream_stream_interrupted"));
         return;
     }
     if (done_ || a.rec.state != AttemptState::Running) return;
@@ -513,6 +550,20 @@ void Executor::fail_attempt_locked(uint32_t i, tg_error_class cls, int status, s
     if (!is_retryable(cls)) stop_launching_ = true;
     emit_locked(TG_EVENT_FAILURE, i);
     advance_locked();
+}
+
+// The committed stream failed: stop its call, report it, end the client's stream with `e`.
+void Executor::fail_committed_locked(uint32_t i, tg_error_class cls, const ApiError& e) {
+    auto& a = *attempts_[i];
+    if (a.call) a.call->cancel();
+    a.call.reset();
+    --running_;
+    done_ = true;
+    a.rec.error_class = cls;
+    if (a.rec.error_message.empty()) a.rec.error_message = e.message;
+    a.rec.total_ms = elapsed_ms_locked(i);
+    emit_locked(TG_EVENT_FAILURE, i);
+    downstream_->finish(&e);
 }
 
 void Executor::cancel_attempt_locked(uint32_t i, tg_cancel_reason why) {
@@ -558,6 +609,8 @@ void Executor::commit_locked(uint32_t i) {
         cancel_attempt_locked(k, TG_CANCEL_LOST);
     }
     if (!plan_.stream) emit_locked(TG_EVENT_SUCCESS, i);
+    // Streams: an incomplete last event stays in the scanner until it is whole.
+    if (plan_.stream) a.buffer.resize(a.buffer.size() - std::min(a.buffer.size(), a.sse.pending()));
     downstream_->commit(i, a.head, std::move(a.buffer));
     a.buffer.clear();
 }

@@ -171,6 +171,7 @@ private:
     void on_first_content_timeout(uint32_t i);
     void fail_attempt_locked(uint32_t i, tg_error_class cls, int status, std::string message, int64_t retry_after);
     void commit_locked(uint32_t i);
+    void fail_committed_locked(uint32_t i, tg_error_class cls, const ApiError& e);
     void shadow_event_locked(uint32_t i, tg_event_type type);
     void succeed_locked(uint32_t i);
     void cancel_attempt_locked(uint32_t i, tg_cancel_reason why);

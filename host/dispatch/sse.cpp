@@ -18,34 +18,8 @@ bool nonempty_array(const rapidjson::Value& obj, const char* key) {
     return it != obj.MemberEnd() && it->value.IsArray() && !it->value.Empty();
 }
 
-// Finds the end of the next event: the index just past a blank line.
-size_t event_end(std::string_view s, size_t from) {
-    for (size_t i = s.find('\n', from); i != std::string_view::npos; i = s.find('\n', i + 1)) {
-        if (i + 1 < s.size() && s[i + 1] == '\n') return i + 2;
-        if (i + 2 < s.size() && s[i + 1] == '\r' && s[i + 2] == '\n') return i + 3;
-    }
-    return std::string_view::npos;
-}
-
-}  // namespace
-
-void read_usage(std::string_view json, int64_t& prompt, int64_t& completion) {
-    if (json.find("\"usage\"") == std::string_view::npos) return;
-    rapidjson::Document d;
-    d.Parse(json.data(), json.size());
-    if (d.HasParseError() || !d.IsObject()) return;
-    auto u = d.FindMember("usage");
-    if (u == d.MemberEnd() || !u->value.IsObject()) return;
-    auto p = u->value.FindMember("prompt_tokens");
-    if (p != u->value.MemberEnd() && p->value.IsInt64()) prompt = p->value.GetInt64();
-    auto c = u->value.FindMember("completion_tokens");
-    if (c != u->value.MemberEnd() && c->value.IsInt64()) completion = c->value.GetInt64();
-}
-
-bool SseScanner::has_content(std::string_view json) {
-    rapidjson::Document d;
-    d.Parse(json.data(), json.size());
-    if (d.HasParseError() || !d.IsObject()) return false;
+bool content_of(const rapidjson::Value& d) {
+    if (!d.IsObject()) return false;
     auto choices = d.FindMember("choices");
     if (choices == d.MemberEnd() || !choices->value.IsArray()) return false;
     for (const auto& ch : choices->value.GetArray()) {
@@ -63,7 +37,41 @@ bool SseScanner::has_content(std::string_view json) {
     return false;
 }
 
-void SseScanner::on_event(std::string_view event, Result& r) {
+// Finds the end of the next event: the index just past a blank line.
+size_t event_end(std::string_view s, size_t from) {
+    for (size_t i = s.find('\n', from); i != std::string_view::npos; i = s.find('\n', i + 1)) {
+        if (i + 1 < s.size() && s[i + 1] == '\n') return i + 2;
+        if (i + 2 < s.size() && s[i + 1] == '\r' && s[i + 2] == '\n') return i + 3;
+    }
+    return std::string_view::npos;
+}
+
+}  // namespace
+
+void read_usage(std::string_view json, int64_t& prompt, int64_t& completion) {
+    if (json.find("\"usage\"") == std::string_view::npos) return;
+    rapidjson::Document d;
+    d.Parse(json.data(), json.size());
+    if (!d.HasParseError()) read_usage(d, prompt, completion);
+}
+
+void read_usage(const rapidjson::Value& d, int64_t& prompt, int64_t& completion) {
+    if (!d.IsObject()) return;
+    auto u = d.FindMember("usage");
+    if (u == d.MemberEnd() || !u->value.IsObject()) return;
+    auto p = u->value.FindMember("prompt_tokens");
+    if (p != u->value.MemberEnd() && p->value.IsInt64()) prompt = p->value.GetInt64();
+    auto c = u->value.FindMember("completion_tokens");
+    if (c != u->value.MemberEnd() && c->value.IsInt64()) completion = c->value.GetInt64();
+}
+
+bool SseScanner::has_content(std::string_view json) {
+    rapidjson::Document d;
+    d.Parse(json.data(), json.size());
+    return !d.HasParseError() && content_of(d);
+}
+
+bool SseScanner::on_event(std::string_view event, Result& r) {
     // Concatenate the event's data lines (normally exactly one).
     std::string joined;
     std::string_view data;
@@ -86,44 +94,52 @@ void SseScanner::on_event(std::string_view event, Result& r) {
             data = joined;
         }
     }
-    if (lines == 0) return;
+    if (lines == 0) return true;  // comments, keep-alives
     if (data == "[DONE]") {
         done_ = r.done = true;
-        return;
+        return true;
     }
-    if (data.find("\"error\"") != std::string_view::npos) {
-        rapidjson::Document d;
-        d.Parse(data.data(), data.size());
-        if (!d.HasParseError() && d.IsObject() && d.HasMember("error") && !d["error"].IsNull()) {
-            error_ = r.error = true;
-            error_data_.assign(data);
-            return;
-        }
+    rapidjson::Document d;
+    d.Parse(data.data(), data.size());
+    if (d.HasParseError() || !d.IsObject()) {
+        malformed_ = r.malformed = true;
+        malformed_data_.assign(data.substr(0, 100));
+        return false;
     }
-    if (data.find("\"usage\"") != std::string_view::npos) read_usage(data, prompt_tokens_, completion_tokens_);
-    if (!r.content && has_content(data)) r.content = true;
+    if (auto e = d.FindMember("error"); e != d.MemberEnd() && !e->value.IsNull()) {
+        error_ = r.error = true;
+        error_data_.assign(data);
+        return true;
+    }
+    read_usage(d, prompt_tokens_, completion_tokens_);
+    if (!r.content && content_of(d)) r.content = true;
+    return true;
+}
+
+size_t SseScanner::scan(std::string_view all, size_t from, Result& r) {
+    size_t start = 0;
+    for (size_t end = event_end(all, from); end != std::string_view::npos; end = event_end(all, start)) {
+        if (!on_event(all.substr(start, end - start), r)) break;
+        start = end;
+    }
+    return start;
 }
 
 SseScanner::Result SseScanner::feed(std::string_view bytes) {
     Result r;
+    if (malformed_) return r;
     if (!partial_.empty()) {
         // Only re-scan from a little before the old end: the terminator may straddle the join.
         size_t from = partial_.size() >= 2 ? partial_.size() - 2 : 0;
         partial_.append(bytes);
-        std::string_view all(partial_);
-        size_t start = 0;
-        for (size_t end = event_end(all, from); end != std::string_view::npos; end = event_end(all, start)) {
-            on_event(all.substr(start, end - start), r);
-            start = end;
-        }
+        const size_t start = scan(partial_, from, r);
+        ready_.assign(partial_, 0, start);
         partial_.erase(0, start);
+        r.ready = ready_;
         return r;
     }
-    size_t start = 0;
-    for (size_t end = event_end(bytes, 0); end != std::string_view::npos; end = event_end(bytes, start)) {
-        on_event(bytes.substr(start, end - start), r);
-        start = end;
-    }
+    const size_t start = scan(bytes, 0, r);
+    r.ready = bytes.substr(0, start);  // the common case: no copy
     partial_.assign(bytes.substr(start));
     return r;
 }

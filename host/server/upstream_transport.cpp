@@ -28,6 +28,7 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
     const auto& u = d.upstream;
     upstream::Request req;
     req.origin = upstream::Origin{u.host, u.port, u.tls, u.ssl_verify};
+    req.label = d.id;
     req.target = u.base_path;
     req.target += path_for(e);
     if (u.kind == config::ProviderKind::Azure) {

@@ -44,6 +44,7 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -82,6 +83,10 @@ constexpr size_t kMaxReadSize = 64 * 1024;
 constexpr size_t kScratchSize = 64 * 1024;      // body bytes per on_body at most
 constexpr uint32_t kHeaderLimit = 64 * 1024;    // response head size limit
 constexpr auto kNoDeadline = Clock::time_point::max();
+// The executor enforces the response size limit. Not boost::none: Beast 1.74 compares
+// Content-Length against the empty optional and fails every response whose head
+// arrives without body bytes with "body limit exceeded".
+constexpr uint64_t kNoBodyLimit = std::numeric_limits<uint64_t>::max();
 
 Clock::time_point deadline_after(Clock::time_point now, Millis d) {
     // <= 0 disables the timeout; absurdly large values saturate instead of overflowing.
@@ -438,10 +443,16 @@ private:
 
     std::string where() const {
         std::string s;
-        s.reserve(req_.origin.host.size() + req_.origin.port.size() + 1);
+        s.reserve(req_.label.size() + req_.origin.host.size() + req_.origin.port.size() + 16);
+        if (!req_.label.empty()) {
+            s += "deployment '";
+            s += req_.label;
+            s += "' (";
+        }
         s += req_.origin.host;
         s += ':';
         s += req_.origin.port;
+        if (!req_.label.empty()) s += ')';
         return s;
     }
 
@@ -808,7 +819,7 @@ private:
         head_delivered_ = false;
         parser_.emplace();
         parser_->header_limit(kHeaderLimit);
-        parser_->body_limit(boost::none);
+        parser_->body_limit(kNoBodyLimit);
         parser_->eager(true);
         if (req_.method == "HEAD") parser_->skip(true);
         read_more();
@@ -875,7 +886,7 @@ private:
                     // Interim response (100 Continue, 103 Early Hints): skip it.
                     parser_.emplace();
                     parser_->header_limit(kHeaderLimit);
-                    parser_->body_limit(boost::none);
+                    parser_->body_limit(kNoBodyLimit);
                     parser_->eager(true);
                     if (req_.method == "HEAD") parser_->skip(true);
                     if (c.buf.size() == 0) break;

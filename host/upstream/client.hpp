@@ -36,6 +36,7 @@ struct Request {
     std::string target;          // path + query, e.g. "/v1/chat/completions"
     Headers headers;             // auth etc.; Host/Content-Length/Connection are added
     std::string body;
+    std::string label;           // names the upstream in error messages (e.g. the deployment id)
     Millis connect_timeout{5000};   // DNS + TCP + TLS handshake
     Millis header_timeout{600000};  // from request sent until the response head
     Millis idle_timeout{600000};    // longest silence between two body reads

@@ -375,6 +375,19 @@ def needs_plugins(*names: str):
     return pytest.mark.skipif(bool(missing), reason=f"strategy plugin(s) not built: {', '.join(missing)}")
 
 
+def open_fds(pid: int) -> int:
+    """Open descriptors of a process, not counting eventfds: each gateway pool thread
+    keeps one for its life (its wake-up for every request it serves), so which thread
+    served a request would move the count. Sockets, files and pipes must come back."""
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:[eventfd]"
+        except OSError:
+            continue
+    return n
+
+
 def quantile(values: list[float], q: float) -> float:
     """Nearest-rank quantile (q in [0, 1]) of a non-empty list."""
     s = sorted(values)

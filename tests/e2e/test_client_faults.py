@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import (USER_HI, MockClock, assert_openai_error_shape, deployment, make_config, needs_plugins,
+from conftest import (USER_HI, MockClock, open_fds, assert_openai_error_shape, deployment, make_config, needs_plugins,
                       wait_for)
 
 HEADER_TIMEOUT = 1.0  # s, general_settings.client_header_timeout here
@@ -161,18 +161,9 @@ SOCKET_WAITS = {"7", "45", "271"}  # poll, recvfrom, ppoll (x86_64)
 
 
 def proc_counts(gw) -> tuple[int, int]:
-    """(open fds other than eventfds, threads blocked in poll/recv) of the gateway.
-
-    Each pool thread keeps one eventfd for its life (its wake-up for every request it
-    serves), so which thread served a request would move the count; sockets, files and
-    pipes must come back exactly."""
+    """(open fds other than eventfds, threads blocked in poll/recv) of the gateway."""
     pid = gw.proc.p.pid
-    fds = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            fds += os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:[eventfd]"
-        except OSError:
-            continue
+    fds = open_fds(pid)
     waiting = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:

@@ -542,3 +542,64 @@ TEST_F(ExecutorPlan, DownstreamIsFlushedAfterEveryEntryPoint) {
     EXPECT_TRUE(down->finished);
     EXPECT_EQ(down->flushes, after_start + 4);
 }
+
+TEST_F(ExecutorPlan, NonJsonSuccessBodyIsARetryableFailure) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}});
+    ex->start();
+    ok_json(0, "<html><body>502 Bad Gateway</body></html>");
+    EXPECT_FALSE(down->committed);
+    ASSERT_EQ(transport->order.size(), 2u);
+    ok_json(1, "{\"choices\":[]}");
+    EXPECT_EQ(down->committed, 1u);
+    EXPECT_EQ(ex->records()[0].error_class, TG_ERRC_PROTOCOL);
+}
+
+TEST_F(ExecutorPlan, MalformedEventAfterCommitIsNotRelayedAndEndsWithAnError) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, true);
+    ex->start();
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body(kContentChunk);
+    ASSERT_EQ(down->committed, 0u);
+    transport->h(0).on_body(kContentChunk + "data: {\"choices\":[{\"delta\n\n" + kContentChunk + kDone);
+    EXPECT_EQ(down->body, kContentChunk + kContentChunk);
+    ASSERT_TRUE(down->finish_error);
+    EXPECT_EQ(down->finish_error->code, "upstream_protocol_error");
+    EXPECT_TRUE(transport->cancelled(0));
+    EXPECT_EQ(obs->count(TG_EVENT_FAILURE, 0), 1);
+}
+
+TEST_F(ExecutorPlan, HalfAnEventIsNeverRelayedBeforeTheStreamError) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, true);
+    ex->start();
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body(kContentChunk + kContentChunk.substr(0, 15));
+    ASSERT_EQ(down->committed, 0u);
+    EXPECT_EQ(down->body, kContentChunk) << "the incomplete event waits";
+    transport->h(0).on_error(upstream::ErrorKind::Protocol, "closed mid-body");
+    EXPECT_EQ(down->body, kContentChunk);
+    ASSERT_TRUE(down->finish_error);
+}
+
+TEST_F(ExecutorPlan, MalformedEventBeforeContentFailsOver) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}}, true);
+    ex->start();
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body(kRoleChunk + "data: oops\n\n");
+    EXPECT_FALSE(down->committed);
+    EXPECT_TRUE(transport->cancelled(0));
+    ASSERT_EQ(transport->order.size(), 2u);
+}
+
+TEST_F(ExecutorPlan, ContentThenMalformedInOneReadCommitsThenFails) {
+    // Same outcome as when the two events arrive in separate reads.
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}}, true);
+    ex->start();
+    transport->h(0).on_head(head(200));
+    transport->h(0).on_body(kRoleChunk + kContentChunk + "data: {\"choices\n\n" + kContentChunk);
+    ASSERT_EQ(down->committed, 0u);
+    EXPECT_EQ(down->body, kRoleChunk + kContentChunk);
+    ASSERT_TRUE(down->finish_error);
+    EXPECT_EQ(down->finish_error->code, "upstream_protocol_error");
+    EXPECT_EQ(transport->order.size(), 1u) << "no retry after the commit point";
+    EXPECT_TRUE(transport->cancelled(0));
+}

@@ -67,3 +67,32 @@ TEST(SseScanner, MultiLineDataIsJoined) {
     auto r = s.feed("event: message\ndata: {\"choices\":[{\"delta\":\ndata: {\"content\":\"x\"}}]}\n\n");
     EXPECT_TRUE(r.content);
 }
+
+TEST(SseScanner, ReadyIsTheCompleteEventsAtEverySplitPoint) {
+    for (size_t cut = 0; cut <= kStream.size(); ++cut) {
+        SseScanner s;
+        std::string relayed(s.feed(std::string_view(kStream).substr(0, cut)).ready);
+        relayed += s.feed(std::string_view(kStream).substr(cut)).ready;
+        ASSERT_EQ(relayed, kStream) << "cut at " << cut;
+        ASSERT_EQ(s.pending(), 0u);
+    }
+    SseScanner s;
+    const std::string most = kStream.substr(0, kStream.size() - 3);  // the [DONE] event is not complete yet
+    auto r = s.feed(most);
+    EXPECT_EQ(r.ready, kStream.substr(0, kStream.size() - 14));
+    EXPECT_EQ(s.pending(), 11u);
+}
+
+TEST(SseScanner, MalformedDataStopsTheRelayThere) {
+    const std::string good = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
+    SseScanner s;
+    const std::string bytes = good + "not an sse line\n\ndata: {\"choices\":[{\"delta\n\n" + good;
+    auto r = s.feed(bytes);
+    EXPECT_TRUE(r.malformed);
+    EXPECT_TRUE(r.content);
+    EXPECT_EQ(r.ready, good + "not an sse line\n\n") << "lines without data are harmless and relayed";
+    EXPECT_TRUE(s.saw_malformed());
+    EXPECT_EQ(s.malformed_data(), "{\"choices\":[{\"delta");
+    EXPECT_TRUE(s.feed(good).ready.empty()) << "nothing after a malformed event";
+    EXPECT_FALSE(SseScanner().feed("data: \n\n").ready.size()) << "empty data is not JSON either";
+}

@@ -733,6 +733,22 @@ TEST_F(UpstreamClient, MalformedResponseIsProtocolError) {
     EXPECT_EQ(client().stats().idle, 0u);
 }
 
+TEST_F(UpstreamClient, HeadAndContentLengthBodyInSeparateWrites) {
+    // Many servers write the head and the body separately. Beast 1.74 with an
+    // unset (boost::none) body limit failed these with "body limit exceeded".
+    TestServer server([&](ServerConn& c, int) {
+        c.read_request();
+        c.send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // two TCP segments, two reads
+        c.send("hello");
+        c.wait_closed();
+    });
+    init();
+    auto rec = run(request(server.port()));
+    ASSERT_TRUE(rec->done()) << rec->message();
+    EXPECT_EQ(rec->body(), "hello");
+}
+
 TEST_F(UpstreamClient, ConnectionLostMidBodyIsProtocolError) {
     TestServer server([&](ServerConn& c, int) {
         c.read_request();

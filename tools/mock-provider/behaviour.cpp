@@ -704,12 +704,22 @@ std::string settings_to_json(const Settings& s) {
     key(w, "stall"); w.Bool(s.stall);
     key(w, "stall_mid_stream_after"); w.Int(s.stall_mid_stream_after);
     key(w, "headers_at_ttft"); w.Bool(s.headers_at_ttft);
+    key(w, "reset_after_headers"); w.Bool(s.reset_after_headers);
+    key(w, "garbage"); put(w, s.garbage);
+    key(w, "garbage_after"); w.Int(s.garbage_after);
+    key(w, "huge_body_mib"); w.Double(s.huge_body_mib);
     key(w, "models");
     w.StartArray();
     for (const auto& m : s.models) put(w, m);
     w.EndArray();
     w.EndObject();
   });
+}
+
+bool valid_garbage_mode(std::string_view mode) {
+  for (std::string_view m : {"", "non_json", "html_error", "bad_sse", "truncated_chunked", "huge_body", "no_done"})
+    if (mode == m) return true;
+  return false;
 }
 
 std::string validate_settings(const Settings& s) {
@@ -725,6 +735,10 @@ std::string validate_settings(const Settings& s) {
   if (s.straggler_mult < 0) return "straggler_mult must be >= 0";
   if (s.fail_status < 100 || s.fail_status > 599) return "fail_status must be an HTTP status code";
   if (s.models.empty()) return "models must not be empty";
+  if (!valid_garbage_mode(s.garbage))
+    return "garbage must be one of non_json, html_error, bad_sse, truncated_chunked, huge_body, no_done (or \"\")";
+  if (s.garbage_after < 0) return "garbage_after must be >= 0";
+  if (s.huge_body_mib < 0 || s.huge_body_mib > 1024) return "huge_body_mib must be between 0 and 1024";
   return {};
 }
 
@@ -762,6 +776,13 @@ std::string merge_settings(Settings& s, const rapidjson::Value& patch) {
     else if (k == "stall") ok = v.IsBool() && (n.stall = v.GetBool(), true);
     else if (k == "stall_mid_stream_after") opt_int(n.stall_mid_stream_after);
     else if (k == "headers_at_ttft") ok = v.IsBool() && (n.headers_at_ttft = v.GetBool(), true);
+    else if (k == "reset_after_headers") ok = v.IsBool() && (n.reset_after_headers = v.GetBool(), true);
+    else if (k == "garbage") {
+      if (v.IsNull()) n.garbage.clear();
+      else ok = v.IsString() && (n.garbage = v.GetString(), true);
+    }
+    else if (k == "garbage_after") ok = read_int(v, n.garbage_after);
+    else if (k == "huge_body_mib") ok = read_number(v, n.huge_body_mib, false);
     else if (k == "models" || k == "model_list") {
       std::vector<std::string> models;
       if (v.IsArray()) {

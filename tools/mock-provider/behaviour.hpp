@@ -34,11 +34,20 @@ struct Settings {
   bool stall = false;               // never answer
   int stall_mid_stream_after = -1;  // chunk count, -1 = off
   bool headers_at_ttft = false;     // stream: hold headers + role chunk until TTFT
+  bool reset_after_headers = false; // RST right after the response head, before any body byte
+  // Garbage responses: "" (off), non_json, html_error, bad_sse, truncated_chunked,
+  // huge_body, no_done (see README.md).
+  std::string garbage;
+  int garbage_after = 2;            // streams: content chunks sent before the garbage
+  double huge_body_mib = 65;        // size of the huge_body payload
 
   std::vector<std::string> models{"mock-model"};
 };
 
 std::string settings_to_json(const Settings& s);
+
+// The values `garbage` accepts, "" first.
+bool valid_garbage_mode(std::string_view mode);
 
 // "50ms", "1.5s", "200us" or a bare number (milliseconds). False on garbage.
 bool parse_duration_ms(std::string_view text, double& out_ms);

@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <rapidjson/document.h>
 
 #include "behaviour.hpp"
@@ -54,6 +55,13 @@ constexpr const char* kUsage = R"(usage: tailgate-mock [options]
   --stall                   never answer
   --stall-mid-stream-after K  stop sending after K chunks            [off]
   --headers-at-ttft         streams: hold headers + role chunk until TTFT
+  --reset-after-headers     reset the connection right after the response head
+  --garbage MODE            non_json|html_error|bad_sse|truncated_chunked|huge_body|no_done [off]
+  --garbage-after K         streams: content chunks before the garbage [2]
+  --huge-body-mib N         size of the huge_body payload in MiB       [65]
+ TLS
+  --tls-cert FILE           serve HTTPS with this PEM certificate (chain)
+  --tls-key FILE            and this PEM private key
 )";
 
 enum class Kind { duration, number, integer, flag, text, list };
@@ -83,6 +91,10 @@ constexpr Knob kKnobs[] = {
     {"stall", "stall", Kind::flag},
     {"stall-mid-stream-after", "stall_mid_stream_after", Kind::integer},
     {"headers-at-ttft", "headers_at_ttft", Kind::flag},
+    {"reset-after-headers", "reset_after_headers", Kind::flag},
+    {"garbage", "garbage", Kind::text},
+    {"garbage-after", "garbage_after", Kind::integer},
+    {"huge-body-mib", "huge_body_mib", Kind::number},
     {"model-list", "models", Kind::list},
 };
 
@@ -111,6 +123,7 @@ struct Options {
   std::uint64_t seed = std::random_device{}();
   std::size_t log_size = 1000;
   bool verbose = false;
+  std::string tls_cert, tls_key;
   Settings settings;
 };
 
@@ -135,7 +148,8 @@ Options parse_args(int argc, char** argv) {
     const Knob* knob = nullptr;
     for (const auto& k : kKnobs)
       if (k.cli == name) knob = &k;
-    static constexpr std::string_view kPlain[] = {"verbose", "host", "name", "port", "threads", "seed", "log-size"};
+    static constexpr std::string_view kPlain[] = {"verbose", "host", "name", "port", "threads", "seed", "log-size",
+                                                    "tls-cert", "tls-key"};
     if (!knob && std::find(std::begin(kPlain), std::end(kPlain), name) == std::end(kPlain))
       die("unknown option --" + name);
     const bool is_flag = name == "verbose" || (knob && knob->kind == Kind::flag);
@@ -148,6 +162,10 @@ Options parse_args(int argc, char** argv) {
     long long integer = 0;
     if (name == "verbose") {
       o.verbose = true;
+    } else if (name == "tls-cert") {
+      o.tls_cert = value;
+    } else if (name == "tls-key") {
+      o.tls_key = value;
     } else if (name == "host") {
       o.host = value;
     } else if (name == "name") {
@@ -199,6 +217,7 @@ Options parse_args(int argc, char** argv) {
     }
   }
   if (auto err = tailgate::mock::merge_settings(o.settings, patch); !err.empty()) die(err);
+  if (o.tls_cert.empty() != o.tls_key.empty()) die("--tls-cert and --tls-key go together");
   return o;
 }
 
@@ -221,7 +240,13 @@ int main(int argc, char** argv) {
     std::string host = opt.host == "localhost" ? "127.0.0.1" : opt.host;
     const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(host), opt.port);
     auto state = std::make_shared<tailgate::mock::State>(opt.name, opt.settings, opt.seed, opt.log_size);
-    auto listener = std::make_shared<tailgate::mock::Listener>(ioc, endpoint, state, opt.verbose);
+    std::shared_ptr<asio::ssl::context> tls;
+    if (!opt.tls_cert.empty()) {
+      tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+      tls->use_certificate_chain_file(opt.tls_cert);
+      tls->use_private_key_file(opt.tls_key, asio::ssl::context::pem);
+    }
+    auto listener = std::make_shared<tailgate::mock::Listener>(ioc, endpoint, state, opt.verbose, tls);
     listener->run();
 
     asio::signal_set signals(ioc, SIGINT, SIGTERM);

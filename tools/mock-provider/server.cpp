@@ -14,6 +14,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include "state.hpp"
 
@@ -76,16 +77,41 @@ void append_chunk(std::string& out, std::string_view data) {
 
 // One client connection. A read is kept pending at all times (even while a
 // request is being answered) so a client that disconnects is noticed at once.
-class Session : public std::enable_shared_from_this<Session> {
+// `Stream` is tcp::socket (HTTP) or beast::ssl_stream<tcp::socket> (HTTPS).
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket&& socket, std::shared_ptr<State> state, bool verbose)
-      : socket_(std::move(socket)), timer_(socket_.get_executor()), state_(std::move(state)), verbose_(verbose) {}
+  static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
 
-  void run() { asio::dispatch(socket_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this())); }
+  template <class... Args>
+  Session(std::shared_ptr<State> state, bool verbose, Args&&... stream_args)
+      : socket_(std::forward<Args>(stream_args)...),
+        timer_(socket_.get_executor()),
+        state_(std::move(state)),
+        verbose_(verbose) {}
+
+  void run() {
+    if constexpr (kTls) {
+      socket_.async_handshake(asio::ssl::stream_base::server,
+                              beast::bind_front_handler(&Session::on_handshake, this->shared_from_this()));
+    } else {
+      asio::dispatch(socket_.get_executor(), beast::bind_front_handler(&Session::do_read, this->shared_from_this()));
+    }
+  }
 
  private:
   using Request = http::request<http::string_body>;
-  enum class Fault { none, reset, stall };
+  enum class Fault { none, reset, stall, garbage };
+
+  tcp::socket& raw() { return beast::get_lowest_layer(socket_); }
+
+  void on_handshake(beast::error_code ec) {
+    if (ec) {
+      fail(ec, "tls handshake", verbose_);
+      return close();
+    }
+    do_read();
+  }
 
   // The request being answered.
   struct Exchange {
@@ -113,7 +139,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(kBodyLimit);
     http::async_read_header(socket_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+                            beast::bind_front_handler(&Session::on_header, this->shared_from_this()));
   }
 
   void on_header(beast::error_code ec, std::size_t) {
@@ -121,7 +147,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto expect = parser_->get()[http::field::expect];
     if (!ex_ && beast::iequals(expect, "100-continue")) {
       asio::async_write(socket_, asio::buffer(kContinue.data(), kContinue.size()),
-                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                           if (ec) return self->on_read_error(ec);
                           self->read_body();
                         });
@@ -131,7 +157,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_body() {
-    http::async_read(socket_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    http::async_read(socket_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -258,6 +284,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
     ex.reply = std::move(reply);
     ex.first_token = ex.t0 + ms(plan.ttft_ms);
+    if (s.reset_after_headers) {
+      // The head goes out at once, the RST follows at TTFT (no body byte ever).
+      out_ = head_only();
+      return write_out([this] { at(ex_->first_token, [this] { abort_connection("reset_after_headers"); }); });
+    }
+    if (!s.garbage.empty() && start_garbage(r)) return;
     if (s.reset_mid_stream_after >= 0) {
       ex.fault = Fault::reset;
       ex.fault_at = static_cast<std::size_t>(s.reset_mid_stream_after);
@@ -280,10 +312,140 @@ class Session : public std::enable_shared_from_this<Session> {
     start_stream();
   }
 
+  // ---- garbage ---------------------------------------------------------------------
+
+  // Sets up the `garbage` mode of a request; true when it answers the request
+  // entirely (no normal stream/body follows).
+  bool start_garbage(const Route& r) {
+    Exchange& ex = *ex_;
+    const Settings& s = *ex.settings;
+    const std::string& g = s.garbage;
+    const auto chunks = r.endpoint == Endpoint::embeddings ? 0 : static_cast<std::size_t>(std::max(s.chunks, 0));
+    const auto body_due = ex.first_token + ms(s.chunk_delay_ms * static_cast<double>(chunks));
+    if (g == "html_error") {
+      at(ex.first_token, [this] {
+        respond(502,
+                "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
+                "</center><hr><center>mock-proxy</center></body></html>\n",
+                Outcome::failed, false, "html_error", "text/html");
+      });
+      return true;
+    }
+    if (g == "non_json" || (g == "bad_sse" && !ex.reply.stream)) {
+      // 200 with a body that is not JSON (streams get it instead of SSE).
+      at(ex.first_token, [this] {
+        respond(200, "upstream says: this is not JSON {\n", Outcome::completed, false, ex_->settings->garbage);
+      });
+      return true;
+    }
+    if (g == "no_done") {
+      if (ex.reply.stream) std::erase(ex.reply.tail, std::string("data: [DONE]\n\n"));
+      return false;  // non-stream: answered normally
+    }
+    if (!ex.reply.stream) {
+      if (g == "huge_body") {
+        at(body_due, [this] {
+          respond(200, huge_json(), Outcome::completed, false, "huge_body");
+        });
+      } else {  // truncated_chunked: half the body in a chunk, then a chunk that is cut short
+        at(body_due, [this] {
+          http::response<http::empty_body> res{http::status::ok, ex_->version};
+          set_common_headers(res);
+          res.set(http::field::content_type, "application/json");
+          res.chunked(true);
+          std::ostringstream os;
+          os << res.base();
+          std::string out = os.str();
+          const std::string& body = ex_->reply.body;
+          append_chunk(out, std::string_view(body).substr(0, body.size() / 2));
+          out += "400\r\n";
+          out += std::string_view(body).substr(body.size() / 2, 16);
+          write_and_close(std::move(out), "truncated_chunked");
+        });
+      }
+      return true;
+    }
+    ex.fault = Fault::garbage;  // streams: hits after `garbage_after` content chunks
+    ex.fault_at = std::min(static_cast<std::size_t>(s.garbage_after), ex.reply.steps.size());
+    start_stream();
+    return true;
+  }
+
+  // A chat.completion whose content is huge_body_mib MiB of 'x'.
+  std::string huge_json() const {
+    const auto n = static_cast<std::size_t>(ex_->settings->huge_body_mib * 1024 * 1024);
+    std::string out = R"({"id":"chatcmpl-huge","object":"chat.completion","created":0,"model":")" + ex_->reply.model +
+                      R"(","choices":[{"index":0,"message":{"role":"assistant","content":")";
+    out.append(n, 'x');
+    out += R"("},"finish_reason":"stop"}]})";
+    return out;
+  }
+
+  // Status line and headers of the normal answer, without any body byte.
+  std::string head_only() {
+    Exchange& ex = *ex_;
+    http::response<http::empty_body> res{http::status::ok, ex.version};
+    set_common_headers(res);
+    if (ex.reply.stream) {
+      res.set(http::field::content_type, "text/event-stream");
+      res.chunked(ex.chunked);
+    } else {
+      res.set(http::field::content_type, "application/json");
+      res.content_length(ex.reply.body.size());
+    }
+    res.keep_alive(ex.keep_alive);
+    std::ostringstream os;
+    os << res.base();
+    return os.str();
+  }
+
+  // Stream garbage at step `fault_at`: what goes out, and whether the stream goes on.
+  void apply_garbage() {
+    Exchange& ex = *ex_;
+    const std::string& g = ex.settings->garbage;
+    out_.clear();
+    append_head();
+    if (g == "truncated_chunked") {
+      // A chunk announcing 1 KiB, a few bytes of it, then a clean close (FIN).
+      out_ += "400\r\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"cut";
+      return write_and_close(std::move(out_), "truncated_chunked");
+    }
+    if (g == "bad_sse") {
+      // A data line that is not JSON and a line that is not SSE at all.
+      append_event("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"broken\n\n");
+      append_event("this line is not SSE\n\n");
+    } else {  // huge_body: one content event of huge_body_mib MiB
+      const auto n = static_cast<std::size_t>(ex.settings->huge_body_mib * 1024 * 1024);
+      std::string ev = R"(data: {"id":"chatcmpl-huge","object":"chat.completion.chunk","created":0,"model":")" +
+                       ex.reply.model + R"(","choices":[{"index":0,"delta":{"content":")";
+      ev.append(n, 'x');
+      ev += "\"},\"finish_reason\":null}]}\n\n";
+      append_event(ev);
+    }
+    ex.fault = Fault::none;  // the rest of the stream follows normally
+    write_out([this] { next_step(); });
+  }
+
+  // Writes `bytes`, then closes the connection cleanly (FIN) mid-response.
+  void write_and_close(std::string bytes, const char* detail) {
+    out_ = std::move(bytes);
+    ex_->detail = detail;
+    asio::async_write(socket_, asio::buffer(out_),
+                      [self = this->shared_from_this(), gen = ex_->gen](beast::error_code ec, std::size_t) {
+                        if (!self->ex_ || self->ex_->gen != gen) return;
+                        if (ec) return self->client_gone(ec, "write");
+                        self->finish(Outcome::failed, 200, self->ex_->detail);
+                        self->ex_.reset();
+                        beast::error_code ignored;
+                        self->raw().shutdown(tcp::socket::shutdown_send, ignored);
+                        self->close();
+                      });
+  }
+
   // ---- whole responses ------------------------------------------------------------
 
   void respond(int status, std::string body, Outcome outcome, bool retry_headers = false,
-               std::string detail = {}) {
+               std::string detail = {}, std::string_view content_type = "application/json") {
     Exchange& ex = *ex_;
     // Owned by the write operation: it must outlive the exchange when the
     // client leaves while the write is pending.
@@ -291,7 +453,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res->version(ex.version);
     res->result(static_cast<unsigned>(status));
     set_common_headers(*res);
-    res->set(http::field::content_type, "application/json");
+    res->set(http::field::content_type, content_type);
     if (retry_headers) {
       if (ex.settings->retry_after >= 0) res->set(http::field::retry_after, number(ex.settings->retry_after));
       if (ex.settings->retry_after_ms >= 0) res->set("retry-after-ms", number(ex.settings->retry_after_ms));
@@ -301,7 +463,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res->prepare_payload();
     ex.detail = std::move(detail);
     http::async_write(socket_, *res,
-                      [self = shared_from_this(), res, gen = ex.gen, outcome, status](beast::error_code ec, std::size_t) {
+                      [self = this->shared_from_this(), res, gen = ex.gen, outcome, status](beast::error_code ec, std::size_t) {
                         if (!self->ex_ || self->ex_->gen != gen) return;
                         if (ec) return self->client_gone(ec, "write");
                         self->finish(outcome, status, self->ex_->detail);
@@ -394,7 +556,7 @@ class Session : public std::enable_shared_from_this<Session> {
   template <class F>
   void write_out(F next) {
     asio::async_write(socket_, asio::buffer(out_),
-                      [self = shared_from_this(), gen = ex_->gen, next](beast::error_code ec, std::size_t) {
+                      [self = this->shared_from_this(), gen = ex_->gen, next](beast::error_code ec, std::size_t) {
                         if (!self->ex_ || self->ex_->gen != gen) return;
                         if (ec) return self->client_gone(ec, "write");
                         next();
@@ -402,6 +564,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void apply_fault() {
+    if (ex_->fault == Fault::garbage) return apply_garbage();
     if (ex_->fault == Fault::reset) return abort_connection(ex_->reply.stream ? "reset_mid_stream" : "reset_mid_response");
     ex_->detail = ex_->reply.stream ? "stall_mid_stream" : "stall_mid_response";  // wait for the client to leave
   }
@@ -413,7 +576,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void at(Clock::time_point when, F f) {
     if (when <= Clock::now()) return f();  // due already (zero delays): skip the timer round trip
     timer_.expires_at(when);
-    timer_.async_wait([self = shared_from_this(), gen = ex_->gen, f](beast::error_code ec) {
+    timer_.async_wait([self = this->shared_from_this(), gen = ex_->gen, f](beast::error_code ec) {
       if (ec || !self->ex_ || self->ex_->gen != gen) return;
       f();
     });
@@ -431,7 +594,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!keep_alive) {
       closing_ = true;
       beast::error_code ec;
-      socket_.shutdown(tcp::socket::shutdown_send, ec);
+      raw().shutdown(tcp::socket::shutdown_send, ec);
       if (!reading_) close();  // otherwise the pending read sees the client's EOF
       return;
     }
@@ -452,7 +615,7 @@ class Session : public std::enable_shared_from_this<Session> {
     finish(Outcome::reset, 0, detail);
     ex_.reset();
     beast::error_code ec;
-    socket_.set_option(asio::socket_base::linger(true, 0), ec);
+    raw().set_option(asio::socket_base::linger(true, 0), ec);
     close();
   }
 
@@ -462,10 +625,10 @@ class Session : public std::enable_shared_from_this<Session> {
     queue_.clear();
     timer_.cancel();
     beast::error_code ec;
-    socket_.close(ec);
+    raw().close(ec);
   }
 
-  tcp::socket socket_;
+  Stream socket_;
   asio::steady_timer timer_;
   std::shared_ptr<State> state_;
   const bool verbose_;
@@ -480,9 +643,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
 };
 
-Listener::Listener(asio::io_context& ioc, const tcp::endpoint& endpoint, std::shared_ptr<State> state, bool verbose)
+Listener::Listener(asio::io_context& ioc, const tcp::endpoint& endpoint, std::shared_ptr<State> state, bool verbose,
+                   std::shared_ptr<asio::ssl::context> tls)
     : ioc_(ioc), acceptor_(asio::make_strand(ioc)), retry_timer_(acceptor_.get_executor()), state_(std::move(state)),
-      verbose_(verbose) {
+      verbose_(verbose), tls_(std::move(tls)) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -490,11 +654,11 @@ Listener::Listener(asio::io_context& ioc, const tcp::endpoint& endpoint, std::sh
 }
 
 void Listener::run() {
-  asio::dispatch(acceptor_.get_executor(), beast::bind_front_handler(&Listener::do_accept, shared_from_this()));
+  asio::dispatch(acceptor_.get_executor(), beast::bind_front_handler(&Listener::do_accept, this->shared_from_this()));
 }
 
 void Listener::do_accept() {
-  acceptor_.async_accept(asio::make_strand(ioc_), beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+  acceptor_.async_accept(asio::make_strand(ioc_), beast::bind_front_handler(&Listener::on_accept, this->shared_from_this()));
 }
 
 void Listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
@@ -502,12 +666,15 @@ void Listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     std::cerr << "tailgate-mock: accept: " << ec.message() << "\n";
     retry_timer_.expires_after(std::chrono::milliseconds(10));
-    retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code) { self->do_accept(); });
+    retry_timer_.async_wait([self = this->shared_from_this()](boost::system::error_code) { self->do_accept(); });
     return;
   }
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  std::make_shared<Session>(std::move(socket), state_, verbose_)->run();
+  if (tls_)
+    std::make_shared<Session<beast::ssl_stream<tcp::socket>>>(state_, verbose_, std::move(socket), *tls_)->run();
+  else
+    std::make_shared<Session<tcp::socket>>(state_, verbose_, std::move(socket))->run();
   do_accept();
 }
 

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 namespace tailgate::mock {
@@ -14,9 +15,10 @@ class State;
 // Accepts connections and runs one session per connection.
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  // Binds and listens; throws boost::system::system_error on failure.
+  // Binds and listens; throws boost::system::system_error on failure. With `tls`
+  // every connection is HTTPS (handshake first, no plain HTTP on that port).
   Listener(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& endpoint,
-           std::shared_ptr<State> state, bool verbose);
+           std::shared_ptr<State> state, bool verbose, std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
 
   boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
   void run();
@@ -30,6 +32,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   boost::asio::steady_timer retry_timer_;  // backs off after accept errors (e.g. EMFILE)
   std::shared_ptr<State> state_;
   bool verbose_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
 };
 
 }  // namespace tailgate::mock

@@ -1,5 +1,7 @@
 #include "dispatch/executor.hpp"
 
+#include "common/redact.hpp"
+
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -20,7 +22,7 @@ bool ieq_contains(std::string_view hay, std::string_view needle) {
 }
 
 // The upstream's own error message when its body is OpenAI-shaped.
-std::string upstream_message(std::string_view body) {
+std::string raw_upstream_message(std::string_view body) {
     rapidjson::Document d;
     d.Parse(body.data(), body.size());
     if (!d.HasParseError() && d.IsObject()) {
@@ -41,6 +43,9 @@ std::string upstream_message(std::string_view body) {
         if (static_cast<unsigned char>(c) < 0x20) c = ' ';
     return s;
 }
+
+// Scrubbed: an upstream may quote the api key it was sent.
+std::string upstream_message(std::string_view body) { return redact(raw_upstream_message(body)); }
 
 // Rank used to pick the error a client sees when every attempt failed: the
 // one that tells the most about the request itself wins.
@@ -330,8 +335,10 @@ void Executor::on_body(uint32_t i, std::string_view bytes) {
     auto& a = *attempts_[i];
     if (a.rec.state == AttemptState::Won) {
         if (done_) return;
-        // Committed stream: relay first, then look.
-        downstream_->data(bytes);
+        // Committed stream: relay first, then look. An upstream error event may
+        // quote the api key it was sent: scrub before relaying.
+        if (contains_secret(bytes)) downstream_->data(redact(std::string(bytes)));
+        else downstream_->data(bytes);
         a.sse.feed(bytes);
         return;
     }

@@ -54,6 +54,15 @@ void ClientChannel::fail(const ApiError& error) {
     signal_locked();
 }
 
+bool ClientChannel::abort(const ApiError& error) {
+    std::lock_guard lk(mu_);
+    if (finished_) return false;
+    finished_ = true;
+    error_ = error;
+    signal_locked();
+    return true;
+}
+
 ClientChannel::Wait ClientChannel::wait(int client_fd, std::chrono::milliseconds timeout, Batch& out) {
     for (;;) {
         {

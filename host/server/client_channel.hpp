@@ -29,6 +29,10 @@ public:
     void finish(const ApiError* error) override;
     void fail(const ApiError& error) override;
 
+    // Ends the exchange with `error` unless it already ended (gateway
+    // shutdown); false when it had. The executor must be cancelled after.
+    bool abort(const ApiError& error);
+
     // What the Poco thread takes in one go.
     struct Batch {
         bool committed = false;           // commit happened (this batch or earlier)

@@ -44,6 +44,7 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -528,6 +529,10 @@ private:
         }
     }
 
+    // The executor bounds bodies. Not boost::none: Beast 1.81 then fails a
+    // Content-Length head that arrives without its body ("body limit exceeded").
+    static constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
+
     // ---- request --------------------------------------------------------------------------
 
     // Serializes the request head once, into one preallocated string. The body is sent
@@ -744,7 +749,7 @@ private:
         head_delivered_ = false;
         parser_.emplace();
         parser_->header_limit(kHeaderLimit);
-        parser_->body_limit(boost::none);
+        parser_->body_limit(kNoBodyLimit);
         parser_->eager(true);
         if (req_.method == "HEAD") parser_->skip(true);
         read_more();
@@ -810,7 +815,7 @@ private:
                     // Interim response (100 Continue, 103 Early Hints): skip it.
                     parser_.emplace();
                     parser_->header_limit(kHeaderLimit);
-                    parser_->body_limit(boost::none);
+                    parser_->body_limit(kNoBodyLimit);
                     parser_->eager(true);
                     if (req_.method == "HEAD") parser_->skip(true);
                     if (c.buf.size() == 0) break;

@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
 """Latency of admitted requests below vs past Tailgate's concurrency cap.
 
-Starts one `tailgate-mock` (fixed TTFT, default 200 ms) and one gateway with
-`general_settings.max_concurrent_requests: CAP`, then runs two closed-loop
-phases of non-stream chat completions for a fixed time each:
+Starts one `tailgate-mock` (fixed TTFT, default 500 ms) and one gateway with
+`general_settings.max_concurrent_requests: CAP` (default 8), so the capacity is
+CAP / TTFT requests per second. Two open-loop phases of non-stream chat
+completions follow, a request starting every 1/rate s for a fixed time:
 
-    below   CAP / 2 workers        (every request admitted)
-    past    CAP * OVER workers     (the excess refused with 503 + Retry-After)
+    below   0.5 x capacity      (every request admitted)
+    past    OVER x capacity     (default 3: the excess refused with 503 + Retry-After)
 
-Past the cap a refused worker sends its next request at once (no back-off), the
-harshest client. Prints, per phase, admitted requests and their latency
-p50/p95/p99/max, refusals and their latency p50/p99, and anything else (errors).
+Prints, per phase, admitted requests and their latency p50/p95/p99/max,
+refusals and their latency p50/p99, and anything else (errors).
 Everything listens on 127.0.0.1 with port 0; each phase stops by itself.
 
-    .venv/bin/python tools/overload_bench.py [--cap 16] [--over 4] [--seconds 10] [--ttft-ms 200]
+    .venv/bin/python tools/overload_bench.py [--cap 8] [--over 3] [--seconds 10] [--ttft-ms 500]
 """
 from __future__ import annotations
 
@@ -53,42 +53,46 @@ def pct(values: list[float], q: float) -> float:
     return s[max(0, min(len(s) - 1, int(-(-q * len(s) // 1)) - 1))] if s else float("nan")
 
 
-async def phase(url: str, workers: int, seconds: float) -> dict:
+async def phase(url: str, rate: float, seconds: float) -> dict:
+    """Open loop: a request starts every 1/rate s whatever the earlier ones are doing."""
     ok: list[float] = []
     refused: list[float] = []
     other: dict[str, int] = {}
     body = {"model": "g", "messages": [{"role": "user", "content": "hi"}]}
-    end = time.monotonic() + seconds
     async with httpx.AsyncClient(base_url=url, timeout=30,
-                                 limits=httpx.Limits(max_connections=workers + 4,
-                                                     max_keepalive_connections=workers + 4)) as c:
-        async def worker():
-            while time.monotonic() < end:
-                t0 = time.monotonic()
-                try:
-                    r = await c.post("/v1/chat/completions", json=body)
-                    status = r.status_code
-                except httpx.HTTPError as e:
-                    status = type(e).__name__
-                dt = (time.monotonic() - t0) * 1000
-                if status == 200:
-                    ok.append(dt)
-                elif status == 503 and r.headers.get("retry-after"):
-                    refused.append(dt)
-                else:
-                    other[str(status)] = other.get(str(status), 0) + 1
-        await asyncio.gather(*(worker() for _ in range(workers)))
-    return {"workers": workers, "admitted": len(ok), "p50": pct(ok, .5), "p95": pct(ok, .95), "p99": pct(ok, .99),
+                                 limits=httpx.Limits(max_connections=1000, max_keepalive_connections=1000)) as c:
+        async def one():
+            t0 = time.monotonic()
+            try:
+                r = await c.post("/v1/chat/completions", json=body)
+                status = r.status_code
+            except httpx.HTTPError as e:
+                status = type(e).__name__
+            dt = (time.monotonic() - t0) * 1000
+            if status == 200:
+                ok.append(dt)
+            elif status == 503 and r.headers.get("retry-after"):
+                refused.append(dt)
+            else:
+                other[str(status)] = other.get(str(status), 0) + 1
+
+        tasks = []
+        t0 = time.monotonic()
+        for k in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, t0 + k / rate - time.monotonic()))
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    return {"rate": rate, "admitted": len(ok), "p50": pct(ok, .5), "p95": pct(ok, .95), "p99": pct(ok, .99),
             "max": max(ok, default=float("nan")), "refused": len(refused), "refused_p50": pct(refused, .5),
             "refused_p99": pct(refused, .99), "other": other}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cap", type=int, default=16)
-    ap.add_argument("--over", type=int, default=4, help="past-the-cap workers = cap * over")
+    ap.add_argument("--cap", type=int, default=8)
+    ap.add_argument("--over", type=float, default=3, help="past the cap: offered load = over x capacity")
     ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--ttft-ms", type=int, default=200)
+    ap.add_argument("--ttft-ms", type=int, default=500)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -102,11 +106,12 @@ def main() -> None:
         try:
             url = f"http://127.0.0.1:{gport}"
             print(f"cap={args.cap} mock ttft={args.ttft_ms} ms, {args.seconds:g} s per phase")
-            print(f"{'phase':6} {'workers':>7} {'admitted':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
+            capacity = args.cap / (args.ttft_ms / 1000)
+            print(f"{'phase':6} {'req/s':>7} {'admitted':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
                   f"{'refused':>8} {'ref p50':>7} {'ref p99':>7} other")
-            for name, workers in (("below", max(1, args.cap // 2)), ("past", args.cap * args.over)):
-                r = asyncio.run(phase(url, workers, args.seconds))
-                print(f"{name:6} {r['workers']:7} {r['admitted']:8} {r['p50']:7.1f} {r['p95']:7.1f} {r['p99']:7.1f} "
+            for name, rate in (("below", capacity / 2), ("past", capacity * args.over)):
+                r = asyncio.run(phase(url, rate, args.seconds))
+                print(f"{name:6} {r['rate']:7.1f} {r['admitted']:8} {r['p50']:7.1f} {r['p95']:7.1f} {r['p99']:7.1f} "
                       f"{r['max']:7.1f} {r['refused']:8} {r['refused_p50']:7.2f} {r['refused_p99']:7.2f} "
                       f"{r['other'] or '-'}")
             print("(latencies in ms, client-side)")

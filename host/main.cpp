@@ -46,6 +46,13 @@ void print_plan(const tailgate::config::Config& cfg, const std::vector<std::stri
     std::cout << "plugin search path:";
     for (const auto& d : dirs) std::cout << " " << d;
     std::cout << "\nmaster_key: " << (cfg.general.master_key.empty() ? "(none: no auth)" : "***") << "\n";
+    const auto& g = cfg.general;
+    auto cap = [](int n) { return n > 0 ? std::to_string(n) : std::string("none"); };
+    std::cout << "caps: max_concurrent_requests=" << cap(g.limits.max_concurrent_requests)
+              << " max_open_streams=" << cap(g.limits.max_open_streams);
+    for (const auto& [group, l] : g.group_limits)
+        std::cout << " " << group << "=" << cap(l.max_concurrent_requests) << "/" << cap(l.max_open_streams);
+    std::cout << "  drain_timeout=" << g.drain_timeout.count() << "ms\n";
     std::cout << "model groups:\n";
     for (const auto& g : cfg.model_groups()) {
         std::cout << "  " << g << "\n";

@@ -288,7 +288,11 @@ private:
 
     Secret secret(const Val& v) {
         if (!v.node.IsScalar()) fail(v, std::string("expected a string, got ") + kind_name(v.node));
-        return Secret(resolve(v, v.node.Scalar()).text);
+        Text t = resolve(v, v.node.Scalar());
+        // It goes into an HTTP header (a trailing newline from a secrets file is the usual cause).
+        if (t.text.find_first_of("\r\n") != std::string::npos || t.text.find('\0') != std::string::npos)
+            fail(v, "contains a line break or NUL, which cannot be sent in an HTTP header");
+        return Secret(std::move(t.text));
     }
 
     int64_t integer(const Val& v, int64_t min, int64_t max) {

@@ -530,6 +530,9 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             scope.error = rejection_name(no->reason);
             if (prom) scope.sample.group = prom->group_index(groups.front());
             refuse(resp, no->reason, no->group);
+            if (!json_log)
+                spdlog::info("{} {} model={} {} refused: {}", request_id, req.getURI(), parsed->model,
+                             static_cast<int>(resp.getStatus()), scope.error);
             return;
         }
     }

@@ -78,7 +78,7 @@ def assert_exits_zero(gw, within: float):
     assert rc == 0, gw.log_text()[-3000:]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_in_flight_streams_finish_while_new_work_is_refused(stack, sig):
     gw, streamer, _ = start_gateway(stack, drain_timeout="20s")
     readers = [StreamReader(gw, "talk") for _ in range(2)]
@@ -109,7 +109,7 @@ def test_in_flight_streams_finish_while_new_work_is_refused(stack, sig):
     assert streamer.stats()["received"] == 2  # the refused request never went upstream
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_past_drain_timeout_streams_get_an_sse_error_and_requests_a_503(stack, sig):
     gw, streamer, stall = start_gateway(stack, drain_timeout="1s")
     streamer.configure(chunk_delay_ms=500, chunks=40)  # a 20 s stream

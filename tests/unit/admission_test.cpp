@@ -146,6 +146,22 @@ TEST(AdmissionConfig, BadValuesAreErrorsAndUselessCapsWarn) {
         << c.warnings[0];
 }
 
+static std::optional<std::string> env_with_newline(const std::string& name) {
+    if (name == "KEY_NL") return std::string("sk-S3CRET-value\n");
+    return std::nullopt;
+}
+
+TEST(AdmissionConfig, SecretsWithLineBreaksAreRefusedWithoutShowingThem) {
+    try {
+        config::load_string(std::string(kModel) + "general_settings:\n  master_key: os.environ/KEY_NL\n", "inline.yaml",
+                            env_with_newline);
+        ADD_FAILURE() << "loaded";
+    } catch (const config::ConfigError& e) {
+        EXPECT_STREQ(e.what(), "inline.yaml:7: general_settings.master_key: contains a line break or NUL, which "
+                               "cannot be sent in an HTTP header");
+    }
+}
+
 TEST(ClientCredentials, DetectedAtTopLevelAndInExtraBody) {
     auto field = [](std::string_view body) {
         auto r = parse_body(body, TG_ENDPOINT_CHAT);

@@ -8,6 +8,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -45,6 +46,13 @@ void print_plan(const tailgate::config::Config& cfg, const std::vector<std::stri
     std::cout << "plugin search path:";
     for (const auto& d : dirs) std::cout << " " << d;
     std::cout << "\nmaster_key: " << (cfg.general.master_key.empty() ? "(none: no auth)" : "***") << "\n";
+    const auto& g = cfg.general;
+    auto cap = [](int n) { return n > 0 ? std::to_string(n) : std::string("none"); };
+    std::cout << "caps: max_concurrent_requests=" << cap(g.limits.max_concurrent_requests)
+              << " max_open_streams=" << cap(g.limits.max_open_streams);
+    for (const auto& [group, l] : g.group_limits)
+        std::cout << " " << group << "=" << cap(l.max_concurrent_requests) << "/" << cap(l.max_open_streams);
+    std::cout << "  drain_timeout=" << g.drain_timeout.count() << "ms\n";
     std::cout << "model groups:\n";
     for (const auto& g : cfg.model_groups()) {
         std::cout << "  " << g << "\n";
@@ -58,6 +66,32 @@ void print_plan(const tailgate::config::Config& cfg, const std::vector<std::stri
             std::cout << "\n";
         }
     }
+}
+
+// SIGTERM/SIGINT: new API requests are refused and readiness says "draining"
+// while in-flight requests and streams get up to `timeout` to finish; the rest
+// are then ended with an error (an SSE error event for a stream). A second
+// signal skips the wait.
+void drain(tailgate::server::Gateway& gw, std::chrono::milliseconds timeout, const sigset_t& signals, int sig) {
+    using Clock = std::chrono::steady_clock;
+    gw.begin_drain();
+    spdlog::info("signal {} received: draining {} in-flight request(s), up to {} ms", sig, gw.in_flight(),
+                 timeout.count());
+    const auto deadline = Clock::now() + timeout;
+    // Polled in short slices: this thread must also notice a second signal.
+    const timespec slice{0, 20'000'000};
+    while (gw.in_flight() > 0 && Clock::now() < deadline) {
+        if (sigtimedwait(&signals, nullptr, &slice) > 0) {
+            spdlog::warn("second stop signal: ending in-flight requests now");
+            break;
+        }
+    }
+    if (gw.in_flight() == 0) return;
+    size_t cut = gw.abort_in_flight();
+    spdlog::warn("drain period over: ended {} request(s) with an error", cut);
+    // Give their handlers a moment to write the error to their clients.
+    const auto grace = Clock::now() + std::chrono::seconds(2);
+    while (gw.in_flight() > 0 && Clock::now() < grace) sigtimedwait(&signals, nullptr, &slice);
 }
 
 }  // namespace
@@ -158,7 +192,7 @@ int main(int argc, char** argv) {
 
     int sig = 0;
     sigwait(&stop_signals, &sig);
-    spdlog::info("signal {} received, shutting down", sig);
+    drain(*gw, cfg->general.drain_timeout, stop_signals, sig);
     gw->stop();
     return 0;
 }

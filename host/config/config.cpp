@@ -288,7 +288,11 @@ private:
 
     Secret secret(const Val& v) {
         if (!v.node.IsScalar()) fail(v, std::string("expected a string, got ") + kind_name(v.node));
-        return Secret(resolve(v, v.node.Scalar()).text);
+        Text t = resolve(v, v.node.Scalar());
+        // It goes into an HTTP header (a trailing newline from a secrets file is the usual cause).
+        if (t.text.find_first_of("\r\n") != std::string::npos || t.text.find('\0') != std::string::npos)
+            fail(v, "contains a line break or NUL, which cannot be sent in an HTTP header");
+        return Secret(std::move(t.text));
     }
 
     int64_t integer(const Val& v, int64_t min, int64_t max) {
@@ -404,6 +408,10 @@ private:
     void parse_strategies(const Val& v);
     std::vector<std::pair<std::string, std::vector<std::string>>> parse_fallbacks(const Val& v);
     void parse_general(Map& root);
+    void parse_limits(Map& m, GeneralSettings::Limits& l) {
+        if (auto x = get(m, "max_concurrent_requests")) l.max_concurrent_requests = int32(*x, 0);
+        if (auto x = get(m, "max_open_streams")) l.max_open_streams = int32(*x, 0);
+    }
     std::string resolve_dir(const std::string& p) const;
 
     std::string file_;
@@ -883,6 +891,31 @@ void Loader::parse_general(Map& root) {
             fail(*x, "expected a size between 1KiB and 1GiB (bytes, or e.g. 64KiB), got " + t.shown());
         g.max_header_bytes = static_cast<size_t>(*n);
     }
+    parse_limits(m, g.limits);
+    if (g.limits.max_concurrent_requests >= g.max_threads) {
+        // Each client connection holds a server thread: past max_threads, requests
+        // wait in the accept queue instead of reaching the cap's fast rejection.
+        warn(key_line_or(m, "max_concurrent_requests"), m.child("max_concurrent_requests"),
+             "is not below max_threads (" + std::to_string(g.max_threads) +
+                 "): excess requests queue for a thread instead of being rejected");
+    }
+    if (auto x = get(m, "model_group_limits")) {
+        Map groups = open_map(*x);
+        for (auto& e : groups.entries) {
+            e.used = true;
+            const Val gv{e.value, groups.child(e.key), line_of(e.value) ? line_of(e.value) : e.key_line};
+            if (!cfg_.has_group(e.key))
+                fail(e.key_line, gv.path, "unknown model group (known: " + join(cfg_.model_groups()) + ")");
+            Map lm = open_map(gv);
+            GeneralSettings::Limits l;
+            parse_limits(lm, l);
+            warn_unknown(lm);
+            g.group_limits.emplace_back(e.key, l);
+        }
+    }
+    if (auto x = get(m, "overload_retry_after")) g.overload_retry_after_s = int32(*x, 0, 3600);
+    if (auto x = get(m, "drain_timeout")) g.drain_timeout = duration(*x);
+    if (auto x = get(m, "allow_client_side_credentials")) g.allow_client_side_credentials = boolean(*x);
     warn_unknown(m);
 }
 

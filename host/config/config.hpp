@@ -116,6 +116,17 @@ struct GeneralSettings {
     Millis client_header_timeout{10000};
     Millis client_body_timeout{60000};
     size_t max_header_bytes = 64u * 1024;
+
+    // Overload, shutdown and client-side credentials.
+    struct Limits {
+        int max_concurrent_requests = 0;  // API requests being handled; 0 = no cap
+        int max_open_streams = 0;         // of which streams; 0 = no cap
+    };
+    Limits limits;                                              // the whole gateway
+    std::vector<std::pair<std::string, Limits>> group_limits;   // per model group
+    int overload_retry_after_s = 1;        // Retry-After on a cap or drain rejection
+    Millis drain_timeout{25000};           // SIGTERM/SIGINT: time in-flight work gets to finish
+    bool allow_client_side_credentials = false;  // api_key, api_base, ... in a request body
 };
 
 struct Config {

@@ -1,5 +1,7 @@
 #include "dispatch/executor.hpp"
 
+#include "common/redact.hpp"
+
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -28,7 +30,7 @@ std::string excerpt(std::string_view body) {
 }
 
 // The upstream's own error message when its body is OpenAI-shaped.
-std::string upstream_message(std::string_view body) {
+std::string raw_upstream_message(std::string_view body) {
     rapidjson::Document d;
     d.Parse(body.data(), body.size());
     if (!d.HasParseError() && d.IsObject()) {
@@ -47,14 +49,17 @@ std::string upstream_message(std::string_view body) {
     return excerpt(body);
 }
 
+// Scrubbed: an upstream may quote the api key it was sent.
+std::string upstream_message(std::string_view body) { return redact(raw_upstream_message(body)); }
+
 // An error status whose body is not JSON (an HTML page from a proxy, plain text):
 // say so, with the start of the body, rather than pass markup off as a message.
 std::string error_message(int status, std::string_view content_type, std::string_view body) {
     if (content_type.substr(0, 16) == "application/json" || body.empty() || body.front() == '{')
         return upstream_message(body);
     std::string ct(content_type.substr(0, content_type.find(';')));
-    return "upstream returned HTTP " + std::to_string(status) + " with a non-JSON body" +
-           (ct.empty() ? std::string() : " (" + ct + ")") + ": " + excerpt(body);
+    return redact("upstream returned HTTP " + std::to_string(status) + " with a non-JSON body" +
+                  (ct.empty() ? std::string() : " (" + ct + ")") + ": " + excerpt(body));
 }
 
 // Rank used to pick the error a client sees when every attempt failed: the
@@ -365,9 +370,13 @@ void Executor::on_body(uint32_t i, std::string_view bytes) {
     auto& a = *attempts_[i];
     if (a.rec.state == AttemptState::Won) {
         if (done_) return;
-        // Committed stream: relay whole, well-formed events only.
+        // Committed stream: relay whole, well-formed events only. An upstream error
+        // event may quote the api key it was sent: scrub before relaying.
         auto r = a.sse.feed(bytes);
-        if (!r.ready.empty()) downstream_->data(r.ready);
+        if (!r.ready.empty()) {
+            if (contains_secret(r.ready)) downstream_->data(redact(std::string(r.ready)));
+            else downstream_->data(r.ready);
+        }
         if (r.malformed) {
             fail_committed_locked(i, TG_ERRC_PROTOCOL,
                                   ApiError::bad_gateway("upstream sent a malformed SSE event: " + a.sse.malformed_data(),

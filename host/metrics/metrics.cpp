@@ -290,6 +290,12 @@ std::string Metrics::render(const GaugeSampler& sample) const {
     w.family("tailgate_client_disconnects_total", "counter", "Clients that went away before their response ended.");
     w.sample("tailgate_client_disconnects_total", "", client_disconnects_.value());
 
+    w.family("tailgate_requests_rejected_total", "counter",
+             "API requests refused before routing, by reason (a concurrency cap, or draining at shutdown).");
+    for (size_t r = 0; r < kRejectionReasons; ++r)
+        w.sample("tailgate_requests_rejected_total",
+                 std::string("reason=\"") + rejection_name(static_cast<Rejection>(r)) + "\"", rejections_[r].value());
+
     // ---- strategies ----
     auto per_group = [&](const char* name, const char* help, Counter GroupSeries::*field) {
         w.family(name, "counter", help);

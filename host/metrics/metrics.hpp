@@ -12,6 +12,7 @@
 // model_group "_other".
 #pragma once
 
+#include "common/rejection.hpp"
 #include "config/config.hpp"
 #include "dispatch/executor.hpp"
 
@@ -125,6 +126,8 @@ public:
     void stream_started() noexcept { in_flight_streams_.fetch_add(1, std::memory_order_relaxed); }
     // Ends a request_started() (and the stream_started() when sample.stream_counted).
     void request_finished(const RequestSample& s, bool stream_counted) noexcept;
+    // A request refused by an admission cap or because the gateway is draining.
+    void rejected(Rejection r) noexcept { rejections_[static_cast<size_t>(r)].inc(); }
 
     // ---- attempts (RequestObserver) ----
     void attempt_first_byte(uint32_t deployment, double ttft_ms) noexcept;
@@ -190,6 +193,7 @@ private:
     std::vector<std::vector<bool>> configured_fallbacks_;  // [from][to]: always rendered
     Histogram overhead_{kOverheadBuckets};
     Counter client_disconnects_;
+    std::array<Counter, kRejectionReasons> rejections_;
     std::atomic<int64_t> in_flight_requests_{0};
     std::atomic<int64_t> in_flight_streams_{0};
 };

@@ -87,6 +87,18 @@ void ClientChannel::fail(const ApiError& error) {
     signal_locked();
 }
 
+bool ClientChannel::abort(const ApiError& error) {
+    {
+        std::lock_guard lk(mu_);
+        if (finished_) return false;
+        finished_ = true;
+        error_ = error;
+        signal_locked();
+    }
+    flush();  // not called by the executor, so nobody else flushes: wake the thread now
+    return true;
+}
+
 ClientChannel::Wait ClientChannel::wait(int client_fd, std::chrono::milliseconds timeout, Batch& out) {
     bool drained = false;  // the wake-up that brought us here is consumed already
     for (;;) {

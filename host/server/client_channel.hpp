@@ -57,6 +57,10 @@ public:
     bool congested() override;
     static constexpr size_t kHighWater = 256 * 1024;
 
+    // Ends the exchange with `error` unless it already ended (gateway
+    // shutdown); false when it had. The executor must be cancelled after.
+    bool abort(const ApiError& error);
+
     // What the Poco thread takes in one go.
     struct Batch {
         bool committed = false;           // commit happened (this batch or earlier)

@@ -1,13 +1,16 @@
 #include "server/gateway.hpp"
 
 #include "common/json_flatten.hpp"
+#include "common/redact.hpp"
 #include "dispatch/asio_scheduler.hpp"
 #include "metrics/json_log.hpp"
 #include "metrics/metrics.hpp"
 #include "metrics/strategy_stats.hpp"
+#include "server/admission.hpp"
 #include "server/client_channel.hpp"
 #include "server/client_connection.hpp"
 #include "server/dashboard.hpp"
+#include "server/drain.hpp"
 #include "server/request_body.hpp"
 #include "server/upstream_transport.hpp"
 #include "upstream/client.hpp"
@@ -155,12 +158,16 @@ struct Gateway::Impl {
     std::unique_ptr<dispatch::AsioScheduler> scheduler;
     std::unique_ptr<Poco::ThreadPool> pool;
     std::unique_ptr<HttpFrontEnd> http;
-    std::atomic<uint64_t> in_flight{0};
+    Admission admission{cfg->general};
+    Drain drain;
     bool json_log = false;
 
     Impl(std::shared_ptr<const config::Config> c, std::vector<std::string> dirs)
         : cfg(std::move(c)), registry(std::move(dirs)) {
         router = std::make_unique<router::Router>(cfg, registry);
+        std::vector<std::string> secrets{cfg->general.master_key.reveal()};
+        for (const auto& d : cfg->deployments) secrets.push_back(d.upstream.api_key.reveal());
+        set_redacted_secrets(std::move(secrets));
         json_log = cfg->general.log_format == "json";
         if (cfg->general.metrics) {
             prom = std::make_unique<metrics::Metrics>(*cfg);
@@ -189,8 +196,11 @@ struct Gateway::Impl {
     // False when the client went away before the answer.
     bool handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
                             const std::string& request_id, Clock::time_point t0,
-                            const std::shared_ptr<const ParsedBody>& parsed, const std::vector<std::string>& groups);
+                            const std::shared_ptr<const ParsedBody>& parsed, const std::vector<std::string>& groups,
+                            Drain::Request& active);
     bool authorized(const Poco::Net::HTTPServerRequest& req) const;
+    // Refuses the request (429/503 + Retry-After) when draining or over a cap.
+    void refuse(Poco::Net::HTTPServerResponse& resp, Rejection why, const std::string& group);
     std::string models_json() const;
     void send_metrics(Poco::Net::HTTPServerResponse& resp) const;
 };
@@ -297,6 +307,11 @@ bool Gateway::Impl::authorized(const Poco::Net::HTTPServerRequest& req) const {
     return constant_time_equal(presented, key.reveal());
 }
 
+void Gateway::Impl::refuse(Poco::Net::HTTPServerResponse& resp, Rejection why, const std::string& group) {
+    if (prom) prom->rejected(why);
+    send_error(resp, rejection_error(why, group, cfg->general.overload_retry_after_s));
+}
+
 void Gateway::Impl::send_metrics(Poco::Net::HTTPServerResponse& resp) const {
     std::string body = prom->render([this](uint32_t d) {
         auto s = router->state(d).snapshot();
@@ -339,6 +354,8 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
     std::string request_id = req.get("x-request-id", "");
     if (!acceptable_request_id(request_id)) request_id = new_request_id();
     resp.set("x-request-id", request_id);
+    // Draining: every answer closes its connection, so clients reconnect elsewhere.
+    if (drain.draining()) resp.setKeepAlive(false);
 
     Endpoint ep = classify_path(req.getURI());
     const std::string& method = req.getMethod();
@@ -355,7 +372,10 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
             if (need("GET")) send_json(resp, 200, "{\"status\":\"alive\"}");
             return;
         case Endpoint::Readiness:
-            if (need("GET"))
+            if (!need("GET")) return;
+            if (drain.draining())
+                send_json(resp, 503, "{\"status\":\"draining\",\"version\":\"" TAILGATE_VERSION "\"}");
+            else
                 send_json(resp, 200,
                           "{\"status\":\"healthy\",\"deployments\":" + std::to_string(router->deployment_count()) +
                               ",\"version\":\"" TAILGATE_VERSION "\"}");
@@ -422,6 +442,13 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
                                tg_endpoint ep, const std::string& request_id, Clock::time_point t0) {
     RequestScope scope(*this, resp, request_id, path_only(req.getURI()), t0);
     const size_t limit = cfg->general.max_body_bytes;
+    Drain::Request active(drain);
+    if (!active.admitted()) {
+        scope.error = "draining";
+        discard_body(req, resp, limit);  // unread bytes at close would reset the connection
+        refuse(resp, Rejection::Draining, {});
+        return;
+    }
     if (req.hasContentLength() && req.getContentLength64() > static_cast<int64_t>(limit)) {
         scope.error = "request body too large";
         send_error(resp, ApiError::too_large("Request body of " + std::to_string(req.getContentLength64()) +
@@ -497,12 +524,34 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
                                                    " models can be listed", "model"));
             return;
         }
-        if (!parsed->fastest_response) {
-            if (prom) scope.sample.group = prom->group_index(model_list.front());
-            if (!handle_all_results(req, resp, ep, request_id, t0, parsed, model_list))
-                scope.sample.client_gone = true;
+    }
+    if (!parsed->client_credential.empty() && !cfg->general.allow_client_side_credentials) {
+        scope.error = "client-side credential field";
+        send_error(resp, ApiError::bad_request("'" + parsed->client_credential +
+                                                   "' is not accepted: deployments and their credentials come from "
+                                                   "the gateway's config (general_settings.allow_client_side_credentials)",
+                                               parsed->client_credential, "client_side_credentials_not_allowed"));
+        return;
+    }
+    Admission::Ticket ticket;  // held until the response is done
+    if (!admission.unlimited()) {
+        auto groups = model_list.empty() ? std::span<const std::string>(&parsed->model, 1)
+                                         : std::span<const std::string>(model_list);
+        if (auto no = admission.admit(groups, parsed->stream, ticket)) {
+            scope.error = rejection_name(no->reason);
+            if (prom) scope.sample.group = prom->group_index(groups.front());
+            refuse(resp, no->reason, no->group);
+            if (!json_log)
+                spdlog::info("{} {} model={} {} refused: {}", request_id, req.getURI(), parsed->model,
+                             static_cast<int>(resp.getStatus()), scope.error);
             return;
         }
+    }
+    if (!model_list.empty() && !parsed->fastest_response) {
+        if (prom) scope.sample.group = prom->group_index(model_list.front());
+        if (!handle_all_results(req, resp, ep, request_id, t0, parsed, model_list, active))
+            scope.sample.client_gone = true;
+        return;
     }
 
     router::RequestInfo info;
@@ -564,11 +613,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
         }
     }
     auto executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport, channel, observer);
-    in_flight.fetch_add(1, std::memory_order_relaxed);
-    struct InFlight {
-        std::atomic<uint64_t>& n;
-        ~InFlight() { n.fetch_sub(1, std::memory_order_relaxed); }
-    } guard{in_flight};
+    active.track(executor, channel);
 
     // TCP_NODELAY comes from the listening socket (see start()).
     auto& impl = static_cast<Poco::Net::HTTPServerRequestImpl&>(req);
@@ -752,7 +797,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
 bool Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
                                        tg_endpoint ep, const std::string& request_id, Clock::time_point t0,
                                        const std::shared_ptr<const ParsedBody>& parsed,
-                                       const std::vector<std::string>& groups) {
+                                       const std::vector<std::string>& groups, Drain::Request& active) {
     if (parsed->stream) {
         send_error(resp, ApiError::bad_request("stream=true with a model list needs fastest_response=true "
                                                "(a stream has one winner)",
@@ -801,6 +846,7 @@ bool Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
         std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
         if (prom) observer = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), o.plan);
         o.executor = std::make_shared<dispatch::Executor>(o.plan, *scheduler, transport, o.channel, observer);
+        active.track(o.executor, o.channel);
     }
     for (auto& o : all)
         if (o.executor) o.executor->start();
@@ -876,6 +922,14 @@ Gateway::Gateway(std::shared_ptr<const config::Config> cfg, std::vector<std::str
 Gateway::~Gateway() { stop(); }
 
 const router::Router& Gateway::router() const { return *impl_->router; }
+
+void Gateway::begin_drain() { impl_->drain.begin(); }
+size_t Gateway::in_flight() const { return impl_->drain.active(); }
+size_t Gateway::abort_in_flight() {
+    return impl_->drain.abort_all(ApiError::unavailable(
+        "The gateway is shutting down and this request outlived its drain period (drain_timeout)",
+        impl_->cfg->general.overload_retry_after_s));
+}
 
 int Gateway::start(const std::string& host, int port) {
     auto& g = *impl_;

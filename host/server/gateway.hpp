@@ -28,6 +28,13 @@ public:
     int start(const std::string& host, int port);
     void stop();
 
+    // Graceful shutdown (see server/drain.hpp): refuse new API requests and
+    // report not-ready; in_flight() counts the API requests still running;
+    // abort_in_flight() ends them (SSE error event / 503) and returns how many.
+    void begin_drain();
+    size_t in_flight() const;
+    size_t abort_in_flight();
+
     const router::Router& router() const;
 
     struct Impl;  // defined in gateway.cpp; public so its request handlers can name it

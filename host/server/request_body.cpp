@@ -20,6 +20,14 @@ constexpr std::array<std::string_view, 11> kGatewayFields = {
 // readers (fallbacks, metadata, overrides, the upstream's own parser) are not,
 // and a pool thread has a small stack.
 constexpr int kMaxDepth = 128;
+// Where to send a request, and with which credentials, is the config's business:
+// an upstream that honours these (another LiteLLM proxy does) could be steered
+// by the client to any host.
+constexpr std::array<std::string_view, 19> kCredentialFields = {
+    "api_key",        "api_base",          "base_url",          "api_version",     "azure_endpoint",
+    "azure_ad_token", "azure_deployment",  "custom_llm_provider", "organization",  "extra_headers",
+    "headers",        "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name",
+    "vertex_project", "vertex_location",   "vertex_credentials", "deployment_id"};
 
 enum class Kind { None, Null, Bool, Number, String, Object, Array };
 
@@ -59,6 +67,9 @@ public:
     bool StartArray() { return open(Kind::Array); }
     bool EndArray(rapidjson::SizeType) { return close(); }
     bool Key(const char* str, rapidjson::SizeType len, bool) {
+        if (depth_ == 2 && credential.empty() && cur_.key == "extra_body" &&
+            is_client_credential_field(std::string_view(str, len)))
+            credential.assign(str, len);
         if (depth_ == 1) {
             cur_ = Member{};
             cur_.key.assign(str, len);
@@ -76,6 +87,7 @@ public:
     bool root_is_object = false;
     bool too_deep = false;
     std::vector<Member> members;
+    std::string credential;  // first credential field seen inside extra_body
 
 private:
     bool number(double d, bool is_int) {
@@ -172,6 +184,12 @@ std::optional<std::vector<std::string>> string_list(std::string_view json, bool 
 
 }  // namespace
 
+bool is_client_credential_field(std::string_view key) {
+    for (auto f : kCredentialFields)
+        if (f == key) return true;
+    return false;
+}
+
 bool is_gateway_field(std::string_view key) {
     for (auto f : kGatewayFields)
         if (f == key) return true;
@@ -220,6 +238,7 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint
                            : endpoint == TG_ENDPOINT_COMPLETIONS ? "prompt"
                                                                  : "input";
     for (const Member& m : scanner.members) {
+        if (out.client_credential.empty() && is_client_credential_field(m.key)) out.client_credential = m.key;
         std::string_view value = body.substr(m.value_begin, m.end - m.value_begin);
         if (m.key == "model") {
             if (m.kind != Kind::String) return type_error(m, "a string");
@@ -280,6 +299,8 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint
                                      "missing_required_parameter");
     if (endpoint == TG_ENDPOINT_EMBEDDINGS && out.stream)
         return ApiError::bad_request("'stream' is not supported for embeddings", "stream");
+    if (out.client_credential.empty() && !scanner.credential.empty())
+        out.client_credential = "extra_body." + scanner.credential;
     overrides += '}';
     out.overrides_json = std::move(overrides);
     return out;

@@ -31,6 +31,10 @@ struct ParsedBody {
     std::vector<std::string> strategies;                 // per-request chain
     std::string overrides_json = "{}";  // gateway-only fields, as a JSON object
     std::string metadata_json = "{}";
+    // The first field naming an upstream or its credentials (api_key, api_base,
+    // base_url, ...), top level or inside extra_body; "" when none. The gateway
+    // refuses such a request unless general_settings.allow_client_side_credentials.
+    std::string client_credential;
     // The forwarded members without `model`, comma-joined, no braces: `"messages":[...],"stream":true`.
     std::string members;
 
@@ -40,6 +44,10 @@ struct ParsedBody {
 
 // True for fields the gateway consumes and never forwards.
 bool is_gateway_field(std::string_view key);
+
+// True for fields that would point a request at another upstream or carry
+// credentials for one (LiteLLM's client-side credentials).
+bool is_client_credential_field(std::string_view key);
 
 std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint endpoint);
 

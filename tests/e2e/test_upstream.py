@@ -259,7 +259,8 @@ def test_per_request_fallbacks(env):
 
 def test_sigterm_with_stream_in_flight(stack):
     m = stack.mock("term", "--ttft", "1ms", "--chunk-delay", "100ms", "--chunks", "100")
-    gw = stack.gateway(make_config([deployment("g", m)]))
+    # A 10 s stream outlives the drain period: cut at drain_timeout (see test_drain.py).
+    gw = stack.gateway(make_config([deployment("g", m)], general_settings={"drain_timeout": "1s"}))
     stream = gw.client().chat.completions.create(model="g", messages=USER_HI, stream=True)
     it = iter(stream)
     next(it)

@@ -1,0 +1,219 @@
+"""Security (issue 8): secrets stay secret, requests cannot steer traffic,
+request fields cannot inject upstream headers, observability can be locked.
+
+One gateway per log format is configured with distinctive secrets (master key
+from the environment, upstream keys as a literal and via os.environ/), driven
+through successes and every kind of error (no key, wrong key, upstream 401, an
+upstream that quotes the key it was sent back in its error and in a stream
+error event, client-side credentials in the body, CR/LF in request fields), and
+then every output is searched for the secrets: the gateway's stdout and log
+file, /metrics, /stats/strategies, /ui, `--check`, and all response headers and
+bodies. Only the upstreams may see their own key (checked, so the search is not
+vacuous).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from conftest import TAILGATE, USER_HI, assert_openai_error_shape, deployment, make_config
+
+MASTER = "sk-master-S3CRET-7f3a9c2e"
+UPSTREAM_LITERAL = "sk-upstream-literal-S3CRET-51d2"
+UPSTREAM_ENV = "sk-upstream-env-S3CRET-88e0"
+ECHO_KEY = "sk-echoed-by-upstream-S3CRET-a61f"
+WRONG_KEY = "sk-wrong-client-S3CRET-0c1d"
+CLIENT_BODY_KEY = "sk-client-body-S3CRET-9e27"
+SECRETS = [MASTER, UPSTREAM_LITERAL, UPSTREAM_ENV, ECHO_KEY, WRONG_KEY, CLIENT_BODY_KEY]
+ENV = {"TG_SEC_MASTER": MASTER, "TG_SEC_UPSTREAM": UPSTREAM_ENV}
+AUTH = {"Authorization": f"Bearer {MASTER}"}
+
+
+class EchoUpstream(BaseHTTPRequestHandler):
+    """An upstream that quotes the key it received: a 401 for plain requests, a
+    stream that starts and then fails with an error event for streams."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if body.get("stream"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                     "choices": [{"index": 0, "delta": {"content": "partial"}, "finish_reason": None}]}
+            err = {"error": {"message": f"key {key} was revoked mid-stream", "type": "invalid_request_error"}}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+            time.sleep(0.2)  # the content commits the stream before the error arrives
+            self.wfile.write(f"data: {json.dumps(err)}\n\n".encode())
+            self.close_connection = True
+            return
+        out = json.dumps({"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error",
+                                    "param": None, "code": "invalid_api_key"}}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def echo_upstream():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), EchoUpstream)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    srv.shutdown()
+    srv.server_close()
+
+
+def config(ok, unauth, echo_base: str, log_format: str) -> dict:
+    return make_config(
+        [deployment("good", ok, api_key=UPSTREAM_LITERAL),
+         deployment("env", ok, api_key="os.environ/TG_SEC_UPSTREAM"),
+         deployment("unauth", unauth, api_key="os.environ/TG_SEC_UPSTREAM"),
+         deployment("echo", api_base=echo_base, api_key=ECHO_KEY)],
+        router_settings={"num_retries": 0},
+        general_settings={"master_key": "os.environ/TG_SEC_MASTER", "log_format": log_format,
+                          "log_level": "debug", "metrics_auth": True})
+
+
+class Seen:
+    """Everything the outside world got from the gateway."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+
+    def add(self, r: httpx.Response) -> httpx.Response:
+        self.parts.append(f"{r.status_code} {dict(r.headers)}\n{r.text}")
+        return r
+
+    def text(self) -> str:
+        return "\n".join(self.parts)
+
+
+def raw_exchange(port: int, head: bytes, body: bytes) -> bytes:
+    """One HTTP/1.1 request written byte for byte (httpx refuses CR/LF in headers)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_secrets_never_leave_the_gateway(stack, echo_upstream, log_format):
+    ok = stack.mock("ok", "--ttft", "1ms", "--chunks", "3", "--chunk-delay", "1ms")
+    unauth = stack.mock("unauth", "--fail-rate", "1", "--fail-status", "401")
+    cfg = config(ok, unauth, echo_upstream, log_format)
+    gw = stack.gateway(cfg, env=ENV)
+    seen = Seen()
+    api = httpx.Client(base_url=gw.base_url, timeout=30)
+
+    def chat(model, headers=AUTH, **extra):
+        return seen.add(api.post("/chat/completions", headers=headers,
+                                 json={"model": model, "messages": USER_HI, **extra}))
+
+    # Client authentication: none, wrong (both header forms), right.
+    assert_openai_error_shape(chat("good", headers={}), 401)
+    assert_openai_error_shape(chat("good", headers={"Authorization": f"Bearer {WRONG_KEY}"}), 401)
+    assert_openai_error_shape(chat("good", headers={"api-key": WRONG_KEY}), 401)
+    assert chat("good").status_code == 200
+    assert chat("env").status_code == 200
+    assert "data: [DONE]" in chat("env", stream=True).text
+    # The upstreams got their keys (the one place they may appear).
+    seen_keys = {r["headers"].get("authorization") for r in ok.api_requests()}
+    assert seen_keys == {f"Bearer {UPSTREAM_LITERAL}", f"Bearer {UPSTREAM_ENV}"}, seen_keys
+
+    # Upstream errors: a plain 401, and one quoting our key (scrubbed to ***).
+    assert_openai_error_shape(chat("unauth"), 401)
+    err = assert_openai_error_shape(chat("echo"), 401)
+    assert err["message"] == "Incorrect API key provided: ***", err
+    streamed = chat("echo", stream=True)
+    assert streamed.status_code == 200 and "partial" in streamed.text
+    assert "key *** was revoked mid-stream" in streamed.text, streamed.text
+
+    # Client-side credentials in the body are refused, naming the field, never echoing the value.
+    for extra, param in [({"api_key": CLIENT_BODY_KEY}, "api_key"),
+                         ({"api_base": "http://127.0.0.1:9/v1"}, "api_base"),
+                         ({"extra_body": {"base_url": "http://127.0.0.1:9"}}, "extra_body.base_url")]:
+        err = assert_openai_error_shape(chat("good", **extra), 400)
+        assert err["param"] == param and err["code"] == "client_side_credentials_not_allowed", err
+    # Other errors: unknown model, invalid JSON.
+    assert_openai_error_shape(chat("nope"), 404)
+    assert_openai_error_shape(seen.add(api.post("/chat/completions", headers=AUTH, content=b"{bad")), 400)
+
+    # Observability is locked by metrics_auth, then read with the key.
+    for path in ("/metrics", "/stats/strategies", "/ui"):
+        assert_openai_error_shape(seen.add(httpx.get(gw.url + path)), 401)
+        assert_openai_error_shape(seen.add(httpx.get(gw.url + path, headers={"Authorization": f"Bearer {WRONG_KEY}"})), 401)
+        assert seen.add(httpx.get(gw.url + path, headers=AUTH)).status_code == 200
+
+    check = subprocess.run([TAILGATE, "--config", gw.config_path, "--check"], capture_output=True, text=True,
+                           timeout=30, env={**os.environ, **ENV})
+    assert check.returncode == 0, check.stderr
+    assert "master_key: ***" in check.stdout and "api_key=***" in check.stdout, check.stdout
+
+    api.close()
+    assert gw.stop() == 0
+    outputs = {"gateway log (stderr)": gw.log_text(), "gateway stdout": "\n".join(gw.proc.stdout_lines),
+               "responses": seen.text(), "--check": check.stdout + check.stderr}
+    assert outputs["gateway log (stderr)"].count("\n") >= 10  # it did log the traffic (debug level)
+    for where, text in outputs.items():
+        for secret in SECRETS:
+            assert secret not in text, f"{secret} found in {where}"
+        assert "S3CRET" not in text, f"a secret fragment found in {where}"
+
+
+def test_request_fields_cannot_inject_upstream_headers(stack):
+    ok = stack.mock("ok", "--ttft", "1ms", "--chunks", "2", "--chunk-delay", "1ms")
+    gw = stack.gateway(make_config([deployment("good", ok)]))
+    # CR/LF inside JSON strings (user, metadata, a message) stay inside the JSON body.
+    injected = "x\r\nX-Injected: body\r\n\r\n"
+    r = httpx.post(gw.base_url + "/chat/completions", timeout=30,
+                   json={"model": "good", "messages": [{"role": "user", "content": injected}],
+                         "user": injected, "metadata": {"note": injected}})
+    assert r.status_code == 200, r.text
+    assert "x-injected" not in r.headers
+    # A bare CR in a header value, and a folded header line: neither becomes a header
+    # of the response or of the upstream request, and the request id is not echoed.
+    for head in (b"X-Request-Id: abc\rX-Injected: cr\r\n", b"X-Request-Id: abc\r\n X-Injected: fold\r\n"):
+        body = json.dumps({"model": "good", "messages": USER_HI}).encode()
+        out = raw_exchange(gw.port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                                    b"Content-Type: application/json\r\n" + head, body)
+        status_line, _, rest = out.partition(b"\r\n")
+        headers = rest.split(b"\r\n\r\n", 1)[0].lower()
+        assert status_line.split()[1] in (b"200", b"400", b"431"), out[:300]  # refused or harmless
+        assert b"x-injected" not in headers, out[:600]
+        assert b"x-request-id: abc" not in headers, out[:600]
+    for rec in ok.api_requests():
+        assert not any("injected" in k.lower() or "injected" in str(v).lower() for k, v in rec["headers"].items()), rec
+        assert "x-request-id" not in rec["headers"], rec  # nothing of the client's headers is forwarded
+    assert gw.alive()
+
+
+def test_client_side_credentials_opt_in(stack):
+    """With allow_client_side_credentials the fields pass through in the body; the
+    destination is still the configured deployment."""
+    ok = stack.mock("ok", "--ttft", "1ms", "--chunks", "2", "--chunk-delay", "1ms")
+    gw = stack.gateway(make_config([deployment("good", ok)],
+                                   general_settings={"allow_client_side_credentials": True}))
+    r = httpx.post(gw.base_url + "/chat/completions", timeout=30,
+                   json={"model": "good", "messages": USER_HI, "api_base": "http://127.0.0.1:9/v1"})
+    assert r.status_code == 200, r.text
+    assert ok.last_body()["api_base"] == "http://127.0.0.1:9/v1"

@@ -11,7 +11,10 @@ BUILD="${TAILGATE_BUILD_DIR:-$ROOT/build}"
 if [ "${TAILGATE_BENCH_SKIP_BUILD:-0}" != "1" ]; then
   if [ -d "$BUILD" ]; then
     cmake -S . -B "$BUILD" >/dev/null
-    cmake --build "$BUILD" -j2 --target tailgate tailgate-mock tailgate-loadgen plugins >/dev/null
+    # The binaries the bench runs and every strategy plugin (one target per plugins/<name>/).
+    plugins=$(for d in plugins/*/; do [ -f "$d/CMakeLists.txt" ] && basename "$d"; done)
+    # shellcheck disable=SC2086
+    cmake --build "$BUILD" -j2 --target tailgate tailgate-mock tailgate-loadgen $plugins >/dev/null
   else
     TAILGATE_SKIP_VENV=1 tools/scripts/setup.sh
   fi

@@ -360,7 +360,7 @@ http {{
     keepalive_requests 1000000;
   }}
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{port} backlog=4096;
     location / {{
       proxy_pass http://mocks;
       proxy_http_version 1.1;
@@ -525,6 +525,13 @@ def plotting():
         return None
 
 
+def save_plot(plt, fig, path: Path):
+    fig.tight_layout()
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 COLORS = {"direct": "tab:gray", "tailgate": "tab:blue", "nginx": "tab:green", "litellm": "tab:red"}
 
 
@@ -549,10 +556,7 @@ def plot_cdfs(path: Path, panels: list[tuple[str, dict[str, list[float]]]], xlab
         ax.set_title(title)
         ax.grid(True, which="both", alpha=.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    PLOTS.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_plot(plt, fig, path)
 
 
 def plot_percentiles(path: Path, panels: list[tuple[str, dict[str, dict]]], ylabel: str):
@@ -575,13 +579,19 @@ def plot_percentiles(path: Path, panels: list[tuple[str, dict[str, dict]]], ylab
         ax.set_title(title)
         ax.grid(True, axis="y", which="both", alpha=.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    PLOTS.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_plot(plt, fig, path)
 
 
 # --------------------------------------------------------------------------- scenarios
+
+def cpu_per_request(res: dict, args) -> float | None:
+    """Proxy CPU time per request over warm-up + measurement: steadier than latency on a busy machine."""
+    proc = res.get("proc")
+    if not proc:
+        return None
+    sent = res["config"]["rate"] * (res["config"]["warmup_s"] + res["config"]["duration_s"])
+    return 1e6 * proc["cpu_s"] / sent if sent else None
+
 
 def scenario_overhead(work: Path, args, notes: list[str]) -> tuple[dict, str]:
     mock = Mock(work, "a", ["--ttft", "0", "--chunks", "1", "--chunk-delay", "0", "--log-size", "0"])
@@ -605,7 +615,9 @@ def scenario_overhead(work: Path, args, notes: list[str]) -> tuple[dict, str]:
             log(f"overhead {rate}/s {name}: p50 {res['summary']['latency_ms']['p50']} "
                 f"p99 {res['summary']['latency_ms']['p99']} ms, errors {res['summary']['errors']}")
     lines = [f"Non-stream chat completions, mock answers at once (TTFT 0); {args.duration:g} s measured "
-             f"after {args.warmup:g} s warm-up per target and rate; latency from the scheduled send time, ms."]
+             f"after {args.warmup:g} s warm-up per target and rate; latency from the scheduled send time, ms. "
+             "Proxy CPU = utime+stime of its process tree during the run (warm-up included); loadgen lag = how "
+             "late the generator itself picked requests up (large values mean the load machine stalled)."]
     rows = []
     for rate, by in runs.items():
         base = pct(by["direct"])
@@ -616,9 +628,10 @@ def scenario_overhead(work: Path, args, notes: list[str]) -> tuple[dict, str]:
             proc = res.get("proc") or {}
             rows.append([rate, name, *(fmt(p[q]) for q, _ in QUANTILES), added or "–", errors_of(res["summary"]),
                          fmt(s["achieved_send_rate"], 0), fmt(proc.get("cpu_pct"), 0) if proc else "–",
+                         fmt(cpu_per_request(res, args), 0),
                          fmt(s["dispatch_lag_ms"]["p99"])])
     lines.append(md_table(["rate/s", "target", "p50", "p90", "p99", "p99.9", "added p50 / p99", "errors",
-                           "sent/s", "proxy CPU %", "loadgen lag p99"], rows))
+                           "sent/s", "proxy CPU %", "proxy CPU µs/request", "loadgen lag p99"], rows))
     # ratios and targets at each rate
     rrows, checks, ll_check = [], [], None
     for rate, by in runs.items():
@@ -755,10 +768,7 @@ def scenario_concurrency(work: Path, args, notes: list[str]) -> tuple[dict, str]
         for a in (a1, a2):
             a.grid(alpha=.3)
             a.legend(fontsize=8)
-        fig.tight_layout()
-        PLOTS.mkdir(parents=True, exist_ok=True)
-        fig.savefig(PLOTS / "concurrency-rss-cpu.png", dpi=90)
-        plt.close(fig)
+        save_plot(plt, fig, PLOTS / "concurrency-rss-cpu.png")
     return {"runs": {n: trim(r) for n, r in runs.items()}, "checks": checks}, text
 
 
@@ -851,9 +861,12 @@ def scenario_outage(work: Path, args, notes: list[str]) -> tuple[dict, str]:
              for n in "abc"]
     # simple-shuffle spreads the load over all three, so the failing one carries a third of it.
     t = Targets(work, mocks, ["health", "simple-shuffle"], args, notes, kinds=("tailgate", "nginx"))
+    # The same chain with retries on, as a production config would have it.
+    gw = start_tailgate(work, "tailgate-retries", mocks, ["health", "simple-shuffle"], {"num_retries": 2})
+    items = [t.items[0], ("tailgate num_retries 2", f"http://127.0.0.1:{gw.port}", gw.p.pid), *t.items[1:]]
     rate, dur, at = args.outage_rate, args.outage_duration, args.outage_at
     runs, route = {}, {}
-    for name, url, _pid in t.items:
+    for name, url, _pid in items:
         for m in mocks:
             m.reset()
         loadgen(url, name, work / "outage-warm.json", rate=rate, duration=2, timeout=10)
@@ -895,7 +908,8 @@ def scenario_outage(work: Path, args, notes: list[str]) -> tuple[dict, str]:
     text = "\n".join([
         f"Three mocks (TTFT 20 ms), non-stream at {rate:g}/s for {dur:g} s; at t = {at:g} s mock b starts "
         "answering every request with 500 (POST /mock/config fail_rate 1). Tailgate chain [health, simple-shuffle] with "
-        "default retries (num_retries 2) and health defaults (allowed_fails 3, cooldown 5 s); nginx with default proxy_next_upstream (no retry on 500). "
+        "the router's defaults (num_retries 0) and again with num_retries 2; health defaults (allowed_fails 3, "
+        "cooldown 5 s); nginx with default proxy_next_upstream (no retry on 500). "
         "Route-around = time from the injection to the last failed upstream request of the first burst "
         "(later ones are the health plugin's recovery probes).",
         md_table(["target", "requests", "client errors", "p99 before", "p99 after", "p99.9 after",
@@ -917,10 +931,7 @@ def scenario_outage(work: Path, args, notes: list[str]) -> tuple[dict, str]:
             ax.set_title(f"outage: {name}")
             ax.grid(alpha=.3)
             ax.legend(fontsize=8)
-        fig.tight_layout()
-        PLOTS.mkdir(parents=True, exist_ok=True)
-        fig.savefig(PLOTS / "outage-timeline.png", dpi=90)
-        plt.close(fig)
+        save_plot(plt, fig, PLOTS / "outage-timeline.png")
     return {"runs": {n: trim(r) for n, r in runs.items()}, "route": route}, text
 
 

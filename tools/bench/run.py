@@ -483,7 +483,8 @@ def fmt(x, digits=3) -> str:
 
 
 def md_table(head: list[str], rows: list[list]) -> str:
-    out = ["", "| " + " | ".join(head) + " |",  # a table needs a blank line after a paragraph "|" + "|".join("---:" if i else "---" for i in range(len(head))) + "|"]
+    # The leading blank line: a table must not follow a paragraph line directly.
+    out = ["", "| " + " | ".join(head) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(head))) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(out)
 

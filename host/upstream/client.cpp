@@ -562,10 +562,6 @@ private:
         }
     }
 
-    // The executor bounds bodies. Not boost::none: Beast 1.81 then fails a
-    // Content-Length head that arrives without its body ("body limit exceeded").
-    static constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
-
     // ---- request --------------------------------------------------------------------------
 
     // Serializes the request head once, into one preallocated string. The body is sent

@@ -1,4 +1,5 @@
 #include "dispatch/executor.hpp"
+#include "common/fast_rng.hpp"
 
 #include "common/redact.hpp"
 
@@ -605,7 +606,7 @@ void Executor::commit_locked(uint32_t i) {
     for (uint32_t k = 0; k < attempts_.size(); ++k) {
         if (k == i || attempts_[k]->rec.state != AttemptState::Running) continue;
         if (k == 0 && plan_.shadow_sample_rate > 0) {
-            thread_local std::mt19937 rng{std::random_device{}()};
+            auto& rng = FastRng::for_this_thread();
             if (std::uniform_real_distribution<double>(0, 1)(rng) < plan_.shadow_sample_rate) {
                 // Keep the lost primary running to measure its true latency.
                 attempts_[k]->rec.state = AttemptState::Shadow;

@@ -1,4 +1,5 @@
 #include "router/router.hpp"
+#include "common/fast_rng.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -160,7 +161,11 @@ Router::GroupRoute Router::route_group(const std::string& group, const RequestIn
     for (uint32_t idx : members) stats.push_back(states_[idx]->snapshot());
     for (size_t k = 0; k < members.size(); ++k) candidates.push_back(tg_candidate{&views_[members[k]], &stats[k]});
 
-    tg_attempt attempts[TG_MAX_ATTEMPTS] = {};
+    // On the heap: a pool thread's stack pages stay resident once touched, and
+    // the plan plus its per-plugin copy would add ~10 KB to every thread.
+    std::vector<tg_attempt> plan_buf(2 * TG_MAX_ATTEMPTS);
+    tg_attempt* const attempts = plan_buf.data();
+    tg_attempt* const saved_plan = attempts + TG_MAX_ATTEMPTS;
     RouteScratch scratch;
     tg_route route{};
     route.struct_size = sizeof route;
@@ -204,8 +209,7 @@ Router::GroupRoute Router::route_group(const std::string& group, const RequestIn
     for (plugin::Instance* p : chain) {
         saved.assign(candidates.begin(), candidates.begin() + route.count);
         uint32_t saved_attempts = route.attempt_count;
-        tg_attempt saved_plan[TG_MAX_ATTEMPTS];
-        std::memcpy(saved_plan, attempts, sizeof saved_plan);
+        std::memcpy(saved_plan, attempts, TG_MAX_ATTEMPTS * sizeof(tg_attempt));
         int32_t rc = p->route(treq, route);
         if (rc == TG_ERR_NO_CANDIDATE) return refused("strategy '" + p->name() + "' refused all deployments");
         if (rc != TG_OK) {
@@ -246,7 +250,7 @@ Router::GroupRoute Router::route_group(const std::string& group, const RequestIn
                       : primary.num_retries ? *primary.num_retries
                                             : cfg_->router.num_retries;
         uint32_t total = 1 + static_cast<uint32_t>(std::clamp(retries, 0, int(TG_MAX_ATTEMPTS) - 1));
-        thread_local std::mt19937 rng{std::random_device{}()};
+        auto& rng = FastRng::for_this_thread();
         std::uniform_real_distribution<double> jitter(0.5, 1.0);
         for (uint32_t a = 0; a < total; ++a) {
             uint32_t pos = a % route.count;

@@ -1,4 +1,5 @@
 #include "server/gateway.hpp"
+#include "common/fast_rng.hpp"
 
 #include "common/json_flatten.hpp"
 #include "common/redact.hpp"
@@ -52,7 +53,7 @@ std::string_view path_only(const std::string& uri) {
 }
 
 std::string new_request_id() {
-    thread_local std::mt19937_64 rng{std::random_device{}()};
+    auto& rng = FastRng::for_this_thread();
     static const char* hex = "0123456789abcdef";
     std::string id = "req_";
     uint64_t a = rng(), b = rng();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <optional>
 #include <random>
 
 namespace tailgate::dispatch {
@@ -19,7 +20,8 @@ bool ieq_contains(std::string_view hay, std::string_view needle) {
     return it != hay.end();
 }
 
-// The upstream's own error message when its body is OpenAI-shaped.
+}  // namespace
+
 std::string upstream_message(std::string_view body) {
     rapidjson::Document d;
     d.Parse(body.data(), body.size());
@@ -41,6 +43,8 @@ std::string upstream_message(std::string_view body) {
         if (static_cast<unsigned char>(c) < 0x20) c = ' ';
     return s;
 }
+
+namespace {
 
 // Rank used to pick the error a client sees when every attempt failed: the
 // one that tells the most about the request itself wins.
@@ -92,19 +96,23 @@ tg_error_class classify_status(int status, std::string_view body) {
 }
 
 int64_t retry_after_ms(const upstream::ResponseHead& head) {
+    // Capped: an upstream's "1e300" or "inf" must neither overflow the conversion (UB) nor
+    // the cooldown time points computed from it.
+    static constexpr double kMaxMs = 3600.0 * 1000;
+    auto parse = [](std::string_view text, double scale) -> std::optional<int64_t> {
+        char* end = nullptr;
+        std::string s(text);
+        double v = std::strtod(s.c_str(), &end);
+        if (end == s.c_str() || !(v >= 0)) return std::nullopt;
+        return static_cast<int64_t>(std::min(v * scale, kMaxMs));
+    };
     auto ms = head.header("retry-after-ms");
     if (!ms.empty()) {
-        char* end = nullptr;
-        std::string s(ms);
-        double v = std::strtod(s.c_str(), &end);
-        if (end != s.c_str() && v >= 0) return static_cast<int64_t>(v);
+        if (auto v = parse(ms, 1)) return *v;
     }
     auto sec = head.header("retry-after");
     if (!sec.empty()) {
-        char* end = nullptr;
-        std::string s(sec);
-        double v = std::strtod(s.c_str(), &end);
-        if (end != s.c_str() && v >= 0) return static_cast<int64_t>(v * 1000);
+        if (auto v = parse(sec, 1000)) return *v;
         // An HTTP-date is legal too; without a parser, treat it as "soon".
         return 1000;
     }

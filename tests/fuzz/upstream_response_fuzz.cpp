@@ -42,7 +42,9 @@ struct Exchange {
                 if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
             h.headers.emplace_back(std::move(name), std::string(f.value()));
         }
-        (void)dispatch::retry_after_ms(h);
+        // -1 (absent) or a delay of at most an hour, whatever the upstream wrote.
+        const int64_t retry_ms = dispatch::retry_after_ms(h);
+        if (retry_ms < -1 || retry_ms > 3600 * 1000) std::abort();
         event_stream = h.header("content-type").find("text/event-stream") != std::string_view::npos;
         head = std::move(h);
     }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <optional>
 #include <random>
 
 namespace tailgate::dispatch {
@@ -50,8 +51,12 @@ std::string raw_upstream_message(std::string_view body) {
     return excerpt(body);
 }
 
+}  // namespace
+
 // Scrubbed: an upstream may quote the api key it was sent.
 std::string upstream_message(std::string_view body) { return redact(raw_upstream_message(body)); }
+
+namespace {
 
 // An error status whose body is not JSON (an HTML page from a proxy, plain text):
 // say so, with the start of the body, rather than pass markup off as a message.
@@ -120,19 +125,23 @@ tg_error_class classify_status(int status, std::string_view body) {
 }
 
 int64_t retry_after_ms(const upstream::ResponseHead& head) {
+    // Capped: an upstream's "1e300" or "inf" must neither overflow the conversion (UB) nor
+    // the cooldown time points computed from it.
+    static constexpr double kMaxMs = 3600.0 * 1000;
+    auto parse = [](std::string_view text, double scale) -> std::optional<int64_t> {
+        char* end = nullptr;
+        std::string s(text);
+        double v = std::strtod(s.c_str(), &end);
+        if (end == s.c_str() || !(v >= 0)) return std::nullopt;
+        return static_cast<int64_t>(std::min(v * scale, kMaxMs));
+    };
     auto ms = head.header("retry-after-ms");
     if (!ms.empty()) {
-        char* end = nullptr;
-        std::string s(ms);
-        double v = std::strtod(s.c_str(), &end);
-        if (end != s.c_str() && v >= 0) return static_cast<int64_t>(v);
+        if (auto v = parse(ms, 1)) return *v;
     }
     auto sec = head.header("retry-after");
     if (!sec.empty()) {
-        char* end = nullptr;
-        std::string s(sec);
-        double v = std::strtod(s.c_str(), &end);
-        if (end != s.c_str() && v >= 0) return static_cast<int64_t>(v * 1000);
+        if (auto v = parse(sec, 1000)) return *v;
         // An HTTP-date is legal too; without a parser, treat it as "soon".
         return 1000;
     }

@@ -137,7 +137,9 @@ struct AttemptRecord {
 
 bool is_retryable(tg_error_class c);
 tg_error_class classify_status(int status, std::string_view body);
-// Retry-After / retry-after-ms in milliseconds, -1 when absent.
+// The upstream's own error message when its body is OpenAI-shaped, else the body's start.
+std::string upstream_message(std::string_view body);
+// Retry-After / retry-after-ms in milliseconds (capped at one hour), -1 when absent.
 int64_t retry_after_ms(const upstream::ResponseHead& head);
 
 class Executor : public std::enable_shared_from_this<Executor> {

@@ -17,6 +17,7 @@
 // segment become one on_body). Body bytes are parsed into a per-thread scratch buffer that
 // is only used for the duration of that handler.
 #include "upstream/client.hpp"
+#include "upstream/response_parser.hpp"
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/connect.hpp>
@@ -80,13 +81,7 @@ namespace {
 
 constexpr size_t kInitialReadSize = 4096;       // grows x2 while reads fill it
 constexpr size_t kMaxReadSize = 64 * 1024;
-constexpr size_t kScratchSize = 64 * 1024;      // body bytes per on_body at most
-constexpr uint32_t kHeaderLimit = 64 * 1024;    // response head size limit
 constexpr auto kNoDeadline = Clock::time_point::max();
-// The executor enforces the response size limit. Not boost::none: Beast 1.74 compares
-// Content-Length against the empty optional and fails every response whose head
-// arrives without body bytes with "body limit exceeded".
-constexpr uint64_t kNoBodyLimit = std::numeric_limits<uint64_t>::max();
 
 Clock::time_point deadline_after(Clock::time_point now, Millis d) {
     // <= 0 disables the timeout; absurdly large values saturate instead of overflowing.
@@ -817,11 +812,7 @@ private:
         set_phase(Phase::Header, req_.header_timeout);   // the header timeout starts now
         received_any_ = false;
         head_delivered_ = false;
-        parser_.emplace();
-        parser_->header_limit(kHeaderLimit);
-        parser_->body_limit(kNoBodyLimit);
-        parser_->eager(true);
-        if (req_.method == "HEAD") parser_->skip(true);
+        reset_response_parser(parser_, req_.method == "HEAD");
         read_more();
     }
 
@@ -884,11 +875,7 @@ private:
                 const int status = p.get().result_int();
                 if (status >= 100 && status < 200 && status != 101) {
                     // Interim response (100 Continue, 103 Early Hints): skip it.
-                    parser_.emplace();
-                    parser_->header_limit(kHeaderLimit);
-                    parser_->body_limit(kNoBodyLimit);
-                    parser_->eager(true);
-                    if (req_.method == "HEAD") parser_->skip(true);
+                    reset_response_parser(parser_, req_.method == "HEAD");
                     if (c.buf.size() == 0) break;
                     continue;
                 }
@@ -929,7 +916,7 @@ private:
         read_more();
     }
 
-    bool deliver_head(http::response_parser<http::buffer_body>& p) {
+    bool deliver_head(ResponseParser& p) {
         head_delivered_ = true;
         ResponseHead head;
         head.status = p.get().result_int();
@@ -1017,7 +1004,7 @@ private:
     std::string head_;
     std::optional<tcp::resolver> resolver_;
     ConnPtr conn_;
-    std::optional<http::response_parser<http::buffer_body>> parser_;
+    std::optional<ResponseParser> parser_;
 
     Phase phase_ = Phase::Connect;
     Millis phase_timeout_{0};

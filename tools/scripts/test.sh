@@ -34,3 +34,9 @@ fi
 
 echo "==> end-to-end tests (pytest + openai SDK)"
 TAILGATE_BUILD_DIR="$ROOT/build" .venv/bin/python -m pytest tests/e2e -q -p no:cacheprovider "$@"
+
+# Soak, CI length: 60 s of mixed traffic with injected faults against an ASan+UBSan build
+# of the gateway, mock and plugins (build-asan/, no unit tests); fails on any sanitizer
+# report, unexpected client error or RSS/fd growth. The full run is `tools/soak/run.sh` (600 s).
+echo "==> soak (60 s, ASan+UBSan)"
+tools/soak/run.sh 60 --sample-s 2 --phase-s 8

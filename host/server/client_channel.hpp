@@ -1,10 +1,11 @@
 // Hand-off between the executor (Asio threads) and the Poco thread that owns
 // the client connection.
 //
-// The executor appends what the client must get; the Poco thread sleeps in
-// poll() on two descriptors: an eventfd the executor signals, and the client
-// socket (POLLRDHUP), so a client that hangs up is noticed at once, even while
-// no byte is flowing, and its upstream attempts are cancelled.
+// The executor appends what the client must get (under its own lock) and wakes
+// the thread in flush(), once that lock is released; the Poco thread sleeps in
+// poll() on two descriptors: its thread's eventfd (Waker) and the client socket
+// (POLLRDHUP), so a client that hangs up is noticed at once, even while no byte
+// is flowing, and its upstream attempts are cancelled.
 #pragma once
 
 #include "dispatch/executor.hpp"

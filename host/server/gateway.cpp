@@ -616,7 +616,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     auto executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport, channel, observer);
     active.track(executor, channel);
 
-    // TCP_NODELAY comes from the listening socket (see start()).
+    // TCP_NODELAY comes from the listening socket (HttpFrontEnd).
     auto& impl = static_cast<Poco::Net::HTTPServerRequestImpl&>(req);
     const int client_fd = static_cast<int>(impl.socket().impl()->sockfd());
 

@@ -1,5 +1,5 @@
 // health strategy, loaded as the real .so through the loader, on FakeHost's clock.
-#include "plugin/loader.hpp"
+#include "strategy_test_support.hpp"
 
 #include <tailgate/testing.hpp>
 
@@ -22,23 +22,12 @@ using sdk::testing::Request;
 using Args = std::vector<std::pair<std::string, std::string>>;
 using Ids = std::vector<std::string>;
 
-class HealthTest : public ::testing::Test {
+class HealthTest : public testing::StrategyTest {
 protected:
+    HealthTest() : StrategyTest("health") {}
     void SetUp() override {
         for (const char* id : {"a", "b", "c"}) d.add(id);
         host.set_now(1'000'000);
-    }
-    InstancePtr make(Args args = {}) {
-        host.set_deployments(d.pointers());
-        return reg.create("health", host.api(), args);
-    }
-    std::string refusal(Args args) {
-        try {
-            make(std::move(args));
-        } catch (const PluginError& e) {
-            return e.what();
-        }
-        return "";
     }
 
     // Routes every deployment for request `id`; returns the surviving order
@@ -100,9 +89,6 @@ protected:
         return published(dep).second;
     }
 
-    Registry reg{{TAILGATE_PLUGIN_DIR}};
-    FakeHost host;
-    Deployments d;
     int64_t clock_ = 1'000'000;
 };
 

@@ -1,6 +1,6 @@
 // race strategy, loaded as the real .so through the loader (TAILGATE_PLUGIN_DIR),
 // alone and in chains after health / test-reverse, on FakeHost's clock.
-#include "plugin/loader.hpp"
+#include "strategy_test_support.hpp"
 
 #include <tailgate/testing.hpp>
 
@@ -17,48 +17,18 @@
 namespace tailgate::plugin {
 namespace {
 
+using namespace testing;
 using sdk::testing::Deployments;
 using sdk::testing::FakeHost;
 using sdk::testing::Request;
-using Args = std::vector<std::pair<std::string, std::string>>;
 using Ids = std::vector<std::string>;
-// (deployment id, launch rule, delay) per attempt.
-using Step = std::tuple<std::string, uint32_t, uint32_t>;
-using Plan = std::vector<Step>;
 
-constexpr uint32_t S = TG_LAUNCH_AT_START;
-constexpr uint32_t F = TG_LAUNCH_ON_FAILURE;
-
-// A request carrying flattened extra_body overrides.
-struct OverrideRequest {
-    explicit OverrideRequest(Args kv, std::string id = "req-1", bool stream = false)
-        : req("test-group", stream, "{}", "{}", std::move(id)), store(std::move(kv)) {
-        for (auto& [k, v] : store) items.push_back(tg_kv{k.c_str(), v.c_str()});
-        req.raw.overrides = items.data();
-        req.raw.override_count = static_cast<uint32_t>(items.size());
-    }
-    Request req;
-    Args store;
-    std::vector<tg_kv> items;
-};
-
-class RaceTest : public ::testing::Test {
+class RaceTest : public StrategyTest {
 protected:
+    RaceTest() : StrategyTest("race", {TAILGATE_PLUGIN_DIR, TAILGATE_TEST_PLUGIN_DIR}) {}
     void SetUp() override {
         for (const char* id : {"a", "b", "c", "d"}) d.add(id);
         host.set_now(1'000'000);
-    }
-    InstancePtr make(Args args = {}) {
-        host.set_deployments(d.pointers());
-        return reg.create("race", host.api(), args);
-    }
-    std::string refusal(Args args) {
-        try {
-            make(std::move(args));
-        } catch (const PluginError& e) {
-            return e.what();
-        }
-        return "";
     }
     // Routes all deployments through `chain`, in order; returns the plan.
     Plan route(std::vector<Instance*> chain, const tg_request& req) {
@@ -85,9 +55,6 @@ protected:
         return n.empty() ? "" : n.back();
     }
 
-    Registry reg{{TAILGATE_PLUGIN_DIR, TAILGATE_TEST_PLUGIN_DIR}};
-    FakeHost host;
-    Deployments d;
 };
 
 TEST_F(RaceTest, DefaultRacesTwoThenFailsOverToTheRest) {

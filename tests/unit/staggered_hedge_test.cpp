@@ -2,7 +2,7 @@
 // (TAILGATE_PLUGIN_DIR), on FakeHost's clock; plus one pass through the Router
 // to check that the plan's admit hook reaches the plugin's budget.
 #include "config/config.hpp"
-#include "plugin/loader.hpp"
+#include "strategy_test_support.hpp"
 #include "router/router.hpp"
 
 #include <tailgate/testing.hpp>
@@ -24,29 +24,11 @@
 namespace tailgate::plugin {
 namespace {
 
+using namespace testing;
 using sdk::testing::Deployments;
 using sdk::testing::FakeHost;
 using sdk::testing::Request;
-using Args = std::vector<std::pair<std::string, std::string>>;
 using Ids = std::vector<std::string>;
-using Step = std::tuple<std::string, uint32_t, uint32_t>;  // (deployment id, launch rule, delay ms)
-using Plan = std::vector<Step>;
-
-constexpr uint32_t S = TG_LAUNCH_AT_START;
-constexpr uint32_t D = TG_LAUNCH_AFTER_DELAY;
-constexpr uint32_t F = TG_LAUNCH_ON_FAILURE;
-
-struct OverrideRequest {
-    explicit OverrideRequest(Args kv, std::string id = "req-1", bool stream = false)
-        : req("test-group", stream, "{}", "{}", std::move(id)), store(std::move(kv)) {
-        for (auto& [k, v] : store) items.push_back(tg_kv{k.c_str(), v.c_str()});
-        req.raw.overrides = items.data();
-        req.raw.override_count = static_cast<uint32_t>(items.size());
-    }
-    Request req;
-    Args store;
-    std::vector<tg_kv> items;
-};
 
 tg_latency_summary summary(uint64_t samples, double p50, double p90, double p95, double p99, double mean = 0) {
     tg_latency_summary s{};
@@ -59,23 +41,12 @@ tg_latency_summary summary(uint64_t samples, double p50, double p90, double p95,
     return s;
 }
 
-class HedgeTest : public ::testing::Test {
+class HedgeTest : public StrategyTest {
 protected:
+    HedgeTest() : StrategyTest("staggered-hedge") {}
     void SetUp() override {
         for (const char* id : {"a", "b", "c"}) d.add(id);
         host.set_now(0);
-    }
-    InstancePtr make(Args args = {}) {
-        host.set_deployments(d.pointers());
-        return reg.create("staggered-hedge", host.api(), args);
-    }
-    std::string refusal(Args args) {
-        try {
-            make(std::move(args));
-        } catch (const PluginError& e) {
-            return e.what();
-        }
-        return "";
     }
     Plan route(Instance& inst, Args overrides = {}, bool stream = false, const std::string& id = "req-1") {
         OverrideRequest q(std::move(overrides), id, stream);
@@ -130,9 +101,6 @@ protected:
         return "";
     }
 
-    Registry reg{{TAILGATE_PLUGIN_DIR}};
-    FakeHost host;
-    Deployments d;
     std::deque<std::string> ids_;
 };
 

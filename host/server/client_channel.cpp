@@ -34,8 +34,15 @@ void Waker::drain() {
 ClientChannel::ClientChannel(std::shared_ptr<Waker> waker) : waker_(std::move(waker)) {}
 
 void ClientChannel::close() {
+    std::function<void()> notify;  // destroyed outside the lock (it may hold the last reference to its owner)
     std::lock_guard lk(mu_);
     waker_.reset();
+    notify.swap(notify_);
+}
+
+void ClientChannel::set_notify(std::function<void()> notify) {
+    std::lock_guard lk(mu_);
+    notify_ = std::move(notify);
 }
 
 bool ClientChannel::congested() {
@@ -47,13 +54,16 @@ bool ClientChannel::congested() {
 
 void ClientChannel::flush() {
     std::shared_ptr<Waker> w;
+    std::function<void()> notify;
     {
         std::lock_guard lk(mu_);
         if (!wake_) return;
         wake_ = false;
         w = waker_;
+        if (!w) notify = notify_;
     }
     if (w) w->signal();
+    else if (notify) notify();
 }
 
 void ClientChannel::commit(uint32_t attempt, const upstream::ResponseHead& head, std::string bytes) {
@@ -99,27 +109,37 @@ bool ClientChannel::abort(const ApiError& error) {
     return true;
 }
 
+bool ClientChannel::take_locked(Batch& out) {
+    bool fresh_commit = committed_ && !delivered_commit_;
+    if (!fresh_commit && pending_.empty() && !finished_) return false;
+    out.committed = committed_;
+    out.attempt.reset();
+    if (fresh_commit) {
+        out.attempt = attempt_;
+        out.head = head_;
+        delivered_commit_ = true;
+    }
+    out.bytes.clear();
+    out.bytes.swap(pending_);
+    out.finished = finished_;
+    out.error = error_;
+    out.resume = throttled_;
+    throttled_ = false;
+    return true;
+}
+
+bool ClientChannel::take(Batch& out) {
+    std::lock_guard lk(mu_);
+    return take_locked(out);
+}
+
 ClientChannel::Wait ClientChannel::wait(int client_fd, std::chrono::milliseconds timeout, Batch& out) {
     bool drained = false;  // the wake-up that brought us here is consumed already
     for (;;) {
         int efd;
         {
             std::lock_guard lk(mu_);
-            bool fresh_commit = committed_ && !delivered_commit_;
-            if (fresh_commit || !pending_.empty() || finished_) {
-                out.committed = committed_;
-                out.attempt.reset();
-                if (fresh_commit) {
-                    out.attempt = attempt_;
-                    out.head = head_;
-                    delivered_commit_ = true;
-                }
-                out.bytes.clear();
-                out.bytes.swap(pending_);
-                out.finished = finished_;
-                out.error = error_;
-                out.resume = throttled_;
-                throttled_ = false;
+            if (take_locked(out)) {
                 if (waker_ && !drained) waker_->drain();
                 return Wait::Ready;
             }

@@ -11,6 +11,7 @@
 #include "dispatch/executor.hpp"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -74,6 +75,12 @@ public:
     };
 
     enum class Wait { Ready, ClientGone, TimedOut };
+    // Without a waker: `notify` is called (outside every lock) where the waker
+    // would be signalled. Set it before the executor starts.
+    void set_notify(std::function<void()> notify);
+    // Takes what the executor produced, without waiting; false when nothing is new.
+    bool take(Batch& out);
+
     // Blocks until the executor produced something, the client hung up
     // (client_fd < 0: not watched), or `timeout` passed.
     Wait wait(int client_fd, std::chrono::milliseconds timeout, Batch& out);
@@ -82,9 +89,11 @@ public:
 
 private:
     void signal_locked() { wake_ = true; }
+    bool take_locked(Batch& out);
 
     std::mutex mu_;
     std::shared_ptr<Waker> waker_;  // null once closed
+    std::function<void()> notify_;  // instead of the waker; empty once closed
     bool committed_ = false;
     std::optional<uint32_t> attempt_;
     upstream::ResponseHead head_;

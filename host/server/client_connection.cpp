@@ -13,16 +13,21 @@
 #include <Poco/Net/TCPServer.h>
 #include <Poco/Net/TCPServerConnection.h>
 #include <Poco/Net/TCPServerConnectionFactory.h>
+#include <Poco/Net/TCPServerDispatcher.h>
+#include <Poco/Net/TCPServerParams.h>
 #include <spdlog/spdlog.h>
 
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <cstring>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <unordered_set>
@@ -41,6 +46,36 @@ public:
     enum class Phase { Free, Header, Body };
 
     explicit ClientSocketImpl(poco_socket_t fd) : StreamSocketImpl(fd) {}
+
+    // A connection coming back from a detached response (see ConnectionResumer).
+    struct Resume {
+        int requests_left = -1;
+        bool keep_alive = true;
+        std::function<void()> finish;
+    };
+    ClientSocketImpl(poco_socket_t fd, std::string buffered, Resume r)
+        : StreamSocketImpl(fd), prefix_(std::move(buffered)), resume_(std::move(r)) {}
+    std::optional<Resume> take_resume() {
+        auto r = std::move(resume_);
+        resume_.reset();
+        return r;
+    }
+    bool has_prefix() const { return prefix_at_ < prefix_.size(); }
+    std::string take_prefix() {
+        std::string rest = prefix_.substr(prefix_at_);
+        prefix_.clear();
+        prefix_at_ = 0;
+        return rest;
+    }
+    // Hands the descriptor over (the response goes on elsewhere); Poco then
+    // neither reads, writes nor closes it.
+    int release() {
+        const int fd = static_cast<int>(sockfd());
+        reset();
+        detached_ = true;
+        return fd;
+    }
+    bool detached() const { return detached_; }
 
     void begin(Phase p, Clock::time_point deadline, size_t budget = SIZE_MAX) {
         phase_ = p;
@@ -63,6 +98,13 @@ public:
                 throw Poco::Net::MessageException("request headers too large");
             }
             length = static_cast<int>(std::min<size_t>(static_cast<size_t>(length), budget_));
+        }
+        if (has_prefix()) {  // read before the connection was resumed: serve those first
+            const size_t n = std::min(prefix_.size() - prefix_at_, static_cast<size_t>(length));
+            std::memcpy(buffer, prefix_.data() + prefix_at_, n);
+            prefix_at_ += n;
+            if (phase_ == Phase::Header) budget_ -= n;
+            return static_cast<int>(n);
         }
         for (;;) {
             // Usually the bytes are there already (the connection polled readable):
@@ -92,6 +134,10 @@ private:
     size_t limit_ = SIZE_MAX;
     bool expired_ = false;
     bool over_budget_ = false;
+    std::string prefix_;
+    size_t prefix_at_ = 0;
+    std::optional<Resume> resume_;
+    bool detached_ = false;
 };
 
 constexpr size_t kMaxUriLength = 16384;  // Poco's HTTPRequest::MAX_URI_LENGTH (private)
@@ -190,10 +236,15 @@ class ClientConnection;
 // epoll instance per call (four syscalls and an fd per request).
 class Session final : public Poco::Net::HTTPServerSession {
 public:
-    Session(const Poco::Net::StreamSocket& s, const Poco::Net::HTTPServerParams::Ptr& params)
+    // resumed_left: the connection comes back from a detached response with
+    // this many requests still allowed; it waits as between two requests.
+    Session(const Poco::Net::StreamSocket& s, const Poco::Net::HTTPServerParams::Ptr& params, ClientSocketImpl* sock,
+            std::optional<int> resumed_left)
         : HTTPServerSession(s, params),
+          sock_(sock),
+          first_(!resumed_left),
           keep_alive_ms_(params->getKeepAliveTimeout().totalMilliseconds()),
-          left_(params->getMaxKeepAliveRequests()) {}
+          left_(resumed_left ? *resumed_left : params->getMaxKeepAliveRequests()) {}
 
     bool has_more_requests() {
         if (first_) {
@@ -204,7 +255,7 @@ public:
         }
         if (left_ == 0 || !getKeepAlive()) return false;
         if (left_ > 0) --left_;
-        if (buffered() > 0) return true;  // a pipelined request is read already
+        if (buffered() > 0 || sock_->has_prefix()) return true;  // a pipelined request is read already
         const auto deadline = Clock::now() + std::chrono::milliseconds(keep_alive_ms_);
         for (;;) {
             pollfd p{static_cast<int>(socket().impl()->sockfd()), POLLIN, 0};
@@ -215,8 +266,16 @@ public:
         }
     }
     bool can_keep_alive() const { return left_ != 0; }
+    int requests_left() const { return left_; }
+    // What was read past the current request (pipelined bytes), taken out.
+    std::string take_buffered() {
+        std::string s(static_cast<size_t>(buffered()), '\0');
+        if (!s.empty()) read(s.data(), static_cast<std::streamsize>(s.size()));  // from the buffer only
+        return s;
+    }
 
 private:
+    ClientSocketImpl* sock_;
     bool first_ = true;
     int64_t keep_alive_ms_;
     int left_;  // requests still allowed on this connection; < 0: unlimited
@@ -300,10 +359,21 @@ void ClientConnection::reject(Poco::Net::HTTPServerSession& session, const ApiEr
 
 void ClientConnection::run() {
     ClientSocketImpl* sock = client_impl(socket());
-    Session session(socket(), params_);
+    auto resumed = sock->take_resume();
+    if (resumed && resumed->finish) {
+        try {
+            resumed->finish();
+        } catch (...) {
+        }
+    }
+    if (resumed && !resumed->keep_alive) {
+        linger(socket());
+        return;
+    }
+    Session session(socket(), params_, sock, resumed ? std::optional<int>(resumed->requests_left) : std::nullopt);
     const std::string server = params_->getSoftwareVersion();
     const auto connected = Clock::now();
-    for (bool first = true; !stopped_; first = false) {
+    for (bool first = !resumed; !stopped_; first = false) {
         // The first request's head is due header_timeout after the connection is
         // served; a later one's after its first byte (keep_alive_timeout bounds the gap).
         if (first && !socket().poll(Poco::Timespan(limits_.header_timeout.count() * 1000), Poco::Net::Socket::SELECT_READ))
@@ -365,10 +435,12 @@ void ClientConnection::run() {
             if (request->getExpectContinue() && !too_big && response.getStatus() == Poco::Net::HTTPResponse::HTTP_OK)
                 response.sendContinue();
             handler->handleRequest(*request, response);
+            if (sock->detached()) return;  // the response goes on on the Asio side
             session.setKeepAlive(params_->getKeepAlive() && response.getKeepAlive() && session.can_keep_alive());
         } catch (const Poco::Exception& e) {
             // The handler answers its own errors; what reaches here is a dead socket.
             spdlog::debug("client connection ended: {}", e.displayText());
+            if (sock->detached()) return;
             break;
         }
         sock->begin(ClientSocketImpl::Phase::Free, Clock::time_point::max());
@@ -393,11 +465,64 @@ private:
     std::shared_ptr<Registry> registry_;
 };
 
+// Detached connections come back through a dispatcher of their own (sharing
+// the pool with the TCPServer's), never refused for a full queue: refusing
+// would drop the request's bookkeeping along with the connection.
+class Resumer final : public ConnectionResumer {
+public:
+    Resumer(Poco::Net::TCPServerConnectionFactory::Ptr factory, Poco::ThreadPool& pool, int max_threads) {
+        Poco::Net::TCPServerParams::Ptr params(new Poco::Net::TCPServerParams);
+        params->setMaxThreads(max_threads);
+        params->setMaxQueued(INT_MAX);
+        dispatcher_ = new Poco::Net::TCPServerDispatcher(std::move(factory), pool, params);
+    }
+    ~Resumer() override { stop(); }
+
+    void resume(DetachedClient c, bool keep_alive, std::function<void()> finish) override {
+        ClientSocketImpl::Resume r{c.requests_left, keep_alive, std::move(finish)};
+        std::unique_lock lk(mu_);
+        if (!dispatcher_) {
+            lk.unlock();
+            ::close(c.fd);
+            if (r.finish) r.finish();
+            return;
+        }
+        dispatcher_->enqueue(Poco::Net::StreamSocket(new ClientSocketImpl(c.fd, std::move(c.buffered), std::move(r))));
+    }
+    void stop() {
+        std::lock_guard lk(mu_);
+        if (!dispatcher_) return;
+        dispatcher_->stop();
+        dispatcher_->release();
+        dispatcher_ = nullptr;
+    }
+
+private:
+    std::mutex mu_;
+    Poco::Net::TCPServerDispatcher* dispatcher_;  // counted reference; null once stopped
+};
+
 }  // namespace
+
+std::optional<DetachedClient> detach_client(Poco::Net::HTTPServerRequest& req) {
+    auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
+    if (!impl) return std::nullopt;
+    auto* session = dynamic_cast<Session*>(&impl->session());
+    ClientSocketImpl* sock = client_impl(impl->socket());
+    if (!session || !sock) return std::nullopt;
+    DetachedClient d;
+    d.buffered = session->take_buffered() + sock->take_prefix();  // in the order the client sent them
+    d.requests_left = session->requests_left();
+    sock->begin(ClientSocketImpl::Phase::Free, Clock::time_point::max());
+    impl->detachSocket();
+    d.fd = sock->release();
+    return d;
+}
 
 struct HttpFrontEnd::Impl {
     std::shared_ptr<Registry> registry = std::make_shared<Registry>();
     std::unique_ptr<Poco::Net::TCPServer> tcp;
+    std::shared_ptr<Resumer> resumer;
     bool stopped = false;
 };
 
@@ -413,7 +538,10 @@ HttpFrontEnd::HttpFrontEnd(Poco::Net::HTTPRequestHandlerFactory::Ptr handlers, P
     port_ = sock.address().port();
     Poco::Net::TCPServerConnectionFactory::Ptr factory(new ConnectionFactory(params, handlers, limits, impl_->registry));
     impl_->tcp = std::make_unique<Poco::Net::TCPServer>(factory, pool, sock, params);
+    impl_->resumer = std::make_shared<Resumer>(factory, pool, params->getMaxThreads());
 }
+
+std::shared_ptr<ConnectionResumer> HttpFrontEnd::resumer() const { return impl_->resumer; }
 
 HttpFrontEnd::~HttpFrontEnd() { stop(); }
 
@@ -423,6 +551,7 @@ void HttpFrontEnd::stop(bool abort_current) {
     if (impl_->stopped) return;
     impl_->stopped = true;
     impl_->tcp->stop();
+    impl_->resumer->stop();
     impl_->registry->stop_all(abort_current);
 }
 

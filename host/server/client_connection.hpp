@@ -19,7 +19,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace tailgate::server {
@@ -29,6 +31,30 @@ struct ClientLimits {
     std::chrono::milliseconds body_timeout{60000};
     size_t max_header_bytes = 64 * 1024;
     size_t max_body_bytes = SIZE_MAX;  // a declared length over it gets no "100 Continue"
+};
+
+// A client connection taken out of Poco after its request was read (the
+// response is then written on the Asio side, where no thread waits for it).
+struct DetachedClient {
+    int fd = -1;           // owned: whoever holds it closes it or resumes it
+    std::string buffered;  // bytes read past this request (a pipelined next one)
+    int requests_left = -1;  // keep-alive requests still allowed; < 0: unlimited
+};
+
+// Takes the connection of `req` (being handled on a pool thread) out of Poco:
+// the handler must not answer through Poco afterwards, and the connection loop
+// ends without closing the socket. Null when the request is not ours.
+std::optional<DetachedClient> detach_client(Poco::Net::HTTPServerRequest& req);
+
+// Gives detached connections back to Poco's pool once their response is written.
+// Shared with the relays, so it stays valid (and refuses) after the front end stopped.
+class ConnectionResumer {
+public:
+    virtual ~ConnectionResumer() = default;
+    // `finish` runs first on a pool thread (bookkeeping that may block: logs).
+    // Then, with keep_alive, the connection waits for its next request as usual;
+    // without, it is closed. After stop() the fd is closed and `finish` runs here.
+    virtual void resume(DetachedClient client, bool keep_alive, std::function<void()> finish) = 0;
 };
 
 class HttpFrontEnd {
@@ -41,6 +67,7 @@ public:
     HttpFrontEnd& operator=(const HttpFrontEnd&) = delete;
 
     int port() const { return port_; }
+    std::shared_ptr<ConnectionResumer> resumer() const;
     void start();
     // Stops accepting (once; later calls do nothing). As Poco's HTTPServer::stopAll:
     // abort_current shuts every connection down at once; otherwise each is shut

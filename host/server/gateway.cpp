@@ -10,6 +10,7 @@
 #include "server/admission.hpp"
 #include "server/client_channel.hpp"
 #include "server/client_connection.hpp"
+#include "server/client_relay.hpp"
 #include "server/dashboard.hpp"
 #include "server/drain.hpp"
 #include "server/request_body.hpp"
@@ -23,6 +24,7 @@
 #include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/StreamSocket.h>
+#include <Poco/String.h>
 #include <Poco/ThreadPool.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -212,9 +214,9 @@ namespace {
 // request metrics, and in JSON log mode the structured request record.
 struct RequestScope {
     Gateway::Impl& g;
-    Poco::Net::HTTPServerResponse& resp;
-    const std::string& request_id;
-    std::string_view path;
+    const Poco::Net::HTTPServerResponse* resp;  // null once the response left Poco (ClientRelay)
+    std::string request_id;
+    std::string path;
     Clock::time_point t0;
     metrics::RequestSample sample;
     bool stream_counted = false;
@@ -223,19 +225,26 @@ struct RequestScope {
     std::string error;        // why it ended early
     logfmt::Fields detail;    // relay fields for the JSON record
     std::optional<metrics::StrategyStats::Request> strat;  // set once the request had a plan
+    bool recorded = false;
 
     RequestScope(Gateway::Impl& gw, Poco::Net::HTTPServerResponse& r, const std::string& id, std::string_view p,
                  Clock::time_point start)
-        : g(gw), resp(r), request_id(id), path(p), t0(start) {
+        : g(gw), resp(&r), request_id(id), path(p), t0(start) {
         if (g.prom) {
             g.prom->request_started();
             sample.group = g.prom->other_group();
         }
     }
-    ~RequestScope() {
+    RequestScope(const RequestScope&) = delete;
+    RequestScope& operator=(const RequestScope&) = delete;
+    ~RequestScope() { record(); }
+    // Once, when the request is over.
+    void record() {
+        if (recorded) return;
+        recorded = true;
         if (!g.prom && !g.json_log) return;
         try {
-            sample.http_status = status ? status : static_cast<int>(resp.getStatus());
+            sample.http_status = status ? status : resp ? static_cast<int>(resp->getStatus()) : 0;
             sample.total_s = seconds(Clock::now() - t0);
             if (g.prom) g.prom->request_finished(sample, stream_counted);
             if (g.strat && strat) {
@@ -268,6 +277,239 @@ const char* attempt_state_name(dispatch::AttemptState s) {
         case dispatch::AttemptState::Refused: return "refused";
         default: return "not_launched";
     }
+}
+
+// One API request once its executor runs: turns the executor's output into the
+// HTTP response ClientRelay writes, then does the request's bookkeeping.
+struct ApiExchange final : ClientRelay::Exchange {
+    explicit ApiExchange(Gateway::Impl& gw) : g(gw) {}
+
+    bool render(ClientChannel::Batch& batch, std::string& out) override;
+    bool keep_alive() const override { return keep_alive_; }
+    void client_gone(const char* why) override {
+        outcome = why;
+        scope->sample.client_gone = true;
+        if (status == 0) status = 499;
+    }
+    void finish() override;
+
+    // Status line and headers; length < 0: chunked (HTTP/1.1) or until close (HTTP/1.0).
+    void head(std::string& out, int code, std::string_view content_type, int64_t length);
+    static void chunk(std::string& out, std::string_view bytes, bool chunked);
+
+    Gateway::Impl& g;
+    std::string uri;
+    std::string version;  // the request's, used for the response
+    bool keep_alive_ = true;
+    std::vector<std::pair<std::string, std::string>> base_headers;  // set before the handler ran
+    std::vector<std::pair<std::string, std::string>> headers;       // this response's own
+    Clock::time_point t0;
+    std::atomic<Clock::rep> launched_at{0};  // attempt 0 handed to its connection; 0: not yet
+    std::unique_ptr<RequestScope> scope;
+    std::unique_ptr<Drain::Request> active;
+    Admission::Ticket ticket;  // held until the response is done
+    router::RequestInfo info;
+    router::RoutedPlan routed;
+    dispatch::ExecutorPtr executor;
+    std::shared_ptr<metrics::RequestObserver> traced;
+
+    // What happened, for the log and metrics (written on the relay's strand, read in finish()).
+    bool chunked = false;
+    int status = 0;
+    double ttft_ms = -1;
+    std::optional<Clock::time_point> first_written;  // first response byte handed to the relay
+    bool stream_error = false;
+    std::string deployment_id = "-";
+    std::string outcome;
+};
+
+void ApiExchange::head(std::string& out, int code, std::string_view content_type, int64_t length) {
+    out.reserve(out.size() + 512 + (length > 0 ? static_cast<size_t>(length) : 0));
+    out += version;
+    out += ' ';
+    out += std::to_string(code);
+    out += ' ';
+    out += Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(code));
+    out += "\r\n";
+    auto line = [&out](std::string_view k, std::string_view v) {
+        out += k;
+        out += ": ";
+        out += v;
+        out += "\r\n";
+    };
+    for (const auto& [k, v] : base_headers) line(k, v);
+    for (const auto& [k, v] : headers) line(k, v);
+    line("Content-Type", content_type);
+    if (length >= 0) line("Content-Length", std::to_string(length));
+    else if (chunked) line("Transfer-Encoding", "chunked");
+    line("Connection", keep_alive_ ? Poco::Net::HTTPMessage::CONNECTION_KEEP_ALIVE
+                                   : Poco::Net::HTTPMessage::CONNECTION_CLOSE);
+    out += "\r\n";
+}
+
+void ApiExchange::chunk(std::string& out, std::string_view bytes, bool chunked) {
+    if (bytes.empty()) return;
+    if (!chunked) {
+        out += bytes;
+        return;
+    }
+    char size[24];
+    const int n = std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
+    out.append(size, static_cast<size_t>(n));
+    out += bytes;
+    out += "\r\n";
+}
+
+bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
+    const dispatch::Plan& plan = routed.plan;
+    if (!batch.committed) {
+        // Failed before anything was committed: an ordinary error response.
+        const ApiError e = batch.error ? *batch.error : ApiError::internal("request ended without a response");
+        const uint32_t n = executor->launched();
+        headers.emplace_back("x-tailgate-attempts", std::to_string(n));
+        // Tell the OpenAI SDK not to add its own retries on top of the ones we made.
+        if (n > 1) headers.emplace_back("x-should-retry", "false");
+        if (e.retry_after_s >= 0) headers.emplace_back("Retry-After", std::to_string(e.retry_after_s));
+        const std::string body = e.body();
+        head(out, e.status, "application/json", static_cast<int64_t>(body.size()));
+        out += body;
+        status = e.status;
+        outcome = e.message;
+        return true;
+    }
+    if (batch.attempt) {
+        const auto& d = g.cfg->deployments[plan.attempts[*batch.attempt].deployment];
+        deployment_id = d.id;
+        headers.emplace_back("x-tailgate-deployment", d.id);
+        headers.emplace_back("x-litellm-model-id", d.id);  // what LiteLLM clients already read
+        headers.emplace_back("x-tailgate-model-group", d.model_name);
+        headers.emplace_back("x-tailgate-attempts", std::to_string(executor->launched()));
+        const uint32_t group = plan.attempts[*batch.attempt].group;
+        if (group > 0 && info.race_groups.empty()) headers.emplace_back("x-tailgate-fallback", routed.groups[group]);
+        status = batch.head.status;
+        ttft_ms = ms_since(t0);
+        if (!plan.stream) {
+            const std::string_view ct = batch.head.header("content-type");
+            head(out, status, ct.empty() ? std::string_view("application/json") : ct,
+                 static_cast<int64_t>(batch.bytes.size()));
+            out += batch.bytes;
+            first_written = Clock::now();
+            outcome = "ok";
+            return true;
+        }
+        // HTTP/1.0 has no chunked encoding: the stream ends with the connection.
+        if (version == Poco::Net::HTTPMessage::HTTP_1_0) keep_alive_ = false;
+        else chunked = true;
+        headers.emplace_back("Cache-Control", "no-cache");
+        head(out, 200, "text/event-stream", -1);
+    }
+    chunk(out, batch.bytes, chunked);
+    if (batch.finished && batch.error) {
+        // After the commit point a failure must reach the client as an SSE
+        // error event (the OpenAI SDK raises APIError), never a short stream.
+        chunk(out, "data: " + batch.error->body() + "\n\n", chunked);
+        outcome = "stream error: " + batch.error->message;
+        stream_error = true;
+    }
+    if (!first_written && !out.empty()) first_written = Clock::now();
+    if (!batch.finished) return false;
+    if (chunked) out += "0\r\n\r\n";
+    if (outcome.empty()) outcome = "ok";
+    return true;
+}
+
+void ApiExchange::finish() {
+    const dispatch::Plan& plan = routed.plan;
+    RequestScope& sc = *scope;
+    sc.status = status;
+    sc.sample.stream_error = stream_error;
+    const Clock::rep launched = launched_at.load(std::memory_order_acquire);
+    if (first_written) {
+        if (plan.stream) sc.sample.ttft_s = seconds(*first_written - t0);
+        // Gateway overhead: handler start -> attempt 0 launched, plus winner commit -> first byte written.
+        if (traced && traced->trace().winner && launched != 0)
+            sc.sample.overhead_s = seconds(Clock::time_point(Clock::duration(launched)) - t0) +
+                                   std::max(0.0, seconds(*first_written - traced->trace().committed_at));
+    }
+    const auto records = executor->records();
+    if (g.strat && traced) {
+        const auto& tr = traced->trace();
+        metrics::StrategyStats::Request sr;
+        sr.group = sc.sample.group;
+        sr.stream = plan.stream;
+        sr.hedges = tr.hedges;
+        sr.hedge_won = tr.hedge_won;
+        sr.race = tr.race;
+        sr.winner = tr.winner ? static_cast<int>(*tr.winner) : -1;
+        for (size_t i = 0; i < records.size(); ++i) {
+            const auto& r = records[i];
+            metrics::StrategyStats::Attempt a;
+            a.deployment = plan.attempts[i].deployment;
+            a.launched = r.state != dispatch::AttemptState::NotLaunched && r.state != dispatch::AttemptState::Refused;
+            a.success = r.state == dispatch::AttemptState::Won;
+            // A shadowed primary lost too; its true latency is recorded when it finishes.
+            a.lost = (r.state == dispatch::AttemptState::Cancelled || r.state == dispatch::AttemptState::Shadow) &&
+                     tr.winner && *tr.winner != i;
+            a.ttft_ms = r.ttft_ms;
+            a.total_ms = r.total_ms;
+            sr.attempts.push_back(a);
+        }
+        sc.strat = std::move(sr);
+    }
+    if (g.json_log) {
+        const auto& tr = traced->trace();
+        logfmt::Fields& f = sc.detail;
+        f.boolean("stream", plan.stream);
+        f.integer("attempts", executor->launched());
+        std::string list = "[";
+        for (size_t i = 0; i < records.size(); ++i) {
+            const auto& r = records[i];
+            if (r.state == dispatch::AttemptState::NotLaunched) continue;
+            logfmt::Fields a;
+            a.integer("attempt", static_cast<int64_t>(i))
+                .str("deployment", g.cfg->deployments[plan.attempts[i].deployment].id)
+                .str("outcome", attempt_state_name(r.state));
+            if (r.ttft_ms >= 0) a.num("ttft_ms", r.ttft_ms);
+            if (r.total_ms >= 0) a.num("total_ms", r.total_ms);
+            if (r.state == dispatch::AttemptState::Failed) {
+                a.str("error_class", metrics::error_class_name(r.error_class));
+                if (r.http_status) a.integer("http_status", r.http_status);
+            }
+            if (list.size() > 1) list += ',';
+            list += a.object();
+        }
+        list += ']';
+        f.raw("deployments", list);
+        if (tr.winner) f.str("winner", g.cfg->deployments[plan.attempts[*tr.winner].deployment].id);
+        else f.null("winner");
+        if (ttft_ms >= 0) f.num("ttft_ms", ttft_ms);
+        if (tr.prompt_tokens >= 0 || tr.completion_tokens >= 0)
+            f.raw("tokens", logfmt::Fields()
+                                .integer("prompt", tr.prompt_tokens)
+                                .integer("completion", tr.completion_tokens)
+                                .object());
+        if (tr.retries) f.integer("retries", tr.retries);
+        if (tr.hedges) f.integer("hedges", tr.hedges);
+        if (tr.race) f.boolean("race", true);
+        if (!routed.note.empty()) f.str("note", routed.note);
+        f.str("outcome", outcome);
+        if (info.metadata_json != "{}") {
+            auto meta = info.metadata_json.size() <= 8192 ? logfmt::compact_json(info.metadata_json) : std::nullopt;
+            f.raw("metadata", meta ? *meta : std::string("{\"_dropped\":\"too large or invalid\"}"));
+        }
+    } else {
+        const double total_ms = ms_since(t0);
+        std::string meta =
+            info.metadata_json == "{}" ? std::string() : " metadata=" + info.metadata_json.substr(0, 256);
+        spdlog::info(
+            "{} {} model={} deployment={} status={} attempts={} ttft_ms={:.1f} total_ms={:.1f} stream={}{}{}{} {}",
+            sc.request_id, uri, info.model_group, deployment_id, status, executor->launched(), ttft_ms, total_ms,
+            plan.stream, routed.note.empty() ? "" : " note=", routed.note, meta, outcome);
+    }
+    sc.record();
+    // The admission slot and the drain's count go now, not when the last reference does.
+    ticket = Admission::Ticket();
+    active.reset();
 }
 
 }  // namespace
@@ -441,9 +683,12 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
 
 void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
                                tg_endpoint ep, const std::string& request_id, Clock::time_point t0) {
-    RequestScope scope(*this, resp, request_id, path_only(req.getURI()), t0);
+    // On the heap: a response written by ClientRelay takes them along.
+    auto scope_owner = std::make_unique<RequestScope>(*this, resp, request_id, path_only(req.getURI()), t0);
+    RequestScope& scope = *scope_owner;
     const size_t limit = cfg->general.max_body_bytes;
-    Drain::Request active(drain);
+    auto active_owner = std::make_unique<Drain::Request>(drain);
+    Drain::Request& active = *active_owner;
     if (!active.admitted()) {
         scope.error = "draining";
         discard_body(req, resp, limit);  // unread bytes at close would reset the connection
@@ -585,11 +830,6 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     if (info.stream && timeouts.stream_timeout) routed.plan.first_content_timeout = *timeouts.stream_timeout;
     const dispatch::Plan& plan = routed.plan;
 
-    auto channel = std::make_shared<ClientChannel>();
-    struct CloseChannel {  // the executor may outlive the request: stop it waking this thread
-        ClientChannel& c;
-        ~CloseChannel() { c.close(); }
-    } close_channel{*channel};
     auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, ep, timeouts);
     std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
     std::shared_ptr<metrics::RequestObserver> traced;  // metrics and the JSON record read its trace
@@ -613,182 +853,33 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             scope.stream_counted = true;
         }
     }
+    auto channel = std::make_shared<ClientChannel>(nullptr);  // ClientRelay is notified instead
     auto executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport, channel, observer);
     active.track(executor, channel);
 
-    // TCP_NODELAY comes from the listening socket (HttpFrontEnd).
-    auto& impl = static_cast<Poco::Net::HTTPServerRequestImpl&>(req);
-    const int client_fd = static_cast<int>(impl.socket().impl()->sockfd());
+    auto x = std::make_shared<ApiExchange>(*this);
+    x->uri = req.getURI();
+    x->version = req.getVersion();
+    x->keep_alive_ = resp.getKeepAlive();
+    for (const auto& [name, value] : resp)  // x-request-id, Date, Server (set before this handler ran)
+        if (Poco::icompare(name, "Connection") != 0) x->base_headers.emplace_back(name, value);
+    x->t0 = t0;
+    x->scope = std::move(scope_owner);
+    x->scope->resp = nullptr;
+    x->active = std::move(active_owner);
+    x->ticket = std::move(ticket);
+    x->info = std::move(info);
+    x->routed = std::move(routed);
+    x->executor = executor;
+    x->traced = std::move(traced);
 
+    auto client_conn = detach_client(req);
+    if (!client_conn) throw std::logic_error("API request on a connection not served by HttpFrontEnd");
+    ClientRelay::Options relay_opts;
+    relay_opts.write_timeout = std::chrono::milliseconds(60000);
+    ClientRelay::start(io, std::move(*client_conn), http->resumer(), channel, executor, x, relay_opts);
     executor->start();
-    const Clock::time_point launched_at = Clock::now();  // attempt 0 is on its way
-
-    ClientChannel::Batch batch;
-    std::ostream* out = nullptr;
-    int status = 0;
-    double ttft_ms = -1;
-    std::optional<Clock::time_point> first_written;  // first response byte handed to the socket
-    bool stream_error = false;
-    std::string deployment_id = "-";
-    std::string outcome;
-    for (;;) {
-        auto w = channel->wait(client_fd, std::chrono::milliseconds(1000), batch);
-        if (w == ClientChannel::Wait::TimedOut) continue;
-        if (w == ClientChannel::Wait::ClientGone) {
-            executor->cancel();
-            outcome = "client disconnected";
-            scope.sample.client_gone = true;
-            if (status == 0) status = 499;
-            break;
-        }
-        if (!batch.committed) {
-            // Failed before anything was committed: an ordinary error response.
-            const ApiError& e = batch.error ? *batch.error : ApiError::internal("request ended without a response");
-            uint32_t n = executor->launched();
-            resp.set("x-tailgate-attempts", std::to_string(n));
-            // Tell the OpenAI SDK not to add its own retries on top of the ones we made.
-            if (n > 1) resp.set("x-should-retry", "false");
-            send_error(resp, e);
-            status = e.status;
-            outcome = e.message;
-            break;
-        }
-        if (batch.attempt) {
-            const auto& d = cfg->deployments[plan.attempts[*batch.attempt].deployment];
-            deployment_id = d.id;
-            resp.set("x-tailgate-deployment", d.id);
-            resp.set("x-litellm-model-id", d.id);  // what LiteLLM clients already read
-            resp.set("x-tailgate-model-group", d.model_name);
-            resp.set("x-tailgate-attempts", std::to_string(executor->launched()));
-            uint32_t group = plan.attempts[*batch.attempt].group;
-            if (group > 0 && info.race_groups.empty()) resp.set("x-tailgate-fallback", routed.groups[group]);
-            status = batch.head.status;
-            ttft_ms = ms_since(t0);
-            if (!plan.stream) {
-                std::string_view ct = batch.head.header("content-type");
-                resp.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
-                resp.setContentType(ct.empty() ? std::string("application/json") : std::string(ct));
-                resp.setContentLength(static_cast<std::streamsize>(batch.bytes.size()));
-                resp.sendBuffer(batch.bytes.data(), batch.bytes.size());
-                first_written = Clock::now();
-                outcome = "ok";
-                break;
-            }
-            resp.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
-            resp.setContentType("text/event-stream");
-            resp.set("Cache-Control", "no-cache");
-            // HTTP/1.0 has no chunked encoding: the stream ends with the connection.
-            if (req.getVersion() == Poco::Net::HTTPMessage::HTTP_1_0) resp.setKeepAlive(false);
-            else resp.setChunkedTransferEncoding(true);
-            out = &resp.send();
-        }
-        if (out && !batch.bytes.empty()) out->write(batch.bytes.data(), static_cast<std::streamsize>(batch.bytes.size()));
-        if (out && batch.finished && batch.error) {
-            // After the commit point a failure must reach the client as an SSE
-            // error event (the OpenAI SDK raises APIError), never a short stream.
-            std::string ev = "data: " + batch.error->body() + "\n\n";
-            out->write(ev.data(), static_cast<std::streamsize>(ev.size()));
-            outcome = "stream error: " + batch.error->message;
-            stream_error = true;
-        }
-        if (out) out->flush();
-        if (out && !first_written) first_written = Clock::now();
-        if (out && !*out) {
-            executor->cancel();
-            outcome = "client disconnected (write failed)";
-            scope.sample.client_gone = true;
-            break;
-        }
-        // A slow client had the upstream paused (bounded buffer); it took the backlog.
-        if (batch.resume) executor->resume_reading();
-        if (batch.finished) {
-            if (outcome.empty()) outcome = "ok";
-            break;
-        }
-    }
-    scope.status = status;
-    scope.sample.stream_error = stream_error;
-    if (first_written) {
-        if (plan.stream) scope.sample.ttft_s = seconds(*first_written - t0);
-        // Gateway overhead: handler start -> attempt 0 launched, plus winner commit -> first byte written.
-        if (traced && traced->trace().winner)
-            scope.sample.overhead_s = seconds(launched_at - t0) +
-                                      std::max(0.0, seconds(*first_written - traced->trace().committed_at));
-    }
-    if (strat && traced) {
-        const auto& tr = traced->trace();
-        const auto records = executor->records();
-        metrics::StrategyStats::Request sr;
-        sr.group = scope.sample.group;
-        sr.stream = plan.stream;
-        sr.hedges = tr.hedges;
-        sr.hedge_won = tr.hedge_won;
-        sr.race = tr.race;
-        sr.winner = tr.winner ? static_cast<int>(*tr.winner) : -1;
-        for (size_t i = 0; i < records.size(); ++i) {
-            const auto& r = records[i];
-            metrics::StrategyStats::Attempt a;
-            a.deployment = plan.attempts[i].deployment;
-            a.launched = r.state != dispatch::AttemptState::NotLaunched && r.state != dispatch::AttemptState::Refused;
-            a.success = r.state == dispatch::AttemptState::Won;
-            // A shadowed primary lost too; its true latency is recorded when it finishes.
-            a.lost = (r.state == dispatch::AttemptState::Cancelled || r.state == dispatch::AttemptState::Shadow) &&
-                     tr.winner && *tr.winner != i;
-            a.ttft_ms = r.ttft_ms;
-            a.total_ms = r.total_ms;
-            sr.attempts.push_back(a);
-        }
-        scope.strat = std::move(sr);
-    }
-    if (json_log) {
-        const auto& tr = traced->trace();
-        const auto records = executor->records();
-        logfmt::Fields& f = scope.detail;
-        f.boolean("stream", plan.stream);
-        f.integer("attempts", executor->launched());
-        std::string list = "[";
-        for (size_t i = 0; i < records.size(); ++i) {
-            const auto& r = records[i];
-            if (r.state == dispatch::AttemptState::NotLaunched) continue;
-            logfmt::Fields a;
-            a.integer("attempt", static_cast<int64_t>(i))
-                .str("deployment", cfg->deployments[plan.attempts[i].deployment].id)
-                .str("outcome", attempt_state_name(r.state));
-            if (r.ttft_ms >= 0) a.num("ttft_ms", r.ttft_ms);
-            if (r.total_ms >= 0) a.num("total_ms", r.total_ms);
-            if (r.state == dispatch::AttemptState::Failed) {
-                a.str("error_class", metrics::error_class_name(r.error_class));
-                if (r.http_status) a.integer("http_status", r.http_status);
-            }
-            if (list.size() > 1) list += ',';
-            list += a.object();
-        }
-        list += ']';
-        f.raw("deployments", list);
-        if (tr.winner) f.str("winner", cfg->deployments[plan.attempts[*tr.winner].deployment].id);
-        else f.null("winner");
-        if (ttft_ms >= 0) f.num("ttft_ms", ttft_ms);
-        if (tr.prompt_tokens >= 0 || tr.completion_tokens >= 0)
-            f.raw("tokens", logfmt::Fields()
-                                .integer("prompt", tr.prompt_tokens)
-                                .integer("completion", tr.completion_tokens)
-                                .object());
-        if (tr.retries) f.integer("retries", tr.retries);
-        if (tr.hedges) f.integer("hedges", tr.hedges);
-        if (tr.race) f.boolean("race", true);
-        if (!routed.note.empty()) f.str("note", routed.note);
-        f.str("outcome", outcome);
-        if (info.metadata_json != "{}") {
-            auto meta = info.metadata_json.size() <= 8192 ? logfmt::compact_json(info.metadata_json) : std::nullopt;
-            f.raw("metadata", meta ? *meta : std::string("{\"_dropped\":\"too large or invalid\"}"));
-        }
-        return;
-    }
-    double total_ms = ms_since(t0);
-    std::string meta = info.metadata_json == "{}" ? std::string() : " metadata=" + info.metadata_json.substr(0, 256);
-    spdlog::info("{} {} model={} deployment={} status={} attempts={} ttft_ms={:.1f} total_ms={:.1f} stream={}{}{}{} {}",
-                 request_id, req.getURI(), info.model_group, deployment_id, status, executor->launched(), ttft_ms,
-                 total_ms, plan.stream, routed.note.empty() ? "" : " note=", routed.note, meta, outcome);
+    x->launched_at.store(Clock::now().time_since_epoch().count(), std::memory_order_release);  // attempt 0 is on its way
 }
 
 // model="a,b" without fastest_response: every group answers; the client gets
@@ -947,7 +1038,9 @@ int Gateway::start(const std::string& host, int port) {
     params->setServerName("tailgate");
     params->setSoftwareVersion("tailgate/" TAILGATE_VERSION);
     // Small stacks: a pool thread only parses, routes and copies bytes.
-    g.pool = std::make_unique<Poco::ThreadPool>(2, g.cfg->general.max_threads, 60, 256 * 1024);
+    // Two dispatchers share it (new connections, and connections resumed after a
+    // relayed response), each up to max_threads.
+    g.pool = std::make_unique<Poco::ThreadPool>(2, 2 * g.cfg->general.max_threads, 60, 256 * 1024);
     ClientLimits limits;
     limits.header_timeout = g.cfg->general.client_header_timeout;
     limits.body_timeout = g.cfg->general.client_body_timeout;

@@ -13,8 +13,6 @@
 #include <Poco/Net/TCPServer.h>
 #include <Poco/Net/TCPServerConnection.h>
 #include <Poco/Net/TCPServerConnectionFactory.h>
-#include <Poco/Net/TCPServerDispatcher.h>
-#include <Poco/Net/TCPServerParams.h>
 #include <spdlog/spdlog.h>
 
 #include <poll.h>
@@ -26,6 +24,8 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <condition_variable>
+#include <deque>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -53,8 +53,12 @@ public:
         bool keep_alive = true;
         std::function<void()> finish;
     };
-    ClientSocketImpl(poco_socket_t fd, std::string buffered, Resume r)
-        : StreamSocketImpl(fd), prefix_(std::move(buffered)), resume_(std::move(r)) {}
+    ClientSocketImpl(poco_socket_t fd, DetachedClient&& c, Resume r)
+        : StreamSocketImpl(fd),
+          local_(std::move(c.local)),
+          peer_(std::move(c.peer)),
+          prefix_(std::move(c.buffered)),
+          resume_(std::move(r)) {}
     std::optional<Resume> take_resume() {
         auto r = std::move(resume_);
         resume_.reset();
@@ -77,6 +81,55 @@ public:
     }
     bool detached() const { return detached_; }
 
+    // Asked by Poco for every request (getsockname + getpeername): ask once.
+    Poco::Net::SocketAddress address() override {
+        if (!local_) local_ = StreamSocketImpl::address();
+        return *local_;
+    }
+    Poco::Net::SocketAddress peerAddress() override {
+        if (!peer_) peer_ = StreamSocketImpl::peerAddress();
+        return *peer_;
+    }
+    void addresses_to(DetachedClient& d) const {
+        d.local = local_;
+        d.peer = peer_;
+    }
+
+    // Once the Asio side has waited on the descriptor it is non-blocking
+    // (Asio sets O_NONBLOCK and leaves it), so Poco's writes must wait for room
+    // themselves: for up to the send timeout, as a blocking send would.
+    int sendBytes(const void* buffer, int length, int flags) override {
+        const auto* p = static_cast<const char*>(buffer);
+        size_t sent = 0;
+        auto deadline = Clock::now() + send_timeout_;
+        while (sent < static_cast<size_t>(length)) {  // all of it, as StreamSocketImpl's does
+            const ssize_t n = ::send(sockfd(), p + sent, static_cast<size_t>(length) - sent, flags | MSG_NOSIGNAL);
+            if (n >= 0) {
+                sent += static_cast<size_t>(n);
+                deadline = Clock::now() + send_timeout_;  // progress
+                continue;
+            }
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) error(errno);
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            if (left <= 0) throw Poco::TimeoutException("client not reading");
+            pollfd w{sockfd(), POLLOUT, 0};
+            if (::poll(&w, 1, static_cast<int>(std::min<int64_t>(left, INT_MAX))) < 0 && errno != EINTR) error();
+        }
+        return length;
+    }
+    using StreamSocketImpl::sendBytes;
+    // Kept here, not set on the socket: every read goes through receiveBytes'
+    // own deadline (one setsockopt less per connection served).
+    void setReceiveTimeout(const Poco::Timespan& t) override {
+        recv_timeout_ = std::chrono::milliseconds(t.totalMilliseconds());
+    }
+    Poco::Timespan getReceiveTimeout() override { return Poco::Timespan(recv_timeout_.count() * 1000); }
+    void setSendTimeout(const Poco::Timespan& t) override {
+        send_timeout_ = std::chrono::milliseconds(t.totalMilliseconds());
+    }
+    Poco::Timespan getSendTimeout() override { return Poco::Timespan(send_timeout_.count() * 1000); }
+
     void begin(Phase p, Clock::time_point deadline, size_t budget = SIZE_MAX) {
         phase_ = p;
         deadline_ = deadline;
@@ -90,7 +143,7 @@ public:
 
     using StreamSocketImpl::receiveBytes;
     int receiveBytes(void* buffer, int length, int flags) override {
-        if (phase_ == Phase::Free) return StreamSocketImpl::receiveBytes(buffer, length, flags);
+        if (phase_ == Phase::Free) deadline_ = Clock::now() + recv_timeout_;
         if (phase_ == Phase::Header) {
             // Never read past the budget: the headers either end within it or are too large.
             if (budget_ == 0) {
@@ -134,6 +187,9 @@ private:
     size_t limit_ = SIZE_MAX;
     bool expired_ = false;
     bool over_budget_ = false;
+    std::optional<Poco::Net::SocketAddress> local_, peer_;
+    std::chrono::milliseconds recv_timeout_{60000};
+    std::chrono::milliseconds send_timeout_{60000};
     std::string prefix_;
     size_t prefix_at_ = 0;
     std::optional<Resume> resume_;
@@ -246,26 +302,37 @@ public:
           keep_alive_ms_(params->getKeepAliveTimeout().totalMilliseconds()),
           left_(resumed_left ? *resumed_left : params->getMaxKeepAliveRequests()) {}
 
-    bool has_more_requests() {
+    enum class Next { Request, Close, Idle };
+    // Waits for the next request. Idle: none came within `hold` (when given),
+    // though the keep-alive time (idle_left()) is not over.
+    Next next_request(std::optional<std::chrono::milliseconds> hold) {
         if (first_) {
             first_ = false;
             if (left_ > 0) --left_;
             else if (left_ == 0) left_ = -1;  // 0: unlimited, as in Poco
-            return hasMoreRequests();         // once per connection: Poco's own wait
+            return hasMoreRequests() ? Next::Request : Next::Close;  // once per connection: Poco's own wait
         }
-        if (left_ == 0 || !getKeepAlive()) return false;
-        if (left_ > 0) --left_;
-        if (buffered() > 0 || sock_->has_prefix()) return true;  // a pipelined request is read already
-        const auto deadline = Clock::now() + std::chrono::milliseconds(keep_alive_ms_);
+        if (left_ == 0 || !getKeepAlive()) return Next::Close;
+        if (buffered() > 0 || sock_->has_prefix()) return take();  // a pipelined request is read already
+        idle_until_ = Clock::now() + std::chrono::milliseconds(keep_alive_ms_);
+        const auto deadline = hold ? std::min(idle_until_, Clock::now() + *hold) : idle_until_;
         for (;;) {
             pollfd p{static_cast<int>(socket().impl()->sockfd()), POLLIN, 0};
             const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
             const int rc = ::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(left, 0, INT_MAX)));
             if (rc < 0 && errno == EINTR) continue;
-            return rc > 0;  // readable, closed or failed: the read tells which
+            if (rc != 0) return take();  // readable, closed or failed: the read tells which
+            return deadline < idle_until_ ? Next::Idle : Next::Close;
         }
     }
+    std::chrono::milliseconds idle_left() const {
+        return std::chrono::ceil<std::chrono::milliseconds>(idle_until_ - Clock::now());
+    }
     bool can_keep_alive() const { return left_ != 0; }
+    Next take() {
+        if (left_ > 0) --left_;
+        return Next::Request;
+    }
     int requests_left() const { return left_; }
     // What was read past the current request (pipelined bytes), taken out.
     std::string take_buffered() {
@@ -279,6 +346,7 @@ private:
     bool first_ = true;
     int64_t keep_alive_ms_;
     int left_;  // requests still allowed on this connection; < 0: unlimited
+    Clock::time_point idle_until_{};
 };
 
 // The live connections, so that stop() can abort them (shut their sockets down).
@@ -293,12 +361,13 @@ class ClientConnection final : public Poco::Net::TCPServerConnection {
 public:
     ClientConnection(const Poco::Net::StreamSocket& s, Poco::Net::HTTPServerParams::Ptr params,
                      Poco::Net::HTTPRequestHandlerFactory::Ptr handlers, const ClientLimits& limits,
-                     std::shared_ptr<Registry> registry)
+                     std::shared_ptr<Registry> registry, const IdleParker& parker)
         : TCPServerConnection(s),
           params_(std::move(params)),
           handlers_(std::move(handlers)),
           limits_(limits),
-          registry_(std::move(registry)) {
+          registry_(std::move(registry)),
+          parker_(parker) {
         std::lock_guard lk(registry_->mu);
         registry_->live.insert(this);
         if (registry_->stopped) stop(true);
@@ -328,6 +397,7 @@ private:
     Poco::Net::HTTPRequestHandlerFactory::Ptr handlers_;
     ClientLimits limits_;
     std::shared_ptr<Registry> registry_;
+    IdleParker parker_;
     std::atomic<bool> stopped_{false};
     std::mutex busy_;  // held while a request is read and answered
 };
@@ -378,7 +448,19 @@ void ClientConnection::run() {
         // served; a later one's after its first byte (keep_alive_timeout bounds the gap).
         if (first && !socket().poll(Poco::Timespan(limits_.header_timeout.count() * 1000), Poco::Net::Socket::SELECT_READ))
             break;
-        if (!session.has_more_requests()) break;
+        const auto next = session.next_request(parker_ ? std::optional(limits_.idle_hold) : std::nullopt);
+        if (next == Session::Next::Close) break;
+        if (next == Session::Next::Idle) {
+            // Nothing is buffered (the wait saw no byte), so only the descriptor
+            // and the request budget go along.
+            DetachedClient idle;
+            idle.requests_left = session.requests_left();
+            sock->addresses_to(idle);
+            const auto left = session.idle_left();
+            idle.fd = sock->release();
+            parker_(std::move(idle), left);
+            return;
+        }
         std::lock_guard busy(busy_);
         if (stopped_) break;
         sock->begin(ClientSocketImpl::Phase::Header, (first ? connected : Clock::now()) + limits_.header_timeout,
@@ -452,10 +534,14 @@ void ClientConnection::run() {
 class ConnectionFactory final : public Poco::Net::TCPServerConnectionFactory {
 public:
     ConnectionFactory(Poco::Net::HTTPServerParams::Ptr params, Poco::Net::HTTPRequestHandlerFactory::Ptr handlers,
-                      const ClientLimits& limits, std::shared_ptr<Registry> registry)
-        : params_(std::move(params)), handlers_(std::move(handlers)), limits_(limits), registry_(std::move(registry)) {}
+                      const ClientLimits& limits, std::shared_ptr<Registry> registry, IdleParker parker)
+        : params_(std::move(params)),
+          handlers_(std::move(handlers)),
+          limits_(limits),
+          registry_(std::move(registry)),
+          parker_(std::move(parker)) {}
     Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& s) override {
-        return new ClientConnection(s, params_, handlers_, limits_, registry_);
+        return new ClientConnection(s, params_, handlers_, limits_, registry_, parker_);
     }
 
 private:
@@ -463,43 +549,105 @@ private:
     Poco::Net::HTTPRequestHandlerFactory::Ptr handlers_;
     ClientLimits limits_;
     std::shared_ptr<Registry> registry_;
+    IdleParker parker_;
 };
 
-// Detached connections come back through a dispatcher of their own (sharing
-// the pool with the TCPServer's), never refused for a full queue: refusing
-// would drop the request's bookkeeping along with the connection.
-class Resumer final : public ConnectionResumer {
+// Detached connections come back to pool threads through this queue (one per
+// response on a keep-alive connection, so it is on every request's path).
+// Poco's TCPServerDispatcher would do, but its hand-off wakes the thread while
+// holding the queue's locks: about ten futex calls per request where this
+// makes two. Never refuses for a full queue: that would drop the request's
+// bookkeeping along with the connection.
+class Resumer final : public ConnectionResumer, public std::enable_shared_from_this<Resumer> {
 public:
-    Resumer(Poco::Net::TCPServerConnectionFactory::Ptr factory, Poco::ThreadPool& pool, int max_threads) {
-        Poco::Net::TCPServerParams::Ptr params(new Poco::Net::TCPServerParams);
-        params->setMaxThreads(max_threads);
-        params->setMaxQueued(INT_MAX);
-        dispatcher_ = new Poco::Net::TCPServerDispatcher(std::move(factory), pool, params);
-    }
-    ~Resumer() override { stop(); }
+    Resumer(Poco::Net::TCPServerConnectionFactory::Ptr factory, Poco::ThreadPool& pool, int max_threads)
+        : factory_(std::move(factory)), pool_(pool), max_workers_(std::max(1, max_threads)) {}
 
     void resume(DetachedClient c, bool keep_alive, std::function<void()> finish) override {
         ClientSocketImpl::Resume r{c.requests_left, keep_alive, std::move(finish)};
-        std::unique_lock lk(mu_);
-        if (!dispatcher_) {
-            lk.unlock();
-            ::close(c.fd);
-            if (r.finish) r.finish();
+        const int fd = c.fd;
+        Poco::Net::StreamSocket socket(new ClientSocketImpl(fd, std::move(c), std::move(r)));
+        bool start_worker = false;
+        {
+            std::unique_lock lk(mu_);
+            if (stopped_) {
+                lk.unlock();
+                auto* impl = client_impl(socket);
+                auto again = impl->take_resume();
+                if (again && again->finish) again->finish();
+                return;  // the socket closes here
+            }
+            queue_.push_back(std::move(socket));
+            if (idle_ == 0 && workers_ < max_workers_) {
+                ++workers_;
+                start_worker = true;
+            }
+        }
+        if (!start_worker) {
+            cv_.notify_one();  // after the unlock: the woken thread finds the lock free
             return;
         }
-        dispatcher_->enqueue(Poco::Net::StreamSocket(new ClientSocketImpl(c.fd, std::move(c.buffered), std::move(r))));
+        struct Worker final : Poco::Runnable {
+            std::shared_ptr<Resumer> owner;
+            void run() override {
+                owner->serve();
+                delete this;
+            }
+        };
+        auto* w = new Worker;
+        w->owner = shared_from_this();
+        try {
+            pool_.start(*w);
+        } catch (const Poco::Exception&) {
+            // No thread free right now: a running worker takes the connection when it is done.
+            delete w;
+            std::lock_guard lk(mu_);
+            --workers_;
+        }
     }
+
     void stop() {
-        std::lock_guard lk(mu_);
-        if (!dispatcher_) return;
-        dispatcher_->stop();
-        dispatcher_->release();
-        dispatcher_ = nullptr;
+        {
+            std::lock_guard lk(mu_);
+            stopped_ = true;
+            queue_.clear();
+        }
+        cv_.notify_all();
     }
 
 private:
+    void serve() {
+        std::unique_lock lk(mu_);
+        for (;;) {
+            while (queue_.empty() && !stopped_) {
+                ++idle_;
+                const bool woken = cv_.wait_for(lk, std::chrono::seconds(10)) == std::cv_status::no_timeout;
+                --idle_;
+                if (!woken && queue_.empty() && workers_ > 1) break;  // keep one worker warm
+            }
+            if (queue_.empty() || stopped_) break;
+            Poco::Net::StreamSocket socket = std::move(queue_.front());
+            queue_.pop_front();
+            lk.unlock();
+            try {
+                std::unique_ptr<Poco::Net::TCPServerConnection> conn(factory_->createConnection(socket));
+                conn->run();  // as TCPServerDispatcher does (start() is its friend-only wrapper)
+            } catch (...) {
+            }
+            lk.lock();
+        }
+        --workers_;
+    }
+
+    Poco::Net::TCPServerConnectionFactory::Ptr factory_;
+    Poco::ThreadPool& pool_;
+    const int max_workers_;
     std::mutex mu_;
-    Poco::Net::TCPServerDispatcher* dispatcher_;  // counted reference; null once stopped
+    std::condition_variable cv_;
+    std::deque<Poco::Net::StreamSocket> queue_;
+    int workers_ = 0;  // started, not yet returned
+    int idle_ = 0;     // waiting for a connection
+    bool stopped_ = false;
 };
 
 }  // namespace
@@ -513,6 +661,7 @@ std::optional<DetachedClient> detach_client(Poco::Net::HTTPServerRequest& req) {
     DetachedClient d;
     d.buffered = session->take_buffered() + sock->take_prefix();  // in the order the client sent them
     d.requests_left = session->requests_left();
+    sock->addresses_to(d);
     sock->begin(ClientSocketImpl::Phase::Free, Clock::time_point::max());
     impl->detachSocket();
     d.fd = sock->release();
@@ -527,7 +676,8 @@ struct HttpFrontEnd::Impl {
 };
 
 HttpFrontEnd::HttpFrontEnd(Poco::Net::HTTPRequestHandlerFactory::Ptr handlers, Poco::Net::HTTPServerParams::Ptr params,
-                           const ClientLimits& limits, Poco::ThreadPool& pool, const std::string& host, int port)
+                           const ClientLimits& limits, Poco::ThreadPool& pool, const std::string& host, int port,
+                           IdleParker parker)
     : impl_(std::make_unique<Impl>()) {
     ListenSocket sock;
     sock.bind(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)), true);
@@ -536,7 +686,7 @@ HttpFrontEnd::HttpFrontEnd(Poco::Net::HTTPRequestHandlerFactory::Ptr handlers, P
     sock.setNoDelay(true);
     sock.listen(1024);
     port_ = sock.address().port();
-    Poco::Net::TCPServerConnectionFactory::Ptr factory(new ConnectionFactory(params, handlers, limits, impl_->registry));
+    Poco::Net::TCPServerConnectionFactory::Ptr factory(new ConnectionFactory(params, handlers, limits, impl_->registry, std::move(parker)));
     impl_->tcp = std::make_unique<Poco::Net::TCPServer>(factory, pool, sock, params);
     impl_->resumer = std::make_shared<Resumer>(factory, pool, params->getMaxThreads());
 }

@@ -15,6 +15,7 @@
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/SocketAddress.h>
 #include <Poco/ThreadPool.h>
 
 #include <chrono>
@@ -31,6 +32,11 @@ struct ClientLimits {
     std::chrono::milliseconds body_timeout{60000};
     size_t max_header_bytes = 64 * 1024;
     size_t max_body_bytes = SIZE_MAX;  // a declared length over it gets no "100 Continue"
+    // How long a pool thread waits for a keep-alive connection's next request
+    // before handing the idle connection to the parker (when there is one). A
+    // busy connection's next request is read without a hand-off; an idle one
+    // holds no thread.
+    std::chrono::milliseconds idle_hold{250};
 };
 
 // A client connection taken out of Poco after its request was read (the
@@ -39,6 +45,8 @@ struct DetachedClient {
     int fd = -1;           // owned: whoever holds it closes it or resumes it
     std::string buffered;  // bytes read past this request (a pipelined next one)
     int requests_left = -1;  // keep-alive requests still allowed; < 0: unlimited
+    // Both ends' addresses, once known (Poco asks for them on every request).
+    std::optional<Poco::Net::SocketAddress> local, peer;
 };
 
 // Takes the connection of `req` (being handled on a pool thread) out of Poco:
@@ -57,11 +65,16 @@ public:
     virtual void resume(DetachedClient client, bool keep_alive, std::function<void()> finish) = 0;
 };
 
+// Watches an idle keep-alive connection off the pool (for at most the given
+// time, then closes it) and resumes it when its next request arrives.
+using IdleParker = std::function<void(DetachedClient, std::chrono::milliseconds)>;
+
 class HttpFrontEnd {
 public:
     // Binds and listens on host:port (0: any free port).
     HttpFrontEnd(Poco::Net::HTTPRequestHandlerFactory::Ptr handlers, Poco::Net::HTTPServerParams::Ptr params,
-                 const ClientLimits& limits, Poco::ThreadPool& pool, const std::string& host, int port);
+                 const ClientLimits& limits, Poco::ThreadPool& pool, const std::string& host, int port,
+                 IdleParker parker = {});
     ~HttpFrontEnd();
     HttpFrontEnd(const HttpFrontEnd&) = delete;
     HttpFrontEnd& operator=(const HttpFrontEnd&) = delete;

@@ -128,4 +128,52 @@ void ClientRelay::end() {
     resumer_->resume(std::move(client_), keep_alive, [exchange = exchange_] { exchange->finish(); });
 }
 
+namespace {
+
+class IdleClient final : public std::enable_shared_from_this<IdleClient> {
+public:
+    IdleClient(boost::asio::io_context& io, DetachedClient client, std::shared_ptr<ConnectionResumer> resumer)
+        : strand_(boost::asio::make_strand(io)),
+          socket_(io, client.fd),
+          timer_(io),
+          client_(std::move(client)),
+          resumer_(std::move(resumer)) {
+        client_.fd = -1;
+    }
+
+    void start(std::chrono::milliseconds timeout) {
+        auto self = shared_from_this();
+        timer_.expires_after(timeout);
+        timer_.async_wait(boost::asio::bind_executor(strand_, [self](const boost::system::error_code& ec) {
+            if (ec || self->done_) return;
+            self->done_ = true;
+            self->socket_.cancel();  // the descriptor closes with the last reference
+        }));
+        socket_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                           boost::asio::bind_executor(strand_, [self](const boost::system::error_code& ec) {
+                               if (ec || self->done_) return;
+                               self->done_ = true;
+                               self->timer_.cancel();
+                               // Readable: a request, or the client closing; Poco's read tells which.
+                               self->client_.fd = self->socket_.release();
+                               self->resumer_->resume(std::move(self->client_), true, {});
+                           }));
+    }
+
+private:
+    boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+    boost::asio::posix::stream_descriptor socket_;
+    boost::asio::steady_timer timer_;
+    DetachedClient client_;
+    std::shared_ptr<ConnectionResumer> resumer_;
+    bool done_ = false;
+};
+
+}  // namespace
+
+void park_idle_client(boost::asio::io_context& io, DetachedClient client, std::shared_ptr<ConnectionResumer> resumer,
+                      std::chrono::milliseconds timeout) {
+    std::make_shared<IdleClient>(io, std::move(client), std::move(resumer))->start(timeout);
+}
+
 }  // namespace tailgate::server

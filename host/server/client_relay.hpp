@@ -93,4 +93,9 @@ private:
     bool ended_ = false;
 };
 
+// An idle keep-alive connection off the pool: when its next request arrives it
+// goes back to Poco (resumer); when `timeout` passes first it is closed.
+void park_idle_client(boost::asio::io_context& io, DetachedClient client, std::shared_ptr<ConnectionResumer> resumer,
+                      std::chrono::milliseconds timeout);
+
 }  // namespace tailgate::server

@@ -1046,8 +1046,15 @@ int Gateway::start(const std::string& host, int port) {
     limits.body_timeout = g.cfg->general.client_body_timeout;
     limits.max_header_bytes = g.cfg->general.max_header_bytes;
     limits.max_body_bytes = g.cfg->general.max_body_bytes;
+    // The parker reaches the front end's resumer through this holder: both are
+    // made here, and a connection can only be parked once the front end runs.
+    auto resumer = std::make_shared<std::shared_ptr<ConnectionResumer>>();
+    IdleParker parker = [&io = g.io, resumer](DetachedClient c, std::chrono::milliseconds timeout) {
+        park_idle_client(io, std::move(c), *resumer, timeout);
+    };
     g.http = std::make_unique<HttpFrontEnd>(Poco::Net::HTTPRequestHandlerFactory::Ptr(new Factory(g)), params, limits,
-                                            *g.pool, host, port);
+                                            *g.pool, host, port, std::move(parker));
+    *resumer = g.http->resumer();
     g.http->start();
     return g.http->port();
 }

@@ -189,7 +189,12 @@ def settle(gw) -> tuple[int, int]:
 
 
 def assert_released(gw, baseline: tuple[int, int], timeout: float):
-    wait_for(lambda: proc_counts(gw) == baseline, timeout=timeout,
+    # Fewer waiting threads than at the baseline is fine: an idle keep-alive
+    # connection stops holding its thread once parked on the Asio side.
+    def back():
+        fds, waiting = proc_counts(gw)
+        return fds == baseline[0] and waiting <= baseline[1]
+    wait_for(back, timeout=timeout,
              what=f"gateway fds/socket-waiting threads back to {baseline} (now {proc_counts(gw)})")
 
 

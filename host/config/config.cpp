@@ -892,13 +892,6 @@ void Loader::parse_general(Map& root) {
         g.max_header_bytes = static_cast<size_t>(*n);
     }
     parse_limits(m, g.limits);
-    if (g.limits.max_concurrent_requests >= g.max_threads) {
-        // Each client connection holds a server thread: past max_threads, requests
-        // wait in the accept queue instead of reaching the cap's fast rejection.
-        warn(key_line_or(m, "max_concurrent_requests"), m.child("max_concurrent_requests"),
-             "is not below max_threads (" + std::to_string(g.max_threads) +
-                 "): excess requests queue for a thread instead of being rejected");
-    }
     if (auto x = get(m, "model_group_limits")) {
         Map groups = open_map(*x);
         for (auto& e : groups.entries) {

@@ -139,11 +139,12 @@ TEST(AdmissionConfig, BadValuesAreErrorsAndUselessCapsWarn) {
               "inline.yaml:7: general_settings.model_group_limits.nope: unknown model group (known: a, b)");
     EXPECT_EQ(error("  max_open_streams: -1\n"),
               "inline.yaml:7: general_settings.max_open_streams: must be between 0 and 2147483647, got '-1'");
-    auto c = config::load_string(std::string(kModel) + "general_settings:\n  max_threads: 8\n  max_concurrent_requests: 8\n",
+    // A request holds a server thread only while it is read (ClientRelay writes
+    // the response), so a cap above max_threads is fine and draws no warning.
+    auto c = config::load_string(std::string(kModel) + "general_settings:\n  max_threads: 8\n  max_concurrent_requests: 800\n",
                                  "inline.yaml");
-    ASSERT_EQ(c.warnings.size(), 1u);
-    EXPECT_NE(c.warnings[0].find("max_concurrent_requests: is not below max_threads (8)"), std::string::npos)
-        << c.warnings[0];
+    EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
+    EXPECT_EQ(c.general.limits.max_concurrent_requests, 800);
 }
 
 static std::optional<std::string> env_with_newline(const std::string& name) {

@@ -301,8 +301,15 @@ struct ApiExchange final : ClientRelay::Exchange {
     std::string uri;
     std::string version;  // the request's, used for the response
     bool keep_alive_ = true;
-    std::vector<std::pair<std::string, std::string>> base_headers;  // set before the handler ran
-    std::vector<std::pair<std::string, std::string>> headers;       // this response's own
+    // Header lines ("Name: value\r\n"), rendered as they are set: those set
+    // before the handler ran (x-request-id, Date, Server), then this response's.
+    std::string headers;
+    void header(std::string_view name, std::string_view value) {
+        headers += name;
+        headers += ": ";
+        headers += value;
+        headers += "\r\n";
+    }
     Clock::time_point t0;
     std::atomic<Clock::rep> launched_at{0};  // attempt 0 handed to its connection; 0: not yet
     std::unique_ptr<RequestScope> scope;
@@ -331,19 +338,12 @@ void ApiExchange::head(std::string& out, int code, std::string_view content_type
     out += ' ';
     out += Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(code));
     out += "\r\n";
-    auto line = [&out](std::string_view k, std::string_view v) {
-        out += k;
-        out += ": ";
-        out += v;
-        out += "\r\n";
-    };
-    for (const auto& [k, v] : base_headers) line(k, v);
-    for (const auto& [k, v] : headers) line(k, v);
-    line("Content-Type", content_type);
-    if (length >= 0) line("Content-Length", std::to_string(length));
-    else if (chunked) line("Transfer-Encoding", "chunked");
-    line("Connection", keep_alive_ ? Poco::Net::HTTPMessage::CONNECTION_KEEP_ALIVE
-                                   : Poco::Net::HTTPMessage::CONNECTION_CLOSE);
+    header("Content-Type", content_type);
+    if (length >= 0) header("Content-Length", std::to_string(length));
+    else if (chunked) header("Transfer-Encoding", "chunked");
+    header("Connection", keep_alive_ ? Poco::Net::HTTPMessage::CONNECTION_KEEP_ALIVE
+                                     : Poco::Net::HTTPMessage::CONNECTION_CLOSE);
+    out += headers;
     out += "\r\n";
 }
 
@@ -366,10 +366,10 @@ bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
         // Failed before anything was committed: an ordinary error response.
         const ApiError e = batch.error ? *batch.error : ApiError::internal("request ended without a response");
         const uint32_t n = executor->launched();
-        headers.emplace_back("x-tailgate-attempts", std::to_string(n));
+        header("x-tailgate-attempts", std::to_string(n));
         // Tell the OpenAI SDK not to add its own retries on top of the ones we made.
-        if (n > 1) headers.emplace_back("x-should-retry", "false");
-        if (e.retry_after_s >= 0) headers.emplace_back("Retry-After", std::to_string(e.retry_after_s));
+        if (n > 1) header("x-should-retry", "false");
+        if (e.retry_after_s >= 0) header("Retry-After", std::to_string(e.retry_after_s));
         const std::string body = e.body();
         head(out, e.status, "application/json", static_cast<int64_t>(body.size()));
         out += body;
@@ -380,12 +380,12 @@ bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
     if (batch.attempt) {
         const auto& d = g.cfg->deployments[plan.attempts[*batch.attempt].deployment];
         deployment_id = d.id;
-        headers.emplace_back("x-tailgate-deployment", d.id);
-        headers.emplace_back("x-litellm-model-id", d.id);  // what LiteLLM clients already read
-        headers.emplace_back("x-tailgate-model-group", d.model_name);
-        headers.emplace_back("x-tailgate-attempts", std::to_string(executor->launched()));
+        header("x-tailgate-deployment", d.id);
+        header("x-litellm-model-id", d.id);  // what LiteLLM clients already read
+        header("x-tailgate-model-group", d.model_name);
+        header("x-tailgate-attempts", std::to_string(executor->launched()));
         const uint32_t group = plan.attempts[*batch.attempt].group;
-        if (group > 0 && info.race_groups.empty()) headers.emplace_back("x-tailgate-fallback", routed.groups[group]);
+        if (group > 0 && info.race_groups.empty()) header("x-tailgate-fallback", routed.groups[group]);
         status = batch.head.status;
         ttft_ms = ms_since(t0);
         if (!plan.stream) {
@@ -400,7 +400,7 @@ bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
         // HTTP/1.0 has no chunked encoding: the stream ends with the connection.
         if (version == Poco::Net::HTTPMessage::HTTP_1_0) keep_alive_ = false;
         else chunked = true;
-        headers.emplace_back("Cache-Control", "no-cache");
+        header("Cache-Control", "no-cache");
         head(out, 200, "text/event-stream", -1);
     }
     chunk(out, batch.bytes, chunked);
@@ -862,7 +862,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     x->version = req.getVersion();
     x->keep_alive_ = resp.getKeepAlive();
     for (const auto& [name, value] : resp)  // x-request-id, Date, Server (set before this handler ran)
-        if (Poco::icompare(name, "Connection") != 0) x->base_headers.emplace_back(name, value);
+        if (Poco::icompare(name, "Connection") != 0) x->header(name, value);
     x->t0 = t0;
     x->scope = std::move(scope_owner);
     x->scope->resp = nullptr;

@@ -329,8 +329,8 @@ def start_tailgate(work: Path, name: str, mocks: list[Mock], chain: list, router
                    general: dict | None = None) -> Proc:
     cfg = {"model_list": model_list(mocks),
            "router_settings": {"strategies": chain, **(router or {})},
-           # One Poco thread per client connection: room for the concurrency scenario's 2,000 streams.
-           "general_settings": {"max_threads": 2300, "master_key": MASTER_KEY, **(general or {})}}
+           # Default max_threads (256): streams and idle connections hold no thread.
+           "general_settings": {"master_key": MASTER_KEY, **(general or {})}}
     path = work / f"{name}.yaml"
     path.write_text(json.dumps(cfg, indent=1))
     return Proc(pinned(PROXY_CORE, [TAILGATE, "--config", path, "--host", "127.0.0.1", "--port", 0]),

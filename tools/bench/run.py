@@ -44,6 +44,7 @@ BUILD = Path(os.environ.get("TAILGATE_BUILD_DIR", REPO / "build")).resolve()
 TAILGATE = BUILD / "bin" / "tailgate"
 MOCK = BUILD / "bin" / "tailgate-mock"
 LOADGEN = BUILD / "bin" / "tailgate-loadgen"
+TAILGATE_LOG_LEVEL = "warn"  # --tailgate-log-level
 RESULTS = REPO / "tools" / "bench" / "results"
 PLOTS = REPO / "docs" / "bench"
 LITELLM_VENV = REPO / ".venv-litellm"
@@ -330,7 +331,8 @@ def start_tailgate(work: Path, name: str, mocks: list[Mock], chain: list, router
     cfg = {"model_list": model_list(mocks),
            "router_settings": {"strategies": chain, **(router or {})},
            # Default max_threads (256): streams and idle connections hold no thread.
-           "general_settings": {"master_key": MASTER_KEY, **(general or {})}}
+           # The per-request log line follows --tailgate-log-level (nginx runs with its access log off).
+           "general_settings": {"master_key": MASTER_KEY, "log_level": TAILGATE_LOG_LEVEL, **(general or {})}}
     path = work / f"{name}.yaml"
     path.write_text(json.dumps(cfg, indent=1))
     return Proc(pinned(PROXY_CORE, [TAILGATE, "--config", path, "--host", "127.0.0.1", "--port", 0]),
@@ -967,11 +969,16 @@ def main() -> int:
     ap.add_argument("--outage-rate", type=float, default=200, help="outage scenario requests/s (default 200)")
     ap.add_argument("--outage-duration", type=float, default=20, help="outage scenario seconds (default 20)")
     ap.add_argument("--outage-at", type=float, default=5, help="second at which mock b starts failing (default 5)")
+    ap.add_argument("--tailgate-log-level", default="warn",
+                    help="Tailgate's log_level: warn (default) has no per-request line, like nginx with its access "
+                         "log off; info adds one line per request")
     ap.add_argument("--no-litellm", dest="litellm", action="store_false", help="skip LiteLLM")
     ap.add_argument("--no-litellm-install", dest="install_litellm", action="store_false",
                     help="use .venv-litellm only if it already exists")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs, raw results)")
     args = ap.parse_args()
+    global TAILGATE_LOG_LEVEL
+    TAILGATE_LOG_LEVEL = args.tailgate_log_level
     for b in (TAILGATE, MOCK, LOADGEN):
         if not b.exists():
             print(f"{b} not found: build first (tools/bench/run.sh does)", file=sys.stderr)
@@ -1004,7 +1011,8 @@ def main() -> int:
         header = (f"## {name}\n\nRun {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {info['run_s']} s; "
                   f"{info['cores']} × {info['cpu']}; load average {' '.join(info['loadavg_start'])} at start, "
                   f"{' '.join(info['loadavg_end'])} at end"
-                  + (f"; LiteLLM {info['litellm_version']}" if "litellm_version" in info else "") + ".\n")
+                  + (f"; LiteLLM {info['litellm_version']}" if "litellm_version" in info else "")
+                  + f"; Tailgate log_level {TAILGATE_LOG_LEVEL}.\n")
         md = header + "\n" + text + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "") + "\n"
         (RESULTS / f"{name}.md").write_text(md)
         with open(RESULTS / f"{name}.json", "w") as f:

@@ -1,11 +1,14 @@
-// Hand-off between the executor (Asio threads) and the Poco thread that owns
-// the client connection.
+// Hand-off between the executor (Asio threads) and whoever writes the client's
+// response.
 //
-// The executor appends what the client must get (under its own lock) and wakes
-// the thread in flush(), once that lock is released; the Poco thread sleeps in
-// poll() on two descriptors: its thread's eventfd (Waker) and the client socket
-// (POLLRDHUP), so a client that hangs up is noticed at once, even while no byte
-// is flowing, and its upstream attempts are cancelled.
+// The executor appends what the client must get (under its own lock) and, once
+// that lock is released, flush() tells the writer:
+//   - ClientRelay (API requests): `notify` posts the relay's pump to its strand;
+//     the relay take()s the batch and writes it from the Asio side;
+//   - a Poco thread (the model-list fan-out, which waits for several channels):
+//     its thread's eventfd (Waker) is signalled, and wait() sleeps in poll() on
+//     that eventfd and the client socket (POLLRDHUP), so a client that hangs up
+//     is noticed at once, even while no byte is flowing.
 #pragma once
 
 #include "dispatch/executor.hpp"

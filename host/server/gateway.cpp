@@ -38,6 +38,8 @@
 #include <random>
 #include <thread>
 
+#include <unistd.h>
+
 namespace tailgate::server {
 
 namespace {
@@ -1046,11 +1048,12 @@ int Gateway::start(const std::string& host, int port) {
     limits.body_timeout = g.cfg->general.client_body_timeout;
     limits.max_header_bytes = g.cfg->general.max_header_bytes;
     limits.max_body_bytes = g.cfg->general.max_body_bytes;
-    // The parker reaches the front end's resumer through this holder: both are
-    // made here, and a connection can only be parked once the front end runs.
-    auto resumer = std::make_shared<std::shared_ptr<ConnectionResumer>>();
+    // The parker reaches the front end's resumer through this holder, weakly:
+    // the resumer owns the connection factory, which owns the parker.
+    auto resumer = std::make_shared<std::weak_ptr<ConnectionResumer>>();
     IdleParker parker = [&io = g.io, resumer](DetachedClient c, std::chrono::milliseconds timeout) {
-        park_idle_client(io, std::move(c), *resumer, timeout);
+        if (auto r = resumer->lock()) park_idle_client(io, std::move(c), std::move(r), timeout);
+        else ::close(c.fd);  // the front end is gone: nothing would resume it
     };
     g.http = std::make_unique<HttpFrontEnd>(Poco::Net::HTTPRequestHandlerFactory::Ptr(new Factory(g)), params, limits,
                                             *g.pool, host, port, std::move(parker));

@@ -156,6 +156,11 @@ struct Gateway::Impl {
     std::unique_ptr<metrics::Metrics> prom;  // null when general_settings.metrics is false
     std::unique_ptr<metrics::StrategyStats> strat;  // GET /stats/strategies; with prom
     std::unique_ptr<router::Router> router;
+    // Before the io_context: a relay whose handler is still queued when the
+    // io_context goes holds an admission ticket and a drain entry.
+    Admission admission{cfg->general};
+    Drain drain;
+    bool json_log = false;
     boost::asio::io_context io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
     std::vector<std::thread> io_threads;
@@ -163,9 +168,6 @@ struct Gateway::Impl {
     std::unique_ptr<dispatch::AsioScheduler> scheduler;
     std::unique_ptr<Poco::ThreadPool> pool;
     std::unique_ptr<HttpFrontEnd> http;
-    Admission admission{cfg->general};
-    Drain drain;
-    bool json_log = false;
 
     Impl(std::shared_ptr<const config::Config> c, std::vector<std::string> dirs)
         : cfg(std::move(c)), registry(std::move(dirs)) {

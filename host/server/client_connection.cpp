@@ -111,10 +111,7 @@ public:
             }
             if (errno == EINTR) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK) error(errno);
-            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-            if (left <= 0) throw Poco::TimeoutException("client not reading");
-            pollfd w{sockfd(), POLLOUT, 0};
-            if (::poll(&w, 1, static_cast<int>(std::min<int64_t>(left, INT_MAX))) < 0 && errno != EINTR) error();
+            if (!wait_ready(POLLOUT, deadline)) throw Poco::TimeoutException("client not reading");
         }
         return length;
     }
@@ -169,18 +166,23 @@ public:
             }
             if (errno == EINTR) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK) error(errno);
-            auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
-            if (left <= 0) {
+            if (!wait_ready(POLLIN, deadline_)) {
                 expired_ = true;
                 throw Poco::TimeoutException("client too slow");
             }
-            pollfd p{sockfd(), POLLIN, 0};
-            int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, INT_MAX)));
-            if (rc < 0 && errno != EINTR) error();
         }
     }
 
 private:
+    // Waits for `events` on the socket until `deadline`; false once it has passed.
+    bool wait_ready(short events, Clock::time_point deadline) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0) return false;
+        pollfd p{sockfd(), events, 0};
+        if (::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, INT_MAX))) < 0 && errno != EINTR) error();
+        return true;
+    }
+
     Phase phase_ = Phase::Free;
     Clock::time_point deadline_{};
     size_t budget_ = SIZE_MAX;
@@ -564,20 +566,18 @@ public:
         : factory_(std::move(factory)), pool_(pool), max_workers_(std::max(1, max_threads)) {}
 
     void resume(DetachedClient c, bool keep_alive, std::function<void()> finish) override {
-        ClientSocketImpl::Resume r{c.requests_left, keep_alive, std::move(finish)};
-        const int fd = c.fd;
-        Poco::Net::StreamSocket socket(new ClientSocketImpl(fd, std::move(c), std::move(r)));
         bool start_worker = false;
         {
             std::unique_lock lk(mu_);
             if (stopped_) {
                 lk.unlock();
-                auto* impl = client_impl(socket);
-                auto again = impl->take_resume();
-                if (again && again->finish) again->finish();
-                return;  // the socket closes here
+                ::close(c.fd);
+                if (finish) finish();
+                return;
             }
-            queue_.push_back(std::move(socket));
+            const int fd = c.fd;
+            ClientSocketImpl::Resume r{c.requests_left, keep_alive, std::move(finish)};
+            queue_.emplace_back(new ClientSocketImpl(fd, std::move(c), std::move(r)));
             if (idle_ == 0 && workers_ < max_workers_) {
                 ++workers_;
                 start_worker = true;

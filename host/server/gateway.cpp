@@ -46,6 +46,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A blocked read or write on a client socket gives up after this long: Poco's
+// socket timeout, and ClientRelay's write timeout (a client that stopped reading).
+constexpr std::chrono::milliseconds kClientIoTimeout{60000};
+
 double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
@@ -435,7 +439,8 @@ void ApiExchange::finish() {
             sc.sample.overhead_s = seconds(Clock::time_point(Clock::duration(launched)) - t0) +
                                    std::max(0.0, seconds(*first_written - traced->trace().committed_at));
     }
-    const auto records = executor->records();
+    const bool per_attempt = (g.strat && traced) || g.json_log;
+    const auto records = per_attempt ? executor->records() : std::vector<dispatch::AttemptRecord>{};
     if (g.strat && traced) {
         const auto& tr = traced->trace();
         metrics::StrategyStats::Request sr;
@@ -501,7 +506,7 @@ void ApiExchange::finish() {
             auto meta = info.metadata_json.size() <= 8192 ? logfmt::compact_json(info.metadata_json) : std::nullopt;
             f.raw("metadata", meta ? *meta : std::string("{\"_dropped\":\"too large or invalid\"}"));
         }
-    } else {
+    } else if (spdlog::should_log(spdlog::level::info)) {  // nothing to format at log_level warn
         const double total_ms = ms_since(t0);
         std::string meta =
             info.metadata_json == "{}" ? std::string() : " metadata=" + info.metadata_json.substr(0, 256);
@@ -880,7 +885,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     auto client_conn = detach_client(req);
     if (!client_conn) throw std::logic_error("API request on a connection not served by HttpFrontEnd");
     ClientRelay::Options relay_opts;
-    relay_opts.write_timeout = std::chrono::milliseconds(60000);
+    relay_opts.write_timeout = kClientIoTimeout;
     ClientRelay::start(io, std::move(*client_conn), http->resumer(), channel, executor, x, relay_opts);
     executor->start();
     x->launched_at.store(Clock::now().time_since_epoch().count(), std::memory_order_release);  // attempt 0 is on its way
@@ -1038,7 +1043,7 @@ int Gateway::start(const std::string& host, int port) {
     params->setKeepAlive(true);
     params->setKeepAliveTimeout(Poco::Timespan(g.cfg->general.keep_alive_timeout.count() * 1000));
     params->setMaxKeepAliveRequests(0);
-    params->setTimeout(Poco::Timespan(60, 0));
+    params->setTimeout(Poco::Timespan(std::chrono::microseconds(kClientIoTimeout).count()));
     params->setServerName("tailgate");
     params->setSoftwareVersion("tailgate/" TAILGATE_VERSION);
     // Small stacks: a pool thread only parses, routes and copies bytes.

@@ -701,6 +701,10 @@ void Loader::parse_router(Map& root) {
         if (auto x = get(m, "timeout")) r.timeout = timeout(*x);
         if (auto x = get(m, "stream_timeout")) r.stream_timeout = timeout(*x);
         if (auto x = get(m, "connect_timeout")) r.connect_timeout = timeout(*x);
+        if (auto x = get(m, "max_request_timeout")) {
+            r.max_request_timeout = timeout(*x);
+            if (r.max_request_timeout > std::chrono::hours(24 * 365)) fail(*x, "must be at most 365 days");
+        }
         if (auto x = get(m, "allowed_fails")) r.allowed_fails = int32(*x, 0);
         if (auto x = get(m, "cooldown_time")) r.cooldown_time = duration(*x);
         if (auto x = get(m, "disable_cooldowns")) r.disable_cooldowns = boolean(*x);
@@ -839,7 +843,14 @@ void Loader::parse_general(Map& root) {
     auto gv = get(root, "general_settings");
     if (!gv) return;
     Map m = open_map(*gv);
-    if (auto x = get(m, "master_key")) g.master_key = secret(*x);
+    if (auto x = get(m, "master_key")) {
+        g.master_key = secret(*x);
+        // An empty key (often os.environ/VAR with VAR set but empty) must not
+        // silently turn auth off: running without auth means leaving the key out.
+        if (detail::trim(g.master_key.reveal()).empty())
+            fail(*x, "is empty (an empty environment variable?); remove general_settings.master_key to run without "
+                     "authentication");
+    }
     if (auto x = get(m, "host")) g.host = nonempty_str(*x);
     if (auto x = get(m, "port")) g.port = int32(*x, 0, 65535);
     if (auto x = get(m, "max_threads")) g.max_threads = int32(*x, 1, 100000);

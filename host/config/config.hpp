@@ -83,6 +83,8 @@ struct RouterSettings {
     Millis timeout{600000};
     std::optional<Millis> stream_timeout;
     Millis connect_timeout{5000};
+    // A request's own timeout / stream_timeout (extra_body) is clamped to this.
+    Millis max_request_timeout{3600000};
     int allowed_fails = 3;
     Millis cooldown_time{5000};
     bool disable_cooldowns = false;

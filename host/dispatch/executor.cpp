@@ -192,6 +192,9 @@ Executor::~Executor() = default;
 void Executor::start() {
     FlushAfterUnlock flush{*downstream_};
     std::lock_guard lk(mu_);
+    // Cancelled before it started (a client that hung up at once): launching
+    // now would run an attempt nobody waits for, outside admission.
+    if (done_) return;
     if (attempts_.empty()) {
         done_ = true;
         downstream_->fail(ApiError::unavailable("no deployment available for this request"));

@@ -29,6 +29,10 @@ std::unique_ptr<spdlog::formatter> make_formatter(bool json);
 // Appends `s` JSON-escaped (no quotes), replacing invalid UTF-8 with U+FFFD.
 void append_escaped(std::string& out, std::string_view s);
 
+// Appends `s` with every byte outside printable ASCII and valid, non-control
+// UTF-8 written as \xNN (what text-mode log lines do to their messages).
+void append_printable(std::string& out, std::string_view s);
+
 // Re-serialises a JSON value compactly (no newlines); nullopt if it does not
 // parse or is not valid UTF-8.
 std::optional<std::string> compact_json(std::string_view json);

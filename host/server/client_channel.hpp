@@ -1,14 +1,9 @@
-// Hand-off between the executor (Asio threads) and whoever writes the client's
-// response.
+// Hand-off between the executor (Asio threads) and ClientRelay, which writes
+// the client's response.
 //
 // The executor appends what the client must get (under its own lock) and, once
-// that lock is released, flush() tells the writer:
-//   - ClientRelay (API requests): `notify` posts the relay's pump to its strand;
-//     the relay take()s the batch and writes it from the Asio side;
-//   - a Poco thread (the model-list fan-out, which waits for several channels):
-//     its thread's eventfd (Waker) is signalled, and wait() sleeps in poll() on
-//     that eventfd and the client socket (POLLRDHUP), so a client that hangs up
-//     is noticed at once, even while no byte is flowing.
+// that lock is released, flush() calls `notify`, which posts the relay's pump to
+// its strand; the relay take()s the batch and writes it from the Asio side.
 #pragma once
 
 #include "dispatch/executor.hpp"
@@ -22,31 +17,9 @@
 
 namespace tailgate::server {
 
-// An eventfd. Each Poco thread keeps one and reuses it for every request it
-// serves (creating and closing one per request cost two syscalls and an fput
-// on the hot path). Channels hold it by shared_ptr, so a late signal from an
-// executor that outlives its request never writes to a closed, reused fd.
-class Waker {
-public:
-    Waker();
-    ~Waker();
-    Waker(const Waker&) = delete;
-    Waker& operator=(const Waker&) = delete;
-    static std::shared_ptr<Waker> for_this_thread();
-    void signal();
-    void drain();
-    int fd() const { return fd_; }
-
-private:
-    int fd_ = -1;
-};
-
 class ClientChannel final : public dispatch::Downstream {
 public:
-    // Several channels may share one waker (they are waited on by the same
-    // thread, one at a time): wait() looks at its own state before sleeping,
-    // so a wake-up consumed by another channel's wait is never lost.
-    explicit ClientChannel(std::shared_ptr<Waker> waker = Waker::for_this_thread());
+    ClientChannel() = default;
     ~ClientChannel() override = default;
     ClientChannel(const ClientChannel&) = delete;
     ClientChannel& operator=(const ClientChannel&) = delete;
@@ -66,7 +39,7 @@ public:
     // shutdown); false when it had. The executor must be cancelled after.
     bool abort(const ApiError& error);
 
-    // What the Poco thread takes in one go.
+    // What the relay takes in one go.
     struct Batch {
         bool committed = false;           // commit happened (this batch or earlier)
         std::optional<uint32_t> attempt;  // set in the batch that carries the commit
@@ -77,17 +50,12 @@ public:
         bool resume = false;              // once written, call Executor::resume_reading()
     };
 
-    enum class Wait { Ready, ClientGone, TimedOut };
-    // Without a waker: `notify` is called (outside every lock) where the waker
-    // would be signalled. Set it before the executor starts.
+    // Called (outside every lock) whenever there is something new to take.
+    // Set it before the executor starts.
     void set_notify(std::function<void()> notify);
     // Takes what the executor produced, without waiting; false when nothing is new.
     bool take(Batch& out);
-
-    // Blocks until the executor produced something, the client hung up
-    // (client_fd < 0: not watched), or `timeout` passed.
-    Wait wait(int client_fd, std::chrono::milliseconds timeout, Batch& out);
-    // The request is over: later executor callbacks no longer wake this thread.
+    // The request is over: later executor callbacks notify nobody.
     void close();
 
 private:
@@ -95,8 +63,7 @@ private:
     bool take_locked(Batch& out);
 
     std::mutex mu_;
-    std::shared_ptr<Waker> waker_;  // null once closed
-    std::function<void()> notify_;  // instead of the waker; empty once closed
+    std::function<void()> notify_;  // empty once closed
     bool committed_ = false;
     std::optional<uint32_t> attempt_;
     upstream::ResponseHead head_;

@@ -281,10 +281,22 @@ std::optional<ApiError> framing_error(const Poco::Net::HTTPServerRequest& req) {
     if (lengths && req.getContentLength64() < 0)
         return client_error(400, "Invalid Content-Length " + first.substr(0, 32), "invalid_http_request");
     const std::string& m = req.getMethod();
-    if (!has_te && !lengths && m != "GET" && m != "HEAD" && m != "DELETE")
+    const bool bodiless = m == "GET" || m == "HEAD" || m == "DELETE";
+    // No handler of these reads a body: left unread on a kept-alive connection it
+    // would be parsed as the next request (CL.0 smuggling behind a reusing proxy).
+    if (bodiless && (has_te || (lengths && req.getContentLength64() > 0)))
+        return client_error(400, "A " + m + " request must not have a body", "invalid_http_request");
+    if (!has_te && !lengths && !bodiless)
         return client_error(411, "A " + m.substr(0, 16) + " request needs Content-Length or chunked Transfer-Encoding",
                             "length_required");
     return std::nullopt;
+}
+
+// Whether the handler read the declared body to its end. Bytes left unread
+// must never be taken for the next request on this connection.
+bool body_consumed(Poco::Net::HTTPServerRequest& req) {
+    const bool declared = req.getChunkedTransferEncoding() || (req.hasContentLength() && req.getContentLength64() > 0);
+    return !declared || req.stream().eof();
 }
 
 class ClientConnection;
@@ -520,7 +532,8 @@ void ClientConnection::run() {
                 response.sendContinue();
             handler->handleRequest(*request, response);
             if (sock->detached()) return;  // the response goes on on the Asio side
-            session.setKeepAlive(params_->getKeepAlive() && response.getKeepAlive() && session.can_keep_alive());
+            session.setKeepAlive(params_->getKeepAlive() && response.getKeepAlive() && session.can_keep_alive() &&
+                                 body_consumed(*request));
         } catch (const Poco::Exception& e) {
             // The handler answers its own errors; what reaches here is a dead socket.
             spdlog::debug("client connection ended: {}", e.displayText());

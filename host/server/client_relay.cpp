@@ -10,25 +10,24 @@
 namespace tailgate::server {
 
 void ClientRelay::start(boost::asio::io_context& io, DetachedClient client, std::shared_ptr<ConnectionResumer> resumer,
-                        std::shared_ptr<ClientChannel> channel, dispatch::ExecutorPtr executor,
-                        std::shared_ptr<Exchange> exchange, const Options& options) {
-    auto relay = std::make_shared<ClientRelay>(io, std::move(client), std::move(resumer), channel, std::move(executor),
-                                               std::move(exchange), options);
-    // Held until end() closes the channel, so the relay lives as long as the exchange.
-    channel->set_notify([relay] { boost::asio::post(relay->strand_, [relay] { relay->pump(); }); });
+                        std::shared_ptr<ResponseSource> source, std::shared_ptr<Exchange> exchange,
+                        const Options& options) {
+    auto relay = std::make_shared<ClientRelay>(io, std::move(client), std::move(resumer), source, std::move(exchange),
+                                               options);
+    // Held until end() closes the source, so the relay lives as long as the exchange.
+    source->set_notify([relay] { boost::asio::post(relay->strand_, [relay] { relay->pump(); }); });
     relay->watch_client();  // nothing else runs yet: safe off the strand
 }
 
 ClientRelay::ClientRelay(boost::asio::io_context& io, DetachedClient client, std::shared_ptr<ConnectionResumer> resumer,
-                         std::shared_ptr<ClientChannel> channel, dispatch::ExecutorPtr executor,
-                         std::shared_ptr<Exchange> exchange, const Options& options)
+                         std::shared_ptr<ResponseSource> source, std::shared_ptr<Exchange> exchange,
+                         const Options& options)
     : strand_(boost::asio::make_strand(io)),
       socket_(io, client.fd),
       write_timer_(io),
       client_(std::move(client)),
       resumer_(std::move(resumer)),
-      channel_(std::move(channel)),
-      executor_(std::move(executor)),
+      source_(std::move(source)),
       exchange_(std::move(exchange)),
       options_(options) {
     client_.fd = -1;
@@ -37,7 +36,7 @@ ClientRelay::ClientRelay(boost::asio::io_context& io, DetachedClient client, std
 void ClientRelay::pump() {
     while (!ended_ && !writing_) {
         if (out_.empty()) {
-            if (!channel_->take(batch_)) return;
+            if (!source_->take(batch_)) return;
             last_ = exchange_->render(batch_, out_);
             resume_ = resume_ || batch_.resume;
         }
@@ -46,7 +45,7 @@ void ClientRelay::pump() {
         // A slow client had the upstream paused (bounded buffer); it took the backlog.
         if (resume_) {
             resume_ = false;
-            executor_->resume_reading();
+            source_->resume_reading();
         }
         if (last_) {
             end();
@@ -114,7 +113,7 @@ void ClientRelay::on_readable(const boost::system::error_code& ec) {
 void ClientRelay::gone(const char* why) {
     if (ended_) return;
     exchange_->client_gone(why);
-    executor_->cancel();
+    source_->cancel();
     last_ = false;
     end();
 }
@@ -123,7 +122,7 @@ void ClientRelay::end() {
     const bool keep_alive = last_ && exchange_->keep_alive();
     ended_ = true;
     write_timer_.cancel();
-    channel_->close();  // no more notifications: drops the channel's hold on this relay
+    source_->close();  // no more notifications: drops the source's hold on this relay
     client_.fd = socket_.release();  // also aborts the pending waits
     resumer_->resume(std::move(client_), keep_alive, [exchange = exchange_] { exchange->finish(); });
 }

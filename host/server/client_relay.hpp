@@ -21,10 +21,42 @@
 #include <boost/asio/strand.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
 namespace tailgate::server {
+
+// Where a relay's response comes from: one executor through its channel
+// (ExecutorSource), or several fanned in (the model-list answer). Called on
+// the relay's strand, except set_notify (before anything runs).
+class ResponseSource {
+public:
+    virtual ~ResponseSource() = default;
+    // `notify` must be called (outside every lock) whenever take() may have something new.
+    virtual void set_notify(std::function<void()> notify) = 0;
+    // What is new for the client, without waiting; false when nothing is.
+    virtual bool take(ClientChannel::Batch& out) = 0;
+    virtual void cancel() = 0;          // the client is gone: stop every upstream attempt
+    virtual void resume_reading() = 0;  // the client took the backlog: let a paused upstream read again
+    virtual void close() = 0;           // the exchange is over: no more notifications
+};
+
+// One executor's output, as its channel hands it over.
+class ExecutorSource final : public ResponseSource {
+public:
+    ExecutorSource(std::shared_ptr<ClientChannel> channel, dispatch::ExecutorPtr executor)
+        : channel_(std::move(channel)), executor_(std::move(executor)) {}
+    void set_notify(std::function<void()> notify) override { channel_->set_notify(std::move(notify)); }
+    bool take(ClientChannel::Batch& out) override { return channel_->take(out); }
+    void cancel() override { executor_->cancel(); }
+    void resume_reading() override { executor_->resume_reading(); }
+    void close() override { channel_->close(); }
+
+private:
+    std::shared_ptr<ClientChannel> channel_;
+    dispatch::ExecutorPtr executor_;
+};
 
 class ClientRelay final : public std::enable_shared_from_this<ClientRelay> {
 public:
@@ -39,7 +71,7 @@ public:
         // The connection may be reused after the response.
         virtual bool keep_alive() const = 0;
         // The client went away (hang-up, failed write, write timeout) before the
-        // end; the relay cancels the executor. On the relay's strand.
+        // end; the relay cancels the source. On the relay's strand.
         virtual void client_gone(const char* why) = 0;
         // The exchange is over (the last byte was written or the client is gone).
         // Runs on a Poco pool thread before the connection serves anything else:
@@ -57,12 +89,18 @@ public:
     // Call on the Poco thread, after detach_client() and before the executor
     // starts: from then on the executor's output reaches the client here.
     static void start(boost::asio::io_context& io, DetachedClient client, std::shared_ptr<ConnectionResumer> resumer,
+                      std::shared_ptr<ResponseSource> source, std::shared_ptr<Exchange> exchange,
+                      const Options& options);
+    // One executor's response (the usual case).
+    static void start(boost::asio::io_context& io, DetachedClient client, std::shared_ptr<ConnectionResumer> resumer,
                       std::shared_ptr<ClientChannel> channel, dispatch::ExecutorPtr executor,
-                      std::shared_ptr<Exchange> exchange, const Options& options);
+                      std::shared_ptr<Exchange> exchange, const Options& options) {
+        start(io, std::move(client), std::move(resumer),
+              std::make_shared<ExecutorSource>(std::move(channel), std::move(executor)), std::move(exchange), options);
+    }
 
     ClientRelay(boost::asio::io_context& io, DetachedClient client, std::shared_ptr<ConnectionResumer> resumer,
-                std::shared_ptr<ClientChannel> channel, dispatch::ExecutorPtr executor,
-                std::shared_ptr<Exchange> exchange, const Options& options);
+                std::shared_ptr<ResponseSource> source, std::shared_ptr<Exchange> exchange, const Options& options);
     ClientRelay(const ClientRelay&) = delete;
     ClientRelay& operator=(const ClientRelay&) = delete;
 
@@ -79,8 +117,7 @@ private:
     boost::asio::steady_timer write_timer_;
     DetachedClient client_;  // fd moved into socket_; the rest goes back with it
     std::shared_ptr<ConnectionResumer> resumer_;
-    std::shared_ptr<ClientChannel> channel_;
-    dispatch::ExecutorPtr executor_;
+    std::shared_ptr<ResponseSource> source_;
     std::shared_ptr<Exchange> exchange_;
     Options options_;
 

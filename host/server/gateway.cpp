@@ -8,12 +8,14 @@
 #include "metrics/metrics.hpp"
 #include "metrics/strategy_stats.hpp"
 #include "server/admission.hpp"
+#include "server/all_results.hpp"
 #include "server/client_channel.hpp"
 #include "server/client_connection.hpp"
 #include "server/client_relay.hpp"
 #include "server/dashboard.hpp"
 #include "server/drain.hpp"
 #include "server/request_body.hpp"
+#include "server/request_options.hpp"
 #include "server/upstream_transport.hpp"
 #include "upstream/client.hpp"
 
@@ -23,6 +25,7 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/IPAddress.h>
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/String.h>
 #include <Poco/ThreadPool.h>
@@ -33,6 +36,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -124,6 +128,15 @@ void send_error(Poco::Net::HTTPServerResponse& resp, const ApiError& e) {
     send_json(resp, e.status, e.body());
 }
 
+bool is_loopback(const std::string& host) {
+    if (host == "localhost" || host == "::1") return true;
+    try {
+        return Poco::Net::IPAddress(host).isLoopback();
+    } catch (const Poco::Exception&) {
+        return false;  // a name we did not resolve: assume it is reachable
+    }
+}
+
 struct Endpoint {
     enum Kind { Api, Models, ModelOne, Liveness, Readiness, Metrics, Stats, Ui, Unknown };
     Endpoint(Kind k = Unknown, tg_endpoint a = TG_ENDPOINT_CHAT, std::string s = {})
@@ -153,6 +166,10 @@ Endpoint classify_path(std::string path) {
 
 }  // namespace
 
+namespace {
+struct RequestScope;
+}
+
 struct Gateway::Impl {
     std::shared_ptr<const config::Config> cfg;
     plugin::Registry registry;
@@ -165,6 +182,7 @@ struct Gateway::Impl {
     Admission admission{cfg->general};
     Drain drain;
     bool json_log = false;
+    bool unauthenticated_beyond_loopback = false;  // no master key, listening on a non-loopback address
     boost::asio::io_context io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
     std::vector<std::thread> io_threads;
@@ -202,13 +220,17 @@ struct Gateway::Impl {
     }
 
     void handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp);
+    // client_id: the client's x-request-id when echoed ("" otherwise), for the logs.
     void handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
-                    const std::string& request_id, Clock::time_point t0);
-    // False when the client went away before the answer.
-    bool handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
-                            const std::string& request_id, Clock::time_point t0,
-                            const std::shared_ptr<const ParsedBody>& parsed, const std::vector<std::string>& groups,
-                            Drain::Request& active);
+                    const std::string& request_id, const std::string& client_id, Clock::time_point t0);
+    void handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
+                            router::RequestInfo info, const std::shared_ptr<const ParsedBody>& parsed,
+                            const std::vector<std::string>& groups, const RequestTimeouts& timeouts,
+                            std::unique_ptr<RequestScope> scope, std::unique_ptr<Drain::Request> active,
+                            Admission::Ticket ticket);
+    // Hands the connection to ClientRelay, which writes what `source` produces.
+    void relay(Poco::Net::HTTPServerRequest& req, std::shared_ptr<ResponseSource> source,
+               std::shared_ptr<ClientRelay::Exchange> exchange);
     bool authorized(const Poco::Net::HTTPServerRequest& req) const;
     // Refuses the request (429/503 + Retry-After) when draining or over a cap.
     void refuse(Poco::Net::HTTPServerResponse& resp, Rejection why, const std::string& group);
@@ -224,6 +246,7 @@ struct RequestScope {
     Gateway::Impl& g;
     const Poco::Net::HTTPServerResponse* resp;  // null once the response left Poco (ClientRelay)
     std::string request_id;
+    std::string client_request_id;  // the client's x-request-id, when echoed
     std::string path;
     Clock::time_point t0;
     metrics::RequestSample sample;
@@ -262,7 +285,9 @@ struct RequestScope {
             }
             if (g.json_log) {
                 logfmt::Fields f;
-                f.str("msg", "request").str("request_id", request_id).str("path", path);
+                f.str("msg", "request").str("request_id", request_id);
+                if (!client_request_id.empty()) f.str("client_request_id", client_request_id);
+                f.str("path", path);
                 if (!model.empty()) f.str("model_group", model);
                 f.integer("status", sample.http_status);
                 if (!error.empty()) f.str("error", error);
@@ -287,58 +312,116 @@ const char* attempt_state_name(dispatch::AttemptState s) {
     }
 }
 
-// One API request once its executor runs: turns the executor's output into the
-// HTTP response ClientRelay writes, then does the request's bookkeeping.
-struct ApiExchange final : ClientRelay::Exchange {
-    explicit ApiExchange(Gateway::Impl& gw) : g(gw) {}
+// The HTTP side of every response ClientRelay writes: status line, headers,
+// chunk framing, and the request's bookkeeping (scope, drain entry, admission).
+struct RelayedExchange : ClientRelay::Exchange {
+    explicit RelayedExchange(Gateway::Impl& gw) : g(gw) {}
 
-    bool render(ClientChannel::Batch& batch, std::string& out) override;
     bool keep_alive() const override { return keep_alive_; }
     void client_gone(const char* why) override {
         outcome = why;
         scope->sample.client_gone = true;
         if (status == 0) status = 499;
     }
-    void finish() override;
 
+    // Takes over what the handler set up for the request (headers set before it
+    // ran: x-request-id, Date, Server) and its bookkeeping.
+    void adopt(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, Clock::time_point start,
+               std::unique_ptr<RequestScope> request_scope, std::unique_ptr<Drain::Request> drain_entry,
+               Admission::Ticket admission_ticket);
     // Status line and headers; length < 0: chunked (HTTP/1.1) or until close (HTTP/1.0).
     void head(std::string& out, int code, std::string_view content_type, int64_t length);
     static void chunk(std::string& out, std::string_view bytes, bool chunked);
-
-    Gateway::Impl& g;
-    std::string uri;
-    std::string version;  // the request's, used for the response
-    bool keep_alive_ = true;
-    // Header lines ("Name: value\r\n"), rendered as they are set: those set
-    // before the handler ran (x-request-id, Date, Server), then this response's.
-    std::string headers;
+    // An error answer before anything was committed.
+    void error_response(std::string& out, const ApiError& e, uint32_t attempts);
     void header(std::string_view name, std::string_view value) {
         headers += name;
         headers += ": ";
         headers += value;
         headers += "\r\n";
     }
+    // The admission slot and the drain's count go now, not when the last reference does.
+    void release() {
+        ticket = Admission::Ticket();
+        active.reset();
+    }
+
+    Gateway::Impl& g;
+    std::string uri;
+    std::string version;  // the request's, used for the response
+    bool keep_alive_ = true;
+    // Header lines ("Name: value\r\n"), rendered as they are set.
+    std::string headers;
     Clock::time_point t0;
-    std::atomic<Clock::rep> launched_at{0};  // attempt 0 handed to its connection; 0: not yet
     std::unique_ptr<RequestScope> scope;
     std::unique_ptr<Drain::Request> active;
     Admission::Ticket ticket;  // held until the response is done
+
+    // What happened, for the log and metrics (written on the relay's strand, read in finish()).
+    bool chunked = false;
+    int status = 0;
+    std::string outcome;
+};
+
+// One API request once its executor runs: turns the executor's output into the
+// HTTP response ClientRelay writes, then does the request's bookkeeping.
+struct ApiExchange final : RelayedExchange {
+    using RelayedExchange::RelayedExchange;
+
+    bool render(ClientChannel::Batch& batch, std::string& out) override;
+    void finish() override;
+
+    std::atomic<Clock::rep> launched_at{0};  // attempt 0 handed to its connection; 0: not yet
     router::RequestInfo info;
     router::RoutedPlan routed;
     dispatch::ExecutorPtr executor;
     std::shared_ptr<metrics::RequestObserver> traced;
 
-    // What happened, for the log and metrics (written on the relay's strand, read in finish()).
-    bool chunked = false;
-    int status = 0;
     double ttft_ms = -1;
     std::optional<Clock::time_point> first_written;  // first response byte handed to the relay
     bool stream_error = false;
     std::string deployment_id = "-";
-    std::string outcome;
 };
 
-void ApiExchange::head(std::string& out, int code, std::string_view content_type, int64_t length) {
+// model="a,b" without fastest_response: one JSON answer built from every group's.
+struct AllResultsExchange final : RelayedExchange {
+    using RelayedExchange::RelayedExchange;
+
+    bool render(ClientChannel::Batch& batch, std::string& out) override;
+    void finish() override;
+
+    std::shared_ptr<AllResultsSource> source;
+    std::string model;  // as requested, for the log
+};
+
+void RelayedExchange::adopt(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
+                            Clock::time_point start, std::unique_ptr<RequestScope> request_scope,
+                            std::unique_ptr<Drain::Request> drain_entry, Admission::Ticket admission_ticket) {
+    uri = req.getURI();
+    version = req.getVersion();
+    keep_alive_ = resp.getKeepAlive();
+    for (const auto& [name, value] : resp)
+        if (Poco::icompare(name, "Connection") != 0) header(name, value);
+    t0 = start;
+    scope = std::move(request_scope);
+    scope->resp = nullptr;
+    active = std::move(drain_entry);
+    ticket = std::move(admission_ticket);
+}
+
+void RelayedExchange::error_response(std::string& out, const ApiError& e, uint32_t attempts) {
+    header("x-tailgate-attempts", std::to_string(attempts));
+    // Tell the OpenAI SDK not to add its own retries on top of the ones we made.
+    if (attempts > 1) header("x-should-retry", "false");
+    if (e.retry_after_s >= 0) header("Retry-After", std::to_string(e.retry_after_s));
+    const std::string body = e.body();
+    head(out, e.status, "application/json", static_cast<int64_t>(body.size()));
+    out += body;
+    status = e.status;
+    outcome = e.message;
+}
+
+void RelayedExchange::head(std::string& out, int code, std::string_view content_type, int64_t length) {
     out.reserve(out.size() + 512 + (length > 0 ? static_cast<size_t>(length) : 0));
     out += version;
     out += ' ';
@@ -355,7 +438,7 @@ void ApiExchange::head(std::string& out, int code, std::string_view content_type
     out += "\r\n";
 }
 
-void ApiExchange::chunk(std::string& out, std::string_view bytes, bool chunked) {
+void RelayedExchange::chunk(std::string& out, std::string_view bytes, bool chunked) {
     if (bytes.empty()) return;
     if (!chunked) {
         out += bytes;
@@ -372,17 +455,8 @@ bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
     const dispatch::Plan& plan = routed.plan;
     if (!batch.committed) {
         // Failed before anything was committed: an ordinary error response.
-        const ApiError e = batch.error ? *batch.error : ApiError::internal("request ended without a response");
-        const uint32_t n = executor->launched();
-        header("x-tailgate-attempts", std::to_string(n));
-        // Tell the OpenAI SDK not to add its own retries on top of the ones we made.
-        if (n > 1) header("x-should-retry", "false");
-        if (e.retry_after_s >= 0) header("Retry-After", std::to_string(e.retry_after_s));
-        const std::string body = e.body();
-        head(out, e.status, "application/json", static_cast<int64_t>(body.size()));
-        out += body;
-        status = e.status;
-        outcome = e.message;
+        error_response(out, batch.error ? *batch.error : ApiError::internal("request ended without a response"),
+                       executor->launched());
         return true;
     }
     if (batch.attempt) {
@@ -511,14 +585,39 @@ void ApiExchange::finish() {
         std::string meta =
             info.metadata_json == "{}" ? std::string() : " metadata=" + info.metadata_json.substr(0, 256);
         spdlog::info(
-            "{} {} model={} deployment={} status={} attempts={} ttft_ms={:.1f} total_ms={:.1f} stream={}{}{}{} {}",
-            sc.request_id, uri, info.model_group, deployment_id, status, executor->launched(), ttft_ms, total_ms,
+            "{}{}{} {} model={} deployment={} status={} attempts={} ttft_ms={:.1f} total_ms={:.1f} stream={}{}{}{} {}",
+            sc.request_id, sc.client_request_id.empty() ? "" : " client_request_id=", sc.client_request_id, uri, info.model_group, deployment_id, status, executor->launched(), ttft_ms, total_ms,
             plan.stream, routed.note.empty() ? "" : " note=", routed.note, meta, outcome);
     }
     sc.record();
-    // The admission slot and the drain's count go now, not when the last reference does.
-    ticket = Admission::Ticket();
-    active.reset();
+    release();
+}
+
+bool AllResultsExchange::render(ClientChannel::Batch& batch, std::string& out) {
+    const auto parts = static_cast<uint32_t>(source->size());
+    if (!batch.committed) {
+        error_response(out, batch.error ? *batch.error : ApiError::internal("no result"), parts);
+        return true;
+    }
+    const AllResultsSource::Part& first = *source->first_ok();
+    header("x-tailgate-deployment", first.deployment);
+    header("x-tailgate-model-group", first.group);
+    header("x-tailgate-attempts", std::to_string(parts));
+    head(out, 200, "application/json", static_cast<int64_t>(batch.bytes.size()));
+    out += batch.bytes;
+    status = 200;
+    outcome = "ok";
+    return true;
+}
+
+void AllResultsExchange::finish() {
+    RequestScope& sc = *scope;
+    sc.status = status;
+    if (!g.json_log && spdlog::should_log(spdlog::level::info))
+        spdlog::info("{} {} model={} all-results groups={} status={} total_ms={:.1f} {}", sc.request_id, uri, model,
+                     source->size(), status, ms_since(t0), outcome);
+    sc.record();
+    release();
 }
 
 }  // namespace
@@ -603,9 +702,13 @@ void Handler::handleRequest(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSe
 
 void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp) {
     auto t0 = Clock::now();
-    std::string request_id = req.get("x-request-id", "");
-    if (!acceptable_request_id(request_id)) request_id = new_request_id();
-    resp.set("x-request-id", request_id);
+    // Always our own id inside (plugins treat it as unique: probe reservations,
+    // hedge counting); the client's, when acceptable, is only echoed and logged.
+    const std::string request_id = new_request_id();
+    const std::string& client_id = req.get("x-request-id", Poco::Net::HTTPMessage::EMPTY);
+    const bool echo_client_id = acceptable_request_id(client_id);
+    resp.set("x-request-id", echo_client_id ? client_id : request_id);
+    const std::string& shown_client_id = echo_client_id ? client_id : Poco::Net::HTTPMessage::EMPTY;
     // Draining: every answer closes its connection, so clients reconnect elsewhere.
     if (drain.draining()) resp.setKeepAlive(false);
 
@@ -630,7 +733,12 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
             else
                 send_json(resp, 200,
                           "{\"status\":\"healthy\",\"deployments\":" + std::to_string(router->deployment_count()) +
-                              ",\"version\":\"" TAILGATE_VERSION "\"}");
+                              ",\"version\":\"" TAILGATE_VERSION "\"" +
+                              (cfg->general.master_key.empty() ? std::string(",\"auth\":\"disabled\"") : "") +
+                              (unauthenticated_beyond_loopback
+                                   ? ",\"warning\":\"no master_key: API open to every client that can reach this address\""
+                                   : "") +
+                              "}");
             return;
         case Endpoint::Models:
         case Endpoint::ModelOne:
@@ -676,13 +784,14 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
             if (!need("POST")) return;
             if (!authorized(req)) {
                 RequestScope scope(*this, resp, request_id, path_only(req.getURI()), t0);
+                scope.client_request_id = shown_client_id;
                 scope.error = "unauthorized";
                 discard_body(req, resp, limit);
                 send_error(resp, ApiError::unauthorized("Invalid or missing API key"));
                 if (!json_log) spdlog::info("{} POST {} 401 unauthorized", request_id, req.getURI());
                 return;
             }
-            handle_api(req, resp, ep.api, request_id, t0);
+            handle_api(req, resp, ep.api, request_id, shown_client_id, t0);
             return;
         default: break;
     }
@@ -691,10 +800,12 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
 }
 
 void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
-                               tg_endpoint ep, const std::string& request_id, Clock::time_point t0) {
+                               tg_endpoint ep, const std::string& request_id, const std::string& client_id,
+                               Clock::time_point t0) {
     // On the heap: a response written by ClientRelay takes them along.
     auto scope_owner = std::make_unique<RequestScope>(*this, resp, request_id, path_only(req.getURI()), t0);
     RequestScope& scope = *scope_owner;
+    scope.client_request_id = client_id;
     const size_t limit = cfg->general.max_body_bytes;
     auto active_owner = std::make_unique<Drain::Request>(drain);
     Drain::Request& active = *active_owner;
@@ -758,27 +869,13 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     // LiteLLM's model lists: "a,b" races (fastest_response) or fans out to all.
     std::vector<std::string> model_list;
     if (parsed->model.find(',') != std::string::npos) {
-        size_t start = 0;
-        while (start <= parsed->model.size()) {
-            size_t comma = parsed->model.find(',', start);
-            std::string part = parsed->model.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-            while (!part.empty() && part.front() == ' ') part.erase(0, 1);
-            while (!part.empty() && part.back() == ' ') part.pop_back();
-            if (part.empty()) {
-                scope.error = "empty model name in list";
-                send_error(resp, ApiError::bad_request("Empty model name in list '" + parsed->model + "'", "model"));
-                return;
-            }
-            model_list.push_back(part);
-            if (comma == std::string::npos) break;
-            start = comma + 1;
-        }
-        if (model_list.size() > TG_MAX_ATTEMPTS) {
-            scope.error = "too many models listed";
-            send_error(resp, ApiError::bad_request("At most " + std::to_string(TG_MAX_ATTEMPTS) +
-                                                   " models can be listed", "model"));
+        auto list = split_model_list(parsed->model);
+        if (auto* e = std::get_if<ApiError>(&list)) {
+            scope.error = e->message;
+            send_error(resp, *e);
             return;
         }
+        model_list = std::move(std::get<std::vector<std::string>>(list));
     }
     if (!parsed->client_credential.empty() && !cfg->general.allow_client_side_credentials) {
         scope.error = "client-side credential field";
@@ -802,13 +899,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             return;
         }
     }
-    if (!model_list.empty() && !parsed->fastest_response) {
-        if (prom) scope.sample.group = prom->group_index(model_list.front());
-        if (!handle_all_results(req, resp, ep, request_id, t0, parsed, model_list, active))
-            scope.sample.client_gone = true;
-        return;
-    }
-
+    // Everything routing needs from the request, built once for every path.
     router::RequestInfo info;
     info.request_id = request_id;
     info.model_group = parsed->model;
@@ -818,19 +909,26 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     if (parsed->overrides_json.size() > 2) info.overrides = flatten_json_object(parsed->overrides_json);
     info.metadata_json = parsed->metadata_json;
     info.num_retries = parsed->num_retries;
-    info.race_groups = model_list;
     info.fallbacks = parsed->fallbacks;
     info.strategies = parsed->strategies;
-    RequestTimeouts timeouts;
-    auto to_ms = [](double s) { return config::Millis(static_cast<int64_t>(s * 1000.0)); };
-    if (parsed->timeout_s) info.timeout = timeouts.timeout = to_ms(*parsed->timeout_s);
-    if (parsed->stream_timeout_s) timeouts.stream_timeout = to_ms(*parsed->stream_timeout_s);
+    const RequestTimeouts timeouts = request_timeouts(*parsed, cfg->router.max_request_timeout);
+    info.timeout = timeouts.timeout;
+
+    if (!model_list.empty() && !parsed->fastest_response) {
+        if (prom) scope.sample.group = prom->group_index(model_list.front());
+        handle_all_results(req, resp, std::move(info), parsed, model_list, timeouts, std::move(scope_owner),
+                           std::move(active_owner), std::move(ticket));
+        return;
+    }
+    info.race_groups = std::move(model_list);
 
     auto routed_or = router->route(info);
     if (auto* e = std::get_if<ApiError>(&routed_or)) {
         send_error(resp, *e);
         scope.error = e->message;
-        if (prom) scope.sample.group = prom->group_index(model_list.empty() ? info.model_group : model_list.front());
+        if (prom)
+            scope.sample.group =
+                prom->group_index(info.race_groups.empty() ? info.model_group : info.race_groups.front());
         if (!json_log)
             spdlog::info("{} {} model={} {} {}", request_id, req.getURI(), info.model_group, e->status, e->message);
         return;
@@ -862,159 +960,80 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
             scope.stream_counted = true;
         }
     }
-    auto channel = std::make_shared<ClientChannel>(nullptr);  // ClientRelay is notified instead
+    auto channel = std::make_shared<ClientChannel>();  // ClientRelay is notified instead
     auto executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport, channel, observer);
     active.track(executor, channel);
 
     auto x = std::make_shared<ApiExchange>(*this);
-    x->uri = req.getURI();
-    x->version = req.getVersion();
-    x->keep_alive_ = resp.getKeepAlive();
-    for (const auto& [name, value] : resp)  // x-request-id, Date, Server (set before this handler ran)
-        if (Poco::icompare(name, "Connection") != 0) x->header(name, value);
-    x->t0 = t0;
-    x->scope = std::move(scope_owner);
-    x->scope->resp = nullptr;
-    x->active = std::move(active_owner);
-    x->ticket = std::move(ticket);
+    x->adopt(req, resp, t0, std::move(scope_owner), std::move(active_owner), std::move(ticket));
     x->info = std::move(info);
     x->routed = std::move(routed);
     x->executor = executor;
     x->traced = std::move(traced);
 
-    auto client_conn = detach_client(req);
-    if (!client_conn) throw std::logic_error("API request on a connection not served by HttpFrontEnd");
-    ClientRelay::Options relay_opts;
-    relay_opts.write_timeout = kClientIoTimeout;
-    ClientRelay::start(io, std::move(*client_conn), http->resumer(), channel, executor, x, relay_opts);
+    relay(req, std::make_shared<ExecutorSource>(channel, executor), x);
     executor->start();
     x->launched_at.store(Clock::now().time_since_epoch().count(), std::memory_order_release);  // attempt 0 is on its way
 }
 
+void Gateway::Impl::relay(Poco::Net::HTTPServerRequest& req, std::shared_ptr<ResponseSource> source,
+                          std::shared_ptr<ClientRelay::Exchange> exchange) {
+    auto client_conn = detach_client(req);
+    if (!client_conn) throw std::logic_error("API request on a connection not served by HttpFrontEnd");
+    ClientRelay::Options relay_opts;
+    relay_opts.write_timeout = kClientIoTimeout;
+    ClientRelay::start(io, std::move(*client_conn), http->resumer(), std::move(source), std::move(exchange),
+                       relay_opts);
+}
+
 // model="a,b" without fastest_response: every group answers; the client gets
 // the first successful completion as the top-level object (so plain SDK code
-// keeps working) plus "results": one entry per listed group, in order, each
-// {"model_group", "status", "deployment", "response"} or {..., "error"}.
-bool Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
-                                       tg_endpoint ep, const std::string& request_id, Clock::time_point t0,
-                                       const std::shared_ptr<const ParsedBody>& parsed,
-                                       const std::vector<std::string>& groups, Drain::Request& active) {
+// keeps working) plus "results": one entry per listed group, in order (see
+// AllResultsSource). Written by ClientRelay like any other response.
+void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
+                                       router::RequestInfo info, const std::shared_ptr<const ParsedBody>& parsed,
+                                       const std::vector<std::string>& groups, const RequestTimeouts& timeouts,
+                                       std::unique_ptr<RequestScope> scope, std::unique_ptr<Drain::Request> active,
+                                       Admission::Ticket ticket) {
     if (parsed->stream) {
-        send_error(resp, ApiError::bad_request("stream=true with a model list needs fastest_response=true "
-                                               "(a stream has one winner)",
-                                               "stream", "model_list_stream"));
-        return true;
+        const ApiError e = ApiError::bad_request("stream=true with a model list needs fastest_response=true "
+                                                 "(a stream has one winner)",
+                                                 "stream", "model_list_stream");
+        scope->error = e.message;
+        send_error(resp, e);
+        return;
     }
-    struct One {
-        std::string group;
-        std::shared_ptr<ClientChannel> channel;
-        dispatch::ExecutorPtr executor;
-        dispatch::Plan plan;
-        std::optional<ApiError> error;
-        int status = 0;
-        std::string body;
-        std::string deployment;
-    };
-    std::vector<One> all(groups.size());
-    struct CloseChannels {  // executors may outlive the request: stop them waking this thread
-        std::vector<One>& all;
-        ~CloseChannels() {
-            for (auto& o : all)
-                if (o.channel) o.channel->close();
-        }
-    } close_channels{all};
-    RequestTimeouts timeouts;
-    if (parsed->timeout_s) timeouts.timeout = config::Millis(static_cast<int64_t>(*parsed->timeout_s * 1000.0));
+    std::vector<AllResultsSource::Part> parts(groups.size());
     for (size_t i = 0; i < groups.size(); ++i) {
-        One& o = all[i];
-        o.group = groups[i];
-        router::RequestInfo info;
-        info.request_id = request_id;
+        AllResultsSource::Part& part = parts[i];
+        part.group = groups[i];
         info.model_group = groups[i];
-        info.endpoint = ep;
-        info.overrides_json = parsed->overrides_json;
-        info.metadata_json = parsed->metadata_json;
-        info.num_retries = parsed->num_retries;
-        info.timeout = timeouts.timeout;
         auto routed = router->route(info);
         if (auto* e = std::get_if<ApiError>(&routed)) {
-            o.error = *e;
+            part.error = *e;
             continue;
         }
-        o.plan = std::get<router::RoutedPlan>(routed).plan;
-        o.channel = std::make_shared<ClientChannel>();
-        auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, o.plan, ep, timeouts);
+        const dispatch::Plan& plan = std::get<router::RoutedPlan>(routed).plan;
+        for (const auto& a : plan.attempts) part.deployment_ids.push_back(cfg->deployments[a.deployment].id);
+        part.channel = std::make_shared<ClientChannel>();  // the relay is notified
+        auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, info.endpoint, timeouts);
         std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
-        if (prom) observer = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), o.plan);
-        o.executor = std::make_shared<dispatch::Executor>(o.plan, *scheduler, transport, o.channel, observer);
-        active.track(o.executor, o.channel);
+        if (prom) observer = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), plan);
+        part.executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport, part.channel, observer);
+        active->track(part.executor, part.channel);
     }
-    for (auto& o : all)
-        if (o.executor) o.executor->start();
-
-    const int client_fd = static_cast<int>(static_cast<Poco::Net::HTTPServerRequestImpl&>(req).socket().impl()->sockfd());
-    for (auto& o : all) {
-        if (!o.executor) continue;
-        ClientChannel::Batch batch;
-        for (;;) {
-            auto w = o.channel->wait(client_fd, std::chrono::milliseconds(1000), batch);
-            if (w == ClientChannel::Wait::TimedOut) continue;
-            if (w == ClientChannel::Wait::ClientGone) {
-                for (auto& x : all)
-                    if (x.executor) x.executor->cancel();
-                if (!json_log) spdlog::info("{} {} model={} client disconnected", request_id, req.getURI(), parsed->model);
-                return false;
-            }
-            if (batch.attempt) {
-                o.status = batch.head.status;
-                o.deployment = cfg->deployments[o.plan.attempts[*batch.attempt].deployment].id;
-            }
-            o.body += batch.bytes;
-            if (!batch.committed && batch.error) o.error = batch.error;
-            if (batch.finished || batch.attempt) break;
-        }
-    }
-
-    const One* first_ok = nullptr;
-    const ApiError* worst = nullptr;
-    std::string results = "[";
-    for (size_t i = 0; i < all.size(); ++i) {
-        const One& o = all[i];
-        if (i) results += ',';
-        results += "{\"model_group\":" + json_quote(o.group);
-        if (o.error) {
-            results += ",\"status\":" + std::to_string(o.error->status) + ",\"error\":";
-            std::string eb = o.error->body();
-            results.append(eb, 9, eb.size() - 10);  // the inner {"message",...} object
-            if (!worst) worst = &*o.error;
-        } else {
-            results += ",\"status\":" + std::to_string(o.status) + ",\"deployment\":" + json_quote(o.deployment) +
-                       ",\"response\":" + (o.body.empty() ? std::string("null") : o.body);
-            if (!first_ok) first_ok = &o;
-        }
-        results += '}';
-    }
-    results += ']';
-    if (!first_ok) {
-        resp.set("x-tailgate-attempts", std::to_string(all.size()));
-        send_error(resp, worst ? *worst : ApiError::internal("no result"));
-        return true;
-    }
-    std::string body = first_ok->body;
-    size_t close = body.find_last_of('}');
-    if (close == std::string::npos) {
-        send_error(resp, ApiError::bad_gateway("upstream returned a non-JSON body", "upstream_protocol_error"));
-        return true;
-    }
-    body.insert(close, ",\"results\":" + results);
-    resp.set("x-tailgate-deployment", first_ok->deployment);
-    resp.set("x-tailgate-model-group", first_ok->group);
-    resp.set("x-tailgate-attempts", std::to_string(all.size()));
-    send_json(resp, 200, body);
-    if (!json_log)
-        spdlog::info("{} {} model={} all-results groups={} total_ms={:.1f}", request_id, req.getURI(), parsed->model,
-                     all.size(), ms_since(t0));
-    return true;
+    auto source = std::make_shared<AllResultsSource>(std::move(parts));
+    std::vector<dispatch::ExecutorPtr> executors;
+    for (size_t i = 0; i < groups.size(); ++i)
+        if (auto e = source->executor(i)) executors.push_back(std::move(e));
+    auto x = std::make_shared<AllResultsExchange>(*this);
+    x->adopt(req, resp, scope->t0, std::move(scope), std::move(active), std::move(ticket));
+    x->source = source;
+    x->model = parsed->model;
+    relay(req, source, x);
+    for (auto& e : executors) e->start();
+    // Every group refused at routing: no executor will notify, so wake the relay once.
+    if (executors.empty()) source->notify_now();
 }
 
 Gateway::Gateway(std::shared_ptr<const config::Config> cfg, std::vector<std::string> plugin_dirs)
@@ -1066,6 +1085,12 @@ int Gateway::start(const std::string& host, int port) {
                                             *g.pool, host, port, std::move(parker));
     *resumer = g.http->resumer();
     g.http->start();
+    if (g.cfg->general.master_key.empty() && !is_loopback(host)) {
+        g.unauthenticated_beyond_loopback = true;
+        spdlog::warn("authentication is OFF (no general_settings.master_key) and the gateway listens on {}: every "
+                     "client that can reach it may use the configured providers",
+                     host);
+    }
     return g.http->port();
 }
 

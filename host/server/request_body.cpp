@@ -22,12 +22,14 @@ constexpr std::array<std::string_view, 11> kGatewayFields = {
 constexpr int kMaxDepth = 128;
 // Where to send a request, and with which credentials, is the config's business:
 // an upstream that honours these (another LiteLLM proxy does) could be steered
-// by the client to any host.
-constexpr std::array<std::string_view, 19> kCredentialFields = {
-    "api_key",        "api_base",          "base_url",          "api_version",     "azure_endpoint",
-    "azure_ad_token", "azure_deployment",  "custom_llm_provider", "organization",  "extra_headers",
-    "headers",        "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name",
-    "vertex_project", "vertex_location",   "vertex_credentials", "deployment_id"};
+// by the client to any host. Whole families go by prefix (LiteLLM keeps adding
+// provider fields: aws_bedrock_runtime_endpoint, vertex_ai_project, ...);
+// `user_config` and `model_list` carry a whole per-request router of their own.
+constexpr std::array<std::string_view, 8> kCredentialPrefixes = {
+    "api_", "aws_", "azure_", "vertex_", "bedrock_", "sagemaker_", "watsonx_", "litellm_"};
+constexpr std::array<std::string_view, 9> kCredentialFields = {
+    "base_url",      "custom_llm_provider", "organization", "extra_headers", "headers",
+    "deployment_id", "user_config",         "model_list",   "region_name"};
 
 enum class Kind { None, Null, Bool, Number, String, Object, Array };
 
@@ -185,6 +187,8 @@ std::optional<std::vector<std::string>> string_list(std::string_view json, bool 
 }  // namespace
 
 bool is_client_credential_field(std::string_view key) {
+    for (auto p : kCredentialPrefixes)
+        if (key.substr(0, p.size()) == p) return true;
     for (auto f : kCredentialFields)
         if (f == key) return true;
     return false;

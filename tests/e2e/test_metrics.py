@@ -241,7 +241,7 @@ def test_json_log_lines_parse_and_carry_request_fields(mixed):
             rec = json.loads(line)  # every line, not just request records
             assert isinstance(rec, dict) and {"ts", "level"} <= set(rec) and "msg" in rec, line
             if rec.get("msg") == "request":
-                out[rec["request_id"]] = rec
+                out[rec.get("client_request_id", rec["request_id"])] = rec
         return out
 
     recs = wait_for(lambda: (lambda r: r if {"req-json-1", "req-json-2", "req-json-3"} <= set(r) else None)(records()),

@@ -71,7 +71,7 @@ struct Relay : ::testing::Test {
     std::shared_ptr<RecordingObserver> obs = std::make_shared<RecordingObserver>();
     std::shared_ptr<FakeResumer> resumer = std::make_shared<FakeResumer>();
     std::shared_ptr<FakeExchange> exchange = std::make_shared<FakeExchange>();
-    std::shared_ptr<ClientChannel> channel = std::make_shared<ClientChannel>(nullptr);
+    std::shared_ptr<ClientChannel> channel = std::make_shared<ClientChannel>();
     ExecutorPtr executor;
     int relay_end = -1, client_end = -1;
 

@@ -517,3 +517,16 @@ TEST_F(ExecutorPlan, ContentThenMalformedInOneReadCommitsThenFails) {
     EXPECT_EQ(transport->order.size(), 1u) << "no retry after the commit point";
     EXPECT_TRUE(transport->cancelled(0));
 }
+
+// A client that hangs up at once can make the relay cancel() before start():
+// nothing may be launched afterwards (it would run unobserved, outside admission).
+TEST_F(ExecutorPlan, CancelBeforeStartLaunchesNothing) {
+    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 10ms}});
+    ex->cancel();
+    ex->start();
+    sched.advance(50ms);
+    EXPECT_TRUE(transport->started.empty());
+    EXPECT_EQ(ex->launched(), 0u);
+    EXPECT_TRUE(ex->finished());
+    EXPECT_TRUE(obs->events.empty());
+}

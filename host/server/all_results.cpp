@@ -35,7 +35,7 @@ bool AllResultsSource::take(ClientChannel::Batch& out) {
             }
             p.body += b.bytes;
             if (!b.committed && b.error) p.error = b.error;
-            p.done = b.finished;
+            p.done = b.finished || b.attempt.has_value();  // non-stream: the commit carries the whole body
         }
         all_done = all_done && p.done;
     }

@@ -1027,7 +1027,8 @@ void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
     for (size_t i = 0; i < groups.size(); ++i)
         if (auto e = source->executor(i)) executors.push_back(std::move(e));
     auto x = std::make_shared<AllResultsExchange>(*this);
-    x->adopt(req, resp, scope->t0, std::move(scope), std::move(active), std::move(ticket));
+    const Clock::time_point t0 = scope->t0;
+    x->adopt(req, resp, t0, std::move(scope), std::move(active), std::move(ticket));
     x->source = source;
     x->model = parsed->model;
     relay(req, source, x);

@@ -867,3 +867,23 @@ TEST_F(ConfigWarnings, YamlMergeKeys) {
     EXPECT_EQ(string_error("model_list:\n  - model_name: a\n    litellm_params:\n      <<: 5\n"),
               "inline.yaml:4: model_list[0].litellm_params.<<: a merge key needs a map or a list of maps");
 }
+
+TEST_F(ConfigEnv, EmptyMasterKeyRefusesToStart) {
+    // os.environ/VAR with VAR set but empty used to turn authentication off silently.
+    fake_env_vars() = {{"MASTER", ""}, {"BLANK", "  "}};
+    const std::string head = "model_list:\n  - model_name: g\n    litellm_params: {model: openai/m}\ngeneral_settings:\n";
+    for (const char* value : {"os.environ/MASTER", "os.environ/BLANK", "\"\""}) {
+        const std::string e = string_error(head + "  master_key: " + value + "\n");
+        EXPECT_EQ(e.rfind("inline.yaml:5: general_settings.master_key: is empty", 0), 0u) << e;
+    }
+}
+
+TEST_F(ConfigRouter, MaxRequestTimeout) {
+    const std::string head = "model_list:\n  - model_name: g\n    litellm_params: {model: openai/m}\nrouter_settings:\n";
+    EXPECT_EQ(load(head + "  timeout: 30\n").router.max_request_timeout, 3600s);
+    EXPECT_EQ(load(head + "  max_request_timeout: 90s\n").router.max_request_timeout, 90s);
+    EXPECT_EQ(string_error(head + "  max_request_timeout: 0\n"),
+              "inline.yaml:5: router_settings.max_request_timeout: must be greater than 0");
+    EXPECT_EQ(string_error(head + "  max_request_timeout: 9000h\n").rfind("inline.yaml:5: router_settings.max_request_timeout:", 0),
+              0u);
+}

@@ -5,6 +5,8 @@
 #include "metrics/metrics.hpp"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <rapidjson/document.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
@@ -519,6 +521,20 @@ TEST(JsonLog, TextFormatIsUnchanged) {
     logger.set_formatter(logfmt::make_formatter(false));
     logger.info("hello \"world\"");
     EXPECT_NE(os.str().find(" info hello \"world\"\n"), std::string::npos) << os.str();
+}
+
+TEST(TextLog, ControlBytesFromClientDataCannotForgeLines) {
+    std::ostringstream os;
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(os);
+    spdlog::logger logger("text-escape-test", sink);
+    logger.set_formatter(logfmt::make_formatter(false));
+    logger.info("model={} uri={}", "x\n2026-01-01 00:00:00.000 error forged", "/v1/\x1b[2Jchat\x7f\xc2\x9b\xff");
+    logger.info("utf-8 stays: caf\xc3\xa9 \xe6\xa8\xa1\xe5\x9e\x8b");
+    const std::string out = os.str();
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 2) << out;
+    EXPECT_NE(out.find("model=x\\x0a2026-01-01 00:00:00.000 error forged"), std::string::npos) << out;
+    EXPECT_NE(out.find("uri=/v1/\\x1b[2Jchat\\x7f\\xc2\\x9b\\xff"), std::string::npos) << out;
+    EXPECT_NE(out.find("utf-8 stays: caf\xc3\xa9 \xe6\xa8\xa1\xe5\x9e\x8b\n"), std::string::npos) << out;
 }
 
 // ---------------------------------------------------------------------------

@@ -71,3 +71,16 @@ TEST(RequestBody, EndpointSpecificRequiredFields) {
     EXPECT_EQ(err(R"({"model":"e"})", TG_ENDPOINT_EMBEDDINGS).param, "input");
     EXPECT_EQ(ok(R"({"model":"c","prompt":"once"})", TG_ENDPOINT_COMPLETIONS).model, "c");
 }
+
+TEST(RequestBody, CredentialFieldsGoByPrefix) {
+    for (const char* f : {"user_config", "aws_bedrock_runtime_endpoint", "vertex_ai_project", "azure_ad_token_provider",
+                          "api_type", "api_key", "litellm_params", "model_list", "base_url"}) {
+        EXPECT_TRUE(is_client_credential_field(f)) << f;
+        auto p = ok(std::string(R"({"model":"m","messages":[],")") + f + R"(":"x"})");
+        EXPECT_EQ(p.client_credential, f);
+        auto q = ok(std::string(R"({"model":"m","messages":[],"extra_body":{")") + f + R"(":"x"}})");
+        EXPECT_EQ(q.client_credential, std::string("extra_body.") + f);
+    }
+    for (const char* f : {"messages", "user", "tools", "response_format", "max_tokens", "apikey", "seed"})
+        EXPECT_FALSE(is_client_credential_field(f)) << f;
+}

@@ -94,9 +94,10 @@ const std::vector<std::string>& supported_routing_strategies() {
 }
 
 std::vector<std::string> default_chain(const std::string& routing_strategy) {
+    // health first everywhere: LiteLLM cools failing deployments whatever the strategy.
     if (routing_strategy == "simple-shuffle" || routing_strategy == "usage-based-routing" ||
         routing_strategy == "usage-based-routing-v2") {
-        return {"simple-shuffle"};
+        return {"health", "simple-shuffle"};
     }
     if (routing_strategy == "latency-based-routing") return {"health", "latency"};
     if (routing_strategy == "cost-based-routing") return {"health", "cost"};
@@ -701,6 +702,8 @@ void Loader::parse_router(Map& root) {
         if (auto x = get(m, "timeout")) r.timeout = timeout(*x);
         if (auto x = get(m, "stream_timeout")) r.stream_timeout = timeout(*x);
         if (auto x = get(m, "connect_timeout")) r.connect_timeout = timeout(*x);
+        if (auto x = get(m, "max_client_retry_after")) r.max_client_retry_after = duration(*x);
+        if (auto x = get(m, "panic_routing")) r.panic_routing = boolean(*x);
         if (auto x = get(m, "max_request_timeout")) {
             r.max_request_timeout = timeout(*x);
             if (r.max_request_timeout > std::chrono::hours(24 * 365)) fail(*x, "must be at most 365 days");
@@ -739,13 +742,21 @@ void Loader::parse_router(Map& root) {
     if (strategies) {
         parse_strategies(*strategies);
         r.strategies_explicit = true;
+        const bool has_health = std::any_of(r.strategies.begin(), r.strategies.end(),
+                                            [](const StrategySpec& s) { return s.name == "health"; });
+        if (!has_health && !r.disable_cooldowns)
+            warn(strategies->line, "router_settings.strategies",
+                 "no 'health' in the chain: failing deployments are never cooled down (LiteLLM cools them under "
+                 "every routing_strategy; add health first, or set disable_cooldowns: true to silence this)");
         if (!r.routing_strategy_args.empty()) {
             warn(strategy_line ? strategy_line : strategies->line, "router_settings.routing_strategy_args",
                  "not applied: router_settings.strategies is set (put args on the chain entry)");
         }
     } else {
         r.strategies_explicit = false;
-        for (const auto& name : default_chain(r.routing_strategy)) {
+        auto chain = default_chain(r.routing_strategy);
+        if (r.disable_cooldowns) std::erase(chain, std::string("health"));
+        for (const auto& name : chain) {
             StrategySpec s;
             s.name = name;
             s.line = strategy_line;

@@ -85,6 +85,12 @@ struct RouterSettings {
     Millis connect_timeout{5000};
     // A request's own timeout / stream_timeout (extra_body) is clamped to this.
     Millis max_request_timeout{3600000};
+    // Every Retry-After sent to a client is at most this: the OpenAI SDK sleeps
+    // what it is told, and a doubling upstream or cooldown value would park it.
+    Millis max_client_retry_after{5000};
+    // When every deployment of a group (and of its fallbacks) is cooling, send
+    // the request to the one whose cooldown ends first instead of refusing it.
+    bool panic_routing = true;
     int allowed_fails = 3;
     Millis cooldown_time{5000};
     bool disable_cooldowns = false;

@@ -316,6 +316,26 @@ static ApiError no_deployment_error(const std::string& msg, int64_t retry_after_
     return e;
 }
 
+std::optional<uint32_t> Router::panic_target(const std::vector<std::string>& groups) const {
+    std::optional<uint32_t> best;
+    int64_t best_until = 0;
+    for (const auto& g : groups) {
+        auto it = groups_.find(g);
+        if (it == groups_.end()) continue;
+        for (uint32_t d : it->second) {
+            const auto& st = *states_[d];
+            std::lock_guard lk(st.mu);
+            if (st.health == TG_HEALTH_HEALTHY) continue;
+            const int64_t until = st.health == TG_HEALTH_HALF_OPEN ? 0 : st.cooldown_until_ms;
+            if (!best || until < best_until) {
+                best = d;
+                best_until = until;
+            }
+        }
+    }
+    return best;
+}
+
 ApiError Router::unknown_group(const std::string& group) const {
     std::string known;
     for (const auto& name : cfg_->model_groups()) known += (known.empty() ? "" : ", ") + name;
@@ -462,7 +482,25 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
         std::string msg = "No deployment available for model group '" + req.model_group + "'";
         if (groups.size() > 1) msg += " or its fallbacks";
         msg += ": " + refusal;
-        return no_deployment_error(msg, retry_after);
+        // Panic routing (Envoy's term): when everything is cooling, refusing would
+        // only make clients retry (and sleep Retry-After); the deployment closest
+        // to recovery answers instead. Its failure does not extend the cooldown
+        // (health ignores outcomes while cooling), its success ends it.
+        const auto target = rs.panic_routing && retry_after >= 0 ? panic_target(groups) : std::nullopt;
+        if (!target) return no_deployment_error(msg, retry_after);
+        const auto& d = cfg_->deployments[*target];
+        const auto gi = static_cast<uint32_t>(std::find(groups.begin(), groups.end(), d.model_name) - groups.begin());
+        out.groups = groups;
+        plan.attempts.push_back(dispatch::AttemptSpec{*target, TG_LAUNCH_AT_START, config::Millis(0), gi});
+        out.panic = true;
+        if (!out.note.empty()) out.note += "; ";
+        out.note += "panic: every deployment cooling, trying " + d.id;
+        if (req.stream) {
+            auto st = d.stream_timeout ? d.stream_timeout : rs.stream_timeout;
+            if (st) plan.first_content_timeout = *st;
+        }
+        plan.shadow_sample_rate = 0;
+        return out;
     }
     for (const auto& g : cw_groups)
         if (auto e = add_group(g, true)) return *e;

@@ -43,6 +43,10 @@ struct RoutedPlan {
     dispatch::Plan plan;
     std::vector<std::string> groups;  // AttemptSpec::group indexes this: [requested, fallbacks..., cw fallbacks...]
     std::string note;                 // strategy decisions, for the request log
+    // Every deployment was cooling: the plan is one attempt at the deployment
+    // whose cooldown ends first (router_settings.panic_routing). Its failure is
+    // final: the client is told not to retry on top of it.
+    bool panic = false;
 };
 
 // Per-deployment counters and published values. Counters are atomics; the
@@ -107,6 +111,9 @@ private:
     plugin::InstancePtr make_instance(const config::StrategySpec& spec) const;
     void dispatch_event(const tg_event& ev) const;
     ApiError unknown_group(const std::string& group) const;
+    // The deployment of `groups` whose cooldown ends first (half-open ones first
+    // of all); nullopt when none is cooling.
+    std::optional<uint32_t> panic_target(const std::vector<std::string>& groups) const;
     static tg_host_api make_host_api(Router* self);
 
     std::shared_ptr<const config::Config> cfg_;

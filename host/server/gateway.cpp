@@ -219,6 +219,12 @@ struct Gateway::Impl {
         scheduler = std::make_unique<dispatch::AsioScheduler>(io);
     }
 
+    // Retry-After as clients may see it: at most router_settings.max_client_retry_after
+    // (the OpenAI SDK sleeps whatever it is told before retrying).
+    long client_retry_after(long seconds) const {
+        const long cap = static_cast<long>((cfg->router.max_client_retry_after.count() + 999) / 1000);
+        return std::min(seconds, cap);
+    }
     void handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp);
     // client_id: the client's x-request-id when echoed ("" otherwise), for the logs.
     void handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
@@ -332,8 +338,9 @@ struct RelayedExchange : ClientRelay::Exchange {
     // Status line and headers; length < 0: chunked (HTTP/1.1) or until close (HTTP/1.0).
     void head(std::string& out, int code, std::string_view content_type, int64_t length);
     static void chunk(std::string& out, std::string_view bytes, bool chunked);
-    // An error answer before anything was committed.
-    void error_response(std::string& out, const ApiError& e, uint32_t attempts);
+    // An error answer before anything was committed; `final`: retrying cannot
+    // help (the deployment was known to be down), tell the SDK so.
+    void error_response(std::string& out, const ApiError& e, uint32_t attempts, bool final = false);
     void header(std::string_view name, std::string_view value) {
         headers += name;
         headers += ": ";
@@ -409,11 +416,11 @@ void RelayedExchange::adopt(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSe
     ticket = std::move(admission_ticket);
 }
 
-void RelayedExchange::error_response(std::string& out, const ApiError& e, uint32_t attempts) {
+void RelayedExchange::error_response(std::string& out, const ApiError& e, uint32_t attempts, bool final) {
     header("x-tailgate-attempts", std::to_string(attempts));
     // Tell the OpenAI SDK not to add its own retries on top of the ones we made.
-    if (attempts > 1) header("x-should-retry", "false");
-    if (e.retry_after_s >= 0) header("Retry-After", std::to_string(e.retry_after_s));
+    if (attempts > 1 || final) header("x-should-retry", "false");
+    if (e.retry_after_s >= 0) header("Retry-After", std::to_string(g.client_retry_after(e.retry_after_s)));
     const std::string body = e.body();
     head(out, e.status, "application/json", static_cast<int64_t>(body.size()));
     out += body;
@@ -456,7 +463,7 @@ bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
     if (!batch.committed) {
         // Failed before anything was committed: an ordinary error response.
         error_response(out, batch.error ? *batch.error : ApiError::internal("request ended without a response"),
-                       executor->launched());
+                       executor->launched(), routed.panic);
         return true;
     }
     if (batch.attempt) {
@@ -924,6 +931,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
 
     auto routed_or = router->route(info);
     if (auto* e = std::get_if<ApiError>(&routed_or)) {
+        if (e->retry_after_s >= 0) e->retry_after_s = client_retry_after(e->retry_after_s);
         send_error(resp, *e);
         scope.error = e->message;
         if (prom)

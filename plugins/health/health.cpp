@@ -121,6 +121,7 @@ struct EventView {
     int32_t http_status = 0;
     int64_t retry_after_ms = -1;
     uint32_t attempt = 0;
+    double elapsed_ms = -1;  // since the attempt started; < 0: unknown
     std::string_view request_id;
 
     explicit EventView(const tg_event& e) : type(e.type) {
@@ -128,6 +129,7 @@ struct EventView {
         if (TG_HAS_MEMBER(&e, tg_event, http_status)) http_status = e.http_status;
         if (TG_HAS_MEMBER(&e, tg_event, retry_after_ms)) retry_after_ms = e.retry_after_ms;
         if (TG_HAS_MEMBER(&e, tg_event, attempt)) attempt = e.attempt;
+        if (TG_HAS_MEMBER(&e, tg_event, elapsed_ms)) elapsed_ms = e.elapsed_ms;
         if (TG_HAS_MEMBER(&e, tg_event, request_id) && e.request_id != nullptr) request_id = e.request_id;
     }
 };
@@ -176,6 +178,7 @@ struct Slot {
     std::string id;
     tg_health state = TG_HEALTH_HEALTHY;
     int64_t until = 0;       // end of the current cooldown (COOLING)
+    int64_t cooling_since = 0;  // start of the current cooldown (COOLING)
     int64_t backoff_ms = 0;  // base length of the last cooldown (before Retry-After)
     std::array<std::deque<int64_t>, kBucketCount> fails;  // times of counted failures, oldest first
     Probe probe = Probe::None;
@@ -439,6 +442,7 @@ private:
         const tg_health from = s.state;
         s.state = to;
         s.until = to == TG_HEALTH_COOLING ? until : 0;
+        if (to == TG_HEALTH_COOLING) s.cooling_since = now;
         set_probe(s, Probe::None);
         std::string msg = "health: " + who(s) + " " + state_name(from) + " -> " + state_name(to);
         if (to == TG_HEALTH_COOLING) msg += " for " + std::to_string(until - now) + "ms";
@@ -492,6 +496,12 @@ private:
                 if (s.state == TG_HEALTH_HALF_OPEN)
                     transition(s, now, TG_HEALTH_HEALTHY, 0, TG_LOG_INFO,
                                e.type == TG_EVENT_SUCCESS ? "probe succeeded" : "probe streams content");
+                // The host sent it while cooling (panic routing: everything was
+                // cooling) and it answered: recovered. An attempt that started
+                // before the cooldown proves nothing about now.
+                else if (s.state == TG_HEALTH_COOLING && e.elapsed_ms >= 0 &&
+                         static_cast<double>(now) - e.elapsed_ms >= static_cast<double>(s.cooling_since))
+                    transition(s, now, TG_HEALTH_HEALTHY, 0, TG_LOG_INFO, "answered while cooling (panic routing)");
                 if (e.type == TG_EVENT_SUCCESS && s.state == TG_HEALTH_HEALTHY) {
                     for (auto& f : s.fails) f.clear();
                     s.backoff_ms = 0;
@@ -512,6 +522,10 @@ private:
             return;
         }
         if (s.state == TG_HEALTH_HALF_OPEN) {
+            // Only the probe's failure backs off: an attempt that started before
+            // the cooldown ended, or one the host sent beside the probe (panic
+            // routing), must not lengthen it.
+            if (!is_probe(s, e)) return;
             const int64_t prev = std::max<int64_t>(s.backoff_ms, cooldown_ms_);
             const int64_t next = std::min<int64_t>(prev > max_cooldown_ms_ / 2 ? max_cooldown_ms_ : prev * 2,
                                                    max_cooldown_ms_);

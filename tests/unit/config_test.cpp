@@ -133,7 +133,7 @@ TEST_F(ConfigShipped, DemoLoads) {
     EXPECT_EQ(c.deployments[2].upstream.port, "18003");
     EXPECT_EQ(c.deployments[3].upstream.port, "18001");
     EXPECT_EQ(c.router.routing_strategy, "simple-shuffle");
-    EXPECT_EQ(names(c.router.strategies), (std::vector<std::string>{"simple-shuffle"}));
+    EXPECT_EQ(names(c.router.strategies), (std::vector<std::string>{"health", "simple-shuffle"}));
     EXPECT_FALSE(c.router.strategies_explicit);
     EXPECT_EQ(c.general.port, 4000);
     EXPECT_TRUE(c.general.master_key.empty());
@@ -589,15 +589,27 @@ TEST_F(ConfigArgs, BadChainEntries) {
 }
 
 TEST_F(ConfigArgs, DerivedChains) {
-    EXPECT_EQ(default_chain("simple-shuffle"), (std::vector<std::string>{"simple-shuffle"}));
+    EXPECT_EQ(default_chain("simple-shuffle"), (std::vector<std::string>{"health", "simple-shuffle"}));
     EXPECT_EQ(default_chain("latency-based-routing"), (std::vector<std::string>{"health", "latency"}));
     EXPECT_EQ(default_chain("cost-based-routing"), (std::vector<std::string>{"health", "cost"}));
     EXPECT_TRUE(default_chain("nope").empty());
 
     const Config none = load(one("openai/m"));
     EXPECT_EQ(none.router.routing_strategy, "simple-shuffle");
-    EXPECT_EQ(names(none.router.strategies), (std::vector<std::string>{"simple-shuffle"}));
+    EXPECT_EQ(names(none.router.strategies), (std::vector<std::string>{"health", "simple-shuffle"}));
     EXPECT_FALSE(none.router.strategies_explicit);
+    // Cooldowns under every routing_strategy, unless switched off.
+    const Config off = load(one("openai/m") + "router_settings:\n  disable_cooldowns: true\n");
+    EXPECT_EQ(names(off.router.strategies), (std::vector<std::string>{"simple-shuffle"}));
+    const Config lat_off = load(one("openai/m") + "router_settings:\n  routing_strategy: latency-based-routing\n"
+                                                  "  disable_cooldowns: true\n");
+    EXPECT_EQ(names(lat_off.router.strategies), (std::vector<std::string>{"latency"}));
+    // An explicit chain without health is allowed, with one warning.
+    const Config bare = load(one("openai/m") + "router_settings:\n  strategies: [simple-shuffle]\n");
+    ASSERT_EQ(bare.warnings.size(), 1u);
+    EXPECT_NE(bare.warnings[0].find("router_settings.strategies: no 'health' in the chain"), std::string::npos)
+        << bare.warnings[0];
+    EXPECT_TRUE(load(one("openai/m") + "router_settings:\n  strategies: [health, simple-shuffle]\n").warnings.empty());
 
     const Config lat = load(one("openai/m") +
                             "router_settings:\n"
@@ -616,7 +628,7 @@ TEST_F(ConfigArgs, DerivedChains) {
 
     const Config usage = load(one("openai/m") + "router_settings:\n  routing_strategy: usage-based-routing\n");
     EXPECT_EQ(usage.router.routing_strategy, "simple-shuffle");
-    EXPECT_EQ(names(usage.router.strategies), (std::vector<std::string>{"simple-shuffle"}));
+    EXPECT_EQ(names(usage.router.strategies), (std::vector<std::string>{"health", "simple-shuffle"}));
     ASSERT_EQ(usage.warnings.size(), 1u);
     EXPECT_EQ(usage.warnings[0],
               "inline.yaml:6: router_settings.routing_strategy: 'usage-based-routing' is not "

@@ -54,6 +54,7 @@ protected:
         e.error_class = cls;
         e.http_status = status;
         e.retry_after_ms = retry_after;
+        e.elapsed_ms = elapsed_;
         e.prompt_tokens = -1;
         e.completion_tokens = -1;
         inst.observe(e);
@@ -90,6 +91,7 @@ protected:
     }
 
     int64_t clock_ = 1'000'000;
+    double elapsed_ = 0;  // the events' elapsed_ms: how long ago their attempt started
 };
 
 const uint32_t kHealthy = TG_HEALTH_HEALTHY, kCooling = TG_HEALTH_COOLING, kHalfOpen = TG_HEALTH_HALF_OPEN;
@@ -390,23 +392,44 @@ TEST_F(HealthTest, LateOutcomesWhileCoolingChangeNothing) {
     fail(*inst, 0, TG_ERRC_SERVER, 500, -1, "x");
     const auto cooled = published(0);
     advance(100);
-    fail(*inst, 0, TG_ERRC_SERVER, 503, 999999, "y");  // an attempt launched before the cooldown
+    elapsed_ = 150;  // attempts launched before the cooldown
+    fail(*inst, 0, TG_ERRC_SERVER, 503, 999999, "y");
     succeed(*inst, 0, "z");
     EXPECT_EQ(published(0), cooled);
     EXPECT_EQ(route(*inst), (Ids{"b", "c"}));
 }
 
-TEST_F(HealthTest, StrayFailureOnHalfOpenCoolsAgain) {
-    // An attempt planned before the cooldown lands while half-open: it is evidence too.
+TEST_F(HealthTest, AttemptsSentWhileCoolingNeverExtendItAndRecoverOnSuccess) {
+    // Panic routing: every deployment cooling, the host sends the request to the one
+    // that recovers first. Its failures change nothing; its success ends the cooldown.
+    auto inst = make({{"router.allowed_fails", "0"}, {"router.cooldown_time", "20s"}});
+    fail(*inst, 0, TG_ERRC_SERVER, 500, -1, "x");
+    const auto cooled = published(0);
+    for (int i = 0; i < 5; ++i) {
+        advance(1000);
+        fail(*inst, 0, TG_ERRC_SERVER, 500, 60000, "panic-" + std::to_string(i));
+        EXPECT_EQ(published(0), cooled) << "a refusal-time attempt escalated the cooldown";
+    }
+    advance(1000);
+    succeed(*inst, 0, "recovered");
+    EXPECT_EQ(published(0), std::make_pair(kHealthy, int64_t{0}));
+    EXPECT_TRUE(logged("deployment 'a' cooling -> healthy: answered while cooling (panic routing)", TG_LOG_INFO));
+    EXPECT_EQ(route(*inst), (Ids{"a", "b", "c"}));
+}
+
+TEST_F(HealthTest, OnlyTheProbeBacksOffWhileHalfOpen) {
+    // An attempt planned before the cooldown, or sent beside the probe, lands while
+    // half-open: only the probe's own outcome decides.
     auto inst = make();
     cool_with_auth(*inst, 1);
     advance(5000);
     EXPECT_EQ(route(*inst, "probe"), (Ids{"a", "b", "c"}));
-    fail(*inst, 1, TG_ERRC_TIMEOUT, 0, -1, "old-request", 2);
+    elapsed_ = 6000;  // started before the cooldown: only its outcome lands now
+    event(*inst, 1, TG_EVENT_FAILURE, "old-request", 2, TG_ERRC_TIMEOUT, 0);
+    EXPECT_EQ(published(1).first, kHalfOpen);
+    elapsed_ = 0;
+    fail(*inst, 1, TG_ERRC_SERVER, 500, -1, "probe");
     EXPECT_EQ(published(1), std::make_pair(kCooling, now() + 10000));
-    event(*inst, 1, TG_EVENT_STARTED, "probe");  // the probe's own outcome, now late: ignored
-    event(*inst, 1, TG_EVENT_SUCCESS, "probe");
-    EXPECT_EQ(published(1).first, kCooling);
 }
 
 TEST_F(HealthTest, DisableCooldownsPassesEverything) {

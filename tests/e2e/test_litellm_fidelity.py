@@ -1,0 +1,123 @@
+"""LiteLLM fidelity (issue 14): a LiteLLM user's config and habits keep their meaning.
+
+Each test drives the real binary with the official openai SDK against mocks and checks
+both what the client sees and what each mock received.
+"""
+from __future__ import annotations
+
+import time
+
+import openai
+import pytest
+
+from conftest import USER_HI, deployment, make_config, mock_words, wait_for
+
+FAST = ("--ttft", "1ms", "--chunks", "1", "--chunk-delay", "1ms")
+API = "/v1/chat/completions"
+
+
+def api_calls(mock) -> int:
+    return mock.stats()["by_path"].get(API, 0)
+
+
+# --------------------------------------------------------------------------
+# cooldowns under every routing strategy
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("strategy", ["simple-shuffle", "latency-based-routing", "cost-based-routing",
+                                      "usage-based-routing-v2"])
+def test_cooldowns_apply_under_every_routing_strategy(stack, strategy):
+    good = stack.mock("good", *FAST)
+    bad = stack.mock("bad", *FAST, "--fail-rate", "1", "--fail-status", "500")
+    gw = stack.gateway(make_config(
+        [deployment("g", good, model_info={"id": "good"}), deployment("g", bad, model_info={"id": "bad"})],
+        router_settings={"routing_strategy": strategy, "num_retries": 0, "allowed_fails": 1,
+                         "cooldown_time": 60}))
+    client = gw.client()
+    failures = 0
+    for _ in range(30):
+        try:
+            client.chat.completions.create(model="g", messages=USER_HI)
+        except openai.InternalServerError:
+            failures += 1
+    # allowed_fails 1: the second failure cools `bad` down for the rest of the run.
+    assert api_calls(bad) <= 2, f"{strategy}: the broken deployment got {api_calls(bad)} of 30"
+    assert failures == api_calls(bad)
+    assert api_calls(good) == 30 - failures
+
+
+# --------------------------------------------------------------------------
+# no retry storm, no long client sleeps
+# --------------------------------------------------------------------------
+
+def test_default_sdk_against_a_down_group_gets_the_upstream_error_fast(stack):
+    """The reproduction from the issue: one deployment, always 500; allowed_fails 1,
+    cooldown_time 20, num_retries 0; OpenAI(...) with its default max_retries=2. Every call
+    returns the upstream's 500 within a few seconds (it used to be a RateLimitError after
+    21 s and 41 s of SDK sleeps), the cooldown never grows, and the first call after the
+    upstream recovers succeeds."""
+    bad = stack.mock("bad", *FAST, "--fail-rate", "1", "--fail-status", "500")
+    gw = stack.gateway(make_config([deployment("g", bad, model_info={"id": "bad"})],
+                                   router_settings={"allowed_fails": 1, "cooldown_time": 20, "num_retries": 0}))
+    client = openai.OpenAI(base_url=gw.base_url, api_key="sk-anything")  # SDK defaults: max_retries=2
+    for call in range(3):
+        t0 = time.monotonic()
+        with pytest.raises(openai.InternalServerError) as e:
+            client.chat.completions.create(model="g", messages=USER_HI)
+        took = time.monotonic() - t0
+        assert took < 6, f"call {call + 1} took {took:.1f}s"
+        assert e.value.status_code == 500
+        assert "mock injected 500" in e.value.message, e.value.message
+        if call > 0:  # the group is cooling: the answer is final, the SDK does not retry it
+            assert e.value.response.headers.get("x-should-retry") == "false"
+    assert "cooling for 20000ms" in gw.log_text()
+    assert "40000ms" not in gw.log_text(), "a refusal-time attempt escalated the cooldown"
+
+    bad.configure(fail_rate=0)
+    r = client.chat.completions.with_raw_response.create(model="g", messages=USER_HI)
+    assert r.status_code == 200 and r.headers["x-tailgate-deployment"] == "bad"
+    assert "answered while cooling (panic routing)" in gw.log_text()
+    # Healthy again: ordinary routing, no panic note.
+    before = api_calls(bad)
+    assert client.chat.completions.create(model="g", messages=USER_HI).choices[0].message.content == \
+        mock_words("bad", 1)
+    assert api_calls(bad) == before + 1
+
+
+def test_panic_routing_picks_the_deployment_recovering_first(stack):
+    """x (cheaper, tried first) and y both fail once: x cooled first, so x's cooldown ends
+    first and the panic attempt goes there; y sees nothing more."""
+    x = stack.mock("x", *FAST, "--fail-rate", "1", "--fail-status", "503")
+    y = stack.mock("y", *FAST, "--fail-rate", "1", "--fail-status", "503")
+    gw = stack.gateway(make_config(
+        [deployment("g", x, model_info={"id": "x"}, input_cost_per_token=1e-7, output_cost_per_token=1e-7),
+         deployment("g", y, model_info={"id": "y"}, input_cost_per_token=1e-5, output_cost_per_token=1e-5)],
+        router_settings={"routing_strategy": "cost-based-routing", "allowed_fails": 0, "cooldown_time": 30,
+                         "num_retries": 1}))
+    client = gw.client()
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="g", messages=USER_HI)  # both fail once: both cooling
+    assert [api_calls(x), api_calls(y)] == [1, 1]
+    with pytest.raises(openai.InternalServerError) as e:
+        client.chat.completions.create(model="g", messages=USER_HI)
+    assert e.value.response.headers["x-tailgate-attempts"] == "1"
+    assert [api_calls(x), api_calls(y)] == [2, 1]
+    x.configure(fail_rate=0)
+    r = client.chat.completions.with_raw_response.create(model="g", messages=USER_HI)
+    assert r.status_code == 200 and r.headers["x-tailgate-deployment"] == "x"
+    for _ in range(3):  # x healthy again: ordinary routing, y (still cooling) untouched
+        assert client.chat.completions.with_raw_response.create(model="g", messages=USER_HI).status_code == 200
+    assert api_calls(y) == 1
+
+
+def test_upstream_retry_after_reaches_clients_capped(stack):
+    rl = stack.mock("rl", *FAST, "--fail-rate", "1", "--fail-status", "429", "--retry-after", "60")
+    gw = stack.gateway(make_config([deployment("g", rl)], router_settings={"num_retries": 0}))
+    with pytest.raises(openai.RateLimitError) as e:
+        gw.client().chat.completions.create(model="g", messages=USER_HI)
+    assert e.value.response.headers["retry-after"] == "5"  # max_client_retry_after's default
+    gw2 = stack.gateway(make_config([deployment("g", rl)],
+                                    router_settings={"num_retries": 0, "max_client_retry_after": "2s"}))
+    with pytest.raises(openai.RateLimitError) as e:
+        gw2.client().chat.completions.create(model="g", messages=USER_HI)
+    assert e.value.response.headers["retry-after"] == "2"

@@ -40,6 +40,24 @@ bool Config::has_group(const std::string& g) const {
                        [&](const Deployment& d) { return d.model_name == g; });
 }
 
+bool is_wildcard(std::string_view model_name) { return model_name.find('*') != std::string_view::npos; }
+
+std::optional<std::string> match_wildcard(std::string_view pattern, std::string_view name) {
+    const size_t star = pattern.find('*');
+    if (star == std::string_view::npos) return std::nullopt;
+    const std::string_view head = pattern.substr(0, star), tail = pattern.substr(star + 1);
+    if (name.size() < head.size() + tail.size() + 1) return std::nullopt;  // '*' stands for something
+    if (name.substr(0, head.size()) != head || name.substr(name.size() - tail.size()) != tail) return std::nullopt;
+    return std::string(name.substr(head.size(), name.size() - head.size() - tail.size()));
+}
+
+std::string upstream_model(const Deployment& d, std::string_view capture) {
+    const std::string& m = d.upstream.model;
+    const size_t star = m.find('*');
+    if (star == std::string::npos) return m;
+    return m.substr(0, star) + std::string(capture) + m.substr(star + 1);
+}
+
 namespace {
 
 struct ProviderInfo {
@@ -499,6 +517,8 @@ Deployment Loader::parse_deployment(Map& m, const Val& entry, std::optional<Val>
     if (d.model_name.find(',') != std::string::npos) {
         fail(name, "must not contain ',' (a comma-separated model list means several groups)");
     }
+    if (std::count(d.model_name.begin(), d.model_name.end(), '*') > 1)
+        fail(name, "at most one '*' (a wildcard group such as \"*\" or \"openai/*\")");
     const Val pv = require(m, "litellm_params");
     Map p = open_map(pv);
     const Val model_val = require(p, "model");

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -157,6 +158,15 @@ using EnvLookup = std::optional<std::string> (*)(const std::string&);
 Config load_file(const std::string& path, EnvLookup env = nullptr);
 Config load_string(const std::string& yaml_text, const std::string& display_name,
                    EnvLookup env = nullptr);
+
+// LiteLLM's wildcard model groups: a model_name with one '*' ("*", "openai/*",
+// "claude-3-*") serves every requested name it matches; exact names win.
+bool is_wildcard(std::string_view model_name);
+// What the '*' of `pattern` stands for in `name` (never empty), or nullopt.
+std::optional<std::string> match_wildcard(std::string_view pattern, std::string_view name);
+// The model name sent upstream: the deployment's, a '*' in it replaced by
+// `capture` (litellm_params.model: openai/* sends what the client asked for).
+std::string upstream_model(const Deployment& d, std::string_view capture);
 
 // Default chain for a LiteLLM routing_strategy name, e.g.
 // "simple-shuffle" -> [simple-shuffle], "latency-based-routing" -> [health, latency].

@@ -105,8 +105,12 @@ Router::Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry
         v.output_cost_per_token = d.output_cost_per_token;
         views_.push_back(v);
         states_.push_back(std::make_unique<DeploymentState>());
-        groups_[d.model_name].push_back(i);
+        auto& members = groups_[d.model_name];
+        if (members.empty() && config::is_wildcard(d.model_name)) patterns_.push_back(d.model_name);
+        members.push_back(i);
     }
+    std::stable_sort(patterns_.begin(), patterns_.end(),
+                     [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     host_api_ = make_host_api(this);
     for (const auto& spec : cfg_->router.strategies) {
         chain_.push_back(make_instance(spec));
@@ -141,16 +145,32 @@ struct Router::GroupRoute {
     std::vector<uint32_t> ranked;       // deployments as the chain left them, best first
     int64_t retry_after_ms = -1;  // when refused because everything is cooling
     std::string message;
+    std::string capture;  // RoutedPlan::captures
 };
 
-Router::GroupRoute Router::route_group(const std::string& group, const RequestInfo& req, const Chain& chain,
+const std::string* Router::resolve_group(const std::string& name, std::string* capture) const {
+    if (auto it = groups_.find(name); it != groups_.end()) {
+        if (capture) *capture = name;
+        return &it->first;
+    }
+    for (const auto& p : patterns_)
+        if (auto m = config::match_wildcard(p, name)) {
+            if (capture) *capture = std::move(*m);
+            return &groups_.find(p)->first;
+        }
+    return nullptr;
+}
+
+Router::GroupRoute Router::route_group(const std::string& name, const RequestInfo& req, const Chain& chain,
                                        std::string& note) const {
     GroupRoute out;
-    auto g = groups_.find(group);
-    if (g == groups_.end()) {
+    const std::string* resolved = resolve_group(name, &out.capture);
+    if (!resolved) {
         out.status = GroupRoute::UnknownGroup;
         return out;
     }
+    const std::string& group = *resolved;
+    auto g = groups_.find(group);
     const auto& members = g->second;
 
     // Candidates with a stats snapshot each; both live on this stack frame.
@@ -319,10 +339,10 @@ static ApiError no_deployment_error(const std::string& msg, int64_t retry_after_
 std::optional<uint32_t> Router::panic_target(const std::vector<std::string>& groups) const {
     std::optional<uint32_t> best;
     int64_t best_until = 0;
-    for (const auto& g : groups) {
-        auto it = groups_.find(g);
-        if (it == groups_.end()) continue;
-        for (uint32_t d : it->second) {
+    for (const auto& name : groups) {
+        const std::string* g = resolve_group(name);
+        if (!g) continue;
+        for (uint32_t d : groups_.find(*g)->second) {
             const auto& st = *states_[d];
             std::lock_guard lk(st.mu);
             if (st.health == TG_HEALTH_HEALTHY) continue;
@@ -345,7 +365,7 @@ ApiError Router::unknown_group(const std::string& group) const {
 
 std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) const {
     for (const auto& g : req.race_groups)
-        if (groups_.find(g) == groups_.end()) return unknown_group(g);
+        if (!resolve_group(g)) return unknown_group(g);
     auto chain_or = chain_for(req);
     if (auto* e = std::get_if<ApiError>(&chain_or)) return *e;
     const Chain& chain = std::get<Chain>(chain_or);
@@ -372,6 +392,7 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
             }
             gi = static_cast<uint32_t>(out.groups.size());
             out.groups.push_back(g);
+            out.captures.push_back(gr.capture);
             // The plan's first attempt, then the other deployments as the chain
             // ranked them: a group listed twice races two different deployments.
             std::vector<dispatch::AttemptSpec> uniq{gr.attempts.front()};
@@ -418,7 +439,8 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
 
 std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
     if (!req.race_groups.empty()) return route_race(req);
-    if (groups_.find(req.model_group) == groups_.end()) return unknown_group(req.model_group);
+    const std::string* requested = resolve_group(req.model_group);
+    if (!requested) return unknown_group(req.model_group);
     auto chain_or = chain_for(req);
     if (auto* e = std::get_if<ApiError>(&chain_or)) return *e;
     const Chain& chain = std::get<Chain>(chain_or);
@@ -434,11 +456,11 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
         groups.insert(groups.end(), req.fallbacks->begin(), req.fallbacks->end());
     } else {
         for (const auto& [g, list] : rs.fallbacks)
-            if (g == req.model_group) groups.insert(groups.end(), list.begin(), list.end());
+            if (g == *requested) groups.insert(groups.end(), list.begin(), list.end());
     }
     std::vector<std::string> cw_groups;
     for (const auto& [g, list] : rs.context_window_fallbacks)
-        if (g == req.model_group) cw_groups = list;
+        if (g == *requested) cw_groups = list;
 
     int64_t retry_after = -1;
     std::string refusal;
@@ -452,6 +474,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
         }
         if (gr.status == GroupRoute::Refused) {
             out.groups.push_back(g);  // keeps indexes honest: a later group is still a fallback
+            out.captures.push_back(gr.capture);
             if (refusal.empty()) refusal = gr.message;
             if (gr.retry_after_ms >= 0 && (retry_after < 0 || gr.retry_after_ms < retry_after))
                 retry_after = gr.retry_after_ms;
@@ -459,6 +482,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
         }
         uint32_t gi = static_cast<uint32_t>(out.groups.size());
         out.groups.push_back(g);
+        out.captures.push_back(gr.capture);
         owners.insert(owners.end(), gr.attempts.size(), gr.owner);
         bool first = true;
         for (auto a : gr.attempts) {
@@ -489,8 +513,8 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
         const auto target = rs.panic_routing && retry_after >= 0 ? panic_target(groups) : std::nullopt;
         if (!target) return no_deployment_error(msg, retry_after);
         const auto& d = cfg_->deployments[*target];
-        const auto gi = static_cast<uint32_t>(std::find(groups.begin(), groups.end(), d.model_name) - groups.begin());
-        out.groups = groups;
+        uint32_t gi = 0;
+        while (gi + 1 < out.groups.size() && resolve_group(out.groups[gi]) != resolve_group(d.model_name)) ++gi;
         plan.attempts.push_back(dispatch::AttemptSpec{*target, TG_LAUNCH_AT_START, config::Millis(0), gi});
         out.panic = true;
         if (!out.note.empty()) out.note += "; ";

@@ -42,6 +42,9 @@ struct RequestInfo {
 struct RoutedPlan {
     dispatch::Plan plan;
     std::vector<std::string> groups;  // AttemptSpec::group indexes this: [requested, fallbacks..., cw fallbacks...]
+    // Per entry of `groups`: what a '*' in a deployment's upstream model stands
+    // for (the wildcard's match for a pattern group, else the name itself).
+    std::vector<std::string> captures;
     std::string note;                 // strategy decisions, for the request log
     // Every deployment was cooling: the plan is one attempt at the deployment
     // whose cooldown ends first (router_settings.panic_routing). Its failure is
@@ -85,6 +88,12 @@ public:
     // Runs the chain for one model group and returns the plan, or the error
     // the client should get (unknown group, every deployment refused, ...).
     std::variant<RoutedPlan, ApiError> route(const RequestInfo& req) const;
+    // The model group serving `name`: itself when a group has that name, else
+    // the most specific wildcard group matching it ("openai/*" before "*"), with
+    // what its '*' stands for in `capture`. Null when nothing serves it.
+    const std::string* resolve_group(const std::string& name, std::string* capture = nullptr) const;
+    // Wildcard group names, most specific first.
+    const std::vector<std::string>& wildcard_groups() const { return patterns_; }
     // The cross-group race of LiteLLM's fastest_response: every listed group's
     // best deployment at t=0 (a group listed twice contributes two different
     // deployments when it has them); their retries follow as failover.
@@ -121,6 +130,7 @@ private:
     std::vector<tg_deployment> views_;                       // C views of cfg_->deployments
     std::vector<std::unique_ptr<DeploymentState>> states_;
     std::unordered_map<std::string, std::vector<uint32_t>> groups_;
+    std::vector<std::string> patterns_;  // wildcard groups, most specific (longest literal part) first
     tg_host_api host_api_{};
     HealthListener health_listener_;
     const plugin::Registry& registry_;

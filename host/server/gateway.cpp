@@ -685,9 +685,19 @@ std::string Gateway::Impl::models_json() const {
     std::string out = "{\"object\":\"list\",\"data\":[";
     bool first = true;
     for (const auto& g : cfg->model_groups()) {
+        if (config::is_wildcard(g)) continue;  // listed below: not a model a client can name as is
         if (!first) out += ',';
         first = false;
         out += "{\"id\":" + json_quote(g) + ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}";
+    }
+    // Tailgate's extension: the wildcard groups (LiteLLM's "*" / "openai/*") that
+    // serve every matching name, most specific first.
+    out += "],\"wildcard_model_groups\":[";
+    first = true;
+    for (const auto& p : router->wildcard_groups()) {
+        if (!first) out += ',';
+        first = false;
+        out += json_quote(p);
     }
     out += "]}";
     return out;
@@ -757,7 +767,7 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
             }
             if (ep.kind == Endpoint::Models) {
                 send_json(resp, 200, models_json());
-            } else if (cfg->has_group(ep.arg)) {
+            } else if (router->resolve_group(ep.arg)) {
                 send_json(resp, 200,
                           "{\"id\":" + json_quote(ep.arg) + ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}");
             } else {
@@ -945,7 +955,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     if (info.stream && timeouts.stream_timeout) routed.plan.first_content_timeout = *timeouts.stream_timeout;
     const dispatch::Plan& plan = routed.plan;
 
-    auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, ep, timeouts);
+    auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, routed.captures, ep, timeouts);
     std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
     std::shared_ptr<metrics::RequestObserver> traced;  // metrics and the JSON record read its trace
     if (prom || json_log) {
@@ -1021,10 +1031,12 @@ void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
             part.error = *e;
             continue;
         }
-        const dispatch::Plan& plan = std::get<router::RoutedPlan>(routed).plan;
+        const auto& rp = std::get<router::RoutedPlan>(routed);
+        const dispatch::Plan& plan = rp.plan;
         for (const auto& a : plan.attempts) part.deployment_ids.push_back(cfg->deployments[a.deployment].id);
         part.channel = std::make_shared<ClientChannel>();  // the relay is notified
-        auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, info.endpoint, timeouts);
+        auto transport =
+            std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, rp.captures, info.endpoint, timeouts);
         std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
         if (prom) observer = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), plan);
         part.executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport, part.channel, observer);

@@ -4,7 +4,8 @@ namespace tailgate::server {
 
 UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Config& cfg,
                                      std::shared_ptr<const ParsedBody> body, const dispatch::Plan& plan,
-                                     tg_endpoint endpoint, RequestTimeouts timeouts)
+                                     const std::vector<std::string>& captures, tg_endpoint endpoint,
+                                     RequestTimeouts timeouts)
     : client_(client),
       cfg_(cfg),
       body_(std::move(body)),
@@ -12,7 +13,12 @@ UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Con
       stream_(plan.stream),
       timeouts_(timeouts) {
     deployments_.reserve(plan.attempts.size());
-    for (const auto& a : plan.attempts) deployments_.push_back(a.deployment);
+    models_.reserve(plan.attempts.size());
+    for (const auto& a : plan.attempts) {
+        deployments_.push_back(a.deployment);
+        const std::string_view capture = a.group < captures.size() ? std::string_view(captures[a.group]) : body_->model;
+        models_.push_back(config::upstream_model(cfg_.deployments[a.deployment], capture));
+    }
 }
 
 const char* UpstreamTransport::path_for(tg_endpoint e) {
@@ -54,7 +60,7 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
 
 upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstream::Handler> handler) {
     const auto& d = cfg_.deployments[deployments_[index]];
-    return client_.start(build(d, cfg_.router, endpoint_, stream_, body_->body_for(d.upstream.model), timeouts_),
+    return client_.start(build(d, cfg_.router, endpoint_, stream_, body_->body_for(models_[index]), timeouts_),
                          std::move(handler));
 }
 

@@ -19,8 +19,11 @@ struct RequestTimeouts {
 
 class UpstreamTransport final : public dispatch::Transport {
 public:
+    // captures: per routed group (AttemptSpec::group), what a '*' in a
+    // deployment's upstream model stands for (RoutedPlan::captures).
     UpstreamTransport(upstream::Client& client, const config::Config& cfg, std::shared_ptr<const ParsedBody> body,
-                      const dispatch::Plan& plan, tg_endpoint endpoint, RequestTimeouts timeouts);
+                      const dispatch::Plan& plan, const std::vector<std::string>& captures, tg_endpoint endpoint,
+                      RequestTimeouts timeouts);
     upstream::CallPtr start(uint32_t index, std::shared_ptr<upstream::Handler> handler) override;
 
     // Path suffix per endpoint, e.g. "/chat/completions".
@@ -34,6 +37,7 @@ private:
     const config::Config& cfg_;
     std::shared_ptr<const ParsedBody> body_;
     std::vector<uint32_t> deployments_;
+    std::vector<std::string> models_;  // per attempt: the model name sent upstream
     tg_endpoint endpoint_;
     bool stream_;
     RequestTimeouts timeouts_;

@@ -121,3 +121,54 @@ def test_upstream_retry_after_reaches_clients_capped(stack):
     with pytest.raises(openai.RateLimitError) as e:
         gw2.client().chat.completions.create(model="g", messages=USER_HI)
     assert e.value.response.headers["retry-after"] == "2"
+
+
+# --------------------------------------------------------------------------
+# wildcard routing
+# --------------------------------------------------------------------------
+
+def test_wildcard_groups_route_any_matching_name_and_send_it_upstream(stack):
+    anyone = stack.mock("anyone", *FAST)
+    oai = stack.mock("oai", *FAST)
+    exact = stack.mock("exact", *FAST)
+    gw = stack.gateway(make_config([
+        deployment("*", anyone, model="openai/*", model_info={"id": "star"}),
+        deployment("openai/*", oai, model="openai/*", model_info={"id": "openai-star"}),
+        deployment("gpt-4o", exact, model="openai/gpt-4o-2024-08-06", model_info={"id": "exact"}),
+    ]))
+    client = gw.client()
+
+    def served(model: str, **kw) -> tuple[str, str]:
+        r = client.chat.completions.with_raw_response.create(model=model, messages=USER_HI, **kw)
+        assert r.status_code == 200
+        return r.headers["x-tailgate-deployment"], r.headers["x-tailgate-model-group"]
+
+    assert served("gpt-4o-mini") == ("star", "*")
+    assert anyone.last_body()["model"] == "gpt-4o-mini"  # the client's name, not "*"
+    assert served("openai/gpt-4.1") == ("openai-star", "openai/*")  # the more specific pattern
+    assert oai.last_body()["model"] == "gpt-4.1"
+    assert served("gpt-4o") == ("exact", "gpt-4o")  # exact names win over patterns
+    assert exact.last_body()["model"] == "gpt-4o-2024-08-06"
+    # Streams and model lists resolve the same way.
+    chunks = list(client.chat.completions.create(model="my-local-model", messages=USER_HI, stream=True))
+    assert chunks and anyone.last_body()["model"] == "my-local-model"
+    r = client.chat.completions.with_raw_response.create(model="claude-x,openai/o3", messages=USER_HI,
+                                                         extra_body={"fastest_response": True})
+    assert r.status_code == 200
+    assert {b["model"] for b in (anyone.last_body(), oai.last_body())} == {"claude-x", "o3"}
+
+    listed = client.models.list()
+    assert [m.id for m in listed.data] == ["gpt-4o"]
+    assert listed.model_extra["wildcard_model_groups"] == ["openai/*", "*"]
+    assert client.models.retrieve("some-new-model").id == "some-new-model"
+
+
+def test_without_a_catch_all_unknown_names_are_404(stack):
+    oai = stack.mock("oai", *FAST)
+    gw = stack.gateway(make_config([deployment("openai/*", oai, model="openai/*")]))
+    with pytest.raises(openai.NotFoundError) as e:
+        gw.client().chat.completions.create(model="gpt-4o", messages=USER_HI)
+    assert e.value.body["code"] == "model_not_found"
+    with pytest.raises(openai.NotFoundError):
+        gw.client().chat.completions.create(model="openai/", messages=USER_HI)  # '*' must stand for something
+    assert api_calls(oai) == 0

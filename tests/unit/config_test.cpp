@@ -899,3 +899,28 @@ TEST_F(ConfigRouter, MaxRequestTimeout) {
     EXPECT_EQ(string_error(head + "  max_request_timeout: 9000h\n").rfind("inline.yaml:5: router_settings.max_request_timeout:", 0),
               0u);
 }
+
+TEST(Wildcard, MatchAndSubstitute) {
+    EXPECT_EQ(match_wildcard("*", "gpt-4o"), std::optional<std::string>("gpt-4o"));
+    EXPECT_EQ(match_wildcard("openai/*", "openai/gpt-4o"), std::optional<std::string>("gpt-4o"));
+    EXPECT_EQ(match_wildcard("claude-*-latest", "claude-3-5-latest"), std::optional<std::string>("3-5"));
+    EXPECT_EQ(match_wildcard("openai/*", "openai/"), std::nullopt);  // '*' stands for something
+    EXPECT_EQ(match_wildcard("openai/*", "groq/llama"), std::nullopt);
+    EXPECT_EQ(match_wildcard("gpt-4o", "gpt-4o"), std::nullopt);  // not a pattern
+    EXPECT_EQ(match_wildcard("a*a", "a"), std::nullopt);          // head and tail may not overlap
+    Deployment d;
+    d.upstream.model = "*";
+    EXPECT_EQ(upstream_model(d, "gpt-4o-mini"), "gpt-4o-mini");
+    d.upstream.model = "accounts/fireworks/models/*";
+    EXPECT_EQ(upstream_model(d, "llama"), "accounts/fireworks/models/llama");
+    d.upstream.model = "fixed";
+    EXPECT_EQ(upstream_model(d, "ignored"), "fixed");
+}
+
+TEST_F(ConfigRouter, WildcardGroupsHaveOneStar) {
+    EXPECT_EQ(string_error("model_list:\n  - model_name: \"*/*\"\n    litellm_params: {model: openai/*}\n"),
+              "inline.yaml:2: model_list[0].model_name: at most one '*' (a wildcard group such as \"*\" or "
+              "\"openai/*\")");
+    EXPECT_EQ(load("model_list:\n  - model_name: \"*\"\n    litellm_params: {model: openai/*}\n").deployments[0].upstream.model,
+              "*");
+}

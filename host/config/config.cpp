@@ -11,6 +11,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -951,6 +953,27 @@ void Loader::parse_general(Map& root) {
     if (auto x = get(m, "overload_retry_after")) g.overload_retry_after_s = int32(*x, 0, 3600);
     if (auto x = get(m, "drain_timeout")) g.drain_timeout = duration(*x);
     if (auto x = get(m, "allow_client_side_credentials")) g.allow_client_side_credentials = boolean(*x);
+    if (auto x = get(m, "forward_client_headers")) {
+        if (!x->node.IsSequence()) fail(*x, std::string("expected a list of header names, got ") + kind_name(x->node));
+        // Never forwarded: they describe this hop (the upstream connection is ours)
+        // or carry the client's credentials for the gateway.
+        static const char* const kRefused[] = {
+            "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-connection",
+            "proxy-authorization", "proxy-authenticate", "host", "content-length", "content-type", "accept",
+            "expect", "authorization", "api-key", "x-api-key", "x-litellm-api-key", "cookie", "set-cookie"};
+        for (size_t i = 0; i < x->node.size(); ++i) {
+            const Val item{x->node[i], x->path + "[" + std::to_string(i) + "]",
+                           line_of(x->node[i]) ? line_of(x->node[i]) : x->line};
+            std::string name = to_lower(nonempty_str(item));
+            const bool token = std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+            });
+            if (!token) fail(item, "not a header name");
+            for (const char* r : kRefused)
+                if (name == r) fail(item, "'" + name + "' is never forwarded (hop-by-hop or a credential)");
+            g.forward_client_headers.push_back(std::move(name));
+        }
+    }
     warn_unknown(m);
 }
 

@@ -136,6 +136,9 @@ struct GeneralSettings {
     int overload_retry_after_s = 1;        // Retry-After on a cap or drain rejection
     Millis drain_timeout{25000};           // SIGTERM/SIGINT: time in-flight work gets to finish
     bool allow_client_side_credentials = false;  // api_key, api_base, ... in a request body
+    // Client request headers passed on to the upstream (lower-case names; empty:
+    // none). Hop-by-hop and credential headers are refused at load.
+    std::vector<std::string> forward_client_headers;
 };
 
 struct Config {

@@ -157,7 +157,6 @@ struct Executor::Attempt {
     bool head_ok = false;   // 2xx
     std::string buffer;     // pre-commit stream bytes, non-stream body, or error body
     SseScanner sse;
-    int64_t prompt_tokens = -1, completion_tokens = -1;  // non-stream body's usage
     Scheduler::TimerPtr first_content_timer;
 };
 
@@ -259,8 +258,8 @@ void Executor::emit_locked(tg_event_type type, uint32_t i, tg_cancel_reason why)
     ev.http_status = r.http_status;
     ev.retry_after_ms = r.retry_after_ms;
     const bool body_usage = !plan_.stream && type == TG_EVENT_SUCCESS;
-    ev.prompt_tokens = body_usage ? attempts_[i]->prompt_tokens : attempts_[i]->sse.prompt_tokens();
-    ev.completion_tokens = body_usage ? attempts_[i]->completion_tokens : attempts_[i]->sse.completion_tokens();
+    ev.prompt_tokens = body_usage ? r.prompt_tokens : attempts_[i]->sse.prompt_tokens();
+    ev.completion_tokens = body_usage ? r.completion_tokens : attempts_[i]->sse.completion_tokens();
     ev.cancel_reason = why;
     observer_->on_attempt(ev);
 }
@@ -511,7 +510,7 @@ void Executor::on_done(uint32_t i) {
                                                         excerpt(a.buffer), -1);
         return;
     }
-    read_usage(d, a.prompt_tokens, a.completion_tokens);
+    read_usage(d, a.rec.prompt_tokens, a.rec.completion_tokens);
     a.rec.total_ms = elapsed_ms_locked(i);
     commit_locked(i);
     --running_;

@@ -132,6 +132,7 @@ struct AttemptRecord {
     tg_error_class error_class = TG_ERRC_NONE;
     int http_status = 0;
     int64_t retry_after_ms = -1;
+    int64_t prompt_tokens = -1, completion_tokens = -1;  // a non-stream body's usage, once committed
     std::string error_message;  // upstream's message or ours; never contains credentials
 };
 

@@ -169,6 +169,7 @@ Endpoint classify_path(std::string path) {
 namespace {
 struct RequestScope;
 }
+using ForwardedHeaders = std::vector<std::pair<std::string, std::string>>;
 
 struct Gateway::Impl {
     std::shared_ptr<const config::Config> cfg;
@@ -232,8 +233,8 @@ struct Gateway::Impl {
     void handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
                             router::RequestInfo info, const std::shared_ptr<const ParsedBody>& parsed,
                             const std::vector<std::string>& groups, const RequestTimeouts& timeouts,
-                            std::unique_ptr<RequestScope> scope, std::unique_ptr<Drain::Request> active,
-                            Admission::Ticket ticket);
+                            const ForwardedHeaders& forwarded, std::unique_ptr<RequestScope> scope,
+                            std::unique_ptr<Drain::Request> active, Admission::Ticket ticket);
     // Hands the connection to ClientRelay, which writes what `source` produces.
     void relay(Poco::Net::HTTPServerRequest& req, std::shared_ptr<ResponseSource> source,
                std::shared_ptr<ClientRelay::Exchange> exchange);
@@ -377,6 +378,7 @@ struct ApiExchange final : RelayedExchange {
 
     bool render(ClientChannel::Batch& batch, std::string& out) override;
     void finish() override;
+    void litellm_headers(std::optional<uint32_t> winner);
 
     std::atomic<Clock::rep> launched_at{0};  // attempt 0 handed to its connection; 0: not yet
     router::RequestInfo info;
@@ -458,10 +460,37 @@ void RelayedExchange::chunk(std::string& out, std::string_view bytes, bool chunk
     out += "\r\n";
 }
 
+// LiteLLM's response headers that its users' tooling reads. Never an api_base or a key.
+void ApiExchange::litellm_headers(std::optional<uint32_t> winner) {
+    const dispatch::Plan& plan = routed.plan;
+    const auto records = executor->records();
+    uint32_t in_group = 0;  // launched attempts of the requested group (a model-list race has no fallbacks)
+    std::vector<uint32_t> fallbacks;
+    for (size_t i = 0; i < records.size(); ++i) {
+        const auto st = records[i].state;
+        if (st == dispatch::AttemptState::NotLaunched || st == dispatch::AttemptState::Refused) continue;
+        const uint32_t grp = plan.attempts[i].group;
+        if (grp == 0 || !info.race_groups.empty()) ++in_group;
+        else if (std::find(fallbacks.begin(), fallbacks.end(), grp) == fallbacks.end()) fallbacks.push_back(grp);
+    }
+    header("x-litellm-call-id", scope->request_id);
+    header("x-litellm-attempted-retries", std::to_string(in_group > 0 ? in_group - 1 : 0));
+    header("x-litellm-attempted-fallbacks", std::to_string(fallbacks.size()));
+    if (!winner || plan.stream) return;  // a stream's usage comes after the headers
+    const auto& r = records[*winner];
+    const auto& d = g.cfg->deployments[plan.attempts[*winner].deployment];
+    if (r.prompt_tokens < 0 || r.completion_tokens < 0 || d.input_cost_per_token < 0 || d.output_cost_per_token < 0)
+        return;
+    const double cost = static_cast<double>(r.prompt_tokens) * d.input_cost_per_token +
+                        static_cast<double>(r.completion_tokens) * d.output_cost_per_token;
+    header("x-litellm-response-cost", fmt::format("{}", cost));
+}
+
 bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
     const dispatch::Plan& plan = routed.plan;
     if (!batch.committed) {
         // Failed before anything was committed: an ordinary error response.
+        litellm_headers(std::nullopt);
         error_response(out, batch.error ? *batch.error : ApiError::internal("request ended without a response"),
                        executor->launched(), routed.panic);
         return true;
@@ -472,7 +501,9 @@ bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
         header("x-tailgate-deployment", d.id);
         header("x-litellm-model-id", d.id);  // what LiteLLM clients already read
         header("x-tailgate-model-group", d.model_name);
+        header("x-litellm-model-group", d.model_name);
         header("x-tailgate-attempts", std::to_string(executor->launched()));
+        litellm_headers(*batch.attempt);
         const uint32_t group = plan.attempts[*batch.attempt].group;
         if (group > 0 && info.race_groups.empty()) header("x-tailgate-fallback", routed.groups[group]);
         status = batch.head.status;
@@ -658,8 +689,13 @@ bool Gateway::Impl::authorized(const Poco::Net::HTTPServerRequest& req) const {
     if (key.empty()) return true;
     std::string presented;
     const std::string& auth = req.get("Authorization", "");
+    auto bearer = [](const std::string& v) {
+        return v.size() > 7 && (v.compare(0, 7, "Bearer ") == 0 || v.compare(0, 7, "bearer ") == 0) ? v.substr(7) : v;
+    };
     if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0))
         presented = auth.substr(7);
+    else if (req.has("x-litellm-api-key"))  // LiteLLM's own header, with or without "Bearer "
+        presented = bearer(req.get("x-litellm-api-key"));
     else
         presented = req.get("api-key", "");
     return constant_time_equal(presented, key.reveal());
@@ -930,11 +966,15 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     info.strategies = parsed->strategies;
     const RequestTimeouts timeouts = request_timeouts(*parsed, cfg->router.max_request_timeout);
     info.timeout = timeouts.timeout;
+    ForwardedHeaders forwarded;
+    for (const auto& name : cfg->general.forward_client_headers)
+        for (auto it = req.find(name); it != req.end() && Poco::icompare(it->first, name) == 0; ++it)
+            forwarded.emplace_back(it->first, it->second);
 
     if (!model_list.empty() && !parsed->fastest_response) {
         if (prom) scope.sample.group = prom->group_index(model_list.front());
-        handle_all_results(req, resp, std::move(info), parsed, model_list, timeouts, std::move(scope_owner),
-                           std::move(active_owner), std::move(ticket));
+        handle_all_results(req, resp, std::move(info), parsed, model_list, timeouts, forwarded,
+                           std::move(scope_owner), std::move(active_owner), std::move(ticket));
         return;
     }
     info.race_groups = std::move(model_list);
@@ -956,6 +996,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     const dispatch::Plan& plan = routed.plan;
 
     auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, routed.captures, ep, timeouts);
+    if (!forwarded.empty()) transport->forward(forwarded);
     std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
     std::shared_ptr<metrics::RequestObserver> traced;  // metrics and the JSON record read its trace
     if (prom || json_log) {
@@ -1011,8 +1052,8 @@ void Gateway::Impl::relay(Poco::Net::HTTPServerRequest& req, std::shared_ptr<Res
 void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
                                        router::RequestInfo info, const std::shared_ptr<const ParsedBody>& parsed,
                                        const std::vector<std::string>& groups, const RequestTimeouts& timeouts,
-                                       std::unique_ptr<RequestScope> scope, std::unique_ptr<Drain::Request> active,
-                                       Admission::Ticket ticket) {
+                                       const ForwardedHeaders& forwarded, std::unique_ptr<RequestScope> scope,
+                                       std::unique_ptr<Drain::Request> active, Admission::Ticket ticket) {
     if (parsed->stream) {
         const ApiError e = ApiError::bad_request("stream=true with a model list needs fastest_response=true "
                                                  "(a stream has one winner)",
@@ -1037,6 +1078,7 @@ void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
         part.channel = std::make_shared<ClientChannel>();  // the relay is notified
         auto transport =
             std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, rp.captures, info.endpoint, timeouts);
+        if (!forwarded.empty()) transport->forward(forwarded);
         std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
         if (prom) observer = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), plan);
         part.executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport, part.channel, observer);

@@ -60,8 +60,9 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
 
 upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstream::Handler> handler) {
     const auto& d = cfg_.deployments[deployments_[index]];
-    return client_.start(build(d, cfg_.router, endpoint_, stream_, body_->body_for(models_[index]), timeouts_),
-                         std::move(handler));
+    upstream::Request req = build(d, cfg_.router, endpoint_, stream_, body_->body_for(models_[index]), timeouts_);
+    req.headers.insert(req.headers.end(), forwarded_.begin(), forwarded_.end());
+    return client_.start(std::move(req), std::move(handler));
 }
 
 }  // namespace tailgate::server

@@ -25,6 +25,8 @@ public:
                       const dispatch::Plan& plan, const std::vector<std::string>& captures, tg_endpoint endpoint,
                       RequestTimeouts timeouts);
     upstream::CallPtr start(uint32_t index, std::shared_ptr<upstream::Handler> handler) override;
+    // Client headers every attempt passes on (general_settings.forward_client_headers).
+    void forward(std::vector<std::pair<std::string, std::string>> headers) { forwarded_ = std::move(headers); }
 
     // Path suffix per endpoint, e.g. "/chat/completions".
     static const char* path_for(tg_endpoint e);
@@ -38,6 +40,7 @@ private:
     std::shared_ptr<const ParsedBody> body_;
     std::vector<uint32_t> deployments_;
     std::vector<std::string> models_;  // per attempt: the model name sent upstream
+    std::vector<std::pair<std::string, std::string>> forwarded_;
     tg_endpoint endpoint_;
     bool stream_;
     RequestTimeouts timeouts_;

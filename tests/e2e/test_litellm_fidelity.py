@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 
+import httpx
+
 import openai
 import pytest
 
@@ -172,3 +174,77 @@ def test_without_a_catch_all_unknown_names_are_404(stack):
     with pytest.raises(openai.NotFoundError):
         gw.client().chat.completions.create(model="openai/", messages=USER_HI)  # '*' must stand for something
     assert api_calls(oai) == 0
+
+
+# --------------------------------------------------------------------------
+# client-side conventions
+# --------------------------------------------------------------------------
+
+def test_litellm_key_header_and_response_headers(stack):
+    m = stack.mock("m", *FAST)
+    gw = stack.gateway(make_config(
+        [deployment("g", m, model_info={"id": "dep-g"}, input_cost_per_token=2e-6, output_cost_per_token=1e-5)],
+        general_settings={"master_key": "sk-master-fid"}))
+    # LiteLLM's own key header, with or without "Bearer ".
+    for value in ("sk-master-fid", "Bearer sk-master-fid"):
+        r = httpx.post(gw.base_url + "/chat/completions", json={"model": "g", "messages": USER_HI},
+                       headers={"x-litellm-api-key": value})
+        assert r.status_code == 200, r.text
+    r = httpx.post(gw.base_url + "/chat/completions", json={"model": "g", "messages": USER_HI},
+                   headers={"x-litellm-api-key": "sk-wrong"})
+    assert r.status_code == 401
+
+    client = gw.client(api_key="sk-master-fid")
+    raw = client.chat.completions.with_raw_response.create(model="g", messages=USER_HI)
+    h, body = raw.headers, raw.parse()
+    assert h["x-litellm-model-id"] == "dep-g" and h["x-litellm-model-group"] == "g"
+    assert h["x-litellm-call-id"].startswith("req_")
+    assert h["x-litellm-attempted-retries"] == "0" and h["x-litellm-attempted-fallbacks"] == "0"
+    expected = body.usage.prompt_tokens * 2e-6 + body.usage.completion_tokens * 1e-5
+    assert float(h["x-litellm-response-cost"]) == pytest.approx(expected, rel=1e-9)
+    for k, v in h.items():  # never an api_base or a key
+        assert m.url not in v and "sk-master-fid" not in v and "sk-mock" not in v, (k, v)
+
+
+def test_retries_and_fallbacks_are_counted_in_litellm_headers(stack):
+    bad = stack.mock("bad", *FAST, "--fail-rate", "1", "--fail-status", "500")
+    bad2 = stack.mock("bad2", *FAST, "--fail-rate", "1", "--fail-status", "503")
+    good = stack.mock("good", *FAST)
+    gw = stack.gateway(make_config(
+        [deployment("a", bad), deployment("a", bad2), deployment("b", good)],
+        router_settings={"num_retries": 1, "fallbacks": [{"a": ["b"]}], "allowed_fails": 10}))
+    raw = gw.client().chat.completions.with_raw_response.create(model="a", messages=USER_HI)
+    assert raw.status_code == 200
+    assert raw.headers["x-litellm-attempted-retries"] == "1"
+    assert raw.headers["x-litellm-attempted-fallbacks"] == "1"
+    assert "x-litellm-response-cost" not in raw.headers  # no price configured
+
+
+def test_forward_client_headers_allowlist(stack, tmp_path):
+    m = stack.mock("m", *FAST)
+    gw = stack.gateway(make_config([deployment("g", m)],
+                                   general_settings={"forward_client_headers": ["OpenAI-Organization", "x-team"]}))
+    gw.client().chat.completions.create(model="g", messages=USER_HI, extra_headers={
+        "OpenAI-Organization": "org-123", "x-team": "search", "x-other": "dropped"})
+    got = m.api_requests()[-1]["headers"]
+    assert got.get("openai-organization") == "org-123" and got.get("x-team") == "search"
+    assert "x-other" not in got
+    # Without the allowlist nothing is forwarded.
+    m2 = stack.mock("m2", *FAST)
+    gw2 = stack.gateway(make_config([deployment("g", m2)]))
+    gw2.client().chat.completions.create(model="g", messages=USER_HI, extra_headers={"OpenAI-Organization": "o"})
+    assert "openai-organization" not in m2.api_requests()[-1]["headers"]
+
+
+@pytest.mark.parametrize("name", ["Authorization", "connection", "x-litellm-api-key", "Transfer-Encoding"])
+def test_forwarding_credentials_or_hop_by_hop_headers_is_a_config_error(tmp_path, name):
+    import json
+    import subprocess
+
+    from conftest import TAILGATE
+    path = tmp_path / "fwd.yaml"
+    path.write_text(json.dumps(make_config([deployment("g", api_base="http://127.0.0.1:9/v1")],
+                                           general_settings={"forward_client_headers": [name]}), indent=2))
+    p = subprocess.run([str(TAILGATE), "--config", str(path), "--check"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "general_settings.forward_client_headers[0]" in p.stderr, p.stderr
+    assert "never forwarded" in p.stderr

@@ -248,3 +248,36 @@ def test_forwarding_credentials_or_hop_by_hop_headers_is_a_config_error(tmp_path
     p = subprocess.run([str(TAILGATE), "--config", str(path), "--check"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 1 and "general_settings.forward_client_headers[0]" in p.stderr, p.stderr
     assert "never forwarded" in p.stderr
+
+
+# --------------------------------------------------------------------------
+# the Node SDK: one stream, one error
+# --------------------------------------------------------------------------
+
+NODE_DIR = __import__("pathlib").Path(__file__).parent / "node"
+
+
+def node_call(base_url: str, model: str, mode: str, max_retries: int = 2) -> dict:
+    import json
+    import shutil
+    import subprocess
+    if not shutil.which("node") or not (NODE_DIR / "node_modules" / "openai").is_dir():
+        pytest.skip("node or tests/e2e/node/node_modules missing (tools/scripts/test.sh runs npm ci)")
+    p = subprocess.run(["node", str(NODE_DIR / "sdk_call.mjs"), base_url, model, mode, str(max_retries)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_node_sdk_stream_and_error(stack):
+    good = stack.mock("good", "--ttft", "1ms", "--chunks", "5", "--chunk-delay", "1ms")
+    bad = stack.mock("bad", *FAST, "--fail-rate", "1", "--fail-status", "500")
+    gw = stack.gateway(make_config([deployment("g", good), deployment("*", bad, model="openai/*")],
+                                   router_settings={"allowed_fails": 1, "cooldown_time": 20}))
+    out = node_call(gw.base_url, "g", "stream")
+    assert out["ok"] and out["content"] == mock_words("good", 5) and out["chunks"] >= 5, out
+    t0 = time.monotonic()
+    err = node_call(gw.base_url, "some-model", "plain")  # SDK defaults: two retries
+    assert not err["ok"] and err["status"] == 500 and "mock injected 500" in err["message"], err
+    assert time.monotonic() - t0 < 10
+    assert bad.last_body()["model"] == "some-model"

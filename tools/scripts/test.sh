@@ -32,6 +32,13 @@ if [ ! -d tests/e2e/ui/node_modules ]; then
     || echo "    (could not install tests/e2e/ui/node_modules: the dashboard browser test will be skipped)"
 fi
 
+# The Node SDK check (tests/e2e/node: the official `openai` npm package) skips if this fails.
+if [ ! -d tests/e2e/node/node_modules ]; then
+  echo "==> npm ci in tests/e2e/node (openai)"
+  { command -v npm >/dev/null 2>&1 && (cd tests/e2e/node && npm ci --no-audit --no-fund); } \
+    || echo "    (could not install tests/e2e/node/node_modules: the Node SDK test will be skipped)"
+fi
+
 echo "==> end-to-end tests (pytest + openai SDK)"
 TAILGATE_BUILD_DIR="$ROOT/build" .venv/bin/python -m pytest tests/e2e -q -p no:cacheprovider "$@"
 

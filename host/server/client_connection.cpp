@@ -77,6 +77,7 @@ public:
     // the unread ones, so the next head is read, and validated, from here.
     void unread(std::string bytes) {
         if (bytes.empty()) return;
+        received_ -= bytes.size();
         prefix_ = has_prefix() ? bytes + take_prefix() : std::move(bytes);
         prefix_at_ = 0;
     }
@@ -146,6 +147,7 @@ public:
             chunks_.reset();
             stage_ = Stage::Head;
             head_error_ = body_error_ = nullptr;
+            head_end_ = body_end_ = kUnknown;
         }
     }
     Phase phase() const { return phase_; }
@@ -155,7 +157,23 @@ public:
     // reason is a transfer coding other than chunked.
     const char* head_error() const { return head_error_; }
     bool head_unsupported_coding() const { return head_.unsupported_coding(); }
-    bool head_validated() const { return head_.state() == Framing::Complete; }
+    // True when Poco's head ended where the strict one did, given the bytes
+    // Poco holds read but unparsed. (Poco 1.11 can end a head early: when one
+    // of its reads stops just before a line's CRLF, it takes that CRLF for the
+    // empty line.)
+    bool head_read_as_sent(size_t poco_buffered) const {
+        return head_end_ != kUnknown && received_ - poco_buffered == head_end_;
+    }
+    // How many of the bytes Poco holds still belong to the last request (a
+    // body the handler left unread, trailer fields Poco does not read): they
+    // are dropped, so the next request is read from where it starts. Nullopt
+    // when that cannot be told: the request's end has not arrived yet, or
+    // Poco read past it.
+    std::optional<size_t> unread_part_of_request(size_t poco_buffered) const {
+        const uint64_t at = received_ - poco_buffered;  // where Poco stands
+        if (body_end_ == kUnknown || body_end_ > received_ || at > body_end_) return std::nullopt;
+        return static_cast<size_t>(body_end_ - at);
+    }
     // Why the chunked body's framing is broken (nullptr: it is not, so far).
     const char* body_error() const { return body_error_; }
     size_t consumed() const { return limit_ - budget_; }  // bytes of this head read so far
@@ -205,7 +223,10 @@ private:
     // parsed. Bytes past the message are not looked at: if Poco reads them as
     // the next request, run() hands them back (unread) to be validated as a head.
     void inspect(const char* p, size_t n) {
+        const uint64_t base = received_;  // the stream offset of p[0]
+        received_ += n;
         if (phase_ == Phase::Free || n == 0) return;
+        const char* const start = p;
         if (stage_ == Stage::Head) {
             const size_t used = head_.feed(p, n);
             if (head_.state() == Framing::Invalid) {
@@ -214,14 +235,21 @@ private:
                 throw Poco::Net::MessageException(head_error_);
             }
             if (head_.state() != Framing::Complete) return;
-            stage_ = head_.chunked() ? Stage::Chunks : Stage::Done;
+            head_end_ = base + used;
+            if (head_.chunked()) {
+                stage_ = Stage::Chunks;
+            } else {  // without a length the body is empty (or the request refused: 411)
+                stage_ = Stage::Done;
+                body_end_ = head_end_ + (head_.has_content_length() ? head_.content_length() : 0);
+            }
             p += used;
             n -= used;
         }
         if (stage_ == Stage::Chunks && n > 0) {
-            chunks_.feed(p, n);
+            const size_t used = chunks_.feed(p, n);
             if (chunks_.state() == Framing::Complete) {
                 stage_ = Stage::Done;
+                body_end_ = base + static_cast<uint64_t>(p - start) + used;
             } else if (chunks_.state() == Framing::Invalid) {
                 stage_ = Stage::Done;
                 body_error_ = chunks_.error();
@@ -259,6 +287,12 @@ private:
     ChunkedBodyValidator chunks_;
     const char* head_error_ = nullptr;
     const char* body_error_ = nullptr;
+    // Stream offsets (bytes handed to Poco on this socket; unread() gives some
+    // back): where the current request's head and body end, once known.
+    static constexpr uint64_t kUnknown = UINT64_MAX;
+    uint64_t received_ = 0;
+    uint64_t head_end_ = kUnknown;
+    uint64_t body_end_ = kUnknown;
 };
 
 constexpr size_t kMaxUriLength = 16384;  // Poco's HTTPRequest::MAX_URI_LENGTH (private)
@@ -411,6 +445,7 @@ public:
         return Next::Request;
     }
     int requests_left() const { return left_; }
+    size_t pending() const { return static_cast<size_t>(buffered()); }  // read, not yet parsed
     // What was read past the current request (pipelined bytes), taken out.
     std::string take_buffered() {
         std::string s(static_cast<size_t>(buffered()), '\0');
@@ -593,9 +628,10 @@ void ClientConnection::run() {
         // Poco parsed a head the strict check did not pass (should not happen:
         // the fuzz oracle holds them to the same reading), or the chunked body
         // read along with the head is already known to be broken.
-        if (!sock->head_validated() || sock->body_error()) {
+        if (!sock->head_read_as_sent(session.pending()) || sock->body_error()) {
             reject(session, client_error(400, std::string("Malformed HTTP request: ") +
-                                                  (sock->body_error() ? sock->body_error() : "unvalidated request head"),
+                                                  (sock->body_error() ? sock->body_error()
+                                                                      : "the request head could not be read as sent"),
                                          "invalid_http_request"));
             break;
         }
@@ -615,6 +651,14 @@ void ClientConnection::run() {
             if (sock->detached()) return;  // the response goes on on the Asio side
             session.setKeepAlive(params_->getKeepAlive() && response.getKeepAlive() && session.can_keep_alive() &&
                                  body_consumed(*request));
+            if (session.getKeepAlive()) {
+                // The next request starts where this one ends, not where Poco stopped reading it.
+                if (auto skip = sock->unread_part_of_request(session.pending())) {
+                    if (*skip) sock->unread(session.take_buffered().substr(*skip));
+                } else {
+                    session.setKeepAlive(false);  // its end is still to come: it cannot be told from the next
+                }
+            }
         } catch (const Poco::Exception& e) {
             // The handler answers its own errors; what reaches here is a dead socket.
             spdlog::debug("client connection ended: {}", e.displayText());
@@ -753,8 +797,11 @@ std::optional<DetachedClient> detach_client(Poco::Net::HTTPServerRequest& req) {
     ClientSocketImpl* sock = client_impl(impl->socket());
     if (!session || !sock) return std::nullopt;
     DetachedClient d;
-    d.buffered = session->take_buffered() + sock->take_prefix();  // in the order the client sent them
-    d.requests_left = session->requests_left();
+    // What Poco left of this request (trailer fields) is dropped; when that
+    // cannot be told, the connection closes after the response.
+    const auto skip = sock->unread_part_of_request(session->pending());
+    d.buffered = session->take_buffered().substr(skip.value_or(0)) + sock->take_prefix();  // in the order sent
+    d.requests_left = skip ? session->requests_left() : 0;
     sock->addresses_to(d);
     sock->begin(ClientSocketImpl::Phase::Free, Clock::time_point::max());
     impl->detachSocket();

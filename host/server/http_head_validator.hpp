@@ -62,7 +62,7 @@ private:
 
 }  // namespace detail
 
-// request-line CRLF *( field-line CRLF ) CRLF, after optional empty lines.
+// request-line CRLF *( field-line CRLF ) CRLF.
 class HttpHeadValidator {
 public:
     void reset() { *this = HttpHeadValidator{}; }
@@ -80,7 +80,7 @@ public:
     uint64_t content_length() const { return content_length_; }
 
 private:
-    enum class S : uint8_t { Start, StartLF, Method, TargetFirst, Target, Version, LineLF, Fields };
+    enum class S : uint8_t { Start, Method, TargetFirst, Target, Version, LineLF, Fields };
     void fail(const char* why) {
         state_ = Framing::Invalid;
         error_ = why;

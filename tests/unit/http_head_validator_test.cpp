@@ -97,8 +97,6 @@ TEST(HttpHeadValidator, AcceptsValidHeadsAndStopsAtTheirEnd) {
     EXPECT_TRUE(v.chunked());
     EXPECT_FALSE(v.has_content_length());
 
-    // RFC 9112 2.2: empty lines before the request-line are ignored.
-    EXPECT_EQ(head("\r\n\r\nGET / HTTP/1.0\r\n\r\n").state, Framing::Complete);
     // Other versions pass here (the front end answers 505); the syntax is checked.
     EXPECT_EQ(head("GET / HTTP/9.9\r\n\r\n").state, Framing::Complete);
     EXPECT_EQ(head("OPTIONS * HTTP/1.1\r\n\r\n").state, Framing::Complete);
@@ -122,7 +120,9 @@ TEST(HttpHeadValidator, RefusesPocosLenientCases) {
     expect_refused("GET / HTTP/1.1\nHost: x\r\n\r\n", "bare LF");
     expect_refused(l + "Host: x\n\r\n", "bare LF");
     expect_refused(l + "Host: x\r\n\n", "bare LF");
-    expect_refused("\nGET / HTTP/1.1\r\n\r\n", "bare LF");
+    // Poco 1.11 reads a leading empty line as the end of an empty head.
+    expect_refused("\nGET / HTTP/1.1\r\n\r\n", "empty line before the request line");
+    expect_refused("\r\nGET / HTTP/1.1\r\n\r\n", "empty line before the request line");
     expect_refused(l + "Host: x\ry\r\n\r\n", "bare CR");
     expect_refused(l + "Host: x\r\r\n\r\n", "bare CR");
     expect_refused(l + "Host: x\r\n\rX\r\n", "bare CR");

@@ -615,6 +615,16 @@ void ClientConnection::run() {
             }
             break;  // NoMessageException: the client closed between requests
         }
+        // Poco's head must be the one the strict check passed, ending at the same
+        // byte (see head_read_as_sent); and the chunked body read along with it
+        // may already be known to be broken.
+        if (!sock->head_read_as_sent(session.pending()) || sock->body_error()) {
+            reject(session, client_error(400, std::string("Malformed HTTP request: ") +
+                                                  (sock->body_error() ? sock->body_error()
+                                                                      : "the request head could not be read as sent"),
+                                         "invalid_http_request"));
+            break;
+        }
         const std::string& version = request->getVersion();
         if (version != Poco::Net::HTTPMessage::HTTP_1_1 && version != Poco::Net::HTTPMessage::HTTP_1_0) {
             reject(session, client_error(505, "HTTP version " + version.substr(0, 16) + " is not supported",
@@ -623,16 +633,6 @@ void ClientConnection::run() {
         }
         if (auto e = framing_error(*request)) {
             reject(session, *e);
-            break;
-        }
-        // Poco parsed a head the strict check did not pass (should not happen:
-        // the fuzz oracle holds them to the same reading), or the chunked body
-        // read along with the head is already known to be broken.
-        if (!sock->head_read_as_sent(session.pending()) || sock->body_error()) {
-            reject(session, client_error(400, std::string("Malformed HTTP request: ") +
-                                                  (sock->body_error() ? sock->body_error()
-                                                                      : "the request head could not be read as sent"),
-                                         "invalid_http_request"));
             break;
         }
         sock->begin(ClientSocketImpl::Phase::Body, Clock::now() + limits_.body_timeout);

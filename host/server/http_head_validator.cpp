@@ -101,8 +101,9 @@ FieldLines::Step FieldLines::step(unsigned char c) {
                 return Step::More;
             }
             if (c == ':') {
-                if (maybe_cl_ && name_len_ == kContentLength.size()) kind_ = Kind::ContentLength;
-                if (maybe_te_ && name_len_ == kTransferEncoding.size()) kind_ = Kind::TransferEncoding;
+                if (framing_fields_ && maybe_cl_ && name_len_ == kContentLength.size()) kind_ = Kind::ContentLength;
+                if (framing_fields_ && maybe_te_ && name_len_ == kTransferEncoding.size())
+                    kind_ = Kind::TransferEncoding;
                 s_ = S::Value;
                 return Step::More;
             }

@@ -31,7 +31,10 @@ public:
     enum class Kind : uint8_t { Other, ContentLength, TransferEncoding };
     enum class Step : uint8_t { More, FieldEnd, SectionEnd, Error };
 
-    void reset() { *this = FieldLines{}; }
+    // framing_fields: recognise Content-Length and Transfer-Encoding (in a
+    // head; trailer fields are only checked for syntax, Poco ignores them).
+    explicit FieldLines(bool framing_fields = true) : framing_fields_(framing_fields) {}
+    void reset() { *this = FieldLines{framing_fields_}; }
     Step step(unsigned char c);
 
     // After FieldEnd: which field ended and, for the framing fields, its value.
@@ -48,6 +51,7 @@ private:
     }
     Step value_byte(unsigned char c);
 
+    bool framing_fields_;
     S s_ = S::LineStart;
     Kind kind_ = Kind::Other;
     uint8_t name_len_ = 0;        // saturates: only used to recognise the two names
@@ -122,7 +126,7 @@ private:
     uint8_t digits_ = 0;
     uint64_t left_ = 0;  // chunk data bytes still due
     const char* error_ = nullptr;
-    detail::FieldLines trailer_;
+    detail::FieldLines trailer_{false};
 };
 
 }  // namespace tailgate::server

@@ -160,6 +160,7 @@ TEST(HttpHeadValidator, RefusesAmbiguousBodyFraming) {
     expect_refused(l + "Content-Length: 99999999999999999999\r\n\r\n", "Content-Length too large");
     expect_refused(l + "Content-Length: 9223372036854775808\r\n\r\n", "Content-Length too large");
     EXPECT_EQ(head(l + "Content-Length: 9223372036854775807\r\n\r\n").state, Framing::Complete);
+    EXPECT_EQ(head(l + "Content-Length: " + std::string(300, '0') + "7\r\n\r\n").state, Framing::Complete);
     expect_refused(l + "Content-Length: 5\r\nContent-Length: 5\r\n\r\n", "more than one Content-Length");
     expect_refused(l + "Content-Length: 5\r\ncontent-length: 7\r\n\r\n", "more than one Content-Length");
     expect_refused(l + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",

@@ -32,7 +32,7 @@ public:
     enum class Step : uint8_t { More, FieldEnd, SectionEnd, Error };
 
     // framing_fields: recognise Content-Length and Transfer-Encoding (in a
-    // head; trailer fields are only checked for syntax, Poco ignores them).
+    // head; trailer fields are only checked for syntax: nothing uses them).
     explicit FieldLines(bool framing_fields = true) : framing_fields_(framing_fields) {}
     void reset() { *this = FieldLines{framing_fields_}; }
     Step step(unsigned char c);

@@ -1,5 +1,7 @@
 #include "server/client_connection.hpp"
 
+#include "server/http_head_validator.hpp"
+
 #include <Poco/Exception.h>
 #include <Poco/String.h>
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -71,6 +73,14 @@ public:
         prefix_at_ = 0;
         return rest;
     }
+    // Puts bytes read ahead (by Poco, past the last request) back in front of
+    // the unread ones, so the next head is read, and validated, from here.
+    void unread(std::string bytes) {
+        if (bytes.empty()) return;
+        received_ -= bytes.size();
+        prefix_ = has_prefix() ? bytes + take_prefix() : std::move(bytes);
+        prefix_at_ = 0;
+    }
     // Hands the descriptor over (the response goes on elsewhere); Poco then
     // neither reads, writes nor closes it.
     int release() {
@@ -132,10 +142,40 @@ public:
         deadline_ = deadline;
         budget_ = limit_ = budget;
         expired_ = over_budget_ = false;
+        if (p == Phase::Header) {  // a new request: its head comes next
+            head_.reset();
+            chunks_.reset();
+            stage_ = Stage::Head;
+            head_error_ = body_error_ = nullptr;
+            head_end_ = body_end_ = kUnknown;
+        }
     }
     Phase phase() const { return phase_; }
     bool expired() const { return expired_; }
     bool over_budget() const { return over_budget_; }
+    // Why the head failed the strict check (nullptr: it did not); 501 when the
+    // reason is a transfer coding other than chunked.
+    const char* head_error() const { return head_error_; }
+    bool head_unsupported_coding() const { return head_.unsupported_coding(); }
+    // True when Poco's head ended where the strict one did, given the bytes
+    // Poco holds read but unparsed. (Poco 1.11 can end a head early: when one
+    // of its reads stops just before a line's CRLF, it takes that CRLF for the
+    // empty line.)
+    bool head_read_as_sent(size_t poco_buffered) const {
+        return head_end_ != kUnknown && received_ - poco_buffered == head_end_;
+    }
+    // How many of the bytes Poco holds still belong to the last request (a
+    // body the handler left unread, trailer fields Poco does not read): they
+    // are dropped, so the next request is read from where it starts. Nullopt
+    // when that cannot be told: the request's end has not arrived yet, or
+    // Poco read past it.
+    std::optional<size_t> unread_part_of_request(size_t poco_buffered) const {
+        const uint64_t at = received_ - poco_buffered;  // where Poco stands
+        if (body_end_ == kUnknown || body_end_ > received_ || at > body_end_) return std::nullopt;
+        return static_cast<size_t>(body_end_ - at);
+    }
+    // Why the chunked body's framing is broken (nullptr: it is not, so far).
+    const char* body_error() const { return body_error_; }
     size_t consumed() const { return limit_ - budget_; }  // bytes of this head read so far
 
     using StreamSocketImpl::receiveBytes;
@@ -154,6 +194,7 @@ public:
             std::memcpy(buffer, prefix_.data() + prefix_at_, n);
             prefix_at_ += n;
             if (phase_ == Phase::Header) budget_ -= n;
+            inspect(static_cast<const char*>(buffer), n);
             return static_cast<int>(n);
         }
         for (;;) {
@@ -162,6 +203,7 @@ public:
             const ssize_t n = ::recv(sockfd(), buffer, static_cast<size_t>(length), flags | MSG_DONTWAIT);
             if (n >= 0) {
                 if (phase_ == Phase::Header) budget_ -= static_cast<size_t>(n);
+                inspect(static_cast<const char*>(buffer), static_cast<size_t>(n));
                 return static_cast<int>(n);
             }
             if (errno == EINTR) continue;
@@ -174,6 +216,48 @@ public:
     }
 
 private:
+    // Checks the request's framing on the bytes Poco is about to get. A broken
+    // head throws before Poco sees any of these bytes. A broken chunked body
+    // throws once the handler reads it (Phase::Body); found among the bytes read
+    // with the head, it is only recorded, for run() to answer once the head is
+    // parsed. Bytes past the message are not looked at: if Poco reads them as
+    // the next request, run() hands them back (unread) to be validated as a head.
+    void inspect(const char* p, size_t n) {
+        const uint64_t base = received_;  // the stream offset of p[0]
+        received_ += n;
+        if (phase_ == Phase::Free || n == 0) return;
+        const char* const start = p;
+        if (stage_ == Stage::Head) {
+            const size_t used = head_.feed(p, n);
+            if (head_.state() == Framing::Invalid) {
+                stage_ = Stage::Done;
+                head_error_ = head_.error();
+                throw Poco::Net::MessageException(head_error_);
+            }
+            if (head_.state() != Framing::Complete) return;
+            head_end_ = base + used;
+            if (head_.chunked()) {
+                stage_ = Stage::Chunks;
+            } else {  // without a length the body is empty (or the request refused: 411)
+                stage_ = Stage::Done;
+                body_end_ = head_end_ + (head_.has_content_length() ? head_.content_length() : 0);
+            }
+            p += used;
+            n -= used;
+        }
+        if (stage_ == Stage::Chunks && n > 0) {
+            const size_t used = chunks_.feed(p, n);
+            if (chunks_.state() == Framing::Complete) {
+                stage_ = Stage::Done;
+                body_end_ = base + static_cast<uint64_t>(p - start) + used;
+            } else if (chunks_.state() == Framing::Invalid) {
+                stage_ = Stage::Done;
+                body_error_ = chunks_.error();
+                if (phase_ == Phase::Body) throw Poco::Net::MessageException(body_error_);
+            }
+        }
+    }
+
     // Waits for `events` on the socket until `deadline`; false once it has passed.
     bool wait_ready(short events, Clock::time_point deadline) {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -196,6 +280,19 @@ private:
     size_t prefix_at_ = 0;
     std::optional<Resume> resume_;
     bool detached_ = false;
+    // Which part of the current request the next bytes belong to.
+    enum class Stage : uint8_t { Head, Chunks, Done };
+    Stage stage_ = Stage::Done;
+    HttpHeadValidator head_;
+    ChunkedBodyValidator chunks_;
+    const char* head_error_ = nullptr;
+    const char* body_error_ = nullptr;
+    // Stream offsets (bytes handed to Poco on this socket; unread() gives some
+    // back): where the current request's head and body end, once known.
+    static constexpr uint64_t kUnknown = UINT64_MAX;
+    uint64_t received_ = 0;
+    uint64_t head_end_ = kUnknown;
+    uint64_t body_end_ = kUnknown;
 };
 
 constexpr size_t kMaxUriLength = 16384;  // Poco's HTTPRequest::MAX_URI_LENGTH (private)
@@ -348,6 +445,7 @@ public:
         return Next::Request;
     }
     int requests_left() const { return left_; }
+    size_t pending() const { return static_cast<size_t>(buffered()); }  // read, not yet parsed
     // What was read past the current request (pipelined bytes), taken out.
     std::string take_buffered() {
         std::string s(static_cast<size_t>(buffered()), '\0');
@@ -477,6 +575,9 @@ void ClientConnection::run() {
         }
         std::lock_guard busy(busy_);
         if (stopped_) break;
+        // What Poco read past the last request goes back to the socket, so
+        // that the head validator sees every byte Poco will parse as this head.
+        sock->unread(session.take_buffered());
         sock->begin(ClientSocketImpl::Phase::Header, (first ? connected : Clock::now()) + limits_.header_timeout,
                     limits_.max_header_bytes);
         Poco::Net::HTTPServerResponseImpl response(session);
@@ -486,7 +587,13 @@ void ClientConnection::run() {
         } catch (const Poco::Exception& e) {
             // Poco's stream wrappers turn a failed read into a short (malformed)
             // header, so the socket's own record says why the read stopped.
-            if (sock->expired()) {
+            if (const char* why = sock->head_error()) {
+                if (sock->head_unsupported_coding())
+                    reject(session, client_error(501, why, "unsupported_transfer_encoding"));
+                else
+                    reject(session, client_error(400, std::string("Malformed HTTP request: ") + why,
+                                                 "invalid_http_request"));
+            } else if (sock->expired()) {
                 reject(session, client_error(408, "Request headers not received within " +
                                                       seconds_text(limits_.header_timeout) +
                                                       " (general_settings.client_header_timeout)",
@@ -507,6 +614,16 @@ void ClientConnection::run() {
                 reject(session, client_error(400, "Malformed HTTP request: " + e.message(), "invalid_http_request"));
             }
             break;  // NoMessageException: the client closed between requests
+        }
+        // Poco's head must be the one the strict check passed, ending at the same
+        // byte (see head_read_as_sent); and the chunked body read along with it
+        // may already be known to be broken.
+        if (!sock->head_read_as_sent(session.pending()) || sock->body_error()) {
+            reject(session, client_error(400, std::string("Malformed HTTP request: ") +
+                                                  (sock->body_error() ? sock->body_error()
+                                                                      : "the request head could not be read as sent"),
+                                         "invalid_http_request"));
+            break;
         }
         const std::string& version = request->getVersion();
         if (version != Poco::Net::HTTPMessage::HTTP_1_1 && version != Poco::Net::HTTPMessage::HTTP_1_0) {
@@ -534,6 +651,14 @@ void ClientConnection::run() {
             if (sock->detached()) return;  // the response goes on on the Asio side
             session.setKeepAlive(params_->getKeepAlive() && response.getKeepAlive() && session.can_keep_alive() &&
                                  body_consumed(*request));
+            if (session.getKeepAlive()) {
+                // The next request starts where this one ends, not where Poco stopped reading it.
+                if (auto skip = sock->unread_part_of_request(session.pending())) {
+                    if (*skip) sock->unread(session.take_buffered().substr(*skip));
+                } else {
+                    session.setKeepAlive(false);  // its end is still to come: it cannot be told from the next
+                }
+            }
         } catch (const Poco::Exception& e) {
             // The handler answers its own errors; what reaches here is a dead socket.
             spdlog::debug("client connection ended: {}", e.displayText());
@@ -672,8 +797,11 @@ std::optional<DetachedClient> detach_client(Poco::Net::HTTPServerRequest& req) {
     ClientSocketImpl* sock = client_impl(impl->socket());
     if (!session || !sock) return std::nullopt;
     DetachedClient d;
-    d.buffered = session->take_buffered() + sock->take_prefix();  // in the order the client sent them
-    d.requests_left = session->requests_left();
+    // What Poco left of this request (trailer fields) is dropped; when that
+    // cannot be told, the connection closes after the response.
+    const auto skip = sock->unread_part_of_request(session->pending());
+    d.buffered = session->take_buffered().substr(skip.value_or(0)) + sock->take_prefix();  // in the order sent
+    d.requests_left = skip ? session->requests_left() : 0;
     sock->addresses_to(d);
     sock->begin(ClientSocketImpl::Phase::Free, Clock::time_point::max());
     impl->detachSocket();
@@ -727,6 +855,13 @@ bool body_timed_out(Poco::Net::HTTPServerRequest& req) {
     auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
     ClientSocketImpl* sock = impl ? client_impl(impl->socket()) : nullptr;
     return sock && sock->phase() == ClientSocketImpl::Phase::Body && sock->expired();
+}
+
+std::optional<ApiError> body_framing_error(Poco::Net::HTTPServerRequest& req) {
+    auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
+    ClientSocketImpl* sock = impl ? client_impl(impl->socket()) : nullptr;
+    if (!sock || !sock->body_error()) return std::nullopt;
+    return client_error(400, std::string("Malformed HTTP request: ") + sock->body_error(), "invalid_http_request");
 }
 
 ApiError request_timeout_error(const std::string& what, std::chrono::milliseconds limit) {

@@ -4,7 +4,9 @@
 // response objects, same handler factory) so that a faulty client costs a
 // bounded amount of a pool thread and gets an OpenAI-shaped answer:
 //   - request line + headers must arrive within `header_timeout` (else 408) and
-//     fit in `max_header_bytes` (else 431); malformed ones get a JSON 400;
+//     fit in `max_header_bytes` (else 431); malformed ones get a JSON 400,
+//     and so do lenient ones (checked strictly before Poco parses them,
+//     http_head_validator.hpp), and chunked bodies with broken framing;
 //   - the body must arrive within `body_timeout` of the headers (else 408).
 // Poco alone bounds only each recv() (a client dribbling a byte a second holds
 // a thread for ever) and answers header errors with an empty 400.
@@ -104,5 +106,10 @@ private:
 // handler then answers request_timeout_error() and closes the connection.
 bool body_timed_out(Poco::Net::HTTPServerRequest& req);
 ApiError request_timeout_error(const std::string& what, std::chrono::milliseconds limit);
+
+// Set when this request's chunked body broke the strict framing check (see
+// http_head_validator.hpp): reading it stopped there, and the handler answers
+// this 400 and closes the connection.
+std::optional<ApiError> body_framing_error(Poco::Net::HTTPServerRequest& req);
 
 }  // namespace tailgate::server

@@ -896,6 +896,12 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
                 return;
             }
         }
+        if (auto e = body_framing_error(req)) {
+            scope.error = "request body framing";
+            resp.setKeepAlive(false);
+            send_error(resp, *e);
+            return;
+        }
         if (body_timed_out(req)) {
             scope.error = "request body timeout";
             resp.setKeepAlive(false);

@@ -217,3 +217,153 @@ def test_client_side_credentials_opt_in(stack):
                    json={"model": "good", "messages": USER_HI, "api_base": "http://127.0.0.1:9/v1"})
     assert r.status_code == 200, r.text
     assert ok.last_body()["api_base"] == "http://127.0.0.1:9/v1"
+
+
+# --------------------------------------------------------------------------
+# Strict request framing: what Poco 1.11 would read leniently is refused
+# before it is parsed (host/server/http_head_validator.hpp), so a front proxy
+# and the gateway cannot disagree on where a request ends.
+# --------------------------------------------------------------------------
+
+# Pipelined after each request below: answered only when the gateway read the
+# framing the lenient way and went on to a "next" request (a smuggled one).
+SMUGGLED = b"GET /health/liveliness HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+CHAT = json.dumps({"model": "good", "messages": USER_HI}).encode()
+
+
+def chunked(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data)
+
+
+def post_head(*fields: bytes, eol: bytes = b"\r\n") -> bytes:
+    lines = [b"POST /v1/chat/completions HTTP/1.1", b"Host: x", b"Content-Type: application/json", *fields]
+    return eol.join(lines) + eol + eol
+
+
+# A 9-hex-digit chunk size: Poco reads 8 digits, ends the body there and takes
+# the chunk's data for the next request.
+NINE_HEX = b"%09x\r\n%s\r\n0\r\n\r\n" % (len(SMUGGLED), SMUGGLED)
+
+LENIENT = {
+    "space_before_colon": post_head(b"Content-Length: %d" % len(CHAT), b"Transfer-Encoding : chunked") + CHAT,
+    "no_colon_line": post_head(b"X-No-Colon-Here", b"Content-Length: %d" % len(CHAT)) + CHAT,
+    "bare_lf": post_head(b"Content-Length: %d" % len(CHAT), eol=b"\n") + CHAT,
+    "obs_fold": post_head(b"X-Folded: a", b" b", b"Content-Length: %d" % len(CHAT)) + CHAT,
+    "content_length_1_0": post_head(b"Content-Length: 1,0") + b"0123456789",
+    "two_transfer_encodings": post_head(b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip") + chunked(CHAT),
+    "chunk_size_9_hex_digits": post_head(b"Transfer-Encoding: chunked") + NINE_HEX,
+    # Not lenient but a Poco 1.11 quirk: a field line of exactly 4092 bytes ends
+    # one of its reads just before the CRLF, which it then takes for the end of
+    # the head; what follows (here Content-Length) is lost.
+    "head_ended_early_by_poco": b"GET /health/liveliness HTTP/1.1\r\nX-Pad: " + b"a" * 4085 +
+                                b"\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED) + SMUGGLED,
+}
+
+
+@pytest.fixture(scope="module")
+def strict(module_stack):
+    ok = module_stack.mock("strict-ok", "--ttft", "1ms", "--chunks", "2", "--chunk-delay", "1ms")
+    gw = module_stack.gateway(make_config([deployment("good", ok)]), name="strict")
+    return gw, ok
+
+
+def read_to_close(s: socket.socket) -> tuple[bytes, bool]:
+    """Everything the gateway sends until it closes; (bytes, closed) - closed is
+    False when it kept the connection open for 10 s."""
+    out = b""
+    s.settimeout(10)
+    try:
+        while chunk := s.recv(65536):
+            out += chunk
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        return out, False
+    return out, True
+
+
+def responses(raw: bytes) -> list[tuple[int, dict, bytes]]:
+    """Splits the bytes into HTTP/1.1 responses (Content-Length or chunked bodies)."""
+    out = []
+    while raw:
+        head, sep, raw = raw.partition(b"\r\n\r\n")
+        assert sep, f"truncated response head: {head[:200]!r}"
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines)}
+        status = int(status_line.split()[1])
+        if "content-length" in headers:
+            n = int(headers["content-length"])
+            body, raw = raw[:n], raw[n:]
+        elif headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while True:
+                size_line, _, raw = raw.partition(b"\r\n")
+                size = int(size_line.split(b";")[0], 16)
+                body, raw = body + raw[:size], raw[size + 2:]
+                if size == 0:
+                    break
+        else:
+            body, raw = raw, b""
+        out.append((status, headers, body))
+    return out
+
+
+def assert_refused_alone(out: bytes, closed: bool) -> dict:
+    got = responses(out)
+    assert [st for st, _, _ in got] == [400], [(st, b[:200]) for st, _, b in got]
+    status, headers, body = got[0]
+    err = assert_openai_error_shape(httpx.Response(status, headers=headers, content=body), 400)
+    assert err["code"] == "invalid_http_request", err
+    assert err["message"].startswith("Malformed HTTP request: "), err
+    assert closed, "the connection stayed open after the 400"
+    return err
+
+
+@pytest.mark.parametrize("case", list(LENIENT))
+def test_lenient_framing_is_refused_and_nothing_is_smuggled(strict, case):
+    gw, ok = strict
+    ok.reset()
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall(LENIENT[case] + SMUGGLED)  # one write: the smuggled request is read along
+        out, closed = read_to_close(s)
+    assert_refused_alone(out, closed)
+    assert ok.received() == 0  # nothing went upstream
+    gw.assert_healthy()
+
+
+def test_broken_chunk_size_read_by_the_handler_is_refused(strict):
+    """The same 9-digit chunk size, sent only after the head was parsed and
+    answered with 100 Continue: the handler's body read stops there."""
+    gw, ok = strict
+    ok.reset()
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall(post_head(b"Transfer-Encoding: chunked", b"Expect: 100-continue"))
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            chunk = s.recv(4096)
+            assert chunk, interim
+            interim += chunk
+        assert interim.startswith(b"HTTP/1.1 100"), interim
+        rest = interim.partition(b"\r\n\r\n")[2]
+        s.sendall(b"5\r\nhello\r\n" + NINE_HEX + SMUGGLED)
+        out, closed = read_to_close(s)
+    err = assert_refused_alone(rest + out, closed)
+    assert "8 hex digits" in err["message"], err
+    assert ok.received() == 0
+    gw.assert_healthy()
+
+
+def test_strict_framing_control_pipelined_requests_are_all_answered(strict):
+    """The harness sees a second response when there is one: the same shapes,
+    well framed, are forwarded and the pipelined request is answered."""
+    gw, ok = strict
+    ok.reset()
+    valid = [post_head(b"Content-Length: %d" % len(CHAT)) + CHAT,
+             post_head(b"Transfer-Encoding: chunked", b"X-Trailer-Follows: yes") +
+             b"%x\r\n%s\r\n0\r\nX-Checksum: 1\r\n\r\n" % (len(CHAT), CHAT)]
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall(b"".join(valid) + SMUGGLED)
+        out, closed = read_to_close(s)
+    assert closed
+    assert [st for st, _, _ in responses(out)] == [200, 200, 200], out[:600]
+    assert ok.received() == 2

@@ -264,6 +264,18 @@ TEST_F(UsageTest, SomeOpenStillReportsTheHintForLaterStrategies) {
     EXPECT_NE(host.notes().back().find("at limit: a (rpm 1/1)"), std::string::npos) << host.notes().back();
 }
 
+TEST_F(UsageTest, HostsWithoutTheRetryCallbackStillGetTheRefusal) {
+    d.add("a").rpm = 1;
+    host.set_deployments(d.pointers());
+    tg_host_api old = *host.api();
+    // A host built before the member existed: the callback beyond struct_size must never be called.
+    old.struct_size = offsetof(tg_host_api, route_retry_after);
+    auto inst = reg.create("usage", &old, {});
+    served(*inst, 0);
+    EXPECT_EQ(route(*inst), kRefused);
+    EXPECT_TRUE(host.retry_hints().empty());
+}
+
 TEST_F(UsageTest, CoolingCandidatesGoLast) {
     d.add("a");
     d.add("b");

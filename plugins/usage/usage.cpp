@@ -216,14 +216,14 @@ public:
             if (a.use.requests != b.use.requests) return a.use.requests < b.use.requests;
             return a.tie < b.tie;
         });
+        std::stable_partition(keep.begin(), keep.end(), [](const Keyed& k) { return !Route::is_cooling(k.c); });
         tg_route* raw = r.raw();
         raw->count = static_cast<uint32_t>(keep.size());
         for (uint32_t i = 0; i < raw->count; ++i) r[i] = keep[i].c;
-        r.cooling_last();
 
         const Keyed& first = keep.front();
-        std::string note = "usage: " + label(r[0].deployment) + " (" + std::to_string(first.use.requests) + " req, " +
-                           std::to_string(first.use.tokens) + " tok in 60s)";
+        std::string note = "usage: " + label(first.c.deployment) + " (" + std::to_string(first.use.requests) +
+                           " req, " + std::to_string(first.use.tokens) + " tok in 60s)";
         if (!limited.empty()) note += "; at limit: " + limited;
         host_.note(raw, note);
         return TG_OK;

@@ -283,6 +283,8 @@ TEST_F(UsageTest, CoolingCandidatesGoLast) {
     auto inst = make();
     served(*inst, 1, 500, 500);  // b is busier, but a is cooling
     EXPECT_EQ(route(*inst), (Ids{"b", "a"}));
+    ASSERT_FALSE(host.notes().empty());
+    EXPECT_EQ(host.notes().back(), "usage: b (1 req, 1000 tok in 60s)");
 }
 
 TEST_F(UsageTest, ArgsAreChecked) {

@@ -41,7 +41,9 @@ void print_plan(const tailgate::config::Config& cfg, const std::vector<std::stri
     std::cout << "config: " << cfg.file << "\n";
     std::cout << "strategy chain:";
     for (const auto& s : cfg.router.strategies) std::cout << " " << s.name;
-    std::cout << (cfg.router.strategies_explicit ? "" : "  (from routing_strategy: " + cfg.router.routing_strategy + ")")
+    // routing_strategy is kept as written in the file; the chain is what runs.
+    std::cout << (cfg.router.strategies_explicit ? "  (from router_settings.strategies)"
+                                                 : "  (from routing_strategy: " + cfg.router.routing_strategy + ")")
               << "\n";
     std::cout << "plugin search path:";
     for (const auto& d : dirs) std::cout << " " << d;

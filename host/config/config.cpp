@@ -108,17 +108,20 @@ const std::vector<std::string>& supported_providers() {
 }
 
 const std::vector<std::string>& supported_routing_strategies() {
-    static const std::vector<std::string> names = {"simple-shuffle", "latency-based-routing",
-                                                   "cost-based-routing", "usage-based-routing"};
+    static const std::vector<std::string> names = {"simple-shuffle",        "least-busy",
+                                                   "usage-based-routing",   "usage-based-routing-v2",
+                                                   "latency-based-routing", "cost-based-routing"};
     return names;
 }
 
 std::vector<std::string> default_chain(const std::string& routing_strategy) {
     // health first everywhere: LiteLLM cools failing deployments whatever the strategy.
-    if (routing_strategy == "simple-shuffle" || routing_strategy == "usage-based-routing" ||
-        routing_strategy == "usage-based-routing-v2") {
-        return {"health", "simple-shuffle"};
-    }
+    if (routing_strategy == "simple-shuffle") return {"health", "simple-shuffle"};
+    if (routing_strategy == "least-busy") return {"health", "least-busy"};
+    // v1 and v2 differ in LiteLLM only in where counters live (v2: Redis, pre-call
+    // checks); both skip deployments at rpm/tpm and pick the lowest TPM.
+    if (routing_strategy == "usage-based-routing" || routing_strategy == "usage-based-routing-v2")
+        return {"health", "usage"};
     if (routing_strategy == "latency-based-routing") return {"health", "latency"};
     if (routing_strategy == "cost-based-routing") return {"health", "cost"};
     return {};
@@ -709,11 +712,7 @@ void Loader::parse_router(Map& root) {
             const Text t = text(*x);
             strategy_line = x->line;
             const auto& known = supported_routing_strategies();
-            if (t.text == "usage-based-routing" || t.text == "usage-based-routing-v2") {
-                warn(x->line, x->path,
-                     "'" + t.text + "' is not implemented; using simple-shuffle (rpm/tpm are not enforced)");
-                r.routing_strategy = "simple-shuffle";
-            } else if (std::find(known.begin(), known.end(), t.text) != known.end()) {
+            if (std::find(known.begin(), known.end(), t.text) != known.end()) {
                 r.routing_strategy = t.text;
             } else {
                 fail(*x, "unknown routing strategy " + t.shown() + " (supported: " + join(known) + ")");

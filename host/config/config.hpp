@@ -172,7 +172,7 @@ std::optional<std::string> match_wildcard(std::string_view pattern, std::string_
 std::string upstream_model(const Deployment& d, std::string_view capture);
 
 // Default chain for a LiteLLM routing_strategy name, e.g.
-// "simple-shuffle" -> [simple-shuffle], "latency-based-routing" -> [health, latency].
+// "simple-shuffle" -> [health, simple-shuffle], "latency-based-routing" -> [health, latency].
 std::vector<std::string> default_chain(const std::string& routing_strategy);
 
 // Parses "500ms", "2s", "1.5m", "1h", or a bare number of seconds ("60", "0.5").

@@ -12,9 +12,10 @@ namespace tailgate::router {
 
 namespace {
 
-// Collects notes from plugins while a request is routed (tg_route.host_private).
+// Collects what plugins report while a request is routed (tg_route.host_private).
 struct RouteScratch {
     std::string note;
+    int64_t retry_after_ms = -1;  // smallest route_retry_after hint, -1 if none
 };
 
 int64_t steady_ms() {
@@ -75,6 +76,11 @@ tg_host_api Router::make_host_api(Router* self) {
         auto* scratch = static_cast<RouteScratch*>(route->host_private);
         if (!scratch->note.empty()) scratch->note += "; ";
         scratch->note += text;
+    };
+    api.route_retry_after = [](tg_route* route, int64_t ms) {
+        if (route == nullptr || route->host_private == nullptr || ms < 0) return;
+        auto* scratch = static_cast<RouteScratch*>(route->host_private);
+        if (scratch->retry_after_ms < 0 || ms < scratch->retry_after_ms) scratch->retry_after_ms = ms;
     };
     api.deployment_count = [](void* h) { return static_cast<uint32_t>(static_cast<Router*>(h)->views_.size()); };
     api.deployment_at = [](void* h, uint32_t i) -> const tg_deployment* {
@@ -143,7 +149,8 @@ struct Router::GroupRoute {
     std::vector<dispatch::AttemptSpec> attempts;
     plugin::Instance* owner = nullptr;  // the strategy that shaped the plan (asked to admit hedges)
     std::vector<uint32_t> ranked;       // deployments as the chain left them, best first
-    int64_t retry_after_ms = -1;  // when refused because everything is cooling
+    int64_t retry_after_ms = -1;  // when refused: soonest cooldown end or plugin hint, -1 if neither
+    bool at_limit = false;        // retry_after_ms is a plugin's hint (a limit), not a cooldown
     std::string message;
     std::string capture;  // RoutedPlan::captures
 };
@@ -214,14 +221,19 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
     auto refused = [&](const std::string& why) {
         out.status = GroupRoute::Refused;
         out.message = why;
-        // Everything cooling: tell the client when the first one comes back.
+        // Tell the client when something comes back: the first cooldown to end,
+        // or sooner, the slot a plugin said its limit frees (route_retry_after).
         int64_t soonest = -1;
         for (const auto& st : stats)
             if (st.health == TG_HEALTH_COOLING && st.cooldown_until_ms > now) {
                 int64_t left = st.cooldown_until_ms - now;
                 if (soonest < 0 || left < soonest) soonest = left;
             }
-        out.retry_after_ms = soonest;
+        const int64_t hint = scratch.retry_after_ms;
+        out.at_limit = hint >= 0 && (soonest < 0 || hint < soonest);
+        out.retry_after_ms = out.at_limit ? hint : soonest;
+        // The limiting plugin's note says which limits were hit.
+        if (out.at_limit && !scratch.note.empty()) out.message += " (" + scratch.note + ")";
         return out;
     };
 
@@ -229,6 +241,7 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
     for (plugin::Instance* p : chain) {
         saved.assign(candidates.begin(), candidates.begin() + route.count);
         uint32_t saved_attempts = route.attempt_count;
+        const int64_t saved_hint = scratch.retry_after_ms;
         std::memcpy(saved_plan, attempts, TG_MAX_ATTEMPTS * sizeof(tg_attempt));
         int32_t rc = p->route(treq, route);
         if (rc == TG_ERR_NO_CANDIDATE) return refused("strategy '" + p->name() + "' refused all deployments");
@@ -240,6 +253,7 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
             route.candidates = candidates.data();
             route.count = static_cast<uint32_t>(saved.size());
             route.attempt_count = saved_attempts;
+            scratch.retry_after_ms = saved_hint;
             continue;
         }
         if (route.count == 0) return refused("strategy '" + p->name() + "' filtered out all deployments");
@@ -323,14 +337,14 @@ std::variant<Router::Chain, ApiError> Router::chain_for(const RequestInfo& req) 
     return chain;
 }
 
-// Nothing can serve: 429 with Retry-After when deployments are only cooling
-// (they come back by themselves), 503 otherwise.
-static ApiError no_deployment_error(const std::string& msg, int64_t retry_after_ms) {
+// Nothing can serve: 429 with Retry-After when deployments are only cooling or
+// at a limit (they come back by themselves), 503 otherwise.
+static ApiError no_deployment_error(const std::string& msg, int64_t retry_after_ms, bool at_limit = false) {
     if (retry_after_ms < 0) return ApiError::unavailable(msg);
     ApiError e;
     e.status = 429;
     e.type = "rate_limit_error";
-    e.code = "all_deployments_cooling_down";
+    e.code = at_limit ? "all_deployments_at_limit" : "all_deployments_cooling_down";
     e.message = msg + "; retry in " + std::to_string(retry_after_ms) + " ms";
     e.retry_after_s = static_cast<long>((retry_after_ms + 999) / 1000);
     return e;
@@ -376,6 +390,7 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
     std::vector<std::vector<dispatch::AttemptSpec>> per_group;  // index = position in out.groups
     std::vector<std::string> refusals;
     int64_t retry_after = -1;
+    bool at_limit = false;  // retry_after comes from a limit, not a cooldown
     std::vector<dispatch::AttemptSpec> failover;
     std::map<std::string, uint32_t> seen;  // group → occurrences so far
     for (const auto& g : req.race_groups) {
@@ -386,8 +401,10 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
             GroupRoute gr = route_group(g, req, chain, out.note);
             if (gr.status == GroupRoute::Refused) {
                 refusals.push_back(g + ": " + gr.message);
-                if (gr.retry_after_ms >= 0 && (retry_after < 0 || gr.retry_after_ms < retry_after))
+                if (gr.retry_after_ms >= 0 && (retry_after < 0 || gr.retry_after_ms < retry_after)) {
                     retry_after = gr.retry_after_ms;
+                    at_limit = gr.at_limit;
+                }
                 continue;
             }
             gi = static_cast<uint32_t>(out.groups.size());
@@ -418,7 +435,7 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
     if (plan.attempts.empty()) {
         std::string msg = "No deployment available for any raced model group";
         for (const auto& r : refusals) msg += "; " + r;
-        return no_deployment_error(msg, retry_after);
+        return no_deployment_error(msg, retry_after, at_limit);
     }
     for (const auto& a : failover) {
         if (plan.attempts.size() >= 4 * TG_MAX_ATTEMPTS) break;
@@ -463,6 +480,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
         if (g == *requested) cw_groups = list;
 
     int64_t retry_after = -1;
+    bool at_limit = false;  // retry_after comes from a limit, not a cooldown
     std::string refusal;
     std::vector<plugin::Instance*> owners;  // per attempt
     auto add_group = [&](const std::string& g, bool context_window_only) -> std::optional<ApiError> {
@@ -476,8 +494,10 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
             out.groups.push_back(g);  // keeps indexes honest: a later group is still a fallback
             out.captures.push_back(gr.capture);
             if (refusal.empty()) refusal = gr.message;
-            if (gr.retry_after_ms >= 0 && (retry_after < 0 || gr.retry_after_ms < retry_after))
+            if (gr.retry_after_ms >= 0 && (retry_after < 0 || gr.retry_after_ms < retry_after)) {
                 retry_after = gr.retry_after_ms;
+                at_limit = gr.at_limit;
+            }
             return std::nullopt;
         }
         uint32_t gi = static_cast<uint32_t>(out.groups.size());
@@ -510,8 +530,10 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
         // only make clients retry (and sleep Retry-After); the deployment closest
         // to recovery answers instead. Its failure does not extend the cooldown
         // (health ignores outcomes while cooling), its success ends it.
+        // Deployments at a limit (rpm/tpm) are healthy: panic_target never picks
+        // them, so a group that is only at its limits gets the 429.
         const auto target = rs.panic_routing && retry_after >= 0 ? panic_target(groups) : std::nullopt;
-        if (!target) return no_deployment_error(msg, retry_after);
+        if (!target) return no_deployment_error(msg, retry_after, at_limit);
         const auto& d = cfg_->deployments[*target];
         uint32_t gi = 0;
         while (gi + 1 < out.groups.size() && resolve_group(out.groups[gi]) != resolve_group(d.model_name)) ++gi;

@@ -18,7 +18,7 @@ def test_check_demo_config():
     r = run("--check", "--config", REPO / "configs" / "demo.yaml")
     assert r.returncode == 0, (r.stdout, r.stderr)
     out = r.stdout
-    assert re.search(r"strategy chain:\s*simple-shuffle\b", out), out
+    assert "strategy chain: health simple-shuffle  (from routing_strategy: simple-shuffle)\n" in out, out
     for g in ("gpt-3.5-turbo", "groq-llama", "text-embedding-3-small"):
         assert g in out
     assert "api_key=***" in out

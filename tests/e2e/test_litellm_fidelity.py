@@ -5,14 +5,18 @@ both what the client sees and what each mock received.
 """
 from __future__ import annotations
 
+import json
+import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-
 import openai
 import pytest
 
-from conftest import USER_HI, deployment, make_config, mock_words, wait_for
+from conftest import (TAILGATE, USER_HI, assert_openai_error_shape, deployment, make_config, mock_words,
+                      needs_plugins, wait_for)
 
 FAST = ("--ttft", "1ms", "--chunks", "1", "--chunk-delay", "1ms")
 API = "/v1/chat/completions"
@@ -281,3 +285,110 @@ def test_node_sdk_stream_and_error(stack):
     assert not err["ok"] and err["status"] == 500 and "mock injected 500" in err["message"], err
     assert time.monotonic() - t0 < 10
     assert bad.last_body()["model"] == "some-model"
+
+
+# --------------------------------------------------------------------------
+# usage-based routing (rpm / tpm) and least-busy
+# --------------------------------------------------------------------------
+
+def tokens_counted(gw) -> int:
+    """Tokens the gateway has seen in upstream usage (all deployments). The metrics
+    observer runs right after the router's plugins observed the same event, so once a
+    count shows here the usage plugin has it too."""
+    text = httpx.get(gw.url + "/metrics", timeout=10).text
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("tailgate_tokens_total{")))
+
+
+@needs_plugins("usage")
+def test_usage_based_routing_v2_spreads_then_refuses_at_rpm(stack):
+    a = stack.mock("a", *FAST)
+    b = stack.mock("b", *FAST)
+    gw = stack.gateway(make_config(
+        [deployment("g", a, model_info={"id": "a"}, rpm=2), deployment("g", b, model_info={"id": "b"}, rpm=2)],
+        router_settings={"routing_strategy": "usage-based-routing-v2", "num_retries": 0}))
+    client = gw.client()
+    served = []
+    for _ in range(4):
+        r = client.chat.completions.with_raw_response.create(model="g", messages=USER_HI)
+        assert r.status_code == 200
+        served.append(r.headers["x-tailgate-deployment"])
+    assert sorted(served) == ["a", "a", "b", "b"], served
+    assert served[:2] in (["a", "b"], ["b", "a"]), f"the second goes to the one with fewer tokens: {served}"
+
+    with pytest.raises(openai.RateLimitError) as e:
+        client.chat.completions.create(model="g", messages=USER_HI)
+    retry_after = int(e.value.response.headers["retry-after"])
+    assert 1 <= retry_after <= 5, retry_after  # ~60 s until a slot frees, capped by max_client_retry_after
+    err = assert_openai_error_shape(e.value.response, 429)
+    assert err["type"] == "rate_limit_error" and err["code"] == "all_deployments_at_limit", err
+    assert "rpm 2/2" in err["message"], err
+    assert [api_calls(a), api_calls(b)] == [2, 2], "the refused request reached no upstream"
+    gw.assert_healthy()
+
+
+@needs_plugins("usage")
+def test_usage_based_routing_honours_tpm_from_upstream_usage(stack):
+    # The mock reports prompt_tokens = words of the messages (2), completion_tokens = chunks (4): 6 a call.
+    m = stack.mock("m", "--ttft", "1ms", "--chunks", "4", "--chunk-delay", "1ms")
+    gw = stack.gateway(make_config([deployment("g", m, model_info={"id": "m"}, tpm=13)],
+                                   router_settings={"routing_strategy": "usage-based-routing", "num_retries": 0}))
+    client = gw.client()
+    assert client.chat.completions.create(model="g", messages=USER_HI).usage.total_tokens == 6
+    wait_for(lambda: tokens_counted(gw) == 6, what="6 tokens counted")
+    # A stream's usage counts too (the upstream sends it when the client asks for it).
+    chunks = list(client.chat.completions.create(model="g", messages=USER_HI, stream=True,
+                                                 stream_options={"include_usage": True}))
+    assert chunks[-1].usage.total_tokens == 6
+    wait_for(lambda: tokens_counted(gw) == 12, what="12 tokens counted")
+    client.chat.completions.create(model="g", messages=USER_HI)  # 12 < 13: still open
+    wait_for(lambda: tokens_counted(gw) == 18, what="18 tokens counted")
+    with pytest.raises(openai.RateLimitError) as e:
+        client.chat.completions.create(model="g", messages=USER_HI)
+    assert int(e.value.response.headers["retry-after"]) <= 5
+    assert "tpm 18/13" in e.value.message, e.value.message
+    assert api_calls(m) == 3
+
+
+@needs_plugins("least-busy", "cost")
+def test_least_busy_sends_a_burst_to_the_less_busy_deployment(stack):
+    slow = stack.mock("slow", "--ttft", "5s", "--chunks", "1", "--chunk-delay", "1ms")
+    fast = stack.mock("fast", *FAST)
+    gw = stack.gateway(make_config(
+        [deployment("g", slow, model_info={"id": "slow"}, input_cost_per_token=1e-9, output_cost_per_token=1e-9),
+         deployment("g", fast, model_info={"id": "fast"}, input_cost_per_token=1e-5, output_cost_per_token=1e-5)],
+        router_settings={"routing_strategy": "least-busy", "num_retries": 0,
+                         "allow_request_strategy_override": True}))
+    client = gw.client()
+    # Three requests pinned to `slow` (cost picks the cheaper one) keep 3 attempts in flight there.
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        pinned = [pool.submit(client.chat.completions.with_raw_response.create, model="g", messages=USER_HI,
+                              extra_body={"strategies": ["cost"]}) for _ in range(3)]
+        wait_for(lambda: slow.stats()["in_flight"] == 3, what="3 attempts in flight on slow")
+        # A concurrent burst of 3 under least-busy: `fast` has fewer in flight (at most 2 < 3) every time.
+        start = threading.Barrier(3)
+
+        def burst_one():
+            start.wait()
+            return client.chat.completions.with_raw_response.create(model="g", messages=USER_HI)
+
+        burst = [pool.submit(burst_one) for _ in range(3)]
+        got = [f.result(timeout=20).headers["x-tailgate-deployment"] for f in burst]
+        assert got == ["fast"] * 3, got
+        assert slow.stats()["in_flight"] == 3, "the burst finished while slow was still busy"
+        assert [f.result(timeout=20).headers["x-tailgate-deployment"] for f in pinned] == ["slow"] * 3
+    assert [api_calls(slow), api_calls(fast)] == [3, 3]
+
+
+def test_check_names_the_chain_it_runs(tmp_path):
+    for strategy, chain in [("usage-based-routing-v2", "health usage"), ("usage-based-routing", "health usage"),
+                            ("least-busy", "health least-busy"), ("simple-shuffle", "health simple-shuffle")]:
+        cfg = tmp_path / f"{strategy}.yaml"
+        cfg.write_text(json.dumps(make_config(
+            [{"model_name": "g", "litellm_params": {"model": "openai/x", "api_base": "http://127.0.0.1:9/v1"}}],
+            router_settings={"routing_strategy": strategy})))
+        r = subprocess.run([str(TAILGATE), "--check", "--config", str(cfg)], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert f"strategy chain: {chain}  (from routing_strategy: {strategy})" in r.stdout, r.stdout
+        assert "not implemented" not in r.stdout + r.stderr

@@ -626,13 +626,25 @@ TEST_F(ConfigArgs, DerivedChains) {
     const Config cost = load(one("openai/m") + "router_settings:\n  routing_strategy: cost-based-routing\n");
     EXPECT_EQ(names(cost.router.strategies), (std::vector<std::string>{"health", "cost"}));
 
-    const Config usage = load(one("openai/m") + "router_settings:\n  routing_strategy: usage-based-routing\n");
-    EXPECT_EQ(usage.router.routing_strategy, "simple-shuffle");
-    EXPECT_EQ(names(usage.router.strategies), (std::vector<std::string>{"health", "simple-shuffle"}));
-    ASSERT_EQ(usage.warnings.size(), 1u);
-    EXPECT_EQ(usage.warnings[0],
-              "inline.yaml:6: router_settings.routing_strategy: 'usage-based-routing' is not "
-              "implemented; using simple-shuffle (rpm/tpm are not enforced)");
+    // Both usage-based names run the usage plugin, kept as written, without a warning.
+    for (const std::string name : {"usage-based-routing", "usage-based-routing-v2"}) {
+        const Config usage = load(one("openai/m") + "router_settings:\n  routing_strategy: " + name + "\n");
+        EXPECT_EQ(usage.router.routing_strategy, name);
+        EXPECT_EQ(names(usage.router.strategies), (std::vector<std::string>{"health", "usage"})) << name;
+        EXPECT_EQ(usage.warnings, std::vector<std::string>{}) << name;
+    }
+    EXPECT_EQ(default_chain("usage-based-routing-v2"), (std::vector<std::string>{"health", "usage"}));
+
+    const Config busy = load(one("openai/m") + "router_settings:\n  routing_strategy: least-busy\n");
+    EXPECT_EQ(busy.router.routing_strategy, "least-busy");
+    EXPECT_EQ(names(busy.router.strategies), (std::vector<std::string>{"health", "least-busy"}));
+    EXPECT_TRUE(busy.warnings.empty());
+    const Config busy_off = load(one("openai/m") + "router_settings:\n  routing_strategy: least-busy\n"
+                                                   "  disable_cooldowns: true\n");
+    EXPECT_EQ(names(busy_off.router.strategies), (std::vector<std::string>{"least-busy"}));
+
+    // Every accepted name derives a chain.
+    for (const auto& name : supported_routing_strategies()) EXPECT_FALSE(default_chain(name).empty()) << name;
 }
 
 TEST_F(ConfigRouter, PluginPathsRelativeToConfigFile) {
@@ -812,8 +824,8 @@ TEST_F(ConfigErrors, UnknownProvider) {
 TEST_F(ConfigErrors, UnknownRoutingStrategy) {
     const std::string f = data_path("unknown_strategy.yaml");
     EXPECT_EQ(file_error(f), f + ":8: router_settings.routing_strategy: unknown routing strategy "
-                                 "'fastest-wins' (supported: simple-shuffle, latency-based-routing, "
-                                 "cost-based-routing, usage-based-routing)");
+                                 "'fastest-wins' (supported: simple-shuffle, least-busy, usage-based-routing, "
+                                 "usage-based-routing-v2, latency-based-routing, cost-based-routing)");
 }
 
 TEST_F(ConfigErrors, BadFallbackGroup) {

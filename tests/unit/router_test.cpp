@@ -148,3 +148,118 @@ router_settings:
     ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(res)) << "its decision is ignored, the request proceeds";
     EXPECT_EQ(ids(*r, std::get<router::RoutedPlan>(res).plan), (std::vector<std::string>{"only"}));
 }
+
+// ---- limits (usage plugin) and route_retry_after -------------------------------
+
+namespace {
+
+// Two deployments of `g` at rpm 1 each, chained [health, usage], on a settable clock.
+struct LimitFixture : RouterFixture {
+    int64_t now = 1'000'000;
+    std::unique_ptr<router::Router> make_limited(const std::string& extra_router_settings = "") {
+        const std::string yaml = R"(
+model_list:
+  - model_name: g
+    litellm_params: {model: openai/x1, api_base: "http://127.0.0.1:1/v1", rpm: 1}
+    model_info: {id: x1}
+  - model_name: g
+    litellm_params: {model: openai/x2, api_base: "http://127.0.0.1:2/v1", rpm: 1}
+    model_info: {id: x2}
+router_settings:
+  routing_strategy: usage-based-routing-v2
+  allowed_fails: 0
+)" + extra_router_settings;
+        auto cfg = std::make_shared<const config::Config>(config::load_string(yaml, "router_test.yaml"));
+        return std::make_unique<router::Router>(cfg, registry, [this] { return now; });
+    }
+    // One attempt on deployment `dep`: started, then `end` (SUCCESS or FAILURE).
+    static void attempt(router::Router& r, uint32_t dep, tg_event_type end = TG_EVENT_SUCCESS) {
+        auto obs = r.observer_for(req("g"));
+        obs->on_attempt(dispatch::AttemptEvent{TG_EVENT_STARTED, 0, dep});
+        dispatch::AttemptEvent done{end, 0, dep};
+        if (end == TG_EVENT_FAILURE) {
+            done.error_class = TG_ERRC_SERVER;
+            done.http_status = 500;
+        }
+        obs->on_attempt(done);
+    }
+};
+
+}  // namespace
+
+TEST_F(LimitFixture, AllAtLimitIs429WithThePluginsRetryHint) {
+    auto r = make_limited();
+    ASSERT_EQ(r->chain_names(), (std::vector<std::string>{"health", "usage"}));
+    attempt(*r, 0);  // both used their one request of the window, at t = 1000 s
+    attempt(*r, 1);
+    now += 15'500;
+    auto res = r->route(req("g"));
+    ASSERT_TRUE(std::holds_alternative<ApiError>(res));
+    const auto& e = std::get<ApiError>(res);
+    EXPECT_EQ(e.status, 429);
+    EXPECT_EQ(e.type, "rate_limit_error");
+    EXPECT_EQ(e.code, "all_deployments_at_limit");
+    // Their requests leave the 61 one-second buckets at 1061 s: 45.5 s from now,
+    // rounded up (the gateway caps it at max_client_retry_after when sending).
+    EXPECT_EQ(e.retry_after_s, 46);
+    EXPECT_NE(e.message.find("strategy 'usage' refused all deployments"), std::string::npos) << e.message;
+    EXPECT_NE(e.message.find("x1 (rpm 1/1), x2 (rpm 1/1)"), std::string::npos) << e.message;
+    EXPECT_NE(e.message.find("retry in 45500 ms"), std::string::npos) << e.message;
+}
+
+TEST_F(LimitFixture, PanicRoutingNeverPicksDeploymentsAtTheirLimit) {
+    auto r = make_limited("  panic_routing: true\n");
+    attempt(*r, 0);
+    attempt(*r, 1);
+    // Nothing is cooling: at-limit deployments are healthy, so no panic attempt.
+    auto res = r->route(req("g"));
+    ASSERT_TRUE(std::holds_alternative<ApiError>(res));
+    EXPECT_EQ(std::get<ApiError>(res).status, 429);
+    EXPECT_EQ(std::get<ApiError>(res).code, "all_deployments_at_limit");
+}
+
+TEST_F(LimitFixture, SoonerCooldownWinsOverTheLimitHint) {
+    auto r = make_limited("  panic_routing: false\n  cooldown_time: 5\n");
+    attempt(*r, 0, TG_EVENT_FAILURE);  // x1 cools for 5 s (and used its request)
+    attempt(*r, 1);                    // x2 at its limit for ~61 s
+    now += 1'000;
+    auto res = r->route(req("g"));
+    ASSERT_TRUE(std::holds_alternative<ApiError>(res));
+    const auto& e = std::get<ApiError>(res);
+    EXPECT_EQ(e.status, 429);
+    EXPECT_EQ(e.code, "all_deployments_cooling_down");
+    EXPECT_EQ(e.retry_after_s, 4);  // x1's cooldown ends in 4 s; x2's slot frees in 60 s
+}
+
+TEST_F(LimitFixture, SoonerLimitHintWinsOverTheCooldown) {
+    auto r = make_limited("  panic_routing: false\n  cooldown_time: 300\n");
+    attempt(*r, 0, TG_EVENT_FAILURE);  // x1 cools for 300 s
+    attempt(*r, 1);                    // x2 frees a slot at 1061 s
+    now += 1'000;
+    auto res = r->route(req("g"));
+    ASSERT_TRUE(std::holds_alternative<ApiError>(res));
+    const auto& e = std::get<ApiError>(res);
+    EXPECT_EQ(e.code, "all_deployments_at_limit");
+    EXPECT_EQ(e.retry_after_s, 60);
+}
+
+TEST_F(LimitFixture, PanicRoutingStillTriesTheCoolingOneBesideALimitedOne) {
+    auto r = make_limited("  cooldown_time: 5\n");  // panic_routing defaults to true
+    attempt(*r, 0, TG_EVENT_FAILURE);  // x1 cooling
+    attempt(*r, 1);                    // x2 at its limit
+    auto res = r->route(req("g"));
+    ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(res));
+    const auto& rp = std::get<router::RoutedPlan>(res);
+    EXPECT_TRUE(rp.panic);
+    EXPECT_EQ(ids(*r, rp.plan), (std::vector<std::string>{"x1"}));
+}
+
+TEST_F(LimitFixture, AWindowLaterTheyServeAgain) {
+    auto r = make_limited();
+    attempt(*r, 0);
+    attempt(*r, 1);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(r->route(req("g"))));
+    now += 61'000;
+    auto res = r->route(req("g"));
+    ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(res));
+}

@@ -112,6 +112,11 @@ public:
     void note(tg_route* route, const std::string& text) const {
         if (api_.route_note) api_.route_note(route, text.c_str());
     }
+    // Refusing because of a limit that lifts by itself: a retry can succeed in
+    // `ms` (the client's Retry-After). A no-op on hosts without the callback.
+    void retry_after(tg_route* route, int64_t ms) const {
+        if (api_.route_retry_after) api_.route_retry_after(route, ms);
+    }
     uint32_t deployment_count() const { return api_.deployment_count ? api_.deployment_count(api_.host) : 0; }
     const tg_deployment* deployment_at(uint32_t i) const {
         return api_.deployment_at ? api_.deployment_at(api_.host, i) : nullptr;

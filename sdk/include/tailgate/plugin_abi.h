@@ -261,6 +261,14 @@ typedef struct tg_host_api {
     /* Number of deployments in the router and a view of each (HOST-owned). */
     uint32_t (*deployment_count)(void* host);
     const tg_deployment* (*deployment_at)(void* host, uint32_t index);
+    /* Appended (older hosts lack it: check TG_HAS_MEMBER, or use the SDK's Host).
+     * A route() that refuses (TG_ERR_NO_CANDIDATE) or filters out candidates
+     * because of a limit that lifts by itself (e.g. an rpm window) says here in
+     * how many ms a retry can succeed. If the request is then refused, the
+     * client's Retry-After is the smallest hint reported while routing it, or
+     * the soonest end of a cooldown if that is sooner. ms < 0 is ignored.
+     * route: BORROWED */
+    void (*route_retry_after)(tg_route* route, int64_t ms);
 } tg_host_api;
 
 /* ---- symbols every plugin exports ---- */

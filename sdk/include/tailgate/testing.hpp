@@ -55,6 +55,12 @@ public:
             std::lock_guard<std::mutex> lock(self->mu_);
             self->notes_.emplace_back(text ? text : "");
         };
+        api_.route_retry_after = [](tg_route* route, int64_t ms) {
+            if (route == nullptr || route->host_private == nullptr) return;
+            auto* self = static_cast<FakeHost*>(route->host_private);
+            std::lock_guard<std::mutex> lock(self->mu_);
+            self->retry_hints_.push_back(ms);
+        };
         api_.deployment_count = [](void* h) -> uint32_t {
             auto* self = static_cast<FakeHost*>(h);
             std::lock_guard<std::mutex> lock(self->mu_);
@@ -89,6 +95,11 @@ public:
         std::lock_guard<std::mutex> lock(mu_);
         return notes_;
     }
+    // Every route_retry_after(ms) reported through a route whose host_private is this host.
+    std::vector<int64_t> retry_hints() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return retry_hints_;
+    }
     // which: 0 = ttft, 1 = total. samples == 0 when never published.
     tg_latency_summary latency(uint32_t index, uint32_t which) const {
         std::lock_guard<std::mutex> lock(mu_);
@@ -108,6 +119,7 @@ private:
     int64_t now_ = 0;
     std::vector<std::pair<uint32_t, std::string>> logs_;
     std::vector<std::string> notes_;
+    std::vector<int64_t> retry_hints_;
     std::map<std::pair<uint32_t, uint32_t>, tg_latency_summary> latency_;
     std::map<uint32_t, std::pair<uint32_t, int64_t>> health_;
     std::vector<const tg_deployment*> deployments_;

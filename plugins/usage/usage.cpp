@@ -1,0 +1,266 @@
+// usage — LiteLLM's usage-based routing (`usage-based-routing` and
+// `usage-based-routing-v2`): skip deployments at their rpm/tpm, lowest token
+// usage first.
+//
+// Per deployment the plugin counts, over a sliding window of the last 60 s:
+//   requests: one per attempt started (TG_EVENT_STARTED; retries and hedges
+//             are upstream calls too),
+//   tokens:   prompt_tokens + completion_tokens of each SUCCESS (and
+//             SHADOW_DONE) event that reports usage (streams do when the
+//             upstream sent a usage chunk).
+// The window is 61 one-second buckets on the host clock (now_ms / at_ms), so
+// an event counts for 60 to 61 s: never fewer than 60, so `rpm` requests are
+// never started within any 60 s span (a fixed minute would allow 2 x rpm
+// across its boundary).
+//
+// Per request, over the candidates the chain hands over:
+//  1. A candidate is at its limit when requests >= rpm or tokens >= tpm (a
+//     limit of 0 / unset is no limit); those are dropped.
+//  2. The rest are ordered by tokens in the window, then requests, lowest
+//     first; exact ties in random order (LiteLLM's v1 and v2 both pick the
+//     lowest TPM deployment). Cooling candidates go last (chains without health).
+//  3. Nothing left: TG_ERR_NO_CANDIDATE, after telling the host (route_retry_after)
+//     when the first of them frees a slot, for the client's Retry-After.
+// It never writes attempts; an earlier plan is cleared (positions changed).
+//
+// Counters are per process and per plugin instance (every instance observes
+// every event of the router); see README.md for what that does not cover.
+//
+// args: none (router.* settings are accepted and ignored).
+#include <tailgate/plugin.hpp>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+using tailgate::sdk::Args;
+using tailgate::sdk::ConfigError;
+using tailgate::sdk::Host;
+using tailgate::sdk::Route;
+using tailgate::sdk::Strategy;
+
+constexpr int64_t kBucketMs = 1000;
+constexpr int64_t kBuckets = 61;  // the current second and the 60 before it
+
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+struct Usage {
+    int64_t requests = 0;
+    int64_t tokens = 0;
+};
+
+// One deployment's sliding window. A bucket is reused for a later second by
+// resetting it; an event older than the bucket's second is dropped (it left
+// the window long ago).
+class Window {
+public:
+    void add(int64_t at_ms, int64_t requests, int64_t tokens) {
+        const int64_t sec = floor_div(at_ms, kBucketMs);
+        std::lock_guard lk(mu_);
+        Bucket& b = buckets_[static_cast<size_t>(sec - floor_div(sec, kBuckets) * kBuckets)];
+        if (b.sec > sec) return;
+        if (b.sec != sec) b = Bucket{sec, 0, 0};
+        b.requests += requests;
+        b.tokens += tokens;
+    }
+
+    Usage read(int64_t now_ms) const {
+        const int64_t oldest = floor_div(now_ms, kBucketMs) - (kBuckets - 1);
+        Usage u;
+        std::lock_guard lk(mu_);
+        for (const Bucket& b : buckets_)
+            if (b.sec >= oldest) {
+                u.requests += b.requests;
+                u.tokens += b.tokens;
+            }
+        return u;
+    }
+
+    // Milliseconds from now until requests < rpm and tokens < tpm (limits <= 0:
+    // none), as buckets leave the window oldest first. 0 when already below.
+    int64_t free_in(int64_t now_ms, int64_t rpm, int64_t tpm) const {
+        const int64_t oldest = floor_div(now_ms, kBucketMs) - (kBuckets - 1);
+        std::array<Bucket, kBuckets> in{};
+        size_t n = 0;
+        Usage u;
+        {
+            std::lock_guard lk(mu_);
+            for (const Bucket& b : buckets_)
+                if (b.sec >= oldest) {
+                    in[n++] = b;
+                    u.requests += b.requests;
+                    u.tokens += b.tokens;
+                }
+        }
+        std::sort(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n),
+                  [](const Bucket& a, const Bucket& b) { return a.sec < b.sec; });
+        auto over = [&] { return (rpm > 0 && u.requests >= rpm) || (tpm > 0 && u.tokens >= tpm); };
+        int64_t free_at = now_ms;
+        for (size_t i = 0; i < n && over(); ++i) {
+            u.requests -= in[i].requests;
+            u.tokens -= in[i].tokens;
+            free_at = (in[i].sec + kBuckets) * kBucketMs;  // when bucket i leaves the window
+        }
+        return std::max<int64_t>(0, free_at - now_ms);
+    }
+
+private:
+    struct Bucket {
+        int64_t sec = std::numeric_limits<int64_t>::min();
+        int64_t requests = 0;
+        int64_t tokens = 0;
+    };
+    mutable std::mutex mu_;
+    std::array<Bucket, kBuckets> buckets_{};
+};
+
+std::mt19937_64 randomly_seeded() {
+    try {
+        std::random_device rd;
+        std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+        return std::mt19937_64(seq);
+    } catch (...) {
+        // No entropy source: time and thread id still differ between threads.
+        auto t = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        auto h = static_cast<uint64_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+        std::seed_seq seq{static_cast<uint32_t>(t), static_cast<uint32_t>(t >> 32), static_cast<uint32_t>(h),
+                          static_cast<uint32_t>(h >> 32)};
+        return std::mt19937_64(seq);
+    }
+}
+
+std::mt19937_64& thread_rng() {
+    thread_local std::mt19937_64 rng = randomly_seeded();
+    return rng;
+}
+
+int64_t limit_of(const tg_deployment* d, bool tpm) {
+    if (d == nullptr) return 0;
+    if (tpm) return TG_HAS_MEMBER(d, tg_deployment, tpm) && d->tpm > 0 ? d->tpm : 0;
+    return TG_HAS_MEMBER(d, tg_deployment, rpm) && d->rpm > 0 ? d->rpm : 0;
+}
+
+std::string label(const tg_deployment* d) { return d && d->id ? d->id : "?"; }
+
+struct Keyed {
+    Usage use;
+    uint64_t tie;
+    tg_candidate c;
+};
+
+class UsageStrategy final : public Strategy {
+public:
+    UsageStrategy(Host host, Args args) : host_(host) {
+        if (const tg_args* raw = args.raw())
+            for (uint32_t i = 0; i < raw->count; ++i) {
+                std::string_view key = raw->items[i].key ? raw->items[i].key : "";
+                if (key.rfind("router.", 0) != 0)  // router.* are the host's settings
+                    throw ConfigError("unknown arg '" + std::string(key) + "' (usage takes no args)");
+            }
+        const uint32_t n = host_.deployment_count();
+        windows_.reserve(n);
+        for (uint32_t i = 0; i < n; ++i) windows_.push_back(std::make_unique<Window>());
+    }
+
+    tg_status route(const tg_request&, Route& r) override {
+        r.clear_plan();
+        if (r.size() == 0) return TG_ERR_NO_CANDIDATE;
+        const int64_t now = host_.now_ms();
+
+        thread_local std::vector<Keyed> keep;
+        keep.clear();
+        std::string limited;         // "a (rpm 2/2), b (tpm 1500/1000)"
+        int64_t soonest_free = -1;   // among the deployments at their limit
+        auto& rng = thread_rng();
+        for (const tg_candidate& c : r) {
+            Window* w = c.deployment ? window(c.deployment->index) : nullptr;
+            const Usage u = w ? w->read(now) : Usage{};
+            const int64_t rpm = limit_of(c.deployment, false), tpm = limit_of(c.deployment, true);
+            const bool at_rpm = rpm > 0 && u.requests >= rpm, at_tpm = tpm > 0 && u.tokens >= tpm;
+            if (!at_rpm && !at_tpm) {
+                keep.push_back(Keyed{u, rng(), c});
+                continue;
+            }
+            limited += (limited.empty() ? "" : ", ") + label(c.deployment) + " (" +
+                       (at_rpm ? "rpm " + std::to_string(u.requests) + "/" + std::to_string(rpm) : "") +
+                       (at_rpm && at_tpm ? ", " : "") +
+                       (at_tpm ? "tpm " + std::to_string(u.tokens) + "/" + std::to_string(tpm) : "") + ")";
+            const int64_t free = w->free_in(now, rpm, tpm);
+            if (soonest_free < 0 || free < soonest_free) soonest_free = free;
+        }
+
+        if (keep.empty()) {
+            host_.retry_after(r.raw(), soonest_free);
+            host_.note(r.raw(), "usage: every deployment at its limit: " + limited + "; a slot frees in " +
+                                    std::to_string(soonest_free) + " ms");
+            return TG_ERR_NO_CANDIDATE;
+        }
+        // Some are still open: the hint matters only if a later strategy refuses them.
+        if (soonest_free >= 0) host_.retry_after(r.raw(), soonest_free);
+
+        std::sort(keep.begin(), keep.end(), [](const Keyed& a, const Keyed& b) {
+            if (a.use.tokens != b.use.tokens) return a.use.tokens < b.use.tokens;
+            if (a.use.requests != b.use.requests) return a.use.requests < b.use.requests;
+            return a.tie < b.tie;
+        });
+        std::stable_partition(keep.begin(), keep.end(), [](const Keyed& k) { return !Route::is_cooling(k.c); });
+        tg_route* raw = r.raw();
+        raw->count = static_cast<uint32_t>(keep.size());
+        for (uint32_t i = 0; i < raw->count; ++i) r[i] = keep[i].c;
+
+        const Keyed& first = keep.front();
+        std::string note = "usage: " + label(first.c.deployment) + " (" + std::to_string(first.use.requests) +
+                           " req, " + std::to_string(first.use.tokens) + " tok in 60s)";
+        if (!limited.empty()) note += "; at limit: " + limited;
+        host_.note(raw, note);
+        return TG_OK;
+    }
+
+    void observe(const tg_event& ev) override {
+        if (ev.deployment == nullptr) return;
+        const int64_t at = TG_HAS_MEMBER(&ev, tg_event, at_ms) ? ev.at_ms : host_.now_ms();
+        if (ev.type == TG_EVENT_STARTED) {
+            if (Window* w = window(ev.deployment->index)) w->add(at, 1, 0);
+            return;
+        }
+        if (ev.type != TG_EVENT_SUCCESS && ev.type != TG_EVENT_SHADOW_DONE) return;
+        const int64_t p = TG_HAS_MEMBER(&ev, tg_event, prompt_tokens) ? ev.prompt_tokens : -1;
+        const int64_t c = TG_HAS_MEMBER(&ev, tg_event, completion_tokens) ? ev.completion_tokens : -1;
+        if (p < 0 && c < 0) return;  // no usage reported
+        if (Window* w = window(ev.deployment->index)) w->add(at, 0, std::max<int64_t>(p, 0) + std::max<int64_t>(c, 0));
+    }
+
+private:
+    // The window of deployment `index`: a fixed table for the deployments the host
+    // listed at creation (no lock), a locked map for any other index (tests, or
+    // a host that lists none).
+    Window* window(uint32_t index) {
+        if (index < windows_.size()) return windows_[index].get();
+        std::lock_guard lk(extra_mu_);
+        auto& w = extra_[index];
+        if (!w) w = std::make_unique<Window>();
+        return w.get();
+    }
+
+    Host host_;
+    std::vector<std::unique_ptr<Window>> windows_;
+    std::mutex extra_mu_;
+    std::unordered_map<uint32_t, std::unique_ptr<Window>> extra_;
+};
+
+}  // namespace
+
+TAILGATE_STRATEGY(UsageStrategy, "usage")

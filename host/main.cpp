@@ -2,6 +2,7 @@
 #include "config/config.hpp"
 #include "metrics/json_log.hpp"
 #include "plugin/loader.hpp"
+#include "plugin/search_path.hpp"
 #include "router/router.hpp"
 #include "server/gateway.hpp"
 
@@ -10,6 +11,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -26,7 +28,7 @@ const char* kUsage =
     "  --version       print the version\n"
     "  --help          this text\n"
     "\n"
-    "Environment: TAILGATE_PLUGIN_PATH=dir1:dir2 adds plugin directories.\n";
+    "Environment: TAILGATE_PLUGIN_PATH=dir1:dir2 adds plugin directories (absolute paths only).\n";
 
 void setup_logging(const tailgate::config::Config* cfg) {
     auto logger = spdlog::stderr_color_mt("tailgate");
@@ -149,7 +151,7 @@ int main(int argc, char** argv) {
     }
     setup_logging(cfg.get());
     for (const auto& w : cfg->warnings) spdlog::warn("config: {}", w);
-    auto dirs = tailgate::server::plugin_search_path(*cfg);
+    auto dirs = tailgate::plugin::search_path(cfg->router.plugin_paths, std::getenv("TAILGATE_PLUGIN_PATH"));
 
     if (check) {
         try {

@@ -1,6 +1,7 @@
 // Loader: handshake, exact refusal messages, containment of misbehaving plugins.
 // Plugins come from tests/plugins/* (built into TAILGATE_TEST_PLUGIN_DIR).
 #include "plugin/loader.hpp"
+#include "plugin/search_path.hpp"
 
 #include <tailgate/testing.hpp>
 
@@ -317,6 +318,23 @@ TEST_F(PluginLoaderTest, FailedLoadsAreRetriedAndGoodOnesCached) {
     auto x = reg.create("test-reverse", host.api(), {});
     auto y = reg.create("test-reverse", host.api(), {});
     EXPECT_NE(x.get(), y.get());
+}
+
+// ---------------------------------------------------------------- search path
+
+TEST(PluginSearchPath, OrderAndRelativeEnvEntriesDropped) {
+    const std::vector<std::string> configured{"/etc/tailgate/plugins", "/opt/x/../plugins"};
+    auto dirs = search_path(configured, "/env/one:relative/dir::./here:/env/two:../up:/etc/tailgate/plugins");
+    ASSERT_GE(dirs.size(), 5u);
+    EXPECT_EQ(std::vector<std::string>(dirs.begin(), dirs.begin() + 4),
+              (std::vector<std::string>{"/etc/tailgate/plugins", "/opt/plugins", "/env/one", "/env/two"}));
+    for (const auto& d : dirs) EXPECT_TRUE(fs::path(d).is_absolute()) << d;
+    // Next to the binary (the build tree's own plugins here), then the install dir.
+    const fs::path exe = fs::read_symlink("/proc/self/exe");
+    EXPECT_EQ(dirs[4], (exe.parent_path().parent_path() / "lib" / "tailgate" / "plugins").lexically_normal().string());
+    EXPECT_EQ(dirs.back(), fs::path(TAILGATE_INSTALLED_PLUGIN_DIR).lexically_normal().string());
+
+    EXPECT_EQ(search_path({}, "plugins"), search_path({}, nullptr)) << "a relative entry adds nothing";
 }
 
 }  // namespace

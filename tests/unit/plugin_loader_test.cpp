@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -53,6 +56,9 @@ public:
         std::random_device rd;
         path_ = fs::temp_directory_path() / ("tailgate-loader-test-" + std::to_string(rd()) + std::to_string(rd()));
         fs::create_directories(path_);
+        // Not world-writable whatever the umask: the loader refuses such directories.
+        fs::permissions(path_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                   fs::perms::others_read | fs::perms::others_exec);
     }
     ~TempDir() {
         std::error_code ec;
@@ -318,6 +324,85 @@ TEST_F(PluginLoaderTest, FailedLoadsAreRetriedAndGoodOnesCached) {
     auto x = reg.create("test-reverse", host.api(), {});
     auto y = reg.create("test-reverse", host.api(), {});
     EXPECT_NE(x.get(), y.get());
+}
+
+// ---------------------------------------------------------------- file trust
+
+// A world-writable file or directory could have been replaced by anyone: it
+// is refused before dlopen (ctor-marker would mark the environment if loaded).
+TEST(PluginLoaderTrust, WorldWritableDirectoryIsRefusedBeforeLoading) {
+    TempDir d;
+    fs::copy_file(so("ctor-marker"), d.file("ctor-marker.so"));
+    fs::permissions(d.str(), fs::perms::all);  // 0777
+    unsetenv("TAILGATE_TEST_CTOR_MARKER");
+    Registry reg({d.str()});
+    EXPECT_EQ(create_error(reg, "ctor-marker"),
+              d.file("ctor-marker.so") + ": refused: directory " + d.str() + " is world-writable (mode 0777)");
+    EXPECT_EQ(std::getenv("TAILGATE_TEST_CTOR_MARKER"), nullptr) << "the file was loaded";
+
+    // The sticky bit (as on /tmp) does not make it acceptable either.
+    fs::permissions(d.str(), fs::perms::all | fs::perms::sticky_bit);
+    EXPECT_EQ(create_error(reg, "ctor-marker"),
+              d.file("ctor-marker.so") + ": refused: directory " + d.str() + " is world-writable (mode 1777)");
+    EXPECT_EQ(std::getenv("TAILGATE_TEST_CTOR_MARKER"), nullptr) << "the file was loaded";
+
+    fs::permissions(d.str(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+    EXPECT_NE(create_error(reg, "ctor-marker").find("missing symbols"), std::string::npos) << "loadable again";
+    EXPECT_STREQ(std::getenv("TAILGATE_TEST_CTOR_MARKER"), "loaded");
+    unsetenv("TAILGATE_TEST_CTOR_MARKER");
+}
+
+TEST(PluginLoaderTrust, WorldWritableFileIsRefused) {
+    TempDir d;
+    fs::copy_file(so("test-reverse"), d.file("test-reverse.so"));
+    fs::permissions(d.file("test-reverse.so"), fs::perms::others_write, fs::perm_options::add);
+    Registry reg({d.str()});
+    EXPECT_EQ(create_error(reg, "test-reverse"),
+              d.file("test-reverse.so") + ": refused: the file is world-writable (mode 0757)");
+    EXPECT_EQ(create_error(reg, d.file("test-reverse.so")),
+              d.file("test-reverse.so") + ": refused: the file is world-writable (mode 0757)")
+        << "loading by path is checked too";
+
+    fs::permissions(d.file("test-reverse.so"), fs::perms::others_write, fs::perm_options::remove);
+    EXPECT_EQ(create_error(reg, "test-reverse"), "");
+}
+
+// A symlink is judged by both directories: the one it sits in and the one
+// its target really lives in.
+TEST(PluginLoaderTrust, SymlinkIntoWorldWritableDirectoryIsRefused) {
+    TempDir open_dir, link_dir;
+    fs::copy_file(so("test-reverse"), open_dir.file("test-reverse.so"));
+    fs::create_symlink(open_dir.file("test-reverse.so"), link_dir.file("test-reverse.so"));
+    fs::permissions(open_dir.str(), fs::perms::all);
+    Registry reg({link_dir.str()});
+    EXPECT_EQ(create_error(reg, "test-reverse"),
+              link_dir.file("test-reverse.so") + ": refused: directory " + open_dir.str() +
+                  " is world-writable (mode 0777)");
+}
+
+// Ownership: the trusted uids are injectable, so this runs as root and as a
+// user. Root-owned files are always accepted (installed plugins are).
+TEST(PluginLoaderTrust, FileOwnedByAnUntrustedUserIsRefused) {
+    TempDir d;
+    fs::copy_file(so("test-reverse"), d.file("test-reverse.so"));
+    if (::geteuid() == 0) {
+        ASSERT_EQ(::chown(d.file("test-reverse.so").c_str(), 65534, 65534), 0);
+    }
+    struct stat st {};
+    ASSERT_EQ(::stat(d.file("test-reverse.so").c_str(), &st), 0);
+    ASSERT_NE(st.st_uid, 0u);
+    const uid_t other = st.st_uid + 1;
+
+    Registry strict({d.str()}, {other});
+    EXPECT_EQ(create_error(strict, "test-reverse"),
+              d.file("test-reverse.so") + ": refused: the file is owned by uid " + std::to_string(st.st_uid) +
+                  " (plugins must be owned by root or uid " + std::to_string(other) + ")");
+    Registry trusting({d.str()}, {other, st.st_uid});
+    EXPECT_EQ(create_error(trusting, "test-reverse"), "");
+    if (::geteuid() != 0) {
+        Registry by_default({d.str()});  // the process's own files
+        EXPECT_EQ(create_error(by_default, "test-reverse"), "");
+    }
 }
 
 // ---------------------------------------------------------------- search path

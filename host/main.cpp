@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -39,14 +40,28 @@ void setup_logging(const tailgate::config::Config* cfg) {
     spdlog::set_formatter(tailgate::logfmt::make_formatter(cfg && cfg->general.log_format == "json"));
 }
 
-void print_plan(const tailgate::config::Config& cfg, const std::vector<std::string>& dirs) {
+// The file a plugin instance was loaded from, symlinks resolved: with several
+// search directories, this is what says which copy runs.
+std::string resolved_path(const tailgate::plugin::Instance& p) {
+    std::error_code ec;
+    auto real = std::filesystem::canonical(p.path(), ec);
+    return ec ? p.path() : real.string();
+}
+
+void print_plan(const tailgate::config::Config& cfg, const std::vector<std::string>& dirs,
+                const tailgate::router::Router& router) {
     std::cout << "config: " << cfg.file << "\n";
     std::cout << "strategy chain:";
     for (const auto& s : cfg.router.strategies) std::cout << " " << s.name;
     std::cout << (cfg.router.strategies_explicit ? "" : "  (from routing_strategy: " + cfg.router.routing_strategy + ")")
               << "\n";
+    if (cfg.router.allow_request_strategy_override) {
+        std::cout << "per-request strategies: " << router.allowed_request_strategies() << "\n";
+    }
     std::cout << "plugin search path:";
     for (const auto& d : dirs) std::cout << " " << d;
+    std::cout << "\nplugins:";
+    for (const auto* p : router.instances()) std::cout << "\n  " << p->name() << ": " << resolved_path(*p);
     std::cout << "\nmaster_key: " << (cfg.general.master_key.empty() ? "(none: no auth)" : "***") << "\n";
     const auto& g = cfg.general;
     auto cap = [](int n) { return n > 0 ? std::to_string(n) : std::string("none"); };
@@ -157,7 +172,7 @@ int main(int argc, char** argv) {
         try {
             tailgate::plugin::Registry registry(dirs);
             tailgate::router::Router router(cfg, registry);
-            print_plan(*cfg, dirs);
+            print_plan(*cfg, dirs, router);
             std::cout << "OK\n";
             return 0;
         } catch (const std::exception& e) {
@@ -183,6 +198,8 @@ int main(int argc, char** argv) {
         spdlog::error("cannot start: {}", e.what());
         return 1;
     }
+    for (const auto* p : gw->router().instances())
+        spdlog::info("strategy '{}' loaded from {}", p->name(), resolved_path(*p));
     std::string shown_host = host.empty() ? cfg->general.host : host;
     spdlog::info("tailgate {} listening on http://{}:{} — chain: {}", TAILGATE_VERSION, shown_host, bound,
                  [&] {

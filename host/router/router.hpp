@@ -87,6 +87,8 @@ public:
     // Every plugin instance the router made (chain first, then the request-only
     // ones of router_settings.request_strategies), each once.
     const std::vector<plugin::Instance*>& instances() const { return all_; }
+    // What a request's `strategies` may name (when the config allows it), comma-separated.
+    const std::string& allowed_request_strategies() const { return allowed_names_; }
 
     // Runs the chain for one model group and returns the plan, or the error
     // the client should get (unknown group, every deployment refused, ...).

@@ -201,6 +201,8 @@ TEST_F(ConfigShipped, ReferenceLoadsAndCoversEveryKey) {
     ASSERT_EQ(r.context_window_fallbacks.size(), 1u);
     EXPECT_EQ(r.context_window_fallbacks[0].first, "llama-local");
     EXPECT_FALSE(r.allow_request_strategy_override);
+    EXPECT_EQ(names(r.request_strategies), (std::vector<std::string>{"race", "staggered-hedge"}));
+    EXPECT_EQ(arg(r.request_strategies[1].args, "delay"), "p95");
 
     const auto& g = c.general;
     EXPECT_EQ(g.master_key.reveal(), "sk-master-replace-me");

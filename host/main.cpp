@@ -2,6 +2,7 @@
 #include "config/config.hpp"
 #include "metrics/json_log.hpp"
 #include "plugin/loader.hpp"
+#include "plugin/search_path.hpp"
 #include "router/router.hpp"
 #include "server/gateway.hpp"
 
@@ -10,7 +11,9 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -26,7 +29,7 @@ const char* kUsage =
     "  --version       print the version\n"
     "  --help          this text\n"
     "\n"
-    "Environment: TAILGATE_PLUGIN_PATH=dir1:dir2 adds plugin directories.\n";
+    "Environment: TAILGATE_PLUGIN_PATH=dir1:dir2 adds plugin directories (absolute paths only).\n";
 
 void setup_logging(const tailgate::config::Config* cfg) {
     auto logger = spdlog::stderr_color_mt("tailgate");
@@ -37,7 +40,16 @@ void setup_logging(const tailgate::config::Config* cfg) {
     spdlog::set_formatter(tailgate::logfmt::make_formatter(cfg && cfg->general.log_format == "json"));
 }
 
-void print_plan(const tailgate::config::Config& cfg, const std::vector<std::string>& dirs) {
+// The file a plugin instance was loaded from, symlinks resolved: with several
+// search directories, this is what says which copy runs.
+std::string resolved_path(const tailgate::plugin::Instance& p) {
+    std::error_code ec;
+    auto real = std::filesystem::canonical(p.path(), ec);
+    return ec ? p.path() : real.string();
+}
+
+void print_plan(const tailgate::config::Config& cfg, const std::vector<std::string>& dirs,
+                const tailgate::router::Router& router) {
     std::cout << "config: " << cfg.file << "\n";
     std::cout << "strategy chain:";
     for (const auto& s : cfg.router.strategies) std::cout << " " << s.name;
@@ -45,8 +57,13 @@ void print_plan(const tailgate::config::Config& cfg, const std::vector<std::stri
     std::cout << (cfg.router.strategies_explicit ? "  (from router_settings.strategies)"
                                                  : "  (from routing_strategy: " + cfg.router.routing_strategy + ")")
               << "\n";
+    if (cfg.router.allow_request_strategy_override) {
+        std::cout << "per-request strategies: " << router.allowed_request_strategies() << "\n";
+    }
     std::cout << "plugin search path:";
     for (const auto& d : dirs) std::cout << " " << d;
+    std::cout << "\nplugins:";
+    for (const auto* p : router.instances()) std::cout << "\n  " << p->name() << ": " << resolved_path(*p);
     std::cout << "\nmaster_key: " << (cfg.general.master_key.empty() ? "(none: no auth)" : "***") << "\n";
     const auto& g = cfg.general;
     auto cap = [](int n) { return n > 0 ? std::to_string(n) : std::string("none"); };
@@ -151,13 +168,13 @@ int main(int argc, char** argv) {
     }
     setup_logging(cfg.get());
     for (const auto& w : cfg->warnings) spdlog::warn("config: {}", w);
-    auto dirs = tailgate::server::plugin_search_path(*cfg);
+    auto dirs = tailgate::plugin::search_path(cfg->router.plugin_paths, std::getenv("TAILGATE_PLUGIN_PATH"));
 
     if (check) {
         try {
             tailgate::plugin::Registry registry(dirs);
             tailgate::router::Router router(cfg, registry);
-            print_plan(*cfg, dirs);
+            print_plan(*cfg, dirs, router);
             std::cout << "OK\n";
             return 0;
         } catch (const std::exception& e) {
@@ -183,6 +200,8 @@ int main(int argc, char** argv) {
         spdlog::error("cannot start: {}", e.what());
         return 1;
     }
+    for (const auto* p : gw->router().instances())
+        spdlog::info("strategy '{}' loaded from {}", p->name(), resolved_path(*p));
     std::string shown_host = host.empty() ? cfg->general.host : host;
     spdlog::info("tailgate {} listening on http://{}:{} — chain: {}", TAILGATE_VERSION, shown_host, bound,
                  [&] {

@@ -429,7 +429,8 @@ private:
     void resolve_upstream(Deployment& d, Map& params, const Val& model_val);
     void assign_ids(const std::vector<std::optional<Val>>& explicit_ids);
     void parse_router(Map& root);
-    void parse_strategies(const Val& v);
+    void parse_strategies(const Val& v, std::vector<StrategySpec>& out);
+    void parse_request_strategies(const Val& v);
     std::vector<std::pair<std::string, std::vector<std::string>>> parse_fallbacks(const Val& v);
     void parse_general(Map& root);
     void parse_limits(Map& m, GeneralSettings::Limits& l) {
@@ -705,7 +706,7 @@ void Loader::parse_router(Map& root) {
     RouterSettings& r = cfg_.router;
     auto rv = get(root, "router_settings");
     int strategy_line = 0;
-    std::optional<Val> strategies;
+    std::optional<Val> strategies, request_strategies;
     if (rv) {
         Map m = open_map(*rv);
         if (auto x = get(m, "routing_strategy")) {
@@ -758,10 +759,11 @@ void Loader::parse_router(Map& root) {
             }
         }
         strategies = get(m, "strategies");
+        request_strategies = get(m, "request_strategies");
         warn_unknown(m);
     }
     if (strategies) {
-        parse_strategies(*strategies);
+        parse_strategies(*strategies, r.strategies);
         r.strategies_explicit = true;
         const bool has_health = std::any_of(r.strategies.begin(), r.strategies.end(),
                                             [](const StrategySpec& s) { return s.name == "health"; });
@@ -785,9 +787,27 @@ void Loader::parse_router(Map& root) {
             r.strategies.push_back(std::move(s));
         }
     }
+    if (request_strategies) parse_request_strategies(*request_strategies);
 }
 
-void Loader::parse_strategies(const Val& v) {
+// Same shape and name rules as `strategies`. A request names an entry by its
+// name alone, so a name may appear once.
+void Loader::parse_request_strategies(const Val& v) {
+    RouterSettings& r = cfg_.router;
+    parse_strategies(v, r.request_strategies);
+    for (size_t i = 0; i < r.request_strategies.size(); ++i) {
+        const StrategySpec& s = r.request_strategies[i];
+        const std::string path = v.path + "[" + std::to_string(i) + "]";
+        for (size_t j = 0; j < i; ++j)
+            if (r.request_strategies[j].name == s.name) fail(s.line, path, "'" + s.name + "' is listed twice");
+        const bool in_chain = std::any_of(r.strategies.begin(), r.strategies.end(),
+                                          [&](const StrategySpec& c) { return c.name == s.name; });
+        if (in_chain && !s.args.empty())
+            warn(s.line, path, "args not applied: '" + s.name + "' is in the chain, whose instance is used");
+    }
+}
+
+void Loader::parse_strategies(const Val& v, std::vector<StrategySpec>& out) {
     if (!v.node.IsSequence()) {
         fail(v, std::string("expected a list of strategies, got ") + kind_name(v.node));
     }
@@ -822,7 +842,7 @@ void Loader::parse_strategies(const Val& v) {
             fail(name_val, "invalid strategy name '" + s.name +
                                "' (letters, digits, '-', '_', '.'; plugin directories go in plugin_paths)");
         }
-        cfg_.router.strategies.push_back(std::move(s));
+        out.push_back(std::move(s));
     }
 }
 

@@ -67,12 +67,17 @@ struct Deployment {
     int line = 0;                          // where it was declared
 };
 
-// One entry of router_settings.strategies.
+// One entry of router_settings.strategies or router_settings.request_strategies.
 struct StrategySpec {
     std::string name;
     std::vector<std::pair<std::string, std::string>> args;  // flattened (see tg_args)
     int line = 0;
 };
+
+// Limits on a request's `strategies` list (extra_body). Any longer list or
+// name cannot match the configured strategies anyway.
+inline constexpr size_t kMaxRequestStrategies = 8;
+inline constexpr size_t kMaxStrategyNameBytes = 128;
 
 struct RouterSettings {
     std::string routing_strategy = "simple-shuffle";
@@ -102,6 +107,12 @@ struct RouterSettings {
     std::vector<std::pair<std::string, std::vector<std::string>>> fallbacks;
     std::vector<std::pair<std::string, std::vector<std::string>>> context_window_fallbacks;
     bool allow_request_strategy_override = false;
+    // Strategies a request's `strategies` list may name besides the chain's own
+    // (same shape as `strategies`). Instances are made once at start, even with
+    // the override off (a typo fails at start); a request never loads or
+    // creates a plugin. Names are unique; a name already in the chain is
+    // ignored here (the chain's instance and args are used).
+    std::vector<StrategySpec> request_strategies;
     // Fraction of hedged/raced requests whose lost primary runs to completion
     // off the client's path, to measure the true counterfactual (0 = never).
     double shadow_sample_rate = 0;

@@ -6,8 +6,10 @@
 #include <boost/dll/shared_library.hpp>
 
 #include <dlfcn.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -66,6 +68,37 @@ tg_host_api empty_host() {
 
 constexpr size_t kErrLen = 1024;
 
+std::string mode_text(mode_t mode) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+    return buf;
+}
+
+// Why the file at `path` must not be loaded, or "" when it may be. A file that
+// cannot be stat'ed is left to dlopen, whose error says why.
+std::string distrust(const std::string& path, const std::vector<uid_t>& trusted) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return "";
+    if (st.st_mode & S_IWOTH) return "the file is world-writable (mode " + mode_text(st.st_mode) + ")";
+    if (st.st_uid != 0 && std::find(trusted.begin(), trusted.end(), st.st_uid) == trusted.end()) {
+        std::string allowed = "root";
+        for (uid_t u : trusted) allowed += " or uid " + std::to_string(u);
+        return "the file is owned by uid " + std::to_string(st.st_uid) + " (plugins must be owned by " + allowed +
+               ")";
+    }
+    // Whoever may write a directory may swap the file in it (or the symlink to it).
+    std::vector<fs::path> dirs{fs::path(path).parent_path()};
+    std::error_code ec;
+    if (fs::path real = fs::canonical(path, ec); !ec) dirs.push_back(real.parent_path());
+    for (const fs::path& d : dirs) {
+        struct stat ds {};
+        const std::string dir = d.empty() ? "." : d.string();
+        if (::stat(dir.c_str(), &ds) == 0 && (ds.st_mode & S_IWOTH))
+            return "directory " + dir + " is world-writable (mode " + mode_text(ds.st_mode) + ")";
+    }
+    return "";
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- Registry
@@ -77,7 +110,8 @@ struct Registry::Loaded {
     std::string path;  // as found (for messages)
 };
 
-Registry::Registry(std::vector<std::string> search_dirs) : dirs_(std::move(search_dirs)) {}
+Registry::Registry(std::vector<std::string> search_dirs, std::vector<uid_t> trusted_owners)
+    : dirs_(std::move(search_dirs)), trusted_owners_(std::move(trusted_owners)) {}
 Registry::~Registry() = default;
 
 std::vector<std::string> Registry::available() const {
@@ -97,6 +131,10 @@ std::shared_ptr<const Registry::Loaded> Registry::load(const std::string& path) 
     const std::string key = canonical_key(path);
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+
+    // Loading runs the library's constructors: refuse a file others could have planted.
+    if (std::string why = distrust(path, trusted_owners_); !why.empty())
+        throw PluginError(path + ": refused: " + why);
 
     auto lib = std::make_shared<boost::dll::shared_library>();
     boost::dll::fs::error_code ec;

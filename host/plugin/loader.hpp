@@ -1,6 +1,6 @@
 // Loading strategy plugins (.so files implementing <tailgate/plugin_abi.h>).
 //
-//   Registry reg({"/etc/tailgate/plugins", TAILGATE_DEFAULT_PLUGIN_DIR});
+//   Registry reg({"/etc/tailgate/plugins", "/usr/lib/tailgate/plugins"});
 //   InstancePtr s = reg.create("simple-shuffle", &host_api, {{"seed", "42"}});
 //   s->route(request, route);
 //
@@ -10,12 +10,20 @@
 // instances. Every failure is a PluginError whose message names the file and
 // the exact reason; nothing is half-created.
 //
+// Loading runs the library's code, so before dlopen the file is refused when
+// someone else could have put it there: a world-writable file or directory
+// (the one it was found in, and the one it really lives in), or a file owned
+// by neither root nor a trusted user (by default the process's euid).
+//
 // Lifetime: an Instance holds a shared reference to its library, and the
 // Registry holds one for every library it loaded, so code of a plugin stays
 // mapped while the Registry or any Instance created from it exists.
 #pragma once
 
 #include <tailgate/plugin_abi.h>
+
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <map>
@@ -94,7 +102,8 @@ using InstancePtr = std::unique_ptr<Instance>;
 class Registry {
 public:
     // Directories are searched in order; missing/unreadable ones are skipped.
-    explicit Registry(std::vector<std::string> search_dirs);
+    // A plugin file must be owned by root or one of `trusted_owners`.
+    explicit Registry(std::vector<std::string> search_dirs, std::vector<uid_t> trusted_owners = {::geteuid()});
     ~Registry();
 
     // Strategy names: stems of the `*.so` files in the search directories,
@@ -120,6 +129,7 @@ private:
     std::shared_ptr<const Loaded> load(const std::string& path) const;
 
     std::vector<std::string> dirs_;
+    std::vector<uid_t> trusted_owners_;
     mutable std::mutex mu_;
     mutable std::map<std::string, std::shared_ptr<const Loaded>> cache_;  // key: canonical path
 };

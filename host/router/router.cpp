@@ -118,9 +118,23 @@ Router::Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry
     std::stable_sort(patterns_.begin(), patterns_.end(),
                      [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     host_api_ = make_host_api(this);
+    auto allow = [this](const std::string& name, plugin::Instance* inst) {
+        for (const auto& [n, p] : by_name_)
+            if (n == name) return;  // the first of a name wins
+        by_name_.emplace_back(name, inst);
+        allowed_names_ += (allowed_names_.empty() ? "" : ", ") + name;
+    };
     for (const auto& spec : cfg_->router.strategies) {
         chain_.push_back(make_instance(spec));
         chain_names_.push_back(spec.name);
+        all_.push_back(chain_.back().get());
+        allow(spec.name, chain_.back().get());
+    }
+    for (const auto& spec : cfg_->router.request_strategies) {
+        if (std::find(chain_names_.begin(), chain_names_.end(), spec.name) != chain_names_.end()) continue;
+        request_only_.push_back(make_instance(spec));
+        all_.push_back(request_only_.back().get());
+        allow(spec.name, request_only_.back().get());
     }
 }
 
@@ -139,7 +153,11 @@ plugin::InstancePtr Router::make_instance(const config::StrategySpec& spec) cons
 }
 
 Router::~Router() {
-    chain_.clear();  // destroy plugin instances before the tables they may point into
+    // Destroy plugin instances before the tables they may point into.
+    all_.clear();
+    by_name_.clear();
+    request_only_.clear();
+    chain_.clear();
 }
 
 int64_t Router::now_ms() const { return clock_ ? clock_() : steady_ms(); }
@@ -303,6 +321,9 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
     return out;
 }
 
+// A request's `strategies` only picks among instances made at start: names
+// are matched as exact strings against the configured ones, so nothing from a
+// request reaches the plugin loader, and errors name no file or directory.
 std::variant<Router::Chain, ApiError> Router::chain_for(const RequestInfo& req) const {
     Chain chain;
     if (req.strategies.empty()) {
@@ -313,27 +334,24 @@ std::variant<Router::Chain, ApiError> Router::chain_for(const RequestInfo& req) 
         return ApiError::bad_request(
             "per-request 'strategies' are disabled; set router_settings.allow_request_strategy_override: true",
             "strategies", "strategy_override_disabled");
-    std::string key;
-    for (const auto& n : req.strategies) key += n + '\n';
-    std::lock_guard lk(extra_mu_);
-    auto it = extra_chains_.find(key);
-    if (it == extra_chains_.end()) {
-        std::vector<plugin::InstancePtr> built;
-        try {
-            for (const auto& n : req.strategies) {
-                config::StrategySpec spec;
-                spec.name = n;
-                // Reuse the configured args of a strategy of the same name, if any.
-                for (const auto& s : cfg_->router.strategies)
-                    if (s.name == n) spec.args = s.args;
-                built.push_back(make_instance(spec));
-            }
-        } catch (const std::exception& e) {
-            return ApiError::bad_request(std::string("strategies: ") + e.what(), "strategies", "unknown_strategy");
-        }
-        it = extra_chains_.emplace(key, std::move(built)).first;
+    if (req.strategies.size() > config::kMaxRequestStrategies)
+        return ApiError::bad_request("'strategies' may name at most " + std::to_string(config::kMaxRequestStrategies) +
+                                         " strategies",
+                                     "strategies", "too_many_strategies");
+    for (size_t i = 0; i < req.strategies.size(); ++i) {
+        const std::string& name = req.strategies[i];
+        auto it = std::find_if(by_name_.begin(), by_name_.end(), [&](const auto& e) { return e.first == name; });
+        // The name is not echoed: it is the client's text and may be a path.
+        if (it == by_name_.end())
+            return ApiError::bad_request("strategies[" + std::to_string(i) +
+                                             "] is not an allowed strategy; allowed: " + allowed_names_ +
+                                             " (router_settings.strategies and request_strategies)",
+                                         "strategies", "unknown_strategy");
+        if (std::find(chain.begin(), chain.end(), it->second) != chain.end())
+            return ApiError::bad_request("strategies[" + std::to_string(i) + "]: '" + name + "' is listed twice",
+                                         "strategies", "duplicate_strategy");
+        chain.push_back(it->second);
     }
-    for (const auto& p : it->second) chain.push_back(p.get());
     return chain;
 }
 
@@ -655,11 +673,10 @@ private:
     bool stream_;
 };
 
+// Every instance sees every attempt, whichever chain routed the request, so
+// health and latency stay current for all of them. No lock: all_ is fixed.
 void Router::dispatch_event(const tg_event& ev) const {
-    for (const auto& p : chain_) p->observe(ev);
-    std::lock_guard lk(extra_mu_);
-    for (const auto& [key, chain] : extra_chains_)
-        for (const auto& p : chain) p->observe(ev);
+    for (plugin::Instance* p : all_) p->observe(ev);
 }
 
 std::shared_ptr<dispatch::Observer> Router::observer_for(const RequestInfo& req) const {

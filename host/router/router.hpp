@@ -84,6 +84,11 @@ public:
     const DeploymentState& state(uint32_t i) const { return *states_[i]; }
     size_t deployment_count() const { return cfg_->deployments.size(); }
     const std::vector<std::string>& chain_names() const { return chain_names_; }
+    // Every plugin instance the router made (chain first, then the request-only
+    // ones of router_settings.request_strategies), each once.
+    const std::vector<plugin::Instance*>& instances() const { return all_; }
+    // What a request's `strategies` may name (when the config allows it), comma-separated.
+    const std::string& allowed_request_strategies() const { return allowed_names_; }
 
     // Runs the chain for one model group and returns the plan, or the error
     // the client should get (unknown group, every deployment refused, ...).
@@ -136,9 +141,14 @@ private:
     const plugin::Registry& registry_;
     std::vector<plugin::InstancePtr> chain_;
     std::vector<std::string> chain_names_;
-    // Chains built for per-request `strategies` overrides, kept for reuse.
-    mutable std::mutex extra_mu_;
-    mutable std::map<std::string, std::vector<plugin::InstancePtr>> extra_chains_;
+    // Instances only a request's `strategies` list can name (request_strategies
+    // entries not in the chain). Like everything below, fixed at construction.
+    std::vector<plugin::InstancePtr> request_only_;
+    // Names a request may use, each mapped to the instance it gets: the chain's
+    // first instance of that name, else the request-only one.
+    std::vector<std::pair<std::string, plugin::Instance*>> by_name_;
+    std::string allowed_names_;         // by_name_'s names, for error messages
+    std::vector<plugin::Instance*> all_;  // chain_ then request_only_: who observes events
 };
 
 }  // namespace tailgate::router

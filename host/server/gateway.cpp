@@ -38,7 +38,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -1175,33 +1174,6 @@ void Gateway::stop() {
     for (auto& t : g.io_threads)
         if (t.joinable()) t.join();
     g.io_threads.clear();
-}
-
-std::vector<std::string> plugin_search_path(const config::Config& cfg) {
-    std::vector<std::string> dirs = cfg.router.plugin_paths;
-    if (const char* env = std::getenv("TAILGATE_PLUGIN_PATH")) {
-        std::string s(env);
-        size_t start = 0;
-        while (start <= s.size()) {
-            size_t colon = s.find(':', start);
-            std::string part = s.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-            if (!part.empty()) dirs.push_back(part);
-            if (colon == std::string::npos) break;
-            start = colon + 1;
-        }
-    }
-    // Next to the binary first (build tree: build/bin/../lib/tailgate/plugins).
-    std::error_code ec;
-    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (!ec) dirs.push_back((exe.parent_path().parent_path() / "lib" / "tailgate" / "plugins").string());
-    dirs.push_back(TAILGATE_DEFAULT_PLUGIN_DIR);
-    dirs.push_back(TAILGATE_INSTALLED_PLUGIN_DIR);
-    std::vector<std::string> unique;
-    for (auto& d : dirs) {
-        auto norm = std::filesystem::path(d).lexically_normal().string();
-        if (std::find(unique.begin(), unique.end(), norm) == unique.end()) unique.push_back(norm);
-    }
-    return unique;
 }
 
 }  // namespace tailgate::server

@@ -43,8 +43,4 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// Plugin search path: config plugin_paths, then $TAILGATE_PLUGIN_PATH, then
-// the build tree and the install prefix.
-std::vector<std::string> plugin_search_path(const config::Config& cfg);
-
 }  // namespace tailgate::server

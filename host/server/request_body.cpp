@@ -1,4 +1,5 @@
 #include "server/request_body.hpp"
+#include "config/config.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -184,6 +185,61 @@ std::optional<std::vector<std::string>> string_list(std::string_view json, bool 
     return out;
 }
 
+// A request's `strategies`: a list of names, read by a SAX handler that stops
+// at the first entry over the limits, so a huge list is never built.
+class StrategyList : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, StrategyList> {
+public:
+    enum class Error { None, NotNames, TooMany, TooLong };
+
+    bool Default() { return fail(Error::NotNames); }  // any value but the list and its strings
+    bool StartArray() {
+        if (depth_ != 0) return fail(Error::NotNames);  // only the list itself
+        depth_ = 1;
+        return true;
+    }
+    bool EndArray(rapidjson::SizeType) { return true; }
+    bool String(const char* s, rapidjson::SizeType len, bool) {
+        if (depth_ != 1) return fail(Error::NotNames);
+        if (names.size() == config::kMaxRequestStrategies) return fail(Error::TooMany);
+        if (len > config::kMaxStrategyNameBytes) return fail(Error::TooLong);
+        names.emplace_back(s, len);
+        return true;
+    }
+
+    std::vector<std::string> names;
+    Error error = Error::None;
+
+private:
+    bool fail(Error e) {
+        error = e;
+        return false;
+    }
+    int depth_ = 0;
+};
+
+std::variant<std::vector<std::string>, ApiError> strategy_list(std::string_view json) {
+    StrategyList list;
+    rapidjson::MemoryStream ms(json.data(), json.size());
+    rapidjson::Reader reader;
+    reader.Parse<rapidjson::kParseIterativeFlag>(ms, list);
+    switch (list.error) {
+        case StrategyList::Error::TooMany:
+            return ApiError::bad_request("'strategies' may name at most " +
+                                             std::to_string(config::kMaxRequestStrategies) + " strategies",
+                                         "strategies", "too_many_strategies");
+        case StrategyList::Error::TooLong:
+            return ApiError::bad_request("'strategies' entries must be at most " +
+                                             std::to_string(config::kMaxStrategyNameBytes) + " bytes long",
+                                         "strategies", "invalid_value");
+        case StrategyList::Error::NotNames: break;
+        case StrategyList::Error::None:
+            if (!list.names.empty()) return std::move(list.names);
+            break;
+    }
+    return ApiError::bad_request("'strategies' must be a non-empty list of strategy names", "strategies",
+                                 "invalid_type");
+}
+
 }  // namespace
 
 bool is_client_credential_field(std::string_view key) {
@@ -274,11 +330,9 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint
                     return ApiError::bad_request("'fallbacks' must be a list of model group names", "fallbacks",
                                                  "invalid_type");
             } else if (m.key == "strategies") {
-                auto list = string_list(value, false);
-                if (!list || list->empty())
-                    return ApiError::bad_request("'strategies' must be a non-empty list of strategy names",
-                                                 "strategies", "invalid_type");
-                out.strategies = std::move(*list);
+                auto list = strategy_list(value);
+                if (auto* e = std::get_if<ApiError>(&list)) return *e;
+                out.strategies = std::move(std::get<std::vector<std::string>>(list));
             }
             if (overrides.size() > 1) overrides += ',';
             overrides += json_quote(m.key);

@@ -1,5 +1,6 @@
 """Security (issue 8): secrets stay secret, requests cannot steer traffic,
-request fields cannot inject upstream headers, observability can be locked.
+request fields cannot inject upstream headers, observability can be locked,
+and a request's `strategies` can only pick among the plugins the config loaded.
 
 One gateway per log format is configured with distinctive secrets (master key
 from the environment, upstream keys as a literal and via os.environ/), driven
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -22,9 +24,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+import openai
 import pytest
 
-from conftest import TAILGATE, USER_HI, assert_openai_error_shape, deployment, make_config
+from conftest import (BUILD_DIR, PLUGIN_DIR, TAILGATE, USER_HI, assert_openai_error_shape, deployment,
+                      make_config, needs_plugins)
 
 MASTER = "sk-master-S3CRET-7f3a9c2e"
 UPSTREAM_LITERAL = "sk-upstream-literal-S3CRET-51d2"
@@ -367,3 +371,70 @@ def test_strict_framing_control_pipelined_requests_are_all_answered(strict):
     assert closed
     assert [st for st, _, _ in responses(out)] == [200, 200, 200], out[:600]
     assert ok.received() == 2
+
+
+@needs_plugins("health", "simple-shuffle", "latency", "race")
+def test_request_strategies_name_only_configured_plugins(stack, tmp_path):
+    """A request's `strategies` (extra_body) is matched against the names of the chain
+    and of request_strategies; nothing else is ever loaded. ctor-marker.so creates
+    the file named by TAILGATE_TEST_CTOR_MARKER_FILE as soon as it is dlopen'ed."""
+    marker_so = BUILD_DIR / "lib" / "tailgate" / "test-plugins" / "ctor-marker.so"
+    assert marker_so.exists(), "build the test plugins (tests/plugins/ctor-marker)"
+    plugins = tmp_path / "plugins"
+    plugins.mkdir(mode=0o755)
+    shutil.copy2(marker_so, plugins / "ctor-marker.so")
+    marker = tmp_path / "ctor-marker-ran"
+
+    ok = stack.mock("ok", "--ttft", "1ms", "--chunks", "2", "--chunk-delay", "1ms")
+    gw = stack.gateway(make_config([deployment("good", ok)], router_settings={
+        "plugin_paths": [str(plugins)],
+        "allow_request_strategy_override": True,
+        "strategies": ["health", "simple-shuffle"],
+        "request_strategies": ["latency", {"name": "simple-shuffle", "args": {"seed": 7}}],
+    }), env={"TAILGATE_TEST_CTOR_MARKER_FILE": str(marker)})
+    client = gw.client()
+
+    def refused(strategies) -> dict:
+        with pytest.raises(openai.BadRequestError) as info:
+            client.chat.completions.create(model="good", messages=USER_HI, extra_body={"strategies": strategies})
+        err = assert_openai_error_shape(info.value.response, 400)
+        assert err["param"] == "strategies", err
+        return err
+
+    allowed = "allowed: health, simple-shuffle, latency"
+    for name in ["/tmp/evil", str(plugins / "ctor-marker.so"), str(PLUGIN_DIR / "race.so"),
+                 "../lib/tailgate/plugins/race", "ctor-marker",  # in plugin_paths, not configured
+                 "race", "cost"]:                                # built in, not configured
+        err = refused(["health", name])
+        assert err["code"] == "unknown_strategy", (name, err)
+        assert err["message"].startswith(f"strategies[1] is not an allowed strategy; {allowed} "), (name, err)
+        assert "/" not in err["message"], f"a path in the error: {err}"
+        assert str(tmp_path.name) not in err["message"] and "plugins" not in err["message"], err
+    assert not marker.exists(), "a request made the gateway load a library"
+    maps = (open(f"/proc/{gw.proc.p.pid}/maps").read())
+    assert "ctor-marker" not in maps and "race.so" not in maps and "cost.so" not in maps
+
+    assert refused(["health"] * 9)["code"] == "too_many_strategies"
+    assert refused(["health", "latency", "health"])["code"] == "duplicate_strategy"
+    assert refused(["x" * 129])["code"] == "invalid_value"
+
+    # The configured names work, in any order, and route to the deployment.
+    for chain in (["latency"], ["health", "latency"], ["simple-shuffle", "health"], ["health", "simple-shuffle"]):
+        r = client.chat.completions.create(model="good", messages=USER_HI, extra_body={"strategies": chain})
+        assert r.choices[0].message.content, chain
+    assert not marker.exists()
+    gw.assert_healthy()
+
+    # Each plugin's file is logged at start, symlinks resolved.
+    log = gw.log_text()
+    for name in ("health", "simple-shuffle", "latency"):
+        assert f"strategy '{name}' loaded from {(PLUGIN_DIR / (name + '.so')).resolve()}" in log, log[-3000:]
+
+
+def test_request_strategies_need_the_override(stack):
+    ok = stack.mock("ok", "--ttft", "1ms", "--chunks", "2", "--chunk-delay", "1ms")
+    gw = stack.gateway(make_config([deployment("good", ok)], router_settings={"request_strategies": ["latency"]}))
+    with pytest.raises(openai.BadRequestError) as info:
+        gw.client().chat.completions.create(model="good", messages=USER_HI, extra_body={"strategies": ["latency"]})
+    err = assert_openai_error_shape(info.value.response, 400)
+    assert err["code"] == "strategy_override_disabled" and err["param"] == "strategies", err

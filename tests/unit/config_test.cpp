@@ -201,6 +201,8 @@ TEST_F(ConfigShipped, ReferenceLoadsAndCoversEveryKey) {
     ASSERT_EQ(r.context_window_fallbacks.size(), 1u);
     EXPECT_EQ(r.context_window_fallbacks[0].first, "llama-local");
     EXPECT_FALSE(r.allow_request_strategy_override);
+    EXPECT_EQ(names(r.request_strategies), (std::vector<std::string>{"race", "staggered-hedge"}));
+    EXPECT_EQ(arg(r.request_strategies[1].args, "delay"), "p95");
 
     const auto& g = c.general;
     EXPECT_EQ(g.master_key.reveal(), "sk-master-replace-me");
@@ -586,6 +588,42 @@ TEST_F(ConfigArgs, BadChainEntries) {
               "(letters, digits, '-', '_', '.'; plugin directories go in plugin_paths)");
     EXPECT_EQ(string_error(one("openai/m") + "router_settings:\n  strategies: []\n"),
               "inline.yaml:6: router_settings.strategies: must name at least one strategy");
+}
+
+// request_strategies: the shape and name rules of `strategies`, names unique.
+TEST_F(ConfigArgs, RequestStrategiesParseLikeTheChain) {
+    const Config c = load(one("openai/m") +
+                          "router_settings:\n"
+                          "  allow_request_strategy_override: true\n"
+                          "  strategies: [health]\n"
+                          "  request_strategies:\n"
+                          "    - latency\n"
+                          "    - {name: staggered-hedge, args: {delay: p95, budget: {max_extra_load: 0.1}}}\n");
+    EXPECT_EQ(names(c.router.strategies), (std::vector<std::string>{"health"}));
+    EXPECT_EQ(names(c.router.request_strategies), (std::vector<std::string>{"latency", "staggered-hedge"}));
+    EXPECT_EQ(arg(c.router.request_strategies[1].args, "budget.max_extra_load"), "0.1");
+    EXPECT_EQ(c.router.request_strategies[1].line, 10);
+    EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
+    EXPECT_TRUE(load(one("openai/m")).router.request_strategies.empty());
+
+    const std::string rs = one("openai/m") + "router_settings:\n  request_strategies:\n";
+    EXPECT_EQ(string_error(rs + "    - /tmp/evil\n"),
+              "inline.yaml:7: router_settings.request_strategies[0]: invalid strategy name '/tmp/evil' "
+              "(letters, digits, '-', '_', '.'; plugin directories go in plugin_paths)");
+    EXPECT_EQ(string_error(rs + "    - {name: latency, arg: {ttl: 1}}\n"),
+              "inline.yaml:7: router_settings.request_strategies[0].arg: unknown key (expected name, args)");
+    EXPECT_EQ(string_error(rs + "    - latency\n    - {name: latency}\n"),
+              "inline.yaml:8: router_settings.request_strategies[1]: 'latency' is listed twice");
+    EXPECT_EQ(string_error(one("openai/m") + "router_settings:\n  request_strategies: latency\n"),
+              "inline.yaml:6: router_settings.request_strategies: expected a list of strategies, got a scalar");
+
+    // The chain's instance serves a name in both lists: args given here are not applied.
+    const Config both = load(one("openai/m") +
+                             "router_settings:\n"
+                             "  strategies: [health, latency]\n"
+                             "  request_strategies: [{name: latency, args: {ttl: 1h}}, cost]\n");
+    EXPECT_TRUE(has_warning(both, "router_settings.request_strategies[0]: args not applied: 'latency' is in the "
+                                  "chain, whose instance is used"));
 }
 
 TEST_F(ConfigArgs, DerivedChains) {

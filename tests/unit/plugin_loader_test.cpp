@@ -1,10 +1,14 @@
 // Loader: handshake, exact refusal messages, containment of misbehaving plugins.
 // Plugins come from tests/plugins/* (built into TAILGATE_TEST_PLUGIN_DIR).
 #include "plugin/loader.hpp"
+#include "plugin/search_path.hpp"
 
 #include <tailgate/testing.hpp>
 
 #include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -52,6 +56,9 @@ public:
         std::random_device rd;
         path_ = fs::temp_directory_path() / ("tailgate-loader-test-" + std::to_string(rd()) + std::to_string(rd()));
         fs::create_directories(path_);
+        // Not world-writable whatever the umask: the loader refuses such directories.
+        fs::permissions(path_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                   fs::perms::others_read | fs::perms::others_exec);
     }
     ~TempDir() {
         std::error_code ec;
@@ -317,6 +324,102 @@ TEST_F(PluginLoaderTest, FailedLoadsAreRetriedAndGoodOnesCached) {
     auto x = reg.create("test-reverse", host.api(), {});
     auto y = reg.create("test-reverse", host.api(), {});
     EXPECT_NE(x.get(), y.get());
+}
+
+// ---------------------------------------------------------------- file trust
+
+// A world-writable file or directory could have been replaced by anyone: it
+// is refused before dlopen (ctor-marker would mark the environment if loaded).
+TEST(PluginLoaderTrust, WorldWritableDirectoryIsRefusedBeforeLoading) {
+    TempDir d;
+    fs::copy_file(so("ctor-marker"), d.file("ctor-marker.so"));
+    fs::permissions(d.str(), fs::perms::all);  // 0777
+    unsetenv("TAILGATE_TEST_CTOR_MARKER");
+    Registry reg({d.str()});
+    EXPECT_EQ(create_error(reg, "ctor-marker"),
+              d.file("ctor-marker.so") + ": refused: directory " + d.str() + " is world-writable (mode 0777)");
+    EXPECT_EQ(std::getenv("TAILGATE_TEST_CTOR_MARKER"), nullptr) << "the file was loaded";
+
+    // The sticky bit (as on /tmp) does not make it acceptable either.
+    fs::permissions(d.str(), fs::perms::all | fs::perms::sticky_bit);
+    EXPECT_EQ(create_error(reg, "ctor-marker"),
+              d.file("ctor-marker.so") + ": refused: directory " + d.str() + " is world-writable (mode 1777)");
+    EXPECT_EQ(std::getenv("TAILGATE_TEST_CTOR_MARKER"), nullptr) << "the file was loaded";
+
+    fs::permissions(d.str(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+    EXPECT_NE(create_error(reg, "ctor-marker").find("missing symbols"), std::string::npos) << "loadable again";
+    EXPECT_STREQ(std::getenv("TAILGATE_TEST_CTOR_MARKER"), "loaded");
+    unsetenv("TAILGATE_TEST_CTOR_MARKER");
+}
+
+TEST(PluginLoaderTrust, WorldWritableFileIsRefused) {
+    TempDir d;
+    fs::copy_file(so("test-reverse"), d.file("test-reverse.so"));
+    fs::permissions(d.file("test-reverse.so"), fs::perms::others_write, fs::perm_options::add);
+    Registry reg({d.str()});
+    EXPECT_EQ(create_error(reg, "test-reverse"),
+              d.file("test-reverse.so") + ": refused: the file is world-writable (mode 0757)");
+    EXPECT_EQ(create_error(reg, d.file("test-reverse.so")),
+              d.file("test-reverse.so") + ": refused: the file is world-writable (mode 0757)")
+        << "loading by path is checked too";
+
+    fs::permissions(d.file("test-reverse.so"), fs::perms::others_write, fs::perm_options::remove);
+    EXPECT_EQ(create_error(reg, "test-reverse"), "");
+}
+
+// A symlink is judged by both directories: the one it sits in and the one
+// its target really lives in.
+TEST(PluginLoaderTrust, SymlinkIntoWorldWritableDirectoryIsRefused) {
+    TempDir open_dir, link_dir;
+    fs::copy_file(so("test-reverse"), open_dir.file("test-reverse.so"));
+    fs::create_symlink(open_dir.file("test-reverse.so"), link_dir.file("test-reverse.so"));
+    fs::permissions(open_dir.str(), fs::perms::all);
+    Registry reg({link_dir.str()});
+    EXPECT_EQ(create_error(reg, "test-reverse"),
+              link_dir.file("test-reverse.so") + ": refused: directory " + open_dir.str() +
+                  " is world-writable (mode 0777)");
+}
+
+// Ownership: the trusted uids are injectable, so this runs as root and as a
+// user. Root-owned files are always accepted (installed plugins are).
+TEST(PluginLoaderTrust, FileOwnedByAnUntrustedUserIsRefused) {
+    TempDir d;
+    fs::copy_file(so("test-reverse"), d.file("test-reverse.so"));
+    if (::geteuid() == 0) {
+        ASSERT_EQ(::chown(d.file("test-reverse.so").c_str(), 65534, 65534), 0);
+    }
+    struct stat st {};
+    ASSERT_EQ(::stat(d.file("test-reverse.so").c_str(), &st), 0);
+    ASSERT_NE(st.st_uid, 0u);
+    const uid_t other = st.st_uid + 1;
+
+    Registry strict({d.str()}, {other});
+    EXPECT_EQ(create_error(strict, "test-reverse"),
+              d.file("test-reverse.so") + ": refused: the file is owned by uid " + std::to_string(st.st_uid) +
+                  " (plugins must be owned by root or uid " + std::to_string(other) + ")");
+    Registry trusting({d.str()}, {other, st.st_uid});
+    EXPECT_EQ(create_error(trusting, "test-reverse"), "");
+    if (::geteuid() != 0) {
+        Registry by_default({d.str()});  // the process's own files
+        EXPECT_EQ(create_error(by_default, "test-reverse"), "");
+    }
+}
+
+// ---------------------------------------------------------------- search path
+
+TEST(PluginSearchPath, OrderAndRelativeEnvEntriesDropped) {
+    const std::vector<std::string> configured{"/etc/tailgate/plugins", "/opt/x/../plugins"};
+    auto dirs = search_path(configured, "/env/one:relative/dir::./here:/env/two:../up:/etc/tailgate/plugins");
+    ASSERT_GE(dirs.size(), 5u);
+    EXPECT_EQ(std::vector<std::string>(dirs.begin(), dirs.begin() + 4),
+              (std::vector<std::string>{"/etc/tailgate/plugins", "/opt/plugins", "/env/one", "/env/two"}));
+    for (const auto& d : dirs) EXPECT_TRUE(fs::path(d).is_absolute()) << d;
+    // Next to the binary (the build tree's own plugins here), then the install dir.
+    const fs::path exe = fs::read_symlink("/proc/self/exe");
+    EXPECT_EQ(dirs[4], (exe.parent_path().parent_path() / "lib" / "tailgate" / "plugins").lexically_normal().string());
+    EXPECT_EQ(dirs.back(), fs::path(TAILGATE_INSTALLED_PLUGIN_DIR).lexically_normal().string());
+
+    EXPECT_EQ(search_path({}, "plugins"), search_path({}, nullptr)) << "a relative entry adds nothing";
 }
 
 }  // namespace

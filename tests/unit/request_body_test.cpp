@@ -60,6 +60,41 @@ TEST(RequestBody, RejectsBadInputWithParam) {
     EXPECT_EQ(err("{\"model\":\"m\",\"messages\":[\"\xff\"]}").status, 400) << "invalid UTF-8";
 }
 
+TEST(RequestBody, StrategiesListIsBoundedWhileParsing) {
+    auto with = [](const std::string& list) { return R"({"model":"m","messages":[],"strategies":)" + list + "}"; };
+    EXPECT_EQ(ok(with(R"(["health","latency"])")).strategies, (std::vector<std::string>{"health", "latency"}));
+    // Names are kept as sent: whether they are allowed is the router's call.
+    EXPECT_EQ(ok(with(R"(["/tmp/evil"])")).strategies, (std::vector<std::string>{"/tmp/evil"}));
+
+    for (const char* bad : {"[]", R"("health")", R"([1])", R"([["health"]])", R"([{"name":"health"}])", "null"}) {
+        auto e = err(with(bad));
+        EXPECT_EQ(e.param, "strategies") << bad;
+        EXPECT_EQ(e.code, "invalid_type") << bad;
+        EXPECT_EQ(e.message, "'strategies' must be a non-empty list of strategy names") << bad;
+    }
+
+    std::string eight = "[", nine;
+    for (int i = 0; i < 8; ++i) eight += std::string(i ? "," : "") + "\"s" + std::to_string(i) + "\"";
+    nine = eight + ",\"s8\"]";
+    eight += "]";
+    EXPECT_EQ(ok(with(eight)).strategies.size(), 8u);
+    auto too_many = err(with(nine));
+    EXPECT_EQ(too_many.code, "too_many_strategies");
+    EXPECT_EQ(too_many.param, "strategies");
+    EXPECT_EQ(too_many.message, "'strategies' may name at most 8 strategies");
+
+    EXPECT_EQ(ok(with("[\"" + std::string(128, 'x') + "\"]")).strategies.front().size(), 128u);
+    auto too_long = err(with("[\"" + std::string(129, 'x') + "\"]"));
+    EXPECT_EQ(too_long.code, "invalid_value");
+    EXPECT_EQ(too_long.message, "'strategies' entries must be at most 128 bytes long");
+
+    // A 10 MiB list is refused at its ninth entry, not built.
+    std::string huge = "[";
+    while (huge.size() < 10u * 1024 * 1024) huge += "\"health\",";
+    huge += "\"health\"]";
+    EXPECT_EQ(err(with(huge)).code, "too_many_strategies");
+}
+
 TEST(RequestBody, DeepNestingIsAnErrorNotACrash) {
     std::string deep = R"({"model":"m","messages":[)" + std::string(200000, '[');
     EXPECT_EQ(err(deep).status, 400);

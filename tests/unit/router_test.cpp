@@ -4,6 +4,11 @@
 #include "router/router.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <sstream>
 
 using namespace tailgate;
 
@@ -29,6 +34,11 @@ router_settings:
   context_window_fallbacks: [{a: [big]}]
   strategies: [{name: test-reverse}]
 )";
+
+// kConfig with per-request chains on; simple-shuffle is request-only.
+const std::string kOverrideConfig = std::string(kConfig) +
+                                    "  allow_request_strategy_override: true\n"
+                                    "  request_strategies: [test-reverse, simple-shuffle]\n";
 
 struct RouterFixture : ::testing::Test {
     plugin::Registry registry{{TAILGATE_TEST_PLUGIN_DIR, TAILGATE_PLUGIN_DIR}};
@@ -125,14 +135,127 @@ TEST_F(RouterFixture, PerRequestStrategiesNeedTheConfigFlag) {
     ASSERT_TRUE(std::holds_alternative<ApiError>(res));
     EXPECT_EQ(std::get<ApiError>(res).code, "strategy_override_disabled");
 
-    std::string allowed = std::string(kConfig) + "  allow_request_strategy_override: true\n";
-    auto r2 = make(allowed);
+    auto r2 = make(kOverrideConfig);
     q.strategies = {"simple-shuffle"};
     EXPECT_TRUE(std::holds_alternative<router::RoutedPlan>(r2->route(q)));
     q.strategies = {"no-such-strategy"};
     auto bad = r2->route(q);
     ASSERT_TRUE(std::holds_alternative<ApiError>(bad));
-    EXPECT_NE(std::get<ApiError>(bad).message.find("available"), std::string::npos);
+    const auto& e = std::get<ApiError>(bad);
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "strategies");
+    EXPECT_EQ(e.code, "unknown_strategy");
+    EXPECT_EQ(e.message,
+              "strategies[0] is not an allowed strategy; allowed: test-reverse, simple-shuffle "
+              "(router_settings.strategies and request_strategies)");
+}
+
+// Names from a request are matched against the configured ones and never
+// reach the loader: a path, a relative path, or a .so that sits in a search
+// directory without being configured is refused, and the library is never
+// opened (ctor-marker's constructor would set an environment variable).
+TEST_F(RouterFixture, RequestStrategyNamesNeverLoadAnything) {
+    ASSERT_TRUE(registry.find("ctor-marker")) << "the fixture plugin must be in a search directory";
+    unsetenv("TAILGATE_TEST_CTOR_MARKER");
+    auto r = make(kOverrideConfig);
+    const std::string marker = std::string(TAILGATE_TEST_PLUGIN_DIR) + "/ctor-marker.so";
+    for (const std::string& name : {marker, std::string("../lib/tailgate/test-plugins/ctor-marker"),
+                                    std::string("ctor-marker"), std::string("race"), std::string(".."),
+                                    std::string("test-reverse/"), std::string("Test-Reverse")}) {
+        auto q = req("a");
+        q.strategies = {"test-reverse", name};
+        auto res = r->route(q);
+        ASSERT_TRUE(std::holds_alternative<ApiError>(res)) << name;
+        const auto& e = std::get<ApiError>(res);
+        EXPECT_EQ(e.status, 400) << name;
+        EXPECT_EQ(e.code, "unknown_strategy") << name;
+        EXPECT_EQ(e.message.rfind("strategies[1] is not an allowed strategy; allowed: ", 0), 0u) << e.message;
+        EXPECT_EQ(e.message.find('/'), std::string::npos) << "no path in: " << e.message;
+        EXPECT_EQ(e.message.find("test-plugins"), std::string::npos) << e.message;
+    }
+    EXPECT_EQ(std::getenv("TAILGATE_TEST_CTOR_MARKER"), nullptr) << "a request made the gateway dlopen a file";
+    EXPECT_EQ(r->instances().size(), 2u) << "nothing is created per request";
+}
+
+TEST_F(RouterFixture, RequestStrategiesUseTheInstancesMadeAtStart) {
+    auto r = make(R"(
+model_list:
+  - model_name: a
+    litellm_params: {model: openai/a1, api_base: "http://127.0.0.1:1/v1"}
+    model_info: {id: a1}
+  - model_name: a
+    litellm_params: {model: openai/a2, api_base: "http://127.0.0.1:2/v1"}
+    model_info: {id: a2}
+router_settings:
+  allow_request_strategy_override: true
+  strategies: [{name: test-reverse, args: {plan: race}}]
+  request_strategies: [simple-shuffle, test-reverse]
+)");
+    // The chain's test-reverse plus a request-only simple-shuffle; the request
+    // list's test-reverse is the chain's (no second instance).
+    ASSERT_EQ(r->instances().size(), 2u);
+    EXPECT_EQ(r->instances()[0]->name(), "test-reverse");
+    EXPECT_EQ(r->instances()[1]->name(), "simple-shuffle");
+    const std::vector<plugin::Instance*> at_start = r->instances();
+
+    auto q = req("a");
+    q.strategies = {"simple-shuffle", "test-reverse"};
+    for (int i = 0; i < 20; ++i) {
+        auto res = r->route(q);
+        ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(res));
+        // plan: race is the chain entry's arg: the request got that very instance.
+        const auto& at = std::get<router::RoutedPlan>(res).plan.attempts;
+        ASSERT_GE(at.size(), 2u);
+        EXPECT_EQ(at[0].launch, TG_LAUNCH_AT_START);
+        EXPECT_EQ(at[1].launch, TG_LAUNCH_AT_START);
+    }
+    q.strategies = {"simple-shuffle"};
+    ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(r->route(q)));
+    EXPECT_EQ(r->instances(), at_start);
+}
+
+TEST_F(RouterFixture, RequestStrategyListsAreCappedAndUnique) {
+    auto r = make(kOverrideConfig);
+    auto q = req("a");
+    q.strategies.assign(config::kMaxRequestStrategies + 1, "test-reverse");
+    auto res = r->route(q);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(res));
+    EXPECT_EQ(std::get<ApiError>(res).code, "too_many_strategies");
+    EXPECT_EQ(std::get<ApiError>(res).param, "strategies");
+
+    q.strategies = {"test-reverse", "simple-shuffle", "test-reverse"};
+    res = r->route(q);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(res));
+    EXPECT_EQ(std::get<ApiError>(res).code, "duplicate_strategy");
+    EXPECT_EQ(std::get<ApiError>(res).message, "strategies[2]: 'test-reverse' is listed twice");
+}
+
+// Each instance observes each attempt event once, whichever chain the request
+// used (test-reverse logs "observe ..." at debug level for every event).
+TEST_F(RouterFixture, EventsReachEachInstanceOnce) {
+    auto lines = std::make_shared<std::ostringstream>();
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*lines);
+    auto previous = spdlog::default_logger();
+    auto capture = std::make_shared<spdlog::logger>("capture", sink);
+    capture->set_level(spdlog::level::debug);
+    capture->set_pattern("%v");
+    spdlog::set_default_logger(capture);
+
+    auto r = make(kOverrideConfig);
+    for (const std::vector<std::string>& chain : {std::vector<std::string>{},
+                                                  {"test-reverse"},
+                                                  {"simple-shuffle", "test-reverse"},
+                                                  {"simple-shuffle"}}) {
+        auto q = req("a");
+        q.strategies = chain;
+        ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(r->route(q)));
+        r->observer_for(q)->on_attempt(dispatch::AttemptEvent{TG_EVENT_STARTED, 0, 0});
+    }
+    spdlog::set_default_logger(previous);
+    const std::string text = lines->str();
+    size_t observed = 0;
+    for (size_t p = text.find("observe "); p != std::string::npos; p = text.find("observe ", p + 1)) ++observed;
+    EXPECT_EQ(observed, 4u) << text;
 }
 
 TEST_F(RouterFixture, ThrowingStrategyIsContained) {

@@ -36,7 +36,8 @@ TOOLS = [{"type": "function", "function": {"name": "lookup", "description": "loo
                                             "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]
 
 # Request kinds and their weights. `strategies` picks the chain per request
-# (allow_request_strategy_override), so one gateway serves every policy.
+# (allow_request_strategy_override; every name in CHAINS is in the config's
+# chain or request_strategies), so one gateway serves every policy.
 KINDS = {
     "stream": 22, "nonstream": 18, "tools": 8, "disconnect": 8,
     "latency": 10, "race": 10, "fastest_response": 6, "hedge": 14, "embeddings": 4,
@@ -98,6 +99,8 @@ class Soak:
                 "routing_strategy": "simple-shuffle", "num_retries": 2, "allowed_fails": 3,
                 "cooldown_time": COOLDOWN_S, "fallbacks": [{"chat": ["backup"]}], "timeout": 30,
                 "allow_request_strategy_override": True,
+                # The chain is [simple-shuffle]; the others are made once at start.
+                "request_strategies": sorted({n for chain in CHAINS.values() for n in chain} - {"simple-shuffle"}),
                 "plugin_paths": [str(build / "lib" / "tailgate" / "plugins")],
             },
             "general_settings": {"upstream_pool_size": POOL_SIZE, "log_level": "warn"},

@@ -46,7 +46,8 @@ def good_bad(stack):
     good = stack.mock("good", *QUICK)
     bad = stack.mock("bad", *QUICK, "--fail-rate", "1", "--fail-status", "500")
     gw = stack.gateway(make_config([dep("g", good), dep("g", bad), deployment("solo", bad, model_info={"id": "solo"})],
-                                   router_settings={"num_retries": 2}))
+                                   # retries alone: health would cool `bad` (tested in test_routing_health)
+                                   router_settings={"num_retries": 2, "disable_cooldowns": True}))
     return gw, good, bad
 
 
@@ -134,7 +135,8 @@ def test_router_fallbacks(stack):
     a2 = stack.mock("a2", *QUICK, "--fail-rate", "1", "--fail-status", "503")
     b = stack.mock("b", *QUICK)
     gw = stack.gateway(make_config([dep("a", a1), dep("a", a2), dep("b", b)],
-                                   router_settings={"num_retries": 1, "fallbacks": [{"a": ["b"]}]}))
+                                   router_settings={"num_retries": 1, "fallbacks": [{"a": ["b"]}],
+                                                    "disable_cooldowns": True}))
     client = gw.client()
     results = fan_out(lambda i: ask(client, "a", stream=bool(i % 2)), 10, workers=4)
     for text, h in results:

@@ -6,6 +6,7 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 
@@ -256,16 +257,24 @@ bool is_gateway_field(std::string_view key) {
     return false;
 }
 
-std::string ParsedBody::body_for(std::string_view upstream_model) const {
+std::string ParsedBody::body_for(std::string_view upstream_model, const std::vector<std::string>& drop) const {
     std::string out;
     out.reserve(members.size() + upstream_model.size() + 16);
     out += "{\"model\":";
     out += '"';
     json_escape_into(out, upstream_model);
     out += '"';
-    if (!members.empty()) {
-        out += ',';
-        out += members;
+    if (drop.empty()) {
+        if (!members.empty()) {
+            out += ',';
+            out += members;
+        }
+    } else {
+        for (const Span& sp : spans) {
+            if (std::find(drop.begin(), drop.end(), sp.key) != drop.end()) continue;
+            out += ',';
+            out.append(members, sp.begin, sp.end - sp.begin);
+        }
     }
     out += '}';
     return out;
@@ -349,6 +358,7 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint
         }
         std::string_view text = trim_member(body.substr(m.begin, m.end - m.begin));
         if (!out.members.empty()) out.members += ',';
+        out.spans.push_back(ParsedBody::Span{m.key, out.members.size(), out.members.size() + text.size()});
         out.members.append(text);
     }
     if (!have_model) return ApiError::bad_request("Missing required parameter: 'model'", "model", "missing_required_parameter");

@@ -37,9 +37,16 @@ struct ParsedBody {
     std::string client_credential;
     // The forwarded members without `model`, comma-joined, no braces: `"messages":[...],"stream":true`.
     std::string members;
+    // Where each of them lies in `members` (key, [begin, end)), for dropping some per deployment.
+    struct Span {
+        std::string key;
+        size_t begin = 0, end = 0;
+    };
+    std::vector<Span> spans;
 
-    // The upstream body for one deployment.
-    std::string body_for(std::string_view upstream_model) const;
+    // The upstream body for one deployment; top-level fields named in `drop`
+    // are left out (LiteLLM's drop_params / additional_drop_params).
+    std::string body_for(std::string_view upstream_model, const std::vector<std::string>& drop = {}) const;
 };
 
 // True for fields the gateway consumes and never forwards.

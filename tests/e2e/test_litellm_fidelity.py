@@ -358,13 +358,13 @@ def test_least_busy_sends_a_burst_to_the_less_busy_deployment(stack):
         [deployment("g", slow, model_info={"id": "slow"}, input_cost_per_token=1e-9, output_cost_per_token=1e-9),
          deployment("g", fast, model_info={"id": "fast"}, input_cost_per_token=1e-5, output_cost_per_token=1e-5)],
         router_settings={"routing_strategy": "least-busy", "num_retries": 0,
-                         "allow_request_strategy_override": True}))
+                         "allow_request_strategy_override": True, "request_strategies": ["cost"]}))
     client = gw.client()
     # Three requests pinned to `slow` (cost picks the cheaper one) keep 3 attempts in flight there.
     with ThreadPoolExecutor(max_workers=6) as pool:
         pinned = [pool.submit(client.chat.completions.with_raw_response.create, model="g", messages=USER_HI,
                               extra_body={"strategies": ["cost"]}) for _ in range(3)]
-        wait_for(lambda: slow.stats()["in_flight"] == 3, what="3 attempts in flight on slow")
+        wait_for(lambda: slow.stats()["in_flight"] == 3, timeout=15, what="3 attempts in flight on slow")
         # A concurrent burst of 3 under least-busy: `fast` has fewer in flight (at most 2 < 3) every time.
         start = threading.Barrier(3)
 

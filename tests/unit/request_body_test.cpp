@@ -119,3 +119,11 @@ TEST(RequestBody, CredentialFieldsGoByPrefix) {
     for (const char* f : {"messages", "user", "tools", "response_format", "max_tokens", "apikey", "seed"})
         EXPECT_FALSE(is_client_credential_field(f)) << f;
 }
+
+TEST(RequestBody, DropsNamedFieldsForOneDeployment) {
+    auto p = ok(R"({"model":"m","messages":[],"logprobs":true,"top_logprobs": 2,"temperature":0.5,"x":{"y":1}})");
+    EXPECT_EQ(p.body_for("up"), R"({"model":"up","messages":[],"logprobs":true,"top_logprobs": 2,"temperature":0.5,"x":{"y":1}})");
+    EXPECT_EQ(p.body_for("up", {"logprobs", "top_logprobs"}), R"({"model":"up","messages":[],"temperature":0.5,"x":{"y":1}})");
+    EXPECT_EQ(p.body_for("up", {"messages", "temperature", "x", "logprobs", "top_logprobs"}), R"({"model":"up"})");
+    EXPECT_EQ(p.body_for("up", {"absent"}), p.body_for("up"));
+}

@@ -9,6 +9,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -84,6 +85,11 @@ void print_plan(const tailgate::config::Config& cfg, const std::vector<std::stri
             if (d.tpm > 0) std::cout << " tpm=" << d.tpm;
             std::cout << "\n";
         }
+    }
+    if (!cfg.router.model_group_alias.empty()) {
+        std::cout << "model group aliases:\n";
+        for (const auto& [alias, a] : cfg.router.model_group_alias)
+            std::cout << "  " << alias << " -> " << a.group << (a.hidden ? "  (hidden)" : "") << "\n";
     }
 }
 
@@ -163,7 +169,13 @@ int main(int argc, char** argv) {
     try {
         cfg = std::make_shared<const tailgate::config::Config>(tailgate::config::load_file(config_path));
     } catch (const std::exception& e) {
-        std::cerr << "tailgate: invalid config: " << e.what() << "\n";
+        // The loader reports every error it found, one "file:line: key: message" a line.
+        const std::string msg = e.what();
+        const auto n = std::count(msg.begin(), msg.end(), '\n') + 1;
+        if (n > 1)
+            std::cerr << "tailgate: invalid config (" << n << " errors):\n" << msg << "\n";
+        else
+            std::cerr << "tailgate: invalid config: " << msg << "\n";
         return 1;
     }
     setup_logging(cfg.get());

@@ -1,5 +1,6 @@
 // Config loader: LiteLLM's config.yaml shape (model_list, router_settings,
-// general_settings) plus Tailgate's router_settings.strategies / plugin_paths.
+// general_settings, litellm_settings, include, environment_variables) plus
+// Tailgate's router_settings.strategies / plugin_paths.
 //
 // Every error names "file:line: key.path". Secrets (api keys, the master key)
 // are never echoed: values are only quoted in messages for non-secret keys,
@@ -19,6 +20,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 namespace tailgate::config {
 
@@ -166,22 +168,91 @@ struct Text {
     }
 };
 
+// A ConfigError that knows where it points, so collected errors can be sorted.
+struct LocatedError : ConfigError {
+    LocatedError(const std::string& msg, int file_index, int line_no)
+        : ConfigError(msg), file(file_index), line(line_no) {}
+    int file;
+    int line;
+};
+
+// The top-level keys whose maps are merged across included files.
+const char* const kSections[] = {"environment_variables", "litellm_settings", "router_settings", "general_settings"};
+
 class Loader {
 public:
-    Loader(std::string file, EnvLookup env, std::string base_dir)
-        : file_(std::move(file)), env_(env), base_dir_(std::move(base_dir)) {}
+    // `canonical`: the main file's canonical path (empty for load_string), for include cycles.
+    Loader(std::string file, EnvLookup env, std::string base_dir, std::string canonical = {})
+        : file_(file), env_(env), base_dir_(base_dir) {
+        files_.push_back(std::move(file));
+        dirs_.push_back(std::move(base_dir));
+        canonical_.push_back(std::move(canonical));
+    }
 
     Config run(const std::string& yaml_text);
 
 private:
     // -- reporting ----------------------------------------------------------
     [[noreturn]] void fail(int line, const std::string& path, const std::string& msg) const {
-        throw ConfigError(file_ + ":" + std::to_string(line) + ": " + path + ": " + msg);
+        throw LocatedError(file_ + ":" + std::to_string(line) + ": " + path + ": " + msg, file_idx_, line);
     }
     [[noreturn]] void fail(const Val& v, const std::string& msg) const { fail(v.line, v.path, msg); }
-    void warn(int line, const std::string& path, const std::string& msg) {
-        cfg_.warnings.push_back(file_ + ":" + std::to_string(line) + ": " + path + ": " + msg);
+    void warn(int line, const std::string& path, const std::string& msg) { warn_in(file_idx_, line, path, msg); }
+    void warn_in(int file, int line, const std::string& path, const std::string& msg) {
+        warnings_.push_back(
+            {file, line, warnings_.size(), files_[file] + ":" + std::to_string(line) + ": " + path + ": " + msg});
     }
+
+    // A recovery point: an error inside `f` is recorded and loading goes on, so
+    // --check reports every broken entry and key at once.
+    template <class F>
+    void guard(F&& f) {
+        try {
+            f();
+        } catch (const LocatedError& e) {
+            errors_.push_back({e.file, e.line, errors_.size(), e.what()});
+        } catch (const ConfigError& e) {
+            errors_.push_back({file_idx_, 0, errors_.size(), e.what()});
+        }
+    }
+    // Messages in file order, then line order (sections are read in a fixed order).
+    struct Collected;
+    static void sort(std::vector<Collected>& v) {
+        std::stable_sort(v.begin(), v.end(), [](const Collected& a, const Collected& b) {
+            return std::tie(a.file, a.line, a.seq) < std::tie(b.file, b.line, b.seq);
+        });
+    }
+    // Throws every recorded error as one, a line each.
+    void throw_collected() {
+        if (errors_.empty()) return;
+        sort(errors_);
+        std::string all;
+        for (const auto& e : errors_) all += (all.empty() ? "" : "\n") + e.text;
+        throw ConfigError(all);
+    }
+    struct Collected {
+        int file;
+        int line;
+        size_t seq;
+        std::string text;
+    };
+
+    // Errors and warnings name the file being read (an include switches it).
+    struct FileScope {
+        Loader& l;
+        std::string file;
+        int idx;
+        FileScope(Loader& loader, int to) : l(loader), file(loader.file_), idx(loader.file_idx_) {
+            l.file_ = l.files_[to];
+            l.file_idx_ = to;
+        }
+        ~FileScope() {
+            l.file_ = file;
+            l.file_idx_ = idx;
+        }
+        FileScope(const FileScope&) = delete;
+        FileScope& operator=(const FileScope&) = delete;
+    };
 
     // -- maps ---------------------------------------------------------------
     struct Entry {
@@ -189,6 +260,7 @@ private:
         int key_line = 0;
         YAML::Node value;
         bool used = false;
+        int file = 0;  // index in files_: sections merge keys from included files
     };
     struct Map {
         std::string path;
@@ -231,7 +303,7 @@ private:
                          "duplicate key (first at line " + std::to_string(e.key_line) + ")");
                 }
             }
-            m.entries.push_back({key, kl, value, false});
+            m.entries.push_back({key, kl, value, false, file_idx_});
         }
         // Explicit keys win over merged ones; earlier merge sources win over later ones.
         for (const Val& src : merges) {
@@ -275,9 +347,36 @@ private:
 
     void warn_unknown(const Map& m, const char* what = "unknown key, ignored") {
         for (const auto& e : m.entries) {
-            if (!e.used) warn(e.key_line, m.child(e.key), what);
+            if (!e.used) warn_in(e.file, e.key_line, m.child(e.key), what);
         }
     }
+
+    Entry* find(Map& m, const std::string& key) {
+        for (auto& e : m.entries)
+            if (e.key == key) return &e;
+        return nullptr;
+    }
+
+    // Parses one key of a section with `fn` (in the file that set it) as its own
+    // recovery point. Absent and null keys are skipped.
+    template <class F>
+    void each_key(Map& m, const std::string& key, F&& fn) {
+        Entry* e = find(m, key);
+        if (!e) return;
+        FileScope scope(*this, e->file);
+        guard([&] {
+            if (auto x = get(m, key)) fn(*x);
+        });
+    }
+
+    Map* section(const std::string& name) {
+        auto it = sections_.find(name);
+        return it == sections_.end() ? nullptr : &it->second;
+    }
+
+    // A model group name is known, or belongs to an entry that already failed
+    // (so its error is not repeated by every reference to the group).
+    bool known_group(const std::string& g) const { return cfg_.has_group(g) || failed_groups_.count(g) > 0; }
 
     // -- scalars ------------------------------------------------------------
     Text text(const Val& v, const char* expected = "a string") {
@@ -292,14 +391,21 @@ private:
         if (raw.compare(0, prefix.size(), prefix) != 0) return {raw, {}};
         const std::string var = std::string(detail::trim(raw.substr(prefix.size())));
         if (var.empty()) fail(v, "os.environ/ needs a variable name");
-        std::optional<std::string> value;
-        if (env_) {
-            value = env_(var);
-        } else if (const char* s = std::getenv(var.c_str())) {
-            value = std::string(s);
-        }
+        std::optional<std::string> value = lookup_env(var);
         if (!value) fail(v, "environment variable " + var + " is not set");
         return {*value, var};
+    }
+
+    // environment_variables (LiteLLM sets them before reading os.environ/), then
+    // the real environment. The process environment itself is never changed.
+    std::optional<std::string> lookup_env(const std::string& var) const {
+        if (auto it = env_vars_.find(var); it != env_vars_.end()) return it->second;
+        return process_env(var);
+    }
+    std::optional<std::string> process_env(const std::string& var) const {
+        if (env_) return env_(var);
+        if (const char* s = std::getenv(var.c_str())) return std::string(s);
+        return std::nullopt;
     }
 
     std::string str(const Val& v) { return text(v).text; }
@@ -424,41 +530,76 @@ private:
     }
 
     // -- sections -----------------------------------------------------------
-    void parse_model_list(Map& root);
+    YAML::Node load_yaml(const std::string& text);
+    void collect(Map& root);
+    void include_file(const Val& item, const std::string& written);
+    void parse_environment();
+    void parse_litellm();
+    void parse_callbacks(const Val& v);
+    void parse_aliases(const Val& v);
+    void parse_model_list();
     Deployment parse_deployment(Map& m, const Val& entry, std::optional<Val>& id_val);
     void resolve_upstream(Deployment& d, Map& params, const Val& model_val);
     void assign_ids(const std::vector<std::optional<Val>>& explicit_ids);
-    void parse_router(Map& root);
+    void assign_id(size_t i, const std::vector<std::optional<Val>>& ids, std::map<std::string, size_t>& seen,
+                   std::map<std::string, int>& dup_count);
+    void parse_router();
     void parse_strategies(const Val& v, std::vector<StrategySpec>& out);
     void parse_request_strategies(const Val& v);
     std::vector<std::pair<std::string, std::vector<std::string>>> parse_fallbacks(const Val& v);
-    void parse_general(Map& root);
+    void parse_general();
     void parse_limits(Map& m, GeneralSettings::Limits& l) {
-        if (auto x = get(m, "max_concurrent_requests")) l.max_concurrent_requests = int32(*x, 0);
-        if (auto x = get(m, "max_open_streams")) l.max_open_streams = int32(*x, 0);
+        each_key(m, "max_concurrent_requests", [&](const Val& x) { l.max_concurrent_requests = int32(x, 0); });
+        each_key(m, "max_open_streams", [&](const Val& x) { l.max_open_streams = int32(x, 0); });
     }
     std::string resolve_dir(const std::string& p) const;
 
-    std::string file_;
+    std::string file_;  // the file being read (display name)
+    int file_idx_ = 0;
     EnvLookup env_;
     std::string base_dir_;
     Config cfg_;
     // Raw api_base text per deployment for id generation.
     std::vector<std::string> id_basis_;
+
+    // Files read: the main one first, then includes in the order met.
+    std::vector<std::string> files_;      // display names (relative to the including file's name)
+    std::vector<std::string> dirs_;       // directories includes are resolved against
+    std::vector<std::string> canonical_;  // for cycle detection ("" for load_string)
+    std::vector<int> include_stack_;      // the chain of files being included
+    std::map<std::string, std::string> included_at_;  // canonical path -> "file:line" that included it
+
+    // model_list entries of every file, and the merged sections.
+    struct Item {
+        YAML::Node node;
+        int file;
+        size_t index;  // in its file's model_list
+        int line;
+    };
+    std::vector<Item> model_items_;
+    std::optional<std::pair<int, int>> model_list_at_;  // first model_list key: file, line
+    bool model_list_bad_ = false;
+    std::map<std::string, Map> sections_;
+    std::vector<std::pair<int, size_t>> origins_;  // per deployment: file, index in its model_list
+
+    std::map<std::string, std::string> env_vars_;  // environment_variables
+    std::set<std::string> failed_groups_;
+    std::vector<Collected> errors_;
+    std::vector<Collected> warnings_;
 };
+
+YAML::Node Loader::load_yaml(const std::string& text) {
+    try {
+        return YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+        const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
+        throw LocatedError(file_ + ":" + std::to_string(line) + ": invalid YAML: " + e.msg, file_idx_, line);
+    }
+}
 
 Config Loader::run(const std::string& yaml_text) {
     cfg_.file = file_;
-    YAML::Node doc;
-    try {
-        doc = YAML::Load(yaml_text);
-    } catch (const YAML::ParserException& e) {
-        throw ConfigError(file_ + ":" + std::to_string(e.mark.is_null() ? 0 : e.mark.line + 1) +
-                          ": invalid YAML: " + e.msg);
-    } catch (const YAML::Exception& e) {
-        throw ConfigError(file_ + ":" + std::to_string(e.mark.is_null() ? 0 : e.mark.line + 1) +
-                          ": invalid YAML: " + e.msg);
-    }
+    YAML::Node doc = load_yaml(yaml_text);
     if (!doc.IsDefined() || doc.IsNull()) fail(1, "model_list", "missing (the file is empty)");
     if (!doc.IsMap()) {
         fail(line_of(doc), "(top level)",
@@ -466,51 +607,300 @@ Config Loader::run(const std::string& yaml_text) {
                  kind_name(doc));
     }
     Map root = open_map(Val{doc, "", line_of(doc)});
-    parse_model_list(root);
-    parse_router(root);
-    parse_general(root);
+    include_stack_.push_back(0);
+    collect(root);
+    // Nothing else can be checked without deployments: stop here.
+    if (model_items_.empty() && !model_list_bad_) {
+        guard([&] {
+            if (!model_list_at_) fail(key_line_or(root, "model_list"), "model_list", "missing");
+            FileScope scope(*this, model_list_at_->first);
+            fail(model_list_at_->second, "model_list", "must contain at least one deployment");
+        });
+    }
+    if (model_items_.empty()) throw_collected();
+
+    parse_environment();
+    parse_model_list();
+    // LiteLLM's precedence: router_settings wins over litellm_settings, so it is read second.
+    parse_litellm();
+    parse_router();
+    parse_general();
+    throw_collected();
+    sort(warnings_);
+    for (auto& w : warnings_) cfg_.warnings.push_back(std::move(w.text));
+    return std::move(cfg_);
+}
+
+// Sorts the top-level keys of one file: model_list entries are appended,
+// section keys merged (a key set in two files is an error), includes followed.
+void Loader::collect(Map& root) {
+    std::vector<Entry*> includes;
     for (auto& e : root.entries) {
-        if (e.used) continue;
         e.used = true;
-        if (e.key == "litellm_settings") {
-            warn(e.key_line, e.key, "LiteLLM section ignored by Tailgate");
-            if (e.value.IsMap()) {
-                static const std::set<std::string> router_keys = {
-                    "num_retries", "request_timeout", "timeout", "fallbacks",
-                    "context_window_fallbacks", "allowed_fails", "cooldown_time", "retry_after"};
-                for (auto it = e.value.begin(); it != e.value.end(); ++it) {
-                    if (it->first.IsScalar() && router_keys.count(it->first.Scalar())) {
-                        warn(line_of(it->first), "litellm_settings." + it->first.Scalar(),
-                             "ignored; Tailgate reads this from router_settings");
-                    }
+        const Val v{e.value, e.key, line_of(e.value) ? line_of(e.value) : e.key_line};
+        if (e.key == "model_list") {
+            if (e.value.IsNull()) continue;  // as if absent
+            if (!model_list_at_) model_list_at_ = {file_idx_, v.line};
+            guard([&] {
+                if (!e.value.IsSequence()) {
+                    model_list_bad_ = true;
+                    fail(v, std::string("expected a list, got ") + kind_name(e.value));
                 }
-            }
+                for (size_t i = 0; i < e.value.size(); ++i) {
+                    const YAML::Node n = e.value[i];
+                    model_items_.push_back({n, file_idx_, i, line_of(n) ? line_of(n) : v.line});
+                }
+            });
+        } else if (e.key == "include") {
+            includes.push_back(&e);
+        } else if (std::find_if(std::begin(kSections), std::end(kSections),
+                                [&](const char* s) { return e.key == s; }) != std::end(kSections)) {
+            if (e.value.IsNull()) continue;
+            guard([&] {
+                Map m = open_map(v);
+                auto [it, fresh] = sections_.try_emplace(e.key);
+                Map& merged = it->second;
+                if (fresh) {
+                    merged.path = m.path;
+                    merged.line = m.line;
+                }
+                for (auto& x : m.entries) {
+                    if (Entry* first = find(merged, x.key)) {
+                        // Reported, and the first value kept, so later keys still get checked.
+                        guard([&] {
+                            fail(x.key_line, merged.child(x.key),
+                                 "also set at " + files_[first->file] + ":" + std::to_string(first->key_line) +
+                                     " (set each key in one file)");
+                        });
+                        continue;
+                    }
+                    merged.entries.push_back(std::move(x));
+                }
+            });
         } else {
             warn(e.key_line, e.key, "unknown top-level key, ignored");
         }
     }
-    return std::move(cfg_);
+    for (Entry* e : includes) {
+        if (e->value.IsNull()) continue;
+        const Val v{e->value, "include", line_of(e->value) ? line_of(e->value) : e->key_line};
+        if (!e->value.IsSequence()) {
+            guard([&] { fail(v, std::string("expected a list of file paths, got ") + kind_name(e->value)); });
+            continue;
+        }
+        for (size_t i = 0; i < e->value.size(); ++i) {
+            const YAML::Node n = e->value[i];
+            const Val item{n, "include[" + std::to_string(i) + "]", line_of(n) ? line_of(n) : v.line};
+            guard([&] {
+                if (!n.IsScalar()) fail(item, std::string("expected a file path, got ") + kind_name(n));
+                const std::string written(detail::trim(n.Scalar()));
+                if (written.empty()) fail(item, "must not be empty");
+                include_file(item, written);
+            });
+        }
+    }
 }
 
-void Loader::parse_model_list(Map& root) {
-    auto v = get(root, "model_list");
-    if (!v) fail(key_line_or(root, "model_list"), "model_list", "missing");
-    if (!v->node.IsSequence()) fail(*v, std::string("expected a list, got ") + kind_name(v->node));
-    if (v->node.size() == 0) fail(*v, "must contain at least one deployment");
+// LiteLLM's include: another YAML file, relative to the including file.
+void Loader::include_file(const Val& item, const std::string& written) {
+    namespace fs = std::filesystem;
+    const fs::path rel(written);
+    const fs::path shown = rel.is_absolute() || fs::path(file_).parent_path().empty()
+                               ? rel.lexically_normal()
+                               : (fs::path(file_).parent_path() / rel).lexically_normal();
+    const fs::path real = rel.is_absolute() || dirs_[file_idx_].empty() ? rel : fs::path(dirs_[file_idx_]) / rel;
+    std::error_code ec;
+    if (!fs::is_regular_file(real, ec)) {
+        fail(item, "cannot open '" + written + "' (looked for " + real.lexically_normal().string() + ")");
+    }
+    const std::string canonical = fs::weakly_canonical(real, ec).string();
+    for (size_t k = 0; k < include_stack_.size(); ++k) {
+        if (canonical_[include_stack_[k]] != canonical) continue;
+        std::string chain;
+        for (size_t j = k; j < include_stack_.size(); ++j) chain += files_[include_stack_[j]] + " -> ";
+        fail(item, "include cycle: " + chain + shown.string());
+    }
+    const std::string here = file_ + ":" + std::to_string(item.line);
+    if (auto it = included_at_.find(canonical); it != included_at_.end())
+        fail(item, "'" + written + "' is already included (at " + it->second + ")");
+    included_at_.emplace(canonical, here);
 
-    std::vector<std::optional<Val>> explicit_ids;
-    for (size_t i = 0; i < v->node.size(); ++i) {
-        const YAML::Node n = v->node[i];
-        const Val entry{n, "model_list[" + std::to_string(i) + "]", line_of(n) ? line_of(n) : v->line};
-        if (!n.IsMap()) {
-            fail(entry, std::string("expected a map with model_name and litellm_params, got ") +
-                            kind_name(n));
+    std::ifstream in(real, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    if (!in) fail(item, "cannot read '" + written + "'");
+
+    files_.push_back(shown.string());
+    dirs_.push_back(fs::absolute(real, ec).parent_path().string());
+    canonical_.push_back(canonical);
+    const int idx = static_cast<int>(files_.size()) - 1;
+    FileScope scope(*this, idx);
+    YAML::Node doc = load_yaml(ss.str());
+    if (!doc.IsDefined() || doc.IsNull()) fail(1, "(top level)", "the file is empty (included at " + here + ")");
+    if (!doc.IsMap()) {
+        fail(line_of(doc), "(top level)",
+             std::string("expected a map with model_list, router_settings, general_settings; got ") + kind_name(doc));
+    }
+    Map root = open_map(Val{doc, "", line_of(doc)});
+    include_stack_.push_back(idx);
+    collect(root);
+    include_stack_.pop_back();
+}
+
+// environment_variables: what os.environ/VAR resolves to before the real environment.
+void Loader::parse_environment() {
+    Map* m = section("environment_variables");
+    if (!m) return;
+    for (auto& e : m->entries) {
+        e.used = true;
+        FileScope scope(*this, e.file);
+        guard([&] {
+            const Val v{e.value, m->child(e.key), line_of(e.value) ? line_of(e.value) : e.key_line};
+            if (e.key.empty() || e.key.find('=') != std::string::npos || e.key.find('\0') != std::string::npos)
+                fail(e.key_line, v.path, "not an environment variable name");
+            if (!e.value.IsScalar())
+                fail(v, std::string("expected a string (use \"\" for an empty value), got ") + kind_name(e.value));
+            // os.environ/X here reads the real environment, not this map (no order dependence).
+            static const std::string prefix = "os.environ/";
+            std::string value = e.value.Scalar();
+            if (value.compare(0, prefix.size(), prefix) == 0) {
+                const std::string var(detail::trim(value.substr(prefix.size())));
+                auto real = var.empty() ? std::nullopt : process_env(var);
+                if (!real) fail(v, var.empty() ? "os.environ/ needs a variable name" : "environment variable " + var + " is not set");
+                value = *real;
+            }
+            env_vars_[e.key] = std::move(value);
+        });
+    }
+}
+
+// litellm_settings: the keys that carry routing meaning are honoured (router_settings
+// wins, being read afterwards); every other key is named in its own warning.
+void Loader::parse_litellm() {
+    Map* mp = section("litellm_settings");
+    if (!mp) return;
+    Map& m = *mp;
+    RouterSettings& r = cfg_.router;
+    each_key(m, "num_retries", [&](const Val& x) { r.num_retries = int32(x, 0, 100); });
+    each_key(m, "request_timeout", [&](const Val& x) { r.timeout = timeout(x); });
+    each_key(m, "fallbacks", [&](const Val& x) { r.fallbacks = parse_fallbacks(x); });
+    each_key(m, "context_window_fallbacks", [&](const Val& x) { r.context_window_fallbacks = parse_fallbacks(x); });
+    each_key(m, "drop_params", [&](const Val& x) { r.drop_params = boolean(x); });
+    for (const char* key : {"success_callback", "failure_callback", "callbacks"})
+        each_key(m, key, [&](const Val& x) { parse_callbacks(x); });
+    each_key(m, "json_logs", [&](const Val& x) {
+        if (boolean(x)) cfg_.general.log_format = "json";  // general_settings.log_format, read later, wins
+    });
+    each_key(m, "set_verbose", [&](const Val& x) {
+        if (boolean(x)) warn(x.line, x.path, "not supported by Tailgate, ignored (use general_settings.log_level: debug)");
+    });
+    // Router keys LiteLLM also reads here: point at where Tailgate reads them.
+    static const std::set<std::string> router_keys = {"timeout", "allowed_fails", "cooldown_time", "retry_after",
+                                                      "stream_timeout", "routing_strategy", "model_group_alias"};
+    for (const auto& e : m.entries) {
+        if (e.used) continue;
+        std::string msg = "not supported by Tailgate, ignored";
+        if (router_keys.count(e.key)) msg += " (set router_settings." + e.key + " instead)";
+        warn_in(e.file, e.key_line, m.child(e.key), msg);
+    }
+    // Say so when router_settings overrides a value set here.
+    Map* router = section("router_settings");
+    if (!router) return;
+    const std::pair<const char*, const char*> shared[] = {{"num_retries", "num_retries"},
+                                                          {"request_timeout", "timeout"},
+                                                          {"fallbacks", "fallbacks"},
+                                                          {"context_window_fallbacks", "context_window_fallbacks"}};
+    for (const auto& [lk, rk] : shared) {
+        const Entry* l = find(m, lk);
+        const Entry* rr = find(*router, rk);
+        if (l && rr && !l->value.IsNull() && !rr->value.IsNull())
+            warn_in(l->file, l->key_line, m.child(lk),
+                    std::string("overridden by router_settings.") + rk + " (" + files_[rr->file] + ":" +
+                        std::to_string(rr->key_line) + ")");
+    }
+}
+
+// success_callback / failure_callback / callbacks: Prometheus is built in; others are named.
+void Loader::parse_callbacks(const Val& v) {
+    auto one = [&](const Val& item) {
+        if (!item.node.IsScalar()) {
+            warn(item.line, item.path, std::string("not supported by Tailgate, ignored (got ") + kind_name(item.node) + ")");
+            return;
         }
-        Map m = open_map(entry);
-        std::optional<Val> id_val;
-        cfg_.deployments.push_back(parse_deployment(m, entry, id_val));
-        explicit_ids.push_back(std::move(id_val));
-        warn_unknown(m);
+        const std::string name(detail::trim(item.node.Scalar()));
+        if (to_lower(name) == "prometheus") return;  // /metrics is Tailgate's own Prometheus endpoint
+        warn(item.line, item.path, "callback '" + name + "' is not supported by Tailgate, ignored");
+    };
+    if (v.node.IsSequence()) {
+        for (size_t i = 0; i < v.node.size(); ++i) {
+            const YAML::Node n = v.node[i];
+            one(Val{n, v.path + "[" + std::to_string(i) + "]", line_of(n) ? line_of(n) : v.line});
+        }
+    } else {
+        one(v);
+    }
+}
+
+// router_settings.model_group_alias: {alias: group} or {alias: {model: group, hidden: bool}}.
+void Loader::parse_aliases(const Val& v) {
+    Map m = open_map(v);
+    for (auto& e : m.entries) {
+        e.used = true;
+        guard([&] {
+            const Val item{e.value, m.child(e.key), line_of(e.value) ? line_of(e.value) : e.key_line};
+            if (detail::trim(e.key).empty()) fail(e.key_line, item.path, "an alias must not be empty");
+            if (is_wildcard(e.key)) fail(e.key_line, item.path, "an alias must not contain '*'");
+            if (cfg_.has_group(e.key))
+                fail(e.key_line, item.path, "shadows the model group '" + e.key + "' (an alias must be a new name)");
+            GroupAlias a;
+            Val target = item;
+            if (e.value.IsMap()) {
+                Map t = open_map(item);
+                target = require(t, "model");
+                if (auto h = get(t, "hidden")) a.hidden = boolean(*h);
+                for (const auto& k : t.entries)
+                    if (!k.used) fail(k.key_line, t.child(k.key), "unknown key (expected model, hidden)");
+            } else if (e.value.IsNull() || !e.value.IsScalar()) {
+                fail(item, std::string("expected a model group or {model: group, hidden: true}, got ") +
+                               kind_name(e.value));
+            }
+            const Text t = text(target);
+            a.group = t.text;
+            if (is_wildcard(a.group)) fail(target, "names the wildcard group " + t.shown() + "; an alias needs a model group");
+            if (!known_group(a.group))
+                fail(target, "unknown model group " + t.shown() + " (known: " + join(cfg_.model_groups()) + ")");
+            cfg_.router.model_group_alias[e.key] = std::move(a);
+        });
+    }
+}
+
+void Loader::parse_model_list() {
+    std::vector<std::optional<Val>> explicit_ids;
+    for (const Item& it : model_items_) {
+        FileScope scope(*this, it.file);
+        bool ok = false;
+        guard([&] {
+            const Val entry{it.node, "model_list[" + std::to_string(it.index) + "]", it.line};
+            if (!it.node.IsMap()) {
+                fail(entry, std::string("expected a map with model_name and litellm_params, got ") +
+                                kind_name(it.node));
+            }
+            Map m = open_map(entry);
+            std::optional<Val> id_val;
+            Deployment d = parse_deployment(m, entry, id_val);
+            warn_unknown(m);
+            cfg_.deployments.push_back(std::move(d));
+            explicit_ids.push_back(std::move(id_val));
+            origins_.emplace_back(it.file, it.index);
+            ok = true;
+        });
+        if (ok) continue;
+        id_basis_.resize(cfg_.deployments.size());
+        const YAML::Node n = it.node;
+        if (n.IsMap()) {
+            const YAML::Node name = n["model_name"];
+            if (name && name.IsScalar()) failed_groups_.insert(name.Scalar());
+        }
     }
     assign_ids(explicit_ids);
 }
@@ -545,6 +935,16 @@ Deployment Loader::parse_deployment(Map& m, const Val& entry, std::optional<Val>
         }
     } else if (max_retries) {
         d.num_retries = int32(*max_retries, 0, 100);
+    }
+    if (auto x = get(p, "additional_drop_params")) {
+        if (!x->node.IsSequence())
+            fail(*x, std::string("expected a list of request field names, got ") + kind_name(x->node));
+        for (size_t i = 0; i < x->node.size(); ++i) {
+            const Val item{x->node[i], x->path + "[" + std::to_string(i) + "]",
+                           line_of(x->node[i]) ? line_of(x->node[i]) : x->line};
+            if (item.node.IsNull()) fail(item, "must not be empty");
+            d.additional_drop_params.push_back(std::string(detail::trim(nonempty_str(item))));
+        }
     }
     if (auto x = get(p, "ssl_verify")) {
         const Text t = text(*x, "true or false");
@@ -655,12 +1055,7 @@ void Loader::resolve_upstream(Deployment& d, Map& p, const Val& model_val) {
     } else {
         for (const char* var : prov->key_env) {
             if (!var) continue;
-            std::optional<std::string> v;
-            if (env_) {
-                v = env_(var);
-            } else if (const char* s = std::getenv(var)) {
-                v = std::string(s);
-            }
+            const std::optional<std::string> v = lookup_env(var);
             if (v && !v->empty()) {
                 u.api_key = Secret(*v);
                 break;
@@ -673,6 +1068,14 @@ void Loader::assign_ids(const std::vector<std::optional<Val>>& ids) {
     std::map<std::string, size_t> seen;  // id -> deployment index
     std::map<std::string, int> dup_count;
     for (size_t i = 0; i < cfg_.deployments.size(); ++i) {
+        FileScope scope(*this, origins_[i].first);
+        guard([&] { assign_id(i, ids, seen, dup_count); });
+    }
+}
+
+void Loader::assign_id(size_t i, const std::vector<std::optional<Val>>& ids, std::map<std::string, size_t>& seen,
+                       std::map<std::string, int>& dup_count) {
+    {
         Deployment& d = cfg_.deployments[i];
         const std::string basis = d.model_name + '\n' + d.upstream.provider + "/" + d.upstream.model +
                                   '\n' + id_basis_[i];
@@ -682,15 +1085,18 @@ void Loader::assign_ids(const std::vector<std::optional<Val>>& ids) {
             d.id = detail::hex64(detail::fnv1a64(basis + '\n' + std::to_string(dup)));
         }
         const int line = generated ? d.line : ids[i]->line;
-        const std::string path = "model_list[" + std::to_string(i) + "].model_info.id";
+        const std::string path = "model_list[" + std::to_string(origins_[i].second) + "].model_info.id";
         auto [it, inserted] = seen.emplace(d.id, i);
         if (!inserted) {
             const Deployment& first = cfg_.deployments[it->second];
             const int first_line = ids[it->second] ? ids[it->second]->line : first.line;
+            const int first_file = origins_[it->second].first;
+            const std::string where =
+                first_file == file_idx_ ? "line " + std::to_string(first_line)
+                                        : files_[first_file] + ":" + std::to_string(first_line);
             fail(line, path,
-                 "duplicate id '" + d.id + "'" + (generated ? " (generated)" : "") +
-                     " (first used at line " + std::to_string(first_line) + ", model_list[" +
-                     std::to_string(it->second) + "])");
+                 "duplicate id '" + d.id + "'" + (generated ? " (generated)" : "") + " (first used at " + where +
+                     ", model_list[" + std::to_string(origins_[it->second].second) + "])");
         }
     }
 }
@@ -702,68 +1108,75 @@ std::string Loader::resolve_dir(const std::string& p) const {
     return (fs::path(base_dir_) / path).lexically_normal().string();
 }
 
-void Loader::parse_router(Map& root) {
+void Loader::parse_router() {
     RouterSettings& r = cfg_.router;
-    auto rv = get(root, "router_settings");
     int strategy_line = 0;
     std::optional<Val> strategies, request_strategies;
-    if (rv) {
-        Map m = open_map(*rv);
-        if (auto x = get(m, "routing_strategy")) {
-            const Text t = text(*x);
-            strategy_line = x->line;
+    int strategies_file = 0, request_strategies_file = 0;
+    if (Map* mp = section("router_settings")) {
+        Map& m = *mp;
+        each_key(m, "routing_strategy", [&](const Val& x) {
+            const Text t = text(x);
+            strategy_line = x.line;
             const auto& known = supported_routing_strategies();
             if (std::find(known.begin(), known.end(), t.text) != known.end()) {
                 r.routing_strategy = t.text;
             } else {
-                fail(*x, "unknown routing strategy " + t.shown() + " (supported: " + join(known) + ")");
+                fail(x, "unknown routing strategy " + t.shown() + " (supported: " + join(known) + ")");
             }
-        }
-        if (auto x = get(m, "routing_strategy_args")) flatten(*x, "", r.routing_strategy_args);
-        if (auto x = get(m, "num_retries")) r.num_retries = int32(*x, 0, 100);
-        if (auto x = get(m, "timeout")) r.timeout = timeout(*x);
-        if (auto x = get(m, "stream_timeout")) r.stream_timeout = timeout(*x);
-        if (auto x = get(m, "connect_timeout")) r.connect_timeout = timeout(*x);
-        if (auto x = get(m, "max_client_retry_after")) r.max_client_retry_after = duration(*x);
-        if (auto x = get(m, "panic_routing")) r.panic_routing = boolean(*x);
-        if (auto x = get(m, "max_request_timeout")) {
-            r.max_request_timeout = timeout(*x);
-            if (r.max_request_timeout > std::chrono::hours(24 * 365)) fail(*x, "must be at most 365 days");
-        }
-        if (auto x = get(m, "allowed_fails")) r.allowed_fails = int32(*x, 0);
-        if (auto x = get(m, "cooldown_time")) r.cooldown_time = duration(*x);
-        if (auto x = get(m, "disable_cooldowns")) r.disable_cooldowns = boolean(*x);
-        if (auto x = get(m, "allowed_fails_policy")) flatten(*x, "", r.allowed_fails_policy);
-        if (auto x = get(m, "retry_after")) r.retry_after = duration(*x);
-        if (auto x = get(m, "fallbacks")) r.fallbacks = parse_fallbacks(*x);
-        if (auto x = get(m, "context_window_fallbacks")) r.context_window_fallbacks = parse_fallbacks(*x);
-        if (auto x = get(m, "allow_request_strategy_override")) {
-            r.allow_request_strategy_override = boolean(*x);
-        }
-        if (auto x = get(m, "shadow_sample_rate")) {
-            r.shadow_sample_rate = number(*x, 0);
-            if (r.shadow_sample_rate > 1) fail(*x, "must be between 0 and 1");
-        }
-        if (auto x = get(m, "plugin_paths")) {
-            if (x->node.IsScalar()) {
-                r.plugin_paths.push_back(resolve_dir(nonempty_str(*x)));
-            } else if (x->node.IsSequence()) {
-                for (size_t i = 0; i < x->node.size(); ++i) {
-                    const Val item{x->node[i], x->path + "[" + std::to_string(i) + "]",
-                                   line_of(x->node[i]) ? line_of(x->node[i]) : x->line};
+        });
+        each_key(m, "routing_strategy_args", [&](const Val& x) { flatten(x, "", r.routing_strategy_args); });
+        each_key(m, "num_retries", [&](const Val& x) { r.num_retries = int32(x, 0, 100); });
+        each_key(m, "timeout", [&](const Val& x) { r.timeout = timeout(x); });
+        each_key(m, "stream_timeout", [&](const Val& x) { r.stream_timeout = timeout(x); });
+        each_key(m, "connect_timeout", [&](const Val& x) { r.connect_timeout = timeout(x); });
+        each_key(m, "max_client_retry_after", [&](const Val& x) { r.max_client_retry_after = duration(x); });
+        each_key(m, "panic_routing", [&](const Val& x) { r.panic_routing = boolean(x); });
+        each_key(m, "max_request_timeout", [&](const Val& x) {
+            r.max_request_timeout = timeout(x);
+            if (r.max_request_timeout > std::chrono::hours(24 * 365)) fail(x, "must be at most 365 days");
+        });
+        each_key(m, "allowed_fails", [&](const Val& x) { r.allowed_fails = int32(x, 0); });
+        each_key(m, "cooldown_time", [&](const Val& x) { r.cooldown_time = duration(x); });
+        each_key(m, "disable_cooldowns", [&](const Val& x) { r.disable_cooldowns = boolean(x); });
+        each_key(m, "allowed_fails_policy", [&](const Val& x) { flatten(x, "", r.allowed_fails_policy); });
+        each_key(m, "retry_after", [&](const Val& x) { r.retry_after = duration(x); });
+        each_key(m, "fallbacks", [&](const Val& x) { r.fallbacks = parse_fallbacks(x); });
+        each_key(m, "context_window_fallbacks", [&](const Val& x) { r.context_window_fallbacks = parse_fallbacks(x); });
+        each_key(m, "allow_request_strategy_override",
+                 [&](const Val& x) { r.allow_request_strategy_override = boolean(x); });
+        each_key(m, "shadow_sample_rate", [&](const Val& x) {
+            r.shadow_sample_rate = number(x, 0);
+            if (r.shadow_sample_rate > 1) fail(x, "must be between 0 and 1");
+        });
+        each_key(m, "model_group_alias", [&](const Val& x) { parse_aliases(x); });
+        each_key(m, "plugin_paths", [&](const Val& x) {
+            if (x.node.IsScalar()) {
+                r.plugin_paths.push_back(resolve_dir(nonempty_str(x)));
+            } else if (x.node.IsSequence()) {
+                for (size_t i = 0; i < x.node.size(); ++i) {
+                    const Val item{x.node[i], x.path + "[" + std::to_string(i) + "]",
+                                   line_of(x.node[i]) ? line_of(x.node[i]) : x.line};
                     if (item.node.IsNull()) fail(item, "must not be empty");
                     r.plugin_paths.push_back(resolve_dir(nonempty_str(item)));
                 }
             } else {
-                fail(*x, std::string("expected a list of directories, got ") + kind_name(x->node));
+                fail(x, std::string("expected a list of directories, got ") + kind_name(x.node));
             }
-        }
-        strategies = get(m, "strategies");
-        request_strategies = get(m, "request_strategies");
+        });
+        each_key(m, "strategies", [&](const Val& x) {
+            strategies = x;
+            strategies_file = file_idx_;
+        });
+        each_key(m, "request_strategies", [&](const Val& x) {
+            request_strategies = x;
+            request_strategies_file = file_idx_;
+        });
         warn_unknown(m);
     }
     if (strategies) {
-        parse_strategies(*strategies, r.strategies);
+        FileScope scope(*this, strategies_file);
+        guard([&] { parse_strategies(*strategies, r.strategies); });
         r.strategies_explicit = true;
         const bool has_health = std::any_of(r.strategies.begin(), r.strategies.end(),
                                             [](const StrategySpec& s) { return s.name == "health"; });
@@ -787,7 +1200,10 @@ void Loader::parse_router(Map& root) {
             r.strategies.push_back(std::move(s));
         }
     }
-    if (request_strategies) parse_request_strategies(*request_strategies);
+    if (request_strategies) {
+        FileScope scope(*this, request_strategies_file);
+        guard([&] { parse_request_strategies(*request_strategies); });
+    }
 }
 
 // Same shape and name rules as `strategies`. A request names an entry by its
@@ -854,7 +1270,7 @@ std::vector<std::pair<std::string, std::vector<std::string>>> Loader::parse_fall
     const std::string known = join(cfg_.model_groups());
     auto check_group = [&](const Val& g) {
         const Text t = text(g);
-        if (!cfg_.has_group(t.text)) {
+        if (!known_group(t.text)) {
             fail(g, "unknown model group " + t.shown() + " (known: " + known + ")");
         }
         return t.text;
@@ -890,99 +1306,109 @@ std::vector<std::pair<std::string, std::vector<std::string>>> Loader::parse_fall
     return out;
 }
 
-void Loader::parse_general(Map& root) {
+void Loader::parse_general() {
     GeneralSettings& g = cfg_.general;
-    auto gv = get(root, "general_settings");
-    if (!gv) return;
-    Map m = open_map(*gv);
-    if (auto x = get(m, "master_key")) {
-        g.master_key = secret(*x);
+    Map* mp = section("general_settings");
+    if (!mp) return;
+    Map& m = *mp;
+    each_key(m, "master_key", [&](const Val& x) {
+        g.master_key = secret(x);
         // An empty key (often os.environ/VAR with VAR set but empty) must not
         // silently turn auth off: running without auth means leaving the key out.
         if (detail::trim(g.master_key.reveal()).empty())
-            fail(*x, "is empty (an empty environment variable?); remove general_settings.master_key to run without "
-                     "authentication");
+            fail(x, "is empty (an empty environment variable?); remove general_settings.master_key to run without "
+                    "authentication");
+    });
+    each_key(m, "host", [&](const Val& x) { g.host = nonempty_str(x); });
+    each_key(m, "port", [&](const Val& x) { g.port = int32(x, 0, 65535); });
+    each_key(m, "max_threads", [&](const Val& x) { g.max_threads = int32(x, 1, 100000); });
+    each_key(m, "io_threads", [&](const Val& x) { g.io_threads = int32(x, 1, 1024); });
+    // Two spellings of one setting: checked together.
+    const Entry* size_entry = find(m, "max_body_size");
+    const Entry* bytes_entry = find(m, "max_request_body_bytes");
+    if (size_entry || bytes_entry) {
+        FileScope scope(*this, (size_entry ? size_entry : bytes_entry)->file);
+        guard([&] {
+            auto bytes = get(m, "max_request_body_bytes");
+            auto size = get(m, "max_body_size");
+            if (bytes && size) {
+                fail(size->line, size->path, "conflicts with max_request_body_bytes (line " +
+                                                 std::to_string(bytes->line) + "); set only one");
+            }
+            if (bytes) g.max_body_bytes = static_cast<size_t>(integer(*bytes, 1, std::numeric_limits<int64_t>::max()));
+            if (size) {
+                const Text t = text(*size, "a size");
+                const auto n = parse_size(t.text);
+                if (!n || *n == 0) {
+                    fail(*size, "expected a size (bytes, or e.g. 512KiB, 10MiB, 1MB), got " + t.shown());
+                }
+                g.max_body_bytes = static_cast<size_t>(*n);
+            }
+        });
     }
-    if (auto x = get(m, "host")) g.host = nonempty_str(*x);
-    if (auto x = get(m, "port")) g.port = int32(*x, 0, 65535);
-    if (auto x = get(m, "max_threads")) g.max_threads = int32(*x, 1, 100000);
-    if (auto x = get(m, "io_threads")) g.io_threads = int32(*x, 1, 1024);
-    auto bytes = get(m, "max_request_body_bytes");
-    auto size = get(m, "max_body_size");
-    if (bytes && size) {
-        fail(size->line, size->path, "conflicts with max_request_body_bytes (line " +
-                                         std::to_string(bytes->line) + "); set only one");
-    }
-    if (bytes) g.max_body_bytes = static_cast<size_t>(integer(*bytes, 1, std::numeric_limits<int64_t>::max()));
-    if (size) {
-        const Text t = text(*size, "a size");
-        const auto n = parse_size(t.text);
-        if (!n || *n == 0) {
-            fail(*size, "expected a size (bytes, or e.g. 512KiB, 10MiB, 1MB), got " + t.shown());
-        }
-        g.max_body_bytes = static_cast<size_t>(*n);
-    }
-    if (auto x = get(m, "keep_alive_timeout")) g.keep_alive_timeout = timeout(*x);
-    if (auto x = get(m, "upstream_pool_size")) g.upstream_pool_size = int32(*x, 0, 100000);
-    if (auto x = get(m, "log_level")) {
-        const Text t = text(*x);
+    each_key(m, "keep_alive_timeout", [&](const Val& x) { g.keep_alive_timeout = timeout(x); });
+    each_key(m, "upstream_pool_size", [&](const Val& x) { g.upstream_pool_size = int32(x, 0, 100000); });
+    each_key(m, "log_level", [&](const Val& x) {
+        const Text t = text(x);
         std::string lvl = to_lower(detail::trim(t.text));
         if (lvl == "warning") lvl = "warn";
         if (lvl != "debug" && lvl != "info" && lvl != "warn" && lvl != "error") {
-            fail(*x, "expected one of debug, info, warn, error, got " + t.shown());
+            fail(x, "expected one of debug, info, warn, error, got " + t.shown());
         }
         g.log_level = lvl;
-    }
-    if (auto x = get(m, "log_format")) {
-        const Text t = text(*x);
+    });
+    each_key(m, "log_format", [&](const Val& x) {
+        const Text t = text(x);
         const std::string f = to_lower(detail::trim(t.text));
-        if (f != "text" && f != "json") fail(*x, "expected text or json, got " + t.shown());
+        if (f != "text" && f != "json") fail(x, "expected text or json, got " + t.shown());
         g.log_format = f;
-    }
-    if (auto x = get(m, "metrics")) g.metrics = boolean(*x);
-    if (auto x = get(m, "metrics_auth")) {
-        g.metrics_auth = boolean(*x);
+    });
+    each_key(m, "metrics", [&](const Val& x) { g.metrics = boolean(x); });
+    each_key(m, "metrics_auth", [&](const Val& x) {
+        g.metrics_auth = boolean(x);
         if (g.metrics_auth && g.master_key.empty())
-            warn(x->line, x->path, "has no effect without general_settings.master_key: /metrics stays open");
-    }
-    if (auto x = get(m, "client_header_timeout")) g.client_header_timeout = timeout(*x);
-    if (auto x = get(m, "client_body_timeout")) g.client_body_timeout = timeout(*x);
-    if (auto x = get(m, "max_header_bytes")) {
-        const Text t = text(*x, "a size");
+            warn(x.line, x.path, "has no effect without general_settings.master_key: /metrics stays open");
+    });
+    each_key(m, "client_header_timeout", [&](const Val& x) { g.client_header_timeout = timeout(x); });
+    each_key(m, "client_body_timeout", [&](const Val& x) { g.client_body_timeout = timeout(x); });
+    each_key(m, "max_header_bytes", [&](const Val& x) {
+        const Text t = text(x, "a size");
         const auto n = parse_size(t.text);
         if (!n || *n < 1024 || *n > (1u << 30))
-            fail(*x, "expected a size between 1KiB and 1GiB (bytes, or e.g. 64KiB), got " + t.shown());
+            fail(x, "expected a size between 1KiB and 1GiB (bytes, or e.g. 64KiB), got " + t.shown());
         g.max_header_bytes = static_cast<size_t>(*n);
-    }
+    });
     parse_limits(m, g.limits);
-    if (auto x = get(m, "model_group_limits")) {
-        Map groups = open_map(*x);
+    each_key(m, "model_group_limits", [&](const Val& x) {
+        Map groups = open_map(x);
         for (auto& e : groups.entries) {
             e.used = true;
-            const Val gv{e.value, groups.child(e.key), line_of(e.value) ? line_of(e.value) : e.key_line};
-            if (!cfg_.has_group(e.key))
-                fail(e.key_line, gv.path, "unknown model group (known: " + join(cfg_.model_groups()) + ")");
-            Map lm = open_map(gv);
-            GeneralSettings::Limits l;
-            parse_limits(lm, l);
-            warn_unknown(lm);
-            g.group_limits.emplace_back(e.key, l);
+            guard([&] {
+                const Val gv{e.value, groups.child(e.key), line_of(e.value) ? line_of(e.value) : e.key_line};
+                if (!known_group(e.key))
+                    fail(e.key_line, gv.path, "unknown model group (known: " + join(cfg_.model_groups()) + ")");
+                Map lm = open_map(gv);
+                GeneralSettings::Limits l;
+                parse_limits(lm, l);
+                warn_unknown(lm);
+                g.group_limits.emplace_back(e.key, l);
+            });
         }
-    }
-    if (auto x = get(m, "overload_retry_after")) g.overload_retry_after_s = int32(*x, 0, 3600);
-    if (auto x = get(m, "drain_timeout")) g.drain_timeout = duration(*x);
-    if (auto x = get(m, "allow_client_side_credentials")) g.allow_client_side_credentials = boolean(*x);
-    if (auto x = get(m, "forward_client_headers")) {
-        if (!x->node.IsSequence()) fail(*x, std::string("expected a list of header names, got ") + kind_name(x->node));
+    });
+    each_key(m, "overload_retry_after", [&](const Val& x) { g.overload_retry_after_s = int32(x, 0, 3600); });
+    each_key(m, "drain_timeout", [&](const Val& x) { g.drain_timeout = duration(x); });
+    each_key(m, "allow_client_side_credentials", [&](const Val& x) { g.allow_client_side_credentials = boolean(x); });
+    each_key(m, "forward_client_headers", [&](const Val& x) {
+        if (!x.node.IsSequence()) fail(x, std::string("expected a list of header names, got ") + kind_name(x.node));
         // Never forwarded: they describe this hop (the upstream connection is ours)
         // or carry the client's credentials for the gateway.
         static const char* const kRefused[] = {
             "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-connection",
             "proxy-authorization", "proxy-authenticate", "host", "content-length", "content-type", "accept",
             "expect", "authorization", "api-key", "x-api-key", "x-litellm-api-key", "cookie", "set-cookie"};
-        for (size_t i = 0; i < x->node.size(); ++i) {
-            const Val item{x->node[i], x->path + "[" + std::to_string(i) + "]",
-                           line_of(x->node[i]) ? line_of(x->node[i]) : x->line};
+        for (size_t i = 0; i < x.node.size(); ++i) {
+            const Val item{x.node[i], x.path + "[" + std::to_string(i) + "]",
+                           line_of(x.node[i]) ? line_of(x.node[i]) : x.line};
             std::string name = to_lower(nonempty_str(item));
             const bool token = std::all_of(name.begin(), name.end(), [](unsigned char c) {
                 return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
@@ -992,7 +1418,7 @@ void Loader::parse_general(Map& root) {
                 if (name == r) fail(item, "'" + name + "' is never forwarded (hop-by-hop or a credential)");
             g.forward_client_headers.push_back(std::move(name));
         }
-    }
+    });
     warn_unknown(m);
 }
 
@@ -1015,7 +1441,9 @@ Config load_file(const std::string& path, EnvLookup env) {
     if (in.bad()) throw ConfigError(path + ": cannot open file");
     const fs::path abs = fs::absolute(fs::path(path), ec);
     const std::string dir = ec ? fs::path(path).parent_path().string() : abs.parent_path().string();
-    return Loader(path, env, dir).run(ss.str());
+    std::error_code cec;
+    const std::string canonical = fs::weakly_canonical(fs::path(path), cec).string();
+    return Loader(path, env, dir, cec ? std::string() : canonical).run(ss.str());
 }
 
 }  // namespace tailgate::config

@@ -17,7 +17,8 @@ namespace tailgate::config {
 
 using Millis = std::chrono::milliseconds;
 
-// Thrown by load(); what() is "file:line: key.path: message".
+// Thrown by load(); what() is "file:line: key.path: message", one line per
+// error when the file has several (all are reported at once).
 struct ConfigError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
@@ -62,6 +63,9 @@ struct Deployment {
     std::optional<Millis> timeout;         // total
     std::optional<Millis> stream_timeout;  // first byte of a stream
     std::optional<int> num_retries;
+    // litellm_params.additional_drop_params: top-level request fields removed
+    // before this deployment is called (LiteLLM's per-deployment drop list).
+    std::vector<std::string> additional_drop_params;
     double input_cost_per_token = -1;      // < 0: unknown
     double output_cost_per_token = -1;
     int line = 0;                          // where it was declared
@@ -78,6 +82,12 @@ struct StrategySpec {
 // name cannot match the configured strategies anyway.
 inline constexpr size_t kMaxRequestStrategies = 8;
 inline constexpr size_t kMaxStrategyNameBytes = 128;
+
+// router_settings.model_group_alias: a name clients may use for a real group.
+struct GroupAlias {
+    std::string group;    // the real (non-wildcard) model group serving it
+    bool hidden = false;  // not listed by /v1/models
+};
 
 struct RouterSettings {
     std::string routing_strategy = "simple-shuffle";
@@ -113,6 +123,10 @@ struct RouterSettings {
     // creates a plugin. Names are unique; a name already in the chain is
     // ignored here (the chain's instance and args are used).
     std::vector<StrategySpec> request_strategies;
+    // alias -> group; resolved after exact groups and before wildcard patterns.
+    std::map<std::string, GroupAlias> model_group_alias;
+    // litellm_settings.drop_params: drop request fields the upstream does not support.
+    bool drop_params = false;
     // Fraction of hedged/raced requests whose lost primary runs to completion
     // off the client's path, to measure the true counterfactual (0 = never).
     double shadow_sample_rate = 0;

@@ -178,6 +178,12 @@ const std::string* Router::resolve_group(const std::string& name, std::string* c
         if (capture) *capture = name;
         return &it->first;
     }
+    // model_group_alias: served by its real group as if that had been asked for.
+    if (auto a = cfg_->router.model_group_alias.find(name); a != cfg_->router.model_group_alias.end())
+        if (auto it = groups_.find(a->second.group); it != groups_.end()) {
+            if (capture) *capture = it->first;
+            return &it->first;
+        }
     for (const auto& p : patterns_)
         if (auto m = config::match_wildcard(p, name)) {
             if (capture) *capture = std::move(*m);

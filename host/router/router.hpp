@@ -94,6 +94,7 @@ public:
     // the client should get (unknown group, every deployment refused, ...).
     std::variant<RoutedPlan, ApiError> route(const RequestInfo& req) const;
     // The model group serving `name`: itself when a group has that name, else
+    // the group it is an alias of (router_settings.model_group_alias), else
     // the most specific wildcard group matching it ("openai/*" before "*"), with
     // what its '*' stands for in `capture`. Null when nothing serves it.
     const std::string* resolve_group(const std::string& name, std::string* capture = nullptr) const;

@@ -725,6 +725,12 @@ std::string Gateway::Impl::models_json() const {
         first = false;
         out += "{\"id\":" + json_quote(g) + ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}";
     }
+    for (const auto& [alias, a] : cfg->router.model_group_alias) {
+        if (a.hidden) continue;  // LiteLLM's hidden aliases route but are not listed
+        if (!first) out += ',';
+        first = false;
+        out += "{\"id\":" + json_quote(alias) + ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}";
+    }
     // Tailgate's extension: the wildcard groups (LiteLLM's "*" / "openai/*") that
     // serve every matching name, most specific first.
     out += "],\"wildcard_model_groups\":[";

@@ -6,6 +6,7 @@ both what the client sees and what each mock received.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -392,3 +393,109 @@ def test_check_names_the_chain_it_runs(tmp_path):
         assert r.returncode == 0, (r.stdout, r.stderr)
         assert f"strategy chain: {chain}  (from routing_strategy: {strategy})" in r.stdout, r.stdout
         assert "not implemented" not in r.stdout + r.stderr
+# config fidelity: litellm_settings, environment_variables, include,
+# model_group_alias, every config error at once
+# --------------------------------------------------------------------------
+
+def test_litellm_settings_num_retries_and_fallbacks_are_honoured(stack):
+    """A LiteLLM config keeps retries and fallbacks in litellm_settings: a failing group is
+    retried num_retries times, then its fallback group answers. router_settings wins."""
+    bad = stack.mock("bad", *FAST, "--fail-rate", "1", "--fail-status", "500")
+    good = stack.mock("good", *FAST)
+    cfg = make_config([deployment("a", bad, model_info={"id": "bad"}), deployment("b", good, model_info={"id": "good"})],
+                      router_settings={"allowed_fails": 100})
+    cfg["litellm_settings"] = {"num_retries": 2, "fallbacks": [{"a": ["b"]}], "drop_params": True}
+    gw = stack.gateway(cfg)
+    raw = gw.client().chat.completions.with_raw_response.create(model="a", messages=USER_HI)
+    assert raw.status_code == 200
+    assert raw.parse().choices[0].message.content == mock_words("good", 1)
+    assert raw.headers["x-tailgate-deployment"] == "good"
+    assert raw.headers["x-litellm-attempted-retries"] == "2"
+    assert raw.headers["x-litellm-attempted-fallbacks"] == "1"
+    assert (api_calls(bad), api_calls(good)) == (3, 1)
+    assert "litellm_settings" not in gw.log_text()  # nothing warned: every key was honoured
+
+    # router_settings.num_retries wins over litellm_settings (LiteLLM's precedence).
+    cfg["router_settings"]["num_retries"] = 0
+    gw2 = stack.gateway(cfg)
+    assert gw2.client().chat.completions.create(model="a", messages=USER_HI).choices[0].message.content == \
+        mock_words("good", 1)
+    assert (api_calls(bad), api_calls(good)) == (4, 2)
+    assert "litellm_settings.num_retries: overridden by router_settings.num_retries" in gw2.log_text()
+
+
+def test_environment_variables_feed_os_environ_api_key(stack):
+    m = stack.mock("m", *FAST)
+    cfg = make_config([deployment("g", m, api_key="os.environ/TG_E2E_FID_KEY")])
+    cfg["environment_variables"] = {"TG_E2E_FID_KEY": "sk-from-environment-variables"}
+    # The process has its own value: the config's environment_variables come first (as in LiteLLM,
+    # which sets them before reading os.environ/).
+    gw = stack.gateway(cfg, env={"TG_E2E_FID_KEY": "sk-from-process"})
+    gw.client().chat.completions.create(model="g", messages=USER_HI)
+    assert m.api_requests()[-1]["headers"].get("authorization") == "Bearer sk-from-environment-variables"
+    assert "sk-from-environment-variables" not in gw.log_text()
+
+
+def test_include_adds_a_group_the_sdk_uses(stack, tmp_path):
+    main = stack.mock("main", *FAST)
+    extra = stack.mock("extra", *FAST)
+    (tmp_path / "teams").mkdir()
+    (tmp_path / "teams" / "extra.yaml").write_text(json.dumps({
+        "model_list": [deployment("extra-group", extra, model="openai/extra-upstream", model_info={"id": "extra"})],
+        "router_settings": {"num_retries": 0},
+    }, indent=2))
+    cfg = make_config([deployment("main-group", main)])
+    cfg["include"] = ["teams/extra.yaml"]  # relative to the including file (the gateway's config in tmp_path)
+    gw = stack.gateway(cfg)
+    client = gw.client()
+    raw = client.chat.completions.with_raw_response.create(model="extra-group", messages=USER_HI)
+    assert raw.status_code == 200 and raw.headers["x-tailgate-deployment"] == "extra"
+    assert raw.parse().choices[0].message.content == mock_words("extra", 1)
+    assert extra.last_body()["model"] == "extra-upstream"
+    assert [m.id for m in client.models.list().data] == ["main-group", "extra-group"]
+    assert api_calls(main) == 0
+
+
+def test_model_group_alias_is_served_and_listed(stack):
+    m = stack.mock("m", *FAST)
+    anyone = stack.mock("anyone", *FAST)
+    gw = stack.gateway(make_config(
+        [deployment("gpt-4o", m, model="openai/gpt-4o-2024-08-06", model_info={"id": "real"}),
+         deployment("*", anyone, model="openai/*", model_info={"id": "star"})],
+        router_settings={"model_group_alias": {"gpt-4": "gpt-4o",
+                                               "internal-4o": {"model": "gpt-4o", "hidden": True}}}))
+    client = gw.client()
+    for name in ("gpt-4", "internal-4o"):  # an alias wins over the catch-all "*"
+        raw = client.chat.completions.with_raw_response.create(model=name, messages=USER_HI)
+        assert raw.status_code == 200 and raw.headers["x-tailgate-deployment"] == "real", name
+        assert m.last_body()["model"] == "gpt-4o-2024-08-06"  # the real group's upstream model
+    chunks = list(client.chat.completions.create(model="gpt-4", messages=USER_HI, stream=True))
+    assert chunks and api_calls(m) == 3 and api_calls(anyone) == 0
+    listed = [x.id for x in client.models.list().data]
+    assert listed == ["gpt-4o", "gpt-4"]  # the hidden alias routes but is not listed
+    assert client.models.retrieve("gpt-4").id == "gpt-4"
+
+
+def test_check_reports_every_config_error_with_file_and_line(tmp_path):
+    cfg = tmp_path / "three.yaml"
+    cfg.write_text(
+        "model_list:\n"                                            # 1
+        "  - model_name: a\n"                                      # 2
+        "    litellm_params:\n"                                    # 3
+        "      model: openai/a\n"                                  # 4
+        "      api_base: http://127.0.0.1:9/v1\n"                  # 5
+        "      rpm: lots\n"                                        # 6
+        "router_settings:\n"                                       # 7
+        "  fallbacks: [{a: [no-such-group]}]\n"                    # 8
+        "litellm_settings:\n"                                      # 9
+        "  request_timeout: forever\n")                            # 10
+    for extra in (["--check"], []):
+        p = subprocess.run([str(TAILGATE), *extra, "--config", str(cfg)], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 1, (extra, p.stdout, p.stderr)
+        assert "listening on" not in p.stdout
+        lines = [ln for ln in p.stderr.splitlines() if "three.yaml:" in ln]
+        assert len(lines) == 3, p.stderr
+        assert re.search(r"three\.yaml:6: model_list\[0\]\.litellm_params\.rpm: expected an integer", lines[0])
+        assert re.search(r"three\.yaml:8: router_settings\.fallbacks\[0\]\.a\[0\]: unknown model group", lines[1])
+        assert re.search(r"three\.yaml:10: litellm_settings\.request_timeout: expected a duration", lines[2])
+        assert "3 errors" in p.stderr

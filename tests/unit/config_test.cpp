@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -104,6 +108,22 @@ using ConfigRouter = ConfigTest;
 using ConfigGeneral = ConfigTest;
 using ConfigWarnings = ConfigTest;
 using ConfigErrors = ConfigTest;
+using ConfigLitellm = ConfigTest;
+using ConfigInclude = ConfigTest;
+
+// A fresh directory for the files one test writes (include tests).
+std::string temp_dir(const std::string& name) {
+    namespace fs = std::filesystem;
+    const fs::path d = fs::path(::testing::TempDir()) / ("tailgate_config_" + std::to_string(::getpid()) + "_" + name);
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d.string();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::ofstream(path, std::ios::binary) << text;
+}
 
 }  // namespace
 
@@ -216,14 +236,19 @@ TEST_F(ConfigShipped, ReferenceLoadsAndCoversEveryKey) {
     EXPECT_EQ(g.log_level, "info");
     EXPECT_EQ(g.log_format, "text");
 
-    // Exactly the two documented warnings: routing_strategy_args unused with an
-    // explicit chain, and the ignored litellm_settings section. Any other
-    // warning means reference.yaml shows a key the loader does not read.
+    EXPECT_EQ(d.additional_drop_params, (std::vector<std::string>{"logit_bias"}));
+    EXPECT_TRUE(r.drop_params);
+    ASSERT_EQ(r.model_group_alias.size(), 2u);
+    EXPECT_EQ(r.model_group_alias.at("gpt-4").group, "gpt-4o");
+    EXPECT_TRUE(r.model_group_alias.at("llama-internal").hidden);
+
+    // Exactly the one documented warning: routing_strategy_args unused with an
+    // explicit chain. Any other warning means reference.yaml shows a key the
+    // loader does not read.
     std::string all;
     for (const auto& w : c.warnings) all += w + "\n";
-    ASSERT_EQ(c.warnings.size(), 2u) << all;
+    ASSERT_EQ(c.warnings.size(), 1u) << all;
     EXPECT_TRUE(has_warning(c, "router_settings.routing_strategy_args: not applied"));
-    EXPECT_TRUE(has_warning(c, "litellm_settings: LiteLLM section ignored"));
 }
 
 // ---------------------------------------------------------------------------
@@ -389,10 +414,14 @@ TEST_F(ConfigEnv, ResolvesAnyString) {
 }
 
 TEST_F(ConfigEnv, MissingVariableNamesKeyAndLine) {
+    // Both broken entries are reported at once (one line each).
     EXPECT_EQ(file_error(data_path("missing_env.yaml")),
               data_path("missing_env.yaml") +
                   ":5: model_list[0].litellm_params.api_base: environment variable "
-                  "TG_TEST_API_BASE is not set");
+                  "TG_TEST_API_BASE is not set\n" +
+                  data_path("missing_env.yaml") +
+                  ":10: model_list[1].litellm_params.api_key: environment variable OPENAI_API_KEY "
+                  "is not set");
     fake_env_vars() = {{"TG_TEST_API_BASE", "http://127.0.0.1:18001/v1"},
                        {"TG_TEST_SECRET_KEY", "sk-SECRET-env-value"}};
     EXPECT_EQ(file_error(data_path("missing_env.yaml")),
@@ -805,7 +834,9 @@ TEST_F(ConfigWarnings, UnknownKeysAreWarnedNotFatal) {
         "  database_url: postgres://x\n"
         "litellm_settings:\n"
         "  num_retries: 3\n"
-        "environment_variables: {}\n");
+        "  cache: true\n"
+        "environment_variables: {}\n"
+        "proxy_settings: {}\n");
     EXPECT_EQ(c.warnings,
               (std::vector<std::string>{
                   "inline.yaml:5: model_list[0].litellm_params.drop_params: unknown key, ignored",
@@ -813,11 +844,10 @@ TEST_F(ConfigWarnings, UnknownKeysAreWarnedNotFatal) {
                   "inline.yaml:7: model_list[0].tags: unknown key, ignored",
                   "inline.yaml:9: router_settings.redis_host: unknown key, ignored",
                   "inline.yaml:11: general_settings.database_url: unknown key, ignored",
-                  "inline.yaml:12: litellm_settings: LiteLLM section ignored by Tailgate",
-                  "inline.yaml:13: litellm_settings.num_retries: ignored; Tailgate reads this from "
-                  "router_settings",
-                  "inline.yaml:14: environment_variables: unknown top-level key, ignored",
+                  "inline.yaml:14: litellm_settings.cache: not supported by Tailgate, ignored",
+                  "inline.yaml:16: proxy_settings: unknown top-level key, ignored",
               }));
+    EXPECT_EQ(c.router.num_retries, 3);  // honoured: see ConfigLitellm
 }
 
 TEST_F(ConfigWarnings, NullValuesMeanUnset) {
@@ -973,4 +1003,309 @@ TEST_F(ConfigRouter, WildcardGroupsHaveOneStar) {
               "\"openai/*\")");
     EXPECT_EQ(load("model_list:\n  - model_name: \"*\"\n    litellm_params: {model: openai/*}\n").deployments[0].upstream.model,
               "*");
+}
+
+// ---------------------------------------------------------------------------
+// LiteLLM fidelity: litellm_settings, include, environment_variables,
+// model_group_alias, every error at once
+// ---------------------------------------------------------------------------
+
+namespace {
+const std::string kTwoGroups =
+    "model_list:\n"
+    "  - {model_name: a, litellm_params: {model: openai/a}}\n"
+    "  - {model_name: b, litellm_params: {model: openai/b}}\n";
+}  // namespace
+
+TEST_F(ConfigLitellm, RoutingKeysAreHonouredOthersWarnedOneByOne) {
+    const Config c = load(kTwoGroups +
+                          "litellm_settings:\n"                       // 4
+                          "  num_retries: 4\n"                        // 5
+                          "  request_timeout: 30\n"                   // 6
+                          "  fallbacks: [{a: [b]}]\n"                 // 7
+                          "  context_window_fallbacks: [{a: b}]\n"    // 8
+                          "  drop_params: true\n"                     // 9
+                          "  success_callback: [\"prometheus\"]\n"    // 10
+                          "  failure_callback: prometheus\n"          // 11
+                          "  callbacks: [prometheus, langfuse]\n"     // 12
+                          "  cache: true\n"                           // 13
+                          "  set_verbose: false\n"                    // 14
+                          "  json_logs: true\n"                       // 15
+                          "  allowed_fails: 2\n"                      // 16
+                          "  cache_params: {type: redis}\n");         // 17
+    const auto& r = c.router;
+    EXPECT_EQ(r.num_retries, 4);
+    EXPECT_EQ(r.timeout, 30s);
+    ASSERT_EQ(r.fallbacks.size(), 1u);
+    EXPECT_EQ(r.fallbacks[0].first, "a");
+    EXPECT_EQ(r.fallbacks[0].second, (std::vector<std::string>{"b"}));
+    ASSERT_EQ(r.context_window_fallbacks.size(), 1u);
+    EXPECT_EQ(r.context_window_fallbacks[0].second, (std::vector<std::string>{"b"}));
+    EXPECT_TRUE(r.drop_params);
+    EXPECT_EQ(c.general.log_format, "json");
+    EXPECT_EQ(c.warnings,
+              (std::vector<std::string>{
+                  "inline.yaml:12: litellm_settings.callbacks[1]: callback 'langfuse' is not supported by Tailgate, "
+                  "ignored",
+                  "inline.yaml:13: litellm_settings.cache: not supported by Tailgate, ignored",
+                  "inline.yaml:16: litellm_settings.allowed_fails: not supported by Tailgate, ignored (set "
+                  "router_settings.allowed_fails instead)",
+                  "inline.yaml:17: litellm_settings.cache_params: not supported by Tailgate, ignored",
+              }));
+    EXPECT_FALSE(load(kTwoGroups).router.drop_params);
+    EXPECT_TRUE(has_warning(load(kTwoGroups + "litellm_settings:\n  set_verbose: true\n"),
+                            "inline.yaml:5: litellm_settings.set_verbose: not supported by Tailgate, ignored (use "
+                            "general_settings.log_level: debug)"));
+}
+
+TEST_F(ConfigLitellm, RouterSettingsWin) {
+    const Config c = load(kTwoGroups +
+                          "router_settings:\n"              // 4
+                          "  num_retries: 1\n"              // 5
+                          "  timeout: 10\n"                 // 6
+                          "  fallbacks: [{b: [a]}]\n"       // 7
+                          "litellm_settings:\n"             // 8
+                          "  num_retries: 4\n"              // 9
+                          "  request_timeout: 30\n"         // 10
+                          "  fallbacks: [{a: [b]}]\n"       // 11
+                          "  context_window_fallbacks: [{a: [b]}]\n"  // 12
+                          "  json_logs: true\n"             // 13
+                          "general_settings:\n"             // 14
+                          "  log_format: text\n");          // 15
+    EXPECT_EQ(c.router.num_retries, 1);
+    EXPECT_EQ(c.router.timeout, 10s);
+    ASSERT_EQ(c.router.fallbacks.size(), 1u);
+    EXPECT_EQ(c.router.fallbacks[0].first, "b");
+    ASSERT_EQ(c.router.context_window_fallbacks.size(), 1u);  // only litellm_settings sets it
+    EXPECT_EQ(c.general.log_format, "text");
+    EXPECT_EQ(c.warnings,
+              (std::vector<std::string>{
+                  "inline.yaml:9: litellm_settings.num_retries: overridden by router_settings.num_retries "
+                  "(inline.yaml:5)",
+                  "inline.yaml:10: litellm_settings.request_timeout: overridden by router_settings.timeout "
+                  "(inline.yaml:6)",
+                  "inline.yaml:11: litellm_settings.fallbacks: overridden by router_settings.fallbacks "
+                  "(inline.yaml:7)",
+              }));
+}
+
+TEST_F(ConfigLitellm, ValidatedLikeRouterSettings) {
+    EXPECT_EQ(string_error(kTwoGroups + "litellm_settings:\n  fallbacks: [{a: [zzz]}]\n"),
+              "inline.yaml:5: litellm_settings.fallbacks[0].a[0]: unknown model group 'zzz' (known: a, b)");
+    EXPECT_EQ(string_error(kTwoGroups + "litellm_settings:\n  num_retries: lots\n"),
+              "inline.yaml:5: litellm_settings.num_retries: expected an integer, got 'lots'");
+    EXPECT_EQ(string_error(kTwoGroups + "litellm_settings:\n  request_timeout: 0\n"),
+              "inline.yaml:5: litellm_settings.request_timeout: must be greater than 0");
+    EXPECT_EQ(string_error(kTwoGroups + "litellm_settings:\n  drop_params: sometimes\n"),
+              "inline.yaml:5: litellm_settings.drop_params: expected true or false, got 'sometimes'");
+    EXPECT_EQ(string_error(kTwoGroups + "litellm_settings: [x]\n"),
+              "inline.yaml:4: litellm_settings: expected a map, got a list");
+}
+
+TEST_F(ConfigLitellm, AdditionalDropParams) {
+    const Config c = load(one("openai/m", "      additional_drop_params: [logprobs, \" user \"]\n"));
+    EXPECT_EQ(c.deployments[0].additional_drop_params, (std::vector<std::string>{"logprobs", "user"}));
+    EXPECT_TRUE(c.warnings.empty());
+    EXPECT_TRUE(load(one("openai/m")).deployments[0].additional_drop_params.empty());
+    EXPECT_EQ(string_error(one("openai/m", "      additional_drop_params: logprobs\n")),
+              "inline.yaml:5: model_list[0].litellm_params.additional_drop_params: expected a list of request "
+              "field names, got a scalar");
+    EXPECT_EQ(string_error(one("openai/m", "      additional_drop_params: [a, \"\"]\n")),
+              "inline.yaml:5: model_list[0].litellm_params.additional_drop_params[1]: must not be empty");
+    EXPECT_EQ(string_error(one("openai/m", "      additional_drop_params: [[a]]\n")),
+              "inline.yaml:5: model_list[0].litellm_params.additional_drop_params[0]: expected a string, got a "
+              "list");
+}
+
+TEST_F(ConfigEnv, EnvironmentVariablesComeFirst) {
+    fake_env_vars() = {{"TG_KEY", "sk-from-process"}, {"TG_REAL", "from-process"}};
+    const Config c = load(
+        "environment_variables:\n"
+        "  TG_KEY: sk-from-config\n"
+        "  OPENAI_API_KEY: sk-openai-from-config\n"
+        "  TG_BASE: http://127.0.0.1:18009/v1\n"
+        "  TG_PORT: 8080\n"
+        "  TG_COPY: os.environ/TG_REAL\n"
+        "model_list:\n"
+        "  - model_name: a\n"
+        "    litellm_params: {model: openai/a, api_base: os.environ/TG_BASE, api_key: os.environ/TG_KEY}\n"
+        "  - model_name: b\n"
+        "    litellm_params: {model: openai/b, api_base: http://127.0.0.1:1/v1}\n"
+        "  - model_name: c\n"
+        "    litellm_params: {model: openai/c, api_base: http://127.0.0.1:1/v1, api_key: os.environ/TG_COPY}\n"
+        "general_settings:\n"
+        "  port: os.environ/TG_PORT\n");
+    EXPECT_EQ(c.deployments[0].upstream.api_key.reveal(), "sk-from-config");  // the config wins
+    EXPECT_EQ(c.deployments[0].upstream.port, "18009");
+    EXPECT_EQ(c.deployments[1].upstream.api_key.reveal(), "sk-openai-from-config");  // the provider's variable
+    EXPECT_EQ(c.deployments[2].upstream.api_key.reveal(), "from-process");
+    EXPECT_EQ(c.general.port, 8080);
+    EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
+    // A value set there is never quoted in an error.
+    EXPECT_EQ(string_error("environment_variables:\n  TG_PORT: SECRET-not-a-port\n" + one("openai/m") +
+                           "general_settings:\n  port: os.environ/TG_PORT\n"),
+              "inline.yaml:8: general_settings.port: expected an integer, got the value of os.environ/TG_PORT");
+    EXPECT_EQ(string_error("environment_variables:\n  TG_X: [1]\n" + one("openai/m")),
+              "inline.yaml:2: environment_variables.TG_X: expected a string (use \"\" for an empty value), got a "
+              "list");
+    EXPECT_EQ(string_error("environment_variables:\n  TG_X: os.environ/TG_UNSET\n" + one("openai/m")),
+              "inline.yaml:2: environment_variables.TG_X: environment variable TG_UNSET is not set");
+}
+
+TEST_F(ConfigRouter, ModelGroupAlias) {
+    const Config c = load(kTwoGroups +
+                          "router_settings:\n"
+                          "  model_group_alias:\n"
+                          "    gpt-4: a\n"
+                          "    internal: {model: b, hidden: true}\n"
+                          "    shown: {model: b}\n");
+    const auto& al = c.router.model_group_alias;
+    ASSERT_EQ(al.size(), 3u);
+    EXPECT_EQ(al.at("gpt-4").group, "a");
+    EXPECT_FALSE(al.at("gpt-4").hidden);
+    EXPECT_EQ(al.at("internal").group, "b");
+    EXPECT_TRUE(al.at("internal").hidden);
+    EXPECT_FALSE(al.at("shown").hidden);
+    EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
+
+    const std::string head = kTwoGroups + "router_settings:\n  model_group_alias:\n";
+    EXPECT_EQ(string_error(head + "    gpt-4: zzz\n"),
+              "inline.yaml:6: router_settings.model_group_alias.gpt-4: unknown model group 'zzz' (known: a, b)");
+    EXPECT_EQ(string_error(head + "    a: b\n"),
+              "inline.yaml:6: router_settings.model_group_alias.a: shadows the model group 'a' (an alias must be "
+              "a new name)");
+    EXPECT_EQ(string_error(head + "    x: {hidden: true}\n"),
+              "inline.yaml:6: router_settings.model_group_alias.x.model: missing");
+    EXPECT_EQ(string_error(head + "    x: {model: a, tier: 1}\n"),
+              "inline.yaml:6: router_settings.model_group_alias.x.tier: unknown key (expected model, hidden)");
+    EXPECT_EQ(string_error(head + "    x: [a]\n"),
+              "inline.yaml:6: router_settings.model_group_alias.x: expected a model group or {model: group, "
+              "hidden: true}, got a list");
+    EXPECT_EQ(string_error(head + "    \"gpt-*\": a\n"),
+              "inline.yaml:6: router_settings.model_group_alias.gpt-*: an alias must not contain '*'");
+}
+
+TEST_F(ConfigInclude, ModelListsAppendedSectionsMerged) {
+    const std::string dir = temp_dir("merge");
+    write_file(dir + "/main.yaml",
+               "include:\n"
+               "  - more/models.yaml\n"
+               "model_list:\n"
+               "  - {model_name: a, litellm_params: {model: openai/a}}\n"
+               "router_settings:\n"
+               "  fallbacks: [{a: [b]}]\n");
+    write_file(dir + "/more/models.yaml",
+               "model_list:\n"
+               "  - {model_name: b, litellm_params: {model: openai/b}}\n"
+               "  - {model_name: a, litellm_params: {model: openai/a2}}\n"
+               "router_settings:\n"
+               "  num_retries: 2\n"
+               "litellm_settings:\n"
+               "  redis_host: x\n");
+    const Config c = load_file(dir + "/main.yaml", fake_env);
+    EXPECT_EQ(c.model_groups(), (std::vector<std::string>{"a", "b"}));
+    ASSERT_EQ(c.deployments.size(), 3u);
+    EXPECT_EQ(c.deployments[2].upstream.model, "a2");
+    EXPECT_EQ(c.router.num_retries, 2);
+    ASSERT_EQ(c.router.fallbacks.size(), 1u);
+    EXPECT_EQ(c.router.fallbacks[0].second, (std::vector<std::string>{"b"}));
+    // Warnings name the included file.
+    EXPECT_EQ(c.warnings, (std::vector<std::string>{dir + "/more/models.yaml:7: litellm_settings.redis_host: not "
+                                                          "supported by Tailgate, ignored"}));
+}
+
+TEST_F(ConfigInclude, ErrorsNameTheIncludedFileAndLine) {
+    const std::string dir = temp_dir("errors");
+    write_file(dir + "/main.yaml", "include: [models.yaml]\nmodel_list:\n  - {model_name: a, litellm_params: {model: openai/a}}\n");
+    write_file(dir + "/models.yaml",
+               "model_list:\n"
+               "  - model_name: b\n"
+               "    litellm_params:\n"
+               "      model: openai/b\n"
+               "      rpm: abc\n");
+    EXPECT_EQ(file_error(dir + "/main.yaml"),
+              dir + "/models.yaml:5: model_list[0].litellm_params.rpm: expected an integer, got 'abc'");
+    write_file(dir + "/models.yaml", "model_list: [\n");
+    const std::string e = file_error(dir + "/main.yaml");
+    EXPECT_EQ(e.rfind(dir + "/models.yaml:", 0), 0u) << e;
+    EXPECT_NE(e.find(": invalid YAML: "), std::string::npos) << e;
+    // Two files both setting one key: the second is named with the first's place.
+    write_file(dir + "/models.yaml", "router_settings:\n  num_retries: 1\n");
+    write_file(dir + "/main.yaml",
+               "model_list:\n  - {model_name: a, litellm_params: {model: openai/a}}\n"
+               "router_settings:\n  num_retries: 2\ninclude: [models.yaml]\n");
+    EXPECT_EQ(file_error(dir + "/main.yaml"),
+              dir + "/models.yaml:2: router_settings.num_retries: also set at " + dir +
+                  "/main.yaml:4 (set each key in one file)");
+    // model_list only in an included file is enough.
+    write_file(dir + "/models.yaml", "model_list:\n  - {model_name: b, litellm_params: {model: openai/b}}\n");
+    write_file(dir + "/main.yaml", "include:\n  - models.yaml\n");
+    EXPECT_EQ(load_file(dir + "/main.yaml", fake_env).model_groups(), (std::vector<std::string>{"b"}));
+}
+
+TEST_F(ConfigInclude, CyclesAndMissingFilesAreRefused) {
+    const std::string dir = temp_dir("cycles");
+    const std::string ml = "model_list:\n  - {model_name: a, litellm_params: {model: openai/a}}\n";
+    write_file(dir + "/main.yaml", ml + "include:\n  - nope.yaml\n");
+    EXPECT_EQ(file_error(dir + "/main.yaml"),
+              dir + "/main.yaml:4: include[0]: cannot open 'nope.yaml' (looked for " + dir + "/nope.yaml)");
+    write_file(dir + "/main.yaml", ml + "include: [main.yaml]\n");
+    EXPECT_EQ(file_error(dir + "/main.yaml"),
+              dir + "/main.yaml:3: include[0]: include cycle: " + dir + "/main.yaml -> " + dir + "/main.yaml");
+    write_file(dir + "/main.yaml", ml + "include: [sub/b.yaml]\n");
+    write_file(dir + "/sub/b.yaml", "include: [../main.yaml]\n");
+    EXPECT_EQ(file_error(dir + "/main.yaml"), dir + "/sub/b.yaml:1: include[0]: include cycle: " + dir +
+                                                  "/main.yaml -> " + dir + "/sub/b.yaml -> " + dir + "/main.yaml");
+    write_file(dir + "/main.yaml", ml + "include: [c.yaml, c.yaml]\n");
+    write_file(dir + "/c.yaml", "router_settings: {num_retries: 1}\n");
+    EXPECT_EQ(file_error(dir + "/main.yaml"),
+              dir + "/main.yaml:3: include[1]: 'c.yaml' is already included (at " + dir + "/main.yaml:3)");
+    write_file(dir + "/main.yaml", ml + "include: c.yaml\n");
+    EXPECT_EQ(file_error(dir + "/main.yaml"),
+              dir + "/main.yaml:3: include: expected a list of file paths, got a scalar");
+}
+
+TEST_F(ConfigInclude, EnvironmentVariablesFromAnIncludedFile) {
+    const std::string dir = temp_dir("env");
+    write_file(dir + "/main.yaml",
+               "include: [env.yaml]\nmodel_list:\n"
+               "  - {model_name: a, litellm_params: {model: openai/a, api_key: os.environ/TG_INC_KEY}}\n");
+    write_file(dir + "/env.yaml", "environment_variables:\n  TG_INC_KEY: sk-included\n");
+    EXPECT_EQ(load_file(dir + "/main.yaml", fake_env).deployments[0].upstream.api_key.reveal(), "sk-included");
+}
+
+TEST_F(ConfigErrors, EveryErrorAtOnce) {
+    const std::string yaml =
+        "model_list:\n"                                                        // 1
+        "  - model_name: a\n"                                                  // 2
+        "    litellm_params:\n"                                                // 3
+        "      model: openai/a\n"                                              // 4
+        "      rpm: abc\n"                                                     // 5
+        "  - {model_name: b, litellm_params: {model: openai/b}}\n"             // 6
+        "  - {model_name: c, litellm_params: {model: anthropic/c}}\n"          // 7
+        "router_settings:\n"                                                   // 8
+        "  num_retries: lots\n"                                                // 9
+        "  fallbacks: [{b: [c]}]\n"                                            // 10 (c failed: no second error)
+        "  timeout: 0\n"                                                       // 11
+        "general_settings:\n"                                                  // 12
+        "  port: 70000\n"                                                      // 13
+        "  model_group_limits: {a: {max_open_streams: 1}}\n"                   // 14 (a failed: no error)
+        "litellm_settings:\n"                                                  // 15
+        "  request_timeout: never\n";                                          // 16
+    EXPECT_EQ(string_error(yaml),
+              "inline.yaml:5: model_list[0].litellm_params.rpm: expected an integer, got 'abc'\n"
+              "inline.yaml:7: model_list[2].litellm_params.model: unknown provider 'anthropic' in 'anthropic/c' "
+              "(supported: openai, groq, together_ai, deepseek, hosted_vllm, ollama, azure)\n"
+              "inline.yaml:9: router_settings.num_retries: expected an integer, got 'lots'\n"
+              "inline.yaml:11: router_settings.timeout: must be greater than 0\n"
+              "inline.yaml:13: general_settings.port: must be between 0 and 65535, got '70000'\n"
+              "inline.yaml:16: litellm_settings.request_timeout: expected a duration (seconds, or e.g. 500ms, 2s, "
+              "1.5m, 1h), got 'never'");
+    // Duplicate ids are each reported too.
+    EXPECT_EQ(string_error("model_list:\n"
+                           "  - {model_name: a, litellm_params: {model: openai/a}, model_info: {id: x}}\n"
+                           "  - {model_name: b, litellm_params: {model: openai/b}, model_info: {id: x}}\n"
+                           "  - {model_name: c, litellm_params: {model: openai/c}, model_info: {id: x}}\n"),
+              "inline.yaml:3: model_list[1].model_info.id: duplicate id 'x' (first used at line 2, model_list[0])\n"
+              "inline.yaml:4: model_list[2].model_info.id: duplicate id 'x' (first used at line 2, model_list[0])");
 }

@@ -386,3 +386,38 @@ TEST_F(LimitFixture, AWindowLaterTheyServeAgain) {
     auto res = r->route(req("g"));
     ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(res));
 }
+
+// router_settings.model_group_alias: exact group > alias > wildcard; an alias is
+// served by its group, with that group's fallbacks and upstream model.
+TEST_F(RouterFixture, ModelGroupAliasResolvesAfterExactBeforeWildcard) {
+    auto r = make(R"(
+model_list:
+  - model_name: a
+    litellm_params: {model: openai/a1, api_base: "http://127.0.0.1:1/v1"}
+    model_info: {id: a1}
+  - model_name: b
+    litellm_params: {model: openai/b1, api_base: "http://127.0.0.1:3/v1"}
+    model_info: {id: b1}
+  - model_name: "*"
+    litellm_params: {model: "openai/*", api_base: "http://127.0.0.1:5/v1"}
+    model_info: {id: star}
+router_settings:
+  fallbacks: [{a: [b]}]
+  model_group_alias: {gpt-4: a, hidden-b: {model: b, hidden: true}}
+  strategies: [{name: test-reverse}]
+)");
+    std::string capture;
+    const std::string* g = r->resolve_group("gpt-4", &capture);
+    ASSERT_NE(g, nullptr);
+    EXPECT_EQ(*g, "a");  // not the "*" group, which also matches the name
+    EXPECT_EQ(capture, "a");
+    ASSERT_NE(r->resolve_group("hidden-b"), nullptr);
+    EXPECT_EQ(*r->resolve_group("hidden-b"), "b");
+    EXPECT_EQ(*r->resolve_group("a"), "a");
+    EXPECT_EQ(*r->resolve_group("gpt-5"), "*");
+
+    auto res = r->route(req("gpt-4"));
+    ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(res));
+    const auto& rp = std::get<router::RoutedPlan>(res);
+    EXPECT_EQ(ids(*r, rp.plan), (std::vector<std::string>{"a1", "b1"}));  // a's fallbacks apply
+}

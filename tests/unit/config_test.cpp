@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 
 using namespace tailgate::config;
@@ -249,6 +250,26 @@ TEST_F(ConfigShipped, ReferenceLoadsAndCoversEveryKey) {
     for (const auto& w : c.warnings) all += w + "\n";
     ASSERT_EQ(c.warnings.size(), 1u) << all;
     EXPECT_TRUE(has_warning(c, "router_settings.routing_strategy_args: not applied"));
+}
+
+// A LiteLLM config brought unchanged: honoured where it can be, one warning per
+// unsupported key, nothing refused (environment_variables feed os.environ/).
+TEST_F(ConfigShipped, LitellmMigrationLoads) {
+    const Config c = load_file(shipped_path("litellm-migration.yaml"), fake_env);
+    EXPECT_EQ(c.deployments[0].upstream.api_key.reveal(), "sk-mock-migration");
+    EXPECT_EQ(c.deployments[0].additional_drop_params, (std::vector<std::string>{"logit_bias"}));
+    EXPECT_EQ(c.router.num_retries, 2);
+    EXPECT_EQ(c.router.timeout, 120s);
+    EXPECT_TRUE(c.router.drop_params);
+    ASSERT_EQ(c.router.fallbacks.size(), 1u);
+    EXPECT_EQ(c.router.fallbacks[0].second, (std::vector<std::string>{"llama-fast"}));
+    EXPECT_EQ(c.router.model_group_alias.at("gpt-4").group, "gpt-4o");
+    std::set<std::string> keys;
+    for (const auto& w : c.warnings) {
+        EXPECT_EQ(w.find("success_callback"), std::string::npos) << w;
+        const auto colon = w.find(": ", w.find(".yaml:") + 6);
+        EXPECT_TRUE(keys.insert(w.substr(colon, w.find(": ", colon + 2) - colon)).second) << "twice: " << w;
+    }
 }
 
 // ---------------------------------------------------------------------------

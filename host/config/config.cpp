@@ -347,8 +347,28 @@ private:
 
     void warn_unknown(const Map& m, const char* what = "unknown key, ignored") {
         for (const auto& e : m.entries) {
-            if (!e.used) warn_in(e.file, e.key_line, m.child(e.key), what);
+            if (!e.used) warn_in(e.file, e.key_line, m.child(e.key), litellm_note(m.child(e.key)).value_or(what));
         }
+    }
+
+    // LiteLLM keys Tailgate knows but does not (yet) implement: say so precisely
+    // instead of "unknown", so a migrating user knows what changes.
+    static std::optional<std::string> litellm_note(const std::string& path) {
+        static const std::pair<const char*, const char*> kNotes[] = {
+            {"router_settings.redis_host", "LiteLLM's Redis shared state is not supported yet: each replica routes on its own state; ignored"},
+            {"router_settings.redis_port", "LiteLLM's Redis shared state is not supported yet; ignored"},
+            {"router_settings.redis_password", "LiteLLM's Redis shared state is not supported yet; ignored"},
+            {"router_settings.redis_url", "LiteLLM's Redis shared state is not supported yet; ignored"},
+            {"router_settings.enable_pre_call_checks", "LiteLLM's context-window pre-call check is not supported (context_window_fallbacks apply after the upstream refuses); ignored"},
+            {"router_settings.cache_responses", "response caching is not supported; ignored"},
+            {"general_settings.database_url", "LiteLLM's database (virtual keys, spend) is not supported yet; only master_key authenticates; ignored"},
+            {"general_settings.store_model_in_db", "models live in the config file only; ignored"},
+            {"general_settings.alerting", "LiteLLM's alerting is not supported; use /metrics; ignored"},
+            {"general_settings.proxy_batch_write_at", "no spend tracking yet; ignored"},
+        };
+        for (const auto& [key, note] : kNotes)
+            if (path == key) return std::string(note);
+        return std::nullopt;
     }
 
     Entry* find(Map& m, const std::string& key) {

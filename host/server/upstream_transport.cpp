@@ -1,5 +1,8 @@
 #include "server/upstream_transport.hpp"
 
+#include <algorithm>
+#include <initializer_list>
+
 namespace tailgate::server {
 
 UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Config& cfg,
@@ -17,8 +20,29 @@ UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Con
     for (const auto& a : plan.attempts) {
         deployments_.push_back(a.deployment);
         const std::string_view capture = a.group < captures.size() ? std::string_view(captures[a.group]) : body_->model;
-        models_.push_back(config::upstream_model(cfg_.deployments[a.deployment], capture));
+        const auto& d = cfg_.deployments[a.deployment];
+        models_.push_back(config::upstream_model(d, capture));
+        drops_.push_back(dropped_fields(d, cfg_.router.drop_params));
     }
+}
+
+std::vector<std::string> UpstreamTransport::dropped_fields(const config::Deployment& d, bool drop_params) {
+    std::vector<std::string> out = d.additional_drop_params;
+    if (!drop_params) return out;
+    // Only what a provider documents as refused: everything else an
+    // OpenAI-compatible server accepts or ignores, and is forwarded.
+    struct Rejects {
+        const char* provider;
+        std::initializer_list<const char*> fields;
+    };
+    static const Rejects kRejects[] = {
+        {"groq", {"logprobs", "top_logprobs", "logit_bias"}},
+    };
+    for (const auto& r : kRejects)
+        if (d.upstream.provider == r.provider)
+            for (const char* f : r.fields)
+                if (std::find(out.begin(), out.end(), f) == out.end()) out.emplace_back(f);
+    return out;
 }
 
 const char* UpstreamTransport::path_for(tg_endpoint e) {
@@ -60,7 +84,8 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
 
 upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstream::Handler> handler) {
     const auto& d = cfg_.deployments[deployments_[index]];
-    upstream::Request req = build(d, cfg_.router, endpoint_, stream_, body_->body_for(models_[index]), timeouts_);
+    upstream::Request req =
+        build(d, cfg_.router, endpoint_, stream_, body_->body_for(models_[index], drops_[index]), timeouts_);
     req.headers.insert(req.headers.end(), forwarded_.begin(), forwarded_.end());
     return client_.start(std::move(req), std::move(handler));
 }

@@ -499,3 +499,30 @@ def test_check_reports_every_config_error_with_file_and_line(tmp_path):
         assert re.search(r"three\.yaml:8: router_settings\.fallbacks\[0\]\.a\[0\]: unknown model group", lines[1])
         assert re.search(r"three\.yaml:10: litellm_settings\.request_timeout: expected a duration", lines[2])
         assert "3 errors" in p.stderr
+
+
+# --------------------------------------------------------------------------
+# drop_params
+# --------------------------------------------------------------------------
+
+def test_drop_params_removes_what_a_provider_rejects(stack):
+    groq = stack.mock("groq", *FAST)
+    oai = stack.mock("oai", *FAST)
+    cfg = make_config([deployment("llama", groq, model="groq/llama-3.1-8b-instant"),
+                       deployment("gpt", oai, model="openai/gpt-4o", additional_drop_params=["seed"])])
+    cfg["litellm_settings"] = {"drop_params": True}
+    gw = stack.gateway(cfg)
+    client = gw.client()
+    extra = dict(logprobs=True, top_logprobs=2, logit_bias={"50256": -100}, seed=7, temperature=0.3)
+    client.chat.completions.create(model="llama", messages=USER_HI, **extra)
+    sent = groq.last_body()
+    assert not {"logprobs", "top_logprobs", "logit_bias"} & set(sent), sent  # Groq refuses these
+    assert sent["seed"] == 7 and sent["temperature"] == 0.3 and sent["messages"] == USER_HI
+    client.chat.completions.create(model="gpt", messages=USER_HI, **extra)
+    sent = oai.last_body()
+    assert "seed" not in sent  # the deployment's additional_drop_params
+    assert sent["logprobs"] is True and sent["logit_bias"] == {"50256": -100}  # OpenAI takes them
+    # Without drop_params only additional_drop_params apply.
+    gw2 = stack.gateway(make_config([deployment("llama", groq, model="groq/llama-3.1-8b-instant")]))
+    gw2.client().chat.completions.create(model="llama", messages=USER_HI, logprobs=True)
+    assert groq.last_body()["logprobs"] is True

@@ -863,8 +863,10 @@ TEST_F(ConfigWarnings, UnknownKeysAreWarnedNotFatal) {
                   "inline.yaml:5: model_list[0].litellm_params.drop_params: unknown key, ignored",
                   "inline.yaml:6: model_list[0].litellm_params.organization: unknown key, ignored",
                   "inline.yaml:7: model_list[0].tags: unknown key, ignored",
-                  "inline.yaml:9: router_settings.redis_host: unknown key, ignored",
-                  "inline.yaml:11: general_settings.database_url: unknown key, ignored",
+                  "inline.yaml:9: router_settings.redis_host: LiteLLM's Redis shared state is not supported yet: each replica "
+                  "routes on its own state; ignored",
+                  "inline.yaml:11: general_settings.database_url: LiteLLM's database (virtual keys, spend) is not supported "
+                  "yet; only master_key authenticates; ignored",
                   "inline.yaml:14: litellm_settings.cache: not supported by Tailgate, ignored",
                   "inline.yaml:16: proxy_settings: unknown top-level key, ignored",
               }));

@@ -23,6 +23,8 @@
 
 #include <tailgate/plugin.hpp>
 
+#include "thread_rng.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -86,26 +88,8 @@ const char* statistic_name(Statistic s) {
 }
 
 // ---- random numbers ----
-double unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
-
-std::mt19937_64 randomly_seeded() {
-    try {
-        std::random_device rd;
-        std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
-        return std::mt19937_64(seq);
-    } catch (...) {
-        auto t = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-        auto h = static_cast<uint64_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()));
-        std::seed_seq seq{static_cast<uint32_t>(t), static_cast<uint32_t>(t >> 32), static_cast<uint32_t>(h),
-                          static_cast<uint32_t>(h >> 32)};
-        return std::mt19937_64(seq);
-    }
-}
-
-std::mt19937_64& thread_rng() {
-    thread_local std::mt19937_64 rng = randomly_seeded();
-    return rng;
-}
+using tailgate::plugins::thread_rng;
+using tailgate::plugins::unit;
 
 // ---- per-deployment state ----
 struct DeploymentState {

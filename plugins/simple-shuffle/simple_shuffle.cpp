@@ -24,6 +24,8 @@
 //                              host thread uses its own randomly seeded engine.
 #include <tailgate/plugin.hpp>
 
+#include "thread_rng.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -82,27 +84,8 @@ bool cooling(const tg_candidate& c) {
 }
 
 // Uniform double in [0, 1) from the top 53 bits (same on every standard library).
-double unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
-
-std::mt19937_64 randomly_seeded() {
-    try {
-        std::random_device rd;
-        std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
-        return std::mt19937_64(seq);
-    } catch (...) {
-        // No entropy source: time and thread id still differ between threads.
-        auto t = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-        auto h = static_cast<uint64_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()));
-        std::seed_seq seq{static_cast<uint32_t>(t), static_cast<uint32_t>(t >> 32), static_cast<uint32_t>(h),
-                          static_cast<uint32_t>(h >> 32)};
-        return std::mt19937_64(seq);
-    }
-}
-
-std::mt19937_64& thread_rng() {
-    thread_local std::mt19937_64 rng = randomly_seeded();
-    return rng;
-}
+using tailgate::plugins::thread_rng;
+using tailgate::plugins::unit;
 
 struct Keyed {
     int group;   // 0: weight > 0, 1: weight 0 (after all weighted ones)

@@ -29,6 +29,8 @@
 // args: none (router.* settings are accepted and ignored).
 #include <tailgate/plugin.hpp>
 
+#include "thread_rng.hpp"
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -127,25 +129,8 @@ private:
     std::array<Bucket, kBuckets> buckets_{};
 };
 
-std::mt19937_64 randomly_seeded() {
-    try {
-        std::random_device rd;
-        std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
-        return std::mt19937_64(seq);
-    } catch (...) {
-        // No entropy source: time and thread id still differ between threads.
-        auto t = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-        auto h = static_cast<uint64_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()));
-        std::seed_seq seq{static_cast<uint32_t>(t), static_cast<uint32_t>(t >> 32), static_cast<uint32_t>(h),
-                          static_cast<uint32_t>(h >> 32)};
-        return std::mt19937_64(seq);
-    }
-}
-
-std::mt19937_64& thread_rng() {
-    thread_local std::mt19937_64 rng = randomly_seeded();
-    return rng;
-}
+using tailgate::plugins::thread_rng;
+using tailgate::plugins::unit;
 
 int64_t limit_of(const tg_deployment* d, bool tpm) {
     if (d == nullptr) return 0;

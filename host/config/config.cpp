@@ -956,6 +956,7 @@ Deployment Loader::parse_deployment(Map& m, const Val& entry, std::optional<Val>
     } else if (max_retries) {
         d.num_retries = int32(*max_retries, 0, 100);
     }
+    if (auto x = get(p, "drop_params")) d.drop_params = boolean(*x);
     if (auto x = get(p, "additional_drop_params")) {
         if (!x->node.IsSequence())
             fail(*x, std::string("expected a list of request field names, got ") + kind_name(x->node));

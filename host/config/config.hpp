@@ -66,6 +66,7 @@ struct Deployment {
     // litellm_params.additional_drop_params: top-level request fields removed
     // before this deployment is called (LiteLLM's per-deployment drop list).
     std::vector<std::string> additional_drop_params;
+    std::optional<bool> drop_params;  // litellm_params.drop_params: this deployment's, over litellm_settings
     double input_cost_per_token = -1;      // < 0: unknown
     double output_cost_per_token = -1;
     int line = 0;                          // where it was declared

@@ -22,7 +22,7 @@ UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Con
         const std::string_view capture = a.group < captures.size() ? std::string_view(captures[a.group]) : body_->model;
         const auto& d = cfg_.deployments[a.deployment];
         models_.push_back(config::upstream_model(d, capture));
-        drops_.push_back(dropped_fields(d, cfg_.router.drop_params));
+        drops_.push_back(dropped_fields(d, d.drop_params.value_or(cfg_.router.drop_params)));
     }
 }
 

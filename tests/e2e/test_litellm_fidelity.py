@@ -526,3 +526,7 @@ def test_drop_params_removes_what_a_provider_rejects(stack):
     gw2 = stack.gateway(make_config([deployment("llama", groq, model="groq/llama-3.1-8b-instant")]))
     gw2.client().chat.completions.create(model="llama", messages=USER_HI, logprobs=True)
     assert groq.last_body()["logprobs"] is True
+    # A deployment's own litellm_params.drop_params wins over litellm_settings.
+    gw3 = stack.gateway(make_config([deployment("llama", groq, model="groq/llama-3.1-8b-instant", drop_params=True)]))
+    gw3.client().chat.completions.create(model="llama", messages=USER_HI, logprobs=True)
+    assert "logprobs" not in groq.last_body()

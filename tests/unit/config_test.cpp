@@ -860,7 +860,6 @@ TEST_F(ConfigWarnings, UnknownKeysAreWarnedNotFatal) {
         "proxy_settings: {}\n");
     EXPECT_EQ(c.warnings,
               (std::vector<std::string>{
-                  "inline.yaml:5: model_list[0].litellm_params.drop_params: unknown key, ignored",
                   "inline.yaml:6: model_list[0].litellm_params.organization: unknown key, ignored",
                   "inline.yaml:7: model_list[0].tags: unknown key, ignored",
                   "inline.yaml:9: router_settings.redis_host: LiteLLM's Redis shared state is not supported yet: each replica "
@@ -871,6 +870,7 @@ TEST_F(ConfigWarnings, UnknownKeysAreWarnedNotFatal) {
                   "inline.yaml:16: proxy_settings: unknown top-level key, ignored",
               }));
     EXPECT_EQ(c.router.num_retries, 3);  // honoured: see ConfigLitellm
+    EXPECT_EQ(c.deployments[0].drop_params, std::optional<bool>(true));  // honoured per deployment
 }
 
 TEST_F(ConfigWarnings, NullValuesMeanUnset) {

@@ -136,32 +136,16 @@ bool is_loopback(const std::string& host) {
     }
 }
 
-struct Endpoint {
-    enum Kind { Api, Models, ModelOne, Liveness, Readiness, Metrics, Stats, Ui, Unknown };
-    Endpoint(Kind k = Unknown, tg_endpoint a = TG_ENDPOINT_CHAT, std::string s = {})
-        : kind(k), api(a), arg(std::move(s)) {}
-    Kind kind;
-    tg_endpoint api;
-    std::string arg;  // model id for ModelOne
+// One request as an endpoint handler sees it.
+struct Call {
+    Poco::Net::HTTPServerRequest& req;
+    Poco::Net::HTTPServerResponse& resp;
+    const std::string& request_id;  // ours
+    const std::string& client_id;   // the client's x-request-id when echoed, else ""
+    Clock::time_point t0;
+    tg_endpoint api = TG_ENDPOINT_CHAT;  // API routes: which one
+    std::string arg;                     // what the route's trailing '*' matched
 };
-
-Endpoint classify_path(std::string path) {
-    if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
-    while (path.size() > 1 && path.back() == '/') path.pop_back();
-    Endpoint e;
-    if (path == "/health/liveliness" || path == "/health/liveness") return {Endpoint::Liveness};
-    if (path == "/health/readiness" || path == "/health") return {Endpoint::Readiness};
-    if (path == "/metrics") return {Endpoint::Metrics};
-    if (path == "/stats/strategies") return {Endpoint::Stats};
-    if (path == "/ui") return {Endpoint::Ui};
-    if (path.rfind("/v1/", 0) == 0) path.erase(0, 3);
-    if (path == "/chat/completions") return {Endpoint::Api, TG_ENDPOINT_CHAT};
-    if (path == "/completions") return {Endpoint::Api, TG_ENDPOINT_COMPLETIONS};
-    if (path == "/embeddings") return {Endpoint::Api, TG_ENDPOINT_EMBEDDINGS};
-    if (path == "/models") return {Endpoint::Models};
-    if (path.rfind("/models/", 0) == 0) return {Endpoint::ModelOne, TG_ENDPOINT_CHAT, path.substr(8)};
-    return e;
-}
 
 }  // namespace
 
@@ -226,6 +210,15 @@ struct Gateway::Impl {
         return std::min(seconds, cap);
     }
     void handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp);
+    // Endpoint handlers (the table kRoutes below says which path, method and access each serves).
+    void liveness(Call& c);
+    void readiness(Call& c);
+    void models(Call& c);
+    void model_one(Call& c);
+    void metrics_page(Call& c);
+    void stats_page(Call& c);
+    void ui_page(Call& c);
+    void api(Call& c);
     // client_id: the client's x-request-id when echoed ("" otherwise), for the logs.
     void handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
                     const std::string& request_id, const std::string& client_id, Clock::time_point t0);
@@ -758,6 +751,57 @@ void Handler::handleRequest(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSe
     }
 }
 
+namespace {
+
+// Who may call an endpoint.
+enum class Access {
+    Open,           // probes
+    Key,            // the master key (when one is set)
+    Observability,  // the master key when general_settings.metrics_auth
+};
+
+// The endpoint table: adding an endpoint is a handler plus a row here.
+struct EndpointRoute {
+    const char* method;
+    std::string_view path;  // query and trailing '/' stripped; a final '*' matches the (non-empty) rest
+    Access access;
+    void (Gateway::Impl::*handler)(Call&);
+    bool v1 = false;        // also served under /v1 (LiteLLM accepts both)
+    tg_endpoint api = TG_ENDPOINT_CHAT;
+    bool metrics = false;   // only with general_settings.metrics on (else an unknown path)
+};
+
+using Impl = Gateway::Impl;
+const EndpointRoute kRoutes[] = {
+    {"GET", "/health/liveliness", Access::Open, &Impl::liveness},
+    {"GET", "/health/liveness", Access::Open, &Impl::liveness},
+    {"GET", "/health/readiness", Access::Open, &Impl::readiness},
+    {"GET", "/health", Access::Open, &Impl::readiness},
+    {"GET", "/metrics", Access::Observability, &Impl::metrics_page, false, TG_ENDPOINT_CHAT, true},
+    {"GET", "/stats/strategies", Access::Observability, &Impl::stats_page, false, TG_ENDPOINT_CHAT, true},
+    {"GET", "/ui", Access::Observability, &Impl::ui_page, false, TG_ENDPOINT_CHAT, true},
+    {"POST", "/chat/completions", Access::Key, &Impl::api, true, TG_ENDPOINT_CHAT},
+    {"POST", "/completions", Access::Key, &Impl::api, true, TG_ENDPOINT_COMPLETIONS},
+    {"POST", "/embeddings", Access::Key, &Impl::api, true, TG_ENDPOINT_EMBEDDINGS},
+    {"GET", "/models", Access::Key, &Impl::models, true},
+    {"GET", "/models/*", Access::Key, &Impl::model_one, true},
+};
+
+// Whether `route` serves `path`; `arg` gets what its '*' matched.
+bool path_matches(const EndpointRoute& route, std::string_view path, std::string& arg) {
+    if (route.v1 && path.substr(0, 4) == "/v1/") path.remove_prefix(3);
+    const std::string_view p = route.path;
+    if (!p.empty() && p.back() == '*') {
+        const std::string_view head = p.substr(0, p.size() - 1);
+        if (path.size() <= head.size() || path.substr(0, head.size()) != head) return false;
+        arg.assign(path.substr(head.size()));
+        return true;
+    }
+    return path == p;
+}
+
+}  // namespace
+
 void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp) {
     auto t0 = Clock::now();
     // Always our own id inside (plugins treat it as unique: probe reservations,
@@ -766,96 +810,97 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
     const std::string& client_id = req.get("x-request-id", Poco::Net::HTTPMessage::EMPTY);
     const bool echo_client_id = acceptable_request_id(client_id);
     resp.set("x-request-id", echo_client_id ? client_id : request_id);
-    const std::string& shown_client_id = echo_client_id ? client_id : Poco::Net::HTTPMessage::EMPTY;
     // Draining: every answer closes its connection, so clients reconnect elsewhere.
     if (drain.draining()) resp.setKeepAlive(false);
 
-    Endpoint ep = classify_path(req.getURI());
+    Call call{req, resp, request_id, echo_client_id ? client_id : Poco::Net::HTTPMessage::EMPTY, t0};
+    std::string_view path = path_only(req.getURI());
+    while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
     const std::string& method = req.getMethod();
     const size_t limit = cfg->general.max_body_bytes;
-    auto need = [&](const char* m) {
-        if (method == m) return true;
-        discard_body(req, resp, limit);
-        resp.set("Allow", m);
-        send_error(resp, ApiError::method_not_allowed("Method " + method + " is not allowed on this path; use " + m));
-        return false;
-    };
-    switch (ep.kind) {
-        case Endpoint::Liveness:
-            if (need("GET")) send_json(resp, 200, "{\"status\":\"alive\"}");
-            return;
-        case Endpoint::Readiness:
-            if (!need("GET")) return;
-            if (drain.draining())
-                send_json(resp, 503, "{\"status\":\"draining\",\"version\":\"" TAILGATE_VERSION "\"}");
-            else
-                send_json(resp, 200,
-                          "{\"status\":\"healthy\",\"deployments\":" + std::to_string(router->deployment_count()) +
-                              ",\"version\":\"" TAILGATE_VERSION "\"" +
-                              (cfg->general.master_key.empty() ? std::string(",\"auth\":\"disabled\"") : "") +
-                              (unauthenticated_beyond_loopback
-                                   ? ",\"warning\":\"no master_key: API open to every client that can reach this address\""
-                                   : "") +
-                              "}");
-            return;
-        case Endpoint::Models:
-        case Endpoint::ModelOne:
-            if (!need("GET")) return;
-            if (!authorized(req)) {
-                discard_body(req, resp, limit);
-                send_error(resp, ApiError::unauthorized("Invalid or missing API key"));
-                return;
-            }
-            if (ep.kind == Endpoint::Models) {
-                send_json(resp, 200, models_json());
-            } else if (router->resolve_group(ep.arg)) {
-                send_json(resp, 200,
-                          "{\"id\":" + json_quote(ep.arg) + ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}");
-            } else {
-                send_error(resp, ApiError::not_found("The model `" + ep.arg + "` does not exist", "model_not_found"));
-            }
-            return;
-        case Endpoint::Metrics:
-        case Endpoint::Stats:
-        case Endpoint::Ui:
-            if (!prom) break;  // metrics: false -> unknown path
-            if (!need("GET")) return;
-            if (cfg->general.metrics_auth && !authorized(req)) {
-                discard_body(req, resp, limit);
-                send_error(resp, ApiError::unauthorized("Invalid or missing API key"));
-                return;
-            }
-            if (ep.kind == Endpoint::Stats) {
-                send_json(resp, 200, strat->render(Clock::now()));
-            } else if (ep.kind == Endpoint::Ui) {
-                const std::string_view page = dashboard_html();
-                resp.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
-                resp.setContentType("text/html; charset=utf-8");
-                resp.set("Cache-Control", "no-store");
-                resp.setContentLength(static_cast<std::streamsize>(page.size()));
-                resp.sendBuffer(page.data(), page.size());
-            } else {
-                send_metrics(resp);
-            }
-            return;
-        case Endpoint::Api:
-            if (!need("POST")) return;
-            if (!authorized(req)) {
-                RequestScope scope(*this, resp, request_id, path_only(req.getURI()), t0);
-                scope.client_request_id = shown_client_id;
-                scope.error = "unauthorized";
-                discard_body(req, resp, limit);
-                send_error(resp, ApiError::unauthorized("Invalid or missing API key"));
-                if (!json_log) spdlog::info("{} POST {} 401 unauthorized", request_id, req.getURI());
-                return;
-            }
-            handle_api(req, resp, ep.api, request_id, shown_client_id, t0);
-            return;
-        default: break;
+    const EndpointRoute* route = nullptr;
+    std::string allowed;  // methods of the routes serving this path, for a 405
+    for (const auto& r : kRoutes) {
+        if (r.metrics && !prom) continue;
+        std::string arg;
+        if (!path_matches(r, path, arg)) continue;
+        if (method != r.method) {
+            if (allowed.find(r.method) == std::string::npos) allowed += (allowed.empty() ? "" : ", ") + std::string(r.method);
+            continue;
+        }
+        route = &r;
+        call.arg = std::move(arg);
+        call.api = r.api;
+        break;
     }
-    discard_body(req, resp, limit);
-    send_error(resp, ApiError::not_found("Unknown path " + req.getURI().substr(0, 200), "unknown_url"));
+    if (!route) {
+        discard_body(req, resp, limit);
+        if (allowed.empty()) {
+            send_error(resp, ApiError::not_found("Unknown path " + req.getURI().substr(0, 200), "unknown_url"));
+            return;
+        }
+        resp.set("Allow", allowed);
+        send_error(resp, ApiError::method_not_allowed("Method " + method + " is not allowed on this path; use " + allowed));
+        return;
+    }
+    const bool needs_key = route->access == Access::Key ||
+                           (route->access == Access::Observability && cfg->general.metrics_auth);
+    if (needs_key && !authorized(req)) {
+        std::optional<RequestScope> scope;  // API calls are counted and logged, probes are not
+        if (route->handler == &Impl::api) {
+            scope.emplace(*this, resp, request_id, path_only(req.getURI()), t0);
+            scope->client_request_id = call.client_id;
+            scope->error = "unauthorized";
+        }
+        discard_body(req, resp, limit);
+        send_error(resp, ApiError::unauthorized("Invalid or missing API key"));
+        if (scope && !json_log) spdlog::info("{} POST {} 401 unauthorized", request_id, req.getURI());
+        return;
+    }
+    (this->*(route->handler))(call);
 }
+
+void Gateway::Impl::liveness(Call& c) { send_json(c.resp, 200, "{\"status\":\"alive\"}"); }
+
+void Gateway::Impl::readiness(Call& c) {
+    if (drain.draining()) {
+        send_json(c.resp, 503, "{\"status\":\"draining\",\"version\":\"" TAILGATE_VERSION "\"}");
+        return;
+    }
+    send_json(c.resp, 200,
+              "{\"status\":\"healthy\",\"deployments\":" + std::to_string(router->deployment_count()) +
+                  ",\"version\":\"" TAILGATE_VERSION "\"" +
+                  (cfg->general.master_key.empty() ? std::string(",\"auth\":\"disabled\"") : "") +
+                  (unauthenticated_beyond_loopback
+                       ? ",\"warning\":\"no master_key: API open to every client that can reach this address\""
+                       : "") +
+                  "}");
+}
+
+void Gateway::Impl::models(Call& c) { send_json(c.resp, 200, models_json()); }
+
+void Gateway::Impl::model_one(Call& c) {
+    if (router->resolve_group(c.arg))
+        send_json(c.resp, 200,
+                  "{\"id\":" + json_quote(c.arg) + ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}");
+    else
+        send_error(c.resp, ApiError::not_found("The model `" + c.arg + "` does not exist", "model_not_found"));
+}
+
+void Gateway::Impl::metrics_page(Call& c) { send_metrics(c.resp); }
+
+void Gateway::Impl::stats_page(Call& c) { send_json(c.resp, 200, strat->render(Clock::now())); }
+
+void Gateway::Impl::ui_page(Call& c) {
+    const std::string_view page = dashboard_html();
+    c.resp.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
+    c.resp.setContentType("text/html; charset=utf-8");
+    c.resp.set("Cache-Control", "no-store");
+    c.resp.setContentLength(static_cast<std::streamsize>(page.size()));
+    c.resp.sendBuffer(page.data(), page.size());
+}
+
+void Gateway::Impl::api(Call& c) { handle_api(c.req, c.resp, c.api, c.request_id, c.client_id, c.t0); }
 
 void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
                                tg_endpoint ep, const std::string& request_id, const std::string& client_id,

@@ -392,3 +392,15 @@ def test_race_plugin_failover_and_per_request_overrides(stack):
             assert e.status_code in (500, 503) and e.response.headers["x-tailgate-attempts"] == "1"
     assert sum(m.received() for m in mocks) == 6 and good.received() == good_only
     assert "race off (request)" in gw.log_text()
+
+
+def test_model_list_without_fastest_honours_per_request_options(env):
+    """Every path builds its routing info the same way: a model list without
+    fastest_response used to drop the request's fallbacks, strategies and overrides."""
+    gw, mocks = env
+    r = gw.client().chat.completions.create(model="bad,fast", messages=USER_HI,
+                                            extra_body={"fallbacks": ["mid"], "num_retries": 0})
+    results = r.model_extra["results"]
+    assert [x["model_group"] for x in results] == ["bad", "fast"]
+    assert results[0]["status"] == 200 and results[0]["deployment"] == "mid-dep", results[0]  # bad fell back
+    assert mocks["bad"].received() == 1 and mocks["mid"].received() == 1

@@ -14,6 +14,7 @@
 #include "server/client_relay.hpp"
 #include "server/dashboard.hpp"
 #include "server/drain.hpp"
+#include "server/exchange.hpp"
 #include "server/request_body.hpp"
 #include "server/request_options.hpp"
 #include "server/upstream_transport.hpp"
@@ -52,12 +53,6 @@ using Clock = std::chrono::steady_clock;
 // A blocked read or write on a client socket gives up after this long: Poco's
 // socket timeout, and ClientRelay's write timeout (a client that stopped reading).
 constexpr std::chrono::milliseconds kClientIoTimeout{60000};
-
-double ms_since(Clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 std::string_view path_only(const std::string& uri) {
     return std::string_view(uri).substr(0, std::min(uri.find('?'), uri.size()));
@@ -149,9 +144,6 @@ struct Call {
 
 }  // namespace
 
-namespace {
-struct RequestScope;
-}
 using ForwardedHeaders = std::vector<std::pair<std::string, std::string>>;
 
 struct Gateway::Impl {
@@ -166,6 +158,7 @@ struct Gateway::Impl {
     Admission admission{cfg->general};
     Drain drain;
     bool json_log = false;
+    ExchangeEnv env;  // what the exchanges' bookkeeping writes to (set once prom and strat exist)
     bool unauthenticated_beyond_loopback = false;  // no master key, listening on a non-loopback address
     boost::asio::io_context io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
@@ -197,18 +190,14 @@ struct Gateway::Impl {
                 if (to == TG_HEALTH_COOLING && from != TG_HEALTH_COOLING) st->cooldown(d, Clock::now());
             });
         }
+        env = ExchangeEnv{cfg, prom.get(), strat.get(), json_log};
         upstream::Client::Options opts;
         opts.max_idle_per_origin = static_cast<size_t>(std::max(1, cfg->general.upstream_pool_size));
         client = std::make_unique<upstream::Client>(io, opts);
         scheduler = std::make_unique<dispatch::AsioScheduler>(io);
     }
 
-    // Retry-After as clients may see it: at most router_settings.max_client_retry_after
-    // (the OpenAI SDK sleeps whatever it is told before retrying).
-    long client_retry_after(long seconds) const {
-        const long cap = static_cast<long>((cfg->router.max_client_retry_after.count() + 999) / 1000);
-        return std::min(seconds, cap);
-    }
+    long client_retry_after(long seconds) const { return env.client_retry_after(seconds); }
     void handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp);
     // Endpoint handlers (the table kRoutes below says which path, method and access each serves).
     void liveness(Call& c);
@@ -237,420 +226,6 @@ struct Gateway::Impl {
     void send_metrics(Poco::Net::HTTPServerResponse& resp) const;
 };
 
-namespace {
-
-// One API request's bookkeeping, done when it ends however it ends: the
-// request metrics, and in JSON log mode the structured request record.
-struct RequestScope {
-    Gateway::Impl& g;
-    const Poco::Net::HTTPServerResponse* resp;  // null once the response left Poco (ClientRelay)
-    std::string request_id;
-    std::string client_request_id;  // the client's x-request-id, when echoed
-    std::string path;
-    Clock::time_point t0;
-    metrics::RequestSample sample;
-    bool stream_counted = false;
-    int status = 0;           // 0: what the response says
-    std::string model;        // as requested (log only, never a label)
-    std::string error;        // why it ended early
-    logfmt::Fields detail;    // relay fields for the JSON record
-    std::optional<metrics::StrategyStats::Request> strat;  // set once the request had a plan
-    bool recorded = false;
-
-    RequestScope(Gateway::Impl& gw, Poco::Net::HTTPServerResponse& r, const std::string& id, std::string_view p,
-                 Clock::time_point start)
-        : g(gw), resp(&r), request_id(id), path(p), t0(start) {
-        if (g.prom) {
-            g.prom->request_started();
-            sample.group = g.prom->other_group();
-        }
-    }
-    RequestScope(const RequestScope&) = delete;
-    RequestScope& operator=(const RequestScope&) = delete;
-    ~RequestScope() { record(); }
-    // Once, when the request is over.
-    void record() {
-        if (recorded) return;
-        recorded = true;
-        if (!g.prom && !g.json_log) return;
-        try {
-            sample.http_status = status ? status : resp ? static_cast<int>(resp->getStatus()) : 0;
-            sample.total_s = seconds(Clock::now() - t0);
-            if (g.prom) g.prom->request_finished(sample, stream_counted);
-            if (g.strat && strat) {
-                strat->total_ms = sample.total_s * 1000.0;
-                strat->ttft_ms = sample.ttft_s >= 0 ? sample.ttft_s * 1000.0 : -1;
-                g.strat->record(*strat, Clock::now());
-            }
-            if (g.json_log) {
-                logfmt::Fields f;
-                f.str("msg", "request").str("request_id", request_id);
-                if (!client_request_id.empty()) f.str("client_request_id", client_request_id);
-                f.str("path", path);
-                if (!model.empty()) f.str("model_group", model);
-                f.integer("status", sample.http_status);
-                if (!error.empty()) f.str("error", error);
-                f.num("total_ms", sample.total_s * 1000.0);
-                std::string line = logfmt::structured(f);
-                if (!detail.empty()) line += "," + detail.members();
-                spdlog::info("{}", line);
-            }
-        } catch (...) {
-        }
-    }
-};
-
-const char* attempt_state_name(dispatch::AttemptState s) {
-    switch (s) {
-        case dispatch::AttemptState::Running: return "running";
-        case dispatch::AttemptState::Won: return "won";
-        case dispatch::AttemptState::Failed: return "failed";
-        case dispatch::AttemptState::Cancelled: return "cancelled";
-        case dispatch::AttemptState::Refused: return "refused";
-        default: return "not_launched";
-    }
-}
-
-// The HTTP side of every response ClientRelay writes: status line, headers,
-// chunk framing, and the request's bookkeeping (scope, drain entry, admission).
-struct RelayedExchange : ClientRelay::Exchange {
-    explicit RelayedExchange(Gateway::Impl& gw) : g(gw) {}
-
-    bool keep_alive() const override { return keep_alive_; }
-    void client_gone(const char* why) override {
-        outcome = why;
-        scope->sample.client_gone = true;
-        if (status == 0) status = 499;
-    }
-
-    // Takes over what the handler set up for the request (headers set before it
-    // ran: x-request-id, Date, Server) and its bookkeeping.
-    void adopt(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, Clock::time_point start,
-               std::unique_ptr<RequestScope> request_scope, std::unique_ptr<Drain::Request> drain_entry,
-               Admission::Ticket admission_ticket);
-    // Status line and headers; length < 0: chunked (HTTP/1.1) or until close (HTTP/1.0).
-    void head(std::string& out, int code, std::string_view content_type, int64_t length);
-    static void chunk(std::string& out, std::string_view bytes, bool chunked);
-    // An error answer before anything was committed; `final`: retrying cannot
-    // help (the deployment was known to be down), tell the SDK so.
-    void error_response(std::string& out, const ApiError& e, uint32_t attempts, bool final = false);
-    void header(std::string_view name, std::string_view value) {
-        headers += name;
-        headers += ": ";
-        headers += value;
-        headers += "\r\n";
-    }
-    // The admission slot and the drain's count go now, not when the last reference does.
-    void release() {
-        ticket = Admission::Ticket();
-        active.reset();
-    }
-
-    Gateway::Impl& g;
-    std::string uri;
-    std::string version;  // the request's, used for the response
-    bool keep_alive_ = true;
-    // Header lines ("Name: value\r\n"), rendered as they are set.
-    std::string headers;
-    Clock::time_point t0;
-    std::unique_ptr<RequestScope> scope;
-    std::unique_ptr<Drain::Request> active;
-    Admission::Ticket ticket;  // held until the response is done
-
-    // What happened, for the log and metrics (written on the relay's strand, read in finish()).
-    bool chunked = false;
-    int status = 0;
-    std::string outcome;
-};
-
-// One API request once its executor runs: turns the executor's output into the
-// HTTP response ClientRelay writes, then does the request's bookkeeping.
-struct ApiExchange final : RelayedExchange {
-    using RelayedExchange::RelayedExchange;
-
-    bool render(ClientChannel::Batch& batch, std::string& out) override;
-    void finish() override;
-    void litellm_headers(std::optional<uint32_t> winner);
-
-    std::atomic<Clock::rep> launched_at{0};  // attempt 0 handed to its connection; 0: not yet
-    router::RequestInfo info;
-    router::RoutedPlan routed;
-    dispatch::ExecutorPtr executor;
-    std::shared_ptr<metrics::RequestObserver> traced;
-
-    double ttft_ms = -1;
-    std::optional<Clock::time_point> first_written;  // first response byte handed to the relay
-    bool stream_error = false;
-    std::string deployment_id = "-";
-};
-
-// model="a,b" without fastest_response: one JSON answer built from every group's.
-struct AllResultsExchange final : RelayedExchange {
-    using RelayedExchange::RelayedExchange;
-
-    bool render(ClientChannel::Batch& batch, std::string& out) override;
-    void finish() override;
-
-    std::shared_ptr<AllResultsSource> source;
-    std::string model;  // as requested, for the log
-};
-
-void RelayedExchange::adopt(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
-                            Clock::time_point start, std::unique_ptr<RequestScope> request_scope,
-                            std::unique_ptr<Drain::Request> drain_entry, Admission::Ticket admission_ticket) {
-    uri = req.getURI();
-    version = req.getVersion();
-    keep_alive_ = resp.getKeepAlive();
-    for (const auto& [name, value] : resp)
-        if (Poco::icompare(name, "Connection") != 0) header(name, value);
-    t0 = start;
-    scope = std::move(request_scope);
-    scope->resp = nullptr;
-    active = std::move(drain_entry);
-    ticket = std::move(admission_ticket);
-}
-
-void RelayedExchange::error_response(std::string& out, const ApiError& e, uint32_t attempts, bool final) {
-    header("x-tailgate-attempts", std::to_string(attempts));
-    // Tell the OpenAI SDK not to add its own retries on top of the ones we made.
-    if (attempts > 1 || final) header("x-should-retry", "false");
-    if (e.retry_after_s >= 0) header("Retry-After", std::to_string(g.client_retry_after(e.retry_after_s)));
-    const std::string body = e.body();
-    head(out, e.status, "application/json", static_cast<int64_t>(body.size()));
-    out += body;
-    status = e.status;
-    outcome = e.message;
-}
-
-void RelayedExchange::head(std::string& out, int code, std::string_view content_type, int64_t length) {
-    out.reserve(out.size() + 512 + (length > 0 ? static_cast<size_t>(length) : 0));
-    out += version;
-    out += ' ';
-    out += std::to_string(code);
-    out += ' ';
-    out += Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(code));
-    out += "\r\n";
-    header("Content-Type", content_type);
-    if (length >= 0) header("Content-Length", std::to_string(length));
-    else if (chunked) header("Transfer-Encoding", "chunked");
-    header("Connection", keep_alive_ ? Poco::Net::HTTPMessage::CONNECTION_KEEP_ALIVE
-                                     : Poco::Net::HTTPMessage::CONNECTION_CLOSE);
-    out += headers;
-    out += "\r\n";
-}
-
-void RelayedExchange::chunk(std::string& out, std::string_view bytes, bool chunked) {
-    if (bytes.empty()) return;
-    if (!chunked) {
-        out += bytes;
-        return;
-    }
-    char size[24];
-    const int n = std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
-    out.append(size, static_cast<size_t>(n));
-    out += bytes;
-    out += "\r\n";
-}
-
-// LiteLLM's response headers that its users' tooling reads. Never an api_base or a key.
-void ApiExchange::litellm_headers(std::optional<uint32_t> winner) {
-    const dispatch::Plan& plan = routed.plan;
-    const auto records = executor->records();
-    uint32_t in_group = 0;  // launched attempts of the requested group (a model-list race has no fallbacks)
-    std::vector<uint32_t> fallbacks;
-    for (size_t i = 0; i < records.size(); ++i) {
-        const auto st = records[i].state;
-        if (st == dispatch::AttemptState::NotLaunched || st == dispatch::AttemptState::Refused) continue;
-        const uint32_t grp = plan.attempts[i].group;
-        if (grp == 0 || !info.race_groups.empty()) ++in_group;
-        else if (std::find(fallbacks.begin(), fallbacks.end(), grp) == fallbacks.end()) fallbacks.push_back(grp);
-    }
-    header("x-litellm-call-id", scope->request_id);
-    header("x-litellm-attempted-retries", std::to_string(in_group > 0 ? in_group - 1 : 0));
-    header("x-litellm-attempted-fallbacks", std::to_string(fallbacks.size()));
-    if (!winner || plan.stream) return;  // a stream's usage comes after the headers
-    const auto& r = records[*winner];
-    const auto& d = g.cfg->deployments[plan.attempts[*winner].deployment];
-    if (r.prompt_tokens < 0 || r.completion_tokens < 0 || d.input_cost_per_token < 0 || d.output_cost_per_token < 0)
-        return;
-    const double cost = static_cast<double>(r.prompt_tokens) * d.input_cost_per_token +
-                        static_cast<double>(r.completion_tokens) * d.output_cost_per_token;
-    header("x-litellm-response-cost", fmt::format("{}", cost));
-}
-
-bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
-    const dispatch::Plan& plan = routed.plan;
-    if (!batch.committed) {
-        // Failed before anything was committed: an ordinary error response.
-        litellm_headers(std::nullopt);
-        error_response(out, batch.error ? *batch.error : ApiError::internal("request ended without a response"),
-                       executor->launched(), routed.panic);
-        return true;
-    }
-    if (batch.attempt) {
-        const auto& d = g.cfg->deployments[plan.attempts[*batch.attempt].deployment];
-        deployment_id = d.id;
-        header("x-tailgate-deployment", d.id);
-        header("x-litellm-model-id", d.id);  // what LiteLLM clients already read
-        header("x-tailgate-model-group", d.model_name);
-        header("x-litellm-model-group", d.model_name);
-        header("x-tailgate-attempts", std::to_string(executor->launched()));
-        litellm_headers(*batch.attempt);
-        const uint32_t group = plan.attempts[*batch.attempt].group;
-        if (group > 0 && info.race_groups.empty()) header("x-tailgate-fallback", routed.groups[group]);
-        status = batch.head.status;
-        ttft_ms = ms_since(t0);
-        if (!plan.stream) {
-            const std::string_view ct = batch.head.header("content-type");
-            head(out, status, ct.empty() ? std::string_view("application/json") : ct,
-                 static_cast<int64_t>(batch.bytes.size()));
-            out += batch.bytes;
-            first_written = Clock::now();
-            outcome = "ok";
-            return true;
-        }
-        // HTTP/1.0 has no chunked encoding: the stream ends with the connection.
-        if (version == Poco::Net::HTTPMessage::HTTP_1_0) keep_alive_ = false;
-        else chunked = true;
-        header("Cache-Control", "no-cache");
-        head(out, 200, "text/event-stream", -1);
-    }
-    chunk(out, batch.bytes, chunked);
-    if (batch.finished && batch.error) {
-        // After the commit point a failure must reach the client as an SSE
-        // error event (the OpenAI SDK raises APIError), never a short stream.
-        chunk(out, "data: " + batch.error->body() + "\n\n", chunked);
-        outcome = "stream error: " + batch.error->message;
-        stream_error = true;
-    }
-    if (!first_written && !out.empty()) first_written = Clock::now();
-    if (!batch.finished) return false;
-    if (chunked) out += "0\r\n\r\n";
-    if (outcome.empty()) outcome = "ok";
-    return true;
-}
-
-void ApiExchange::finish() {
-    const dispatch::Plan& plan = routed.plan;
-    RequestScope& sc = *scope;
-    sc.status = status;
-    sc.sample.stream_error = stream_error;
-    const Clock::rep launched = launched_at.load(std::memory_order_acquire);
-    if (first_written) {
-        if (plan.stream) sc.sample.ttft_s = seconds(*first_written - t0);
-        // Gateway overhead: handler start -> attempt 0 launched, plus winner commit -> first byte written.
-        if (traced && traced->trace().winner && launched != 0)
-            sc.sample.overhead_s = seconds(Clock::time_point(Clock::duration(launched)) - t0) +
-                                   std::max(0.0, seconds(*first_written - traced->trace().committed_at));
-    }
-    const bool per_attempt = (g.strat && traced) || g.json_log;
-    const auto records = per_attempt ? executor->records() : std::vector<dispatch::AttemptRecord>{};
-    if (g.strat && traced) {
-        const auto& tr = traced->trace();
-        metrics::StrategyStats::Request sr;
-        sr.group = sc.sample.group;
-        sr.stream = plan.stream;
-        sr.hedges = tr.hedges;
-        sr.hedge_won = tr.hedge_won;
-        sr.race = tr.race;
-        sr.winner = tr.winner ? static_cast<int>(*tr.winner) : -1;
-        for (size_t i = 0; i < records.size(); ++i) {
-            const auto& r = records[i];
-            metrics::StrategyStats::Attempt a;
-            a.deployment = plan.attempts[i].deployment;
-            a.launched = r.state != dispatch::AttemptState::NotLaunched && r.state != dispatch::AttemptState::Refused;
-            a.success = r.state == dispatch::AttemptState::Won;
-            // A shadowed primary lost too; its true latency is recorded when it finishes.
-            a.lost = (r.state == dispatch::AttemptState::Cancelled || r.state == dispatch::AttemptState::Shadow) &&
-                     tr.winner && *tr.winner != i;
-            a.ttft_ms = r.ttft_ms;
-            a.total_ms = r.total_ms;
-            sr.attempts.push_back(a);
-        }
-        sc.strat = std::move(sr);
-    }
-    if (g.json_log) {
-        const auto& tr = traced->trace();
-        logfmt::Fields& f = sc.detail;
-        f.boolean("stream", plan.stream);
-        f.integer("attempts", executor->launched());
-        std::string list = "[";
-        for (size_t i = 0; i < records.size(); ++i) {
-            const auto& r = records[i];
-            if (r.state == dispatch::AttemptState::NotLaunched) continue;
-            logfmt::Fields a;
-            a.integer("attempt", static_cast<int64_t>(i))
-                .str("deployment", g.cfg->deployments[plan.attempts[i].deployment].id)
-                .str("outcome", attempt_state_name(r.state));
-            if (r.ttft_ms >= 0) a.num("ttft_ms", r.ttft_ms);
-            if (r.total_ms >= 0) a.num("total_ms", r.total_ms);
-            if (r.state == dispatch::AttemptState::Failed) {
-                a.str("error_class", metrics::error_class_name(r.error_class));
-                if (r.http_status) a.integer("http_status", r.http_status);
-            }
-            if (list.size() > 1) list += ',';
-            list += a.object();
-        }
-        list += ']';
-        f.raw("deployments", list);
-        if (tr.winner) f.str("winner", g.cfg->deployments[plan.attempts[*tr.winner].deployment].id);
-        else f.null("winner");
-        if (ttft_ms >= 0) f.num("ttft_ms", ttft_ms);
-        if (tr.prompt_tokens >= 0 || tr.completion_tokens >= 0)
-            f.raw("tokens", logfmt::Fields()
-                                .integer("prompt", tr.prompt_tokens)
-                                .integer("completion", tr.completion_tokens)
-                                .object());
-        if (tr.retries) f.integer("retries", tr.retries);
-        if (tr.hedges) f.integer("hedges", tr.hedges);
-        if (tr.race) f.boolean("race", true);
-        if (!routed.note.empty()) f.str("note", routed.note);
-        f.str("outcome", outcome);
-        if (info.metadata_json != "{}") {
-            auto meta = info.metadata_json.size() <= 8192 ? logfmt::compact_json(info.metadata_json) : std::nullopt;
-            f.raw("metadata", meta ? *meta : std::string("{\"_dropped\":\"too large or invalid\"}"));
-        }
-    } else if (spdlog::should_log(spdlog::level::info)) {  // nothing to format at log_level warn
-        const double total_ms = ms_since(t0);
-        std::string meta =
-            info.metadata_json == "{}" ? std::string() : " metadata=" + info.metadata_json.substr(0, 256);
-        spdlog::info(
-            "{}{}{} {} model={} deployment={} status={} attempts={} ttft_ms={:.1f} total_ms={:.1f} stream={}{}{}{} {}",
-            sc.request_id, sc.client_request_id.empty() ? "" : " client_request_id=", sc.client_request_id, uri, info.model_group, deployment_id, status, executor->launched(), ttft_ms, total_ms,
-            plan.stream, routed.note.empty() ? "" : " note=", routed.note, meta, outcome);
-    }
-    sc.record();
-    release();
-}
-
-bool AllResultsExchange::render(ClientChannel::Batch& batch, std::string& out) {
-    const auto parts = static_cast<uint32_t>(source->size());
-    if (!batch.committed) {
-        error_response(out, batch.error ? *batch.error : ApiError::internal("no result"), parts);
-        return true;
-    }
-    const AllResultsSource::Part& first = *source->first_ok();
-    header("x-tailgate-deployment", first.deployment);
-    header("x-tailgate-model-group", first.group);
-    header("x-tailgate-attempts", std::to_string(parts));
-    head(out, 200, "application/json", static_cast<int64_t>(batch.bytes.size()));
-    out += batch.bytes;
-    status = 200;
-    outcome = "ok";
-    return true;
-}
-
-void AllResultsExchange::finish() {
-    RequestScope& sc = *scope;
-    sc.status = status;
-    if (!g.json_log && spdlog::should_log(spdlog::level::info))
-        spdlog::info("{} {} model={} all-results groups={} status={} total_ms={:.1f} {}", sc.request_id, uri, model,
-                     source->size(), status, ms_since(t0), outcome);
-    sc.record();
-    release();
-}
-
-}  // namespace
 
 namespace {
 
@@ -848,7 +423,7 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
     if (needs_key && !authorized(req)) {
         std::optional<RequestScope> scope;  // API calls are counted and logged, probes are not
         if (route->handler == &Impl::api) {
-            scope.emplace(*this, resp, request_id, path_only(req.getURI()), t0);
+            scope.emplace(env, resp, request_id, path_only(req.getURI()), t0);
             scope->client_request_id = call.client_id;
             scope->error = "unauthorized";
         }
@@ -906,7 +481,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
                                tg_endpoint ep, const std::string& request_id, const std::string& client_id,
                                Clock::time_point t0) {
     // On the heap: a response written by ClientRelay takes them along.
-    auto scope_owner = std::make_unique<RequestScope>(*this, resp, request_id, path_only(req.getURI()), t0);
+    auto scope_owner = std::make_unique<RequestScope>(env, resp, request_id, path_only(req.getURI()), t0);
     RequestScope& scope = *scope_owner;
     scope.client_request_id = client_id;
     const size_t limit = cfg->general.max_body_bytes;
@@ -1079,7 +654,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     auto executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport, channel, observer);
     active.track(executor, channel);
 
-    auto x = std::make_shared<ApiExchange>(*this);
+    auto x = std::make_shared<ApiExchange>(env);
     x->adopt(req, resp, t0, std::move(scope_owner), std::move(active_owner), std::move(ticket));
     x->info = std::move(info);
     x->routed = std::move(routed);
@@ -1144,7 +719,7 @@ void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
     std::vector<dispatch::ExecutorPtr> executors;
     for (size_t i = 0; i < groups.size(); ++i)
         if (auto e = source->executor(i)) executors.push_back(std::move(e));
-    auto x = std::make_shared<AllResultsExchange>(*this);
+    auto x = std::make_shared<AllResultsExchange>(env);
     const Clock::time_point t0 = scope->t0;
     x->adopt(req, resp, t0, std::move(scope), std::move(active), std::move(ticket));
     x->source = source;

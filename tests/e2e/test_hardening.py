@@ -266,14 +266,17 @@ def test_immediate_hang_up_leaves_no_attempt_running(env):
         s.sendall(post(chat_body(model="slow")))
         s.shutdown(socket.SHUT_WR)
         s.close()
-    wait_for(lambda: slow.stats()["in_flight"] == 0, timeout=10, what="no request in flight at the mock")
-    after = slow.stats()
     api = "/v1/chat/completions"
-    received = after["by_path"].get(api, 0) - before["by_path"].get(api, 0)
+
+    def settled():
+        st = slow.stats()
+        received = st["by_path"].get(api, 0) - before["by_path"].get(api, 0)
+        # Each one that got there was cut off (cancelled, or reset while the mock read it).
+        ended = sum(st[k] - before[k] for k in ("cancelled_by_client", "reset", "failed", "completed"))
+        return st if st["in_flight"] == 0 and ended == received else None
+
+    after = wait_for(settled, timeout=10, what="every request that reached the mock to have ended")
     assert after["completed"] - before["completed"] == 0, "an attempt ran for a client that had gone"
-    # Each one that got there was cut off (cancelled, or reset while the mock read it).
-    ended = sum(after[k] - before[k] for k in ("cancelled_by_client", "reset", "failed"))
-    assert ended == received, (before, after)
     gw.assert_healthy()
 
 

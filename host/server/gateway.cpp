@@ -209,6 +209,7 @@ struct Gateway::Impl {
     void ui_page(Call& c);
     void api(Call& c);
     // client_id: the client's x-request-id when echoed ("" otherwise), for the logs.
+    std::optional<ApiError> read_body(Poco::Net::HTTPServerRequest& req, std::string& body) const;
     void handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
                     const std::string& request_id, const std::string& client_id, Clock::time_point t0);
     void handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
@@ -477,6 +478,32 @@ void Gateway::Impl::ui_page(Call& c) {
 
 void Gateway::Impl::api(Call& c) { handle_api(c.req, c.resp, c.api, c.request_id, c.client_id, c.t0); }
 
+// Reads the body (Content-Length or chunked) straight into `body`, never more
+// than the limit + 1 (no stack buffer: a pool thread's touched stack stays
+// resident). The error to answer (and close) when it cannot.
+std::optional<ApiError> Gateway::Impl::read_body(Poco::Net::HTTPServerRequest& req, std::string& body) const {
+    const size_t limit = cfg->general.max_body_bytes;
+    auto too_large = [limit] {
+        return ApiError::too_large("Request body exceeds the limit of " + std::to_string(limit) + " bytes");
+    };
+    if (req.hasContentLength() && req.getContentLength64() > static_cast<int64_t>(limit))
+        return ApiError::too_large("Request body of " + std::to_string(req.getContentLength64()) +
+                                   " bytes exceeds the limit of " + std::to_string(limit) + " bytes");
+    std::istream& in = req.stream();
+    size_t step = req.hasContentLength() ? std::min(static_cast<size_t>(req.getContentLength64()), limit) + 1 : 16384;
+    while (in) {
+        const size_t old = body.size();
+        body.resize(old + step);
+        in.read(body.data() + old, static_cast<std::streamsize>(step));
+        body.resize(old + static_cast<size_t>(in.gcount()));
+        step = 16384;
+        if (body.size() > limit) return too_large();
+    }
+    if (auto e = body_framing_error(req)) return e;
+    if (body_timed_out(req)) return request_timeout_error("Request body", cfg->general.client_body_timeout);
+    return std::nullopt;
+}
+
 void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
                                tg_endpoint ep, const std::string& request_id, const std::string& client_id,
                                Clock::time_point t0) {
@@ -493,46 +520,12 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
         refuse(resp, Rejection::Draining, {});
         return;
     }
-    if (req.hasContentLength() && req.getContentLength64() > static_cast<int64_t>(limit)) {
-        scope.error = "request body too large";
-        send_error(resp, ApiError::too_large("Request body of " + std::to_string(req.getContentLength64()) +
-                                             " bytes exceeds the limit of " + std::to_string(limit) + " bytes"));
-        resp.setKeepAlive(false);
-        return;
-    }
-    // Read the body (Content-Length or chunked) straight into the string, never more
-    // than limit + 1 (no stack buffer: a pool thread's touched stack stays resident,
-    // and 2,000 streams mean 2,000 threads).
     std::string body;
-    {
-        std::istream& in = req.stream();
-        size_t step = req.hasContentLength() ? std::min(static_cast<size_t>(req.getContentLength64()), limit) + 1 : 16384;
-        while (in) {
-            const size_t old = body.size();
-            body.resize(old + step);
-            in.read(body.data() + old, static_cast<std::streamsize>(step));
-            body.resize(old + static_cast<size_t>(in.gcount()));
-            step = 16384;
-            if (body.size() > limit) {
-                scope.error = "request body too large";
-                send_error(resp, ApiError::too_large("Request body exceeds the limit of " + std::to_string(limit) +
-                                                     " bytes"));
-                resp.setKeepAlive(false);
-                return;
-            }
-        }
-        if (auto e = body_framing_error(req)) {
-            scope.error = "request body framing";
-            resp.setKeepAlive(false);
-            send_error(resp, *e);
-            return;
-        }
-        if (body_timed_out(req)) {
-            scope.error = "request body timeout";
-            resp.setKeepAlive(false);
-            send_error(resp, request_timeout_error("Request body", cfg->general.client_body_timeout));
-            return;
-        }
+    if (auto e = read_body(req, body)) {
+        scope.error = e->message;
+        resp.setKeepAlive(false);  // whatever was left unread must not be taken for a request
+        send_error(resp, *e);
+        return;
     }
 
     std::string_view json = body;

@@ -156,7 +156,6 @@ public:
     void cancel();
 
     bool finished() const;
-    std::optional<uint32_t> winner() const;
     uint32_t launched() const;
     std::vector<AttemptRecord> records() const;
 

@@ -846,11 +846,6 @@ void HttpFrontEnd::stop(bool abort_current) {
     impl_->registry->stop_all(abort_current);
 }
 
-int HttpFrontEnd::current_threads() const { return impl_->tcp->currentThreads(); }
-int HttpFrontEnd::current_connections() const { return impl_->tcp->currentConnections(); }
-int HttpFrontEnd::queued_connections() const { return impl_->tcp->queuedConnections(); }
-int HttpFrontEnd::refused_connections() const { return impl_->tcp->refusedConnections(); }
-
 bool body_timed_out(Poco::Net::HTTPServerRequest& req) {
     auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
     ClientSocketImpl* sock = impl ? client_impl(impl->socket()) : nullptr;

@@ -498,6 +498,7 @@ public:
         try {
             socket().shutdown();
         } catch (...) {
+            // Already shut down or reset by the peer: there is nothing left to stop.
         }
     }
 
@@ -546,6 +547,7 @@ void ClientConnection::run() {
         try {
             resumed->finish();
         } catch (...) {
+            spdlog::debug("resumed client connection: its finish callback threw");
         }
     }
     if (resumed && !resumed->keep_alive) {
@@ -771,6 +773,7 @@ private:
                 std::unique_ptr<Poco::Net::TCPServerConnection> conn(factory_->createConnection(socket));
                 conn->run();  // as TCPServerDispatcher does (start() is its friend-only wrapper)
             } catch (...) {
+                spdlog::debug("resumed client connection ended by an exception");
             }
             lk.lock();
         }

@@ -252,7 +252,8 @@ inline void copy_error(char* err, size_t len, const char* msg) {
 
 }  // namespace tailgate::sdk
 
-// Defines the six exported entry points for Class, constructed as Class(Host, Args).
+// Defines the exported entry points for Class (the six required ones and
+// tg_plugin_admit), constructed as Class(Host, Args).
 #define TAILGATE_STRATEGY(Class, NameLiteral)                                                       \
     extern "C" TG_EXPORT uint32_t tg_plugin_abi_version(void) { return TG_ABI_VERSION; }            \
     extern "C" TG_EXPORT const char* tg_plugin_name(void) { return NameLiteral; }                   \

@@ -227,10 +227,6 @@ bool Executor::finished() const {
     std::lock_guard lk(mu_);
     return done_;
 }
-std::optional<uint32_t> Executor::winner() const {
-    std::lock_guard lk(mu_);
-    return winner_;
-}
 uint32_t Executor::launched() const {
     std::lock_guard lk(mu_);
     return launched_;

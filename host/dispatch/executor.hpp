@@ -150,13 +150,12 @@ public:
     ~Executor();
 
     void start();
-    // The client went away: cancel everything, tell nobody downstream.
     // The client caught up after congested(): read the winner's upstream again.
     void resume_reading();
+    // The client went away: cancel everything, tell nobody downstream.
     void cancel();
 
     bool finished() const;
-    std::optional<uint32_t> winner() const;
     uint32_t launched() const;
     std::vector<AttemptRecord> records() const;
 

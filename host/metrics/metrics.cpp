@@ -1,6 +1,7 @@
 #include "metrics/metrics.hpp"
 
 #include <fmt/format.h>
+#include <tailgate/plugin.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -15,9 +16,6 @@ constexpr std::memory_order relaxed = std::memory_order_relaxed;
 
 const char* const kStatusNames[kStatusClasses] = {"2xx", "4xx", "5xx", "error"};
 const char* const kOutcomeNames[kOutcomes] = {"success", "failure", "cancelled", "refused"};
-const char* const kErrorClassNames[kErrorClasses] = {"other",       "connect",   "timeout",  "rate_limit",
-                                                     "server",      "auth",      "not_found", "bad_request",
-                                                     "protocol",    "context_window"};
 const char* const kHealthNames[] = {"healthy", "cooling", "half_open"};
 
 // A bucket bound as Prometheus users expect to read it: "0.00005", "2.5", "600".
@@ -156,7 +154,7 @@ StatusClass status_class(int s) {
     return StatusClass::Error;
 }
 
-const char* error_class_name(uint32_t c) { return c < kErrorClasses ? kErrorClassNames[c] : "other"; }
+const char* error_class_name(uint32_t c) { return sdk::error_class_name(c < kErrorClasses ? c : uint32_t{TG_ERRC_NONE}); }
 
 Metrics::Metrics(const config::Config& cfg) {
     group_names_ = cfg.model_groups();
@@ -333,7 +331,7 @@ std::string Metrics::render(const GaugeSampler& sample) const {
     for (size_t d = 0; d < deps_.size(); ++d)
         for (size_t c = 0; c < kErrorClasses; ++c)
             w.sample("tailgate_attempt_failures_total",
-                     dep_info_[d].dep_label + ",error_class=\"" + kErrorClassNames[c] + "\"",
+                     dep_info_[d].dep_label + ",error_class=\"" + error_class_name(static_cast<uint32_t>(c)) + "\"",
                      deps_[d]->failures[c].value());
 
     w.family("tailgate_deployment_ttft_seconds", "histogram",

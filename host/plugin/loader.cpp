@@ -4,6 +4,7 @@
 #define BOOST_DLL_USE_STD_FS 1
 #endif
 #include <boost/dll/shared_library.hpp>
+#include <spdlog/spdlog.h>
 
 #include <dlfcn.h>
 #include <sys/stat.h>
@@ -271,6 +272,7 @@ Instance::~Instance() {
         try {
             fns_.destroy(handle_);
         } catch (...) {
+            spdlog::debug("strategy '{}' ({}) threw out of tg_plugin_destroy", name_, path_);
         }
     }
 }
@@ -305,6 +307,7 @@ void Instance::observe(const tg_event& event) noexcept {
     try {
         fns_.observe(handle_, &event);
     } catch (...) {
+        spdlog::debug("strategy '{}' ({}) threw out of tg_plugin_observe", name_, path_);
     }
 }
 

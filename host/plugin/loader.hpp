@@ -6,7 +6,7 @@
 //
 // A Registry maps a strategy name to `<dir>/<name>.so` (first search directory
 // wins), loads the library once (cached by canonical path), checks the handshake
-// (all six tg_plugin_* symbols, ABI version, exported name) and builds
+// (the six required tg_plugin_* symbols, ABI version, exported name) and builds
 // instances. Every failure is a PluginError whose message names the file and
 // the exact reason; nothing is half-created.
 //

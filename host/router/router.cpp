@@ -592,7 +592,6 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
             std::vector<plugin::Instance*> owners;
             std::vector<uint32_t> deployments;
             std::string request_id;
-            std::vector<std::string> groups;
             bool stream;
         };
         auto ctx = std::make_shared<Ctx>();

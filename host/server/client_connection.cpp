@@ -498,6 +498,7 @@ public:
         try {
             socket().shutdown();
         } catch (...) {
+            // Already shut down or reset by the peer: there is nothing left to stop.
         }
     }
 
@@ -546,6 +547,7 @@ void ClientConnection::run() {
         try {
             resumed->finish();
         } catch (...) {
+            spdlog::debug("resumed client connection: its finish callback threw");
         }
     }
     if (resumed && !resumed->keep_alive) {
@@ -771,6 +773,7 @@ private:
                 std::unique_ptr<Poco::Net::TCPServerConnection> conn(factory_->createConnection(socket));
                 conn->run();  // as TCPServerDispatcher does (start() is its friend-only wrapper)
             } catch (...) {
+                spdlog::debug("resumed client connection ended by an exception");
             }
             lk.lock();
         }
@@ -845,11 +848,6 @@ void HttpFrontEnd::stop(bool abort_current) {
     impl_->resumer->stop();
     impl_->registry->stop_all(abort_current);
 }
-
-int HttpFrontEnd::current_threads() const { return impl_->tcp->currentThreads(); }
-int HttpFrontEnd::current_connections() const { return impl_->tcp->currentConnections(); }
-int HttpFrontEnd::queued_connections() const { return impl_->tcp->queuedConnections(); }
-int HttpFrontEnd::refused_connections() const { return impl_->tcp->refusedConnections(); }
 
 bool body_timed_out(Poco::Net::HTTPServerRequest& req) {
     auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);

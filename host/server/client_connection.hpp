@@ -89,13 +89,6 @@ public:
     // down once its current request is answered.
     void stop(bool abort_current = true);
 
-    // Poco's TCPServer counters (threads busy with a connection, accepted but
-    // waiting for a thread, refused because that queue was full).
-    int current_threads() const;
-    int current_connections() const;
-    int queued_connections() const;
-    int refused_connections() const;
-
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;

@@ -1,10 +1,11 @@
 // The running gateway: Poco HTTP front end, Asio I/O threads for upstream
 // calls, the router with its plugin chain.
 //
-// Threads: Poco's pool runs one handler per client connection (parse, auth,
-// route, then relay); all upstream I/O, timers and plan execution run on the
-// Asio threads. A handler never touches an upstream socket and an Asio thread
-// never touches a client socket, so neither side can block the other.
+// Threads: a Poco pool thread reads each request (parse, auth, route); then the
+// connection leaves the pool (detach_client) and the response is written from
+// the Asio threads (ClientRelay), which also run all upstream I/O, timers and
+// plan execution. Idle keep-alive connections wait off the pool as well
+// (park_idle_client). No pool thread waits for an upstream or a slow client.
 #pragma once
 
 #include "config/config.hpp"

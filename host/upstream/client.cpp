@@ -484,6 +484,7 @@ private:
         try {
             f(*h);
         } catch (...) {
+            // A throwing handler must not unwind into the io thread; its call is over anyway.
         }
         in_callback_ = false;
     }

@@ -185,14 +185,7 @@ std::string fmt_usd(double v) {
 class Cost final : public Strategy {
 public:
     Cost(Host host, Args args) : host_(host) {
-        if (const tg_args* raw = args.raw())
-            for (uint32_t i = 0; i < raw->count; ++i) {
-                std::string_view key = raw->items[i].key ? raw->items[i].key : "";
-                if (key.substr(0, 7) == "router.") continue;  // router settings: not ours
-                if (key != "default_prompt_tokens" && key != "default_completion_tokens")
-                    throw ConfigError("unknown arg '" + std::string(key) +
-                                      "' (cost accepts: default_prompt_tokens, default_completion_tokens)");
-            }
+        args.allow_only({"default_prompt_tokens", "default_completion_tokens"});
         default_prompt_ = tokens(args, "default_prompt_tokens", 1000);
         default_completion_ = tokens(args, "default_completion_tokens", 250);
         const uint32_t n = host_.deployment_count();

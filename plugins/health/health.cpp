@@ -83,26 +83,13 @@ constexpr PolicyKey kPolicyKeys[] = {
 
 constexpr std::string_view kPolicyPrefix = "allowed_fails_policy.";
 constexpr std::string_view kRouterPrefix = "router.";
-constexpr std::string_view kPluginKeys[] = {"allowed_fails",     "cooldown_time",      "disable_cooldowns",
-                                            "fail_window",       "max_cooldown_time",  "probe_reserve_time"};
 
 // A probe stuck longer than this (terminal event lost) no longer blocks the deployment.
 constexpr int64_t kStaleProbeMs = 10 * 60 * 1000;
 
+// For log text: a failure without a class is just an "error".
 const char* class_name(uint32_t c) {
-    switch (c) {
-        case TG_ERRC_NONE: return "error";
-        case TG_ERRC_CONNECT: return "connect";
-        case TG_ERRC_TIMEOUT: return "timeout";
-        case TG_ERRC_RATE_LIMIT: return "rate_limit";
-        case TG_ERRC_SERVER: return "server";
-        case TG_ERRC_AUTH: return "auth";
-        case TG_ERRC_NOT_FOUND: return "not_found";
-        case TG_ERRC_BAD_REQUEST: return "bad_request";
-        case TG_ERRC_PROTOCOL: return "protocol";
-        case TG_ERRC_CONTEXT_WINDOW: return "context_window";
-    }
-    return "unknown";
+    return c == TG_ERRC_NONE ? "error" : tailgate::sdk::error_class_name(c, "unknown");
 }
 
 const char* state_name(tg_health h) {
@@ -322,23 +309,22 @@ private:
             return static_cast<int64_t>(std::llround(*ms));
         };
 
+        auto is_policy_key = [](std::string_view key) {
+            return key.substr(0, kPolicyPrefix.size()) == kPolicyPrefix &&
+                   policy_key(key.substr(kPolicyPrefix.size())) != nullptr;
+        };
+        // Router settings are not ours, but a misspelt router-level policy key deserves a warning.
         if (const tg_args* raw = args.raw())
             for (uint32_t i = 0; i < raw->count; ++i) {
                 std::string_view key = raw->items[i].key ? raw->items[i].key : "";
-                if (key.substr(0, kRouterPrefix.size()) == kRouterPrefix) {
-                    std::string_view rest = key.substr(kRouterPrefix.size());
-                    if (rest.substr(0, kPolicyPrefix.size()) == kPolicyPrefix && !policy_key(rest.substr(kPolicyPrefix.size())))
-                        host_.log(TG_LOG_WARN, "health: ignoring unknown " + std::string(key));
-                    continue;  // other router settings are not ours
-                }
-                bool known = std::find(std::begin(kPluginKeys), std::end(kPluginKeys), key) != std::end(kPluginKeys);
-                if (!known && key.substr(0, kPolicyPrefix.size()) == kPolicyPrefix)
-                    known = policy_key(key.substr(kPolicyPrefix.size())) != nullptr;
-                if (!known)
-                    throw ConfigError("unknown arg '" + std::string(key) +
-                                      "' (health accepts: allowed_fails, cooldown_time, disable_cooldowns, fail_window, "
-                                      "max_cooldown_time, probe_reserve_time, allowed_fails_policy.<Key>)");
+                if (key.substr(0, kRouterPrefix.size()) != kRouterPrefix) continue;
+                std::string_view rest = key.substr(kRouterPrefix.size());
+                if (rest.substr(0, kPolicyPrefix.size()) == kPolicyPrefix && !is_policy_key(rest))
+                    host_.log(TG_LOG_WARN, "health: ignoring unknown " + std::string(key));
             }
+        args.allow_only({"allowed_fails", "cooldown_time", "disable_cooldowns", "fail_window", "max_cooldown_time",
+                         "probe_reserve_time", "allowed_fails_policy.<Key>"},
+                        is_policy_key);
 
         if (auto v = get("disable_cooldowns")) {
             if (*v == "true" || *v == "1" || *v == "yes") disabled_ = true;

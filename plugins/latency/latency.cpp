@@ -56,10 +56,6 @@ using tailgate::sdk::Host;
 using tailgate::sdk::Route;
 using tailgate::sdk::Strategy;
 
-constexpr std::string_view kRouterPrefix = "router.";
-constexpr const char* kAccepted =
-    "ttl, slices, lowest_latency_buffer, metric, statistic, failure_penalty, min_samples, "
-    "max_latency_list_size, explore_in_flight, seed";
 
 enum class Metric { Auto, Ttft, Total, PerToken };
 
@@ -227,7 +223,7 @@ public:
                     if (st->w[k] && st->w[k]->advance(now)) publish(d->index, k, st->w[k]->summary_now());
                 if (st->w[kind]) rec = st->w[kind]->recent(now, statistic_, min_samples_);
             }
-            const bool cool = cooling(c);
+            const bool cool = Route::is_cooling(c);
             if (rec) {
                 it.group = kNearBest;
                 it.value = rec->value;
@@ -359,10 +355,6 @@ private:
         return kTotal;
     }
 
-    static bool cooling(const tg_candidate& c) {
-        const tg_deployment_stats* s = c.stats;
-        return s != nullptr && TG_HAS_MEMBER(s, tg_deployment_stats, health) && s->health == TG_HEALTH_COOLING;
-    }
     bool exploring(const tg_candidate& c) const {
         if (explore_in_flight_ == 0) return false;
         const tg_deployment_stats* s = c.stats;
@@ -397,17 +389,8 @@ private:
     }
 
     void configure(const Args& args) {
-        if (const tg_args* raw = args.raw())
-            for (uint32_t i = 0; i < raw->count; ++i) {
-                std::string_view key = raw->items[i].key ? raw->items[i].key : "";
-                if (key.substr(0, kRouterPrefix.size()) == kRouterPrefix) continue;  // router settings: not ours
-                static constexpr std::string_view known[] = {"ttl",         "slices",      "lowest_latency_buffer",
-                                                             "metric",      "statistic",   "failure_penalty",
-                                                             "min_samples", "max_latency_list_size",
-                                                             "explore_in_flight", "seed"};
-                if (std::find(std::begin(known), std::end(known), key) == std::end(known))
-                    throw ConfigError("unknown arg '" + std::string(key) + "' (latency accepts: " + kAccepted + ")");
-            }
+        args.allow_only({"ttl", "slices", "lowest_latency_buffer", "metric", "statistic", "failure_penalty",
+                         "min_samples", "max_latency_list_size", "explore_in_flight", "seed"});
 
         auto duration = [&](std::string_view key, double def_ms, bool allow_zero) {
             auto v = args.get(key);

@@ -31,7 +31,6 @@
 namespace {
 
 using tailgate::sdk::Args;
-using tailgate::sdk::ConfigError;
 using tailgate::sdk::Host;
 using tailgate::sdk::Route;
 using tailgate::sdk::Strategy;
@@ -53,12 +52,7 @@ struct Keyed {
 class LeastBusy final : public Strategy {
 public:
     LeastBusy(Host host, Args args) : host_(host) {
-        if (const tg_args* raw = args.raw())
-            for (uint32_t i = 0; i < raw->count; ++i) {
-                std::string_view key = raw->items[i].key ? raw->items[i].key : "";
-                if (key.rfind("router.", 0) != 0)  // router.* are the host's settings
-                    throw ConfigError("unknown arg '" + std::string(key) + "' (least-busy takes no args)");
-            }
+        args.allow_only({});
     }
 
     tg_status route(const tg_request&, Route& r) override {

@@ -69,14 +69,7 @@ void append_decimal(std::string& out, uint32_t v) {
 class Race final : public Strategy {
 public:
     Race(Host host, Args args) : host_(host) {
-        if (const tg_args* raw = args.raw())
-            for (uint32_t i = 0; i < raw->count; ++i) {
-                std::string_view key = raw->items[i].key ? raw->items[i].key : "";
-                if (key != "max_parallel" && key != "failover" && key != "max_parallel_limit" &&
-                    key.rfind("router.", 0) != 0)
-                    throw ConfigError("unknown arg '" + std::string(key) +
-                                      "' (race accepts: max_parallel, failover, max_parallel_limit)");
-            }
+        args.allow_only({"max_parallel", "failover", "max_parallel_limit"});
         auto count_arg = [&](const char* key, uint32_t def) {
             auto v = args.get(key);
             if (!v) return def;

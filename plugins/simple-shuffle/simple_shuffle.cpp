@@ -78,11 +78,6 @@ double weight_of(const tg_candidate& c, Source s) {
     return 0;
 }
 
-bool cooling(const tg_candidate& c) {
-    const tg_deployment_stats* s = c.stats;
-    return s != nullptr && TG_HAS_MEMBER(s, tg_deployment_stats, health) && s->health == TG_HEALTH_COOLING;
-}
-
 // Uniform double in [0, 1) from the top 53 bits (same on every standard library).
 using tailgate::plugins::thread_rng;
 using tailgate::plugins::unit;
@@ -96,12 +91,7 @@ struct Keyed {
 class SimpleShuffle final : public Strategy {
 public:
     SimpleShuffle(Host host, Args args) : host_(host) {
-        if (const tg_args* raw = args.raw())
-            for (uint32_t i = 0; i < raw->count; ++i) {
-                std::string_view key = raw->items[i].key ? raw->items[i].key : "";
-                if (key != "seed" && key.rfind("router.", 0) != 0)  // router.* are the host's settings
-                    throw ConfigError("unknown arg '" + std::string(key) + "' (simple-shuffle accepts: seed)");
-            }
+        args.allow_only({"seed"});
         if (auto s = args.get("seed")) {
             std::string text(*s);
             char* end = nullptr;
@@ -120,8 +110,8 @@ public:
 
         // 1. Skip cooling candidates while others remain.
         uint32_t warm = 0;
-        for (const auto& c : r) warm += cooling(c) ? 0 : 1;
-        if (warm > 0 && warm < r.size()) r.filter([](const tg_candidate& c) { return !cooling(c); });
+        for (const auto& c : r) warm += Route::is_cooling(c) ? 0 : 1;
+        if (warm > 0 && warm < r.size()) r.filter([](const tg_candidate& c) { return !Route::is_cooling(c); });
 
         // 2. Weight source, chosen over this request's candidates.
         Source src = Source::Uniform;

@@ -166,23 +166,12 @@ public:
     };
 
     StaggeredHedge(Host host, Args args) : host_(host) {
-        static constexpr std::string_view kKnown[] = {
+        args.allow_only({
             "delay", "max_attempts", "failover", "prefer_different_provider", "reuse_deployments",
             "min_delay", "max_delay", "fallback_delay", "min_samples",
             "max_extra_load", "budget_window", "min_hedges_per_second",
             "budget.max_extra_load", "budget.window", "budget.min_hedges_per_second",
-        };
-        if (const tg_args* raw = args.raw())
-            for (uint32_t i = 0; i < raw->count; ++i) {
-                std::string_view key = raw->items[i].key ? raw->items[i].key : "";
-                if (key.rfind("router.", 0) == 0) continue;  // the host's settings
-                if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
-                    throw ConfigError("unknown arg '" + std::string(key) +
-                                      "' (staggered-hedge accepts: delay, max_attempts, failover, "
-                                      "prefer_different_provider, reuse_deployments, min_delay, max_delay, "
-                                      "fallback_delay, min_samples, max_extra_load, budget_window, "
-                                      "min_hedges_per_second; budget.* aliases)");
-            }
+        });
         // `key` or its budget.<alias>, not both.
         auto pick = [&](const char* key, const char* alias) -> const char* {
             if (args.get(key) && args.get(alias))

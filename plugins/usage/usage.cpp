@@ -49,7 +49,6 @@
 namespace {
 
 using tailgate::sdk::Args;
-using tailgate::sdk::ConfigError;
 using tailgate::sdk::Host;
 using tailgate::sdk::Route;
 using tailgate::sdk::Strategy;
@@ -149,12 +148,7 @@ struct Keyed {
 class UsageStrategy final : public Strategy {
 public:
     UsageStrategy(Host host, Args args) : host_(host) {
-        if (const tg_args* raw = args.raw())
-            for (uint32_t i = 0; i < raw->count; ++i) {
-                std::string_view key = raw->items[i].key ? raw->items[i].key : "";
-                if (key.rfind("router.", 0) != 0)  // router.* are the host's settings
-                    throw ConfigError("unknown arg '" + std::string(key) + "' (usage takes no args)");
-            }
+        args.allow_only({});
         const uint32_t n = host_.deployment_count();
         windows_.reserve(n);
         for (uint32_t i = 0; i < n; ++i) windows_.push_back(std::make_unique<Window>());

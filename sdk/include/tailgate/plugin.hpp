@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -34,6 +35,35 @@ struct ConfigError : std::runtime_error {
 class Args {
 public:
     explicit Args(const tg_args* a) : a_(a) {}
+    // `strategy` (the plugin's name, used in messages) is borrowed: a string literal.
+    Args(const tg_args* a, const char* strategy) : a_(a), strategy_(strategy) {}
+
+    // Refuses (ConfigError) the first arg whose key is not in `allowed`; the
+    // message names it and lists `allowed`. Keys starting with "router." are the
+    // host's router settings and always pass. `also(key)` may accept further keys
+    // (a family the list can only describe, e.g. "policy.<Key>").
+    void allow_only(std::initializer_list<std::string_view> allowed) const {
+        allow_only(allowed, [](std::string_view) { return false; });
+    }
+    template <class Also>
+    void allow_only(std::initializer_list<std::string_view> allowed, Also also) const {
+        if (a_ == nullptr) return;
+        for (uint32_t i = 0; i < a_->count; ++i) {
+            std::string_view key = a_->items[i].key ? a_->items[i].key : "";
+            if (key.substr(0, 7) == "router.") continue;
+            if (std::find(allowed.begin(), allowed.end(), key) != allowed.end() || also(key)) continue;
+            std::string msg = "unknown arg '" + std::string(key) + "' (" + (strategy_ ? strategy_ : "strategy");
+            if (allowed.size() == 0) {
+                msg += " takes no args)";
+            } else {
+                msg += " accepts: ";
+                for (auto it = allowed.begin(); it != allowed.end(); ++it)
+                    msg += (it == allowed.begin() ? "" : ", ") + std::string(*it);
+                msg += ")";
+            }
+            throw ConfigError(msg);
+        }
+    }
 
     std::optional<std::string_view> get(std::string_view key) const {
         if (a_ == nullptr) return std::nullopt;
@@ -87,7 +117,25 @@ public:
 
 private:
     const tg_args* a_;
+    const char* strategy_ = nullptr;
 };
+
+// Name of a tg_error_class value ("server", "timeout", ...); `other` for
+// TG_ERRC_NONE and for values this SDK does not know (a newer host's).
+inline const char* error_class_name(uint32_t error_class, const char* other = "other") {
+    switch (error_class) {
+        case TG_ERRC_CONNECT: return "connect";
+        case TG_ERRC_TIMEOUT: return "timeout";
+        case TG_ERRC_RATE_LIMIT: return "rate_limit";
+        case TG_ERRC_SERVER: return "server";
+        case TG_ERRC_AUTH: return "auth";
+        case TG_ERRC_NOT_FOUND: return "not_found";
+        case TG_ERRC_BAD_REQUEST: return "bad_request";
+        case TG_ERRC_PROTOCOL: return "protocol";
+        case TG_ERRC_CONTEXT_WINDOW: return "context_window";
+        default: return other;
+    }
+}
 
 // Services of the host, valid for the life of the strategy instance.
 class Host {
@@ -204,7 +252,8 @@ inline void copy_error(char* err, size_t len, const char* msg) {
 
 }  // namespace tailgate::sdk
 
-// Defines the six exported entry points for Class, constructed as Class(Host, Args).
+// Defines the exported entry points for Class (the six required ones and
+// tg_plugin_admit), constructed as Class(Host, Args).
 #define TAILGATE_STRATEGY(Class, NameLiteral)                                                       \
     extern "C" TG_EXPORT uint32_t tg_plugin_abi_version(void) { return TG_ABI_VERSION; }            \
     extern "C" TG_EXPORT const char* tg_plugin_name(void) { return NameLiteral; }                   \
@@ -212,7 +261,7 @@ inline void copy_error(char* err, size_t len, const char* msg) {
                                                 char* err, size_t err_len) {                        \
         try {                                                                                       \
             return static_cast<::tailgate::sdk::Strategy*>(                                         \
-                new Class(::tailgate::sdk::Host(host), ::tailgate::sdk::Args(args)));               \
+                new Class(::tailgate::sdk::Host(host), ::tailgate::sdk::Args(args, NameLiteral)));  \
         } catch (const std::exception& e) {                                                         \
             ::tailgate::sdk::detail::copy_error(err, err_len, e.what());                            \
         } catch (...) {                                                                             \

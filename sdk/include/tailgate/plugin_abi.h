@@ -1,8 +1,8 @@
 /*
  * Tailgate strategy plugin ABI — pure C, stable, versioned.
  *
- * A strategy plugin is a shared object exporting the six tg_plugin_* symbols
- * declared at the end of this file. The host resolves all of them and checks
+ * A strategy plugin is a shared object exporting the six required tg_plugin_*
+ * symbols declared at the end of this file (tg_plugin_admit is optional). The host resolves all of them and checks
  * tg_plugin_abi_version() == TG_ABI_VERSION before calling tg_plugin_create().
  *
  * Rules of the boundary
@@ -184,8 +184,8 @@ typedef struct tg_route {
     uint32_t count;
     tg_attempt* attempts;     /* BORROWED, capacity TG_MAX_ATTEMPTS */
     uint32_t attempt_count;
-    /* Human-readable note of the decision for the request log, e.g.
-     * "hedge after 412ms (p95)". Plugins write with tg_host_api.route_note. */
+    /* Identifies the request to the host's route callbacks (route_note,
+     * route_retry_after); plugins neither read nor change it. */
     void* host_private;       /* HOST: opaque, pass back to host callbacks */
 } tg_route;
 
@@ -256,7 +256,8 @@ typedef struct tg_host_api {
     /* Publish health state; cooldown_until_ms 0 when healthy. */
     void (*publish_health)(void* host, uint32_t index, uint32_t health,
                            int64_t cooldown_until_ms);
-    /* Append a short note to this request's log line. route: BORROWED, text: BORROWED */
+    /* Append a short, human-readable note of the decision to this request's log
+     * line, e.g. "hedge after 412ms (p95)". route: BORROWED, text: BORROWED */
     void (*route_note)(tg_route* route, const char* text);
     /* Number of deployments in the router and a view of each (HOST-owned). */
     uint32_t (*deployment_count)(void* host);

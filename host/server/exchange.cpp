@@ -61,6 +61,8 @@ void RequestScope::record() {
             spdlog::info("{}", line);
         }
     } catch (...) {
+        // Bookkeeping runs in destructors and after the response: a failure to
+        // record (allocation, a log sink) must not take the connection down.
     }
 
 }

@@ -322,6 +322,7 @@ void Handler::handleRequest(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSe
             try {
                 send_error(resp, ApiError::internal("internal gateway error"));
             } catch (...) {
+                // The client is gone as well: nobody to tell.
             }
         }
     }

@@ -390,7 +390,8 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
     // Draining: every answer closes its connection, so clients reconnect elsewhere.
     if (drain.draining()) resp.setKeepAlive(false);
 
-    Call call{req, resp, request_id, echo_client_id ? client_id : Poco::Net::HTTPMessage::EMPTY, t0};
+    Call call{req, resp, request_id, echo_client_id ? client_id : Poco::Net::HTTPMessage::EMPTY, t0,
+              TG_ENDPOINT_CHAT, {}};
     std::string_view path = path_only(req.getURI());
     while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
     const std::string& method = req.getMethod();

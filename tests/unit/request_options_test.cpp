@@ -31,7 +31,7 @@ TEST(ModelList, SplitsAndTrims) {
 
 TEST(ModelList, CountedAndCappedBeforeBuilding) {
     std::string sixteen = "m";
-    for (int i = 1; i < TG_MAX_ATTEMPTS; ++i) sixteen += ",m";
+    for (unsigned i = 1; i < TG_MAX_ATTEMPTS; ++i) sixteen += ",m";
     EXPECT_EQ(list(sixteen).size(), static_cast<size_t>(TG_MAX_ATTEMPTS));
     EXPECT_EQ(list_error(sixteen + ",m").param, "model");
     // A million commas: refused by the count, nothing built.

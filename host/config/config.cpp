@@ -16,6 +16,7 @@
 #include <cstring>
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -60,6 +61,25 @@ std::string upstream_model(const Deployment& d, std::string_view capture) {
     const size_t star = m.find('*');
     if (star == std::string::npos) return m;
     return m.substr(0, star) + std::string(capture) + m.substr(star + 1);
+}
+
+static std::vector<std::string> dropped_fields(const Deployment& d, bool drop_params) {
+    std::vector<std::string> out = d.additional_drop_params;
+    if (!drop_params) return out;
+    // Only what a provider documents as refused: everything else an
+    // OpenAI-compatible server accepts or ignores, and is forwarded.
+    struct Rejects {
+        const char* provider;
+        std::initializer_list<const char*> fields;
+    };
+    static const Rejects kRejects[] = {
+        {"groq", {"logprobs", "top_logprobs", "logit_bias"}},
+    };
+    for (const auto& r : kRejects)
+        if (d.upstream.provider == r.provider)
+            for (const char* f : r.fields)
+                if (std::find(out.begin(), out.end(), f) == out.end()) out.emplace_back(f);
+    return out;
 }
 
 namespace {
@@ -648,6 +668,7 @@ Config Loader::run(const std::string& yaml_text) {
     throw_collected();
     sort(warnings_);
     for (auto& w : warnings_) cfg_.warnings.push_back(std::move(w.text));
+    for (auto& d : cfg_.deployments) d.dropped_fields = dropped_fields(d, d.drop_params.value_or(cfg_.router.drop_params));
     return std::move(cfg_);
 }
 

@@ -67,6 +67,10 @@ struct Deployment {
     // before this deployment is called (LiteLLM's per-deployment drop list).
     std::vector<std::string> additional_drop_params;
     std::optional<bool> drop_params;  // litellm_params.drop_params: this deployment's, over litellm_settings
+    // Derived at load, so no request computes it: additional_drop_params, plus,
+    // with drop_params (this deployment's, else litellm_settings'), the OpenAI
+    // parameters its provider documents as refused (LiteLLM's drop_params).
+    std::vector<std::string> dropped_fields;
     double input_cost_per_token = -1;      // < 0: unknown
     double output_cost_per_token = -1;
     int line = 0;                          // where it was declared

@@ -197,7 +197,6 @@ struct Gateway::Impl {
         scheduler = std::make_unique<dispatch::AsioScheduler>(io);
     }
 
-    long client_retry_after(long seconds) const { return env.client_retry_after(seconds); }
     void handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp);
     // Endpoint handlers (the table kRoutes below says which path, method and access each serves).
     void liveness(Call& c);
@@ -271,7 +270,7 @@ bool Gateway::Impl::authorized(const Poco::Net::HTTPServerRequest& req) const {
 
 void Gateway::Impl::refuse(Poco::Net::HTTPServerResponse& resp, Rejection why, const std::string& group) {
     if (prom) prom->rejected(why);
-    send_error(resp, rejection_error(why, group, cfg->general.overload_retry_after_s));
+    send_error(resp, rejection_error(why, group, env.client_retry_after(cfg->general.overload_retry_after_s)));
 }
 
 void Gateway::Impl::send_metrics(Poco::Net::HTTPServerResponse& resp) const {
@@ -607,7 +606,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
 
     auto routed_or = router->route(info);
     if (auto* e = std::get_if<ApiError>(&routed_or)) {
-        if (e->retry_after_s >= 0) e->retry_after_s = client_retry_after(e->retry_after_s);
+        if (e->retry_after_s >= 0) e->retry_after_s = env.client_retry_after(e->retry_after_s);
         send_error(resp, *e);
         scope.error = e->message;
         if (prom)

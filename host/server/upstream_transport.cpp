@@ -1,8 +1,5 @@
 #include "server/upstream_transport.hpp"
 
-#include <algorithm>
-#include <initializer_list>
-
 namespace tailgate::server {
 
 UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Config& cfg,
@@ -22,27 +19,8 @@ UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Con
         const std::string_view capture = a.group < captures.size() ? std::string_view(captures[a.group]) : body_->model;
         const auto& d = cfg_.deployments[a.deployment];
         models_.push_back(config::upstream_model(d, capture));
-        drops_.push_back(dropped_fields(d, d.drop_params.value_or(cfg_.router.drop_params)));
+        drops_.push_back(&d.dropped_fields);
     }
-}
-
-std::vector<std::string> UpstreamTransport::dropped_fields(const config::Deployment& d, bool drop_params) {
-    std::vector<std::string> out = d.additional_drop_params;
-    if (!drop_params) return out;
-    // Only what a provider documents as refused: everything else an
-    // OpenAI-compatible server accepts or ignores, and is forwarded.
-    struct Rejects {
-        const char* provider;
-        std::initializer_list<const char*> fields;
-    };
-    static const Rejects kRejects[] = {
-        {"groq", {"logprobs", "top_logprobs", "logit_bias"}},
-    };
-    for (const auto& r : kRejects)
-        if (d.upstream.provider == r.provider)
-            for (const char* f : r.fields)
-                if (std::find(out.begin(), out.end(), f) == out.end()) out.emplace_back(f);
-    return out;
 }
 
 const char* UpstreamTransport::path_for(tg_endpoint e) {
@@ -85,7 +63,7 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
 upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstream::Handler> handler) {
     const auto& d = cfg_.deployments[deployments_[index]];
     upstream::Request req =
-        build(d, cfg_.router, endpoint_, stream_, body_->body_for(models_[index], drops_[index]), timeouts_);
+        build(d, cfg_.router, endpoint_, stream_, body_->body_for(models_[index], *drops_[index]), timeouts_);
     req.headers.insert(req.headers.end(), forwarded_.begin(), forwarded_.end());
     return client_.start(std::move(req), std::move(handler));
 }

@@ -28,10 +28,6 @@ public:
     // Client headers every attempt passes on (general_settings.forward_client_headers).
     void forward(std::vector<std::pair<std::string, std::string>> headers) { forwarded_ = std::move(headers); }
 
-    // Top-level request fields this deployment never gets: its
-    // additional_drop_params, plus, with litellm_settings.drop_params, the
-    // OpenAI parameters its provider rejects (LiteLLM's drop_params).
-    static std::vector<std::string> dropped_fields(const config::Deployment& d, bool drop_params);
     // Path suffix per endpoint, e.g. "/chat/completions".
     static const char* path_for(tg_endpoint e);
     // Builds the upstream request (exposed for tests).
@@ -44,7 +40,7 @@ private:
     std::shared_ptr<const ParsedBody> body_;
     std::vector<uint32_t> deployments_;
     std::vector<std::string> models_;  // per attempt: the model name sent upstream
-    std::vector<std::vector<std::string>> drops_;  // per attempt: top-level fields left out
+    std::vector<const std::vector<std::string>*> drops_;  // per attempt: Deployment::dropped_fields
     std::vector<std::pair<std::string, std::string>> forwarded_;
     tg_endpoint endpoint_;
     bool stream_;

@@ -36,7 +36,6 @@ using tailgate::sdk::Route;
 using tailgate::sdk::Strategy;
 
 using tailgate::plugins::thread_rng;
-using tailgate::plugins::unit;
 
 uint32_t in_flight(const tg_candidate& c) {
     const tg_deployment_stats* s = c.stats;

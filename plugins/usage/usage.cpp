@@ -129,7 +129,6 @@ private:
 };
 
 using tailgate::plugins::thread_rng;
-using tailgate::plugins::unit;
 
 int64_t limit_of(const tg_deployment* d, bool tpm) {
     if (d == nullptr) return 0;

@@ -6,7 +6,8 @@
 # 1. installs the SDK component of <build> into a fresh prefix,
 # 2. copies sdk/examples/hello-strategy out of the tree and builds it with
 #    find_package(TailgateSDK) against that prefix only,
-# 3. checks the .so exports exactly the six tg_plugin_* entry points plus the optional tg_plugin_admit,
+# 3. checks the .so exports exactly the six tg_plugin_* entry points plus the optional admit,
+#    release_request and adopt_state (the SDK macro defines all nine),
 # 4. dlopens it from a small C++ program compiled against the installed
 #    headers and runs the handshake, create (good and bad args) and route,
 # 5. leaves the plugin at <build>/lib/tailgate/example-plugins/prefer-provider.so
@@ -54,7 +55,7 @@ so="$work/build/prefer-provider.so"
 step "exports"
 nm -D --defined-only "$so" | grep -qw tg_plugin_abi_version || fail "$so does not export tg_plugin_abi_version"
 exports=$(nm -D --defined-only "$so" | awk '{print $3}' | sort | tr '\n' ' ')
-want="tg_plugin_abi_version tg_plugin_admit tg_plugin_create tg_plugin_destroy tg_plugin_name tg_plugin_observe tg_plugin_route "
+want="tg_plugin_abi_version tg_plugin_admit tg_plugin_adopt_state tg_plugin_create tg_plugin_destroy tg_plugin_name tg_plugin_observe tg_plugin_release_request tg_plugin_route "
 [[ "$exports" == "$want" ]] || fail "exports are '$exports', expected '$want'"
 
 step "load and run it"

@@ -1,5 +1,6 @@
 #include "router/router.hpp"
 #include "common/fast_rng.hpp"
+#include "metrics/metrics.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -25,6 +26,60 @@ int64_t steady_ms() {
 }
 
 }  // namespace
+
+RequestContexts::~RequestContexts() {
+    for (auto& [inst, ctx] : slots_) inst->release_request(ctx);
+}
+
+void RequestContexts::set(plugin::Instance* p, void* ctx) {
+    for (auto& slot : slots_)
+        if (slot.first == p) {
+            // A plugin replacing its context without freeing the old one would
+            // leak it: release what it leaves behind.
+            if (slot.second != ctx) p->release_request(slot.second);
+            slot.second = ctx;
+            return;
+        }
+    if (ctx != nullptr) slots_.emplace_back(p, ctx);
+}
+
+// The C view of a request, built once per request and shared by every group
+// it routes (requested, fallbacks): only model_group differs between them.
+class Router::RequestView {
+public:
+    RequestView(const RequestInfo& req, int64_t now) {
+        raw.struct_size = sizeof raw;
+        raw.request_id = req.request_id.c_str();
+        raw.endpoint = req.endpoint;
+        raw.stream = req.stream ? 1 : 0;
+        raw.overrides_json = req.overrides_json.c_str();
+        raw.metadata_json = req.metadata_json.c_str();
+        raw.now_ms = now;
+        overrides_.reserve(req.overrides.size());
+        for (const auto& [k, v] : req.overrides) overrides_.push_back(tg_kv{k.c_str(), v.c_str()});
+        raw.overrides = overrides_.data();
+        raw.override_count = static_cast<uint32_t>(overrides_.size());
+        raw.user = req.user ? req.user->c_str() : nullptr;
+        raw.max_tokens = req.max_tokens;
+        raw.flags = req.flags;
+        raw.prompt_tokens_estimate = req.prompt_tokens_estimate;
+        headers_.reserve(req.headers.size());
+        for (const auto& [k, v] : req.headers) headers_.push_back(tg_kv{k.c_str(), v.c_str()});
+        raw.headers = headers_.empty() ? nullptr : headers_.data();
+        raw.header_count = static_cast<uint32_t>(headers_.size());
+        raw.caller_key_hash = req.caller_key_hash.empty() ? nullptr : req.caller_key_hash.c_str();
+        raw.caller_key_alias = nullptr;  // virtual keys do not exist yet
+        raw.caller_team = nullptr;
+    }
+    RequestView(const RequestView&) = delete;
+    RequestView& operator=(const RequestView&) = delete;
+
+    tg_request raw{};  // model_group left null: set per group
+
+private:
+    std::vector<tg_kv> overrides_;
+    std::vector<tg_kv> headers_;
+};
 
 tg_deployment_stats DeploymentState::snapshot() const {
     tg_deployment_stats s{};
@@ -86,6 +141,13 @@ tg_host_api Router::make_host_api(Router* self) {
     api.deployment_at = [](void* h, uint32_t i) -> const tg_deployment* {
         auto* r = static_cast<Router*>(h);
         return i < r->views_.size() ? &r->views_[i] : nullptr;
+    };
+    api.log_enabled = [](void*, uint32_t level) -> int32_t {
+        const auto lvl = level == TG_LOG_DEBUG  ? spdlog::level::debug
+                         : level == TG_LOG_INFO ? spdlog::level::info
+                         : level == TG_LOG_WARN ? spdlog::level::warn
+                                                : spdlog::level::err;
+        return spdlog::should_log(lvl) ? 1 : 0;
     };
     return api;
 }
@@ -192,8 +254,9 @@ const std::string* Router::resolve_group(const std::string& name, std::string* c
     return nullptr;
 }
 
-Router::GroupRoute Router::route_group(const std::string& name, const RequestInfo& req, const Chain& chain,
-                                       std::string& note) const {
+Router::GroupRoute Router::route_group(const std::string& name, const RequestInfo& req, const RequestView& view,
+                                       const Chain& chain, std::string& note,
+                                       std::shared_ptr<RequestContexts>& contexts) const {
     GroupRoute out;
     const std::string* resolved = resolve_group(name, &out.capture);
     if (!resolved) {
@@ -212,11 +275,9 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
     for (uint32_t idx : members) stats.push_back(states_[idx]->snapshot());
     for (size_t k = 0; k < members.size(); ++k) candidates.push_back(tg_candidate{&views_[members[k]], &stats[k]});
 
-    // On the heap: a pool thread's stack pages stay resident once touched, and
-    // the plan plus its per-plugin copy would add ~10 KB to every thread.
-    std::vector<tg_attempt> plan_buf(2 * TG_MAX_ATTEMPTS);
+    // On the heap: a pool thread's stack pages stay resident once touched.
+    std::vector<tg_attempt> plan_buf(TG_MAX_ATTEMPTS);
     tg_attempt* const attempts = plan_buf.data();
-    tg_attempt* const saved_plan = attempts + TG_MAX_ATTEMPTS;
     RouteScratch scratch;
     tg_route route{};
     route.struct_size = sizeof route;
@@ -226,21 +287,9 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
     route.attempt_count = 0;
     route.host_private = &scratch;
 
-    tg_request treq{};
-    treq.struct_size = sizeof treq;
-    treq.request_id = req.request_id.c_str();
+    tg_request treq = view.raw;
     treq.model_group = group.c_str();
-    treq.endpoint = req.endpoint;
-    treq.stream = req.stream ? 1 : 0;
-    treq.overrides_json = req.overrides_json.c_str();
-    treq.metadata_json = req.metadata_json.c_str();
-    const int64_t now = now_ms();
-    treq.now_ms = now;
-    std::vector<tg_kv> kv;
-    kv.reserve(req.overrides.size());
-    for (const auto& [k, v] : req.overrides) kv.push_back(tg_kv{k.c_str(), v.c_str()});
-    treq.overrides = kv.data();
-    treq.override_count = static_cast<uint32_t>(kv.size());
+    const int64_t now = treq.now_ms;
 
     auto refused = [&](const std::string& why) {
         out.status = GroupRoute::Refused;
@@ -261,29 +310,26 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
         return out;
     };
 
-    std::vector<tg_candidate> saved;
+    // Every strategy's output is checked against its input, and a failing one
+    // is undone as a whole (Instance::route): no plugin can crash the router,
+    // hand it another group's deployment or break another strategy's plan.
+    plugin::RouteGuard guard;
+    std::string error;
     for (plugin::Instance* p : chain) {
-        saved.assign(candidates.begin(), candidates.begin() + route.count);
-        uint32_t saved_attempts = route.attempt_count;
         const int64_t saved_hint = scratch.retry_after_ms;
-        std::memcpy(saved_plan, attempts, TG_MAX_ATTEMPTS * sizeof(tg_attempt));
-        int32_t rc = p->route(treq, route);
+        route.request_ctx = contexts ? contexts->get(p) : nullptr;
+        int32_t rc = p->route(treq, route, guard, error);
+        if (route.request_ctx != nullptr || contexts) {
+            if (!contexts) contexts = std::make_shared<RequestContexts>();
+            contexts->set(p, route.request_ctx);
+        }
         if (rc == TG_ERR_NO_CANDIDATE) return refused("strategy '" + p->name() + "' refused all deployments");
-        if (rc != TG_OK) {
-            // A misbehaving plugin must not take requests down with it: undo its decision.
-            spdlog::error("strategy '{}' failed (status {}) routing request {}; ignoring its decision", p->name(), rc,
-                          req.request_id);
-            std::copy(saved.begin(), saved.end(), candidates.begin());
-            route.candidates = candidates.data();
-            route.count = static_cast<uint32_t>(saved.size());
-            route.attempt_count = saved_attempts;
+        if (rc != TG_OK) {  // logged by Instance::route; the route is as it was
             scratch.retry_after_ms = saved_hint;
             continue;
         }
         if (route.count == 0) return refused("strategy '" + p->name() + "' filtered out all deployments");
-        if (route.attempt_count != saved_attempts ||
-            (route.attempt_count > 0 && std::memcmp(saved_plan, attempts, route.attempt_count * sizeof(tg_attempt))))
-            out.owner = route.attempt_count > 0 ? p : nullptr;
+        if (guard.plan_changed(route)) out.owner = route.attempt_count > 0 ? p : nullptr;
     }
     if (!scratch.note.empty()) {
         if (!note.empty()) note += "; ";
@@ -411,6 +457,7 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
     RoutedPlan out;
     dispatch::Plan& plan = out.plan;
     plan.stream = req.stream;
+    const RequestView view(req, now_ms());
     std::vector<std::vector<dispatch::AttemptSpec>> per_group;  // index = position in out.groups
     std::vector<std::string> refusals;
     int64_t retry_after = -1;
@@ -422,7 +469,7 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
         auto it = std::find(out.groups.begin(), out.groups.end(), g);
         uint32_t gi;
         if (it == out.groups.end()) {
-            GroupRoute gr = route_group(g, req, chain, out.note);
+            GroupRoute gr = route_group(g, req, view, chain, out.note, out.contexts);
             if (gr.status == GroupRoute::Refused) {
                 refusals.push_back(g + ": " + gr.message);
                 if (gr.retry_after_ms >= 0 && (retry_after < 0 || gr.retry_after_ms < retry_after)) {
@@ -490,6 +537,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
     RoutedPlan out;
     dispatch::Plan& plan = out.plan;
     plan.stream = req.stream;
+    const RequestView view(req, now_ms());
 
     // The requested group, then its fallbacks (per request, else from the config).
     std::vector<std::string> groups{req.model_group};
@@ -509,7 +557,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
     std::vector<plugin::Instance*> owners;  // per attempt
     auto add_group = [&](const std::string& g, bool context_window_only) -> std::optional<ApiError> {
         if (plan.attempts.size() >= 4 * TG_MAX_ATTEMPTS) return std::nullopt;
-        GroupRoute gr = route_group(g, req, chain, out.note);
+        GroupRoute gr = route_group(g, req, view, chain, out.note, out.contexts);
         if (gr.status == GroupRoute::UnknownGroup) {
             return ApiError::bad_request("fallback model group '" + g + "' does not exist", "fallbacks",
                                          "model_not_found");
@@ -593,12 +641,14 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
             std::vector<uint32_t> deployments;
             std::string request_id;
             bool stream;
+            std::shared_ptr<RequestContexts> contexts;
         };
         auto ctx = std::make_shared<Ctx>();
         ctx->owners = std::move(owners);
         for (const auto& a : plan.attempts) ctx->deployments.push_back(a.deployment);
         ctx->request_id = req.request_id;
         ctx->stream = req.stream;
+        ctx->contexts = out.contexts;
         plan.admit = [this, ctx](uint32_t i, double elapsed_ms) {
             if (i >= ctx->owners.size() || ctx->owners[i] == nullptr) return true;
             tg_event ev{};
@@ -615,6 +665,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
             ev.retry_after_ms = -1;
             ev.prompt_tokens = -1;
             ev.completion_tokens = -1;
+            ev.request_ctx = ctx->contexts ? ctx->contexts->get(ctx->owners[i]) : nullptr;
             return ctx->owners[i]->admit(ev);
         };
     }
@@ -625,8 +676,8 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
 class Router::RequestObserver final : public dispatch::Observer {
 public:
     // Keeps only what the events need: RequestInfo also holds the overrides.
-    RequestObserver(const Router& r, std::string request_id, bool stream)
-        : r_(r), request_id_(std::move(request_id)), stream_(stream) {}
+    RequestObserver(const Router& r, std::string request_id, bool stream, std::shared_ptr<RequestContexts> contexts)
+        : r_(r), request_id_(std::move(request_id)), stream_(stream), contexts_(std::move(contexts)) {}
 
     void on_attempt(const dispatch::AttemptEvent& ev) override {
         auto& st = *r_.states_[ev.deployment];
@@ -669,23 +720,44 @@ public:
         e.prompt_tokens = ev.prompt_tokens;
         e.completion_tokens = ev.completion_tokens;
         e.cancel_reason = ev.cancel_reason;
-        r_.dispatch_event(e);
+        r_.dispatch_event(e, contexts_.get());
     }
 
 private:
     const Router& r_;
     std::string request_id_;
     bool stream_;
+    std::shared_ptr<RequestContexts> contexts_;  // released after the last event
 };
 
 // Every instance sees every attempt, whichever chain routed the request, so
 // health and latency stay current for all of them. No lock: all_ is fixed.
-void Router::dispatch_event(const tg_event& ev) const {
-    for (plugin::Instance* p : all_) p->observe(ev);
+// Each instance gets its own request_ctx in the event.
+void Router::dispatch_event(tg_event& ev, const RequestContexts* contexts) const {
+    for (plugin::Instance* p : all_) {
+        ev.request_ctx = contexts ? contexts->get(p) : nullptr;
+        p->observe(ev);
+    }
 }
 
-std::shared_ptr<dispatch::Observer> Router::observer_for(const RequestInfo& req) const {
-    return std::make_shared<RequestObserver>(*this, req.request_id, req.stream);
+std::shared_ptr<dispatch::Observer> Router::observer_for(const RequestInfo& req, const RoutedPlan* routed) const {
+    return std::make_shared<RequestObserver>(*this, req.request_id, req.stream,
+                                             routed ? routed->contexts : nullptr);
+}
+
+void Router::append_plugin_metrics(std::string& out) const {
+    // One series per strategy name (bounded by the config), summed over its instances.
+    std::vector<std::pair<std::string, uint64_t>> by_name;
+    for (const plugin::Instance* p : all_) {
+        auto it = std::find_if(by_name.begin(), by_name.end(), [&](const auto& e) { return e.first == p->name(); });
+        if (it == by_name.end()) it = by_name.insert(by_name.end(), {p->name(), 0});
+        it->second += p->failures();
+    }
+    out += "# HELP tailgate_plugin_failures_total Strategy route() calls that failed or broke the plugin ABI's rules "
+           "(their decision was undone).\n# TYPE tailgate_plugin_failures_total counter\n";
+    for (const auto& [name, n] : by_name)
+        out += "tailgate_plugin_failures_total{plugin=\"" + metrics::escape_label_value(name) + "\"} " +
+               std::to_string(n) + "\n";
 }
 
 }  // namespace tailgate::router

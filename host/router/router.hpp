@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -37,6 +38,36 @@ struct RequestInfo {
     std::vector<std::string> strategies;    // per-request chain (when the config allows it)
     // model="a,b" with fastest_response: race one deployment of each listed group.
     std::vector<std::string> race_groups;
+
+    // What strategies may read of the request (tg_request 1.1 members).
+    std::optional<std::string> user;          // OpenAI `user`
+    int64_t max_tokens = -1;                  // max_completion_tokens, else max_tokens
+    uint32_t flags = 0;                       // TG_REQUEST_HAS_*
+    int64_t prompt_tokens_estimate = -1;
+    std::vector<std::pair<std::string, std::string>> headers;  // allow-listed, names lower-case
+    std::string caller_key_hash;              // "" without a key
+};
+
+// The per-request contexts strategies leave in tg_route.request_ctx, one per
+// instance, handed back in that request's events. Shared by the routed plan and
+// the request's observer: the last of them to go releases every context
+// through its instance (tg_plugin_release_request), which must outlive this.
+class RequestContexts {
+public:
+    RequestContexts() = default;
+    RequestContexts(const RequestContexts&) = delete;
+    RequestContexts& operator=(const RequestContexts&) = delete;
+    ~RequestContexts();
+
+    void* get(const plugin::Instance* p) const {
+        for (const auto& [inst, ctx] : slots_)
+            if (inst == p) return ctx;
+        return nullptr;
+    }
+    void set(plugin::Instance* p, void* ctx);
+
+private:
+    std::vector<std::pair<plugin::Instance*, void*>> slots_;  // a chain is short: a vector beats a map
 };
 
 struct RoutedPlan {
@@ -50,6 +81,9 @@ struct RoutedPlan {
     // whose cooldown ends first (router_settings.panic_routing). Its failure is
     // final: the client is told not to retry on top of it.
     bool panic = false;
+    // Contexts strategies set for this request (null when none did); give the
+    // plan to observer_for so events carry them.
+    std::shared_ptr<RequestContexts> contexts;
 };
 
 // Per-deployment counters and published values. Counters are atomics; the
@@ -106,7 +140,12 @@ public:
     std::variant<RoutedPlan, ApiError> route_race(const RequestInfo& req) const;
 
     // Observer for the executor of one request: updates stats, tells plugins.
-    std::shared_ptr<dispatch::Observer> observer_for(const RequestInfo& req) const;
+    // With `routed`, events carry the request contexts its strategies set.
+    std::shared_ptr<dispatch::Observer> observer_for(const RequestInfo& req, const RoutedPlan* routed = nullptr) const;
+
+    // Appends the plugin series (tailgate_plugin_failures_total{plugin}) in
+    // Prometheus text format.
+    void append_plugin_metrics(std::string& out) const;
 
     int64_t now_ms() const;
 
@@ -120,11 +159,12 @@ private:
     friend class RequestObserver;
     using Chain = std::vector<plugin::Instance*>;
     struct GroupRoute;
-    GroupRoute route_group(const std::string& group, const RequestInfo& req, const Chain& chain,
-                           std::string& note) const;
+    class RequestView;
+    GroupRoute route_group(const std::string& group, const RequestInfo& req, const RequestView& view,
+                           const Chain& chain, std::string& note, std::shared_ptr<RequestContexts>& contexts) const;
     std::variant<Chain, ApiError> chain_for(const RequestInfo& req) const;
     plugin::InstancePtr make_instance(const config::StrategySpec& spec) const;
-    void dispatch_event(const tg_event& ev) const;
+    void dispatch_event(tg_event& ev, const RequestContexts* contexts) const;
     ApiError unknown_group(const std::string& group) const;
     // The deployment of `groups` whose cooldown ends first (half-open ones first
     // of all); nullopt when none is cooling.

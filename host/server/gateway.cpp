@@ -17,6 +17,7 @@
 #include "server/exchange.hpp"
 #include "server/request_body.hpp"
 #include "server/request_options.hpp"
+#include "server/strategy_fields.hpp"
 #include "server/upstream_transport.hpp"
 #include "upstream/client.hpp"
 
@@ -160,6 +161,7 @@ struct Gateway::Impl {
     bool json_log = false;
     ExchangeEnv env;  // what the exchanges' bookkeeping writes to (set once prom and strat exist)
     bool unauthenticated_beyond_loopback = false;  // no master key, listening on a non-loopback address
+    std::string caller_key_hash;  // of the master key (the only key today): tg_request.caller_key_hash
     boost::asio::io_context io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
     std::vector<std::thread> io_threads;
@@ -174,6 +176,7 @@ struct Gateway::Impl {
         std::vector<std::string> secrets{cfg->general.master_key.reveal()};
         for (const auto& d : cfg->deployments) secrets.push_back(d.upstream.api_key.reveal());
         set_redacted_secrets(std::move(secrets));
+        caller_key_hash = key_hash_prefix(cfg->general.master_key.reveal());
         json_log = cfg->general.log_format == "json";
         if (cfg->general.metrics) {
             prom = std::make_unique<metrics::Metrics>(*cfg);
@@ -278,6 +281,7 @@ void Gateway::Impl::send_metrics(Poco::Net::HTTPServerResponse& resp) const {
         auto s = router->state(d).snapshot();
         return metrics::Metrics::DeploymentGauges{s.in_flight, s.health};
     });
+    router->append_plugin_metrics(body);
     resp.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
     resp.setContentType(metrics::Metrics::kContentType);
     resp.setContentLength(static_cast<std::streamsize>(body.size()));
@@ -591,6 +595,11 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     info.strategies = parsed->strategies;
     const RequestTimeouts timeouts = request_timeouts(*parsed, cfg->router.max_request_timeout);
     info.timeout = timeouts.timeout;
+    fill_strategy_fields(*parsed, info);
+    info.caller_key_hash = caller_key_hash;  // authorized: the caller presented the master key
+    for (const auto& name : cfg->router.strategy_request_headers)
+        for (auto it = req.find(name); it != req.end() && Poco::icompare(it->first, name) == 0; ++it)
+            info.headers.emplace_back(name, it->second);
     ForwardedHeaders forwarded;
     for (const auto& name : cfg->general.forward_client_headers)
         for (auto it = req.find(name); it != req.end() && Poco::icompare(it->first, name) == 0; ++it)
@@ -622,7 +631,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
 
     auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, routed.captures, ep, timeouts);
     if (!forwarded.empty()) transport->forward(forwarded);
-    std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
+    std::shared_ptr<dispatch::Observer> observer = router->observer_for(info, &routed);
     std::shared_ptr<metrics::RequestObserver> traced;  // metrics and the JSON record read its trace
     if (prom || json_log) {
         traced = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), plan);
@@ -704,7 +713,7 @@ void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
         auto transport =
             std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, rp.captures, info.endpoint, timeouts);
         if (!forwarded.empty()) transport->forward(forwarded);
-        std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
+        std::shared_ptr<dispatch::Observer> observer = router->observer_for(info, &rp);
         if (prom) observer = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), plan);
         part.executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport, part.channel, observer);
         active->track(part.executor, part.channel);

@@ -11,7 +11,9 @@
 # 4. dlopens it from a small C++ program compiled against the installed
 #    headers and runs the handshake, create (good and bad args) and route,
 # 5. leaves the plugin at <build>/lib/tailgate/example-plugins/prefer-provider.so
-#    for the e2e suite.
+#    for the e2e suite,
+# 6. does the same for sdk/examples/sticky-user and budget-aware, running each
+#    one's own tests (ctest in its out-of-tree build) on the way.
 set -euo pipefail
 
 build=$(cd "${1:?usage: $0 <build dir> [<source dir>]}" && pwd)
@@ -138,4 +140,20 @@ EOF
 step "publish for the e2e suite"
 mkdir -p "$build/lib/tailgate/example-plugins"
 cp "$so" "$build/lib/tailgate/example-plugins/prefer-provider.so"
-echo "OK: $build/lib/tailgate/example-plugins/prefer-provider.so"
+
+# The other examples carry their own tests (through the SDK's loader harness):
+# build each out of tree against the same fresh install, run its ctest, publish.
+for ex in sticky-user budget-aware; do
+  step "example $ex: build out of tree, run its own tests"
+  cp -r "$src/sdk/examples/$ex" "$work/$ex-src"
+  cmake -S "$work/$ex-src" -B "$work/$ex-build" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
+    -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF >/dev/null
+  cmake --build "$work/$ex-build" -j2
+  ctest --test-dir "$work/$ex-build" --output-on-failure
+  [[ -f "$work/$ex-build/$ex.so" ]] || fail "expected $work/$ex-build/$ex.so"
+  cp "$work/$ex-build/$ex.so" "$build/lib/tailgate/example-plugins/$ex.so"
+done
+echo "OK: $build/lib/tailgate/example-plugins/{prefer-provider,sticky-user,budget-aware}.so"

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <random>
 
 namespace tailgate::router {
@@ -96,28 +97,30 @@ tg_deployment_stats DeploymentState::snapshot() const {
     return s;
 }
 
-tg_host_api Router::make_host_api(Router* self) {
+tg_host_api Router::make_host_api() {
     tg_host_api api{};
     api.struct_size = sizeof api;
-    api.host = self;
-    api.log = [](void*, uint32_t level, const char* msg) {
+    api.host = nullptr;  // a PluginHost, set per instance by make_instance
+    api.log = [](void* h, uint32_t level, const char* msg) {
+        const std::string& name = static_cast<PluginHost*>(h)->name;
+        if (msg == nullptr) return;
         switch (level) {
-            case TG_LOG_DEBUG: spdlog::debug("plugin: {}", msg); break;
-            case TG_LOG_INFO: spdlog::info("plugin: {}", msg); break;
-            case TG_LOG_WARN: spdlog::warn("plugin: {}", msg); break;
-            default: spdlog::error("plugin: {}", msg); break;
+            case TG_LOG_DEBUG: spdlog::debug("plugin {}: {}", name, msg); break;
+            case TG_LOG_INFO: spdlog::info("plugin {}: {}", name, msg); break;
+            case TG_LOG_WARN: spdlog::warn("plugin {}: {}", name, msg); break;
+            default: spdlog::error("plugin {}: {}", name, msg); break;
         }
     };
-    api.now_ms = [](void* h) { return static_cast<Router*>(h)->now_ms(); };
+    api.now_ms = [](void* h) { return router_of(h).now_ms(); };
     api.publish_latency = [](void* h, uint32_t index, uint32_t which, const tg_latency_summary* s) {
-        auto* r = static_cast<Router*>(h);
+        auto* r = &router_of(h);
         if (index >= r->states_.size() || s == nullptr) return;
         auto& st = *r->states_[index];
         std::lock_guard lk(st.mu);
         (which == 0 ? st.ttft : st.total) = *s;
     };
     api.publish_health = [](void* h, uint32_t index, uint32_t health, int64_t until) {
-        auto* r = static_cast<Router*>(h);
+        auto* r = &router_of(h);
         if (index >= r->states_.size()) return;
         auto& st = *r->states_[index];
         std::lock_guard lk(st.mu);
@@ -137,10 +140,10 @@ tg_host_api Router::make_host_api(Router* self) {
         auto* scratch = static_cast<RouteScratch*>(route->host_private);
         if (scratch->retry_after_ms < 0 || ms < scratch->retry_after_ms) scratch->retry_after_ms = ms;
     };
-    api.deployment_count = [](void* h) { return static_cast<uint32_t>(static_cast<Router*>(h)->views_.size()); };
+    api.deployment_count = [](void* h) { return static_cast<uint32_t>(router_of(h).views_.size()); };
     api.deployment_at = [](void* h, uint32_t i) -> const tg_deployment* {
-        auto* r = static_cast<Router*>(h);
-        return i < r->views_.size() ? &r->views_[i] : nullptr;
+        const auto& views = router_of(h).views_;
+        return i < views.size() ? &views[i] : nullptr;
     };
     api.log_enabled = [](void*, uint32_t level) -> int32_t {
         const auto lvl = level == TG_LOG_DEBUG  ? spdlog::level::debug
@@ -148,6 +151,23 @@ tg_host_api Router::make_host_api(Router* self) {
                          : level == TG_LOG_WARN ? spdlog::level::warn
                                                 : spdlog::level::err;
         return spdlog::should_log(lvl) ? 1 : 0;
+    };
+    api.metric_register = [](void* h, uint32_t kind, const char* name, const char* help, const char* label_name,
+                             const char* const* values, uint32_t value_count, const double* buckets,
+                             uint32_t bucket_count) -> int32_t {
+        auto* ph = static_cast<PluginHost*>(h);
+        std::string why;
+        int32_t id = -1;
+        try {
+            id = ph->metrics->add(kind, name, help, label_name, values, value_count, buckets, bucket_count, why);
+        } catch (...) {
+            why = "out of memory";
+        }
+        if (id < 0) spdlog::warn("plugin {}: metric refused: {}", ph->name, why);
+        return id;
+    };
+    api.metric_update = [](void* h, int32_t metric, uint32_t label_index, double value) {
+        static_cast<PluginHost*>(h)->metrics->update(metric, label_index, value);
     };
     return api;
 }
@@ -179,7 +199,7 @@ Router::Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry
     }
     std::stable_sort(patterns_.begin(), patterns_.end(),
                      [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-    host_api_ = make_host_api(this);
+    host_api_ = make_host_api();
     auto allow = [this](const std::string& name, plugin::Instance* inst) {
         for (const auto& [n, p] : by_name_)
             if (n == name) return;  // the first of a name wins
@@ -211,7 +231,20 @@ plugin::InstancePtr Router::make_instance(const config::StrategySpec& spec) cons
     args.emplace_back("router.num_retries", std::to_string(rs.num_retries));
     args.emplace_back("router.timeout", std::to_string(rs.timeout.count()) + "ms");
     for (const auto& [k, v] : rs.allowed_fails_policy) args.emplace_back("router.allowed_fails_policy." + k, v);
-    return registry_.create(spec.name, &host_api_, args);
+    auto ph = std::make_unique<PluginHost>();
+    ph->router = const_cast<Router*>(this);  // the host callbacks update deployment state
+    ph->name = spec.name.find('/') == std::string::npos ? spec.name : std::filesystem::path(spec.name).stem().string();
+    // A second instance of one strategy gets its own series: tailgate_plugin_<name>_2_...
+    size_t same = 1;
+    for (const auto& other : plugin_hosts_) same += other->name == ph->name;
+    ph->metrics = std::make_unique<plugin::PluginMetrics>(same == 1 ? ph->name : ph->name + "_" + std::to_string(same));
+    tg_host_api table = host_api_;
+    table.host = ph.get();
+    PluginHost* raw = ph.get();
+    plugin_hosts_.push_back(std::move(ph));  // before create(): the plugin may log from its constructor
+    auto inst = registry_.create(spec.name, &table, args);
+    raw->metrics->seal();
+    return inst;
 }
 
 Router::~Router() {
@@ -753,6 +786,7 @@ void Router::append_plugin_metrics(std::string& out) const {
         if (it == by_name.end()) it = by_name.insert(by_name.end(), {p->name(), 0});
         it->second += p->failures();
     }
+    for (const auto& ph : plugin_hosts_) ph->metrics->render(out);
     out += "# HELP tailgate_plugin_failures_total Strategy route() calls that failed or broke the plugin ABI's rules "
            "(their decision was undone).\n# TYPE tailgate_plugin_failures_total counter\n";
     for (const auto& [name, n] : by_name)

@@ -7,6 +7,7 @@
 #include "config/config.hpp"
 #include "dispatch/executor.hpp"
 #include "plugin/loader.hpp"
+#include "plugin/plugin_metrics.hpp"
 
 #include <tailgate/plugin_abi.h>
 
@@ -169,7 +170,15 @@ private:
     // The deployment of `groups` whose cooldown ends first (half-open ones first
     // of all); nullopt when none is cooling.
     std::optional<uint32_t> panic_target(const std::vector<std::string>& groups) const;
-    static tg_host_api make_host_api(Router* self);
+    static tg_host_api make_host_api();
+    // What a plugin instance's tg_host_api.host points at: the router, the
+    // strategy's name (its log lines) and its metrics.
+    struct PluginHost {
+        Router* router = nullptr;
+        std::string name;
+        std::unique_ptr<plugin::PluginMetrics> metrics;
+    };
+    static Router& router_of(void* host) { return *static_cast<PluginHost*>(host)->router; }
 
     std::shared_ptr<const config::Config> cfg_;
     Clock clock_;
@@ -177,7 +186,10 @@ private:
     std::vector<std::unique_ptr<DeploymentState>> states_;
     std::unordered_map<std::string, std::vector<uint32_t>> groups_;
     std::vector<std::string> patterns_;  // wildcard groups, most specific (longest literal part) first
-    tg_host_api host_api_{};
+    tg_host_api host_api_{};  // host member set per instance (PluginHost)
+    // One per instance, in creation order; declared before the instances so
+    // they outlive them (destroy() may still log).
+    mutable std::vector<std::unique_ptr<PluginHost>> plugin_hosts_;  // grows in make_instance (construction only)
     HealthListener health_listener_;
     const plugin::Registry& registry_;
     std::vector<plugin::InstancePtr> chain_;

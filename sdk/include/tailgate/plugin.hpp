@@ -185,12 +185,41 @@ public:
     void retry_after(tg_route* route, int64_t ms) const {
         if (api_.route_retry_after) api_.route_retry_after(route, ms);
     }
+    // Plugin metrics (tailgate_plugin_<strategy>_<name> in /metrics). Register
+    // in the constructor; -1 (and updates that do nothing) on a host without
+    // them or when refused (the host logs why). One label at most, with every
+    // value listed here: series stay bounded.
+    int32_t counter(const char* name, const char* help, const char* label = nullptr,
+                    std::initializer_list<const char*> values = {}) const {
+        return register_metric(TG_METRIC_COUNTER, name, help, label, values, {});
+    }
+    int32_t gauge(const char* name, const char* help, const char* label = nullptr,
+                  std::initializer_list<const char*> values = {}) const {
+        return register_metric(TG_METRIC_GAUGE, name, help, label, values, {});
+    }
+    // buckets: ascending upper bounds; empty for the host's (1 ms .. 60 s, in ms).
+    int32_t histogram(const char* name, const char* help, std::initializer_list<double> buckets = {},
+                      const char* label = nullptr, std::initializer_list<const char*> values = {}) const {
+        return register_metric(TG_METRIC_HISTOGRAM, name, help, label, values, buckets);
+    }
+    // counter: add; gauge: set; histogram: observe. label_index: position in the values.
+    void metric(int32_t id, double value, uint32_t label_index = 0) const {
+        if (id >= 0 && api_.metric_update) api_.metric_update(api_.host, id, label_index, value);
+    }
+
     uint32_t deployment_count() const { return api_.deployment_count ? api_.deployment_count(api_.host) : 0; }
     const tg_deployment* deployment_at(uint32_t i) const {
         return api_.deployment_at ? api_.deployment_at(api_.host, i) : nullptr;
     }
 
 private:
+    int32_t register_metric(uint32_t kind, const char* name, const char* help, const char* label,
+                            std::initializer_list<const char*> values, std::initializer_list<double> buckets) const {
+        if (api_.metric_register == nullptr) return -1;
+        return api_.metric_register(api_.host, kind, name, help, label, values.size() ? values.begin() : nullptr,
+                                    static_cast<uint32_t>(values.size()), buckets.size() ? buckets.begin() : nullptr,
+                                    static_cast<uint32_t>(buckets.size()));
+    }
     tg_host_api api_;  // copied: the host's table is BORROWED at create time
 };
 

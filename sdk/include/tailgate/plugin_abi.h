@@ -342,7 +342,35 @@ typedef struct tg_host_api {
     /* Non-zero when a message at `level` would be written (skip building
      * expensive debug text otherwise). */
     int32_t (*log_enabled)(void* host, uint32_t level);
+    /* Plugin metrics, rendered in /metrics as tailgate_plugin_<strategy>_<name>
+     * (strategy and name with every character outside [a-zA-Z0-9_] as '_').
+     * Register while being created (in tg_plugin_create); the host refuses
+     * later registrations, more than TG_MAX_PLUGIN_METRICS per instance, names
+     * registered twice, and more than TG_MAX_PLUGIN_LABEL_VALUES values.
+     * Labels are bounded by construction: at most one label, whose every value
+     * is given here (label_name NULL and value_count 0 for none). Histogram
+     * buckets are upper bounds in ascending order (NULL: the host's default,
+     * 1ms..60s in ms). Returns the metric's id (>= 0) or -1 when refused (the
+     * host logs why). name, help, label_name, label_values, buckets: BORROWED. */
+    int32_t (*metric_register)(void* host, uint32_t kind, const char* name, const char* help,
+                               const char* label_name, const char* const* label_values, uint32_t value_count,
+                               const double* buckets, uint32_t bucket_count);
+    /* counter: adds value (>= 0); gauge: sets it; histogram: observes it.
+     * label_index: position in the registered label_values (0 without label).
+     * An unknown id or index is ignored. Lock-free: fine on the request path. */
+    void (*metric_update)(void* host, int32_t metric, uint32_t label_index, double value);
 } tg_host_api;
+
+/* tg_host_api.metric_register kinds */
+typedef enum tg_metric_kind {
+    TG_METRIC_COUNTER = 0,
+    TG_METRIC_GAUGE = 1,
+    TG_METRIC_HISTOGRAM = 2
+} tg_metric_kind;
+
+#define TG_MAX_PLUGIN_METRICS 32u
+#define TG_MAX_PLUGIN_LABEL_VALUES 64u
+#define TG_MAX_PLUGIN_BUCKETS 32u
 
 /* ---- symbols every plugin exports ---- */
 #if defined(_WIN32)

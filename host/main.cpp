@@ -64,7 +64,19 @@ void print_plan(const tailgate::config::Config& cfg, const std::vector<std::stri
     std::cout << "plugin search path:";
     for (const auto& d : dirs) std::cout << " " << d;
     std::cout << "\nplugins:";
-    for (const auto* p : router.instances()) std::cout << "\n  " << p->name() << ": " << resolved_path(*p);
+    for (size_t i = 0; i < router.instances().size(); ++i) {
+        const auto* p = router.instances()[i];
+        std::cout << "\n  " << p->name() << ": " << resolved_path(*p) << "\n    args:";
+        size_t shown = 0;
+        for (const auto& [k, v] : router.instance_args(i)) {
+            if (k.rfind("router.", 0) == 0) continue;  // the router settings: the same for every instance
+            // Args may hold credentials (a plugin's own API key): never print those values.
+            const bool secret = k.find("key") != std::string::npos || k.find("secret") != std::string::npos ||
+                                k.find("token") != std::string::npos || k.find("password") != std::string::npos;
+            std::cout << (shown++ ? ", " : " ") << k << "=" << (secret ? "***" : v);
+        }
+        std::cout << (shown ? "" : " (none)") << " (+ router.* settings)";
+    }
     std::cout << "\nmaster_key: " << (cfg.general.master_key.empty() ? "(none: no auth)" : "***") << "\n";
     const auto& g = cfg.general;
     auto cap = [](int n) { return n > 0 ? std::to_string(n) : std::string("none"); };

@@ -242,9 +242,17 @@ plugin::InstancePtr Router::make_instance(const config::StrategySpec& spec) cons
     table.host = ph.get();
     PluginHost* raw = ph.get();
     plugin_hosts_.push_back(std::move(ph));  // before create(): the plugin may log from its constructor
-    auto inst = registry_.create(spec.name, &table, args);
-    raw->metrics->seal();
-    return inst;
+    try {
+        auto inst = registry_.create(spec.name, &table, args);
+        raw->metrics->seal();
+        raw->args = std::move(args);
+        return inst;
+    } catch (const plugin::PluginError& e) {
+        // Like every config error: where in which file.
+        std::string where = cfg_->file;
+        if (spec.line > 0) where += ":" + std::to_string(spec.line);
+        throw plugin::PluginError(where + ": strategy '" + spec.name + "': " + e.what());
+    }
 }
 
 Router::~Router() {
@@ -256,6 +264,21 @@ Router::~Router() {
 }
 
 int64_t Router::now_ms() const { return clock_ ? clock_() : steady_ms(); }
+
+size_t Router::adopt_state_from(Router& previous) {
+    std::vector<bool> taken(previous.all_.size(), false);
+    size_t adopted = 0;
+    for (plugin::Instance* p : all_) {
+        for (size_t j = 0; j < previous.all_.size(); ++j) {
+            if (taken[j] || previous.all_[j]->name() != p->name()) continue;
+            taken[j] = true;
+            if (std::string why = p->adopt_state_from(*previous.all_[j]); why.empty()) ++adopted;
+            else spdlog::debug("reload: strategy '{}' starts fresh: {}", p->name(), why);
+            break;
+        }
+    }
+    return adopted;
+}
 
 struct Router::GroupRoute {
     enum Status { Ok, UnknownGroup, Refused } status = Ok;

@@ -122,8 +122,21 @@ public:
     // Every plugin instance the router made (chain first, then the request-only
     // ones of router_settings.request_strategies), each once.
     const std::vector<plugin::Instance*>& instances() const { return all_; }
+    // The args instances()[i] was created with (its own, then the router.* ones).
+    const std::vector<std::pair<std::string, std::string>>& instance_args(size_t i) const {
+        return plugin_hosts_.at(i)->args;
+    }
     // What a request's `strategies` may name (when the config allows it), comma-separated.
     const std::string& allowed_request_strategies() const { return allowed_names_; }
+
+    // Reload handover: every instance of this (new, not yet serving) router
+    // takes over the state of the `previous` router's instance of the same
+    // strategy name — the k-th of a name to the k-th — through
+    // tg_plugin_adopt_state (Instance::adopt_state_from). Call it before this
+    // router serves and after `previous` stopped routing (its last requests
+    // may still deliver events: plugins lock as for concurrent observe()).
+    // Returns how many instances took over state; refusals are logged at debug.
+    size_t adopt_state_from(Router& previous);
 
     // Runs the chain for one model group and returns the plan, or the error
     // the client should get (unknown group, every deployment refused, ...).
@@ -177,6 +190,7 @@ private:
         Router* router = nullptr;
         std::string name;
         std::unique_ptr<plugin::PluginMetrics> metrics;
+        std::vector<std::pair<std::string, std::string>> args;  // as handed to create(), router.* last
     };
     static Router& router_of(void* host) { return *static_cast<PluginHost*>(host)->router; }
 

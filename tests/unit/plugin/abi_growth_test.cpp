@@ -103,3 +103,15 @@ TEST_F(AbiGrowth, StateHandoverMovesTheOldInstancesStateToTheNewOne) {
               std::string::npos);
     EXPECT_NE(other->adopt_state_from(*other).find("has no tg_plugin_adopt_state"), std::string::npos);
 }
+
+TEST_F(AbiGrowth, RouterHandsEachInstanceItsPredecessorsState) {
+    auto before = make("[{name: test-reverse, args: {echo: true}}, v1-compat]");
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(before->route(req())));
+    auto after = make("[v1-compat, {name: test-reverse, args: {echo: true}}]");
+    // test-reverse takes over (2 requests routed); v1-compat has no hook and starts fresh.
+    EXPECT_EQ(after->adopt_state_from(*before), 1u);
+    auto res = after->route(req());
+    ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(res));
+    EXPECT_NE(std::get<router::RoutedPlan>(res).note.find("routed 3"), std::string::npos)
+        << std::get<router::RoutedPlan>(res).note;
+}

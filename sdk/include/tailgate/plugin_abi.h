@@ -245,7 +245,9 @@ typedef struct tg_route {
      * request (a request routes its fallback groups too). Whatever the plugin
      * leaves here (also when it fails) comes back in tg_event.request_ctx for
      * this request's events, and is handed to tg_plugin_release_request exactly
-     * once after the request's last event. Owned by the plugin. */
+     * once after the request's last event. Leaving a different pointer on a
+     * later route() of the same request makes the host release the earlier one
+     * at once (never free it yourself). Owned by the plugin. */
     void* request_ctx;
     /* A route() that fails may write a NUL-terminated reason here (at most
      * error_size bytes, including the NUL); the host logs it. BORROWED. */

@@ -46,7 +46,7 @@ struct AbiGrowth : ::testing::Test {
 }  // namespace
 
 TEST_F(AbiGrowth, VersionOnePluginStillRoutesAndObserves) {
-    testing::LogCapture log;
+    test_support::LogCapture log;
     auto r = make("[v1-compat]");
     auto q = req();
     auto res = r->route(q);

@@ -59,7 +59,7 @@ protected:
 
 TEST_P(HostilePlugin, IsContainedAndLogged) {
     const HostileCase c = GetParam();
-    testing::LogCapture log;
+    test_support::LogCapture log;
     auto r = make(config_with(c.plugin));
     auto res = r->route(req("chat"));
     ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(res)) << log.text();
@@ -105,7 +105,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST_F(HostilePlugin, FailureLogIsRateLimitedButEveryFailureCounts) {
-    testing::LogCapture log;
+    test_support::LogCapture log;
     auto r = make(config_with("hostile-null-candidates"));
     for (int i = 0; i < 50; ++i) ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(r->route(req("chat"))));
     // One line per second per instance: 50 back-to-back failures log once
@@ -119,7 +119,7 @@ TEST_F(HostilePlugin, FailureLogIsRateLimitedButEveryFailureCounts) {
 }
 
 TEST_F(HostilePlugin, FailingStrategyStillGetsItsRequestContextBackAndReleased) {
-    testing::LogCapture log;
+    test_support::LogCapture log;
     auto r = make(config_with("plan-then-fail"));
     {
         auto q = req("chat");

@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-namespace tailgate::testing {
+namespace tailgate::test_support {
 
 class LogCapture {
 public:
@@ -36,4 +36,4 @@ private:
     std::shared_ptr<spdlog::logger> previous_;
 };
 
-}  // namespace tailgate::testing
+}  // namespace tailgate::test_support

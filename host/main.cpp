@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <string_view>
 
 namespace {
 
@@ -49,6 +50,17 @@ std::string resolved_path(const tailgate::plugin::Instance& p) {
     return ec ? p.path() : real.string();
 }
 
+// Args may hold credentials (a plugin's own API key): --check never prints
+// the value of a key named like one ("api_key", "x.secret", "auth_token", ...).
+bool looks_like_credential(std::string_view key) {
+    const std::string_view last = key.substr(key.rfind('.') == std::string_view::npos ? 0 : key.rfind('.') + 1);
+    auto ends = [&](std::string_view suffix) {
+        return last.size() >= suffix.size() && last.substr(last.size() - suffix.size()) == suffix;
+    };
+    return ends("api_key") || ends("apikey") || ends("secret") || ends("password") || ends("token") ||
+           ends("credentials");
+}
+
 void print_plan(const tailgate::config::Config& cfg, const std::vector<std::string>& dirs,
                 const tailgate::router::Router& router) {
     std::cout << "config: " << cfg.file << "\n";
@@ -70,9 +82,7 @@ void print_plan(const tailgate::config::Config& cfg, const std::vector<std::stri
         size_t shown = 0;
         for (const auto& [k, v] : router.instance_args(i)) {
             if (k.rfind("router.", 0) == 0) continue;  // the router settings: the same for every instance
-            // Args may hold credentials (a plugin's own API key): never print those values.
-            const bool secret = k.find("key") != std::string::npos || k.find("secret") != std::string::npos ||
-                                k.find("token") != std::string::npos || k.find("password") != std::string::npos;
+            const bool secret = looks_like_credential(k);
             std::cout << (shown++ ? ", " : " ") << k << "=" << (secret ? "***" : v);
         }
         std::cout << (shown ? "" : " (none)") << " (+ router.* settings)";

@@ -12,7 +12,9 @@ std::string at(const char* what, uint32_t k) { return std::string(what) + "[" + 
 
 void RouteGuard::save(const tg_route& route) {
     route_ = route;
-    candidates_.assign(route.candidates, route.candidates + route.count);
+    count_ = route.count;
+    if (count_ <= kInline) std::copy(route.candidates, route.candidates + count_, inline_.begin());
+    else heap_.assign(route.candidates, route.candidates + count_);
     // The whole buffer, not attempt_count entries: a plugin may write slots
     // beyond the count it leaves, and a later strategy must see them unchanged.
     std::copy(route.attempts, route.attempts + TG_MAX_ATTEMPTS, attempts_.begin());
@@ -28,17 +30,23 @@ std::string RouteGuard::violation(const tg_route& route) const {
         return "raised count from " + std::to_string(route_.count) + " to " + std::to_string(route.count);
     // Each entry left must be one handed in, each at most once. Groups are
     // small (a few deployments), so a quadratic match beats building a set.
-    used_.assign(candidates_.size(), 0);
+    const tg_candidate* in = saved();
+    std::array<uint8_t, kInline> used_small{};
+    uint8_t* used = used_small.data();
+    if (count_ > kInline) {
+        used_big_.assign(count_, 0);
+        used = used_big_.data();
+    }
     for (uint32_t k = 0; k < route.count; ++k) {
         const tg_candidate& c = route.candidates[k];
         if (c.deployment == nullptr) return at("candidates", k) + ".deployment is NULL";
         size_t j = 0;
-        while (j < candidates_.size() && candidates_[j].deployment != c.deployment) ++j;
-        if (j == candidates_.size())
+        while (j < count_ && in[j].deployment != c.deployment) ++j;
+        if (j == count_)
             return at("candidates", k) + " is not one of the deployments handed in (another group's, or a copy)";
-        if (used_[j]) return at("candidates", k) + " repeats a deployment already listed";
-        if (c.stats != candidates_[j].stats) return at("candidates", k) + ".stats was replaced";
-        used_[j] = 1;
+        if (used[j]) return at("candidates", k) + " repeats a deployment already listed";
+        if (c.stats != in[j].stats) return at("candidates", k) + ".stats was replaced";
+        used[j] = 1;
     }
     if (route.attempt_count > TG_MAX_ATTEMPTS)
         return "attempt_count " + std::to_string(route.attempt_count) + " exceeds TG_MAX_ATTEMPTS (" +
@@ -59,7 +67,7 @@ void RouteGuard::restore(tg_route& route) const {
     char* error = route.error;
     const uint32_t error_size = route.error_size;
     route = route_;
-    std::copy(candidates_.begin(), candidates_.end(), route.candidates);
+    std::copy(saved(), saved() + count_, route.candidates);
     std::copy(attempts_.begin(), attempts_.end(), route.attempts);
     route.request_ctx = ctx;
     route.error = error;

@@ -41,10 +41,17 @@ public:
     bool plan_changed(const tg_route& route) const;
 
 private:
+    // Groups are small: their candidates fit inline, so a routing pass
+    // allocates nothing here; larger ones spill to the heap.
+    static constexpr size_t kInline = 16;
+    const tg_candidate* saved() const { return count_ <= kInline ? inline_.data() : heap_.data(); }
+
     tg_route route_{};
-    std::vector<tg_candidate> candidates_;
+    size_t count_ = 0;
+    std::array<tg_candidate, kInline> inline_{};
+    std::vector<tg_candidate> heap_;
     std::array<tg_attempt, TG_MAX_ATTEMPTS> attempts_{};
-    mutable std::vector<uint8_t> used_;  // scratch for violation(): input entries already matched
+    mutable std::vector<uint8_t> used_big_;  // violation()'s scratch beyond kInline candidates
 };
 
 }  // namespace tailgate::plugin

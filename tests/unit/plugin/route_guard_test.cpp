@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace tailgate::plugin {
 namespace {
 
@@ -96,6 +98,30 @@ TEST_F(RouteGuardTest, RestorePutsBackEveryAttemptSlotNotOnlyTheCount) {
     }
     EXPECT_EQ(r.request_ctx, &r);
     EXPECT_FALSE(guard.plan_changed(r));
+}
+
+}  // namespace
+}  // namespace tailgate::plugin
+
+namespace tailgate::plugin {
+namespace {
+
+// More candidates than the guard keeps inline: the same checks and undo.
+TEST(RouteGuardLarge, BigGroupsAreCheckedAndRestoredToo) {
+    Deployments d;
+    for (int i = 0; i < 40; ++i) d.add("d" + std::to_string(i));
+    RouteGuard guard;
+    tg_route& r = d.route();
+    guard.save(r);
+    std::reverse(r.candidates, r.candidates + r.count);
+    r.count = 30;
+    EXPECT_EQ(guard.violation(r), "");
+    r.candidates[29] = r.candidates[3];
+    EXPECT_NE(guard.violation(r).find("candidates[29] repeats"), std::string::npos) << guard.violation(r);
+    guard.restore(r);
+    ASSERT_EQ(r.count, 40u);
+    EXPECT_EQ(d.order().front(), "d0");
+    EXPECT_EQ(d.order().back(), "d39");
 }
 
 }  // namespace

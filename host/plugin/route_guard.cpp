@@ -26,6 +26,7 @@ std::string RouteGuard::violation(const tg_route& route) const {
                                            : "replaced the candidates array (reorder it in place)";
     if (route.attempts != route_.attempts) return "replaced the attempts array";
     if (route.host_private != route_.host_private) return "changed host_private";
+    if (route.struct_size != route_.struct_size) return "changed struct_size";
     if (route.count > route_.count)
         return "raised count from " + std::to_string(route_.count) + " to " + std::to_string(route.count);
     // Each entry left must be one handed in, each at most once. Groups are

@@ -54,11 +54,11 @@ TEST_F(AbiGrowth, VersionOnePluginStillRoutesAndObserves) {
     auto& routed = std::get<router::RoutedPlan>(res);
     ASSERT_EQ(routed.plan.attempts.size(), 2u);
     EXPECT_EQ(r->deployment(routed.plan.attempts[0].deployment).id, "c2");
-    EXPECT_EQ(routed.plan.attempts[0].launch, TG_LAUNCH_AT_START);
+    EXPECT_EQ(routed.plan.attempts[0].launch, Launch::AtStart);
     EXPECT_EQ(r->deployment(routed.plan.attempts[1].deployment).id, "c1");
-    EXPECT_EQ(routed.plan.attempts[1].launch, TG_LAUNCH_ON_FAILURE);
+    EXPECT_EQ(routed.plan.attempts[1].launch, Launch::OnFailure);
     EXPECT_EQ(routed.note, "v1-compat: last first");
-    r->observer_for(q, &routed)->on_attempt(dispatch::AttemptEvent{TG_EVENT_SUCCESS, 0, 1});
+    r->observer_for(q, &routed)->on_attempt(dispatch::AttemptEvent{EventType::Success, 0, 1});
     EXPECT_EQ(log.count("v1-compat observed 2 c2"), 1u) << log.text();
     std::string metrics;
     r->append_plugin_metrics(metrics);

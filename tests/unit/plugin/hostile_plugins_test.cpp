@@ -69,7 +69,7 @@ TEST_P(HostilePlugin, IsContainedAndLogged) {
     EXPECT_EQ(r->deployment(plan.attempts[0].deployment).id, "c2");
     EXPECT_EQ(r->deployment(plan.attempts[1].deployment).id, "c1");
     for (const auto& a : plan.attempts) {
-        EXPECT_EQ(a.launch, TG_LAUNCH_AT_START);
+        EXPECT_EQ(a.launch, Launch::AtStart);
         EXPECT_EQ(r->deployment(a.deployment).model_name, "chat");
     }
     const std::string text = log.text();
@@ -127,7 +127,7 @@ TEST_F(HostilePlugin, FailingStrategyStillGetsItsRequestContextBackAndReleased) 
         ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(res));
         auto& routed = std::get<router::RoutedPlan>(res);
         auto obs = r->observer_for(q, &routed);
-        obs->on_attempt(dispatch::AttemptEvent{TG_EVENT_STARTED, 0, routed.plan.attempts[0].deployment});
+        obs->on_attempt(dispatch::AttemptEvent{EventType::Started, 0, routed.plan.attempts[0].deployment});
         EXPECT_EQ(log.count("plan-then-fail ctx=1"), 1u) << log.text();
         EXPECT_EQ(log.count("plan-then-fail released"), 0u) << "released while the request still runs";
     }

@@ -9,7 +9,7 @@ using namespace tailgate;
 namespace {
 
 router::RequestInfo fields_of(const std::string& body) {
-    auto parsed = server::parse_body(body, TG_ENDPOINT_CHAT);
+    auto parsed = server::parse_body(body, Endpoint::Chat);
     EXPECT_TRUE(std::holds_alternative<server::ParsedBody>(parsed)) << body;
     router::RequestInfo info;
     server::fill_strategy_fields(std::get<server::ParsedBody>(parsed), info);

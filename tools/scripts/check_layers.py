@@ -7,8 +7,9 @@
 
 A violation is a file in host/<layer>/ that includes "<other>/..." when <other>
 is not one of the layers <layer> may use, an outside header family (<tailgate/>,
-<Poco/>) the layer is not marked for, or a directory of host/ missing from the
-table. With --doc, the table between the layer markers of that file must be
+<Poco/>) the layer is not marked for, code naming a plugin ABI type or constant
+(tg_*, TG_*) in a layer not marked +sdk (it may reach the ABI header through
+another layer's), or a directory of host/ missing from the table. With --doc, the table between the layer markers of that file must be
 what --markdown prints, so the documentation cannot drift from the build.
 """
 
@@ -21,6 +22,8 @@ import tempfile
 # Outside header families a layer must be marked for ('+name' in layers.txt).
 EXTERNAL = {"sdk": "tailgate/", "poco": "Poco/"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
+ABI_NAME = re.compile(r"\b(?:tg|TG)_[A-Za-z0-9_]+")
+COMMENT_OR_STRING = re.compile(r'//.*|/\*.*?\*/|"(?:\\.|[^"\\])*"')
 DOC_BEGIN = "<!-- layers:begin (tools/scripts/check_layers.py --markdown) -->"
 DOC_END = "<!-- layers:end -->"
 SOURCE_SUFFIXES = {".cpp", ".hpp", ".h", ".cc", ".ipp"}
@@ -70,7 +73,14 @@ def violations(root, layers):
             if f.suffix not in SOURCE_SUFFIXES or not f.is_file():
                 continue
             rel = f.relative_to(root)
+            in_block_comment = False
             for number, line in enumerate(f.read_text(errors="replace").splitlines(), 1):
+                code, in_block_comment = strip_comments(line, in_block_comment)
+                if "sdk" not in layer.externals:
+                    abi = ABI_NAME.search(code)
+                    if abi:
+                        found.append(f"{rel}:{number}: names {abi.group(0)} of the plugin ABI, but {name} is "
+                                     f"not marked +sdk (use common/vocabulary.hpp)")
                 m = INCLUDE.match(line)
                 if not m:
                     continue
@@ -85,6 +95,20 @@ def violations(root, layers):
                         if target.startswith(prefix) and family not in layer.externals:
                             found.append(f"{rel}:{number}: includes <{target}>, but {name} is not marked +{family}")
     return found
+
+
+def strip_comments(line, in_block_comment):
+    """The line's code without comments and string literals; whether a /* */ comment is still open."""
+    if in_block_comment:
+        end = line.find("*/")
+        if end < 0:
+            return "", True
+        line = line[end + 2:]
+    code = COMMENT_OR_STRING.sub(" ", line)
+    start = code.find("/*")
+    if start >= 0:
+        return code[:start], True
+    return code, False
 
 
 def markdown(layers):
@@ -138,6 +162,9 @@ def self_test():
         ({"mid/p.cpp": "\n#include <Poco/Net/Socket.h>\n"}, "host/mid/p.cpp:2: includes <Poco/Net/Socket.h>"),
         ({"mid/s.hpp": "#  include <tailgate/plugin_abi.h>\n"}, "host/mid/s.hpp:1: includes <tailgate/plugin_abi.h>"),
         ({"extra/e.cpp": "\n"}, "host/extra/: not a layer"),
+        ({"mid/t.cpp": "int x = 1;\nauto e = TG_EVENT_STARTED;  // tg_event\n"}, "host/mid/t.cpp:2: names TG_EVENT_STARTED"),
+        ({"mid/u.cpp": '// tg_args, "TG_X"\n/* tg_a\n tg_b */ const char* s = "tg_c";\nint tg_d;\n'},
+         "host/mid/u.cpp:4: names tg_d"),
     ]
     failures = []
     with tempfile.TemporaryDirectory() as tmp:

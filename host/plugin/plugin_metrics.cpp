@@ -19,7 +19,9 @@ std::string number(double v) {
     return buf;
 }
 
-std::string escape(std::string_view v) {
+}  // namespace
+
+std::string escape_label_value(std::string_view v) {
     std::string out;
     for (char c : v) {
         if (c == '\\' || c == '"') out += '\\';
@@ -31,8 +33,6 @@ std::string escape(std::string_view v) {
     }
     return out;
 }
-
-}  // namespace
 
 std::string metric_name_part(std::string_view s) {
     std::string out(s);
@@ -133,7 +133,7 @@ void PluginMetrics::render(std::string& out) const {
         const std::string full = prefix_ + m.name + (m.kind == TG_METRIC_COUNTER ? "_total" : "");
         out += "# HELP " + full + " " + m.help + "\n# TYPE " + full + " " + kType[m.kind] + "\n";
         for (size_t s = 0; s < m.series_count; ++s) {
-            const std::string label = m.values.empty() ? "" : m.label + "=\"" + escape(m.values[s]) + "\"";
+            const std::string label = m.values.empty() ? "" : m.label + "=\"" + escape_label_value(m.values[s]) + "\"";
             const auto& se = m.series[s];
             if (m.kind != TG_METRIC_HISTOGRAM) {
                 out += full + (label.empty() ? "" : "{" + label + "}") + " " +

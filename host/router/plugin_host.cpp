@@ -2,7 +2,6 @@
 // each instance gets (through its PluginHost: name, metrics, args), instance
 // creation with the router.* settings, per-request contexts, reload handover
 // and the plugin series of /metrics.
-#include "metrics/metrics.hpp"
 #include "plugin/abi_convert.hpp"
 #include "router/router.hpp"
 #include "router/route_scratch.hpp"
@@ -168,7 +167,7 @@ void Router::append_plugin_metrics(std::string& out) const {
     out += "# HELP tailgate_plugin_failures_total Strategy route() calls that failed or broke the plugin ABI's rules "
            "(their decision was undone).\n# TYPE tailgate_plugin_failures_total counter\n";
     for (const auto& [name, n] : by_name)
-        out += "tailgate_plugin_failures_total{plugin=\"" + metrics::escape_label_value(name) + "\"} " +
+        out += "tailgate_plugin_failures_total{plugin=\"" + plugin::escape_label_value(name) + "\"} " +
                std::to_string(n) + "\n";
 }
 

@@ -40,7 +40,8 @@ public:
         raw.override_count = static_cast<uint32_t>(overrides_.size());
         raw.user = req.user ? req.user->c_str() : nullptr;
         raw.max_tokens = req.max_tokens;
-        raw.flags = req.flags;
+        raw.flags = (req.has_tools ? TG_REQUEST_HAS_TOOLS : 0u) |
+                    (req.has_response_format ? TG_REQUEST_HAS_RESPONSE_FORMAT : 0u);
         raw.prompt_tokens_estimate = req.prompt_tokens_estimate;
         headers_.reserve(req.headers.size());
         for (const auto& [k, v] : req.headers) headers_.push_back(tg_kv{k.c_str(), v.c_str()});

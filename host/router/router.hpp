@@ -44,7 +44,8 @@ struct RequestInfo {
     // What strategies may read of the request (tg_request 1.1 members).
     std::optional<std::string> user;          // OpenAI `user`
     int64_t max_tokens = -1;                  // max_completion_tokens, else max_tokens
-    uint32_t flags = 0;                       // TG_REQUEST_HAS_*
+    bool has_tools = false;                   // `tools` or `functions`
+    bool has_response_format = false;
     int64_t prompt_tokens_estimate = -1;
     std::vector<std::pair<std::string, std::string>> headers;  // allow-listed, names lower-case
     std::string caller_key_hash;              // "" without a key

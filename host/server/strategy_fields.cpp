@@ -48,9 +48,9 @@ void fill_strategy_fields(const ParsedBody& body, router::RequestInfo& info) {
         } else if (k == "max_completion_tokens") {
             max_completion_tokens = integer(value_of(body, sp));
         } else if (k == "tools" || k == "functions") {
-            if (value_of(body, sp) != "null") info.flags |= TG_REQUEST_HAS_TOOLS;
+            if (value_of(body, sp) != "null") info.has_tools = true;
         } else if (k == "response_format") {
-            if (value_of(body, sp) != "null") info.flags |= TG_REQUEST_HAS_RESPONSE_FORMAT;
+            if (value_of(body, sp) != "null") info.has_response_format = true;
         } else if (k == "messages" || k == "prompt" || k == "input") {
             // About four bytes of English per token; JSON punctuation makes this
             // an over-estimate, which is the safe side for budgets.

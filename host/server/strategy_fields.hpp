@@ -1,4 +1,4 @@
-// What strategy plugins may read of a request (tg_request's 1.1 members),
+// What strategy plugins may read of a request (the request members added in plugin ABI 1.1),
 // taken from the parsed body and the head once, before routing.
 #pragma once
 
@@ -12,7 +12,8 @@
 
 namespace tailgate::server {
 
-// Fills info.user, max_tokens, flags and prompt_tokens_estimate from `body`.
+// Fills info.user, max_tokens, has_tools, has_response_format and
+// prompt_tokens_estimate from `body`.
 // Cheap: reads the spans parse_body recorded, decodes only `user`.
 void fill_strategy_fields(const ParsedBody& body, router::RequestInfo& info);
 

@@ -70,7 +70,8 @@ TEST_F(AbiGrowth, RequestFieldsReachTheStrategy) {
     auto q = req();
     q.user = "alice";
     q.max_tokens = 64;
-    q.flags = TG_REQUEST_HAS_TOOLS | TG_REQUEST_HAS_RESPONSE_FORMAT;
+    q.has_tools = true;
+    q.has_response_format = true;
     q.prompt_tokens_estimate = 12;
     q.headers = {{"x-tenant", "blue"}};
     q.caller_key_hash = "0123456789abcdef";

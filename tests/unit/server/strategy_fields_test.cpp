@@ -25,7 +25,8 @@ TEST(StrategyFields, ReadsUserTokensToolsAndResponseFormat) {
     ASSERT_TRUE(info.user);
     EXPECT_EQ(*info.user, "al\"ice");
     EXPECT_EQ(info.max_tokens, 50) << "max_completion_tokens wins over max_tokens";
-    EXPECT_EQ(info.flags, TG_REQUEST_HAS_TOOLS | TG_REQUEST_HAS_RESPONSE_FORMAT);
+    EXPECT_TRUE(info.has_tools);
+    EXPECT_TRUE(info.has_response_format);
     EXPECT_GT(info.prompt_tokens_estimate, 4);
     EXPECT_LT(info.prompt_tokens_estimate, 40);
 }
@@ -35,7 +36,8 @@ TEST(StrategyFields, AbsentNullOrMistypedFieldsReadAsAbsent) {
                           R"("response_format":null})");
     EXPECT_FALSE(info.user);
     EXPECT_EQ(info.max_tokens, -1);
-    EXPECT_EQ(info.flags, 0u);
+    EXPECT_FALSE(info.has_tools);
+    EXPECT_FALSE(info.has_response_format);
     auto bare = fields_of(R"({"model":"m","messages":[]})");
     EXPECT_FALSE(bare.user);
     EXPECT_EQ(bare.max_tokens, -1);

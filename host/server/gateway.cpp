@@ -3,6 +3,8 @@
 
 #include "common/json_flatten.hpp"
 #include "common/redact.hpp"
+#include "control/admin_api.hpp"
+#include "control/control_plane.hpp"
 #include "dispatch/asio_scheduler.hpp"
 #include "metrics/json_log.hpp"
 #include "metrics/metrics.hpp"
@@ -40,6 +42,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <unistd.h>
@@ -140,25 +143,48 @@ struct Call {
     Clock::time_point t0;
     tg_endpoint api = TG_ENDPOINT_CHAT;  // API routes: which one
     std::string arg;                     // what the route's trailing '*' matched
+    control::AdminApi::Handler admin = nullptr;  // admin routes: the AdminApi function serving it
+};
+
+// Pins a generation for as long as the executor reports to the observer chain
+// it built (a shadowed attempt outlives the client's exchange).
+class PinnedObserver final : public dispatch::Observer {
+public:
+    PinnedObserver(std::shared_ptr<const void> pin, std::shared_ptr<dispatch::Observer> inner)
+        : pin_(std::move(pin)), inner_(std::move(inner)) {}
+    void on_attempt(const dispatch::AttemptEvent& ev) override { inner_->on_attempt(ev); }
+
+private:
+    std::shared_ptr<const void> pin_;  // declared first: released after the observers it keeps valid
+    std::shared_ptr<dispatch::Observer> inner_;
 };
 
 }  // namespace
 
 using ForwardedHeaders = std::vector<std::pair<std::string, std::string>>;
 
+// One config generation as the server uses it: requests load it once and keep it.
+struct Live {
+    control::GenerationPtr gen;
+    ExchangeEnv env;  // what the exchanges' bookkeeping writes to
+    const router::Router& router() const { return *gen->router; }
+    const config::Config& config() const { return *gen->config; }
+};
+using LivePtr = std::shared_ptr<const Live>;
+
 struct Gateway::Impl {
+    // The config read at start: general_settings (listener, limits, auth) come from it.
     std::shared_ptr<const config::Config> cfg;
-    plugin::Registry registry;
-    // Declared before the router (whose health listener points into it), so destroyed after it.
-    std::unique_ptr<metrics::Metrics> prom;  // null when general_settings.metrics is false
-    std::unique_ptr<metrics::StrategyStats> strat;  // GET /stats/strategies; with prom
-    std::unique_ptr<router::Router> router;
+    std::unique_ptr<control::ControlPlane> control;
+    std::unique_ptr<control::AdminApi> admin_api;
+    // The running generation (hot reload swaps it): one atomic load per request.
+    std::atomic<LivePtr> live;
+    std::set<std::string> secrets;  // every key ever configured: old generations may still log
     // Before the io_context: a relay whose handler is still queued when the
     // io_context goes holds an admission ticket and a drain entry.
     Admission admission{cfg->general};
     Drain drain;
     bool json_log = false;
-    ExchangeEnv env;  // what the exchanges' bookkeeping writes to (set once prom and strat exist)
     bool unauthenticated_beyond_loopback = false;  // no master key, listening on a non-loopback address
     boost::asio::io_context io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
@@ -168,29 +194,13 @@ struct Gateway::Impl {
     std::unique_ptr<Poco::ThreadPool> pool;
     std::unique_ptr<HttpFrontEnd> http;
 
-    Impl(std::shared_ptr<const config::Config> c, std::vector<std::string> dirs)
-        : cfg(std::move(c)), registry(std::move(dirs)) {
-        router = std::make_unique<router::Router>(cfg, registry);
-        std::vector<std::string> secrets{cfg->general.master_key.reveal()};
-        for (const auto& d : cfg->deployments) secrets.push_back(d.upstream.api_key.reveal());
-        set_redacted_secrets(std::move(secrets));
+    Impl(std::shared_ptr<const config::Config> c, control::StorePtr store)
+        : cfg(std::move(c)) {
         json_log = cfg->general.log_format == "json";
-        if (cfg->general.metrics) {
-            prom = std::make_unique<metrics::Metrics>(*cfg);
-            std::vector<std::string> dep_ids;
-            std::vector<uint32_t> dep_groups;
-            for (uint32_t d = 0; d < cfg->deployments.size(); ++d) {
-                dep_ids.push_back(cfg->deployments[d].id);
-                dep_groups.push_back(prom->group_of(d));
-            }
-            strat = std::make_unique<metrics::StrategyStats>(cfg->model_groups(), std::move(dep_ids),
-                                                             std::move(dep_groups));
-            router->set_health_listener([m = prom.get(), st = strat.get()](uint32_t d, uint32_t from, uint32_t to) {
-                m->health_changed(d, from, to);
-                if (to == TG_HEALTH_COOLING && from != TG_HEALTH_COOLING) st->cooldown(d, Clock::now());
-            });
-        }
-        env = ExchangeEnv{cfg, prom.get(), strat.get(), json_log};
+        secrets.insert(cfg->general.master_key.reveal());
+        control = std::make_unique<control::ControlPlane>(cfg->file, cfg, std::move(store));
+        control->start([this](control::GenerationPtr g) { publish(std::move(g)); });
+        admin_api = std::make_unique<control::AdminApi>(*control);
         upstream::Client::Options opts;
         opts.max_idle_per_origin = static_cast<size_t>(std::max(1, cfg->general.upstream_pool_size));
         client = std::make_unique<upstream::Client>(io, opts);
@@ -198,6 +208,17 @@ struct Gateway::Impl {
     }
 
     void handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp);
+    LivePtr snapshot() const { return live.load(std::memory_order_acquire); }
+    // Makes `g` the generation new requests take (the control plane calls it).
+    void publish(control::GenerationPtr g) {
+        for (const auto& d : g->config->deployments) secrets.insert(d.upstream.api_key.reveal());
+        set_redacted_secrets({secrets.begin(), secrets.end()});
+        auto l = std::make_shared<Live>();
+        l->gen = g;
+        l->env = ExchangeEnv{g->config, g->prom.get(), g->strat.get(), json_log};
+        live.store(std::move(l), std::memory_order_release);
+    }
+    void admin(Call& c);
     // Endpoint handlers (the table kRoutes below says which path, method and access each serves).
     void liveness(Call& c);
     void readiness(Call& c);
@@ -211,7 +232,7 @@ struct Gateway::Impl {
     std::optional<ApiError> read_body(Poco::Net::HTTPServerRequest& req, std::string& body) const;
     void handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
                     const std::string& request_id, const std::string& client_id, Clock::time_point t0);
-    void handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
+    void handle_all_results(const LivePtr& lv, Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
                             router::RequestInfo info, const std::shared_ptr<const ParsedBody>& parsed,
                             const std::vector<std::string>& groups, const RequestTimeouts& timeouts,
                             const ForwardedHeaders& forwarded, std::unique_ptr<RequestScope> scope,
@@ -221,8 +242,8 @@ struct Gateway::Impl {
                std::shared_ptr<ClientRelay::Exchange> exchange);
     bool authorized(const Poco::Net::HTTPServerRequest& req) const;
     // Refuses the request (429/503 + Retry-After) when draining or over a cap.
-    void refuse(Poco::Net::HTTPServerResponse& resp, Rejection why, const std::string& group);
-    std::string models_json() const;
+    void refuse(const Live& lv, Poco::Net::HTTPServerResponse& resp, Rejection why, const std::string& group);
+    std::string models_json(const Live& lv) const;
     void send_metrics(Poco::Net::HTTPServerResponse& resp) const;
 };
 
@@ -268,23 +289,27 @@ bool Gateway::Impl::authorized(const Poco::Net::HTTPServerRequest& req) const {
     return constant_time_equal(presented, key.reveal());
 }
 
-void Gateway::Impl::refuse(Poco::Net::HTTPServerResponse& resp, Rejection why, const std::string& group) {
-    if (prom) prom->rejected(why);
-    send_error(resp, rejection_error(why, group, env.client_retry_after(cfg->general.overload_retry_after_s)));
+void Gateway::Impl::refuse(const Live& lv, Poco::Net::HTTPServerResponse& resp, Rejection why,
+                           const std::string& group) {
+    if (lv.gen->prom) lv.gen->prom->rejected(why);
+    send_error(resp, rejection_error(why, group, lv.env.client_retry_after(cfg->general.overload_retry_after_s)));
 }
 
 void Gateway::Impl::send_metrics(Poco::Net::HTTPServerResponse& resp) const {
-    std::string body = prom->render([this](uint32_t d) {
-        auto s = router->state(d).snapshot();
+    const LivePtr lv = snapshot();
+    std::string body = lv->gen->prom->render([&r = lv->router()](uint32_t d) {
+        auto s = r.state(d).snapshot();
         return metrics::Metrics::DeploymentGauges{s.in_flight, s.health};
     });
+    body += control->render_metrics();
     resp.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
     resp.setContentType(metrics::Metrics::kContentType);
     resp.setContentLength(static_cast<std::streamsize>(body.size()));
     resp.sendBuffer(body.data(), body.size());
 }
 
-std::string Gateway::Impl::models_json() const {
+std::string Gateway::Impl::models_json(const Live& lv) const {
+    const config::Config* cfg = &lv.config();
     std::string out = "{\"object\":\"list\",\"data\":[";
     bool first = true;
     for (const auto& g : cfg->model_groups()) {
@@ -303,7 +328,7 @@ std::string Gateway::Impl::models_json() const {
     // serve every matching name, most specific first.
     out += "],\"wildcard_model_groups\":[";
     first = true;
-    for (const auto& p : router->wildcard_groups()) {
+    for (const auto& p : lv.router().wildcard_groups()) {
         if (!first) out += ',';
         first = false;
         out += json_quote(p);
@@ -334,6 +359,8 @@ enum class Access {
     Open,           // probes
     Key,            // the master key (when one is set)
     Observability,  // the master key when general_settings.metrics_auth
+    Admin,          // the master key, always (refused when none is set)
+    Dashboard,      // the master key when one is set (the page itself has a login form)
 };
 
 // The endpoint table: adding an endpoint is a handler plus a row here.
@@ -345,22 +372,45 @@ struct EndpointRoute {
     bool v1 = false;        // also served under /v1 (LiteLLM accepts both)
     tg_endpoint api = TG_ENDPOINT_CHAT;
     bool metrics = false;   // only with general_settings.metrics on (else an unknown path)
+    control::AdminApi::Handler admin = nullptr;  // admin routes (handler Impl::admin)
 };
 
 using Impl = Gateway::Impl;
+using Admin = control::AdminApi;
+constexpr EndpointRoute admin_route(const char* method, std::string_view path, Admin::Handler h, bool v1 = false) {
+    return EndpointRoute{method, path, Access::Admin, &Impl::admin, v1, TG_ENDPOINT_CHAT, false, h};
+}
 const EndpointRoute kRoutes[] = {
     {"GET", "/health/liveliness", Access::Open, &Impl::liveness},
     {"GET", "/health/liveness", Access::Open, &Impl::liveness},
     {"GET", "/health/readiness", Access::Open, &Impl::readiness},
     {"GET", "/health", Access::Open, &Impl::readiness},
     {"GET", "/metrics", Access::Observability, &Impl::metrics_page, false, TG_ENDPOINT_CHAT, true},
-    {"GET", "/stats/strategies", Access::Observability, &Impl::stats_page, false, TG_ENDPOINT_CHAT, true},
-    {"GET", "/ui", Access::Observability, &Impl::ui_page, false, TG_ENDPOINT_CHAT, true},
+    {"GET", "/stats/strategies", Access::Dashboard, &Impl::stats_page, false, TG_ENDPOINT_CHAT, true},
+    {"GET", "/ui", Access::Open, &Impl::ui_page, false, TG_ENDPOINT_CHAT, true},  // login form; data needs the key
     {"POST", "/chat/completions", Access::Key, &Impl::api, true, TG_ENDPOINT_CHAT},
     {"POST", "/completions", Access::Key, &Impl::api, true, TG_ENDPOINT_COMPLETIONS},
     {"POST", "/embeddings", Access::Key, &Impl::api, true, TG_ENDPOINT_EMBEDDINGS},
     {"GET", "/models", Access::Key, &Impl::models, true},
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},
+    // The control plane (host/control/admin_api.hpp).
+    admin_route("POST", "/admin/reload", &Admin::reload),
+    admin_route("GET", "/admin/config", &Admin::config),
+    admin_route("GET", "/admin/status", &Admin::status),
+    admin_route("GET", "/admin/deployments", &Admin::list_deployments),
+    admin_route("POST", "/admin/deployments", &Admin::add_deployment),
+    admin_route("PATCH", "/admin/deployments/*", &Admin::patch_deployment),
+    admin_route("DELETE", "/admin/deployments/*", &Admin::delete_deployment),
+    admin_route("POST", "/admin/deployments/*", &Admin::deployment_action),
+    admin_route("GET", "/admin/router/settings", &Admin::router_settings),
+    admin_route("PATCH", "/admin/router/settings", &Admin::patch_router_settings),
+    admin_route("GET", "/admin/routing/state", &Admin::routing_state),
+    admin_route("POST", "/admin/routing/preview", &Admin::routing_preview),
+    // LiteLLM's model management, same shapes.
+    admin_route("POST", "/model/new", &Admin::model_new),
+    admin_route("POST", "/model/update", &Admin::model_update),
+    admin_route("POST", "/model/delete", &Admin::model_delete),
+    admin_route("GET", "/model/info", &Admin::model_info, true),
 };
 
 // Whether `route` serves `path`; `arg` gets what its '*' matched.
@@ -398,7 +448,7 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
     const EndpointRoute* route = nullptr;
     std::string allowed;  // methods of the routes serving this path, for a 405
     for (const auto& r : kRoutes) {
-        if (r.metrics && !prom) continue;
+        if (r.metrics && !cfg->general.metrics) continue;
         std::string arg;
         if (!path_matches(r, path, arg)) continue;
         if (method != r.method) {
@@ -408,6 +458,7 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
         route = &r;
         call.arg = std::move(arg);
         call.api = r.api;
+        call.admin = r.admin;
         break;
     }
     if (!route) {
@@ -420,12 +471,19 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
         send_error(resp, ApiError::method_not_allowed("Method " + method + " is not allowed on this path; use " + allowed));
         return;
     }
-    const bool needs_key = route->access == Access::Key ||
+    if (route->access == Access::Admin && cfg->general.master_key.empty()) {
+        discard_body(req, resp, limit);
+        send_error(resp, ApiError::unauthorized("The admin API needs general_settings.master_key to be set"));
+        return;
+    }
+    const bool needs_key = route->access == Access::Key || route->access == Access::Admin ||
+                           route->access == Access::Dashboard ||
                            (route->access == Access::Observability && cfg->general.metrics_auth);
     if (needs_key && !authorized(req)) {
         std::optional<RequestScope> scope;  // API calls are counted and logged, probes are not
+        const LivePtr lv = snapshot();
         if (route->handler == &Impl::api) {
-            scope.emplace(env, resp, request_id, path_only(req.getURI()), t0);
+            scope.emplace(lv->env, resp, request_id, path_only(req.getURI()), t0);
             scope->client_request_id = call.client_id;
             scope->error = "unauthorized";
         }
@@ -445,7 +503,7 @@ void Gateway::Impl::readiness(Call& c) {
         return;
     }
     send_json(c.resp, 200,
-              "{\"status\":\"healthy\",\"deployments\":" + std::to_string(router->deployment_count()) +
+              "{\"status\":\"healthy\",\"deployments\":" + std::to_string(snapshot()->router().deployment_count()) +
                   ",\"version\":\"" TAILGATE_VERSION "\"" +
                   (cfg->general.master_key.empty() ? std::string(",\"auth\":\"disabled\"") : "") +
                   (unauthenticated_beyond_loopback
@@ -454,10 +512,10 @@ void Gateway::Impl::readiness(Call& c) {
                   "}");
 }
 
-void Gateway::Impl::models(Call& c) { send_json(c.resp, 200, models_json()); }
+void Gateway::Impl::models(Call& c) { send_json(c.resp, 200, models_json(*snapshot())); }
 
 void Gateway::Impl::model_one(Call& c) {
-    if (router->resolve_group(c.arg))
+    if (snapshot()->router().resolve_group(c.arg))
         send_json(c.resp, 200,
                   "{\"id\":" + json_quote(c.arg) + ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}");
     else
@@ -466,7 +524,21 @@ void Gateway::Impl::model_one(Call& c) {
 
 void Gateway::Impl::metrics_page(Call& c) { send_metrics(c.resp); }
 
-void Gateway::Impl::stats_page(Call& c) { send_json(c.resp, 200, strat->render(Clock::now())); }
+void Gateway::Impl::stats_page(Call& c) { send_json(c.resp, 200, snapshot()->gen->strat->render(Clock::now())); }
+
+// Every admin route: read the (bounded) body, call its AdminApi function, send its JSON.
+void Gateway::Impl::admin(Call& c) {
+    control::AdminRequest r;
+    r.arg = c.arg;
+    if (auto e = read_body(c.req, r.body)) {
+        c.resp.setKeepAlive(false);
+        send_error(c.resp, *e);
+        return;
+    }
+    r.key_hash = control::key_hash_prefix(cfg->general.master_key.reveal());
+    const control::AdminReply out = ((*admin_api).*(c.admin))(r);
+    send_json(c.resp, out.status, out.body);
+}
 
 void Gateway::Impl::ui_page(Call& c) {
     const std::string_view page = dashboard_html();
@@ -508,6 +580,13 @@ std::optional<ApiError> Gateway::Impl::read_body(Poco::Net::HTTPServerRequest& r
 void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
                                tg_endpoint ep, const std::string& request_id, const std::string& client_id,
                                Clock::time_point t0) {
+    // The generation this request keeps to its end, whatever reloads meanwhile.
+    const LivePtr lv = snapshot();
+    const ExchangeEnv& env = lv->env;
+    metrics::Metrics* const prom = lv->gen->prom.get();
+    metrics::StrategyStats* const strat = lv->gen->strat.get();
+    const router::Router* const router = &lv->router();
+    const config::Config& gen_cfg = lv->config();
     // On the heap: a response written by ClientRelay takes them along.
     auto scope_owner = std::make_unique<RequestScope>(env, resp, request_id, path_only(req.getURI()), t0);
     RequestScope& scope = *scope_owner;
@@ -518,7 +597,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     if (!active.admitted()) {
         scope.error = "draining";
         discard_body(req, resp, limit);  // unread bytes at close would reset the connection
-        refuse(resp, Rejection::Draining, {});
+        refuse(*lv, resp, Rejection::Draining, {});
         return;
     }
     std::string body;
@@ -570,7 +649,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
         if (auto no = admission.admit(groups, parsed->stream, ticket)) {
             scope.error = rejection_name(no->reason);
             if (prom) scope.sample.group = prom->group_index(groups.front());
-            refuse(resp, no->reason, no->group);
+            refuse(*lv, resp, no->reason, no->group);
             if (!json_log)
                 spdlog::info("{} {} model={} {} refused: {}", request_id, req.getURI(), parsed->model,
                              static_cast<int>(resp.getStatus()), scope.error);
@@ -589,7 +668,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     info.num_retries = parsed->num_retries;
     info.fallbacks = parsed->fallbacks;
     info.strategies = parsed->strategies;
-    const RequestTimeouts timeouts = request_timeouts(*parsed, cfg->router.max_request_timeout);
+    const RequestTimeouts timeouts = request_timeouts(*parsed, gen_cfg.router.max_request_timeout);
     info.timeout = timeouts.timeout;
     ForwardedHeaders forwarded;
     for (const auto& name : cfg->general.forward_client_headers)
@@ -598,7 +677,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
 
     if (!model_list.empty() && !parsed->fastest_response) {
         if (prom) scope.sample.group = prom->group_index(model_list.front());
-        handle_all_results(req, resp, std::move(info), parsed, model_list, timeouts, forwarded,
+        handle_all_results(lv, req, resp, std::move(info), parsed, model_list, timeouts, forwarded,
                            std::move(scope_owner), std::move(active_owner), std::move(ticket));
         return;
     }
@@ -620,17 +699,18 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     if (info.stream && timeouts.stream_timeout) routed.plan.first_content_timeout = *timeouts.stream_timeout;
     const dispatch::Plan& plan = routed.plan;
 
-    auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, routed.captures, ep, timeouts);
+    auto transport = std::make_shared<UpstreamTransport>(*client, gen_cfg, parsed, plan, routed.captures, ep, timeouts);
     if (!forwarded.empty()) transport->forward(forwarded);
     std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
     std::shared_ptr<metrics::RequestObserver> traced;  // metrics and the JSON record read its trace
     if (prom || json_log) {
-        traced = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), plan);
+        traced = std::make_shared<metrics::RequestObserver>(prom, std::move(observer), plan);
         observer = traced;
     }
+    observer = std::make_shared<PinnedObserver>(lv, std::move(observer));
     if (traced && strat && plan.shadow_sample_rate > 0) {
         // A shadowed primary finishes after the client got its answer: record then.
-        metrics::StrategyStats* stats = strat.get();
+        metrics::StrategyStats* stats = strat;
         uint32_t group = prom->group_of(plan.attempts.front().deployment);
         bool stream = plan.stream;
         traced->on_shadow([stats, group, stream](double total_ms, double ttft_ms) {
@@ -649,6 +729,7 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
     active.track(executor, channel);
 
     auto x = std::make_shared<ApiExchange>(env);
+    x->generation = lv;
     x->adopt(req, resp, t0, std::move(scope_owner), std::move(active_owner), std::move(ticket));
     x->info = std::move(info);
     x->routed = std::move(routed);
@@ -674,8 +755,8 @@ void Gateway::Impl::relay(Poco::Net::HTTPServerRequest& req, std::shared_ptr<Res
 // the first successful completion as the top-level object (so plain SDK code
 // keeps working) plus "results": one entry per listed group, in order (see
 // AllResultsSource). Written by ClientRelay like any other response.
-void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
-                                       router::RequestInfo info, const std::shared_ptr<const ParsedBody>& parsed,
+void Gateway::Impl::handle_all_results(const LivePtr& lv, Poco::Net::HTTPServerRequest& req,
+                                       Poco::Net::HTTPServerResponse& resp, router::RequestInfo info, const std::shared_ptr<const ParsedBody>& parsed,
                                        const std::vector<std::string>& groups, const RequestTimeouts& timeouts,
                                        const ForwardedHeaders& forwarded, std::unique_ptr<RequestScope> scope,
                                        std::unique_ptr<Drain::Request> active, Admission::Ticket ticket) {
@@ -692,20 +773,22 @@ void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
         AllResultsSource::Part& part = parts[i];
         part.group = groups[i];
         info.model_group = groups[i];
-        auto routed = router->route(info);
+        auto routed = lv->router().route(info);
         if (auto* e = std::get_if<ApiError>(&routed)) {
             part.error = *e;
             continue;
         }
         const auto& rp = std::get<router::RoutedPlan>(routed);
         const dispatch::Plan& plan = rp.plan;
-        for (const auto& a : plan.attempts) part.deployment_ids.push_back(cfg->deployments[a.deployment].id);
+        for (const auto& a : plan.attempts) part.deployment_ids.push_back(lv->config().deployments[a.deployment].id);
         part.channel = std::make_shared<ClientChannel>();  // the relay is notified
         auto transport =
-            std::make_shared<UpstreamTransport>(*client, *cfg, parsed, plan, rp.captures, info.endpoint, timeouts);
+            std::make_shared<UpstreamTransport>(*client, lv->config(), parsed, plan, rp.captures, info.endpoint, timeouts);
         if (!forwarded.empty()) transport->forward(forwarded);
-        std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
-        if (prom) observer = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), plan);
+        std::shared_ptr<dispatch::Observer> observer = lv->router().observer_for(info);
+        if (auto* prom = lv->gen->prom.get())
+            observer = std::make_shared<metrics::RequestObserver>(prom, std::move(observer), plan);
+        observer = std::make_shared<PinnedObserver>(lv, std::move(observer));
         part.executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport, part.channel, observer);
         active->track(part.executor, part.channel);
     }
@@ -713,7 +796,8 @@ void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
     std::vector<dispatch::ExecutorPtr> executors;
     for (size_t i = 0; i < groups.size(); ++i)
         if (auto e = source->executor(i)) executors.push_back(std::move(e));
-    auto x = std::make_shared<AllResultsExchange>(env);
+    auto x = std::make_shared<AllResultsExchange>(lv->env);
+    x->generation = lv;
     const Clock::time_point t0 = scope->t0;
     x->adopt(req, resp, t0, std::move(scope), std::move(active), std::move(ticket));
     x->source = source;
@@ -724,12 +808,14 @@ void Gateway::Impl::handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::
     if (executors.empty()) source->notify_now();
 }
 
-Gateway::Gateway(std::shared_ptr<const config::Config> cfg, std::vector<std::string> plugin_dirs)
-    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(plugin_dirs))) {}
+Gateway::Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store)
+    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(store))) {}
 
 Gateway::~Gateway() { stop(); }
 
-const router::Router& Gateway::router() const { return *impl_->router; }
+control::GenerationPtr Gateway::generation() const { return impl_->snapshot()->gen; }
+
+control::Outcome Gateway::reload(const std::string& who) { return impl_->control->reload(who); }
 
 void Gateway::begin_drain() { impl_->drain.begin(); }
 size_t Gateway::in_flight() const { return impl_->drain.active(); }

@@ -440,16 +440,17 @@ AdminReply AdminApi::model_info(const AdminRequest&) {
 AdminReply AdminApi::status(const AdminRequest&) {
     const auto s = cp_.status();
     const Effective e = cp_.effective();
-    std::string drained = "[";
-    bool first = true;
-    for (const auto& id : e.drained) {
-        drained += (first ? "" : ",") + json_quote(id);
-        first = false;
-    }
+    std::string drained = "[", deployments = "[";
+    for (const auto& id : e.drained) drained += (drained.size() > 1 ? "," : "") + json_quote(id);
+    for (const auto& d : e.config->deployments)
+        deployments += (deployments.size() > 1 ? ",{" : "{") + std::string("\"id\":") + json_quote(d.id) +
+                       ",\"model_group\":" + json_quote(d.model_name) + ",\"drained\":" + b(e.drained.count(d.id) > 0) +
+                       "}";
     return reply(200, "{\"revision\":" + std::to_string(cp_.revision()) + ",\"last_result\":" +
                           json_quote(s.last_result) + ",\"last_at_ms\":" + std::to_string(s.last_at_ms) +
                           ",\"reloads_ok\":" + std::to_string(s.reloads_ok) + ",\"reloads_failed\":" +
-                          std::to_string(s.reloads_failed) + ",\"drained\":" + drained + "}");
+                          std::to_string(s.reloads_failed) + ",\"drained\":" + drained + "],\"deployments\":" +
+                          deployments + "]}");
 }
 
 }  // namespace tailgate::control

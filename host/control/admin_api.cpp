@@ -64,15 +64,11 @@ void merge(Value& target, const Value& patch, Document::AllocatorType& a) {
     }
 }
 
-const char* health_name(uint32_t h) {
-    return h == TG_HEALTH_COOLING ? "cooling" : h == TG_HEALTH_HALF_OPEN ? "half_open" : "healthy";
+const char* launch_name(Launch l) {
+    return l == Launch::AfterDelay ? "after_delay" : l == Launch::OnFailure ? "on_failure" : "at_start";
 }
 
-const char* launch_name(tg_launch l) {
-    return l == TG_LAUNCH_AFTER_DELAY ? "after_delay" : l == TG_LAUNCH_ON_FAILURE ? "on_failure" : "at_start";
-}
-
-std::string latency_json(const tg_latency_summary& s) {
+std::string latency_json(const LatencySummary& s) {
     if (s.samples == 0) return "null";
     return "{\"samples\":" + std::to_string(s.samples) + ",\"p50_ms\":" + std::to_string(s.p50_ms) +
            ",\"p95_ms\":" + std::to_string(s.p95_ms) + ",\"p99_ms\":" + std::to_string(s.p99_ms) + "}";
@@ -170,7 +166,7 @@ std::string plan_json(const router::Router& r, const router::RoutedPlan& rp) {
 // The delay of the first hedge in a plan (the delay in use), or -1.
 int64_t hedge_delay(const router::RoutedPlan& rp) {
     for (const auto& a : rp.plan.attempts)
-        if (a.launch == TG_LAUNCH_AFTER_DELAY) return a.delay.count();
+        if (a.launch == Launch::AfterDelay) return a.delay.count();
     return -1;
 }
 
@@ -350,9 +346,9 @@ AdminReply AdminApi::routing_state(const AdminRequest&) {
         for (size_t k = 0; k < order.size(); ++k) {
             const auto& d = rt.deployment(order[k]);
             const auto& st = rt.state(order[k]);
-            const tg_deployment_stats s = st.snapshot();
+            const DeploymentStats s = st.snapshot();
             const int64_t carried = st.carried_cooldown_until_ms.load(std::memory_order_relaxed);
-            int64_t left = s.health == TG_HEALTH_COOLING ? std::max<int64_t>(0, s.cooldown_until_ms - now) : 0;
+            int64_t left = s.health == Health::Cooling ? std::max<int64_t>(0, s.cooldown_until_ms - now) : 0;
             left = std::max(left, carried - now);
             out += (k ? ",{" : "{") + std::string("\"id\":") + json_quote(d.id) +
                    ",\"model\":" + json_quote(d.upstream.provider + "/" + d.upstream.model) +

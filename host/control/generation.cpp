@@ -25,9 +25,9 @@ GenerationPtr build_generation(std::shared_ptr<const config::Config> cfg, uint64
         g->strat = std::make_unique<metrics::StrategyStats>(cfg->model_groups(), std::move(dep_ids),
                                                             std::move(dep_groups));
         g->router->set_health_listener(
-            [m = g->prom.get(), st = g->strat.get()](uint32_t d, uint32_t from, uint32_t to) {
+            [m = g->prom.get(), st = g->strat.get()](uint32_t d, Health from, Health to) {
                 m->health_changed(d, from, to);
-                if (to == TG_HEALTH_COOLING && from != TG_HEALTH_COOLING)
+                if (to == Health::Cooling && from != Health::Cooling)
                     st->cooldown(d, std::chrono::steady_clock::now());
             });
     }

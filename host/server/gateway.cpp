@@ -141,8 +141,8 @@ struct Call {
     const std::string& request_id;  // ours
     const std::string& client_id;   // the client's x-request-id when echoed, else ""
     Clock::time_point t0;
-    tg_endpoint api = TG_ENDPOINT_CHAT;  // API routes: which one
-    std::string arg;                     // what the route's trailing '*' matched
+    Endpoint api = Endpoint::Chat;  // API routes: which one
+    std::string arg;                // what the route's trailing '*' matched
     control::AdminApi::Handler admin = nullptr;  // admin routes: the AdminApi function serving it
 };
 
@@ -230,7 +230,7 @@ struct Gateway::Impl {
     void api(Call& c);
     // client_id: the client's x-request-id when echoed ("" otherwise), for the logs.
     std::optional<ApiError> read_body(Poco::Net::HTTPServerRequest& req, std::string& body) const;
-    void handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
+    void handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, Endpoint ep,
                     const std::string& request_id, const std::string& client_id, Clock::time_point t0);
     void handle_all_results(const LivePtr& lv, Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
                             router::RequestInfo info, const std::shared_ptr<const ParsedBody>& parsed,
@@ -370,7 +370,7 @@ struct EndpointRoute {
     Access access;
     void (Gateway::Impl::*handler)(Call&);
     bool v1 = false;        // also served under /v1 (LiteLLM accepts both)
-    tg_endpoint api = TG_ENDPOINT_CHAT;
+    Endpoint api = Endpoint::Chat;
     bool metrics = false;   // only with general_settings.metrics on (else an unknown path)
     control::AdminApi::Handler admin = nullptr;  // admin routes (handler Impl::admin)
 };
@@ -378,19 +378,19 @@ struct EndpointRoute {
 using Impl = Gateway::Impl;
 using Admin = control::AdminApi;
 constexpr EndpointRoute admin_route(const char* method, std::string_view path, Admin::Handler h, bool v1 = false) {
-    return EndpointRoute{method, path, Access::Admin, &Impl::admin, v1, TG_ENDPOINT_CHAT, false, h};
+    return EndpointRoute{method, path, Access::Admin, &Impl::admin, v1, Endpoint::Chat, false, h};
 }
 const EndpointRoute kRoutes[] = {
     {"GET", "/health/liveliness", Access::Open, &Impl::liveness},
     {"GET", "/health/liveness", Access::Open, &Impl::liveness},
     {"GET", "/health/readiness", Access::Open, &Impl::readiness},
     {"GET", "/health", Access::Open, &Impl::readiness},
-    {"GET", "/metrics", Access::Observability, &Impl::metrics_page, false, TG_ENDPOINT_CHAT, true},
-    {"GET", "/stats/strategies", Access::Dashboard, &Impl::stats_page, false, TG_ENDPOINT_CHAT, true},
-    {"GET", "/ui", Access::Open, &Impl::ui_page, false, TG_ENDPOINT_CHAT, true},  // login form; data needs the key
-    {"POST", "/chat/completions", Access::Key, &Impl::api, true, TG_ENDPOINT_CHAT},
-    {"POST", "/completions", Access::Key, &Impl::api, true, TG_ENDPOINT_COMPLETIONS},
-    {"POST", "/embeddings", Access::Key, &Impl::api, true, TG_ENDPOINT_EMBEDDINGS},
+    {"GET", "/metrics", Access::Observability, &Impl::metrics_page, false, Endpoint::Chat, true},
+    {"GET", "/stats/strategies", Access::Dashboard, &Impl::stats_page, false, Endpoint::Chat, true},
+    {"GET", "/ui", Access::Open, &Impl::ui_page, false, Endpoint::Chat, true},  // login form; data needs the key
+    {"POST", "/chat/completions", Access::Key, &Impl::api, true, Endpoint::Chat},
+    {"POST", "/completions", Access::Key, &Impl::api, true, Endpoint::Completions},
+    {"POST", "/embeddings", Access::Key, &Impl::api, true, Endpoint::Embeddings},
     {"GET", "/models", Access::Key, &Impl::models, true},
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},
     // The control plane (host/control/admin_api.hpp).
@@ -440,7 +440,7 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
     if (drain.draining()) resp.setKeepAlive(false);
 
     Call call{req, resp, request_id, echo_client_id ? client_id : Poco::Net::HTTPMessage::EMPTY, t0,
-              TG_ENDPOINT_CHAT, {}};
+              Endpoint::Chat, {}};
     std::string_view path = path_only(req.getURI());
     while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
     const std::string& method = req.getMethod();
@@ -578,7 +578,7 @@ std::optional<ApiError> Gateway::Impl::read_body(Poco::Net::HTTPServerRequest& r
 }
 
 void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
-                               tg_endpoint ep, const std::string& request_id, const std::string& client_id,
+                               Endpoint ep, const std::string& request_id, const std::string& client_id,
                                Clock::time_point t0) {
     // The generation this request keeps to its end, whatever reloads meanwhile.
     const LivePtr lv = snapshot();

@@ -12,6 +12,7 @@
 #include "router/router.hpp"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -23,6 +24,10 @@ struct Generation {
     uint64_t revision = 0;
     std::shared_ptr<const config::Config> config;
     std::vector<std::string> plugin_dirs;
+    // Plugin files this generation loaded (path as found -> identity: device,
+    // inode, mtime, size), and those loaded from a private copy (see generation.cpp).
+    std::map<std::string, std::string> plugin_files;
+    std::set<std::string> copied;
     // Declaration order is destruction order reversed: the router (plugin
     // instances, health listener into the metrics) goes first, the registry last.
     std::unique_ptr<plugin::Registry> registry;    // this generation's loaded libraries

@@ -6,12 +6,14 @@ in-flight requests ended, the invalid file changes nothing. Bounded: ~20 s."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 import time
 
 import httpx
 
-from conftest import USER_HI, deployment, make_config, needs_plugins, wait_for
+from conftest import BUILD_DIR, USER_HI, deployment, make_config, needs_plugins, wait_for
 
 MASTER = "sk-master-reload-load-1234"
 H = {"Authorization": f"Bearer {MASTER}"}
@@ -104,4 +106,67 @@ def test_reload_under_load(stack):
     assert rps > 100, f"only {rps:.0f} requests/s"
     status = httpx.get(gw.url + "/admin/status", headers=H).json()
     assert status["reloads_ok"] == RELOADS and status["reloads_failed"] == 1
+    gw.assert_healthy()
+
+
+SWAP_BUILDS = BUILD_DIR / "lib" / "tailgate" / "test-plugins"
+
+
+def test_plugin_swap_under_load(stack, tmp_path):
+    """A rebuilt plugin (same name, other behaviour) replaces the old file on disk:
+    after a reload new requests run the new code, requests in flight finish on the
+    old one, nothing fails."""
+    first, last = SWAP_BUILDS / "swap-first" / "swap.so", SWAP_BUILDS / "swap-last" / "swap.so"
+    assert first.exists() and last.exists(), "build the test-plugin-swap-* targets"
+    plugins = tmp_path / "plugins"
+    plugins.mkdir(mode=0o755)
+    shutil.copy(first, plugins / "swap.so")
+    a = stack.mock("swA", "--ttft", "1ms", "--chunks", "2")
+    b = stack.mock("swB", "--ttft", "1ms", "--chunks", "2")
+    slow = stack.mock("swS", "--ttft", "5ms", "--chunks", "20", "--chunk-delay", "100ms")
+    cfg = make_config([deployment("fast", a), deployment("fast", b), deployment("slow", slow)],
+                      router_settings={"strategies": ["swap"], "plugin_paths": [str(plugins)]},
+                      general_settings={"master_key": MASTER})
+    del cfg["router_settings"]["routing_strategy"]
+    gw = stack.gateway(cfg)
+
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def non_stream():
+        with httpx.Client(base_url=gw.url, headers=H, timeout=30) as http:
+            while not stop.is_set():
+                r = http.post("/v1/chat/completions", json={"model": "fast", "messages": USER_HI})
+                if r.status_code != 200:
+                    errors.append(f"{r.status_code} {r.text[:200]}")
+
+    def stream():
+        client = gw.client(api_key=MASTER, timeout=60)
+        chunks = list(client.chat.completions.create(model="slow", messages=USER_HI, stream=True))
+        text = "".join((ch.choices[0].delta.content or "") for ch in chunks if ch.choices)
+        if text.count("swS-") != 20:
+            errors.append(f"incomplete stream: {text!r}")
+
+    threads = [threading.Thread(target=non_stream) for _ in range(4)]
+    threads += [threading.Thread(target=stream) for _ in range(10)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: a.received() > 50, timeout=10, what="load on swA")
+        assert b.received() == 0, "the first build sends everything to the first deployment"
+        staged = plugins / "swap.so.new"
+        shutil.copy(last, staged)
+        os.replace(staged, plugins / "swap.so")  # a new file at the old path, as an install does
+        r = httpx.post(gw.url + "/admin/reload", headers=H, timeout=30)
+        assert r.status_code == 200, r.text
+        wait_for(lambda: b.received() > 0, timeout=1.0, interval=0.01, what="the new build routing to swB")
+        time.sleep(0.2)
+        settled = a.received()
+        time.sleep(0.3)
+        assert a.received() == settled, "the old build still routes after the reload"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert not errors, errors[:10]
     gw.assert_healthy()

@@ -196,3 +196,38 @@ TEST(ControlPlane, ChangesBuildGenerationsAndCarryStateByIdentity) {
     EXPECT_TRUE(cp.effective().drained.count("a1"));
     EXPECT_NE(cp.render_metrics().find("tailgate_config_reloads_total{result=\"failure\"} 1"), std::string::npos);
 }
+
+TEST(Generations, CarriedCooldownSkipsTheDeploymentUntilItEnds) {
+    router::DeploymentState old;
+    old.successes = 7;
+    old.health = Health::Cooling;
+    old.cooldown_until_ms = 10'000;
+    router::DeploymentState fresh;
+    fresh.adopt(old, 4'000);
+    EXPECT_EQ(fresh.successes.load(), 7u);
+    EXPECT_EQ(fresh.carried_cooldown_until_ms.load(), 10'000);
+    EXPECT_EQ(fresh.health, Health::Healthy) << "published health stays the new plugins' to set";
+    router::DeploymentState late;
+    late.adopt(old, 12'000);
+    EXPECT_EQ(late.carried_cooldown_until_ms.load(), 0) << "an ended cooldown is not carried";
+
+    int64_t now = 5'000;
+    auto cfg = std::make_shared<const config::Config>(config::load_string(kFile, "f.yaml"));
+    plugin::Registry registry({TAILGATE_TEST_PLUGIN_DIR});
+    router::Router r(cfg, registry, [&] { return now; });
+    auto& a2 = const_cast<router::DeploymentState&>(r.state(*r.index_of("a2")));
+    a2.carried_cooldown_until_ms = 10'000;
+    router::RequestInfo info;
+    info.request_id = "t";
+    info.model_group = "chat";
+    auto first = [&] {
+        auto routed = r.route(info);
+        return r.deployment(std::get<router::RoutedPlan>(routed).plan.attempts.front().deployment).id;
+    };
+    EXPECT_EQ(first(), "a1") << "test-reverse would put a2 first; its carried cooldown keeps it out";
+    r.set_drained(*r.index_of("a1"), true);
+    EXPECT_EQ(first(), "a2") << "nothing else left: the carried cooldown yields";
+    r.set_drained(*r.index_of("a1"), false);
+    now = 10'001;
+    EXPECT_EQ(first(), "a2") << "the cooldown ended";
+}

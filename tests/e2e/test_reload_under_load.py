@@ -103,6 +103,7 @@ def test_reload_under_load(stack):
             t.join(timeout=30)
     assert not errors, errors[:10]
     assert done["streams"] >= STREAMS
+    print(f"reload under load: {rps:.0f} non-stream requests/s, {done['streams']} streams, {RELOADS} reloads")
     assert rps > 100, f"only {rps:.0f} requests/s"
     status = httpx.get(gw.url + "/admin/status", headers=H).json()
     assert status["reloads_ok"] == RELOADS and status["reloads_failed"] == 1

@@ -42,26 +42,26 @@ const std::vector<std::pair<std::string, Copy>>& router_copies() {
         t.emplace_back("routing_strategy", chain);
         t.emplace_back("routing_strategy_args", chain);
         t.emplace_back("strategies", chain);
-#define TG_COPY(key) t.emplace_back(#key, [](RouterSettings& d, const RouterSettings& s) { d.key = s.key; })
-        TG_COPY(num_retries);
-        TG_COPY(timeout);
-        TG_COPY(stream_timeout);
-        TG_COPY(connect_timeout);
-        TG_COPY(max_request_timeout);
-        TG_COPY(max_client_retry_after);
-        TG_COPY(panic_routing);
-        TG_COPY(allowed_fails);
-        TG_COPY(cooldown_time);
-        TG_COPY(disable_cooldowns);
-        TG_COPY(allowed_fails_policy);
-        TG_COPY(retry_after);
-        TG_COPY(fallbacks);
-        TG_COPY(context_window_fallbacks);
-        TG_COPY(allow_request_strategy_override);
-        TG_COPY(request_strategies);
-        TG_COPY(model_group_alias);
-        TG_COPY(shadow_sample_rate);
-#undef TG_COPY
+#define COPY_KEY(key) t.emplace_back(#key, [](RouterSettings& d, const RouterSettings& s) { d.key = s.key; })
+        COPY_KEY(num_retries);
+        COPY_KEY(timeout);
+        COPY_KEY(stream_timeout);
+        COPY_KEY(connect_timeout);
+        COPY_KEY(max_request_timeout);
+        COPY_KEY(max_client_retry_after);
+        COPY_KEY(panic_routing);
+        COPY_KEY(allowed_fails);
+        COPY_KEY(cooldown_time);
+        COPY_KEY(disable_cooldowns);
+        COPY_KEY(allowed_fails_policy);
+        COPY_KEY(retry_after);
+        COPY_KEY(fallbacks);
+        COPY_KEY(context_window_fallbacks);
+        COPY_KEY(allow_request_strategy_override);
+        COPY_KEY(request_strategies);
+        COPY_KEY(model_group_alias);
+        COPY_KEY(shadow_sample_rate);
+#undef COPY_KEY
         return t;
     }();
     return table;

@@ -1,7 +1,6 @@
 #include "server/gateway.hpp"
-#include "common/fast_rng.hpp"
 
-#include "common/json_flatten.hpp"
+#include "common/fast_rng.hpp"
 #include "common/redact.hpp"
 #include "control/admin_api.hpp"
 #include "control/control_plane.hpp"
@@ -16,8 +15,10 @@
 #include "server/client_relay.hpp"
 #include "server/dashboard.hpp"
 #include "server/drain.hpp"
+#include "server/endpoints.hpp"
 #include "server/exchange.hpp"
 #include "server/request_body.hpp"
+#include "server/request_info.hpp"
 #include "server/request_options.hpp"
 #include "server/upstream_transport.hpp"
 #include "upstream/client.hpp"
@@ -57,10 +58,6 @@ using Clock = std::chrono::steady_clock;
 // socket timeout, and ClientRelay's write timeout (a client that stopped reading).
 constexpr std::chrono::milliseconds kClientIoTimeout{60000};
 
-std::string_view path_only(const std::string& uri) {
-    return std::string_view(uri).substr(0, std::min(uri.find('?'), uri.size()));
-}
-
 std::string new_request_id() {
     auto& rng = FastRng::for_this_thread();
     static const char* hex = "0123456789abcdef";
@@ -78,15 +75,6 @@ bool acceptable_request_id(const std::string& s) {
     for (unsigned char c : s)
         if (c < 0x21 || c > 0x7e) return false;
     return true;
-}
-
-// Compares without an early exit, so timing does not reveal the key prefix.
-bool constant_time_equal(const std::string& presented, const std::string& key) {
-    if (key.empty()) return false;
-    unsigned diff = presented.size() == key.size() ? 0u : 1u;
-    for (size_t i = 0; i < presented.size(); ++i)
-        diff |= static_cast<unsigned char>(presented[i]) ^ static_cast<unsigned char>(key[i % key.size()]);
-    return diff == 0;
 }
 
 void send_json(Poco::Net::HTTPServerResponse& resp, int status, const std::string& body) {
@@ -134,6 +122,8 @@ bool is_loopback(const std::string& host) {
     }
 }
 
+}  // namespace
+
 // One request as an endpoint handler sees it.
 struct Call {
     Poco::Net::HTTPServerRequest& req;
@@ -158,8 +148,6 @@ private:
     std::shared_ptr<const void> pin_;  // declared first: released after the observers it keeps valid
     std::shared_ptr<dispatch::Observer> inner_;
 };
-
-}  // namespace
 
 using ForwardedHeaders = std::vector<std::pair<std::string, std::string>>;
 
@@ -275,17 +263,10 @@ private:
 bool Gateway::Impl::authorized(const Poco::Net::HTTPServerRequest& req) const {
     const auto& key = cfg->general.master_key;
     if (key.empty()) return true;
-    std::string presented;
-    const std::string& auth = req.get("Authorization", "");
-    auto bearer = [](const std::string& v) {
-        return v.size() > 7 && (v.compare(0, 7, "Bearer ") == 0 || v.compare(0, 7, "bearer ") == 0) ? v.substr(7) : v;
-    };
-    if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0))
-        presented = auth.substr(7);
-    else if (req.has("x-litellm-api-key"))  // LiteLLM's own header, with or without "Bearer "
-        presented = bearer(req.get("x-litellm-api-key"));
-    else
-        presented = req.get("api-key", "");
+    const auto& empty = Poco::Net::HTTPMessage::EMPTY;
+    const std::string presented =
+        presented_key(req.get("Authorization", empty), req.has("x-litellm-api-key"),
+                      req.get("x-litellm-api-key", empty), req.get("api-key", empty));
     return constant_time_equal(presented, key.reveal());
 }
 
@@ -354,27 +335,7 @@ void Handler::handleRequest(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSe
 
 namespace {
 
-// Who may call an endpoint.
-enum class Access {
-    Open,           // probes
-    Key,            // the master key (when one is set)
-    Observability,  // the master key when general_settings.metrics_auth
-    Admin,          // the master key, always (refused when none is set)
-    Dashboard,      // the master key when one is set (the page itself has a login form)
-};
-
-// The endpoint table: adding an endpoint is a handler plus a row here.
-struct EndpointRoute {
-    const char* method;
-    std::string_view path;  // query and trailing '/' stripped; a final '*' matches the (non-empty) rest
-    Access access;
-    void (Gateway::Impl::*handler)(Call&);
-    bool v1 = false;        // also served under /v1 (LiteLLM accepts both)
-    Endpoint api = Endpoint::Chat;
-    bool metrics = false;   // only with general_settings.metrics on (else an unknown path)
-    control::AdminApi::Handler admin = nullptr;  // admin routes (handler Impl::admin)
-};
-
+// The endpoint table (server/endpoints.hpp): adding an endpoint is a handler plus a row here.
 using Impl = Gateway::Impl;
 using Admin = control::AdminApi;
 constexpr EndpointRoute admin_route(const char* method, std::string_view path, Admin::Handler h, bool v1 = false) {
@@ -413,20 +374,9 @@ const EndpointRoute kRoutes[] = {
     admin_route("GET", "/model/info", &Admin::model_info, true),
 };
 
-// Whether `route` serves `path`; `arg` gets what its '*' matched.
-bool path_matches(const EndpointRoute& route, std::string_view path, std::string& arg) {
-    if (route.v1 && path.substr(0, 4) == "/v1/") path.remove_prefix(3);
-    const std::string_view p = route.path;
-    if (!p.empty() && p.back() == '*') {
-        const std::string_view head = p.substr(0, p.size() - 1);
-        if (path.size() <= head.size() || path.substr(0, head.size()) != head) return false;
-        arg.assign(path.substr(head.size()));
-        return true;
-    }
-    return path == p;
-}
-
 }  // namespace
+
+std::span<const EndpointRoute> endpoint_routes() { return kRoutes; }
 
 void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp) {
     auto t0 = Clock::now();
@@ -441,34 +391,14 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
 
     Call call{req, resp, request_id, echo_client_id ? client_id : Poco::Net::HTTPMessage::EMPTY, t0,
               Endpoint::Chat, {}};
-    std::string_view path = path_only(req.getURI());
-    while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
     const std::string& method = req.getMethod();
     const size_t limit = cfg->general.max_body_bytes;
-    const EndpointRoute* route = nullptr;
-    std::string allowed;  // methods of the routes serving this path, for a 405
-    for (const auto& r : kRoutes) {
-        if (r.metrics && !cfg->general.metrics) continue;
-        std::string arg;
-        if (!path_matches(r, path, arg)) continue;
-        if (method != r.method) {
-            if (allowed.find(r.method) == std::string::npos) allowed += (allowed.empty() ? "" : ", ") + std::string(r.method);
-            continue;
-        }
-        route = &r;
-        call.arg = std::move(arg);
-        call.api = r.api;
-        call.admin = r.admin;
-        break;
-    }
+    RouteMatch match = find_route(kRoutes, method, route_path(req.getURI()), cfg->general.metrics);
+    const EndpointRoute* route = match.route;
     if (!route) {
         discard_body(req, resp, limit);
-        if (allowed.empty()) {
-            send_error(resp, ApiError::not_found("Unknown path " + req.getURI().substr(0, 200), "unknown_url"));
-            return;
-        }
-        resp.set("Allow", allowed);
-        send_error(resp, ApiError::method_not_allowed("Method " + method + " is not allowed on this path; use " + allowed));
+        if (!match.allowed.empty()) resp.set("Allow", match.allowed);
+        send_error(resp, unmatched_route(match, method, req.getURI()));
         return;
     }
     if (route->access == Access::Admin && cfg->general.master_key.empty()) {
@@ -476,10 +406,10 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
         send_error(resp, ApiError::unauthorized("The admin API needs general_settings.master_key to be set"));
         return;
     }
-    const bool needs_key = route->access == Access::Key || route->access == Access::Admin ||
-                           route->access == Access::Dashboard ||
-                           (route->access == Access::Observability && cfg->general.metrics_auth);
-    if (needs_key && !authorized(req)) {
+    call.arg = std::move(match.arg);
+    call.api = route->api;
+    call.admin = route->admin;
+    if (needs_key(route->access, cfg->general.metrics_auth) && !authorized(req)) {
         std::optional<RequestScope> scope;  // API calls are counted and logged, probes are not
         const LivePtr lv = snapshot();
         if (route->handler == &Impl::api) {
@@ -657,19 +587,8 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
         }
     }
     // Everything routing needs from the request, built once for every path.
-    router::RequestInfo info;
-    info.request_id = request_id;
-    info.model_group = parsed->model;
-    info.endpoint = ep;
-    info.stream = parsed->stream;
-    info.overrides_json = parsed->overrides_json;
-    if (parsed->overrides_json.size() > 2) info.overrides = flatten_json_object(parsed->overrides_json);
-    info.metadata_json = parsed->metadata_json;
-    info.num_retries = parsed->num_retries;
-    info.fallbacks = parsed->fallbacks;
-    info.strategies = parsed->strategies;
     const RequestTimeouts timeouts = request_timeouts(*parsed, gen_cfg.router.max_request_timeout);
-    info.timeout = timeouts.timeout;
+    router::RequestInfo info = request_info(*parsed, ep, request_id, timeouts);
     ForwardedHeaders forwarded;
     for (const auto& name : cfg->general.forward_client_headers)
         for (auto it = req.find(name); it != req.end() && Poco::icompare(it->first, name) == 0; ++it)

@@ -2,11 +2,10 @@
 // config keys, and the HTTP front end's deadlines and header budget, driven
 // in-process over loopback with raw sockets.
 #include "config/config.hpp"
-#include "server/client_connection.hpp"
+#include "server/frontend/front_end.hpp"
 #include "server/request_body.hpp"
 
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPServerResponse.h>
+#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -91,54 +90,44 @@ TEST(ClientFaultsConfig, KeysDefaultsAndErrors) {
 
 namespace {
 
-// Reads the body and answers its size; the body timeout answers 408 as the gateway does.
-class EchoHandler final : public Poco::Net::HTTPRequestHandler {
-public:
-    void handleRequest(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp) override {
-        std::string body;
-        char buf[4096];
-        std::istream& in = req.stream();
-        while (in) {
-            in.read(buf, sizeof buf);
-            body.append(buf, static_cast<size_t>(in.gcount()));
-        }
-        if (req.getURI() == "/slow") std::this_thread::sleep_for(300ms);
-        std::string out = "got " + std::to_string(body.size());
-        if (body_timed_out(req)) {
-            resp.setKeepAlive(false);
-            resp.setStatus(Poco::Net::HTTPResponse::HTTP_REQUEST_TIMEOUT);
-            out = request_timeout_error("Request body", 300ms).body();
-        }
-        resp.setContentLength(static_cast<std::streamsize>(out.size()));
-        resp.sendBuffer(out.data(), out.size());
+// Reads the body and answers its size; a body the front end could not read
+// (the body timeout's 408) is answered as the gateway does.
+void echo(frontend::Request& req) {
+    if (req.uri() == "/throw") throw std::runtime_error("handler bug");
+    if (req.uri() == "/headers") {
+        std::string out = "one=" + req.header("X-One") + " has=" + std::to_string(req.has_header("x-ONE"));
+        req.each_header("x-multi", [&](const std::string& name, const std::string& value) {
+            out += " " + name + "=" + value;
+        });
+        req.respond(200, "text/plain", out);
+        return;
     }
-};
-
-class EchoFactory final : public Poco::Net::HTTPRequestHandlerFactory {
-public:
-    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
-        return new EchoHandler;
+    std::string body;
+    auto error = req.read_body(body);
+    if (req.uri() == "/slow") std::this_thread::sleep_for(300ms);
+    if (error) {
+        req.set_keep_alive(false);
+        req.respond(error->status, "application/json", error->body());
+        return;
     }
-};
+    req.respond(200, "text/plain", "got " + std::to_string(body.size()));
+}
 
 class FrontEnd : public ::testing::Test {
 protected:
     void SetUp() override {
-        ClientLimits limits;
-        limits.header_timeout = 300ms;
-        limits.body_timeout = 300ms;
-        limits.max_header_bytes = 2048;
-        auto* params = new Poco::Net::HTTPServerParams;
-        params->setMaxThreads(4);
-        params->setKeepAliveTimeout(Poco::Timespan(5, 0));
-        fe_ = std::make_unique<HttpFrontEnd>(Poco::Net::HTTPRequestHandlerFactory::Ptr(new EchoFactory), params,
-                                             limits, pool_, "127.0.0.1", 0);
+        frontend::Options o;
+        o.limits.header_timeout = 300ms;
+        o.limits.body_timeout = 300ms;
+        o.limits.max_header_bytes = 2048;
+        o.limits.max_body_bytes = 1 << 20;
+        o.max_threads = 4;
+        o.keep_alive_timeout = 5000ms;
+        o.park_idle = false;  // no io_context runs here
+        fe_ = std::make_unique<frontend::FrontEnd>(echo, o, io_, "127.0.0.1", 0);
         fe_->start();
     }
-    void TearDown() override {
-        fe_.reset();
-        pool_.joinAll();
-    }
+    void TearDown() override { fe_.reset(); }
 
     int connect_client() {
         int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -176,8 +165,8 @@ protected:
         return out;
     }
 
-    Poco::ThreadPool pool_{1, 4};
-    std::unique_ptr<HttpFrontEnd> fe_;
+    boost::asio::io_context io_;
+    std::unique_ptr<frontend::FrontEnd> fe_;
 };
 
 }  // namespace
@@ -266,4 +255,16 @@ TEST_F(FrontEnd, AbortingStopClosesAtOnce) {
     EXPECT_LT(Clock::now() - t0, 1000ms);
     EXPECT_EQ(read_to_close(fd, 1000ms), "");
     ::close(fd);
+}
+
+TEST_F(FrontEnd, HandlerExceptionGetsJson500) {
+    std::string out = exchange("GET /throw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(out.rfind("HTTP/1.1 500", 0), 0u) << out;
+    EXPECT_NE(out.find("\"message\":\"internal gateway error\""), std::string::npos) << out;
+}
+
+TEST_F(FrontEnd, HeadersAreFoundInAnyCaseAndInOrder) {
+    std::string out = exchange("GET /headers HTTP/1.1\r\nHost: x\r\nx-one: 1\r\nX-Multi: a\r\nx-other: z\r\n"
+                               "x-MULTI: b\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(out.find("one=1 has=1 X-Multi=a x-MULTI=b"), std::string::npos) << out;
 }

@@ -1,6 +1,6 @@
 // The plan executor: runs the attempts a strategy chain planned for one request.
 //
-// Launch rules (see tg_launch in the SDK): attempt 0 at t=0; AT_START attempts
+// Launch rules (common/vocabulary.hpp): attempt 0 at t=0; AT_START attempts
 // with it (race); AFTER_DELAY attempts `delay` after the previous launch unless
 // something committed, or at once when every running attempt has failed
 // retryably (hedge); ON_FAILURE attempts after a backoff once nothing is
@@ -18,10 +18,9 @@
 #pragma once
 
 #include "common/api_error.hpp"
+#include "common/vocabulary.hpp"
 #include "dispatch/sse.hpp"
 #include "upstream/client.hpp"
-
-#include <tailgate/plugin_abi.h>
 
 #include <chrono>
 #include <functional>
@@ -82,17 +81,17 @@ public:
 };
 
 struct AttemptEvent {
-    tg_event_type type;
+    EventType type;
     uint32_t attempt;
     uint32_t deployment;
     double elapsed_ms = 0;  // since the attempt launched
     double ttft_ms = -1;
-    tg_error_class error_class = TG_ERRC_NONE;
+    ErrorClass error_class = ErrorClass::None;
     int http_status = 0;
     int64_t retry_after_ms = -1;
     int64_t prompt_tokens = -1;
     int64_t completion_tokens = -1;
-    tg_cancel_reason cancel_reason = TG_CANCEL_NONE;
+    CancelReason cancel_reason = CancelReason::None;
 };
 
 class Observer {
@@ -103,7 +102,7 @@ public:
 
 struct AttemptSpec {
     uint32_t deployment = 0;
-    tg_launch launch = TG_LAUNCH_AT_START;
+    Launch launch = Launch::AtStart;
     Millis delay{0};
     uint32_t group = 0;                // index into the routed groups (0 = requested, >0 = fallback)
     bool context_window_only = false;  // launched only after a context-length failure
@@ -129,15 +128,15 @@ struct AttemptRecord {
     SteadyClock::time_point launched_at{};
     double ttft_ms = -1;
     double total_ms = -1;
-    tg_error_class error_class = TG_ERRC_NONE;
+    ErrorClass error_class = ErrorClass::None;
     int http_status = 0;
     int64_t retry_after_ms = -1;
     int64_t prompt_tokens = -1, completion_tokens = -1;  // a non-stream body's usage, once committed
     std::string error_message;  // upstream's message or ours; never contains credentials
 };
 
-bool is_retryable(tg_error_class c);
-tg_error_class classify_status(int status, std::string_view body);
+bool is_retryable(ErrorClass c);
+ErrorClass classify_status(int status, std::string_view body);
 // The upstream's own error message when its body is OpenAI-shaped, else the body's start.
 std::string upstream_message(std::string_view body);
 // Retry-After / retry-after-ms in milliseconds (capped at one hour), -1 when absent.
@@ -171,14 +170,14 @@ private:
     void on_done(uint32_t i);
     void on_error(uint32_t i, upstream::ErrorKind kind, const std::string& message);
     void on_first_content_timeout(uint32_t i);
-    void fail_attempt_locked(uint32_t i, tg_error_class cls, int status, std::string message, int64_t retry_after);
+    void fail_attempt_locked(uint32_t i, ErrorClass cls, int status, std::string message, int64_t retry_after);
     void commit_locked(uint32_t i);
-    void fail_committed_locked(uint32_t i, tg_error_class cls, const ApiError& e);
-    void shadow_event_locked(uint32_t i, tg_event_type type);
+    void fail_committed_locked(uint32_t i, ErrorClass cls, const ApiError& e);
+    void shadow_event_locked(uint32_t i, EventType type);
     void succeed_locked(uint32_t i);
-    void cancel_attempt_locked(uint32_t i, tg_cancel_reason why);
+    void cancel_attempt_locked(uint32_t i, CancelReason why);
     void finish_failed_locked();
-    void emit_locked(tg_event_type type, uint32_t i, tg_cancel_reason why = TG_CANCEL_NONE);
+    void emit_locked(EventType type, uint32_t i, CancelReason why = CancelReason::None);
     double elapsed_ms_locked(uint32_t i) const;
 
     mutable std::mutex mu_;
@@ -192,7 +191,7 @@ private:
     uint32_t launched_ = 0;    // attempts launched so far
     uint32_t running_ = 0;
     bool stop_launching_ = false;  // a non-retryable failure happened
-    tg_error_class last_failure_ = TG_ERRC_NONE;
+    ErrorClass last_failure_ = ErrorClass::None;
     bool hedging_refused_ = false;  // admit() said no: no more delayed launches
     SteadyClock::time_point started_at_{};
     bool committed_ = false;

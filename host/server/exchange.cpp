@@ -258,7 +258,7 @@ std::string ApiExchange::attempts_json(const std::vector<dispatch::AttemptRecord
         if (r.ttft_ms >= 0) a.num("ttft_ms", r.ttft_ms);
         if (r.total_ms >= 0) a.num("total_ms", r.total_ms);
         if (r.state == dispatch::AttemptState::Failed) {
-            a.str("error_class", metrics::error_class_name(r.error_class));
+            a.str("error_class", error_class_name(r.error_class));
             if (r.http_status) a.integer("http_status", r.http_status);
         }
         if (list.size() > 1) list += ',';

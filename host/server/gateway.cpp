@@ -63,9 +63,9 @@ Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, std::vector<std::st
         }
         strat = std::make_unique<metrics::StrategyStats>(cfg->model_groups(), std::move(dep_ids),
                                                          std::move(dep_groups));
-        router->set_health_listener([m = prom.get(), st = strat.get()](uint32_t d, uint32_t from, uint32_t to) {
+        router->set_health_listener([m = prom.get(), st = strat.get()](uint32_t d, Health from, Health to) {
             m->health_changed(d, from, to);
-            if (to == TG_HEALTH_COOLING && from != TG_HEALTH_COOLING) st->cooldown(d, Clock::now());
+            if (to == Health::Cooling && from != Health::Cooling) st->cooldown(d, Clock::now());
         });
     }
     env = ExchangeEnv{cfg, prom.get(), strat.get(), json_log};
@@ -149,7 +149,7 @@ struct EndpointRoute {
     Access access;
     void (Gateway::Impl::*handler)(Call&);
     bool v1 = false;        // also served under /v1 (LiteLLM accepts both)
-    tg_endpoint api = TG_ENDPOINT_CHAT;
+    Endpoint api = Endpoint::Chat;
     bool metrics = false;   // only with general_settings.metrics on (else an unknown path)
 };
 
@@ -159,12 +159,12 @@ const EndpointRoute kRoutes[] = {
     {"GET", "/health/liveness", Access::Open, &Impl::liveness},
     {"GET", "/health/readiness", Access::Open, &Impl::readiness},
     {"GET", "/health", Access::Open, &Impl::readiness},
-    {"GET", "/metrics", Access::Observability, &Impl::metrics_page, false, TG_ENDPOINT_CHAT, true},
-    {"GET", "/stats/strategies", Access::Observability, &Impl::stats_page, false, TG_ENDPOINT_CHAT, true},
-    {"GET", "/ui", Access::Observability, &Impl::ui_page, false, TG_ENDPOINT_CHAT, true},
-    {"POST", "/chat/completions", Access::Key, &Impl::api, true, TG_ENDPOINT_CHAT},
-    {"POST", "/completions", Access::Key, &Impl::api, true, TG_ENDPOINT_COMPLETIONS},
-    {"POST", "/embeddings", Access::Key, &Impl::api, true, TG_ENDPOINT_EMBEDDINGS},
+    {"GET", "/metrics", Access::Observability, &Impl::metrics_page, false, Endpoint::Chat, true},
+    {"GET", "/stats/strategies", Access::Observability, &Impl::stats_page, false, Endpoint::Chat, true},
+    {"GET", "/ui", Access::Observability, &Impl::ui_page, false, Endpoint::Chat, true},
+    {"POST", "/chat/completions", Access::Key, &Impl::api, true, Endpoint::Chat},
+    {"POST", "/completions", Access::Key, &Impl::api, true, Endpoint::Completions},
+    {"POST", "/embeddings", Access::Key, &Impl::api, true, Endpoint::Embeddings},
     {"GET", "/models", Access::Key, &Impl::models, true},
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},
 };
@@ -196,7 +196,7 @@ void Gateway::Impl::handle(frontend::Request& req) {
     if (drain.draining()) req.set_keep_alive(false);
 
     static const std::string kNone;
-    Call call{req, request_id, echo_client_id ? client_id : kNone, t0, TG_ENDPOINT_CHAT, {}};
+    Call call{req, request_id, echo_client_id ? client_id : kNone, t0, Endpoint::Chat, {}};
     std::string_view path = path_only(req.uri());
     while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
     const std::string& method = req.method();

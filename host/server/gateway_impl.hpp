@@ -52,7 +52,7 @@ struct Call {
     const std::string& request_id;  // ours
     const std::string& client_id;   // the client's x-request-id when echoed, else ""
     Clock::time_point t0;
-    tg_endpoint api = TG_ENDPOINT_CHAT;  // API routes: which one
+    Endpoint api = Endpoint::Chat;  // API routes: which one
     std::string arg;                     // what the route's trailing '*' matched
 };
 

@@ -280,7 +280,7 @@ std::string ParsedBody::body_for(std::string_view upstream_model, const std::vec
     return out;
 }
 
-std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint endpoint) {
+std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint endpoint) {
     if (body.empty()) return ApiError::bad_request("Request body is empty; expected a JSON object");
     rapidjson::MemoryStream ms(body.data(), body.size());
     Scanner scanner(ms, body);
@@ -303,8 +303,8 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint
     ParsedBody out;
     std::string overrides = "{";
     bool have_model = false, have_required = false;
-    const char* required = endpoint == TG_ENDPOINT_CHAT          ? "messages"
-                           : endpoint == TG_ENDPOINT_COMPLETIONS ? "prompt"
+    const char* required = endpoint == Endpoint::Chat          ? "messages"
+                           : endpoint == Endpoint::Completions ? "prompt"
                                                                  : "input";
     for (const Member& m : scanner.members) {
         if (out.client_credential.empty() && is_client_credential_field(m.key)) out.client_credential = m.key;
@@ -354,7 +354,7 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint
             else if (m.kind != Kind::Null) return type_error(m, "a boolean");
         } else if (m.key == required) {
             have_required = true;
-            if (endpoint == TG_ENDPOINT_CHAT && m.kind != Kind::Array) return type_error(m, "an array");
+            if (endpoint == Endpoint::Chat && m.kind != Kind::Array) return type_error(m, "an array");
         }
         std::string_view text = trim_member(body.substr(m.begin, m.end - m.begin));
         if (!out.members.empty()) out.members += ',';
@@ -365,7 +365,7 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint
     if (!have_required)
         return ApiError::bad_request(std::string("Missing required parameter: '") + required + "'", required,
                                      "missing_required_parameter");
-    if (endpoint == TG_ENDPOINT_EMBEDDINGS && out.stream)
+    if (endpoint == Endpoint::Embeddings && out.stream)
         return ApiError::bad_request("'stream' is not supported for embeddings", "stream");
     if (out.client_credential.empty() && !scanner.credential.empty())
         out.client_credential = "extra_body." + scanner.credential;

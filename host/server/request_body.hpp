@@ -9,8 +9,7 @@
 #pragma once
 
 #include "common/api_error.hpp"
-
-#include <tailgate/plugin_abi.h>
+#include "common/vocabulary.hpp"
 
 #include <optional>
 #include <string>
@@ -56,6 +55,6 @@ bool is_gateway_field(std::string_view key);
 // credentials for one (LiteLLM's client-side credentials).
 bool is_client_credential_field(std::string_view key);
 
-std::variant<ParsedBody, ApiError> parse_body(std::string_view body, tg_endpoint endpoint);
+std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint endpoint);
 
 }  // namespace tailgate::server

@@ -4,7 +4,7 @@ namespace tailgate::server {
 
 UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Config& cfg,
                                      std::shared_ptr<const ParsedBody> body, const dispatch::Plan& plan,
-                                     const std::vector<std::string>& captures, tg_endpoint endpoint,
+                                     const std::vector<std::string>& captures, Endpoint endpoint,
                                      RequestTimeouts timeouts)
     : client_(client),
       cfg_(cfg),
@@ -23,16 +23,16 @@ UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Con
     }
 }
 
-const char* UpstreamTransport::path_for(tg_endpoint e) {
+const char* UpstreamTransport::path_for(Endpoint e) {
     switch (e) {
-        case TG_ENDPOINT_COMPLETIONS: return "/completions";
-        case TG_ENDPOINT_EMBEDDINGS: return "/embeddings";
+        case Endpoint::Completions: return "/completions";
+        case Endpoint::Embeddings: return "/embeddings";
         default: return "/chat/completions";
     }
 }
 
 upstream::Request UpstreamTransport::build(const config::Deployment& d, const config::RouterSettings& rs,
-                                           tg_endpoint e, bool stream, std::string body, const RequestTimeouts& t) {
+                                           Endpoint e, bool stream, std::string body, const RequestTimeouts& t) {
     const auto& u = d.upstream;
     upstream::Request req;
     req.origin = upstream::Origin{u.host, u.port, u.tls, u.ssl_verify};

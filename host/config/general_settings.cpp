@@ -24,29 +24,7 @@ void Loader::parse_general() {
     each_key(m, "port", [&](const Val& x) { g.port = int32(x, 0, 65535); });
     each_key(m, "max_threads", [&](const Val& x) { g.max_threads = int32(x, 1, 100000); });
     each_key(m, "io_threads", [&](const Val& x) { g.io_threads = int32(x, 1, 1024); });
-    // Two spellings of one setting: checked together.
-    const Entry* size_entry = find(m, "max_body_size");
-    const Entry* bytes_entry = find(m, "max_request_body_bytes");
-    if (size_entry || bytes_entry) {
-        FileScope scope(*this, (size_entry ? size_entry : bytes_entry)->file);
-        guard([&] {
-            auto bytes = get(m, "max_request_body_bytes");
-            auto size = get(m, "max_body_size");
-            if (bytes && size) {
-                fail(size->line, size->path, "conflicts with max_request_body_bytes (line " +
-                                                 std::to_string(bytes->line) + "); set only one");
-            }
-            if (bytes) g.max_body_bytes = static_cast<size_t>(integer(*bytes, 1, std::numeric_limits<int64_t>::max()));
-            if (size) {
-                const Text t = text(*size, "a size");
-                const auto n = parse_size(t.text);
-                if (!n || *n == 0) {
-                    fail(*size, "expected a size (bytes, or e.g. 512KiB, 10MiB, 1MB), got " + t.shown());
-                }
-                g.max_body_bytes = static_cast<size_t>(*n);
-            }
-        });
-    }
+    parse_body_limit(m, g);
     each_key(m, "keep_alive_timeout", [&](const Val& x) { g.keep_alive_timeout = timeout(x); });
     each_key(m, "upstream_pool_size", [&](const Val& x) { g.upstream_pool_size = int32(x, 0, 100000); });
     each_key(m, "log_level", [&](const Val& x) {
@@ -99,28 +77,56 @@ void Loader::parse_general() {
     each_key(m, "overload_retry_after", [&](const Val& x) { g.overload_retry_after_s = int32(x, 0, 3600); });
     each_key(m, "drain_timeout", [&](const Val& x) { g.drain_timeout = duration(x); });
     each_key(m, "allow_client_side_credentials", [&](const Val& x) { g.allow_client_side_credentials = boolean(x); });
-    each_key(m, "forward_client_headers", [&](const Val& x) {
-        if (!x.node.IsSequence()) fail(x, std::string("expected a list of header names, got ") + kind_name(x.node));
-        // Never forwarded: they describe this hop (the upstream connection is ours)
-        // or carry the client's credentials for the gateway.
-        static const char* const kRefused[] = {
-            "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-connection",
-            "proxy-authorization", "proxy-authenticate", "host", "content-length", "content-type", "accept",
-            "expect", "authorization", "api-key", "x-api-key", "x-litellm-api-key", "cookie", "set-cookie"};
-        for (size_t i = 0; i < x.node.size(); ++i) {
-            const Val item{x.node[i], x.path + "[" + std::to_string(i) + "]",
-                           line_of(x.node[i]) ? line_of(x.node[i]) : x.line};
-            std::string name = to_lower(nonempty_str(item));
-            const bool token = std::all_of(name.begin(), name.end(), [](unsigned char c) {
-                return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-            });
-            if (!token) fail(item, "not a header name");
-            for (const char* r : kRefused)
-                if (name == r) fail(item, "'" + name + "' is never forwarded (hop-by-hop or a credential)");
-            g.forward_client_headers.push_back(std::move(name));
-        }
-    });
+    each_key(m, "forward_client_headers", [&](const Val& x) { parse_forward_headers(x, g); });
     warn_unknown(m);
+}
+
+// max_request_body_bytes, or LiteLLM's max_body_size: two spellings of one setting.
+void Loader::parse_body_limit(Map& m, GeneralSettings& g) {
+    const Entry* size_entry = find(m, "max_body_size");
+    const Entry* bytes_entry = find(m, "max_request_body_bytes");
+    if (size_entry || bytes_entry) {
+        FileScope scope(*this, (size_entry ? size_entry : bytes_entry)->file);
+        guard([&] {
+            auto bytes = get(m, "max_request_body_bytes");
+            auto size = get(m, "max_body_size");
+            if (bytes && size) {
+                fail(size->line, size->path, "conflicts with max_request_body_bytes (line " +
+                                                 std::to_string(bytes->line) + "); set only one");
+            }
+            if (bytes) g.max_body_bytes = static_cast<size_t>(integer(*bytes, 1, std::numeric_limits<int64_t>::max()));
+            if (size) {
+                const Text t = text(*size, "a size");
+                const auto n = parse_size(t.text);
+                if (!n || *n == 0) {
+                    fail(*size, "expected a size (bytes, or e.g. 512KiB, 10MiB, 1MB), got " + t.shown());
+                }
+                g.max_body_bytes = static_cast<size_t>(*n);
+            }
+        });
+    }
+}
+
+void Loader::parse_forward_headers(const Val& x, GeneralSettings& g) {
+    if (!x.node.IsSequence()) fail(x, std::string("expected a list of header names, got ") + kind_name(x.node));
+    // Never forwarded: they describe this hop (the upstream connection is ours)
+    // or carry the client's credentials for the gateway.
+    static const char* const kRefused[] = {
+        "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-connection",
+        "proxy-authorization", "proxy-authenticate", "host", "content-length", "content-type", "accept",
+        "expect", "authorization", "api-key", "x-api-key", "x-litellm-api-key", "cookie", "set-cookie"};
+    for (size_t i = 0; i < x.node.size(); ++i) {
+        const Val item{x.node[i], x.path + "[" + std::to_string(i) + "]",
+                       line_of(x.node[i]) ? line_of(x.node[i]) : x.line};
+        std::string name = to_lower(nonempty_str(item));
+        const bool token = std::all_of(name.begin(), name.end(), [](unsigned char c) {
+            return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+        });
+        if (!token) fail(item, "not a header name");
+        for (const char* r : kRefused)
+            if (name == r) fail(item, "'" + name + "' is never forwarded (hop-by-hop or a credential)");
+        g.forward_client_headers.push_back(std::move(name));
+    }
 }
 
 }  // namespace tailgate::config::detail

@@ -215,10 +215,14 @@ private:
     void assign_id(size_t i, const std::vector<std::optional<Val>>& ids, std::map<std::string, size_t>& seen,
                    std::map<std::string, int>& dup_count);
     void parse_router();
+    void parse_plugin_paths(const Val& x);
+    void build_chain(const std::optional<Val>& strategies, int strategies_file, int strategy_line);
     void parse_strategies(const Val& v, std::vector<StrategySpec>& out);
     void parse_request_strategies(const Val& v);
     std::vector<std::pair<std::string, std::vector<std::string>>> parse_fallbacks(const Val& v);
     void parse_general();
+    void parse_body_limit(Map& m, GeneralSettings& g);
+    void parse_forward_headers(const Val& x, GeneralSettings& g);
     void parse_limits(Map& m, GeneralSettings::Limits& l);
     std::string resolve_dir(const std::string& p) const;
 

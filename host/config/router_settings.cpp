@@ -46,20 +46,7 @@ void Loader::parse_router() {
             if (r.shadow_sample_rate > 1) fail(x, "must be between 0 and 1");
         });
         each_key(m, "model_group_alias", [&](const Val& x) { parse_aliases(x); });
-        each_key(m, "plugin_paths", [&](const Val& x) {
-            if (x.node.IsScalar()) {
-                r.plugin_paths.push_back(resolve_dir(nonempty_str(x)));
-            } else if (x.node.IsSequence()) {
-                for (size_t i = 0; i < x.node.size(); ++i) {
-                    const Val item{x.node[i], x.path + "[" + std::to_string(i) + "]",
-                                   line_of(x.node[i]) ? line_of(x.node[i]) : x.line};
-                    if (item.node.IsNull()) fail(item, "must not be empty");
-                    r.plugin_paths.push_back(resolve_dir(nonempty_str(item)));
-                }
-            } else {
-                fail(x, std::string("expected a list of directories, got ") + kind_name(x.node));
-            }
-        });
+        each_key(m, "plugin_paths", [&](const Val& x) { parse_plugin_paths(x); });
         each_key(m, "strategies", [&](const Val& x) {
             strategies = x;
             strategies_file = file_idx_;
@@ -70,6 +57,33 @@ void Loader::parse_router() {
         });
         warn_unknown(m);
     }
+    build_chain(strategies, strategies_file, strategy_line);
+    if (request_strategies) {
+        FileScope scope(*this, request_strategies_file);
+        guard([&] { parse_request_strategies(*request_strategies); });
+    }
+}
+
+void Loader::parse_plugin_paths(const Val& x) {
+    RouterSettings& r = cfg_.router;
+    if (x.node.IsScalar()) {
+        r.plugin_paths.push_back(resolve_dir(nonempty_str(x)));
+    } else if (x.node.IsSequence()) {
+        for (size_t i = 0; i < x.node.size(); ++i) {
+            const Val item{x.node[i], x.path + "[" + std::to_string(i) + "]",
+                           line_of(x.node[i]) ? line_of(x.node[i]) : x.line};
+            if (item.node.IsNull()) fail(item, "must not be empty");
+            r.plugin_paths.push_back(resolve_dir(nonempty_str(item)));
+        }
+    } else {
+        fail(x, std::string("expected a list of directories, got ") + kind_name(x.node));
+    }
+}
+
+// The strategy chain: router_settings.strategies as written, or the one
+// routing_strategy stands for.
+void Loader::build_chain(const std::optional<Val>& strategies, int strategies_file, int strategy_line) {
+    RouterSettings& r = cfg_.router;
     if (strategies) {
         FileScope scope(*this, strategies_file);
         guard([&] { parse_strategies(*strategies, r.strategies); });
@@ -95,10 +109,6 @@ void Loader::parse_router() {
             if (name == "latency") s.args = r.routing_strategy_args;
             r.strategies.push_back(std::move(s));
         }
-    }
-    if (request_strategies) {
-        FileScope scope(*this, request_strategies_file);
-        guard([&] { parse_request_strategies(*request_strategies); });
     }
 }
 

@@ -11,16 +11,18 @@
 // goes back to a pool thread for its next request; an idle keep-alive
 // connection waits on Asio, not on a thread (parked).
 //
-// Inside this directory, and nowhere else in the host, Poco Net is adapted:
-//   connection.*   the Poco socket subclass (deadlines, header budget, strict
-//                  framing check on every byte read), the per-connection loop
-//                  that replaces HTTPServerConnection, detach, and the resume
-//                  queue that replaces TCPServerDispatcher for connections
-//                  coming back from a relay or a park;
-//   request.*      the Request implementation over Poco's request/response;
-//   client_relay.* the Asio side: writes a relayed response, woken by the
-//                  source (ClientChannel's notify) or by the client socket
-//                  (hang-up), and parks idle connections;
+// Inside this directory, and nowhere else in the host, Poco Net is adapted
+// (tools/scripts/check_frontend.py, a ctest, keeps it so):
+//   client_socket.hpp  the Poco socket subclass: deadlines, header budget, the
+//                      strict framing check on every byte read, writes bounded in time;
+//   session.hpp        Poco's session with one poll() between keep-alive requests;
+//   connection.*       the per-connection loop that replaces HTTPServerConnection;
+//   request.*          Request over Poco's request/response, and detach (relay);
+//   resumer.*          the queue that replaces TCPServerDispatcher for connections
+//                      coming back from a relay or a park;
+//   client_relay.*     the Asio side: writes a relayed response, woken by the
+//                      source (ClientChannel's notify) or by the client socket
+//                      (hang-up), and parks idle keep-alive connections;
 //   http_head_validator.*  the strict RFC 9112 head and chunked-body check.
 #pragma once
 

@@ -5,6 +5,7 @@
 #include "server/frontend/front_end.hpp"
 #include "server/request_body.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
@@ -14,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -267,4 +269,97 @@ TEST_F(FrontEnd, HeadersAreFoundInAnyCaseAndInOrder) {
     std::string out = exchange("GET /headers HTTP/1.1\r\nHost: x\r\nx-one: 1\r\nX-Multi: a\r\nx-other: z\r\n"
                                "x-MULTI: b\r\nConnection: close\r\n\r\n");
     EXPECT_NE(out.find("one=1 has=1 X-Multi=a x-MULTI=b"), std::string::npos) << out;
+}
+
+namespace {
+
+// One relayed response: a fixed body, rendered with its own head.
+class OneBatch final : public frontend::ResponseSource {
+public:
+    explicit OneBatch(std::string body) : body_(std::move(body)) {}
+    void set_notify(std::function<void()> notify) override { notify(); }  // ready at once
+    bool take(ClientChannel::Batch& out) override {
+        if (taken_) return false;
+        taken_ = true;
+        out = ClientChannel::Batch{};
+        out.committed = out.finished = true;
+        out.bytes = body_;
+        return true;
+    }
+    void cancel() override {}
+    void resume_reading() override {}
+    void close() override {}
+
+private:
+    std::string body_;
+    bool taken_ = false;
+};
+
+class PlainExchange final : public frontend::Exchange {
+public:
+    explicit PlainExchange(std::atomic<int>& finished) : finished_(finished) {}
+    bool render(ClientChannel::Batch& batch, std::string& out) override {
+        out += "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(batch.bytes.size()) + "\r\n\r\n" + batch.bytes;
+        return true;
+    }
+    bool keep_alive() const override { return true; }
+    void client_gone(const char*) override {}
+    void finish() override { ++finished_; }
+
+private:
+    std::atomic<int>& finished_;
+};
+
+}  // namespace
+
+// The exchange-out half of the interface: a relayed response is written from
+// the Asio side, its finish() runs, and the connection serves its next
+// request (here answered on the pool thread) as usual.
+TEST(FrontEndRelay, RelayedResponseThenTheNextRequestOnTheSameConnection) {
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    std::thread io_thread([&] { io.run(); });
+    std::atomic<int> finished{0};
+    frontend::Options o;
+    o.max_threads = 2;
+    auto fe = std::make_unique<frontend::FrontEnd>(
+        [&](frontend::Request& req) {
+            std::string body;
+            ASSERT_FALSE(req.read_body(body));
+            if (req.uri() == "/relay")
+                req.relay(std::make_shared<OneBatch>("relayed " + body), std::make_shared<PlainExchange>(finished));
+            else
+                req.respond(200, "text/plain", "direct " + body);
+        },
+        o, io, "127.0.0.1", 0);
+    fe->start();
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(fe->port()));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    const std::string two = "POST /relay HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nA"
+                            "POST /direct HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nB";
+    ASSERT_EQ(::send(fd, two.data(), two.size(), MSG_NOSIGNAL), static_cast<ssize_t>(two.size()));
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 3000) <= 0) break;
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    const size_t relayed = out.find("relayed A"), direct = out.find("direct B");
+    EXPECT_NE(relayed, std::string::npos) << out;
+    EXPECT_NE(direct, std::string::npos) << out;
+    EXPECT_LT(relayed, direct) << out;
+    fe->stop();
+    EXPECT_EQ(finished.load(), 1) << "finish() ran on a pool thread before the next request";
+    fe.reset();
+    work.reset();
+    io.stop();
+    io_thread.join();
 }

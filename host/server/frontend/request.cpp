@@ -26,7 +26,9 @@ void PocoRequest::each_header(const std::string& name,
 // thread's touched stack stays resident).
 std::optional<ApiError> PocoRequest::read_body(std::string& body) {
     const size_t limit = ctx_.limits.max_body_bytes;
-    if (req_.hasContentLength() && req_.getContentLength64() > static_cast<int64_t>(limit))
+    // A declared length is never negative here (connection.cpp refused it); unsigned, the
+    // default limit (SIZE_MAX) means none.
+    if (req_.hasContentLength() && static_cast<uint64_t>(req_.getContentLength64()) > limit)
         return ApiError::too_large("Request body of " + std::to_string(req_.getContentLength64()) +
                                    " bytes exceeds the limit of " + std::to_string(limit) + " bytes");
     std::istream& in = req_.stream();
@@ -52,7 +54,7 @@ void PocoRequest::discard_body() {
     const size_t limit = ctx_.limits.max_body_bytes;
     if (req_.hasContentLength() && req_.getContentLength64() == 0) return;
     if (!req_.hasContentLength() && !req_.getChunkedTransferEncoding()) return;
-    if (req_.hasContentLength() && req_.getContentLength64() > static_cast<int64_t>(limit)) {
+    if (req_.hasContentLength() && static_cast<uint64_t>(req_.getContentLength64()) > limit) {
         resp_.setKeepAlive(false);
         return;
     }

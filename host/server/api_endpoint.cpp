@@ -3,9 +3,9 @@
 // when it ends there.
 #include "server/gateway_impl.hpp"
 
-#include "common/json_flatten.hpp"
 #include "server/all_results.hpp"
 #include "server/client_channel.hpp"
+#include "server/request_info.hpp"
 #include "server/request_options.hpp"
 
 #include <spdlog/spdlog.h>
@@ -105,20 +105,8 @@ bool Gateway::Impl::admit(ApiCall& a) {
 }
 
 void Gateway::Impl::build_request_info(ApiCall& a) {
-    const ParsedBody& parsed = *a.parsed;
-    router::RequestInfo& info = a.info;
-    info.request_id = a.c.request_id;
-    info.model_group = parsed.model;
-    info.endpoint = a.c.api;
-    info.stream = parsed.stream;
-    info.overrides_json = parsed.overrides_json;
-    if (parsed.overrides_json.size() > 2) info.overrides = flatten_json_object(parsed.overrides_json);
-    info.metadata_json = parsed.metadata_json;
-    info.num_retries = parsed.num_retries;
-    info.fallbacks = parsed.fallbacks;
-    info.strategies = parsed.strategies;
-    a.timeouts = request_timeouts(parsed, cfg->router.max_request_timeout);
-    info.timeout = a.timeouts.timeout;
+    a.timeouts = request_timeouts(*a.parsed, cfg->router.max_request_timeout);
+    a.info = request_info(*a.parsed, a.c.api, a.c.request_id, a.timeouts);
     for (const auto& name : cfg->general.forward_client_headers)
         a.c.req.each_header(name, [&](const std::string& n, const std::string& v) { a.forwarded.emplace_back(n, v); });
 }

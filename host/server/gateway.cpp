@@ -3,6 +3,7 @@
 #include "common/fast_rng.hpp"
 #include "common/redact.hpp"
 #include "server/dashboard.hpp"
+#include "server/endpoints.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -33,15 +34,6 @@ bool acceptable_request_id(const std::string& s) {
     for (unsigned char c : s)
         if (c < 0x21 || c > 0x7e) return false;
     return true;
-}
-
-// Compares without an early exit, so timing does not reveal the key prefix.
-bool constant_time_equal(const std::string& presented, const std::string& key) {
-    if (key.empty()) return false;
-    unsigned diff = presented.size() == key.size() ? 0u : 1u;
-    for (size_t i = 0; i < presented.size(); ++i)
-        diff |= static_cast<unsigned char>(presented[i]) ^ static_cast<unsigned char>(key[i % key.size()]);
-    return diff == 0;
 }
 
 }  // namespace
@@ -78,17 +70,8 @@ Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, std::vector<std::st
 bool Gateway::Impl::authorized(const frontend::Request& req) const {
     const auto& key = cfg->general.master_key;
     if (key.empty()) return true;
-    std::string presented;
-    const std::string& auth = req.header("Authorization");
-    auto bearer = [](const std::string& v) {
-        return v.size() > 7 && (v.compare(0, 7, "Bearer ") == 0 || v.compare(0, 7, "bearer ") == 0) ? v.substr(7) : v;
-    };
-    if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0))
-        presented = auth.substr(7);
-    else if (req.has_header("x-litellm-api-key"))  // LiteLLM's own header, with or without "Bearer "
-        presented = bearer(req.header("x-litellm-api-key"));
-    else
-        presented = req.header("api-key");
+    const std::string presented = presented_key(req.header("Authorization"), req.has_header("x-litellm-api-key"),
+                                                req.header("x-litellm-api-key"), req.header("api-key"));
     return constant_time_equal(presented, key.reveal());
 }
 
@@ -135,24 +118,7 @@ std::string Gateway::Impl::models_json() const {
 
 namespace {
 
-// Who may call an endpoint.
-enum class Access {
-    Open,           // probes
-    Key,            // the master key (when one is set)
-    Observability,  // the master key when general_settings.metrics_auth
-};
-
-// The endpoint table: adding an endpoint is a handler plus a row here.
-struct EndpointRoute {
-    const char* method;
-    std::string_view path;  // query and trailing '/' stripped; a final '*' matches the (non-empty) rest
-    Access access;
-    void (Gateway::Impl::*handler)(Call&);
-    bool v1 = false;        // also served under /v1 (LiteLLM accepts both)
-    Endpoint api = Endpoint::Chat;
-    bool metrics = false;   // only with general_settings.metrics on (else an unknown path)
-};
-
+// The endpoint table (server/endpoints.hpp): adding an endpoint is a handler plus a row here.
 using Impl = Gateway::Impl;
 const EndpointRoute kRoutes[] = {
     {"GET", "/health/liveliness", Access::Open, &Impl::liveness},
@@ -169,20 +135,9 @@ const EndpointRoute kRoutes[] = {
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},
 };
 
-// Whether `route` serves `path`; `arg` gets what its '*' matched.
-bool path_matches(const EndpointRoute& route, std::string_view path, std::string& arg) {
-    if (route.v1 && path.substr(0, 4) == "/v1/") path.remove_prefix(3);
-    const std::string_view p = route.path;
-    if (!p.empty() && p.back() == '*') {
-        const std::string_view head = p.substr(0, p.size() - 1);
-        if (path.size() <= head.size() || path.substr(0, head.size()) != head) return false;
-        arg.assign(path.substr(head.size()));
-        return true;
-    }
-    return path == p;
-}
-
 }  // namespace
+
+std::span<const EndpointRoute> endpoint_routes() { return kRoutes; }
 
 void Gateway::Impl::handle(frontend::Request& req) {
     auto t0 = Clock::now();
@@ -197,37 +152,18 @@ void Gateway::Impl::handle(frontend::Request& req) {
 
     static const std::string kNone;
     Call call{req, request_id, echo_client_id ? client_id : kNone, t0, Endpoint::Chat, {}};
-    std::string_view path = path_only(req.uri());
-    while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
     const std::string& method = req.method();
-    const EndpointRoute* route = nullptr;
-    std::string allowed;  // methods of the routes serving this path, for a 405
-    for (const auto& r : kRoutes) {
-        if (r.metrics && !prom) continue;
-        std::string arg;
-        if (!path_matches(r, path, arg)) continue;
-        if (method != r.method) {
-            if (allowed.find(r.method) == std::string::npos) allowed += (allowed.empty() ? "" : ", ") + std::string(r.method);
-            continue;
-        }
-        route = &r;
-        call.arg = std::move(arg);
-        call.api = r.api;
-        break;
-    }
+    RouteMatch match = find_route(kRoutes, method, route_path(req.uri()), prom != nullptr);
+    const EndpointRoute* route = match.route;
     if (!route) {
         req.discard_body();
-        if (allowed.empty()) {
-            send_error(req, ApiError::not_found("Unknown path " + req.uri().substr(0, 200), "unknown_url"));
-            return;
-        }
-        req.set_header("Allow", allowed);
-        send_error(req, ApiError::method_not_allowed("Method " + method + " is not allowed on this path; use " + allowed));
+        if (!match.allowed.empty()) req.set_header("Allow", match.allowed);
+        send_error(req, unmatched_route(match, method, req.uri()));
         return;
     }
-    const bool needs_key = route->access == Access::Key ||
-                           (route->access == Access::Observability && cfg->general.metrics_auth);
-    if (needs_key && !authorized(req)) {
+    call.arg = std::move(match.arg);
+    call.api = route->api;
+    if (needs_key(route->access, cfg->general.metrics_auth) && !authorized(req)) {
         std::optional<RequestScope> scope;  // API calls are counted and logged, probes are not
         if (route->handler == &Impl::api) {
             scope.emplace(env, req, request_id, path_only(req.uri()), t0);

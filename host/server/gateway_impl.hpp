@@ -10,6 +10,7 @@
 #include "metrics/strategy_stats.hpp"
 #include "server/admission.hpp"
 #include "server/drain.hpp"
+#include "server/endpoints.hpp"
 #include "server/exchange.hpp"
 #include "server/frontend/front_end.hpp"
 #include "server/request_body.hpp"
@@ -32,10 +33,6 @@ namespace tailgate::server {
 
 using Clock = std::chrono::steady_clock;
 using ForwardedHeaders = std::vector<std::pair<std::string, std::string>>;
-
-inline std::string_view path_only(const std::string& uri) {
-    return std::string_view(uri).substr(0, std::min(uri.find('?'), uri.size()));
-}
 
 inline void send_json(frontend::Request& req, int status, const std::string& body) {
     req.respond(status, "application/json", body);

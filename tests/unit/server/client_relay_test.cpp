@@ -2,7 +2,7 @@
 // real ClientChannel; the relay writes to one end, the test is the client at
 // the other. Checks order, hand-back to the pool, back-pressure, hang-up and the
 // write timeout.
-#include "executor_fakes.hpp"
+#include "../dispatch/executor_fakes.hpp"
 #include "server/frontend/client_relay.hpp"
 
 #include <gtest/gtest.h>

@@ -1,11 +1,11 @@
-// The running gateway: Poco HTTP front end, Asio I/O threads for upstream
-// calls, the router with its plugin chain.
+// The running gateway: the client front end (server/frontend/), Asio I/O
+// threads for upstream calls, the router with its plugin chain.
 //
-// Threads: a Poco pool thread reads each request (parse, auth, route); then the
-// connection leaves the pool (detach_client) and the response is written from
-// the Asio threads (ClientRelay), which also run all upstream I/O, timers and
-// plan execution. Idle keep-alive connections wait off the pool as well
-// (park_idle_client). No pool thread waits for an upstream or a slow client.
+// Threads: a front-end pool thread reads each request (parse, auth, route);
+// then the response is handed out (Request::relay) and written from the Asio
+// threads, which also run all upstream I/O, timers and plan execution. Idle
+// keep-alive connections wait off the pool as well. No pool thread waits for
+// an upstream or a slow client.
 #pragma once
 
 #include "config/config.hpp"
@@ -42,7 +42,7 @@ public:
     // Re-reads the config file (SIGHUP); the running config stays when it is invalid.
     control::Outcome reload(const std::string& who);
 
-    struct Impl;  // defined in gateway.cpp; public so its request handlers can name it
+    struct Impl;  // defined in gateway_impl.hpp; public so its request handlers can name it
 
 private:
     std::unique_ptr<Impl> impl_;

@@ -227,7 +227,7 @@ def test_client_side_credentials_opt_in(stack):
 
 # --------------------------------------------------------------------------
 # Strict request framing: what Poco 1.11 would read leniently is refused
-# before it is parsed (host/server/http_head_validator.hpp), so a front proxy
+# before it is parsed (host/server/frontend/http_head_validator.hpp), so a front proxy
 # and the gateway cannot disagree on where a request ends.
 # --------------------------------------------------------------------------
 

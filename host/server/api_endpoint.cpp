@@ -17,20 +17,20 @@ namespace tailgate::server {
 // The chat, completions and embeddings endpoints: read and check the body,
 // admit, route, and hand the response to the relay.
 void Gateway::Impl::api(Call& c) {
-    ApiCall a(c);
-    a.scope = std::make_unique<RequestScope>(env, c.req, c.request_id, path_only(c.req.uri()), c.t0);
+    ApiCall a(c, snapshot());
+    a.scope = std::make_unique<RequestScope>(a.lv->env, c.req, c.request_id, path_only(c.req.uri()), c.t0);
     a.active = std::make_unique<Drain::Request>(drain);
     a.scope->client_request_id = c.client_id;
     if (!a.active->admitted()) {
         a.scope->error = "draining";
         c.req.discard_body();  // unread bytes at close would reset the connection
-        refuse(c.req, Rejection::Draining, {});
+        refuse(*a.lv, c.req, Rejection::Draining, {});
         return;
     }
     if (!read_api_body(a) || !check_model_list(a) || !admit(a)) return;
     build_request_info(a);
     if (!a.model_list.empty() && !a.parsed->fastest_response) {
-        if (prom) a.scope->sample.group = prom->group_index(a.model_list.front());
+        if (auto* prom = a.lv->prom()) a.scope->sample.group = prom->group_index(a.model_list.front());
         all_results(a);
         return;
     }
@@ -96,8 +96,8 @@ bool Gateway::Impl::admit(ApiCall& a) {
     auto no = admission.admit(groups, parsed.stream, a.ticket);
     if (!no) return true;
     a.scope->error = rejection_name(no->reason);
-    if (prom) a.scope->sample.group = prom->group_index(groups.front());
-    refuse(a.c.req, no->reason, no->group);
+    if (auto* prom = a.lv->prom()) a.scope->sample.group = prom->group_index(groups.front());
+    refuse(*a.lv, a.c.req, no->reason, no->group);
     if (!json_log)
         spdlog::info("{} {} model={} {} refused: {}", a.c.request_id, a.c.req.uri(), parsed.model, a.c.req.status(),
                      a.scope->error);
@@ -105,42 +105,43 @@ bool Gateway::Impl::admit(ApiCall& a) {
 }
 
 void Gateway::Impl::build_request_info(ApiCall& a) {
-    a.timeouts = request_timeouts(*a.parsed, cfg->router.max_request_timeout);
+    a.timeouts = request_timeouts(*a.parsed, a.lv->config().router.max_request_timeout);
     a.info = request_info(*a.parsed, a.c.api, a.c.request_id, a.timeouts);
     for (const auto& name : cfg->general.forward_client_headers)
         a.c.req.each_header(name, [&](const std::string& n, const std::string& v) { a.forwarded.emplace_back(n, v); });
 }
 
 std::shared_ptr<UpstreamTransport> Gateway::Impl::transport_for(const ApiCall& a, const router::RoutedPlan& routed) {
-    auto transport = std::make_shared<UpstreamTransport>(*client, *cfg, a.parsed, routed.plan, routed.captures,
+    auto transport = std::make_shared<UpstreamTransport>(*client, a.lv->config(), a.parsed, routed.plan, routed.captures,
                                                          a.info.endpoint, a.timeouts);
     if (!a.forwarded.empty()) transport->forward(a.forwarded);
     return transport;
 }
 
-std::shared_ptr<dispatch::Observer> Gateway::Impl::observer_for(const router::RequestInfo& info,
+std::shared_ptr<dispatch::Observer> Gateway::Impl::observer_for(const LivePtr& lv, const router::RequestInfo& info,
                                                                 const dispatch::Plan& plan,
                                                                 std::shared_ptr<metrics::RequestObserver>& traced) {
-    std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
-    if (!prom && !json_log) return observer;
-    traced = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), plan);
-    if (strat && plan.shadow_sample_rate > 0) {
+    std::shared_ptr<dispatch::Observer> observer = lv->router().observer_for(info);
+    metrics::Metrics* const prom = lv->prom();
+    if (!prom && !json_log) return std::make_shared<PinnedObserver>(lv, std::move(observer));
+    traced = std::make_shared<metrics::RequestObserver>(prom, std::move(observer), plan);
+    if (metrics::StrategyStats* stats = lv->strat(); stats && plan.shadow_sample_rate > 0) {
         // A shadowed primary finishes after the client got its answer: record then.
-        metrics::StrategyStats* stats = strat.get();
         uint32_t group = prom->group_of(plan.attempts.front().deployment);
         bool stream = plan.stream;
         traced->on_shadow([stats, group, stream](double total_ms, double ttft_ms) {
             stats->shadow(group, stream ? ttft_ms : total_ms, std::chrono::steady_clock::now());
         });
     }
-    return traced;
+    return std::make_shared<PinnedObserver>(lv, traced);
 }
 
 void Gateway::Impl::route_and_relay(ApiCall& a) {
     router::RequestInfo& info = a.info;
-    auto routed_or = router->route(info);
+    metrics::Metrics* const prom = a.lv->prom();
+    auto routed_or = a.lv->router().route(info);
     if (auto* e = std::get_if<ApiError>(&routed_or)) {
-        if (e->retry_after_s >= 0) e->retry_after_s = env.client_retry_after(e->retry_after_s);
+        if (e->retry_after_s >= 0) e->retry_after_s = a.lv->env.client_retry_after(e->retry_after_s);
         fail_api(a, *e);
         if (prom)
             a.scope->sample.group =
@@ -155,7 +156,7 @@ void Gateway::Impl::route_and_relay(ApiCall& a) {
     const dispatch::Plan& plan = routed.plan;
     auto transport = transport_for(a, routed);
     std::shared_ptr<metrics::RequestObserver> traced;  // metrics and the JSON record read its trace
-    auto observer = observer_for(info, plan, traced);
+    auto observer = observer_for(a.lv, info, plan, traced);
     if (prom) {
         a.scope->sample.group = prom->group_of(plan.attempts.front().deployment);
         if (plan.stream) {
@@ -167,7 +168,8 @@ void Gateway::Impl::route_and_relay(ApiCall& a) {
     auto executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport, channel, observer);
     a.active->track(executor, channel);
 
-    auto x = std::make_shared<ApiExchange>(env);
+    auto x = std::make_shared<ApiExchange>(a.lv->env);
+    x->generation = a.lv;
     x->adopt(a.c.req, a.c.t0, std::move(a.scope), std::move(a.active), std::move(a.ticket));
     x->info = std::move(info);
     x->routed = std::move(routed);
@@ -197,17 +199,19 @@ void Gateway::Impl::all_results(ApiCall& a) {
         AllResultsSource::Part& part = parts[i];
         part.group = groups[i];
         info.model_group = groups[i];
-        auto routed = router->route(info);
+        auto routed = a.lv->router().route(info);
         if (auto* e = std::get_if<ApiError>(&routed)) {
             part.error = *e;
             continue;
         }
         const auto& rp = std::get<router::RoutedPlan>(routed);
         const dispatch::Plan& plan = rp.plan;
-        for (const auto& at : plan.attempts) part.deployment_ids.push_back(cfg->deployments[at.deployment].id);
+        for (const auto& at : plan.attempts) part.deployment_ids.push_back(a.lv->config().deployments[at.deployment].id);
         part.channel = std::make_shared<ClientChannel>();  // the relay is notified
-        std::shared_ptr<dispatch::Observer> observer = router->observer_for(info);
-        if (prom) observer = std::make_shared<metrics::RequestObserver>(prom.get(), std::move(observer), plan);
+        std::shared_ptr<dispatch::Observer> observer = a.lv->router().observer_for(info);
+        if (auto* prom = a.lv->prom())
+            observer = std::make_shared<metrics::RequestObserver>(prom, std::move(observer), plan);
+        observer = std::make_shared<PinnedObserver>(a.lv, std::move(observer));
         part.executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport_for(a, rp), part.channel,
                                                              observer);
         a.active->track(part.executor, part.channel);
@@ -216,7 +220,8 @@ void Gateway::Impl::all_results(ApiCall& a) {
     std::vector<dispatch::ExecutorPtr> executors;
     for (size_t i = 0; i < groups.size(); ++i)
         if (auto e = source->executor(i)) executors.push_back(std::move(e));
-    auto x = std::make_shared<AllResultsExchange>(env);
+    auto x = std::make_shared<AllResultsExchange>(a.lv->env);
+    x->generation = a.lv;
     const Clock::time_point t0 = a.scope->t0;
     x->adopt(a.c.req, t0, std::move(a.scope), std::move(a.active), std::move(a.ticket));
     x->source = source;

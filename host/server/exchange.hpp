@@ -107,6 +107,9 @@ struct RelayedExchange : frontend::Exchange {
         active.reset();
     }
 
+    // Keeps alive the config generation `g` belongs to (declared before the
+    // scope, which refers to it, so released after it).
+    std::shared_ptr<const void> generation;
     const ExchangeEnv& g;
     std::string uri;
     std::string version;  // the request's, used for the response

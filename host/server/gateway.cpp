@@ -38,33 +38,25 @@ bool acceptable_request_id(const std::string& s) {
 
 }  // namespace
 
-Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, std::vector<std::string> dirs)
-    : cfg(std::move(c)), registry(std::move(dirs)) {
-    router = std::make_unique<router::Router>(cfg, registry);
-    std::vector<std::string> secrets{cfg->general.master_key.reveal()};
-    for (const auto& d : cfg->deployments) secrets.push_back(d.upstream.api_key.reveal());
-    set_redacted_secrets(std::move(secrets));
+Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, control::StorePtr store) : cfg(std::move(c)) {
     json_log = cfg->general.log_format == "json";
-    if (cfg->general.metrics) {
-        prom = std::make_unique<metrics::Metrics>(*cfg);
-        std::vector<std::string> dep_ids;
-        std::vector<uint32_t> dep_groups;
-        for (uint32_t d = 0; d < cfg->deployments.size(); ++d) {
-            dep_ids.push_back(cfg->deployments[d].id);
-            dep_groups.push_back(prom->group_of(d));
-        }
-        strat = std::make_unique<metrics::StrategyStats>(cfg->model_groups(), std::move(dep_ids),
-                                                         std::move(dep_groups));
-        router->set_health_listener([m = prom.get(), st = strat.get()](uint32_t d, Health from, Health to) {
-            m->health_changed(d, from, to);
-            if (to == Health::Cooling && from != Health::Cooling) st->cooldown(d, Clock::now());
-        });
-    }
-    env = ExchangeEnv{cfg, prom.get(), strat.get(), json_log};
+    secrets.insert(cfg->general.master_key.reveal());
+    control = std::make_unique<control::ControlPlane>(cfg->file, cfg, std::move(store));
+    control->start([this](control::GenerationPtr g) { publish(std::move(g)); });
+    admin_api = std::make_unique<control::AdminApi>(*control);
     upstream::Client::Options opts;
     opts.max_idle_per_origin = static_cast<size_t>(std::max(1, cfg->general.upstream_pool_size));
     client = std::make_unique<upstream::Client>(io, opts);
     scheduler = std::make_unique<dispatch::AsioScheduler>(io);
+}
+
+void Gateway::Impl::publish(control::GenerationPtr g) {
+    for (const auto& d : g->config->deployments) secrets.insert(d.upstream.api_key.reveal());
+    set_redacted_secrets({secrets.begin(), secrets.end()});
+    auto l = std::make_shared<Live>();
+    l->gen = g;
+    l->env = ExchangeEnv{g->config, g->prom.get(), g->strat.get(), json_log};
+    live.store(std::move(l), std::memory_order_release);
 }
 
 bool Gateway::Impl::authorized(const frontend::Request& req) const {
@@ -75,20 +67,23 @@ bool Gateway::Impl::authorized(const frontend::Request& req) const {
     return constant_time_equal(presented, key.reveal());
 }
 
-void Gateway::Impl::refuse(frontend::Request& req, Rejection why, const std::string& group) {
-    if (prom) prom->rejected(why);
-    send_error(req, rejection_error(why, group, env.client_retry_after(cfg->general.overload_retry_after_s)));
+void Gateway::Impl::refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group) {
+    if (auto* prom = lv.prom()) prom->rejected(why);
+    send_error(req, rejection_error(why, group, lv.env.client_retry_after(cfg->general.overload_retry_after_s)));
 }
 
 void Gateway::Impl::send_metrics(frontend::Request& req) const {
-    std::string body = prom->render([this](uint32_t d) {
-        auto s = router->state(d).snapshot();
+    const LivePtr lv = snapshot();
+    std::string body = lv->prom()->render([&r = lv->router()](uint32_t d) {
+        auto s = r.state(d).snapshot();
         return metrics::Metrics::DeploymentGauges{s.in_flight, s.health};
     });
+    body += control->render_metrics();
     req.respond(200, metrics::Metrics::kContentType, body);
 }
 
-std::string Gateway::Impl::models_json() const {
+std::string Gateway::Impl::models_json(const Live& lv) const {
+    const config::Config* cfg = &lv.config();
     std::string out = "{\"object\":\"list\",\"data\":[";
     bool first = true;
     for (const auto& g : cfg->model_groups()) {
@@ -107,7 +102,7 @@ std::string Gateway::Impl::models_json() const {
     // serve every matching name, most specific first.
     out += "],\"wildcard_model_groups\":[";
     first = true;
-    for (const auto& p : router->wildcard_groups()) {
+    for (const auto& p : lv.router().wildcard_groups()) {
         if (!first) out += ',';
         first = false;
         out += json_quote(p);
@@ -120,19 +115,41 @@ namespace {
 
 // The endpoint table (server/endpoints.hpp): adding an endpoint is a handler plus a row here.
 using Impl = Gateway::Impl;
+using Admin = control::AdminApi;
+constexpr EndpointRoute admin_route(const char* method, std::string_view path, Admin::Handler h, bool v1 = false) {
+    return EndpointRoute{method, path, Access::Admin, &Impl::admin, v1, Endpoint::Chat, false, h};
+}
 const EndpointRoute kRoutes[] = {
     {"GET", "/health/liveliness", Access::Open, &Impl::liveness},
     {"GET", "/health/liveness", Access::Open, &Impl::liveness},
     {"GET", "/health/readiness", Access::Open, &Impl::readiness},
     {"GET", "/health", Access::Open, &Impl::readiness},
     {"GET", "/metrics", Access::Observability, &Impl::metrics_page, false, Endpoint::Chat, true},
-    {"GET", "/stats/strategies", Access::Observability, &Impl::stats_page, false, Endpoint::Chat, true},
-    {"GET", "/ui", Access::Observability, &Impl::ui_page, false, Endpoint::Chat, true},
+    {"GET", "/stats/strategies", Access::Dashboard, &Impl::stats_page, false, Endpoint::Chat, true},
+    {"GET", "/ui", Access::Open, &Impl::ui_page, false, Endpoint::Chat, true},  // login form; data needs the key
     {"POST", "/chat/completions", Access::Key, &Impl::api, true, Endpoint::Chat},
     {"POST", "/completions", Access::Key, &Impl::api, true, Endpoint::Completions},
     {"POST", "/embeddings", Access::Key, &Impl::api, true, Endpoint::Embeddings},
     {"GET", "/models", Access::Key, &Impl::models, true},
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},
+    // The control plane (host/control/admin_api.hpp).
+    admin_route("POST", "/admin/reload", &Admin::reload),
+    admin_route("GET", "/admin/config", &Admin::config),
+    admin_route("GET", "/admin/status", &Admin::status),
+    admin_route("GET", "/admin/deployments", &Admin::list_deployments),
+    admin_route("POST", "/admin/deployments", &Admin::add_deployment),
+    admin_route("PATCH", "/admin/deployments/*", &Admin::patch_deployment),
+    admin_route("DELETE", "/admin/deployments/*", &Admin::delete_deployment),
+    admin_route("POST", "/admin/deployments/*", &Admin::deployment_action),
+    admin_route("GET", "/admin/router/settings", &Admin::router_settings),
+    admin_route("PATCH", "/admin/router/settings", &Admin::patch_router_settings),
+    admin_route("GET", "/admin/routing/state", &Admin::routing_state),
+    admin_route("POST", "/admin/routing/preview", &Admin::routing_preview),
+    // LiteLLM's model management, same shapes.
+    admin_route("POST", "/model/new", &Admin::model_new),
+    admin_route("POST", "/model/update", &Admin::model_update),
+    admin_route("POST", "/model/delete", &Admin::model_delete),
+    admin_route("GET", "/model/info", &Admin::model_info, true),
 };
 
 }  // namespace
@@ -153,7 +170,7 @@ void Gateway::Impl::handle(frontend::Request& req) {
     static const std::string kNone;
     Call call{req, request_id, echo_client_id ? client_id : kNone, t0, Endpoint::Chat, {}};
     const std::string& method = req.method();
-    RouteMatch match = find_route(kRoutes, method, route_path(req.uri()), prom != nullptr);
+    RouteMatch match = find_route(kRoutes, method, route_path(req.uri()), cfg->general.metrics);
     const EndpointRoute* route = match.route;
     if (!route) {
         req.discard_body();
@@ -161,12 +178,18 @@ void Gateway::Impl::handle(frontend::Request& req) {
         send_error(req, unmatched_route(match, method, req.uri()));
         return;
     }
+    if (route->access == Access::Admin && cfg->general.master_key.empty()) {
+        req.discard_body();
+        send_error(req, ApiError::unauthorized("The admin API needs general_settings.master_key to be set"));
+        return;
+    }
     call.arg = std::move(match.arg);
     call.api = route->api;
+    call.admin = route->admin;
     if (needs_key(route->access, cfg->general.metrics_auth) && !authorized(req)) {
         std::optional<RequestScope> scope;  // API calls are counted and logged, probes are not
         if (route->handler == &Impl::api) {
-            scope.emplace(env, req, request_id, path_only(req.uri()), t0);
+            scope.emplace(snapshot()->env, req, request_id, path_only(req.uri()), t0);
             scope->client_request_id = call.client_id;
             scope->error = "unauthorized";
         }
@@ -186,7 +209,7 @@ void Gateway::Impl::readiness(Call& c) {
         return;
     }
     send_json(c.req, 200,
-              "{\"status\":\"healthy\",\"deployments\":" + std::to_string(router->deployment_count()) +
+              "{\"status\":\"healthy\",\"deployments\":" + std::to_string(snapshot()->router().deployment_count()) +
                   ",\"version\":\"" TAILGATE_VERSION "\"" +
                   (cfg->general.master_key.empty() ? std::string(",\"auth\":\"disabled\"") : "") +
                   (unauthenticated_beyond_loopback
@@ -195,10 +218,10 @@ void Gateway::Impl::readiness(Call& c) {
                   "}");
 }
 
-void Gateway::Impl::models(Call& c) { send_json(c.req, 200, models_json()); }
+void Gateway::Impl::models(Call& c) { send_json(c.req, 200, models_json(*snapshot())); }
 
 void Gateway::Impl::model_one(Call& c) {
-    if (router->resolve_group(c.arg))
+    if (snapshot()->router().resolve_group(c.arg))
         send_json(c.req, 200,
                   "{\"id\":" + json_quote(c.arg) + ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}");
     else
@@ -207,19 +230,35 @@ void Gateway::Impl::model_one(Call& c) {
 
 void Gateway::Impl::metrics_page(Call& c) { send_metrics(c.req); }
 
-void Gateway::Impl::stats_page(Call& c) { send_json(c.req, 200, strat->render(Clock::now())); }
+void Gateway::Impl::stats_page(Call& c) { send_json(c.req, 200, snapshot()->strat()->render(Clock::now())); }
+
+// Every admin route: read the (bounded) body, call its AdminApi function, send its JSON.
+void Gateway::Impl::admin(Call& c) {
+    control::AdminRequest r;
+    r.arg = c.arg;
+    if (auto e = c.req.read_body(r.body)) {
+        c.req.set_keep_alive(false);  // whatever was left unread must not be taken for a request
+        send_error(c.req, *e);
+        return;
+    }
+    r.key_hash = control::key_hash_prefix(cfg->general.master_key.reveal());
+    const control::AdminReply out = ((*admin_api).*(c.admin))(r);
+    send_json(c.req, out.status, out.body);
+}
 
 void Gateway::Impl::ui_page(Call& c) {
     c.req.set_header("Cache-Control", "no-store");
     c.req.respond(200, "text/html; charset=utf-8", dashboard_html());
 }
 
-Gateway::Gateway(std::shared_ptr<const config::Config> cfg, std::vector<std::string> plugin_dirs)
-    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(plugin_dirs))) {}
+Gateway::Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store)
+    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(store))) {}
 
 Gateway::~Gateway() { stop(); }
 
-const router::Router& Gateway::router() const { return *impl_->router; }
+control::GenerationPtr Gateway::generation() const { return impl_->snapshot()->gen; }
+
+control::Outcome Gateway::reload(const std::string& who) { return impl_->control->reload(who); }
 
 void Gateway::begin_drain() { impl_->drain.begin(); }
 size_t Gateway::in_flight() const { return impl_->drain.active(); }

@@ -9,8 +9,8 @@
 #pragma once
 
 #include "config/config.hpp"
-#include "plugin/loader.hpp"
-#include "router/router.hpp"
+#include "control/control_plane.hpp"
+#include "control/store.hpp"
 
 #include <memory>
 #include <string>
@@ -20,7 +20,8 @@ namespace tailgate::server {
 class Gateway {
 public:
     // Loads plugins and prepares everything; throws on a bad config/plugin.
-    Gateway(std::shared_ptr<const config::Config> cfg, std::vector<std::string> plugin_dirs);
+    // `store` holds the admin changes re-applied over `cfg` (control/store.hpp).
+    Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store);
     ~Gateway();
     Gateway(const Gateway&) = delete;
     Gateway& operator=(const Gateway&) = delete;
@@ -36,7 +37,10 @@ public:
     size_t in_flight() const;
     size_t abort_in_flight();
 
-    const router::Router& router() const;
+    // The generation new requests take now (it stays valid while held).
+    control::GenerationPtr generation() const;
+    // Re-reads the config file (SIGHUP); the running config stays when it is invalid.
+    control::Outcome reload(const std::string& who);
 
     struct Impl;  // defined in gateway_impl.hpp; public so its request handlers can name it
 

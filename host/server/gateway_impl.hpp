@@ -5,6 +5,8 @@
 
 #include "server/gateway.hpp"
 
+#include "control/admin_api.hpp"
+#include "control/control_plane.hpp"
 #include "dispatch/asio_scheduler.hpp"
 #include "metrics/metrics.hpp"
 #include "metrics/strategy_stats.hpp"
@@ -21,8 +23,10 @@
 #include <boost/asio/io_context.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -51,13 +55,39 @@ struct Call {
     Clock::time_point t0;
     Endpoint api = Endpoint::Chat;  // API routes: which one
     std::string arg;                     // what the route's trailing '*' matched
+    control::AdminApi::Handler admin = nullptr;  // admin routes: the AdminApi function serving it
+};
+
+// One config generation as the server uses it: requests load it once and keep it.
+struct Live {
+    control::GenerationPtr gen;
+    ExchangeEnv env;  // what the exchanges' bookkeeping writes to
+    const router::Router& router() const { return *gen->router; }
+    const config::Config& config() const { return *gen->config; }
+    metrics::Metrics* prom() const { return gen->prom.get(); }
+    metrics::StrategyStats* strat() const { return gen->strat.get(); }
+};
+using LivePtr = std::shared_ptr<const Live>;
+
+// Pins a generation for as long as the executor reports to the observer chain
+// it built (a shadowed attempt outlives the client's exchange).
+class PinnedObserver final : public dispatch::Observer {
+public:
+    PinnedObserver(std::shared_ptr<const void> pin, std::shared_ptr<dispatch::Observer> inner)
+        : pin_(std::move(pin)), inner_(std::move(inner)) {}
+    void on_attempt(const dispatch::AttemptEvent& ev) override { inner_->on_attempt(ev); }
+
+private:
+    std::shared_ptr<const void> pin_;  // declared first: released after the observers it keeps valid
+    std::shared_ptr<dispatch::Observer> inner_;
 };
 
 // One API request as its handler steps pass it on; a relayed response takes
 // the bookkeeping (scope, drain entry, admission ticket) along.
 struct ApiCall {
-    explicit ApiCall(Call& call) : c(call) {}
+    ApiCall(Call& call, LivePtr l) : c(call), lv(std::move(l)) {}
     Call& c;
+    LivePtr lv;  // the generation this request keeps to its end, whatever reloads meanwhile
     std::unique_ptr<RequestScope> scope;  // on the heap: the relayed exchange adopts it
     std::unique_ptr<Drain::Request> active;
     Admission::Ticket ticket;  // held until the response is done
@@ -69,18 +99,18 @@ struct ApiCall {
 };
 
 struct Gateway::Impl {
+    // The config read at start: general_settings (listener, limits, auth) come from it.
     std::shared_ptr<const config::Config> cfg;
-    plugin::Registry registry;
-    // Declared before the router (whose health listener points into it), so destroyed after it.
-    std::unique_ptr<metrics::Metrics> prom;  // null when general_settings.metrics is false
-    std::unique_ptr<metrics::StrategyStats> strat;  // GET /stats/strategies; with prom
-    std::unique_ptr<router::Router> router;
+    std::unique_ptr<control::ControlPlane> control;
+    std::unique_ptr<control::AdminApi> admin_api;
+    // The running generation (hot reload swaps it): one atomic load per request.
+    std::atomic<LivePtr> live;
+    std::set<std::string> secrets;  // every key ever configured: old generations may still log
     // Before the io_context: a relay whose handler is still queued when the
     // io_context goes holds an admission ticket and a drain entry.
     Admission admission{cfg->general};
     Drain drain;
     bool json_log = false;
-    ExchangeEnv env;  // what the exchanges' bookkeeping writes to (set once prom and strat exist)
     bool unauthenticated_beyond_loopback = false;  // no master key, listening on a non-loopback address
     boost::asio::io_context io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
@@ -89,9 +119,13 @@ struct Gateway::Impl {
     std::unique_ptr<dispatch::AsioScheduler> scheduler;
     std::unique_ptr<frontend::FrontEnd> http;
 
-    Impl(std::shared_ptr<const config::Config> c, std::vector<std::string> dirs);
+    Impl(std::shared_ptr<const config::Config> c, control::StorePtr store);
 
     void handle(frontend::Request& req);
+    LivePtr snapshot() const { return live.load(std::memory_order_acquire); }
+    // Makes `g` the generation new requests take (the control plane calls it).
+    void publish(control::GenerationPtr g);
+    void admin(Call& c);
     // Endpoint handlers (the table kRoutes below says which path, method and access each serves).
     void liveness(Call& c);
     void readiness(Call& c);
@@ -109,15 +143,16 @@ struct Gateway::Impl {
     void route_and_relay(ApiCall& a);
     void all_results(ApiCall& a);
     // The attempt observer of one plan: the router's, traced for metrics and the JSON log.
-    std::shared_ptr<dispatch::Observer> observer_for(const router::RequestInfo& info, const dispatch::Plan& plan,
+    std::shared_ptr<dispatch::Observer> observer_for(const LivePtr& lv, const router::RequestInfo& info,
+                                                     const dispatch::Plan& plan,
                                                      std::shared_ptr<metrics::RequestObserver>& traced);
     std::shared_ptr<UpstreamTransport> transport_for(const ApiCall& a, const router::RoutedPlan& routed);
     // Answers an API request before it was routed, and says why in its record.
     void fail_api(ApiCall& a, const ApiError& e);
     bool authorized(const frontend::Request& req) const;
     // Refuses the request (429/503 + Retry-After) when draining or over a cap.
-    void refuse(frontend::Request& req, Rejection why, const std::string& group);
-    std::string models_json() const;
+    void refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group);
+    std::string models_json(const Live& lv) const;
     void send_metrics(frontend::Request& req) const;
 };
 

@@ -2,6 +2,7 @@
 // taken from the parsed body and the head once, before routing.
 #pragma once
 
+#include "common/key_hash.hpp"
 #include "router/router.hpp"
 #include "server/request_body.hpp"
 
@@ -16,9 +17,5 @@ namespace tailgate::server {
 // prompt_tokens_estimate from `body`.
 // Cheap: reads the spans parse_body recorded, decodes only `user`.
 void fill_strategy_fields(const ParsedBody& body, router::RequestInfo& info);
-
-// First 16 hex digits of the SHA-256 of an API key ("" for an empty key): a
-// stable caller identity that cannot be turned back into the key.
-std::string key_hash_prefix(std::string_view key);
 
 }  // namespace tailgate::server

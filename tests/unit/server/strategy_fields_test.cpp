@@ -45,12 +45,12 @@ TEST(StrategyFields, AbsentNullOrMistypedFieldsReadAsAbsent) {
 }
 
 TEST(StrategyFields, KeyHashIsAStablePrefixNeverTheKey) {
-    const std::string h = server::key_hash_prefix("sk-secret-key");
+    const std::string h = tailgate::key_hash_prefix("sk-secret-key");
     EXPECT_EQ(h.size(), 16u);
-    EXPECT_EQ(h, server::key_hash_prefix("sk-secret-key"));
-    EXPECT_NE(h, server::key_hash_prefix("sk-secret-kez"));
+    EXPECT_EQ(h, tailgate::key_hash_prefix("sk-secret-key"));
+    EXPECT_NE(h, tailgate::key_hash_prefix("sk-secret-kez"));
     EXPECT_EQ(h.find("secret"), std::string::npos);
     // SHA-256("abc") starts with ba7816bf8f01cfea.
-    EXPECT_EQ(server::key_hash_prefix("abc"), "ba7816bf8f01cfea");
-    EXPECT_EQ(server::key_hash_prefix(""), "");
+    EXPECT_EQ(tailgate::key_hash_prefix("abc"), "ba7816bf8f01cfea");
+    EXPECT_EQ(tailgate::key_hash_prefix(""), "");
 }

@@ -61,47 +61,6 @@ private:
     std::vector<tg_kv> headers_;
 };
 
-DeploymentStats DeploymentState::snapshot() const {
-    DeploymentStats s;
-    s.in_flight = in_flight.load(std::memory_order_relaxed);
-    s.attempts = attempts.load(std::memory_order_relaxed);
-    s.successes = successes.load(std::memory_order_relaxed);
-    s.failures = failures.load(std::memory_order_relaxed);
-    std::lock_guard lk(mu);
-    s.health = health;
-    s.cooldown_until_ms = cooldown_until_ms;
-    s.ttft = ttft;
-    s.total = total;
-    return s;
-}
-
-void DeploymentState::adopt(const DeploymentState& old, int64_t now_ms) {
-    attempts.store(old.attempts.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    successes.store(old.successes.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    failures.store(old.failures.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    cancelled.store(old.cancelled.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    // in_flight stays 0: the old generation's attempts are counted (and end) there.
-    std::scoped_lock lk(mu, old.mu);
-    ttft = old.ttft;
-    total = old.total;
-    int64_t until = std::max(old.carried_cooldown_until_ms.load(std::memory_order_relaxed),
-                             old.health == Health::Cooling ? old.cooldown_until_ms : 0);
-    // Published health stays the new plugins' to set; the host enforces what is left of the cooldown.
-    if (until > now_ms) carried_cooldown_until_ms.store(until, std::memory_order_relaxed);
-}
-
-std::optional<uint32_t> Router::index_of(std::string_view id) const {
-    auto it = by_id_.find(id);
-    if (it == by_id_.end()) return std::nullopt;
-    return it->second;
-}
-
-void Router::adopt_state(const Router& previous) {
-    const int64_t now = now_ms();
-    for (uint32_t i = 0; i < states_.size(); ++i)
-        if (auto old = previous.index_of(cfg_->deployments[i].id)) states_[i]->adopt(*previous.states_[*old], now);
-}
-
 Router::Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry& registry, Clock clock)
     : cfg_(std::move(cfg)), clock_(std::move(clock)), registry_(registry) {
     const auto& deps = cfg_->deployments;
@@ -193,6 +152,26 @@ const std::string* Router::resolve_group(const std::string& name, std::string* c
     return nullptr;
 }
 
+// A group the chain (or the drain) left without a deployment: says when to
+// come back — the first cooldown to end, or sooner, the slot a plugin said its
+// limit frees (route_retry_after).
+void Router::refuse_group(GroupRoute& out, const std::string& why, const std::vector<tg_deployment_stats>& stats,
+                          int64_t now, const RouteScratch& scratch) {
+    out.status = GroupRoute::Refused;
+    out.message = why;
+    int64_t soonest = -1;
+    for (const auto& st : stats)
+        if (st.health == TG_HEALTH_COOLING && st.cooldown_until_ms > now) {
+            int64_t left = st.cooldown_until_ms - now;
+            if (soonest < 0 || left < soonest) soonest = left;
+        }
+    const int64_t hint = scratch.retry_after_ms;
+    out.at_limit = hint >= 0 && (soonest < 0 || hint < soonest);
+    out.retry_after_ms = out.at_limit ? hint : soonest;
+    // The limiting plugin's note says which limits were hit.
+    if (out.at_limit && !scratch.note.empty()) out.message += " (" + scratch.note + ")";
+}
+
 Router::GroupRoute Router::route_group(const std::string& name, const RequestInfo& req, const RequestView& view,
                                        const Chain& chain, std::string& note,
                                        std::shared_ptr<RequestContexts>& contexts) const {
@@ -237,21 +216,7 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
     treq.model_group = group.c_str();
 
     auto refused = [&](const std::string& why) {
-        out.status = GroupRoute::Refused;
-        out.message = why;
-        // Tell the client when something comes back: the first cooldown to end,
-        // or sooner, the slot a plugin said its limit frees (route_retry_after).
-        int64_t soonest = -1;
-        for (const auto& st : stats)
-            if (st.health == TG_HEALTH_COOLING && st.cooldown_until_ms > now) {
-                int64_t left = st.cooldown_until_ms - now;
-                if (soonest < 0 || left < soonest) soonest = left;
-            }
-        const int64_t hint = scratch.retry_after_ms;
-        out.at_limit = hint >= 0 && (soonest < 0 || hint < soonest);
-        out.retry_after_ms = out.at_limit ? hint : soonest;
-        // The limiting plugin's note says which limits were hit.
-        if (out.at_limit && !scratch.note.empty()) out.message += " (" + scratch.note + ")";
+        refuse_group(out, why, stats, now, scratch);
         return out;
     };
 
@@ -281,20 +246,33 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
         note += scratch.note;
     }
 
+    read_plan(route, out);
+    if (out.attempts.empty()) {
+        out.owner = nullptr;
+        default_plan(route, req, out.attempts);
+    }
+    return out;
+}
+
+// The chain's result in host terms: the ranking, and the attempts it planned.
+void Router::read_plan(const tg_route& route, GroupRoute& out) {
     out.ranked.reserve(route.count);
     for (uint32_t k = 0; k < route.count; ++k) out.ranked.push_back(route.candidates[k].deployment->index);
     for (uint32_t a = 0; a < route.attempt_count; ++a) {
-        const tg_attempt& at = attempts[a];
+        const tg_attempt& at = route.attempts[a];
         const auto launch = plugin::from_abi<Launch>(at.launch);  // the loader refused unknown rules
         if (at.candidate >= route.count || !launch) continue;    // stale position: drop it
         out.attempts.push_back(dispatch::AttemptSpec{route.candidates[at.candidate].deployment->index, *launch,
                                                      config::Millis(at.delay_ms)});
     }
-    if (out.attempts.empty()) {
-        out.owner = nullptr;
-        // Default plan: the first candidate, then `num_retries` retries over the
-        // next ones; coming back to a deployment already tried waits an
-        // exponential backoff with jitter.
+}
+
+// Default plan: the first candidate, then `num_retries` retries over the next
+// ones; coming back to a deployment already tried waits an exponential backoff
+// with jitter.
+void Router::default_plan(const tg_route& route, const RequestInfo& req,
+                          std::vector<dispatch::AttemptSpec>& attempts) const {
+    {
         const auto& primary = cfg_->deployments[route.candidates[0].deployment->index];
         int retries = req.num_retries ? *req.num_retries
                       : primary.num_retries ? *primary.num_retries
@@ -311,12 +289,11 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
                 base = std::max<int64_t>(base, cfg_->router.retry_after.count());
                 backoff = static_cast<int64_t>(static_cast<double>(base) * jitter(rng));
             }
-            out.attempts.push_back(dispatch::AttemptSpec{route.candidates[pos].deployment->index,
-                                                         a == 0 ? Launch::AtStart : Launch::OnFailure,
-                                                         config::Millis(backoff)});
+            attempts.push_back(dispatch::AttemptSpec{route.candidates[pos].deployment->index,
+                                                     a == 0 ? Launch::AtStart : Launch::OnFailure,
+                                                     config::Millis(backoff)});
         }
     }
-    return out;
 }
 
 // The members the host lets the chain see: not drained, and not in a cooldown
@@ -492,6 +469,90 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
     return out;
 }
 
+std::vector<std::string> Router::fallback_groups(const RequestInfo& req, const std::string& requested) const {
+    std::vector<std::string> groups{req.model_group};
+    if (req.fallbacks) {
+        groups.insert(groups.end(), req.fallbacks->begin(), req.fallbacks->end());
+    } else {
+        for (const auto& [g, list] : cfg_->router.fallbacks)
+            if (g == requested) groups.insert(groups.end(), list.begin(), list.end());
+    }
+    return groups;
+}
+
+std::variant<RoutedPlan, ApiError> Router::panic_or_refuse(const RequestInfo& req,
+                                                       const std::vector<std::string>& groups, RoutedPlan out,
+                                                       const std::string& refusal, int64_t retry_after,
+                                                       bool at_limit) const {
+    const auto& rs = cfg_->router;
+    dispatch::Plan& plan = out.plan;
+    // Nothing can serve the group or its fallbacks right now.
+    std::string msg = "No deployment available for model group '" + req.model_group + "'";
+    if (groups.size() > 1) msg += " or its fallbacks";
+    msg += ": " + refusal;
+    // Panic routing (Envoy's term): when everything is cooling, refusing would
+    // only make clients retry (and sleep Retry-After); the deployment closest
+    // to recovery answers instead. Its failure does not extend the cooldown
+    // (health ignores outcomes while cooling), its success ends it.
+    // Deployments at a limit (rpm/tpm) are healthy: panic_target never picks
+    // them, so a group that is only at its limits gets the 429.
+    const auto target = rs.panic_routing && retry_after >= 0 ? panic_target(groups) : std::nullopt;
+    if (!target) return no_deployment_error(msg, retry_after, at_limit);
+    const auto& d = cfg_->deployments[*target];
+    uint32_t gi = 0;
+    while (gi + 1 < out.groups.size() && resolve_group(out.groups[gi]) != resolve_group(d.model_name)) ++gi;
+    plan.attempts.push_back(dispatch::AttemptSpec{*target, Launch::AtStart, config::Millis(0), gi});
+    out.panic = true;
+    if (!out.note.empty()) out.note += "; ";
+    out.note += "panic: every deployment cooling, trying " + d.id;
+    if (req.stream) {
+        auto st = d.stream_timeout ? d.stream_timeout : rs.stream_timeout;
+        if (st) plan.first_content_timeout = *st;
+    }
+    plan.shadow_sample_rate = 0;
+    return out;
+}
+
+
+void Router::attach_admit(const RequestInfo& req, RoutedPlan& out, std::vector<plugin::Instance*> owners) const {
+    bool any_owner = false;
+    for (auto* o : owners) any_owner |= o != nullptr && o->has_admit();
+    if (!any_owner) return;
+    dispatch::Plan& plan = out.plan;
+    struct Ctx {
+        std::vector<plugin::Instance*> owners;
+        std::vector<uint32_t> deployments;
+        std::string request_id;
+        bool stream;
+        std::shared_ptr<RequestContexts> contexts;
+    };
+    auto ctx = std::make_shared<Ctx>();
+    ctx->owners = std::move(owners);
+    for (const auto& a : plan.attempts) ctx->deployments.push_back(a.deployment);
+    ctx->request_id = req.request_id;
+    ctx->stream = req.stream;
+    ctx->contexts = out.contexts;
+    plan.admit = [this, ctx](uint32_t i, double elapsed_ms) {
+        if (i >= ctx->owners.size() || ctx->owners[i] == nullptr) return true;
+        tg_event ev{};
+        ev.struct_size = sizeof ev;
+        ev.type = TG_EVENT_STARTED;
+        ev.deployment = &views_[ctx->deployments[i]];
+        ev.request_id = ctx->request_id.c_str();
+        ev.model_group = ev.deployment->model_group;
+        ev.stream = ctx->stream ? 1 : 0;
+        ev.attempt = i;
+        ev.at_ms = now_ms();
+        ev.elapsed_ms = elapsed_ms;
+        ev.ttft_ms = -1;
+        ev.retry_after_ms = -1;
+        ev.prompt_tokens = -1;
+        ev.completion_tokens = -1;
+        ev.request_ctx = ctx->contexts ? ctx->contexts->get(ctx->owners[i]) : nullptr;
+        return ctx->owners[i]->admit(ev);
+    };
+}
+
 std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
     if (!req.race_groups.empty()) return route_race(req);
     const std::string* requested = resolve_group(req.model_group);
@@ -506,14 +567,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
     plan.stream = req.stream;
     const RequestView view(req, now_ms());
 
-    // The requested group, then its fallbacks (per request, else from the config).
-    std::vector<std::string> groups{req.model_group};
-    if (req.fallbacks) {
-        groups.insert(groups.end(), req.fallbacks->begin(), req.fallbacks->end());
-    } else {
-        for (const auto& [g, list] : rs.fallbacks)
-            if (g == *requested) groups.insert(groups.end(), list.begin(), list.end());
-    }
+    const std::vector<std::string> groups = fallback_groups(req, *requested);
     std::vector<std::string> cw_groups;
     for (const auto& [g, list] : rs.context_window_fallbacks)
         if (g == *requested) cw_groups = list;
@@ -560,33 +614,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
     for (size_t k = 0; k < groups.size(); ++k) {
         if (auto e = add_group(groups[k], false)) return *e;
     }
-    if (plan.attempts.empty()) {
-        // Nothing can serve the group or its fallbacks right now.
-        std::string msg = "No deployment available for model group '" + req.model_group + "'";
-        if (groups.size() > 1) msg += " or its fallbacks";
-        msg += ": " + refusal;
-        // Panic routing (Envoy's term): when everything is cooling, refusing would
-        // only make clients retry (and sleep Retry-After); the deployment closest
-        // to recovery answers instead. Its failure does not extend the cooldown
-        // (health ignores outcomes while cooling), its success ends it.
-        // Deployments at a limit (rpm/tpm) are healthy: panic_target never picks
-        // them, so a group that is only at its limits gets the 429.
-        const auto target = rs.panic_routing && retry_after >= 0 ? panic_target(groups) : std::nullopt;
-        if (!target) return no_deployment_error(msg, retry_after, at_limit);
-        const auto& d = cfg_->deployments[*target];
-        uint32_t gi = 0;
-        while (gi + 1 < out.groups.size() && resolve_group(out.groups[gi]) != resolve_group(d.model_name)) ++gi;
-        plan.attempts.push_back(dispatch::AttemptSpec{*target, Launch::AtStart, config::Millis(0), gi});
-        out.panic = true;
-        if (!out.note.empty()) out.note += "; ";
-        out.note += "panic: every deployment cooling, trying " + d.id;
-        if (req.stream) {
-            auto st = d.stream_timeout ? d.stream_timeout : rs.stream_timeout;
-            if (st) plan.first_content_timeout = *st;
-        }
-        plan.shadow_sample_rate = 0;
-        return out;
-    }
+    if (plan.attempts.empty()) return panic_or_refuse(req, groups, std::move(out), refusal, retry_after, at_limit);
     for (const auto& g : cw_groups)
         if (auto e = add_group(g, true)) return *e;
 
@@ -599,118 +627,8 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
     plan.max_body_bytes = 64u * 1024 * 1024;
     plan.shadow_sample_rate = rs.shadow_sample_rate;
 
-    // Hedges are admitted by the strategy that planned them (load budgets).
-    bool any_owner = false;
-    for (auto* o : owners) any_owner |= o != nullptr && o->has_admit();
-    if (any_owner) {
-        struct Ctx {
-            std::vector<plugin::Instance*> owners;
-            std::vector<uint32_t> deployments;
-            std::string request_id;
-            bool stream;
-            std::shared_ptr<RequestContexts> contexts;
-        };
-        auto ctx = std::make_shared<Ctx>();
-        ctx->owners = std::move(owners);
-        for (const auto& a : plan.attempts) ctx->deployments.push_back(a.deployment);
-        ctx->request_id = req.request_id;
-        ctx->stream = req.stream;
-        ctx->contexts = out.contexts;
-        plan.admit = [this, ctx](uint32_t i, double elapsed_ms) {
-            if (i >= ctx->owners.size() || ctx->owners[i] == nullptr) return true;
-            tg_event ev{};
-            ev.struct_size = sizeof ev;
-            ev.type = TG_EVENT_STARTED;
-            ev.deployment = &views_[ctx->deployments[i]];
-            ev.request_id = ctx->request_id.c_str();
-            ev.model_group = ev.deployment->model_group;
-            ev.stream = ctx->stream ? 1 : 0;
-            ev.attempt = i;
-            ev.at_ms = now_ms();
-            ev.elapsed_ms = elapsed_ms;
-            ev.ttft_ms = -1;
-            ev.retry_after_ms = -1;
-            ev.prompt_tokens = -1;
-            ev.completion_tokens = -1;
-            ev.request_ctx = ctx->contexts ? ctx->contexts->get(ctx->owners[i]) : nullptr;
-            return ctx->owners[i]->admit(ev);
-        };
-    }
+    attach_admit(req, out, std::move(owners));
     return out;
 }
-
-// Turns executor events into stats and tg_event callbacks for every plugin.
-class Router::RequestObserver final : public dispatch::Observer {
-public:
-    // Keeps only what the events need: RequestInfo also holds the overrides.
-    RequestObserver(const Router& r, std::string request_id, bool stream, std::shared_ptr<RequestContexts> contexts)
-        : r_(r), request_id_(std::move(request_id)), stream_(stream), contexts_(std::move(contexts)) {}
-
-    void on_attempt(const dispatch::AttemptEvent& ev) override {
-        auto& st = *r_.states_[ev.deployment];
-        switch (ev.type) {
-            case EventType::Started:
-                st.in_flight.fetch_add(1, std::memory_order_relaxed);
-                st.attempts.fetch_add(1, std::memory_order_relaxed);
-                break;
-            case EventType::Success:
-                st.in_flight.fetch_sub(1, std::memory_order_relaxed);
-                st.successes.fetch_add(1, std::memory_order_relaxed);
-                break;
-            case EventType::Failure:
-                st.in_flight.fetch_sub(1, std::memory_order_relaxed);
-                st.failures.fetch_add(1, std::memory_order_relaxed);
-                break;
-            case EventType::Cancelled:
-                st.in_flight.fetch_sub(1, std::memory_order_relaxed);
-                st.cancelled.fetch_add(1, std::memory_order_relaxed);
-                break;
-            case EventType::ShadowDone:
-                st.in_flight.fetch_sub(1, std::memory_order_relaxed);
-                break;
-            default: break;
-        }
-        tg_event e{};
-        e.struct_size = sizeof e;
-        e.type = plugin::to_abi(ev.type);
-        e.deployment = &r_.views_[ev.deployment];
-        e.request_id = request_id_.c_str();
-        e.model_group = r_.views_[ev.deployment].model_group;  // the group the attempt served (fallbacks differ)
-        e.stream = stream_ ? 1 : 0;
-        e.attempt = ev.attempt;
-        e.at_ms = r_.now_ms();
-        e.elapsed_ms = ev.elapsed_ms;
-        e.ttft_ms = ev.ttft_ms;
-        e.error_class = plugin::to_abi(ev.error_class);
-        e.http_status = ev.http_status;
-        e.retry_after_ms = ev.retry_after_ms;
-        e.prompt_tokens = ev.prompt_tokens;
-        e.completion_tokens = ev.completion_tokens;
-        e.cancel_reason = plugin::to_abi(ev.cancel_reason);
-        r_.dispatch_event(e, contexts_.get());
-    }
-
-private:
-    const Router& r_;
-    std::string request_id_;
-    bool stream_;
-    std::shared_ptr<RequestContexts> contexts_;  // released after the last event
-};
-
-// Every instance sees every attempt, whichever chain routed the request, so
-// health and latency stay current for all of them. No lock: all_ is fixed.
-// Each instance gets its own request_ctx in the event.
-void Router::dispatch_event(tg_event& ev, const RequestContexts* contexts) const {
-    for (plugin::Instance* p : all_) {
-        ev.request_ctx = contexts ? contexts->get(p) : nullptr;
-        p->observe(ev);
-    }
-}
-
-std::shared_ptr<dispatch::Observer> Router::observer_for(const RequestInfo& req, const RoutedPlan* routed) const {
-    return std::make_shared<RequestObserver>(*this, req.request_id, req.stream,
-                                             routed ? routed->contexts : nullptr);
-}
-
 
 }  // namespace tailgate::router

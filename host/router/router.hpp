@@ -27,6 +27,8 @@
 namespace tailgate::router {
 
 // What the server knows about a request before routing.
+struct RouteScratch;
+
 struct RequestInfo {
     std::string request_id;
     std::string model_group;
@@ -196,6 +198,18 @@ private:
                            const Chain& chain, std::string& note, std::shared_ptr<RequestContexts>& contexts) const;
     std::variant<Chain, ApiError> chain_for(const RequestInfo& req) const;
     std::vector<uint32_t> host_eligible(const std::vector<uint32_t>& members, int64_t now) const;
+    static void refuse_group(GroupRoute& out, const std::string& why, const std::vector<tg_deployment_stats>& stats,
+                             int64_t now, const RouteScratch& scratch);
+    static void read_plan(const tg_route& route, GroupRoute& out);
+    void default_plan(const tg_route& route, const RequestInfo& req, std::vector<dispatch::AttemptSpec>& attempts) const;
+    // The requested group's fallbacks (per request, else from the config).
+    std::vector<std::string> fallback_groups(const RequestInfo& req, const std::string& requested) const;
+    // Panic routing: the plan for the deployment closest to recovery, or the refusal.
+    std::variant<RoutedPlan, ApiError> panic_or_refuse(const RequestInfo& req, const std::vector<std::string>& groups,
+                                                       RoutedPlan out, const std::string& refusal,
+                                                       int64_t retry_after, bool at_limit) const;
+    // Hands hedges to the strategy that planned them (plan.admit; load budgets).
+    void attach_admit(const RequestInfo& req, RoutedPlan& out, std::vector<plugin::Instance*> owners) const;
     plugin::InstancePtr make_instance(const config::StrategySpec& spec) const;
     void dispatch_event(tg_event& ev, const RequestContexts* contexts) const;
     ApiError unknown_group(const std::string& group) const;

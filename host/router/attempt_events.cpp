@@ -1,0 +1,127 @@
+// What the router learns from attempts: each deployment's shared state
+// (counters, latency, health as plugins publish it, carried over a reload by
+// identity) and the executor's events turned into tg_event callbacks.
+#include "router/router.hpp"
+#include "plugin/abi_convert.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+namespace tailgate::router {
+
+DeploymentStats DeploymentState::snapshot() const {
+    DeploymentStats s;
+    s.in_flight = in_flight.load(std::memory_order_relaxed);
+    s.attempts = attempts.load(std::memory_order_relaxed);
+    s.successes = successes.load(std::memory_order_relaxed);
+    s.failures = failures.load(std::memory_order_relaxed);
+    std::lock_guard lk(mu);
+    s.health = health;
+    s.cooldown_until_ms = cooldown_until_ms;
+    s.ttft = ttft;
+    s.total = total;
+    return s;
+}
+
+void DeploymentState::adopt(const DeploymentState& old, int64_t now_ms) {
+    attempts.store(old.attempts.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    successes.store(old.successes.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    failures.store(old.failures.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    cancelled.store(old.cancelled.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    // in_flight stays 0: the old generation's attempts are counted (and end) there.
+    std::scoped_lock lk(mu, old.mu);
+    ttft = old.ttft;
+    total = old.total;
+    int64_t until = std::max(old.carried_cooldown_until_ms.load(std::memory_order_relaxed),
+                             old.health == Health::Cooling ? old.cooldown_until_ms : 0);
+    // Published health stays the new plugins' to set; the host enforces what is left of the cooldown.
+    if (until > now_ms) carried_cooldown_until_ms.store(until, std::memory_order_relaxed);
+}
+
+std::optional<uint32_t> Router::index_of(std::string_view id) const {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) return std::nullopt;
+    return it->second;
+}
+
+void Router::adopt_state(const Router& previous) {
+    const int64_t now = now_ms();
+    for (uint32_t i = 0; i < states_.size(); ++i)
+        if (auto old = previous.index_of(cfg_->deployments[i].id)) states_[i]->adopt(*previous.states_[*old], now);
+}
+
+// Turns executor events into stats and tg_event callbacks for every plugin.
+class Router::RequestObserver final : public dispatch::Observer {
+public:
+    // Keeps only what the events need: RequestInfo also holds the overrides.
+    RequestObserver(const Router& r, std::string request_id, bool stream, std::shared_ptr<RequestContexts> contexts)
+        : r_(r), request_id_(std::move(request_id)), stream_(stream), contexts_(std::move(contexts)) {}
+
+    void on_attempt(const dispatch::AttemptEvent& ev) override {
+        auto& st = *r_.states_[ev.deployment];
+        switch (ev.type) {
+            case EventType::Started:
+                st.in_flight.fetch_add(1, std::memory_order_relaxed);
+                st.attempts.fetch_add(1, std::memory_order_relaxed);
+                break;
+            case EventType::Success:
+                st.in_flight.fetch_sub(1, std::memory_order_relaxed);
+                st.successes.fetch_add(1, std::memory_order_relaxed);
+                break;
+            case EventType::Failure:
+                st.in_flight.fetch_sub(1, std::memory_order_relaxed);
+                st.failures.fetch_add(1, std::memory_order_relaxed);
+                break;
+            case EventType::Cancelled:
+                st.in_flight.fetch_sub(1, std::memory_order_relaxed);
+                st.cancelled.fetch_add(1, std::memory_order_relaxed);
+                break;
+            case EventType::ShadowDone:
+                st.in_flight.fetch_sub(1, std::memory_order_relaxed);
+                break;
+            default: break;
+        }
+        tg_event e{};
+        e.struct_size = sizeof e;
+        e.type = plugin::to_abi(ev.type);
+        e.deployment = &r_.views_[ev.deployment];
+        e.request_id = request_id_.c_str();
+        e.model_group = r_.views_[ev.deployment].model_group;  // the group the attempt served (fallbacks differ)
+        e.stream = stream_ ? 1 : 0;
+        e.attempt = ev.attempt;
+        e.at_ms = r_.now_ms();
+        e.elapsed_ms = ev.elapsed_ms;
+        e.ttft_ms = ev.ttft_ms;
+        e.error_class = plugin::to_abi(ev.error_class);
+        e.http_status = ev.http_status;
+        e.retry_after_ms = ev.retry_after_ms;
+        e.prompt_tokens = ev.prompt_tokens;
+        e.completion_tokens = ev.completion_tokens;
+        e.cancel_reason = plugin::to_abi(ev.cancel_reason);
+        r_.dispatch_event(e, contexts_.get());
+    }
+
+private:
+    const Router& r_;
+    std::string request_id_;
+    bool stream_;
+    std::shared_ptr<RequestContexts> contexts_;  // released after the last event
+};
+
+// Every instance sees every attempt, whichever chain routed the request, so
+// health and latency stay current for all of them. No lock: all_ is fixed.
+// Each instance gets its own request_ctx in the event.
+void Router::dispatch_event(tg_event& ev, const RequestContexts* contexts) const {
+    for (plugin::Instance* p : all_) {
+        ev.request_ctx = contexts ? contexts->get(p) : nullptr;
+        p->observe(ev);
+    }
+}
+
+std::shared_ptr<dispatch::Observer> Router::observer_for(const RequestInfo& req, const RoutedPlan* routed) const {
+    return std::make_shared<RequestObserver>(*this, req.request_id, req.stream,
+                                             routed ? routed->contexts : nullptr);
+}
+
+
+}  // namespace tailgate::router

@@ -18,7 +18,7 @@
 #pragma once
 
 #include "common/api_error.hpp"
-#include "dispatch/sse.hpp"
+#include "providers/codec.hpp"
 #include "upstream/client.hpp"
 
 #include <tailgate/plugin_abi.h>
@@ -51,11 +51,18 @@ public:
     virtual TimerPtr after(std::chrono::microseconds delay, std::function<void()> fn) = 0;
 };
 
-// Starts the upstream call for attempt `index` of the plan.
+// Starts the upstream call for attempt `index` of the plan, and says how to
+// read its response: the executor sees upstream bytes only through the
+// attempt's codec and decoder (normalized events; client bytes).
 class Transport {
 public:
     virtual ~Transport() = default;
     virtual upstream::CallPtr start(uint32_t index, std::shared_ptr<upstream::Handler> handler) = 0;
+    // The attempt's provider codec; OpenAI's unless overridden.
+    virtual const providers::Codec& codec(uint32_t index) const;
+    // A fresh decoder for the attempt's response (its codec's, with the client
+    // surface's renderer when the wire formats differ).
+    virtual providers::ResponseDecoderPtr decoder(uint32_t index) const { return codec(index).decoder(nullptr); }
 };
 
 // Where the winner's response goes (the client connection).
@@ -136,12 +143,14 @@ struct AttemptRecord {
     std::string error_message;  // upstream's message or ours; never contains credentials
 };
 
+// The plugin ABI's error class for a normalized one (same values).
+tg_error_class abi_class(providers::ErrorClass c);
+
+// OpenAI-wire helpers under their earlier names (tests, fuzzers); see providers/openai.
 bool is_retryable(tg_error_class c);
 tg_error_class classify_status(int status, std::string_view body);
-// The upstream's own error message when its body is OpenAI-shaped, else the body's start.
 std::string upstream_message(std::string_view body);
-// Retry-After / retry-after-ms in milliseconds (capped at one hour), -1 when absent.
-int64_t retry_after_ms(const upstream::ResponseHead& head);
+using providers::retry_after_ms;
 
 class Executor : public std::enable_shared_from_this<Executor> {
 public:
@@ -170,6 +179,9 @@ private:
     void on_body(uint32_t i, std::string_view bytes);
     void on_done(uint32_t i);
     void on_error(uint32_t i, upstream::ErrorKind kind, const std::string& message);
+    void on_stream_body(uint32_t i, std::string_view bytes);
+    void on_committed_body(uint32_t i, std::string_view bytes);
+    void on_committed_done(uint32_t i);
     void on_first_content_timeout(uint32_t i);
     void fail_attempt_locked(uint32_t i, tg_error_class cls, int status, std::string message, int64_t retry_after);
     void commit_locked(uint32_t i);

@@ -90,6 +90,10 @@ std::string join(const std::vector<std::string>& items, const char* sep = ", ") 
 
 const std::vector<std::string>& supported_providers() { return providers::provider_names(); }
 
+providers::Target Upstream::target() const {
+    return providers::Target{tls, host, port, base_path, api_version, api_key.reveal(), ssl_verify};
+}
+
 const providers::Codec& codec_of(const Upstream& u) {
     if (u.codec) return *u.codec;
     return providers::find_provider(u.kind == ProviderKind::Azure ? "azure" : "openai")->codec();

@@ -2,8 +2,6 @@
 // `router_settings.strategies`. Parsed once at start; immutable afterwards.
 #pragma once
 
-#include "providers/codec.hpp"
-
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -14,6 +12,11 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+namespace tailgate::providers {
+class Codec;
+struct Target;
+}  // namespace tailgate::providers
 
 namespace tailgate::config {
 
@@ -55,10 +58,8 @@ struct Upstream {
     Secret api_key;
     bool ssl_verify = true;
 
-    // A view for the codec; valid while this Upstream lives.
-    providers::Target target() const {
-        return providers::Target{tls, host, port, base_path, api_version, api_key.reveal(), ssl_verify};
-    }
+    // A view for the codec (providers/codec.hpp); valid while this Upstream lives.
+    providers::Target target() const;
 };
 
 struct Deployment {

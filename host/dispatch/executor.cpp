@@ -15,17 +15,17 @@ constexpr size_t kMaxErrorBody = 64 * 1024;
 
 // Rank used to pick the error a client sees when every attempt failed: the
 // one that tells the most about the request itself wins.
-int informativeness(tg_error_class c) {
+int informativeness(ErrorClass c) {
     switch (c) {
-        case TG_ERRC_BAD_REQUEST:
-        case TG_ERRC_CONTEXT_WINDOW: return 7;  // about the request itself
-        case TG_ERRC_RATE_LIMIT: return 6;      // says when to come back
-        case TG_ERRC_AUTH:
-        case TG_ERRC_NOT_FOUND: return 5;
-        case TG_ERRC_SERVER: return 4;
-        case TG_ERRC_TIMEOUT: return 3;
-        case TG_ERRC_PROTOCOL: return 2;
-        case TG_ERRC_CONNECT: return 1;
+        case ErrorClass::BadRequest:
+        case ErrorClass::ContextWindow: return 7;  // about the request itself
+        case ErrorClass::RateLimit: return 6;      // says when to come back
+        case ErrorClass::Auth:
+        case ErrorClass::NotFound: return 5;
+        case ErrorClass::Server: return 4;
+        case ErrorClass::Timeout: return 3;
+        case ErrorClass::Protocol: return 2;
+        case ErrorClass::Connect: return 1;
         default: return 0;
     }
 }
@@ -51,19 +51,7 @@ struct FlushAfterUnlock {
 
 const providers::Codec& Transport::codec(uint32_t) const { return providers::openai::codec(); }
 
-tg_error_class abi_class(providers::ErrorClass c) {
-    static_assert(static_cast<int>(providers::ErrorClass::ContextWindow) == TG_ERRC_CONTEXT_WINDOW &&
-                  static_cast<int>(providers::ErrorClass::Connect) == TG_ERRC_CONNECT &&
-                  static_cast<int>(providers::ErrorClass::Protocol) == TG_ERRC_PROTOCOL);
-    return static_cast<tg_error_class>(c);
-}
-
-bool is_retryable(tg_error_class c) { return providers::is_retryable(static_cast<providers::ErrorClass>(c)); }
-
-tg_error_class classify_status(int status, std::string_view body) {
-    return abi_class(providers::openai::classify_status(status, body));
-}
-
+ErrorClass classify_status(int status, std::string_view body) { return providers::openai::classify_status(status, body); }
 std::string upstream_message(std::string_view body) { return providers::openai::upstream_message(body); }
 
 // ---------------------------------------------------------------------------
@@ -131,7 +119,7 @@ void Executor::cancel() {
     for (uint32_t i = 0; i < attempts_.size(); ++i)
         if (attempts_[i]->rec.state == AttemptState::Running || attempts_[i]->rec.state == AttemptState::Shadow ||
             (attempts_[i]->rec.state == AttemptState::Won && committed_))
-            cancel_attempt_locked(i, TG_CANCEL_CLIENT_GONE);
+            cancel_attempt_locked(i, CancelReason::ClientGone);
 }
 
 void Executor::resume_reading() {
@@ -162,7 +150,7 @@ double Executor::elapsed_ms_locked(uint32_t i) const {
     return std::chrono::duration<double, std::milli>(d).count();
 }
 
-void Executor::emit_locked(tg_event_type type, uint32_t i, tg_cancel_reason why) {
+void Executor::emit_locked(EventType type, uint32_t i, CancelReason why) {
     if (!observer_) return;
     const auto& r = attempts_[i]->rec;
     AttemptEvent ev{type, i, plan_.attempts[i].deployment};
@@ -171,7 +159,7 @@ void Executor::emit_locked(tg_event_type type, uint32_t i, tg_cancel_reason why)
     ev.error_class = r.error_class;
     ev.http_status = r.http_status;
     ev.retry_after_ms = r.retry_after_ms;
-    const bool body_usage = !plan_.stream && type == TG_EVENT_SUCCESS;
+    const bool body_usage = !plan_.stream && type == EventType::Success;
     const auto& dec = attempts_[i]->decoder;
     const providers::Usage streamed = dec ? dec->usage() : providers::Usage{};
     ev.prompt_tokens = body_usage ? r.prompt_tokens : streamed.prompt_tokens;
@@ -187,7 +175,7 @@ void Executor::launch_locked(uint32_t i) {
     auto& a = *attempts_[i];
     a.rec.state = AttemptState::Running;
     a.rec.launched_at = scheduler_.now();
-    emit_locked(TG_EVENT_STARTED, i);
+    emit_locked(EventType::Started, i);
     if (plan_.stream && plan_.first_content_timeout.count() > 0) {
         std::weak_ptr<Executor> weak = weak_from_this();
         a.first_content_timer = scheduler_.after(plan_.first_content_timeout, [weak, i] {
@@ -200,7 +188,7 @@ void Executor::launch_locked(uint32_t i) {
 
 void Executor::advance_locked() {
     while (!done_ && !committed_) {
-        if (stop_launching_ && running_ == 0 && last_failure_ == TG_ERRC_CONTEXT_WINDOW) {
+        if (stop_launching_ && running_ == 0 && last_failure_ == ErrorClass::ContextWindow) {
             // The prompt is too long for this group: jump to the context-window fallbacks.
             uint32_t k = next_;
             while (k < attempts_.size() && !plan_.attempts[k].context_window_only) ++k;
@@ -210,7 +198,7 @@ void Executor::advance_locked() {
             }
         }
         if (next_ < attempts_.size() && plan_.attempts[next_].context_window_only &&
-            last_failure_ != TG_ERRC_CONTEXT_WINDOW) {
+            last_failure_ != ErrorClass::ContextWindow) {
             next_ = static_cast<uint32_t>(attempts_.size());  // only for context-length failures
         }
         if (next_ >= attempts_.size() || stop_launching_) {
@@ -221,7 +209,7 @@ void Executor::advance_locked() {
         if (running_ == 0) {
             // Everything launched so far has failed retryably.
             launch_timer_.reset();
-            if (spec.launch == TG_LAUNCH_ON_FAILURE && spec.delay.count() > 0) {
+            if (spec.launch == Launch::OnFailure && spec.delay.count() > 0) {
                 std::weak_ptr<Executor> weak = weak_from_this();
                 uint32_t i = next_;
                 launch_timer_ = scheduler_.after(spec.delay, [weak, i] {
@@ -238,11 +226,11 @@ void Executor::advance_locked() {
             launch_locked(next_);
             continue;
         }
-        if (spec.launch == TG_LAUNCH_AT_START) {
+        if (spec.launch == Launch::AtStart) {
             launch_locked(next_);
             continue;
         }
-        if (spec.launch == TG_LAUNCH_AFTER_DELAY && !launch_timer_ && !hedging_refused_) {
+        if (spec.launch == Launch::AfterDelay && !launch_timer_ && !hedging_refused_) {
             auto prev_launch = attempts_[next_ - 1]->rec.launched_at;
             auto due = prev_launch + spec.delay - scheduler_.now();
             auto wait = std::max(std::chrono::duration_cast<std::chrono::microseconds>(due),
@@ -265,7 +253,7 @@ void Executor::advance_locked() {
                             self->attempts_[i]->rec.state = AttemptState::Refused;
                             self->attempts_[i]->rec.launched_at = self->scheduler_.now();
                             self->next_ = i + 1;
-                            self->emit_locked(TG_EVENT_REFUSED, i);
+                            self->emit_locked(EventType::Refused, i);
                             self->advance_locked();
                             return;
                         }
@@ -315,7 +303,7 @@ void Executor::on_body(uint32_t i, std::string_view bytes) {
     }
     if (a.buffer.size() + a.decoder->pending() + bytes.size() > plan_.max_body_bytes) {
         if (a.call) a.call->cancel();
-        fail_attempt_locked(i, TG_ERRC_PROTOCOL, 0, "upstream response exceeds the body limit", -1);
+        fail_attempt_locked(i, ErrorClass::Protocol, 0, "upstream response exceeds the body limit", -1);
         return;
     }
     if (plan_.stream) on_stream_body(i, bytes);
@@ -330,13 +318,13 @@ void Executor::on_stream_body(uint32_t i, std::string_view bytes) {
     if (r.error) {
         // An error event before any content: this attempt failed, others may still win.
         if (a.call) a.call->cancel();
-        fail_attempt_locked(i, abi_class(r.error->error_class), 0, "upstream stream error: " + r.error->message,
+        fail_attempt_locked(i, r.error->error_class, 0, "upstream stream error: " + r.error->message,
                             r.error->retry_after_ms);
         return;
     }
     if (r.content) {
         a.rec.ttft_ms = elapsed_ms_locked(i);
-        emit_locked(TG_EVENT_FIRST_BYTE, i);
+        emit_locked(EventType::FirstByte, i);
         commit_locked(i);
     }
     if (r.malformed) {
@@ -345,10 +333,10 @@ void Executor::on_stream_body(uint32_t i, std::string_view bytes) {
         // the bytes were segmented.
         std::string msg = "upstream sent a malformed SSE event: " + a.decoder->malformed_excerpt();
         if (r.content) {
-            fail_committed_locked(i, TG_ERRC_PROTOCOL, ApiError::bad_gateway(std::move(msg), "upstream_protocol_error"));
+            fail_committed_locked(i, ErrorClass::Protocol, ApiError::bad_gateway(std::move(msg), "upstream_protocol_error"));
         } else {
             if (a.call) a.call->cancel();
-            fail_attempt_locked(i, TG_ERRC_PROTOCOL, 0, std::move(msg), -1);
+            fail_attempt_locked(i, ErrorClass::Protocol, 0, std::move(msg), -1);
         }
     }
 }
@@ -363,11 +351,11 @@ void Executor::on_committed_body(uint32_t i, std::string_view bytes) {
         else downstream_->data(r.client);
     }
     if (r.malformed) {
-        fail_committed_locked(i, TG_ERRC_PROTOCOL,
+        fail_committed_locked(i, ErrorClass::Protocol,
                               ApiError::bad_gateway("upstream sent a malformed SSE event: " + a.decoder->malformed_excerpt(),
                                                     "upstream_protocol_error"));
     } else if (a.decoder->pending() > plan_.max_body_bytes) {
-        fail_committed_locked(i, TG_ERRC_PROTOCOL,
+        fail_committed_locked(i, ErrorClass::Protocol,
                               ApiError::bad_gateway("upstream SSE event exceeds the body limit", "upstream_protocol_error"));
     } else if (!paused_ && a.call && downstream_->congested()) {
         paused_ = true;  // a slow client: stop reading the upstream (resume_reading)
@@ -378,17 +366,17 @@ void Executor::on_committed_body(uint32_t i, std::string_view bytes) {
 void Executor::on_committed_done(uint32_t i) {
     auto& a = *attempts_[i];
     if (const providers::UpstreamError* e = a.decoder->stream_error()) {
-        fail_committed_locked(i, abi_class(e->error_class),
+        fail_committed_locked(i, e->error_class,
                               ApiError::bad_gateway("upstream stream error: " + e->message, "upstream_stream_error"));
     } else if (!a.decoder->saw_done()) {
-        fail_committed_locked(i, TG_ERRC_PROTOCOL,
+        fail_committed_locked(i, ErrorClass::Protocol,
                               ApiError::bad_gateway("upstream stream ended without [DONE]", "upstream_stream_truncated"));
     } else {
         a.call.reset();
         --running_;
         done_ = true;
         a.rec.total_ms = elapsed_ms_locked(i);
-        emit_locked(TG_EVENT_SUCCESS, i);
+        emit_locked(EventType::Success, i);
         downstream_->finish(nullptr);
     }
 }
@@ -402,21 +390,21 @@ void Executor::on_done(uint32_t i) {
         return;
     }
     if (a.rec.state == AttemptState::Shadow) {
-        shadow_event_locked(i, a.head_ok ? TG_EVENT_SHADOW_DONE : TG_EVENT_CANCELLED);
+        shadow_event_locked(i, a.head_ok ? EventType::ShadowDone : EventType::Cancelled);
         return;
     }
     if (done_ || a.rec.state != AttemptState::Running) return;
     a.call.reset();
     if (!a.head_ok) {
         const providers::UpstreamError e = transport_->codec(i).decode_error(a.head, a.buffer);
-        fail_attempt_locked(i, abi_class(e.error_class), a.rec.http_status, e.message, e.retry_after_ms);
+        fail_attempt_locked(i, e.error_class, a.rec.http_status, e.message, e.retry_after_ms);
         return;
     }
     if (plan_.stream) {
         // A stream that ended without any content event (e.g. an empty answer):
         // it is still this attempt's complete, valid response.
         if (!a.decoder->saw_done()) {
-            fail_attempt_locked(i, TG_ERRC_PROTOCOL, a.rec.http_status, "upstream stream ended without [DONE]", -1);
+            fail_attempt_locked(i, ErrorClass::Protocol, a.rec.http_status, "upstream stream ended without [DONE]", -1);
             return;
         }
         a.rec.ttft_ms = elapsed_ms_locked(i);
@@ -425,7 +413,7 @@ void Executor::on_done(uint32_t i) {
         --running_;
         done_ = true;
         a.rec.total_ms = elapsed_ms_locked(i);
-        emit_locked(TG_EVENT_SUCCESS, i);
+        emit_locked(EventType::Success, i);
         downstream_->finish(nullptr);
         return;
     }
@@ -433,7 +421,7 @@ void Executor::on_done(uint32_t i) {
     // this attempt's failure, not a success to relay.
     const providers::BodyDecoded b = a.decoder->decode_body(a.buffer);
     if (!b.ok) {
-        fail_attempt_locked(i, TG_ERRC_PROTOCOL, 0, b.problem, -1);
+        fail_attempt_locked(i, ErrorClass::Protocol, 0, b.problem, -1);
         return;
     }
     a.rec.prompt_tokens = b.usage.prompt_tokens;
@@ -449,14 +437,14 @@ void Executor::on_error(uint32_t i, upstream::ErrorKind kind, const std::string&
     std::lock_guard lk(mu_);
     auto& a = *attempts_[i];
     if (a.rec.state == AttemptState::Shadow) {
-        shadow_event_locked(i, TG_EVENT_CANCELLED);  // no true latency after all: stays censored
+        shadow_event_locked(i, EventType::Cancelled);  // no true latency after all: stays censored
         return;
     }
     a.call.reset();
     if (a.rec.state == AttemptState::Won) {
         if (done_) return;
         a.rec.error_message = message;
-        fail_committed_locked(i, kind == upstream::ErrorKind::Timeout ? TG_ERRC_TIMEOUT : TG_ERRC_PROTOCOL,
+        fail_committed_locked(i, kind == upstream::ErrorKind::Timeout ? ErrorClass::Timeout : ErrorClass::Protocol,
                               kind == upstream::ErrorKind::Timeout
                                   ? ApiError::gateway_timeout("upstream stream stalled: " + message)
                                   : ApiError::bad_gateway("upstream connection lost mid-stream: " + message,
@@ -464,9 +452,9 @@ void Executor::on_error(uint32_t i, upstream::ErrorKind kind, const std::string&
         return;
     }
     if (done_ || a.rec.state != AttemptState::Running) return;
-    tg_error_class cls = kind == upstream::ErrorKind::Timeout   ? TG_ERRC_TIMEOUT
-                         : kind == upstream::ErrorKind::Connect ? TG_ERRC_CONNECT
-                                                                : TG_ERRC_PROTOCOL;
+    ErrorClass cls = kind == upstream::ErrorKind::Timeout   ? ErrorClass::Timeout
+                         : kind == upstream::ErrorKind::Connect ? ErrorClass::Connect
+                                                                : ErrorClass::Protocol;
     fail_attempt_locked(i, cls, 0, message, -1);
 }
 
@@ -477,13 +465,13 @@ void Executor::on_first_content_timeout(uint32_t i) {
     if (done_ || a.rec.state != AttemptState::Running) return;
     if (a.call) a.call->cancel();
     a.call.reset();
-    fail_attempt_locked(i, TG_ERRC_TIMEOUT, 0,
+    fail_attempt_locked(i, ErrorClass::Timeout, 0,
                         "no content within stream_timeout of " +
                             std::to_string(plan_.first_content_timeout.count()) + " ms",
                         -1);
 }
 
-void Executor::fail_attempt_locked(uint32_t i, tg_error_class cls, int status, std::string message,
+void Executor::fail_attempt_locked(uint32_t i, ErrorClass cls, int status, std::string message,
                                    int64_t retry_after) {
     auto& a = *attempts_[i];
     a.rec.state = AttemptState::Failed;
@@ -496,12 +484,12 @@ void Executor::fail_attempt_locked(uint32_t i, tg_error_class cls, int status, s
     --running_;
     last_failure_ = cls;
     if (!is_retryable(cls)) stop_launching_ = true;
-    emit_locked(TG_EVENT_FAILURE, i);
+    emit_locked(EventType::Failure, i);
     advance_locked();
 }
 
 // The committed stream failed: stop its call, report it, end the client's stream with `e`.
-void Executor::fail_committed_locked(uint32_t i, tg_error_class cls, const ApiError& e) {
+void Executor::fail_committed_locked(uint32_t i, ErrorClass cls, const ApiError& e) {
     auto& a = *attempts_[i];
     if (a.call) a.call->cancel();
     a.call.reset();
@@ -510,11 +498,11 @@ void Executor::fail_committed_locked(uint32_t i, tg_error_class cls, const ApiEr
     a.rec.error_class = cls;
     if (a.rec.error_message.empty()) a.rec.error_message = e.message;
     a.rec.total_ms = elapsed_ms_locked(i);
-    emit_locked(TG_EVENT_FAILURE, i);
+    emit_locked(EventType::Failure, i);
     downstream_->finish(&e);
 }
 
-void Executor::cancel_attempt_locked(uint32_t i, tg_cancel_reason why) {
+void Executor::cancel_attempt_locked(uint32_t i, CancelReason why) {
     auto& a = *attempts_[i];
     if (a.call) a.call->cancel();
     a.call.reset();
@@ -522,16 +510,16 @@ void Executor::cancel_attempt_locked(uint32_t i, tg_cancel_reason why) {
     if (a.rec.state != AttemptState::Shadow) --running_;  // a shadow no longer counts as running
     a.rec.state = AttemptState::Cancelled;
     a.rec.total_ms = elapsed_ms_locked(i);
-    emit_locked(TG_EVENT_CANCELLED, i, why);
+    emit_locked(EventType::Cancelled, i, why);
 }
 
 // A shadow finished (true latency known) or failed (still censored).
-void Executor::shadow_event_locked(uint32_t i, tg_event_type type) {
+void Executor::shadow_event_locked(uint32_t i, EventType type) {
     auto& a = *attempts_[i];
     a.call.reset();
     a.rec.state = AttemptState::Cancelled;
     a.rec.total_ms = elapsed_ms_locked(i);
-    emit_locked(type, i, type == TG_EVENT_CANCELLED ? TG_CANCEL_LOST : TG_CANCEL_NONE);
+    emit_locked(type, i, type == EventType::Cancelled ? CancelReason::Lost : CancelReason::None);
 }
 
 void Executor::commit_locked(uint32_t i) {
@@ -554,9 +542,9 @@ void Executor::commit_locked(uint32_t i) {
                 continue;
             }
         }
-        cancel_attempt_locked(k, TG_CANCEL_LOST);
+        cancel_attempt_locked(k, CancelReason::Lost);
     }
-    if (!plan_.stream) emit_locked(TG_EVENT_SUCCESS, i);
+    if (!plan_.stream) emit_locked(EventType::Success, i);
     downstream_->commit(i, a.head, std::move(a.buffer));
     a.buffer.clear();
 }
@@ -586,11 +574,11 @@ void Executor::finish_failed_locked() {
         e.status = r.http_status;
         e.type = type_for_status(r.http_status);
         e.message = r.error_message.empty() ? "upstream error" : r.error_message;
-        e.code = r.error_class == TG_ERRC_CONTEXT_WINDOW ? "context_length_exceeded" : "";
+        e.code = r.error_class == ErrorClass::ContextWindow ? "context_length_exceeded" : "";
         if (r.retry_after_ms >= 0) e.retry_after_s = static_cast<long>((r.retry_after_ms + 999) / 1000);
-    } else if (r.error_class == TG_ERRC_TIMEOUT) {
+    } else if (r.error_class == ErrorClass::Timeout) {
         e = ApiError::gateway_timeout("upstream timed out: " + r.error_message);
-    } else if (r.error_class == TG_ERRC_CONNECT) {
+    } else if (r.error_class == ErrorClass::Connect) {
         e = ApiError::bad_gateway("cannot reach upstream: " + r.error_message);
     } else {
         e = ApiError::bad_gateway("bad upstream response: " + r.error_message, "upstream_protocol_error");

@@ -1,6 +1,6 @@
 // The plan executor: runs the attempts a strategy chain planned for one request.
 //
-// Launch rules (see tg_launch in the SDK): attempt 0 at t=0; AT_START attempts
+// Launch rules (common/vocabulary.hpp): attempt 0 at t=0; AT_START attempts
 // with it (race); AFTER_DELAY attempts `delay` after the previous launch unless
 // something committed, or at once when every running attempt has failed
 // retryably (hedge); ON_FAILURE attempts after a backoff once nothing is
@@ -20,8 +20,6 @@
 #include "common/api_error.hpp"
 #include "providers/codec.hpp"
 #include "upstream/client.hpp"
-
-#include <tailgate/plugin_abi.h>
 
 #include <chrono>
 #include <functional>
@@ -89,17 +87,17 @@ public:
 };
 
 struct AttemptEvent {
-    tg_event_type type;
+    EventType type;
     uint32_t attempt;
     uint32_t deployment;
     double elapsed_ms = 0;  // since the attempt launched
     double ttft_ms = -1;
-    tg_error_class error_class = TG_ERRC_NONE;
+    ErrorClass error_class = ErrorClass::None;
     int http_status = 0;
     int64_t retry_after_ms = -1;
     int64_t prompt_tokens = -1;
     int64_t completion_tokens = -1;
-    tg_cancel_reason cancel_reason = TG_CANCEL_NONE;
+    CancelReason cancel_reason = CancelReason::None;
 };
 
 class Observer {
@@ -110,7 +108,7 @@ public:
 
 struct AttemptSpec {
     uint32_t deployment = 0;
-    tg_launch launch = TG_LAUNCH_AT_START;
+    Launch launch = Launch::AtStart;
     Millis delay{0};
     uint32_t group = 0;                // index into the routed groups (0 = requested, >0 = fallback)
     bool context_window_only = false;  // launched only after a context-length failure
@@ -136,21 +134,19 @@ struct AttemptRecord {
     SteadyClock::time_point launched_at{};
     double ttft_ms = -1;
     double total_ms = -1;
-    tg_error_class error_class = TG_ERRC_NONE;
+    ErrorClass error_class = ErrorClass::None;
     int http_status = 0;
     int64_t retry_after_ms = -1;
     int64_t prompt_tokens = -1, completion_tokens = -1;  // a non-stream body's usage, once committed
     std::string error_message;  // upstream's message or ours; never contains credentials
 };
 
-// The plugin ABI's error class for a normalized one (same values).
-tg_error_class abi_class(providers::ErrorClass c);
-
-// OpenAI-wire helpers under their earlier names (tests, fuzzers); see providers/openai.
-bool is_retryable(tg_error_class c);
-tg_error_class classify_status(int status, std::string_view body);
-std::string upstream_message(std::string_view body);
+// Under their earlier names (tests, fuzzers): the OpenAI codec's readers, and
+// the provider-independent ones (providers/codec.hpp).
+using providers::is_retryable;
 using providers::retry_after_ms;
+ErrorClass classify_status(int status, std::string_view body);
+std::string upstream_message(std::string_view body);
 
 class Executor : public std::enable_shared_from_this<Executor> {
 public:
@@ -183,14 +179,14 @@ private:
     void on_committed_body(uint32_t i, std::string_view bytes);
     void on_committed_done(uint32_t i);
     void on_first_content_timeout(uint32_t i);
-    void fail_attempt_locked(uint32_t i, tg_error_class cls, int status, std::string message, int64_t retry_after);
+    void fail_attempt_locked(uint32_t i, ErrorClass cls, int status, std::string message, int64_t retry_after);
     void commit_locked(uint32_t i);
-    void fail_committed_locked(uint32_t i, tg_error_class cls, const ApiError& e);
-    void shadow_event_locked(uint32_t i, tg_event_type type);
+    void fail_committed_locked(uint32_t i, ErrorClass cls, const ApiError& e);
+    void shadow_event_locked(uint32_t i, EventType type);
     void succeed_locked(uint32_t i);
-    void cancel_attempt_locked(uint32_t i, tg_cancel_reason why);
+    void cancel_attempt_locked(uint32_t i, CancelReason why);
     void finish_failed_locked();
-    void emit_locked(tg_event_type type, uint32_t i, tg_cancel_reason why = TG_CANCEL_NONE);
+    void emit_locked(EventType type, uint32_t i, CancelReason why = CancelReason::None);
     double elapsed_ms_locked(uint32_t i) const;
 
     mutable std::mutex mu_;
@@ -204,7 +200,7 @@ private:
     uint32_t launched_ = 0;    // attempts launched so far
     uint32_t running_ = 0;
     bool stop_launching_ = false;  // a non-retryable failure happened
-    tg_error_class last_failure_ = TG_ERRC_NONE;
+    ErrorClass last_failure_ = ErrorClass::None;
     bool hedging_refused_ = false;  // admit() said no: no more delayed launches
     SteadyClock::time_point started_at_{};
     bool committed_ = false;

@@ -1,7 +1,6 @@
 #include "metrics/metrics.hpp"
 
 #include <fmt/format.h>
-#include <tailgate/plugin.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -16,7 +15,6 @@ constexpr std::memory_order relaxed = std::memory_order_relaxed;
 
 const char* const kStatusNames[kStatusClasses] = {"2xx", "4xx", "5xx", "error"};
 const char* const kOutcomeNames[kOutcomes] = {"success", "failure", "cancelled", "refused"};
-const char* const kHealthNames[] = {"healthy", "cooling", "half_open"};
 
 // A bucket bound as Prometheus users expect to read it: "0.00005", "2.5", "600".
 std::string format_bound(double b) {
@@ -154,8 +152,6 @@ StatusClass status_class(int s) {
     return StatusClass::Error;
 }
 
-const char* error_class_name(uint32_t c) { return sdk::error_class_name(c < kErrorClasses ? c : uint32_t{TG_ERRC_NONE}); }
-
 Metrics::Metrics(const config::Config& cfg) {
     group_names_ = cfg.model_groups();
     for (uint32_t g = 0; g < group_names_.size(); ++g) {
@@ -218,7 +214,7 @@ void Metrics::attempt_ended(uint32_t d, Outcome o, const dispatch::AttemptEvent&
     DeploymentSeries& s = *deps_[d];
     s.attempts[static_cast<size_t>(o)].inc();
     if (o == Outcome::Success) s.latency.observe(ev.elapsed_ms / 1000.0);
-    if (o == Outcome::Failure) s.failures[ev.error_class < kErrorClasses ? ev.error_class : 0].inc();
+    if (o == Outcome::Failure) s.failures[static_cast<size_t>(ev.error_class)].inc();
     const DeploymentInfo& info = dep_info_[d];
     double cost = 0;
     bool costed = false;
@@ -238,8 +234,8 @@ void Metrics::fallback(uint32_t group, uint32_t to_group) noexcept {
     groups_[group]->fallbacks[to_group].inc();
 }
 
-void Metrics::health_changed(uint32_t d, uint32_t from, uint32_t to) noexcept {
-    if (d < deps_.size() && to == TG_HEALTH_COOLING && from != TG_HEALTH_COOLING) deps_[d]->cooldowns.inc();
+void Metrics::health_changed(uint32_t d, Health from, Health to) noexcept {
+    if (d < deps_.size() && to == Health::Cooling && from != Health::Cooling) deps_[d]->cooldowns.inc();
 }
 
 std::string Metrics::render(const GaugeSampler& sample) const {
@@ -329,9 +325,9 @@ std::string Metrics::render(const GaugeSampler& sample) const {
 
     w.family("tailgate_attempt_failures_total", "counter", "Failed upstream attempts by error class.");
     for (size_t d = 0; d < deps_.size(); ++d)
-        for (size_t c = 0; c < kErrorClasses; ++c)
+        for (size_t c = 0; c < kErrorClassCount; ++c)
             w.sample("tailgate_attempt_failures_total",
-                     dep_info_[d].dep_label + ",error_class=\"" + error_class_name(static_cast<uint32_t>(c)) + "\"",
+                     dep_info_[d].dep_label + ",error_class=\"" + error_class_name(static_cast<ErrorClass>(c)) + "\"",
                      deps_[d]->failures[c].value());
 
     w.family("tailgate_deployment_ttft_seconds", "histogram",
@@ -368,10 +364,10 @@ std::string Metrics::render(const GaugeSampler& sample) const {
         for (uint32_t d = 0; d < deps_.size(); ++d) gauges[d] = sample(d);
     w.family("tailgate_deployment_state", "gauge", "1 for the deployment's current health state.");
     for (size_t d = 0; d < deps_.size(); ++d)
-        for (uint32_t h = 0; h < 3; ++h)
+        for (size_t h = 0; h < kHealthCount; ++h)
             w.sample("tailgate_deployment_state",
-                     dep_info_[d].dep_label + ",state=\"" + kHealthNames[h] + "\"",
-                     uint64_t{gauges[d].health == h ? 1u : 0u});
+                     dep_info_[d].dep_label + ",state=\"" + health_name(static_cast<Health>(h)) + "\"",
+                     uint64_t{gauges[d].health == static_cast<Health>(h) ? 1u : 0u});
     w.family("tailgate_deployment_in_flight", "gauge", "Attempts running on the deployment.");
     for (size_t d = 0; d < deps_.size(); ++d)
         w.sample("tailgate_deployment_in_flight", dep_info_[d].dep_label, uint64_t{gauges[d].in_flight});
@@ -385,9 +381,9 @@ RequestObserver::RequestObserver(Metrics* m, std::shared_ptr<dispatch::Observer>
     specs_.reserve(plan.attempts.size());
     for (size_t i = 0; i < plan.attempts.size(); ++i) {
         const auto& a = plan.attempts[i];
-        specs_.push_back(Spec{a.deployment, a.group, i == 0 ? TG_LAUNCH_AT_START : a.launch});
-        if (a.launch == TG_LAUNCH_AFTER_DELAY && i > 0) has_hedges_ = true;
-        if (a.launch == TG_LAUNCH_AT_START && a.group > 0) cross_group_race_ = true;
+        specs_.push_back(Spec{a.deployment, a.group, i == 0 ? Launch::AtStart : a.launch});
+        if (a.launch == Launch::AfterDelay && i > 0) has_hedges_ = true;
+        if (a.launch == Launch::AtStart && a.group > 0) cross_group_race_ = true;
     }
     if (m_ && !specs_.empty()) group_ = m_->group_of(specs_[0].deployment);
 }
@@ -413,16 +409,16 @@ void RequestObserver::on_attempt(const dispatch::AttemptEvent& ev) {
             trace_.completion_tokens = std::max<int64_t>(trace_.completion_tokens, 0) + ev.completion_tokens;
     };
     switch (ev.type) {
-        case TG_EVENT_STARTED: {
+        case EventType::Started: {
             const bool others_running = running_ > 0;
             ++running_;
             if (ev.attempt == 0) {
                 if (m_ && has_hedges_) m_->hedge_eligible(group_);
-            } else if (s.launch == TG_LAUNCH_AFTER_DELAY && others_running) {
+            } else if (s.launch == Launch::AfterDelay && others_running) {
                 s.hedge = true;
                 ++trace_.hedges;
                 if (m_) m_->hedge_launched(group_);
-            } else if (s.launch == TG_LAUNCH_AT_START && others_running) {
+            } else if (s.launch == Launch::AtStart && others_running) {
                 if (!trace_.race) {
                     trace_.race = true;
                     if (m_) m_->race_fanout(group_);
@@ -439,31 +435,31 @@ void RequestObserver::on_attempt(const dispatch::AttemptEvent& ev) {
             last_group_ = s.group;
             break;
         }
-        case TG_EVENT_FIRST_BYTE:
+        case EventType::FirstByte:
             if (m_) m_->attempt_first_byte(s.deployment, ev.ttft_ms);
             commit(ev.attempt);
             break;
-        case TG_EVENT_SUCCESS:
+        case EventType::Success:
             if (running_) --running_;
             commit(ev.attempt);
             add_tokens();
             if (m_) m_->attempt_ended(s.deployment, Outcome::Success, ev);
             break;
-        case TG_EVENT_FAILURE:
+        case EventType::Failure:
             if (running_) --running_;
             add_tokens();
             if (m_) m_->attempt_ended(s.deployment, Outcome::Failure, ev);
             break;
-        case TG_EVENT_CANCELLED:
+        case EventType::Cancelled:
             if (running_) --running_;
             add_tokens();
             if (m_) m_->attempt_ended(s.deployment, Outcome::Cancelled, ev);
             break;
-        case TG_EVENT_SHADOW_DONE:
+        case EventType::ShadowDone:
             if (running_) --running_;
             if (on_shadow_) on_shadow_(ev.elapsed_ms, ev.ttft_ms);
             break;
-        case TG_EVENT_REFUSED:
+        case EventType::Refused:
             ++trace_.refused;
             if (m_) {
                 m_->attempt_ended(s.deployment, Outcome::Refused, ev);

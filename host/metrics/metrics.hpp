@@ -13,10 +13,9 @@
 #pragma once
 
 #include "common/rejection.hpp"
+#include "common/vocabulary.hpp"
 #include "config/config.hpp"
 #include "dispatch/executor.hpp"
-
-#include <tailgate/plugin_abi.h>
 
 #include <boost/container/small_vector.hpp>
 
@@ -94,9 +93,6 @@ StatusClass status_class(int http_status);  // 499 (client gone) and non-4xx/5xx
 enum class Outcome : uint8_t { Success, Failure, Cancelled, Refused };
 inline constexpr size_t kOutcomes = 4;
 
-inline constexpr size_t kErrorClasses = 10;        // tg_error_class values 0..9
-const char* error_class_name(uint32_t error_class);  // "server", "timeout", ...; "other" out of range
-
 // What the gateway reports when a client request ends.
 struct RequestSample {
     uint32_t group = 0;         // Metrics::group_of / group_index / other_group
@@ -142,12 +138,12 @@ public:
     void hedge_refused(uint32_t group) noexcept { groups_[group]->hedges_refused.inc(); }
 
     // ---- health (published by a plugin through the router) ----
-    void health_changed(uint32_t deployment, uint32_t from, uint32_t to) noexcept;
+    void health_changed(uint32_t deployment, Health from, Health to) noexcept;
 
     // ---- scrape ----
     struct DeploymentGauges {
         uint32_t in_flight = 0;
-        uint32_t health = TG_HEALTH_HEALTHY;
+        Health health = Health::Healthy;
     };
     using GaugeSampler = std::function<DeploymentGauges(uint32_t deployment)>;
     // The text exposition format (version 0.0.4).
@@ -160,7 +156,7 @@ private:
         Histogram ttft;
         Histogram latency;
         std::array<Counter, kOutcomes> attempts;
-        std::array<Counter, kErrorClasses> failures;
+        std::array<Counter, kErrorClassCount> failures;
         Counter tokens_in, tokens_out;
         FloatCounter cost_usd;
         Counter cooldowns;
@@ -231,7 +227,7 @@ private:
     struct Spec {
         uint32_t deployment;
         uint32_t group;     // routed group index (0 = requested)
-        tg_launch launch;
+        Launch launch;
         bool hedge = false;  // launched as a hedge (others running)
     };
     void commit(uint32_t attempt);

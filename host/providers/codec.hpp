@@ -15,6 +15,7 @@
 // formats match, no sink is given and the upstream's bytes pass through as they are.
 #pragma once
 
+#include "common/vocabulary.hpp"
 #include "providers/request.hpp"
 #include "upstream/client.hpp"
 
@@ -27,27 +28,9 @@
 
 namespace tailgate::providers {
 
-// The client-facing API operation a request is for.
-enum class Operation : uint8_t { Chat, Completions, Embeddings };
-
 // A wire format: what bytes look like on one side of the gateway. Same wire on
-// both sides = pass-through.
+// both sides = pass-through. (A codec for a new wire adds its value here.)
 enum class Wire : uint8_t { OpenAI, Anthropic, Gemini, Bedrock };
-
-// Why an upstream attempt failed, as far as routing cares. Same values and
-// meaning as the plugin ABI's error classes (the executor converts at the boundary).
-enum class ErrorClass : uint8_t {
-    None = 0,
-    Connect = 1,
-    Timeout = 2,
-    RateLimit = 3,
-    Server = 4,
-    Auth = 5,
-    NotFound = 6,
-    BadRequest = 7,
-    Protocol = 8,
-    ContextWindow = 9,
-};
 
 // An upstream's error, normalized: from an error status (Codec::decode_error) or
 // an error event inside a stream.
@@ -150,7 +133,7 @@ struct Target {
 // One upstream call to build.
 struct CallSpec {
     const Target& target;
-    Operation op;
+    Endpoint op;
     bool stream = false;
     std::string_view model;                        // the upstream model name
     const ParsedBody& request;                     // the client's request, parsed once

@@ -1,5 +1,6 @@
 #include "router/router.hpp"
 #include "common/fast_rng.hpp"
+#include "plugin/abi_convert.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -26,9 +27,8 @@ int64_t steady_ms() {
 
 }  // namespace
 
-tg_deployment_stats DeploymentState::snapshot() const {
-    tg_deployment_stats s{};
-    s.struct_size = sizeof s;
+DeploymentStats DeploymentState::snapshot() const {
+    DeploymentStats s;
     s.in_flight = in_flight.load(std::memory_order_relaxed);
     s.attempts = attempts.load(std::memory_order_relaxed);
     s.successes = successes.load(std::memory_order_relaxed);
@@ -59,17 +59,18 @@ tg_host_api Router::make_host_api(Router* self) {
         if (index >= r->states_.size() || s == nullptr) return;
         auto& st = *r->states_[index];
         std::lock_guard lk(st.mu);
-        (which == 0 ? st.ttft : st.total) = *s;
+        (which == 0 ? st.ttft : st.total) = plugin::from_abi(*s);
     };
     api.publish_health = [](void* h, uint32_t index, uint32_t health, int64_t until) {
         auto* r = static_cast<Router*>(h);
-        if (index >= r->states_.size()) return;
+        const auto to = plugin::from_abi<Health>(health);
+        if (index >= r->states_.size() || !to) return;  // no state the host could act on
         auto& st = *r->states_[index];
         std::lock_guard lk(st.mu);
-        const uint32_t from = st.health;
-        st.health = health;
+        const Health from = st.health;
+        st.health = *to;
         st.cooldown_until_ms = until;
-        if (r->health_listener_) r->health_listener_(index, from, health);
+        if (r->health_listener_) r->health_listener_(index, from, *to);
     };
     api.route_note = [](tg_route* route, const char* text) {
         if (route == nullptr || route->host_private == nullptr || text == nullptr) return;
@@ -209,7 +210,7 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
     std::vector<tg_candidate> candidates;
     stats.reserve(members.size());
     candidates.reserve(members.size());
-    for (uint32_t idx : members) stats.push_back(states_[idx]->snapshot());
+    for (uint32_t idx : members) stats.push_back(plugin::to_abi(states_[idx]->snapshot()));
     for (size_t k = 0; k < members.size(); ++k) candidates.push_back(tg_candidate{&views_[members[k]], &stats[k]});
 
     // On the heap: a pool thread's stack pages stay resident once touched, and
@@ -230,7 +231,7 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
     treq.struct_size = sizeof treq;
     treq.request_id = req.request_id.c_str();
     treq.model_group = group.c_str();
-    treq.endpoint = req.endpoint;
+    treq.endpoint = plugin::to_abi(req.endpoint);
     treq.stream = req.stream ? 1 : 0;
     treq.overrides_json = req.overrides_json.c_str();
     treq.metadata_json = req.metadata_json.c_str();
@@ -294,9 +295,10 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
     for (uint32_t k = 0; k < route.count; ++k) out.ranked.push_back(route.candidates[k].deployment->index);
     for (uint32_t a = 0; a < route.attempt_count; ++a) {
         const tg_attempt& at = attempts[a];
-        if (at.candidate >= route.count) continue;  // stale position: drop it
-        out.attempts.push_back(dispatch::AttemptSpec{route.candidates[at.candidate].deployment->index,
-                                                     static_cast<tg_launch>(at.launch), config::Millis(at.delay_ms)});
+        const auto launch = plugin::from_abi<Launch>(at.launch);  // the loader refused unknown rules
+        if (at.candidate >= route.count || !launch) continue;    // stale position: drop it
+        out.attempts.push_back(dispatch::AttemptSpec{route.candidates[at.candidate].deployment->index, *launch,
+                                                     config::Millis(at.delay_ms)});
     }
     if (out.attempts.empty()) {
         out.owner = nullptr;
@@ -307,7 +309,7 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
         int retries = req.num_retries ? *req.num_retries
                       : primary.num_retries ? *primary.num_retries
                                             : cfg_->router.num_retries;
-        uint32_t total = 1 + static_cast<uint32_t>(std::clamp(retries, 0, int(TG_MAX_ATTEMPTS) - 1));
+        uint32_t total = 1 + static_cast<uint32_t>(std::clamp(retries, 0, int(kMaxAttempts) - 1));
         auto& rng = FastRng::for_this_thread();
         std::uniform_real_distribution<double> jitter(0.5, 1.0);
         for (uint32_t a = 0; a < total; ++a) {
@@ -320,7 +322,7 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
                 backoff = static_cast<int64_t>(static_cast<double>(base) * jitter(rng));
             }
             out.attempts.push_back(dispatch::AttemptSpec{route.candidates[pos].deployment->index,
-                                                         a == 0 ? TG_LAUNCH_AT_START : TG_LAUNCH_ON_FAILURE,
+                                                         a == 0 ? Launch::AtStart : Launch::OnFailure,
                                                          config::Millis(backoff)});
         }
     }
@@ -383,8 +385,8 @@ std::optional<uint32_t> Router::panic_target(const std::vector<std::string>& gro
         for (uint32_t d : groups_.find(*g)->second) {
             const auto& st = *states_[d];
             std::lock_guard lk(st.mu);
-            if (st.health == TG_HEALTH_HEALTHY) continue;
-            const int64_t until = st.health == TG_HEALTH_HALF_OPEN ? 0 : st.cooldown_until_ms;
+            if (st.health == Health::Healthy) continue;
+            const int64_t until = st.health == Health::HalfOpen ? 0 : st.cooldown_until_ms;
             if (!best || until < best_until) {
                 best = d;
                 best_until = until;
@@ -438,13 +440,13 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
             // ranked them: a group listed twice races two different deployments.
             std::vector<dispatch::AttemptSpec> uniq{gr.attempts.front()};
             for (uint32_t d : gr.ranked)
-                if (d != uniq.front().deployment) uniq.push_back(dispatch::AttemptSpec{d, TG_LAUNCH_AT_START});
+                if (d != uniq.front().deployment) uniq.push_back(dispatch::AttemptSpec{d, Launch::AtStart});
             for (auto& a : uniq) a.group = gi;
             per_group.push_back(uniq);
             for (size_t k = 1; k < gr.attempts.size(); ++k) {
                 auto a = gr.attempts[k];
                 a.group = gi;
-                a.launch = TG_LAUNCH_ON_FAILURE;
+                a.launch = Launch::OnFailure;
                 failover.push_back(a);
             }
         } else {
@@ -452,7 +454,7 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
         }
         const auto& uniq = per_group[gi];
         auto a = uniq[occurrence % uniq.size()];
-        a.launch = TG_LAUNCH_AT_START;
+        a.launch = Launch::AtStart;
         a.delay = config::Millis(0);
         plan.attempts.push_back(a);
     }
@@ -462,13 +464,13 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
         return no_deployment_error(msg, retry_after, at_limit);
     }
     for (const auto& a : failover) {
-        if (plan.attempts.size() >= 4 * TG_MAX_ATTEMPTS) break;
+        if (plan.attempts.size() >= 4 * kMaxAttempts) break;
         plan.attempts.push_back(a);
     }
     plan.shadow_sample_rate = cfg_->router.shadow_sample_rate;
     if (!out.note.empty()) out.note += "; ";
     out.note += "race " + std::to_string(std::count_if(plan.attempts.begin(), plan.attempts.end(), [](const auto& a) {
-                    return a.launch == TG_LAUNCH_AT_START;
+                    return a.launch == Launch::AtStart;
                 })) + " across groups";
     if (req.stream) {
         const auto& primary = cfg_->deployments[plan.attempts.front().deployment];
@@ -508,7 +510,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
     std::string refusal;
     std::vector<plugin::Instance*> owners;  // per attempt
     auto add_group = [&](const std::string& g, bool context_window_only) -> std::optional<ApiError> {
-        if (plan.attempts.size() >= 4 * TG_MAX_ATTEMPTS) return std::nullopt;
+        if (plan.attempts.size() >= 4 * kMaxAttempts) return std::nullopt;
         GroupRoute gr = route_group(g, req, chain, out.note);
         if (gr.status == GroupRoute::UnknownGroup) {
             return ApiError::bad_request("fallback model group '" + g + "' does not exist", "fallbacks",
@@ -534,7 +536,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
             a.context_window_only = context_window_only;
             // A fallback group starts only once everything before it failed.
             if (first && !plan.attempts.empty()) {
-                a.launch = TG_LAUNCH_ON_FAILURE;
+                a.launch = Launch::OnFailure;
                 a.delay = config::Millis(0);
             }
             first = false;
@@ -561,7 +563,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
         const auto& d = cfg_->deployments[*target];
         uint32_t gi = 0;
         while (gi + 1 < out.groups.size() && resolve_group(out.groups[gi]) != resolve_group(d.model_name)) ++gi;
-        plan.attempts.push_back(dispatch::AttemptSpec{*target, TG_LAUNCH_AT_START, config::Millis(0), gi});
+        plan.attempts.push_back(dispatch::AttemptSpec{*target, Launch::AtStart, config::Millis(0), gi});
         out.panic = true;
         if (!out.note.empty()) out.note += "; ";
         out.note += "panic: every deployment cooling, trying " + d.id;
@@ -631,30 +633,30 @@ public:
     void on_attempt(const dispatch::AttemptEvent& ev) override {
         auto& st = *r_.states_[ev.deployment];
         switch (ev.type) {
-            case TG_EVENT_STARTED:
+            case EventType::Started:
                 st.in_flight.fetch_add(1, std::memory_order_relaxed);
                 st.attempts.fetch_add(1, std::memory_order_relaxed);
                 break;
-            case TG_EVENT_SUCCESS:
+            case EventType::Success:
                 st.in_flight.fetch_sub(1, std::memory_order_relaxed);
                 st.successes.fetch_add(1, std::memory_order_relaxed);
                 break;
-            case TG_EVENT_FAILURE:
+            case EventType::Failure:
                 st.in_flight.fetch_sub(1, std::memory_order_relaxed);
                 st.failures.fetch_add(1, std::memory_order_relaxed);
                 break;
-            case TG_EVENT_CANCELLED:
+            case EventType::Cancelled:
                 st.in_flight.fetch_sub(1, std::memory_order_relaxed);
                 st.cancelled.fetch_add(1, std::memory_order_relaxed);
                 break;
-            case TG_EVENT_SHADOW_DONE:
+            case EventType::ShadowDone:
                 st.in_flight.fetch_sub(1, std::memory_order_relaxed);
                 break;
             default: break;
         }
         tg_event e{};
         e.struct_size = sizeof e;
-        e.type = ev.type;
+        e.type = plugin::to_abi(ev.type);
         e.deployment = &r_.views_[ev.deployment];
         e.request_id = request_id_.c_str();
         e.model_group = r_.views_[ev.deployment].model_group;  // the group the attempt served (fallbacks differ)
@@ -663,12 +665,12 @@ public:
         e.at_ms = r_.now_ms();
         e.elapsed_ms = ev.elapsed_ms;
         e.ttft_ms = ev.ttft_ms;
-        e.error_class = ev.error_class;
+        e.error_class = plugin::to_abi(ev.error_class);
         e.http_status = ev.http_status;
         e.retry_after_ms = ev.retry_after_ms;
         e.prompt_tokens = ev.prompt_tokens;
         e.completion_tokens = ev.completion_tokens;
-        e.cancel_reason = ev.cancel_reason;
+        e.cancel_reason = plugin::to_abi(ev.cancel_reason);
         r_.dispatch_event(e);
     }
 

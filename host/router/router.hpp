@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/api_error.hpp"
+#include "common/vocabulary.hpp"
 #include "config/config.hpp"
 #include "dispatch/executor.hpp"
 #include "plugin/loader.hpp"
@@ -26,7 +27,7 @@ namespace tailgate::router {
 struct RequestInfo {
     std::string request_id;
     std::string model_group;
-    tg_endpoint endpoint = TG_ENDPOINT_CHAT;
+    Endpoint endpoint = Endpoint::Chat;
     bool stream = false;
     std::string overrides_json = "{}";
     std::vector<std::pair<std::string, std::string>> overrides;  // the same, flattened
@@ -61,12 +62,12 @@ struct DeploymentState {
     std::atomic<uint64_t> failures{0};
     std::atomic<uint64_t> cancelled{0};
     mutable std::mutex mu;
-    tg_latency_summary ttft{};
-    tg_latency_summary total{};
-    uint32_t health = TG_HEALTH_HEALTHY;
+    LatencySummary ttft;
+    LatencySummary total;
+    Health health = Health::Healthy;
     int64_t cooldown_until_ms = 0;
 
-    tg_deployment_stats snapshot() const;
+    DeploymentStats snapshot() const;
 };
 
 class Router {
@@ -110,9 +111,9 @@ public:
 
     int64_t now_ms() const;
 
-    // Called on every health state a plugin publishes (from, to: tg_health),
-    // e.g. to count cooldowns. Set before serving; must be quick.
-    using HealthListener = std::function<void(uint32_t deployment, uint32_t from, uint32_t to)>;
+    // Called on every health state a plugin publishes, e.g. to count
+    // cooldowns. Set before serving; must be quick.
+    using HealthListener = std::function<void(uint32_t deployment, Health from, Health to)>;
     void set_health_listener(HealthListener fn) { health_listener_ = std::move(fn); }
 
 private:

@@ -193,7 +193,7 @@ bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
         // After the commit point a failure must reach the client as an SSE
         // error event (the OpenAI SDK raises APIError), never a short stream.
         std::string event;
-        surfaces::surface_for(operation_of(info.endpoint)).stream_error(*batch.error, event);
+        surfaces::surface_for(info.endpoint).stream_error(*batch.error, event);
         chunk(out, event, chunked);
         outcome = "stream error: " + batch.error->message;
         stream_error = true;
@@ -260,7 +260,7 @@ void ApiExchange::finish() {
             if (r.ttft_ms >= 0) a.num("ttft_ms", r.ttft_ms);
             if (r.total_ms >= 0) a.num("total_ms", r.total_ms);
             if (r.state == dispatch::AttemptState::Failed) {
-                a.str("error_class", metrics::error_class_name(r.error_class));
+                a.str("error_class", error_class_name(r.error_class));
                 if (r.http_status) a.integer("http_status", r.http_status);
             }
             if (list.size() > 1) list += ',';

@@ -138,8 +138,8 @@ struct Call {
     const std::string& request_id;  // ours
     const std::string& client_id;   // the client's x-request-id when echoed, else ""
     Clock::time_point t0;
-    tg_endpoint api = TG_ENDPOINT_CHAT;  // API routes: which one
-    std::string arg;                     // what the route's trailing '*' matched
+    Endpoint api = Endpoint::Chat;  // API routes: which one
+    std::string arg;                // what the route's trailing '*' matched
 };
 
 }  // namespace
@@ -185,9 +185,9 @@ struct Gateway::Impl {
             }
             strat = std::make_unique<metrics::StrategyStats>(cfg->model_groups(), std::move(dep_ids),
                                                              std::move(dep_groups));
-            router->set_health_listener([m = prom.get(), st = strat.get()](uint32_t d, uint32_t from, uint32_t to) {
+            router->set_health_listener([m = prom.get(), st = strat.get()](uint32_t d, Health from, Health to) {
                 m->health_changed(d, from, to);
-                if (to == TG_HEALTH_COOLING && from != TG_HEALTH_COOLING) st->cooldown(d, Clock::now());
+                if (to == Health::Cooling && from != Health::Cooling) st->cooldown(d, Clock::now());
             });
         }
         env = ExchangeEnv{cfg, prom.get(), strat.get(), json_log};
@@ -209,7 +209,7 @@ struct Gateway::Impl {
     void api(Call& c);
     // client_id: the client's x-request-id when echoed ("" otherwise), for the logs.
     std::optional<ApiError> read_body(Poco::Net::HTTPServerRequest& req, std::string& body) const;
-    void handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, tg_endpoint ep,
+    void handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, Endpoint ep,
                     const std::string& request_id, const std::string& client_id, Clock::time_point t0);
     void handle_all_results(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
                             router::RequestInfo info, const std::shared_ptr<const ParsedBody>& parsed,
@@ -343,7 +343,7 @@ struct EndpointRoute {
     Access access;
     void (Gateway::Impl::*handler)(Call&);
     bool v1 = false;        // also served under /v1 (LiteLLM accepts both)
-    tg_endpoint api = TG_ENDPOINT_CHAT;
+    Endpoint api = Endpoint::Chat;
     bool metrics = false;   // only with general_settings.metrics on (else an unknown path)
 };
 
@@ -353,12 +353,12 @@ const EndpointRoute kRoutes[] = {
     {"GET", "/health/liveness", Access::Open, &Impl::liveness},
     {"GET", "/health/readiness", Access::Open, &Impl::readiness},
     {"GET", "/health", Access::Open, &Impl::readiness},
-    {"GET", "/metrics", Access::Observability, &Impl::metrics_page, false, TG_ENDPOINT_CHAT, true},
-    {"GET", "/stats/strategies", Access::Observability, &Impl::stats_page, false, TG_ENDPOINT_CHAT, true},
-    {"GET", "/ui", Access::Observability, &Impl::ui_page, false, TG_ENDPOINT_CHAT, true},
-    {"POST", "/chat/completions", Access::Key, &Impl::api, true, TG_ENDPOINT_CHAT},
-    {"POST", "/completions", Access::Key, &Impl::api, true, TG_ENDPOINT_COMPLETIONS},
-    {"POST", "/embeddings", Access::Key, &Impl::api, true, TG_ENDPOINT_EMBEDDINGS},
+    {"GET", "/metrics", Access::Observability, &Impl::metrics_page, false, Endpoint::Chat, true},
+    {"GET", "/stats/strategies", Access::Observability, &Impl::stats_page, false, Endpoint::Chat, true},
+    {"GET", "/ui", Access::Observability, &Impl::ui_page, false, Endpoint::Chat, true},
+    {"POST", "/chat/completions", Access::Key, &Impl::api, true, Endpoint::Chat},
+    {"POST", "/completions", Access::Key, &Impl::api, true, Endpoint::Completions},
+    {"POST", "/embeddings", Access::Key, &Impl::api, true, Endpoint::Embeddings},
     {"GET", "/models", Access::Key, &Impl::models, true},
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},
 };
@@ -390,7 +390,7 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
     if (drain.draining()) resp.setKeepAlive(false);
 
     Call call{req, resp, request_id, echo_client_id ? client_id : Poco::Net::HTTPMessage::EMPTY, t0,
-              TG_ENDPOINT_CHAT, {}};
+              Endpoint::Chat, {}};
     std::string_view path = path_only(req.getURI());
     while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
     const std::string& method = req.getMethod();
@@ -506,7 +506,7 @@ std::optional<ApiError> Gateway::Impl::read_body(Poco::Net::HTTPServerRequest& r
 }
 
 void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
-                               tg_endpoint ep, const std::string& request_id, const std::string& client_id,
+                               Endpoint ep, const std::string& request_id, const std::string& client_id,
                                Clock::time_point t0) {
     // On the heap: a response written by ClientRelay takes them along.
     auto scope_owner = std::make_unique<RequestScope>(env, resp, request_id, path_only(req.getURI()), t0);

@@ -7,8 +7,8 @@ namespace tailgate::server {
 
 std::variant<std::vector<std::string>, ApiError> split_model_list(std::string_view model) {
     const size_t n = static_cast<size_t>(std::count(model.begin(), model.end(), ',')) + 1;
-    if (n > TG_MAX_ATTEMPTS)
-        return ApiError::bad_request("At most " + std::to_string(TG_MAX_ATTEMPTS) + " models can be listed", "model",
+    if (n > kMaxAttempts)
+        return ApiError::bad_request("At most " + std::to_string(kMaxAttempts) + " models can be listed", "model",
                                      "invalid_model_list");
     std::vector<std::string> out;
     out.reserve(n);

@@ -14,7 +14,7 @@
 
 namespace tailgate::server {
 
-// LiteLLM's model lists ("a, b"): at most TG_MAX_ATTEMPTS entries, counted
+// LiteLLM's model lists ("a, b"): at most kMaxAttempts entries, counted
 // before any is built; each entry trimmed of spaces in one pass; an empty
 // entry is a 400.
 std::variant<std::vector<std::string>, ApiError> split_model_list(std::string_view model);

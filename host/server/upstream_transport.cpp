@@ -6,13 +6,13 @@ namespace tailgate::server {
 
 UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Config& cfg,
                                      std::shared_ptr<const ParsedBody> body, const dispatch::Plan& plan,
-                                     const std::vector<std::string>& captures, tg_endpoint endpoint,
+                                     const std::vector<std::string>& captures, Endpoint endpoint,
                                      RequestTimeouts timeouts)
     : client_(client),
       cfg_(cfg),
       body_(std::move(body)),
       endpoint_(endpoint),
-      surface_(surfaces::surface_for(operation_of(endpoint))),
+      surface_(surfaces::surface_for(endpoint)),
       stream_(plan.stream),
       timeouts_(timeouts) {
     deployments_.reserve(plan.attempts.size());
@@ -24,16 +24,16 @@ UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Con
     }
 }
 
-const char* UpstreamTransport::path_for(tg_endpoint e) {
-    return providers::openai::Codec::path_for(operation_of(e));
+const char* UpstreamTransport::path_for(Endpoint e) {
+    return providers::openai::Codec::path_for(e);
 }
 
 upstream::Request UpstreamTransport::build(const config::Deployment& d, const config::RouterSettings& rs,
-                                           tg_endpoint e, bool stream, const ParsedBody& body, std::string_view model,
+                                           Endpoint e, bool stream, const ParsedBody& body, std::string_view model,
                                            const RequestTimeouts& t) {
     upstream::Request req;
     const providers::Target target = d.upstream.target();
-    config::codec_of(d.upstream).build(providers::CallSpec{target, operation_of(e), stream, model, body, d.dropped_fields},
+    config::codec_of(d.upstream).build(providers::CallSpec{target, e, stream, model, body, d.dropped_fields},
                                        req);
     req.label = d.id;
     // total: request > deployment > router; first byte of a stream: stream_timeout, else total.

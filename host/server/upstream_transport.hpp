@@ -24,7 +24,7 @@ public:
     // captures: per routed group (AttemptSpec::group), what a '*' in a
     // deployment's upstream model stands for (RoutedPlan::captures).
     UpstreamTransport(upstream::Client& client, const config::Config& cfg, std::shared_ptr<const ParsedBody> body,
-                      const dispatch::Plan& plan, const std::vector<std::string>& captures, tg_endpoint endpoint,
+                      const dispatch::Plan& plan, const std::vector<std::string>& captures, Endpoint endpoint,
                       RequestTimeouts timeouts);
     upstream::CallPtr start(uint32_t index, std::shared_ptr<upstream::Handler> handler) override;
     const providers::Codec& codec(uint32_t index) const override;
@@ -33,9 +33,9 @@ public:
     void forward(std::vector<std::pair<std::string, std::string>> headers) { forwarded_ = std::move(headers); }
 
     // Path suffix per endpoint, e.g. "/chat/completions" (OpenAI's wire).
-    static const char* path_for(tg_endpoint e);
+    static const char* path_for(Endpoint e);
     // Builds the upstream request (exposed for tests).
-    static upstream::Request build(const config::Deployment& d, const config::RouterSettings& rs, tg_endpoint e,
+    static upstream::Request build(const config::Deployment& d, const config::RouterSettings& rs, Endpoint e,
                                    bool stream, const ParsedBody& body, std::string_view model,
                                    const RequestTimeouts& t);
 
@@ -46,7 +46,7 @@ private:
     std::vector<uint32_t> deployments_;
     std::vector<std::string> models_;  // per attempt: the model name sent upstream
     std::vector<std::pair<std::string, std::string>> forwarded_;
-    tg_endpoint endpoint_;
+    Endpoint endpoint_;
     const surfaces::Surface& surface_;
     bool stream_;
     RequestTimeouts timeouts_;

@@ -4,13 +4,13 @@
 
 namespace tailgate::surfaces {
 
-const Surface& surface_for(providers::Operation op) {
+const Surface& surface_for(Endpoint op) {
     static const openai::Chat chat;
     static const openai::Completions completions;
     static const openai::Embeddings embeddings;
     switch (op) {
-        case providers::Operation::Completions: return completions;
-        case providers::Operation::Embeddings: return embeddings;
+        case Endpoint::Completions: return completions;
+        case Endpoint::Embeddings: return embeddings;
         default: return chat;
     }
 }

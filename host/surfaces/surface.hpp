@@ -22,7 +22,7 @@ namespace tailgate::surfaces {
 class Surface {
 public:
     virtual ~Surface() = default;
-    virtual providers::Operation operation() const = 0;
+    virtual Endpoint operation() const = 0;
     virtual providers::Wire wire() const = 0;
     // Client request -> internal request, or the client's 400.
     virtual std::variant<providers::ParsedBody, ApiError> parse(std::string_view body) const = 0;
@@ -34,7 +34,7 @@ public:
 };
 
 // The surface for an operation (shared, stateless instances).
-const Surface& surface_for(providers::Operation op);
+const Surface& surface_for(Endpoint op);
 
 // The sink one attempt's decoder gets: null when the codec speaks the surface's
 // wire (pass-through), else the surface's renderer.

@@ -29,7 +29,7 @@ bool parses_as_object(std::string_view json, rapidjson::Document& d) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 1) return 0;
-    const auto endpoint = static_cast<tg_endpoint>(data[0] % 3);
+    const auto endpoint = static_cast<tailgate::Endpoint>(data[0] % 3);
     std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
     auto result = tailgate::server::parse_body(body, endpoint);
     if (auto* err = std::get_if<tailgate::ApiError>(&result)) {

@@ -165,7 +165,7 @@ TEST(AdmissionConfig, SecretsWithLineBreaksAreRefusedWithoutShowingThem) {
 
 TEST(ClientCredentials, DetectedAtTopLevelAndInExtraBody) {
     auto field = [](std::string_view body) {
-        auto r = parse_body(body, TG_ENDPOINT_CHAT);
+        auto r = parse_body(body, Endpoint::Chat);
         EXPECT_TRUE(std::holds_alternative<ParsedBody>(r)) << body;
         return std::holds_alternative<ParsedBody>(r) ? std::get<ParsedBody>(r).client_credential : "(error)";
     };

@@ -27,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 ApiError body_error(std::string_view body) {
-    auto r = parse_body(body, TG_ENDPOINT_CHAT);
+    auto r = parse_body(body, Endpoint::Chat);
     EXPECT_TRUE(std::holds_alternative<ApiError>(r)) << body.substr(0, 80);
     return std::holds_alternative<ApiError>(r) ? std::get<ApiError>(r) : ApiError{};
 }
@@ -40,7 +40,7 @@ std::string nested(int depth) {
 }  // namespace
 
 TEST(ClientFaultsBody, NestingIsLimitedTo128Levels) {
-    EXPECT_TRUE(std::holds_alternative<ParsedBody>(parse_body(nested(128), TG_ENDPOINT_CHAT)));
+    EXPECT_TRUE(std::holds_alternative<ParsedBody>(parse_body(nested(128), Endpoint::Chat)));
     auto e = body_error(nested(129));
     EXPECT_EQ(e.status, 400);
     EXPECT_EQ(e.code, "json_too_deep");
@@ -58,7 +58,7 @@ TEST(ClientFaultsBody, InvalidUtf8IsNamed) {
     }
     EXPECT_EQ(body_error("{\"model\":\"m\",\"mess\xc3\x28\":[]}").code, "invalid_utf8") << "in a key";
     // Valid multi-byte text passes untouched.
-    auto ok = parse_body("{\"model\":\"m\",\"messages\":[\"\xe2\x82\xac \xf0\x9f\x98\x80\"]}", TG_ENDPOINT_CHAT);
+    auto ok = parse_body("{\"model\":\"m\",\"messages\":[\"\xe2\x82\xac \xf0\x9f\x98\x80\"]}", Endpoint::Chat);
     ASSERT_TRUE(std::holds_alternative<ParsedBody>(ok));
 }
 

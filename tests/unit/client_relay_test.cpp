@@ -90,7 +90,7 @@ struct Relay : ::testing::Test {
     }
     void start(bool stream, std::chrono::milliseconds write_timeout = 60s) {
         Plan p;
-        p.attempts = {{0, TG_LAUNCH_AT_START, 0ms}};
+        p.attempts = {{0, Launch::AtStart, 0ms}};
         p.stream = stream;
         executor = std::make_shared<Executor>(std::move(p), sched, transport, channel, obs);
         DetachedClient c;

@@ -84,7 +84,7 @@ public:
 class RecordingObserver final : public Observer {
 public:
     void on_attempt(const AttemptEvent& ev) override { events.push_back(ev); }
-    int count(tg_event_type t, uint32_t attempt) const {
+    int count(EventType t, uint32_t attempt) const {
         int n = 0;
         for (auto& e : events) n += e.type == t && e.attempt == attempt;
         return n;

@@ -64,21 +64,21 @@ struct ExecutorPlan : ::testing::Test {
 }  // namespace
 
 TEST_F(ExecutorPlan, SingleAttemptSuccessCommitsBody) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}});
     ex->start();
     ASSERT_EQ(transport->order.size(), 1u);
     ok_json(0, "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5}}");
     EXPECT_EQ(down->committed, 0u);
     EXPECT_EQ(down->status, 200);
     EXPECT_TRUE(ex->finished());
-    ASSERT_EQ(obs->count(TG_EVENT_SUCCESS, 0), 1);
+    ASSERT_EQ(obs->count(EventType::Success, 0), 1);
     auto& ev = obs->events.back();
     EXPECT_EQ(ev.prompt_tokens, 3);
     EXPECT_EQ(ev.completion_tokens, 5);
 }
 
 TEST_F(ExecutorPlan, RaceLaunchesAllAtStartAndCancelsLosers) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AT_START, 0ms}, {2, TG_LAUNCH_AT_START, 0ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::AtStart, 0ms}, {2, Launch::AtStart, 0ms}});
     ex->start();
     EXPECT_EQ(transport->order, (std::vector<uint32_t>{0, 1, 2}));
     ok_json(1, "{}");
@@ -86,8 +86,8 @@ TEST_F(ExecutorPlan, RaceLaunchesAllAtStartAndCancelsLosers) {
     EXPECT_TRUE(transport->cancelled(0));
     EXPECT_TRUE(transport->cancelled(2));
     EXPECT_FALSE(transport->cancelled(1));
-    EXPECT_EQ(obs->count(TG_EVENT_CANCELLED, 0), 1);
-    EXPECT_EQ(obs->count(TG_EVENT_CANCELLED, 2), 1);
+    EXPECT_EQ(obs->count(EventType::Cancelled, 0), 1);
+    EXPECT_EQ(obs->count(EventType::Cancelled, 2), 1);
     // A loser's late bytes never reach the client.
     transport->h(0).on_head(head(200));
     transport->h(0).on_body("LATE");
@@ -95,7 +95,7 @@ TEST_F(ExecutorPlan, RaceLaunchesAllAtStartAndCancelsLosers) {
 }
 
 TEST_F(ExecutorPlan, HedgeLaunchesAfterDelayUnlessCommitted) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 300ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::AfterDelay, 300ms}});
     ex->start();
     sched.advance(299ms);
     EXPECT_EQ(transport->order.size(), 1u);
@@ -107,7 +107,7 @@ TEST_F(ExecutorPlan, HedgeLaunchesAfterDelayUnlessCommitted) {
 }
 
 TEST_F(ExecutorPlan, HedgeNotLaunchedWhenPrimaryCommitsFirst) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 300ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::AfterDelay, 300ms}});
     ex->start();
     sched.advance(100ms);
     ok_json(0, "{}");
@@ -117,18 +117,18 @@ TEST_F(ExecutorPlan, HedgeNotLaunchedWhenPrimaryCommitsFirst) {
 }
 
 TEST_F(ExecutorPlan, HedgeFiresAtOnceWhenPrimaryFailsFast) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 300ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::AfterDelay, 300ms}});
     ex->start();
     sched.advance(10ms);
     transport->h(0).on_error(upstream::ErrorKind::Connect, "refused");
     ASSERT_EQ(transport->order.size(), 2u) << "retryable failure must launch the hedge immediately";
     ok_json(1, "{}");
     EXPECT_EQ(down->committed, 1u);
-    EXPECT_EQ(obs->count(TG_EVENT_FAILURE, 0), 1);
+    EXPECT_EQ(obs->count(EventType::Failure, 0), 1);
 }
 
 TEST_F(ExecutorPlan, OnFailureWaitsForBackoffThenRetries) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 50ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::OnFailure, 50ms}});
     ex->start();
     transport->h(0).on_head(head(503));
     transport->h(0).on_body("{\"error\":{\"message\":\"overloaded\"}}");
@@ -143,14 +143,14 @@ TEST_F(ExecutorPlan, OnFailureWaitsForBackoffThenRetries) {
 }
 
 TEST_F(ExecutorPlan, OnFailureNotLaunchedWhilePrimaryRuns) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::OnFailure, 0ms}});
     ex->start();
     sched.advance(10s);
     EXPECT_EQ(transport->order.size(), 1u);
 }
 
 TEST_F(ExecutorPlan, NonRetryableFailureStopsThePlan) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::OnFailure, 0ms}});
     ex->start();
     transport->h(0).on_head(head(400));
     transport->h(0).on_body("{\"error\":{\"message\":\"bad messages\"}}");
@@ -163,7 +163,7 @@ TEST_F(ExecutorPlan, NonRetryableFailureStopsThePlan) {
 }
 
 TEST_F(ExecutorPlan, AllFailPicksMostInformativeError) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AT_START, 0ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::AtStart, 0ms}});
     ex->start();
     transport->h(0).on_error(upstream::ErrorKind::Connect, "refused");
     upstream::ResponseHead h = head(429);
@@ -178,7 +178,7 @@ TEST_F(ExecutorPlan, AllFailPicksMostInformativeError) {
 }
 
 TEST_F(ExecutorPlan, ConnectAndTimeoutMapTo502And504) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}});
     ex->start();
     transport->h(0).on_error(upstream::ErrorKind::Timeout, "first byte timeout after 5 ms");
     ASSERT_TRUE(down->failed);
@@ -186,7 +186,7 @@ TEST_F(ExecutorPlan, ConnectAndTimeoutMapTo502And504) {
 
     auto down2 = std::make_shared<FakeDownstream>();
     Plan p;
-    p.attempts = {{0, TG_LAUNCH_AT_START, 0ms}};
+    p.attempts = {{0, Launch::AtStart, 0ms}};
     auto t2 = std::make_shared<FakeTransport>();
     auto ex2 = std::make_shared<Executor>(p, sched, t2, down2, obs);
     ex2->start();
@@ -196,7 +196,7 @@ TEST_F(ExecutorPlan, ConnectAndTimeoutMapTo502And504) {
 }
 
 TEST_F(ExecutorPlan, StreamCommitsOnFirstContentNotOnHeaders) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AT_START, 0ms}}, true);
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::AtStart, 0ms}}, true);
     ex->start();
     transport->h(0).on_head(head(200));
     transport->h(0).on_body(kRoleChunk);  // headers + role chunk: not yet content
@@ -213,12 +213,12 @@ TEST_F(ExecutorPlan, StreamCommitsOnFirstContentNotOnHeaders) {
     transport->h(1).on_done();
     EXPECT_TRUE(down->finished);
     EXPECT_FALSE(down->finish_error);
-    EXPECT_EQ(obs->count(TG_EVENT_FIRST_BYTE, 1), 1);
-    EXPECT_EQ(obs->count(TG_EVENT_SUCCESS, 1), 1);
+    EXPECT_EQ(obs->count(EventType::FirstByte, 1), 1);
+    EXPECT_EQ(obs->count(EventType::Success, 1), 1);
 }
 
 TEST_F(ExecutorPlan, ToolCallDeltaCountsAsContent) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, true);
+    auto ex = make({{0, Launch::AtStart, 0ms}}, true);
     ex->start();
     transport->h(0).on_head(head(200));
     transport->h(0).on_body(
@@ -227,7 +227,7 @@ TEST_F(ExecutorPlan, ToolCallDeltaCountsAsContent) {
 }
 
 TEST_F(ExecutorPlan, FailureAfterCommitIsAnErrorNotACleanEnd) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}}, true);
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::OnFailure, 0ms}}, true);
     ex->start();
     transport->h(0).on_head(head(200));
     transport->h(0).on_body(kContentChunk);
@@ -239,7 +239,7 @@ TEST_F(ExecutorPlan, FailureAfterCommitIsAnErrorNotACleanEnd) {
 }
 
 TEST_F(ExecutorPlan, StreamWithoutDoneIsReportedAsTruncated) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, true);
+    auto ex = make({{0, Launch::AtStart, 0ms}}, true);
     ex->start();
     transport->h(0).on_head(head(200));
     transport->h(0).on_body(kContentChunk);
@@ -249,7 +249,7 @@ TEST_F(ExecutorPlan, StreamWithoutDoneIsReportedAsTruncated) {
 }
 
 TEST_F(ExecutorPlan, StreamErrorEventBeforeContentFailsOverToNextAttempt) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}}, true);
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::OnFailure, 0ms}}, true);
     ex->start();
     transport->h(0).on_head(head(200));
     transport->h(0).on_body("data: {\"error\":{\"message\":\"boom\"}}\n\n");
@@ -259,7 +259,7 @@ TEST_F(ExecutorPlan, StreamErrorEventBeforeContentFailsOverToNextAttempt) {
 
 TEST_F(ExecutorPlan, FirstContentTimeoutFailsTheAttempt) {
     Plan p;
-    p.attempts = {{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}};
+    p.attempts = {{0, Launch::AtStart, 0ms}, {1, Launch::OnFailure, 0ms}};
     p.stream = true;
     p.first_content_timeout = 200ms;
     auto ex = std::make_shared<Executor>(p, sched, transport, down, obs);
@@ -274,7 +274,7 @@ TEST_F(ExecutorPlan, FirstContentTimeoutFailsTheAttempt) {
 }
 
 TEST_F(ExecutorPlan, ClientCancelCancelsEverythingSilently) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 100ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::AfterDelay, 100ms}});
     ex->start();
     ex->cancel();
     EXPECT_TRUE(transport->cancelled(0));
@@ -282,20 +282,20 @@ TEST_F(ExecutorPlan, ClientCancelCancelsEverythingSilently) {
     EXPECT_EQ(transport->order.size(), 1u) << "no hedge after the client left";
     EXPECT_FALSE(down->committed);
     EXPECT_FALSE(down->failed);
-    EXPECT_EQ(obs->count(TG_EVENT_CANCELLED, 0), 1);
+    EXPECT_EQ(obs->count(EventType::Cancelled, 0), 1);
 }
 
 TEST_F(ExecutorPlan, CommitAndCancelRaceHasOneOutcome) {
     // The loser's completion arrives after it was cancelled: ignored, no double commit.
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AT_START, 0ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::AtStart, 0ms}});
     ex->start();
     ok_json(0, "{\"a\":0}");
     ok_json(1, "{\"a\":1}");
     EXPECT_EQ(down->committed, 0u);
     EXPECT_EQ(down->body, "{\"a\":0}");
-    EXPECT_EQ(obs->count(TG_EVENT_SUCCESS, 1), 0);
-    EXPECT_EQ(obs->count(TG_EVENT_CANCELLED, 1), 1);
-    EXPECT_EQ(obs->count(TG_EVENT_FAILURE, 1), 0) << "cancellation is not a failure";
+    EXPECT_EQ(obs->count(EventType::Success, 1), 0);
+    EXPECT_EQ(obs->count(EventType::Cancelled, 1), 1);
+    EXPECT_EQ(obs->count(EventType::Failure, 1), 0) << "cancellation is not a failure";
 }
 
 TEST_F(ExecutorPlan, EmptyPlanFailsWith503) {
@@ -306,8 +306,8 @@ TEST_F(ExecutorPlan, EmptyPlanFailsWith503) {
 }
 
 TEST_F(ExecutorPlan, ContextWindowFallbackOnlyAfterContextLengthError) {
-    AttemptSpec cw{2, TG_LAUNCH_ON_FAILURE, 0ms, 1, true};
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}, cw});
+    AttemptSpec cw{2, Launch::OnFailure, 0ms, 1, true};
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::OnFailure, 0ms}, cw});
     ex->start();
     transport->h(0).on_head(head(400));
     transport->h(0).on_body("{\"error\":{\"code\":\"context_length_exceeded\",\"message\":\"too long\"}}");
@@ -319,8 +319,8 @@ TEST_F(ExecutorPlan, ContextWindowFallbackOnlyAfterContextLengthError) {
 }
 
 TEST_F(ExecutorPlan, ContextWindowFallbackNotUsedForOtherFailures) {
-    AttemptSpec cw{2, TG_LAUNCH_ON_FAILURE, 0ms, 1, true};
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, cw});
+    AttemptSpec cw{2, Launch::OnFailure, 0ms, 1, true};
+    auto ex = make({{0, Launch::AtStart, 0ms}, cw});
     ex->start();
     transport->h(0).on_error(upstream::ErrorKind::Connect, "refused");
     EXPECT_EQ(transport->order.size(), 1u);
@@ -330,7 +330,7 @@ TEST_F(ExecutorPlan, ContextWindowFallbackNotUsedForOtherFailures) {
 
 TEST_F(ExecutorPlan, RefusedHedgeLeavesTheRequestUnhedged) {
     Plan p;
-    p.attempts = {{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 100ms}, {2, TG_LAUNCH_AFTER_DELAY, 100ms}};
+    p.attempts = {{0, Launch::AtStart, 0ms}, {1, Launch::AfterDelay, 100ms}, {2, Launch::AfterDelay, 100ms}};
     std::vector<std::pair<uint32_t, double>> asked;
     p.admit = [&](uint32_t i, double elapsed) {
         asked.emplace_back(i, elapsed);
@@ -343,14 +343,14 @@ TEST_F(ExecutorPlan, RefusedHedgeLeavesTheRequestUnhedged) {
     EXPECT_EQ(asked[0].first, 1u);
     EXPECT_DOUBLE_EQ(asked[0].second, 100.0);
     EXPECT_EQ(transport->order.size(), 1u);
-    EXPECT_EQ(obs->count(TG_EVENT_REFUSED, 1), 1);
+    EXPECT_EQ(obs->count(EventType::Refused, 1), 1);
     ok_json(0, "{}");
     EXPECT_EQ(down->committed, 0u);
 }
 
 TEST_F(ExecutorPlan, AdmitNotAskedForFailover) {
     Plan p;
-    p.attempts = {{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 100ms}};
+    p.attempts = {{0, Launch::AtStart, 0ms}, {1, Launch::AfterDelay, 100ms}};
     int asked = 0;
     p.admit = [&](uint32_t, double) {
         ++asked;
@@ -365,7 +365,7 @@ TEST_F(ExecutorPlan, AdmitNotAskedForFailover) {
 
 TEST_F(ExecutorPlan, ShadowedPrimaryRunsToCompletionOffTheClientPath) {
     Plan p;
-    p.attempts = {{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 100ms}};
+    p.attempts = {{0, Launch::AtStart, 0ms}, {1, Launch::AfterDelay, 100ms}};
     p.shadow_sample_rate = 1.0;
     auto ex = std::make_shared<Executor>(p, sched, transport, down, obs);
     ex->start();
@@ -375,17 +375,17 @@ TEST_F(ExecutorPlan, ShadowedPrimaryRunsToCompletionOffTheClientPath) {
     ok_json(1, "{\"from\":1}");
     EXPECT_EQ(down->committed, 1u);
     EXPECT_FALSE(transport->cancelled(0)) << "the lost primary keeps running as a shadow";
-    EXPECT_EQ(obs->count(TG_EVENT_CANCELLED, 0), 0);
+    EXPECT_EQ(obs->count(EventType::Cancelled, 0), 0);
     sched.advance(380ms);
     ok_json(0, "{\"from\":0}");
     EXPECT_EQ(down->body, "{\"from\":1}") << "nothing of the shadow reaches the client";
-    ASSERT_EQ(obs->count(TG_EVENT_SHADOW_DONE, 0), 1);
+    ASSERT_EQ(obs->count(EventType::ShadowDone, 0), 1);
     EXPECT_DOUBLE_EQ(obs->events.back().elapsed_ms, 500.0) << "its true latency";
 }
 
 TEST_F(ExecutorPlan, ShadowIsCancelledWhenTheClientLeaves) {
     Plan p;
-    p.attempts = {{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 100ms}};
+    p.attempts = {{0, Launch::AtStart, 0ms}, {1, Launch::AfterDelay, 100ms}};
     p.stream = true;
     p.shadow_sample_rate = 1.0;
     auto ex = std::make_shared<Executor>(p, sched, transport, down, obs);
@@ -397,18 +397,18 @@ TEST_F(ExecutorPlan, ShadowIsCancelledWhenTheClientLeaves) {
     ex->cancel();
     EXPECT_TRUE(transport->cancelled(0));
     EXPECT_TRUE(transport->cancelled(1));
-    EXPECT_EQ(obs->count(TG_EVENT_SHADOW_DONE, 0), 0);
+    EXPECT_EQ(obs->count(EventType::ShadowDone, 0), 0);
 }
 
 TEST(ExecutorClassify, StatusClasses) {
-    EXPECT_EQ(classify_status(429, ""), TG_ERRC_RATE_LIMIT);
-    EXPECT_EQ(classify_status(503, ""), TG_ERRC_SERVER);
-    EXPECT_EQ(classify_status(401, ""), TG_ERRC_AUTH);
-    EXPECT_EQ(classify_status(404, ""), TG_ERRC_NOT_FOUND);
-    EXPECT_EQ(classify_status(400, "{\"error\":{\"code\":\"context_length_exceeded\"}}"), TG_ERRC_CONTEXT_WINDOW);
-    EXPECT_EQ(classify_status(400, "{}"), TG_ERRC_BAD_REQUEST);
-    EXPECT_FALSE(is_retryable(TG_ERRC_BAD_REQUEST));
-    EXPECT_TRUE(is_retryable(TG_ERRC_TIMEOUT));
+    EXPECT_EQ(classify_status(429, ""), ErrorClass::RateLimit);
+    EXPECT_EQ(classify_status(503, ""), ErrorClass::Server);
+    EXPECT_EQ(classify_status(401, ""), ErrorClass::Auth);
+    EXPECT_EQ(classify_status(404, ""), ErrorClass::NotFound);
+    EXPECT_EQ(classify_status(400, "{\"error\":{\"code\":\"context_length_exceeded\"}}"), ErrorClass::ContextWindow);
+    EXPECT_EQ(classify_status(400, "{}"), ErrorClass::BadRequest);
+    EXPECT_FALSE(is_retryable(ErrorClass::BadRequest));
+    EXPECT_TRUE(is_retryable(ErrorClass::Timeout));
 }
 
 TEST(ExecutorRetryAfter, ParsesBothHeaders) {
@@ -422,7 +422,7 @@ TEST(ExecutorRetryAfter, ParsesBothHeaders) {
 }
 
 TEST_F(ExecutorPlan, CongestedClientPausesTheWinnerUntilResumed) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, true);
+    auto ex = make({{0, Launch::AtStart, 0ms}}, true);
     ex->start();
     transport->h(0).on_head(head(200));
     transport->h(0).on_body(kRoleChunk + kContentChunk);
@@ -444,7 +444,7 @@ TEST_F(ExecutorPlan, CongestedClientPausesTheWinnerUntilResumed) {
 }
 
 TEST_F(ExecutorPlan, DownstreamIsFlushedAfterEveryEntryPoint) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, true);
+    auto ex = make({{0, Launch::AtStart, 0ms}}, true);
     ex->start();
     const int after_start = down->flushes;
     EXPECT_GE(after_start, 1);
@@ -458,18 +458,18 @@ TEST_F(ExecutorPlan, DownstreamIsFlushedAfterEveryEntryPoint) {
 }
 
 TEST_F(ExecutorPlan, NonJsonSuccessBodyIsARetryableFailure) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::OnFailure, 0ms}});
     ex->start();
     ok_json(0, "<html><body>502 Bad Gateway</body></html>");
     EXPECT_FALSE(down->committed);
     ASSERT_EQ(transport->order.size(), 2u);
     ok_json(1, "{\"choices\":[]}");
     EXPECT_EQ(down->committed, 1u);
-    EXPECT_EQ(ex->records()[0].error_class, TG_ERRC_PROTOCOL);
+    EXPECT_EQ(ex->records()[0].error_class, ErrorClass::Protocol);
 }
 
 TEST_F(ExecutorPlan, MalformedEventAfterCommitIsNotRelayedAndEndsWithAnError) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, true);
+    auto ex = make({{0, Launch::AtStart, 0ms}}, true);
     ex->start();
     transport->h(0).on_head(head(200));
     transport->h(0).on_body(kContentChunk);
@@ -479,11 +479,11 @@ TEST_F(ExecutorPlan, MalformedEventAfterCommitIsNotRelayedAndEndsWithAnError) {
     ASSERT_TRUE(down->finish_error);
     EXPECT_EQ(down->finish_error->code, "upstream_protocol_error");
     EXPECT_TRUE(transport->cancelled(0));
-    EXPECT_EQ(obs->count(TG_EVENT_FAILURE, 0), 1);
+    EXPECT_EQ(obs->count(EventType::Failure, 0), 1);
 }
 
 TEST_F(ExecutorPlan, HalfAnEventIsNeverRelayedBeforeTheStreamError) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, true);
+    auto ex = make({{0, Launch::AtStart, 0ms}}, true);
     ex->start();
     transport->h(0).on_head(head(200));
     transport->h(0).on_body(kContentChunk + kContentChunk.substr(0, 15));
@@ -495,7 +495,7 @@ TEST_F(ExecutorPlan, HalfAnEventIsNeverRelayedBeforeTheStreamError) {
 }
 
 TEST_F(ExecutorPlan, MalformedEventBeforeContentFailsOver) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}}, true);
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::OnFailure, 0ms}}, true);
     ex->start();
     transport->h(0).on_head(head(200));
     transport->h(0).on_body(kRoleChunk + "data: oops\n\n");
@@ -506,7 +506,7 @@ TEST_F(ExecutorPlan, MalformedEventBeforeContentFailsOver) {
 
 TEST_F(ExecutorPlan, ContentThenMalformedInOneReadCommitsThenFails) {
     // Same outcome as when the two events arrive in separate reads.
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}}, true);
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::OnFailure, 0ms}}, true);
     ex->start();
     transport->h(0).on_head(head(200));
     transport->h(0).on_body(kRoleChunk + kContentChunk + "data: {\"choices\n\n" + kContentChunk);
@@ -521,7 +521,7 @@ TEST_F(ExecutorPlan, ContentThenMalformedInOneReadCommitsThenFails) {
 // A client that hangs up at once can make the relay cancel() before start():
 // nothing may be launched afterwards (it would run unobserved, outside admission).
 TEST_F(ExecutorPlan, CancelBeforeStartLaunchesNothing) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AFTER_DELAY, 10ms}});
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::AfterDelay, 10ms}});
     ex->cancel();
     ex->start();
     sched.advance(50ms);

@@ -67,13 +67,13 @@ double get(const std::map<std::string, double>& m, const std::string& key) {
     return it == m.end() ? -1 : it->second;
 }
 
-dispatch::AttemptEvent ev(tg_event_type t, uint32_t attempt, uint32_t deployment) {
+dispatch::AttemptEvent ev(EventType t, uint32_t attempt, uint32_t deployment) {
     dispatch::AttemptEvent e{t, attempt, deployment};
     return e;
 }
 
 struct Recorder : dispatch::Observer {
-    std::vector<tg_event_type> seen;
+    std::vector<EventType> seen;
     void on_attempt(const dispatch::AttemptEvent& e) override { seen.push_back(e.type); }
 };
 
@@ -200,7 +200,7 @@ TEST(MetricsRender, GaugesComeFromTheSampler) {
     auto cfg = load();
     Metrics m(cfg);
     auto s = parse(m.render([](uint32_t d) {
-        return Metrics::DeploymentGauges{d + 1, d == 1 ? uint32_t(TG_HEALTH_COOLING) : uint32_t(TG_HEALTH_HALF_OPEN)};
+        return Metrics::DeploymentGauges{d + 1, d == 1 ? Health::Cooling : Health::HalfOpen};
     }));
     EXPECT_EQ(get(s, R"(tailgate_deployment_in_flight{deployment="c"})"), 3);
     EXPECT_EQ(get(s, R"(tailgate_deployment_state{deployment="b\"q",state="cooling"})"), 1);
@@ -269,16 +269,16 @@ TEST(MetricsEvents, SuccessfulStreamAttemptAndTokensAndCost) {
     Metrics m(cfg);
     auto inner = std::make_shared<Recorder>();
     metrics::RequestObserver o(&m, inner, plan({{0}}, true));
-    o.on_attempt(ev(TG_EVENT_STARTED, 0, 0));
-    auto fb = ev(TG_EVENT_FIRST_BYTE, 0, 0);
+    o.on_attempt(ev(EventType::Started, 0, 0));
+    auto fb = ev(EventType::FirstByte, 0, 0);
     fb.ttft_ms = 30;
     o.on_attempt(fb);
-    auto ok = ev(TG_EVENT_SUCCESS, 0, 0);
+    auto ok = ev(EventType::Success, 0, 0);
     ok.elapsed_ms = 700;
     ok.prompt_tokens = 10;
     ok.completion_tokens = 20;
     o.on_attempt(ok);
-    EXPECT_EQ(inner->seen, (std::vector<tg_event_type>{TG_EVENT_STARTED, TG_EVENT_FIRST_BYTE, TG_EVENT_SUCCESS}));
+    EXPECT_EQ(inner->seen, (std::vector<EventType>{EventType::Started, EventType::FirstByte, EventType::Success}));
     ASSERT_TRUE(o.trace().winner);
     EXPECT_EQ(*o.trace().winner, 0u);
     EXPECT_EQ(o.trace().prompt_tokens, 10);
@@ -303,20 +303,20 @@ TEST(MetricsEvents, SuccessfulStreamAttemptAndTokensAndCost) {
 TEST(MetricsEvents, RetryThenFallbackCountsFailuresByClass) {
     auto cfg = load();
     Metrics m(cfg);
-    dispatch::AttemptSpec a0{0}, a1{1, TG_LAUNCH_ON_FAILURE}, a2{2, TG_LAUNCH_ON_FAILURE};
+    dispatch::AttemptSpec a0{0}, a1{1, Launch::OnFailure}, a2{2, Launch::OnFailure};
     a2.group = 1;  // the fallback group "backup"
     metrics::RequestObserver o(&m, nullptr, plan({a0, a1, a2}));
-    auto fail = [&](uint32_t i, uint32_t d, tg_error_class c) {
-        auto e = ev(TG_EVENT_FAILURE, i, d);
+    auto fail = [&](uint32_t i, uint32_t d, ErrorClass c) {
+        auto e = ev(EventType::Failure, i, d);
         e.error_class = c;
         o.on_attempt(e);
     };
-    o.on_attempt(ev(TG_EVENT_STARTED, 0, 0));
-    fail(0, 0, TG_ERRC_SERVER);
-    o.on_attempt(ev(TG_EVENT_STARTED, 1, 1));
-    fail(1, 1, TG_ERRC_RATE_LIMIT);
-    o.on_attempt(ev(TG_EVENT_STARTED, 2, 2));
-    o.on_attempt(ev(TG_EVENT_SUCCESS, 2, 2));
+    o.on_attempt(ev(EventType::Started, 0, 0));
+    fail(0, 0, ErrorClass::Server);
+    o.on_attempt(ev(EventType::Started, 1, 1));
+    fail(1, 1, ErrorClass::RateLimit);
+    o.on_attempt(ev(EventType::Started, 2, 2));
+    o.on_attempt(ev(EventType::Success, 2, 2));
     EXPECT_EQ(o.trace().retries, 2u);
     auto s = parse(m.render({}));
     EXPECT_EQ(get(s, R"(tailgate_retries_total{model_group="gpt"})"), 2);
@@ -334,14 +334,14 @@ TEST(MetricsEvents, RetryThenFallbackCountsFailuresByClass) {
 TEST(MetricsEvents, RaceFanoutCountsOnceAndTheWinner) {
     auto cfg = load();
     Metrics m(cfg);
-    metrics::RequestObserver o(&m, nullptr, plan({{0}, {1, TG_LAUNCH_AT_START}}, true));
-    o.on_attempt(ev(TG_EVENT_STARTED, 0, 0));
-    o.on_attempt(ev(TG_EVENT_STARTED, 1, 1));
-    auto fb = ev(TG_EVENT_FIRST_BYTE, 1, 1);
+    metrics::RequestObserver o(&m, nullptr, plan({{0}, {1, Launch::AtStart}}, true));
+    o.on_attempt(ev(EventType::Started, 0, 0));
+    o.on_attempt(ev(EventType::Started, 1, 1));
+    auto fb = ev(EventType::FirstByte, 1, 1);
     fb.ttft_ms = 5;
     o.on_attempt(fb);
-    o.on_attempt(ev(TG_EVENT_CANCELLED, 0, 0));
-    o.on_attempt(ev(TG_EVENT_SUCCESS, 1, 1));
+    o.on_attempt(ev(EventType::Cancelled, 0, 0));
+    o.on_attempt(ev(EventType::Success, 1, 1));
     EXPECT_TRUE(o.trace().race);
     auto s = parse(m.render({}));
     EXPECT_EQ(get(s, R"(tailgate_race_fanouts_total{model_group="gpt"})"), 1);
@@ -356,31 +356,31 @@ TEST(MetricsEvents, HedgeLaunchedWonAndRefused) {
     auto cfg = load();
     Metrics m(cfg);
     {
-        dispatch::AttemptSpec h{1, TG_LAUNCH_AFTER_DELAY, dispatch::Millis(100)};
+        dispatch::AttemptSpec h{1, Launch::AfterDelay, dispatch::Millis(100)};
         metrics::RequestObserver o(&m, nullptr, plan({{0}, h}));
-        o.on_attempt(ev(TG_EVENT_STARTED, 0, 0));
-        o.on_attempt(ev(TG_EVENT_STARTED, 1, 1));  // attempt 0 still running: a hedge
-        o.on_attempt(ev(TG_EVENT_CANCELLED, 0, 0));
-        o.on_attempt(ev(TG_EVENT_SUCCESS, 1, 1));
+        o.on_attempt(ev(EventType::Started, 0, 0));
+        o.on_attempt(ev(EventType::Started, 1, 1));  // attempt 0 still running: a hedge
+        o.on_attempt(ev(EventType::Cancelled, 0, 0));
+        o.on_attempt(ev(EventType::Success, 1, 1));
         EXPECT_EQ(o.trace().hedges, 1u);
         EXPECT_TRUE(o.trace().hedge_won);
     }
     {
-        dispatch::AttemptSpec h{1, TG_LAUNCH_AFTER_DELAY, dispatch::Millis(100)};
+        dispatch::AttemptSpec h{1, Launch::AfterDelay, dispatch::Millis(100)};
         metrics::RequestObserver o(&m, nullptr, plan({{0}, h}));
-        o.on_attempt(ev(TG_EVENT_STARTED, 0, 0));
-        o.on_attempt(ev(TG_EVENT_REFUSED, 1, 1));
-        o.on_attempt(ev(TG_EVENT_SUCCESS, 0, 0));
+        o.on_attempt(ev(EventType::Started, 0, 0));
+        o.on_attempt(ev(EventType::Refused, 1, 1));
+        o.on_attempt(ev(EventType::Success, 0, 0));
         EXPECT_EQ(o.trace().refused, 1u);
     }
     {
         // The hedge's delay found attempt 0 already failed: launched as a retry, not a hedge.
-        dispatch::AttemptSpec h{1, TG_LAUNCH_AFTER_DELAY, dispatch::Millis(100)};
+        dispatch::AttemptSpec h{1, Launch::AfterDelay, dispatch::Millis(100)};
         metrics::RequestObserver o(&m, nullptr, plan({{0}, h}));
-        o.on_attempt(ev(TG_EVENT_STARTED, 0, 0));
-        o.on_attempt(ev(TG_EVENT_FAILURE, 0, 0));
-        o.on_attempt(ev(TG_EVENT_STARTED, 1, 1));
-        o.on_attempt(ev(TG_EVENT_SUCCESS, 1, 1));
+        o.on_attempt(ev(EventType::Started, 0, 0));
+        o.on_attempt(ev(EventType::Failure, 0, 0));
+        o.on_attempt(ev(EventType::Started, 1, 1));
+        o.on_attempt(ev(EventType::Success, 1, 1));
         EXPECT_EQ(o.trace().hedges, 0u);
         EXPECT_EQ(o.trace().retries, 1u);
     }
@@ -397,12 +397,12 @@ TEST(MetricsEvents, HedgeLaunchedWonAndRefused) {
 TEST(MetricsEvents, CooldownsCountTransitionsIntoCooling) {
     auto cfg = load();
     Metrics m(cfg);
-    m.health_changed(0, TG_HEALTH_HEALTHY, TG_HEALTH_COOLING);
-    m.health_changed(0, TG_HEALTH_COOLING, TG_HEALTH_COOLING);  // re-published: not a new cooldown
-    m.health_changed(0, TG_HEALTH_COOLING, TG_HEALTH_HALF_OPEN);
-    m.health_changed(0, TG_HEALTH_HALF_OPEN, TG_HEALTH_COOLING);  // failed probe
-    m.health_changed(1, TG_HEALTH_HALF_OPEN, TG_HEALTH_HEALTHY);
-    m.health_changed(99, TG_HEALTH_HEALTHY, TG_HEALTH_COOLING);  // out of range: ignored
+    m.health_changed(0, Health::Healthy, Health::Cooling);
+    m.health_changed(0, Health::Cooling, Health::Cooling);  // re-published: not a new cooldown
+    m.health_changed(0, Health::Cooling, Health::HalfOpen);
+    m.health_changed(0, Health::HalfOpen, Health::Cooling);  // failed probe
+    m.health_changed(1, Health::HalfOpen, Health::Healthy);
+    m.health_changed(99, Health::Healthy, Health::Cooling);  // out of range: ignored
     auto s = parse(m.render({}));
     EXPECT_EQ(get(s, R"(tailgate_cooldowns_total{deployment="a"})"), 2);
     EXPECT_EQ(get(s, R"(tailgate_cooldowns_total{deployment="b\"q"})"), 0);
@@ -411,8 +411,8 @@ TEST(MetricsEvents, CooldownsCountTransitionsIntoCooling) {
 TEST(MetricsEvents, ObserverWithoutMetricsStillTraces) {
     auto inner = std::make_shared<Recorder>();
     metrics::RequestObserver o(nullptr, inner, plan({{0}}));
-    o.on_attempt(ev(TG_EVENT_STARTED, 0, 0));
-    auto ok = ev(TG_EVENT_SUCCESS, 0, 0);
+    o.on_attempt(ev(EventType::Started, 0, 0));
+    auto ok = ev(EventType::Success, 0, 0);
     ok.prompt_tokens = 3;
     o.on_attempt(ok);
     EXPECT_EQ(inner->seen.size(), 2u);

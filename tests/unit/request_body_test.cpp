@@ -7,12 +7,12 @@ using namespace tailgate;
 using namespace tailgate::server;
 
 namespace {
-ParsedBody ok(std::string_view body, tg_endpoint ep = TG_ENDPOINT_CHAT) {
+ParsedBody ok(std::string_view body, Endpoint ep = Endpoint::Chat) {
     auto r = parse_body(body, ep);
     if (auto* e = std::get_if<ApiError>(&r)) ADD_FAILURE() << e->message;
     return std::holds_alternative<ParsedBody>(r) ? std::get<ParsedBody>(r) : ParsedBody{};
 }
-ApiError err(std::string_view body, tg_endpoint ep = TG_ENDPOINT_CHAT) {
+ApiError err(std::string_view body, Endpoint ep = Endpoint::Chat) {
     auto r = parse_body(body, ep);
     EXPECT_TRUE(std::holds_alternative<ApiError>(r)) << "expected an error for " << body;
     return std::holds_alternative<ApiError>(r) ? std::get<ApiError>(r) : ApiError{};
@@ -101,10 +101,10 @@ TEST(RequestBody, DeepNestingIsAnErrorNotACrash) {
 }
 
 TEST(RequestBody, EndpointSpecificRequiredFields) {
-    EXPECT_EQ(ok(R"({"model":"e","input":["a","b"]})", TG_ENDPOINT_EMBEDDINGS).body_for("x"),
+    EXPECT_EQ(ok(R"({"model":"e","input":["a","b"]})", Endpoint::Embeddings).body_for("x"),
               R"({"model":"x","input":["a","b"]})");
-    EXPECT_EQ(err(R"({"model":"e"})", TG_ENDPOINT_EMBEDDINGS).param, "input");
-    EXPECT_EQ(ok(R"({"model":"c","prompt":"once"})", TG_ENDPOINT_COMPLETIONS).model, "c");
+    EXPECT_EQ(err(R"({"model":"e"})", Endpoint::Embeddings).param, "input");
+    EXPECT_EQ(ok(R"({"model":"c","prompt":"once"})", Endpoint::Completions).model, "c");
 }
 
 TEST(RequestBody, CredentialFieldsGoByPrefix) {

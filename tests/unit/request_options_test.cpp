@@ -31,8 +31,8 @@ TEST(ModelList, SplitsAndTrims) {
 
 TEST(ModelList, CountedAndCappedBeforeBuilding) {
     std::string sixteen = "m";
-    for (unsigned i = 1; i < TG_MAX_ATTEMPTS; ++i) sixteen += ",m";
-    EXPECT_EQ(list(sixteen).size(), static_cast<size_t>(TG_MAX_ATTEMPTS));
+    for (unsigned i = 1; i < kMaxAttempts; ++i) sixteen += ",m";
+    EXPECT_EQ(list(sixteen).size(), static_cast<size_t>(kMaxAttempts));
     EXPECT_EQ(list_error(sixteen + ",m").param, "model");
     // A million commas: refused by the count, nothing built.
     EXPECT_NE(list_error(std::string(1000000, ',')).message.find("At most"), std::string::npos);

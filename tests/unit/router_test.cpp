@@ -71,13 +71,13 @@ TEST_F(RouterFixture, RetriesThenFallbackThenContextWindowFallback) {
     EXPECT_EQ(ids(*r, rp.plan), (std::vector<std::string>{"a2", "a1", "a2", "b1", "b1", "b1", "big", "big", "big"}));
     EXPECT_EQ(rp.groups, (std::vector<std::string>{"a", "b", "big"}));
     const auto& at = rp.plan.attempts;
-    EXPECT_EQ(at[0].launch, TG_LAUNCH_AT_START);
-    EXPECT_EQ(at[1].launch, TG_LAUNCH_ON_FAILURE);
+    EXPECT_EQ(at[0].launch, Launch::AtStart);
+    EXPECT_EQ(at[1].launch, Launch::OnFailure);
     EXPECT_EQ(at[1].delay.count(), 0) << "a different deployment needs no backoff";
     EXPECT_GE(at[2].delay.count(), 125) << "back to a deployment already tried: backoff with jitter";
     EXPECT_LE(at[2].delay.count(), 250);
     EXPECT_EQ(at[3].group, 1u);
-    EXPECT_EQ(at[3].launch, TG_LAUNCH_ON_FAILURE);
+    EXPECT_EQ(at[3].launch, Launch::OnFailure);
     EXPECT_FALSE(at[3].context_window_only);
     EXPECT_GT(at[4].delay.count(), 0);
     EXPECT_TRUE(at[6].context_window_only);
@@ -206,8 +206,8 @@ router_settings:
         // plan: race is the chain entry's arg: the request got that very instance.
         const auto& at = std::get<router::RoutedPlan>(res).plan.attempts;
         ASSERT_GE(at.size(), 2u);
-        EXPECT_EQ(at[0].launch, TG_LAUNCH_AT_START);
-        EXPECT_EQ(at[1].launch, TG_LAUNCH_AT_START);
+        EXPECT_EQ(at[0].launch, Launch::AtStart);
+        EXPECT_EQ(at[1].launch, Launch::AtStart);
     }
     q.strategies = {"simple-shuffle"};
     ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(r->route(q)));
@@ -249,7 +249,7 @@ TEST_F(RouterFixture, EventsReachEachInstanceOnce) {
         auto q = req("a");
         q.strategies = chain;
         ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(r->route(q)));
-        r->observer_for(q)->on_attempt(dispatch::AttemptEvent{TG_EVENT_STARTED, 0, 0});
+        r->observer_for(q)->on_attempt(dispatch::AttemptEvent{EventType::Started, 0, 0});
     }
     spdlog::set_default_logger(previous);
     const std::string text = lines->str();
@@ -296,12 +296,12 @@ router_settings:
         return std::make_unique<router::Router>(cfg, registry, [this] { return now; });
     }
     // One attempt on deployment `dep`: started, then `end` (SUCCESS or FAILURE).
-    static void attempt(router::Router& r, uint32_t dep, tg_event_type end = TG_EVENT_SUCCESS) {
+    static void attempt(router::Router& r, uint32_t dep, EventType end = EventType::Success) {
         auto obs = r.observer_for(req("g"));
-        obs->on_attempt(dispatch::AttemptEvent{TG_EVENT_STARTED, 0, dep});
+        obs->on_attempt(dispatch::AttemptEvent{EventType::Started, 0, dep});
         dispatch::AttemptEvent done{end, 0, dep};
-        if (end == TG_EVENT_FAILURE) {
-            done.error_class = TG_ERRC_SERVER;
+        if (end == EventType::Failure) {
+            done.error_class = ErrorClass::Server;
             done.http_status = 500;
         }
         obs->on_attempt(done);
@@ -343,7 +343,7 @@ TEST_F(LimitFixture, PanicRoutingNeverPicksDeploymentsAtTheirLimit) {
 
 TEST_F(LimitFixture, SoonerCooldownWinsOverTheLimitHint) {
     auto r = make_limited("  panic_routing: false\n  cooldown_time: 5\n");
-    attempt(*r, 0, TG_EVENT_FAILURE);  // x1 cools for 5 s (and used its request)
+    attempt(*r, 0, EventType::Failure);  // x1 cools for 5 s (and used its request)
     attempt(*r, 1);                    // x2 at its limit for ~61 s
     now += 1'000;
     auto res = r->route(req("g"));
@@ -356,7 +356,7 @@ TEST_F(LimitFixture, SoonerCooldownWinsOverTheLimitHint) {
 
 TEST_F(LimitFixture, SoonerLimitHintWinsOverTheCooldown) {
     auto r = make_limited("  panic_routing: false\n  cooldown_time: 300\n");
-    attempt(*r, 0, TG_EVENT_FAILURE);  // x1 cools for 300 s
+    attempt(*r, 0, EventType::Failure);  // x1 cools for 300 s
     attempt(*r, 1);                    // x2 frees a slot at 1061 s
     now += 1'000;
     auto res = r->route(req("g"));
@@ -368,7 +368,7 @@ TEST_F(LimitFixture, SoonerLimitHintWinsOverTheCooldown) {
 
 TEST_F(LimitFixture, PanicRoutingStillTriesTheCoolingOneBesideALimitedOne) {
     auto r = make_limited("  cooldown_time: 5\n");  // panic_routing defaults to true
-    attempt(*r, 0, TG_EVENT_FAILURE);  // x1 cooling
+    attempt(*r, 0, EventType::Failure);  // x1 cooling
     attempt(*r, 1);                    // x2 at its limit
     auto res = r->route(req("g"));
     ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(res));

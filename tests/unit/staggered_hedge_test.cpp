@@ -584,7 +584,7 @@ TEST(HedgeRouter, PlanCarriesTheBudget) {
     ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(res));
     auto& rp = std::get<router::RoutedPlan>(res);
     ASSERT_EQ(rp.plan.attempts.size(), 2u);
-    EXPECT_EQ(rp.plan.attempts[1].launch, TG_LAUNCH_AFTER_DELAY);
+    EXPECT_EQ(rp.plan.attempts[1].launch, Launch::AfterDelay);
     EXPECT_EQ(rp.plan.attempts[1].delay.count(), 150);
     EXPECT_NE(rp.note.find("hedge after 150ms (fixed)"), std::string::npos) << rp.note;
     ASSERT_TRUE(rp.plan.admit) << "the hedge's owner exports admit()";

@@ -51,10 +51,10 @@ const providers::Codec& codec() {
     return instance;
 }
 
-const char* Codec::path_for(Operation op) {
+const char* Codec::path_for(Endpoint op) {
     switch (op) {
-        case Operation::Completions: return "/completions";
-        case Operation::Embeddings: return "/embeddings";
+        case Endpoint::Completions: return "/completions";
+        case Endpoint::Embeddings: return "/embeddings";
         default: return "/chat/completions";
     }
 }

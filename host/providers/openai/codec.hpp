@@ -19,7 +19,7 @@ public:
     UpstreamError decode_error(const upstream::ResponseHead& head, std::string_view body) const override;
 
     // Path suffix per operation, e.g. "/chat/completions".
-    static const char* path_for(Operation op);
+    static const char* path_for(Endpoint op);
 
 protected:
     // The request target's query and the auth header: what OpenAI-compatible

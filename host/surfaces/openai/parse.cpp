@@ -265,7 +265,7 @@ bool is_gateway_field(std::string_view key) {
     return false;
 }
 
-std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Operation op) {
+std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op) {
     if (body.empty()) return ApiError::bad_request("Request body is empty; expected a JSON object");
     rapidjson::MemoryStream ms(body.data(), body.size());
     Scanner scanner(ms, body);
@@ -288,8 +288,8 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Operation o
     ParsedBody out;
     std::string overrides = "{";
     bool have_model = false, have_required = false;
-    const char* required = op == Operation::Chat          ? "messages"
-                           : op == Operation::Completions ? "prompt"
+    const char* required = op == Endpoint::Chat          ? "messages"
+                           : op == Endpoint::Completions ? "prompt"
                                                           : "input";
     for (const Member& m : scanner.members) {
         if (out.client_credential.empty() && is_client_credential_field(m.key)) out.client_credential = m.key;
@@ -339,7 +339,7 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Operation o
             else if (m.kind != Kind::Null) return type_error(m, "a boolean");
         } else if (m.key == required) {
             have_required = true;
-            if (op == Operation::Chat && m.kind != Kind::Array) return type_error(m, "an array");
+            if (op == Endpoint::Chat && m.kind != Kind::Array) return type_error(m, "an array");
         }
         std::string_view text = trim_member(body.substr(m.begin, m.end - m.begin));
         if (!out.members.empty()) out.members += ',';
@@ -350,7 +350,7 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Operation o
     if (!have_required)
         return ApiError::bad_request(std::string("Missing required parameter: '") + required + "'", required,
                                      "missing_required_parameter");
-    if (op == Operation::Embeddings && out.stream)
+    if (op == Endpoint::Embeddings && out.stream)
         return ApiError::bad_request("'stream' is not supported for embeddings", "stream");
     if (out.client_credential.empty() && !scanner.credential.empty())
         out.client_credential = "extra_body." + scanner.credential;

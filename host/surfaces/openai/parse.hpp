@@ -11,7 +11,6 @@
 
 namespace tailgate::surfaces::openai {
 
-using providers::Operation;
 using providers::ParsedBody;
 
 // True for fields the gateway consumes and never forwards.
@@ -21,6 +20,6 @@ bool is_gateway_field(std::string_view key);
 // credentials for one (LiteLLM's client-side credentials).
 bool is_client_credential_field(std::string_view key);
 
-std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Operation op);
+std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op);
 
 }  // namespace tailgate::surfaces::openai

@@ -7,25 +7,25 @@ namespace tailgate::surfaces::openai {
 
 class OpenAISurface : public Surface {
 public:
-    explicit OpenAISurface(providers::Operation op) : op_(op) {}
-    providers::Operation operation() const override { return op_; }
+    explicit OpenAISurface(Endpoint op) : op_(op) {}
+    Endpoint operation() const override { return op_; }
     providers::Wire wire() const override { return providers::Wire::OpenAI; }
     std::variant<providers::ParsedBody, ApiError> parse(std::string_view body) const override;
     void stream_error(const ApiError& e, std::string& out) const override;
 
 private:
-    providers::Operation op_;
+    Endpoint op_;
 };
 
 class Chat final : public OpenAISurface {
 public:
-    Chat() : OpenAISurface(providers::Operation::Chat) {}
+    Chat() : OpenAISurface(Endpoint::Chat) {}
     providers::EventSinkPtr renderer(bool stream) const override;
 };
 
 class Completions final : public OpenAISurface {
 public:
-    Completions() : OpenAISurface(providers::Operation::Completions) {}
+    Completions() : OpenAISurface(Endpoint::Completions) {}
     providers::EventSinkPtr renderer(bool stream) const override;
 };
 
@@ -33,7 +33,7 @@ public:
 // returns them already in OpenAI's shape, so there is nothing to render.
 class Embeddings final : public OpenAISurface {
 public:
-    Embeddings() : OpenAISurface(providers::Operation::Embeddings) {}
+    Embeddings() : OpenAISurface(Endpoint::Embeddings) {}
     providers::EventSinkPtr renderer(bool) const override { return nullptr; }
 };
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+using namespace tailgate;
 using namespace tailgate::providers;
 
 TEST(AzureCodec, ResolvesTheDeploymentPathAndDefaultVersion) {
@@ -28,7 +29,7 @@ TEST(AzureCodec, BuildsApiKeyRequestWithTheVersionQuery) {
     const std::vector<std::string> none;
     Target t{true, "r.openai.azure.com", "443", "/openai/deployments/emb", "2024-02-01", "azkey-123", true};
     tailgate::upstream::Request req;
-    azure::codec().build(CallSpec{t, Operation::Embeddings, false, "emb", body, none}, req);
+    azure::codec().build(CallSpec{t, Endpoint::Embeddings, false, "emb", body, none}, req);
     EXPECT_EQ(req.target, "/openai/deployments/emb/embeddings?api-version=2024-02-01");
     ASSERT_EQ(req.headers.size(), 1u);
     EXPECT_EQ(req.headers[0].first, "api-key");

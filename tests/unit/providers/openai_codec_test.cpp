@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+using namespace tailgate;
 using namespace tailgate::providers;
 using tailgate::providers::testing::head;
 using tailgate::providers::testing::RecordingSink;
@@ -39,7 +40,7 @@ TEST(OpenAICodec, BuildsBearerRequestWithTheModelRewritten) {
     const ParsedBody body = request_with(R"("messages":[],"n":2)", {{"messages", 0, 13}, {"n", 14, 19}});
     Target t{true, "api.example.com", "443", "/v1", "", "sk-secret", true};
     tailgate::upstream::Request req;
-    openai::codec().build(CallSpec{t, Operation::Chat, true, "gpt-x", body, none}, req);
+    openai::codec().build(CallSpec{t, Endpoint::Chat, true, "gpt-x", body, none}, req);
     EXPECT_EQ(req.origin.host, "api.example.com");
     EXPECT_EQ(req.origin.port, "443");
     EXPECT_TRUE(req.origin.tls);
@@ -55,11 +56,11 @@ TEST(OpenAICodec, PathPerOperationDropsAndNoKey) {
     const ParsedBody body = request_with(R"("prompt":"x","n":2)", {{"prompt", 0, 12}, {"n", 13, 18}});
     Target t{false, "127.0.0.1", "8001", "", "", "", true};
     tailgate::upstream::Request req;
-    openai::codec().build(CallSpec{t, Operation::Completions, false, "m", body, drop}, req);
+    openai::codec().build(CallSpec{t, Endpoint::Completions, false, "m", body, drop}, req);
     EXPECT_EQ(req.target, "/completions");
     EXPECT_TRUE(req.headers.empty()) << "no key, no stream: no header";
     EXPECT_EQ(req.body, R"({"model":"m","prompt":"x"})");
-    EXPECT_STREQ(openai::Codec::path_for(Operation::Embeddings), "/embeddings");
+    EXPECT_STREQ(openai::Codec::path_for(Endpoint::Embeddings), "/embeddings");
 }
 
 TEST(OpenAICodec, ErrorStatusesGiveClassMessageAndRetryAfter) {

@@ -64,7 +64,7 @@ private:
             e.usage = usage_;
             sink_->on_event(e);
         } else if (f.rfind("error:", 0) == 0) {
-            error_ = providers::UpstreamError{providers::ErrorClass::RateLimit, 0, f.substr(6), 1500};
+            error_ = providers::UpstreamError{ErrorClass::RateLimit, 0, f.substr(6), 1500};
             r.error = &*error_;
         } else if (f == "end") {
             done_ = r.done = true;
@@ -87,7 +87,7 @@ public:
         return std::make_unique<LineDecoder>(std::move(sink));
     }
     providers::UpstreamError decode_error(const upstream::ResponseHead& h, std::string_view body) const override {
-        return {providers::ErrorClass::Server, h.status, "lines said: " + std::string(body), 700};
+        return {ErrorClass::Server, h.status, "lines said: " + std::string(body), 700};
     }
 };
 
@@ -97,7 +97,7 @@ public:
     upstream::CallPtr start(uint32_t i, std::shared_ptr<upstream::Handler> h) override { return fake.start(i, h); }
     const providers::Codec& codec(uint32_t) const override { return codec_; }
     providers::ResponseDecoderPtr decoder(uint32_t) const override {
-        return codec_.decoder(surfaces::sink_for(surfaces::surface_for(providers::Operation::Chat), codec_, stream));
+        return codec_.decoder(surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), codec_, stream));
     }
     FakeTransport fake;
     bool stream = true;
@@ -142,7 +142,7 @@ struct Translation : ::testing::Test {
 }  // namespace
 
 TEST_F(Translation, RaceCommitsOnTheFirstTranslatedContentAndRelaysOpenAIChunks) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_AT_START, 0ms}}, true);
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::AtStart, 0ms}}, true);
     ex->start();
     h(0).on_head(head(200));
     h(1).on_head(head(200));
@@ -162,27 +162,27 @@ TEST_F(Translation, RaceCommitsOnTheFirstTranslatedContentAndRelaysOpenAIChunks)
     EXPECT_NE(down->body.find("\"delta\":{\"content\":\" there\"}"), std::string::npos) << down->body;
     EXPECT_EQ(down->body.substr(down->body.size() - 14), "data: [DONE]\n\n");
     EXPECT_EQ(down->body.find("text:"), std::string::npos) << "no upstream frame reaches the client";
-    ASSERT_EQ(obs->count(TG_EVENT_SUCCESS, 1), 1);
+    ASSERT_EQ(obs->count(EventType::Success, 1), 1);
     EXPECT_EQ(obs->events.back().prompt_tokens, 3);
     EXPECT_EQ(obs->events.back().completion_tokens, 5);
 }
 
 TEST_F(Translation, AnErrorEventBeforeContentFailsOverWithItsClassAndRetryAfter) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}, {1, TG_LAUNCH_ON_FAILURE, 0ms}}, true);
+    auto ex = make({{0, Launch::AtStart, 0ms}, {1, Launch::OnFailure, 0ms}}, true);
     ex->start();
     h(0).on_head(head(200));
     h(0).on_body("error:busy\n");
-    ASSERT_EQ(obs->count(TG_EVENT_FAILURE, 0), 1);
+    ASSERT_EQ(obs->count(EventType::Failure, 0), 1);
     const auto failed = *std::find_if(obs->events.begin(), obs->events.end(),
-                                      [](const AttemptEvent& e) { return e.type == TG_EVENT_FAILURE; });
-    EXPECT_EQ(failed.error_class, TG_ERRC_RATE_LIMIT);
+                                      [](const AttemptEvent& e) { return e.type == EventType::Failure; });
+    EXPECT_EQ(failed.error_class, ErrorClass::RateLimit);
     EXPECT_EQ(failed.retry_after_ms, 1500);
     EXPECT_TRUE(transport->fake.cancelled(0));
     EXPECT_EQ(transport->fake.order.size(), 2u) << "retryable: the next attempt runs";
 }
 
 TEST_F(Translation, ErrorStatusesAreReadByTheCodec) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, false);
+    auto ex = make({{0, Launch::AtStart, 0ms}}, false);
     ex->start();
     h(0).on_head(head(503));
     h(0).on_body("down");
@@ -194,7 +194,7 @@ TEST_F(Translation, ErrorStatusesAreReadByTheCodec) {
 }
 
 TEST_F(Translation, NonStreamBodiesAreRenderedWhole) {
-    auto ex = make({{0, TG_LAUNCH_AT_START, 0ms}}, false);
+    auto ex = make({{0, Launch::AtStart, 0ms}}, false);
     ex->start();
     h(0).on_head(head(200));
     h(0).on_body("text:whole");

@@ -28,7 +28,7 @@ model_list:
 )";
 
 ParsedBody body_of(std::string_view json) {
-    auto r = parse_body(json, TG_ENDPOINT_CHAT);
+    auto r = parse_body(json, Endpoint::Chat);
     return std::get<ParsedBody>(r);
 }
 
@@ -45,7 +45,7 @@ TEST(UpstreamTransport, OpenAICompatibleDeploymentGetsBearerPathAndDroppedParams
     const auto body = body_of(R"({"model":"chat","messages":[],"logprobs":true,"temperature":1})");
     const auto& d = cfg.deployments[0];
     ASSERT_NE(d.upstream.codec, nullptr) << "the loader sets the codec from the registry";
-    auto req = UpstreamTransport::build(d, cfg.router, TG_ENDPOINT_CHAT, false, body, "llama-3", {});
+    auto req = UpstreamTransport::build(d, cfg.router, Endpoint::Chat, false, body, "llama-3", {});
     EXPECT_EQ(req.origin.host, "127.0.0.1");
     EXPECT_EQ(req.origin.port, "9001");
     EXPECT_FALSE(req.origin.tls);
@@ -62,14 +62,14 @@ TEST(UpstreamTransport, AzureDeploymentGetsItsPathVersionAndApiKey) {
     const auto cfg = config::load_string(kYaml, "test.yaml");
     const auto body = body_of(R"({"model":"chat","messages":[],"stream":true})");
     const auto& d = cfg.deployments[1];
-    auto req = UpstreamTransport::build(d, cfg.router, TG_ENDPOINT_CHAT, true, body, "gpt4-prod", {});
+    auto req = UpstreamTransport::build(d, cfg.router, Endpoint::Chat, true, body, "gpt4-prod", {});
     EXPECT_EQ(req.target, "/openai/deployments/gpt4-prod/chat/completions?api-version=2024-02-01");
     EXPECT_EQ(header(req, "api-key"), "az-test-key");
     EXPECT_EQ(header(req, "Authorization"), "<none>");
     EXPECT_EQ(header(req, "Accept"), "text/event-stream");
     EXPECT_EQ(req.header_timeout, 5000ms) << "a stream's first byte: stream_timeout";
     RequestTimeouts per_request{2000ms, std::nullopt};
-    EXPECT_EQ(UpstreamTransport::build(d, cfg.router, TG_ENDPOINT_CHAT, true, body, "gpt4-prod", per_request)
+    EXPECT_EQ(UpstreamTransport::build(d, cfg.router, Endpoint::Chat, true, body, "gpt4-prod", per_request)
                   .header_timeout,
               2000ms)
         << "capped by the request's total timeout";

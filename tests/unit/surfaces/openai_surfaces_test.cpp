@@ -53,36 +53,36 @@ Event content(std::string_view text, uint32_t choice = 0) {
 }  // namespace
 
 TEST(OpenAISurfaces, OneSurfacePerOperationParsingItsRequiredField) {
-    EXPECT_EQ(surface_for(Operation::Chat).operation(), Operation::Chat);
-    EXPECT_EQ(surface_for(Operation::Completions).operation(), Operation::Completions);
-    EXPECT_EQ(surface_for(Operation::Embeddings).operation(), Operation::Embeddings);
+    EXPECT_EQ(surface_for(Endpoint::Chat).operation(), Endpoint::Chat);
+    EXPECT_EQ(surface_for(Endpoint::Completions).operation(), Endpoint::Completions);
+    EXPECT_EQ(surface_for(Endpoint::Embeddings).operation(), Endpoint::Embeddings);
 
-    auto chat = surface_for(Operation::Chat).parse(R"({"model":"m","messages":[],"fastest_response":true})");
+    auto chat = surface_for(Endpoint::Chat).parse(R"({"model":"m","messages":[],"fastest_response":true})");
     ASSERT_TRUE(std::holds_alternative<ParsedBody>(chat));
     EXPECT_EQ(std::get<ParsedBody>(chat).members, R"("messages":[])") << "gateway fields are not forwarded";
     EXPECT_TRUE(std::get<ParsedBody>(chat).fastest_response);
 
-    auto no_prompt = surface_for(Operation::Completions).parse(R"({"model":"m","messages":[]})");
+    auto no_prompt = surface_for(Endpoint::Completions).parse(R"({"model":"m","messages":[]})");
     ASSERT_TRUE(std::holds_alternative<ApiError>(no_prompt));
     EXPECT_EQ(std::get<ApiError>(no_prompt).param, "prompt");
 
-    auto streamed = surface_for(Operation::Embeddings).parse(R"({"model":"m","input":"x","stream":true})");
+    auto streamed = surface_for(Endpoint::Embeddings).parse(R"({"model":"m","input":"x","stream":true})");
     ASSERT_TRUE(std::holds_alternative<ApiError>(streamed));
     EXPECT_EQ(std::get<ApiError>(streamed).status, 400);
 }
 
 TEST(OpenAISurfaces, SameWirePassesThroughOtherWireIsRendered) {
-    const auto& chat = surface_for(Operation::Chat);
+    const auto& chat = surface_for(Endpoint::Chat);
     EXPECT_EQ(surfaces::sink_for(chat, openai::codec(), true), nullptr);
     EXPECT_NE(surfaces::sink_for(chat, OtherWire{}, true), nullptr);
-    EXPECT_NE(surfaces::sink_for(surface_for(Operation::Completions), OtherWire{}, false), nullptr);
-    EXPECT_EQ(surfaces::sink_for(surface_for(Operation::Embeddings), OtherWire{}, false), nullptr)
+    EXPECT_NE(surfaces::sink_for(surface_for(Endpoint::Completions), OtherWire{}, false), nullptr);
+    EXPECT_EQ(surfaces::sink_for(surface_for(Endpoint::Embeddings), OtherWire{}, false), nullptr)
         << "embeddings have nothing to render";
 }
 
 TEST(OpenAISurfaces, StreamErrorIsAnOpenAIErrorEvent) {
     std::string out;
-    surface_for(Operation::Chat).stream_error(ApiError::bad_gateway("lost", "upstream_stream_interrupted"), out);
+    surface_for(Endpoint::Chat).stream_error(ApiError::bad_gateway("lost", "upstream_stream_interrupted"), out);
     bool done = false;
     auto f = frames(out, done);
     ASSERT_EQ(f.size(), 1u);
@@ -91,7 +91,7 @@ TEST(OpenAISurfaces, StreamErrorIsAnOpenAIErrorEvent) {
 }
 
 TEST(OpenAIRenderer, ChatChunksFromEvents) {
-    auto r = surface_for(Operation::Chat).renderer(true);
+    auto r = surface_for(Endpoint::Chat).renderer(true);
     Event start = make_event(Event::Kind::Start);
     start.text = "msg_1";
     start.model = "claude-x";
@@ -138,7 +138,7 @@ TEST(OpenAIRenderer, ChatChunksFromEvents) {
 }
 
 TEST(OpenAIRenderer, CompletionChunks) {
-    auto r = surface_for(Operation::Completions).renderer(true);
+    auto r = surface_for(Endpoint::Completions).renderer(true);
     r->on_event(content("once", 1));
     std::string out;
     r->take(out);
@@ -151,7 +151,7 @@ TEST(OpenAIRenderer, CompletionChunks) {
 }
 
 TEST(OpenAIRenderer, WholeChatBodyOnDone) {
-    auto r = surface_for(Operation::Chat).renderer(false);
+    auto r = surface_for(Endpoint::Chat).renderer(false);
     r->on_event(content("Hel"));
     r->on_event(content("lo"));
     Event t1 = make_event(Event::Kind::ToolCall);

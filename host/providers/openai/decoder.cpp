@@ -27,41 +27,60 @@ std::string_view string_of(const rapidjson::Value& obj, const char* key) {
     return {it->value.GetString(), it->value.GetStringLength()};
 }
 
-// The deltas of one chunk as Events (only when a sink wants them).
-void emit_choices(const rapidjson::Value& d, EventSink& sink) {
+uint32_t uint_of(const rapidjson::Value& obj, const char* key, uint32_t fallback) {
+    auto it = obj.FindMember(key);
+    return it != obj.MemberEnd() && it->value.IsUint() ? it->value.GetUint() : fallback;
+}
+
+void emit_tool_calls(const rapidjson::Value& calls, uint32_t choice, EventSink& sink) {
+    uint32_t position = 0;
+    for (const auto& call : calls.GetArray()) {
+        if (!call.IsObject()) continue;
+        Event t = make_event(Event::Kind::ToolCall, choice);
+        t.tool.index = uint_of(call, "index", position++);  // a whole body's calls have no index
+        t.tool.id = string_of(call, "id");
+        if (auto fn = call.FindMember("function"); fn != call.MemberEnd() && fn->value.IsObject()) {
+            t.tool.name = string_of(fn->value, "name");
+            t.tool.arguments = string_of(fn->value, "arguments");
+        }
+        sink.on_event(t);
+    }
+}
+
+// A chunk's deltas (`part` = "delta") or a whole body's messages ("message") as
+// Events; only when a sink wants them.
+void emit_choices(const rapidjson::Value& d, const char* part, EventSink& sink) {
     auto choices = d.FindMember("choices");
     if (choices == d.MemberEnd() || !choices->value.IsArray()) return;
     for (const auto& ch : choices->value.GetArray()) {
         if (!ch.IsObject()) continue;
-        Event ev;
-        auto idx = ch.FindMember("index");
-        ev.choice = idx != ch.MemberEnd() && idx->value.IsUint() ? idx->value.GetUint() : 0;
-        auto delta = ch.FindMember("delta");
-        const rapidjson::Value& dv = delta != ch.MemberEnd() && delta->value.IsObject() ? delta->value : ch;
-        ev.kind = Event::Kind::Content;
+        Event ev = make_event(Event::Kind::Content, uint_of(ch, "index", 0));
+        auto pv = ch.FindMember(part);
+        const rapidjson::Value& dv = pv != ch.MemberEnd() && pv->value.IsObject() ? pv->value : ch;
         ev.text = string_of(dv, "content");
         if (ev.text.empty()) ev.text = string_of(ch, "text");  // legacy completions
         if (!ev.text.empty()) sink.on_event(ev);
-        if (auto tc = dv.FindMember("tool_calls"); tc != dv.MemberEnd() && tc->value.IsArray()) {
-            for (const auto& call : tc->value.GetArray()) {
-                if (!call.IsObject()) continue;
-                Event t = make_event(Event::Kind::ToolCall, ev.choice);
-                auto ti = call.FindMember("index");
-                t.tool.index = ti != call.MemberEnd() && ti->value.IsUint() ? ti->value.GetUint() : 0;
-                t.tool.id = string_of(call, "id");
-                if (auto fn = call.FindMember("function"); fn != call.MemberEnd() && fn->value.IsObject()) {
-                    t.tool.name = string_of(fn->value, "name");
-                    t.tool.arguments = string_of(fn->value, "arguments");
-                }
-                sink.on_event(t);
-            }
-        }
+        if (auto tc = dv.FindMember("tool_calls"); tc != dv.MemberEnd() && tc->value.IsArray())
+            emit_tool_calls(tc->value, ev.choice, sink);
         if (auto fr = string_of(ch, "finish_reason"); !fr.empty()) {
             Event f = make_event(Event::Kind::Finish, ev.choice);
             f.text = fr;
             sink.on_event(f);
         }
     }
+}
+
+void emit_start(const rapidjson::Value& d, EventSink& sink) {
+    Event e = make_event(Event::Kind::Start);
+    e.text = string_of(d, "id");
+    e.model = string_of(d, "model");
+    sink.on_event(e);
+}
+
+void emit_usage(const Usage& u, EventSink& sink) {
+    Event e = make_event(Event::Kind::Usage);
+    e.usage = u;
+    sink.on_event(e);
 }
 
 class Decoder final : public ResponseDecoder {
@@ -96,6 +115,15 @@ public:
         }
         out.ok = true;
         read_usage(d, out.usage);
+        if (sink_) {
+            // Another client wire: the whole body as events, rendered by the surface.
+            emit_start(d, *sink_);
+            emit_choices(d, "message", *sink_);
+            if (out.usage.prompt_tokens >= 0 || out.usage.completion_tokens >= 0) emit_usage(out.usage, *sink_);
+            sink_->on_event(make_event(Event::Kind::Done));
+            body.clear();
+            sink_->take(body);
+        }
         return out;
     }
 
@@ -123,12 +151,11 @@ private:
         read_usage(d, usage_);
         if (!r.content && has_content(d)) r.content = true;
         if (sink_) {
-            emit_choices(d, *sink_);
-            if (usage_.prompt_tokens != before.prompt_tokens || usage_.completion_tokens != before.completion_tokens) {
-                Event u = make_event(Event::Kind::Usage);
-                u.usage = usage_;
-                sink_->on_event(u);
-            }
+            if (!started_) emit_start(d, *sink_);
+            started_ = true;
+            emit_choices(d, "delta", *sink_);
+            if (usage_.prompt_tokens != before.prompt_tokens || usage_.completion_tokens != before.completion_tokens)
+                emit_usage(usage_, *sink_);
         }
         return true;
     }
@@ -147,6 +174,7 @@ private:
     EventSinkPtr sink_;
     std::string out_;  // rendered client bytes (with a sink)
     bool done_ = false;
+    bool started_ = false;  // Start emitted (with a sink)
     std::optional<UpstreamError> error_;
     std::string malformed_;
     Usage usage_;

@@ -181,19 +181,42 @@ TEST(OpenAICodec, WithASinkEventsAreNormalizedAndTheSinkRendersTheClientBytes) {
     auto r = d->feed(kChunks);
     EXPECT_TRUE(r.content);
     EXPECT_TRUE(r.done);
-    ASSERT_EQ(seen.size(), 5u);
-    EXPECT_EQ(seen[0].kind, Event::Kind::Content);
-    EXPECT_EQ(seen[0].text, "Hel");
-    EXPECT_EQ(seen[1].kind, Event::Kind::ToolCall);
-    EXPECT_EQ(seen[1].tool_id, "c1");
-    EXPECT_EQ(seen[1].tool_name, "f");
-    EXPECT_EQ(seen[1].tool_args, "{\"a\"");
-    EXPECT_EQ(seen[2].kind, Event::Kind::Finish);
-    EXPECT_EQ(seen[2].text, "tool_calls");
-    EXPECT_EQ(seen[3].kind, Event::Kind::Usage);
-    EXPECT_EQ(seen[3].usage.completion_tokens, 9);
-    EXPECT_EQ(seen[4].kind, Event::Kind::Done);
-    EXPECT_EQ(r.client, "<1><2><4><3><6>") << "the client bytes are the sink's, not the upstream's";
+    ASSERT_EQ(seen.size(), 6u);
+    EXPECT_EQ(seen[0].kind, Event::Kind::Start);
+    EXPECT_EQ(seen[1].kind, Event::Kind::Content);
+    EXPECT_EQ(seen[1].text, "Hel");
+    EXPECT_EQ(seen[2].kind, Event::Kind::ToolCall);
+    EXPECT_EQ(seen[2].tool_id, "c1");
+    EXPECT_EQ(seen[2].tool_name, "f");
+    EXPECT_EQ(seen[2].tool_args, "{\"a\"");
+    EXPECT_EQ(seen[3].kind, Event::Kind::Finish);
+    EXPECT_EQ(seen[3].text, "tool_calls");
+    EXPECT_EQ(seen[4].kind, Event::Kind::Usage);
+    EXPECT_EQ(seen[4].usage.completion_tokens, 9);
+    EXPECT_EQ(seen[5].kind, Event::Kind::Done);
+    EXPECT_EQ(r.client, "<0><1><2><4><3><6>") << "the client bytes are the sink's, not the upstream's";
+}
+
+TEST(OpenAICodec, WithASinkAWholeBodyBecomesEventsAndIsReplacedByTheRendering) {
+    std::vector<RecordingSink::Seen> seen;
+    auto d = openai::codec().decoder(std::make_unique<RecordingSink>(seen));
+    std::string body = R"({"id":"x1","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi",)"
+                       R"("tool_calls":[{"id":"a","function":{"name":"f","arguments":"{}"}},)"
+                       R"({"id":"b","function":{"name":"g","arguments":"[]"}}]},"finish_reason":"tool_calls"}],)"
+                       R"("usage":{"prompt_tokens":1,"completion_tokens":2}})";
+    auto r = d->decode_body(body);
+    ASSERT_TRUE(r.ok);
+    ASSERT_EQ(seen.size(), 7u);
+    EXPECT_EQ(seen[0].kind, Event::Kind::Start);
+    EXPECT_EQ(seen[0].text, "x1");
+    EXPECT_EQ(seen[1].text, "hi");
+    EXPECT_EQ(seen[2].tool_name, "f");
+    EXPECT_EQ(seen[3].tool_name, "g");
+    EXPECT_EQ(seen[3].tool_index, 1u) << "a whole body's calls are indexed by position";
+    EXPECT_EQ(seen[4].kind, Event::Kind::Finish);
+    EXPECT_EQ(seen[5].kind, Event::Kind::Usage);
+    EXPECT_EQ(seen[6].kind, Event::Kind::Done);
+    EXPECT_EQ(body, "<0><1><2><2><4><3><6>");
 }
 
 TEST(ProviderRegistry, KnowsEveryConfigPrefixAndItsCodec) {

@@ -17,11 +17,12 @@ public:
         std::string text, tool_id, tool_name, tool_args;
         Usage usage;
         ErrorClass error_class = ErrorClass::None;
+        uint32_t tool_index = 0;
     };
     explicit RecordingSink(std::vector<Seen>& out) : out_(out) {}
     void on_event(const Event& e) override {
         Seen s{e.kind, e.choice, std::string(e.text), std::string(e.tool.id), std::string(e.tool.name),
-               std::string(e.tool.arguments), e.usage, e.error ? e.error->error_class : ErrorClass::None};
+               std::string(e.tool.arguments), e.usage, e.error ? e.error->error_class : ErrorClass::None, e.tool.index};
         out_.push_back(std::move(s));
         rendered_ += "<" + std::to_string(static_cast<int>(e.kind)) + ">";
     }

@@ -1,7 +1,6 @@
 #include "server/gateway.hpp"
-#include "common/fast_rng.hpp"
 
-#include "common/json_flatten.hpp"
+#include "common/fast_rng.hpp"
 #include "common/redact.hpp"
 #include "dispatch/asio_scheduler.hpp"
 #include "metrics/json_log.hpp"
@@ -14,8 +13,10 @@
 #include "server/client_relay.hpp"
 #include "server/dashboard.hpp"
 #include "server/drain.hpp"
+#include "server/endpoints.hpp"
 #include "server/exchange.hpp"
 #include "server/request_body.hpp"
+#include "server/request_info.hpp"
 #include "server/request_options.hpp"
 #include "server/upstream_transport.hpp"
 #include "upstream/client.hpp"
@@ -54,10 +55,6 @@ using Clock = std::chrono::steady_clock;
 // socket timeout, and ClientRelay's write timeout (a client that stopped reading).
 constexpr std::chrono::milliseconds kClientIoTimeout{60000};
 
-std::string_view path_only(const std::string& uri) {
-    return std::string_view(uri).substr(0, std::min(uri.find('?'), uri.size()));
-}
-
 std::string new_request_id() {
     auto& rng = FastRng::for_this_thread();
     static const char* hex = "0123456789abcdef";
@@ -75,15 +72,6 @@ bool acceptable_request_id(const std::string& s) {
     for (unsigned char c : s)
         if (c < 0x21 || c > 0x7e) return false;
     return true;
-}
-
-// Compares without an early exit, so timing does not reveal the key prefix.
-bool constant_time_equal(const std::string& presented, const std::string& key) {
-    if (key.empty()) return false;
-    unsigned diff = presented.size() == key.size() ? 0u : 1u;
-    for (size_t i = 0; i < presented.size(); ++i)
-        diff |= static_cast<unsigned char>(presented[i]) ^ static_cast<unsigned char>(key[i % key.size()]);
-    return diff == 0;
 }
 
 void send_json(Poco::Net::HTTPServerResponse& resp, int status, const std::string& body) {
@@ -131,6 +119,8 @@ bool is_loopback(const std::string& host) {
     }
 }
 
+}  // namespace
+
 // One request as an endpoint handler sees it.
 struct Call {
     Poco::Net::HTTPServerRequest& req;
@@ -141,8 +131,6 @@ struct Call {
     Endpoint api = Endpoint::Chat;  // API routes: which one
     std::string arg;                // what the route's trailing '*' matched
 };
-
-}  // namespace
 
 using ForwardedHeaders = std::vector<std::pair<std::string, std::string>>;
 
@@ -254,17 +242,10 @@ private:
 bool Gateway::Impl::authorized(const Poco::Net::HTTPServerRequest& req) const {
     const auto& key = cfg->general.master_key;
     if (key.empty()) return true;
-    std::string presented;
-    const std::string& auth = req.get("Authorization", "");
-    auto bearer = [](const std::string& v) {
-        return v.size() > 7 && (v.compare(0, 7, "Bearer ") == 0 || v.compare(0, 7, "bearer ") == 0) ? v.substr(7) : v;
-    };
-    if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0))
-        presented = auth.substr(7);
-    else if (req.has("x-litellm-api-key"))  // LiteLLM's own header, with or without "Bearer "
-        presented = bearer(req.get("x-litellm-api-key"));
-    else
-        presented = req.get("api-key", "");
+    const auto& empty = Poco::Net::HTTPMessage::EMPTY;
+    const std::string presented =
+        presented_key(req.get("Authorization", empty), req.has("x-litellm-api-key"),
+                      req.get("x-litellm-api-key", empty), req.get("api-key", empty));
     return constant_time_equal(presented, key.reveal());
 }
 
@@ -329,24 +310,7 @@ void Handler::handleRequest(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSe
 
 namespace {
 
-// Who may call an endpoint.
-enum class Access {
-    Open,           // probes
-    Key,            // the master key (when one is set)
-    Observability,  // the master key when general_settings.metrics_auth
-};
-
-// The endpoint table: adding an endpoint is a handler plus a row here.
-struct EndpointRoute {
-    const char* method;
-    std::string_view path;  // query and trailing '/' stripped; a final '*' matches the (non-empty) rest
-    Access access;
-    void (Gateway::Impl::*handler)(Call&);
-    bool v1 = false;        // also served under /v1 (LiteLLM accepts both)
-    Endpoint api = Endpoint::Chat;
-    bool metrics = false;   // only with general_settings.metrics on (else an unknown path)
-};
-
+// The endpoint table (server/endpoints.hpp): adding an endpoint is a handler plus a row here.
 using Impl = Gateway::Impl;
 const EndpointRoute kRoutes[] = {
     {"GET", "/health/liveliness", Access::Open, &Impl::liveness},
@@ -363,20 +327,9 @@ const EndpointRoute kRoutes[] = {
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},
 };
 
-// Whether `route` serves `path`; `arg` gets what its '*' matched.
-bool path_matches(const EndpointRoute& route, std::string_view path, std::string& arg) {
-    if (route.v1 && path.substr(0, 4) == "/v1/") path.remove_prefix(3);
-    const std::string_view p = route.path;
-    if (!p.empty() && p.back() == '*') {
-        const std::string_view head = p.substr(0, p.size() - 1);
-        if (path.size() <= head.size() || path.substr(0, head.size()) != head) return false;
-        arg.assign(path.substr(head.size()));
-        return true;
-    }
-    return path == p;
-}
-
 }  // namespace
+
+std::span<const EndpointRoute> endpoint_routes() { return kRoutes; }
 
 void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp) {
     auto t0 = Clock::now();
@@ -391,38 +344,19 @@ void Gateway::Impl::handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPSer
 
     Call call{req, resp, request_id, echo_client_id ? client_id : Poco::Net::HTTPMessage::EMPTY, t0,
               Endpoint::Chat, {}};
-    std::string_view path = path_only(req.getURI());
-    while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
     const std::string& method = req.getMethod();
     const size_t limit = cfg->general.max_body_bytes;
-    const EndpointRoute* route = nullptr;
-    std::string allowed;  // methods of the routes serving this path, for a 405
-    for (const auto& r : kRoutes) {
-        if (r.metrics && !prom) continue;
-        std::string arg;
-        if (!path_matches(r, path, arg)) continue;
-        if (method != r.method) {
-            if (allowed.find(r.method) == std::string::npos) allowed += (allowed.empty() ? "" : ", ") + std::string(r.method);
-            continue;
-        }
-        route = &r;
-        call.arg = std::move(arg);
-        call.api = r.api;
-        break;
-    }
+    RouteMatch match = find_route(kRoutes, method, route_path(req.getURI()), prom != nullptr);
+    const EndpointRoute* route = match.route;
     if (!route) {
         discard_body(req, resp, limit);
-        if (allowed.empty()) {
-            send_error(resp, ApiError::not_found("Unknown path " + req.getURI().substr(0, 200), "unknown_url"));
-            return;
-        }
-        resp.set("Allow", allowed);
-        send_error(resp, ApiError::method_not_allowed("Method " + method + " is not allowed on this path; use " + allowed));
+        if (!match.allowed.empty()) resp.set("Allow", match.allowed);
+        send_error(resp, unmatched_route(match, method, req.getURI()));
         return;
     }
-    const bool needs_key = route->access == Access::Key ||
-                           (route->access == Access::Observability && cfg->general.metrics_auth);
-    if (needs_key && !authorized(req)) {
+    call.arg = std::move(match.arg);
+    call.api = route->api;
+    if (needs_key(route->access, cfg->general.metrics_auth) && !authorized(req)) {
         std::optional<RequestScope> scope;  // API calls are counted and logged, probes are not
         if (route->handler == &Impl::api) {
             scope.emplace(env, resp, request_id, path_only(req.getURI()), t0);
@@ -578,19 +512,8 @@ void Gateway::Impl::handle_api(Poco::Net::HTTPServerRequest& req, Poco::Net::HTT
         }
     }
     // Everything routing needs from the request, built once for every path.
-    router::RequestInfo info;
-    info.request_id = request_id;
-    info.model_group = parsed->model;
-    info.endpoint = ep;
-    info.stream = parsed->stream;
-    info.overrides_json = parsed->overrides_json;
-    if (parsed->overrides_json.size() > 2) info.overrides = flatten_json_object(parsed->overrides_json);
-    info.metadata_json = parsed->metadata_json;
-    info.num_retries = parsed->num_retries;
-    info.fallbacks = parsed->fallbacks;
-    info.strategies = parsed->strategies;
     const RequestTimeouts timeouts = request_timeouts(*parsed, cfg->router.max_request_timeout);
-    info.timeout = timeouts.timeout;
+    router::RequestInfo info = request_info(*parsed, ep, request_id, timeouts);
     ForwardedHeaders forwarded;
     for (const auto& name : cfg->general.forward_client_headers)
         for (auto it = req.find(name); it != req.end() && Poco::icompare(it->first, name) == 0; ++it)

@@ -48,6 +48,13 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
     return req;
 }
 
+upstream::Request UpstreamTransport::build(const config::Deployment& d, const config::RouterSettings& rs,
+                                           Endpoint e, bool stream, std::string body, const RequestTimeouts& t) {
+    upstream::Request req = build(d, rs, e, stream, ParsedBody{}, d.upstream.model, t);
+    req.body = std::move(body);
+    return req;
+}
+
 upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstream::Handler> handler) {
     const auto& d = cfg_.deployments[deployments_[index]];
     upstream::Request req = build(d, cfg_.router, endpoint_, stream_, *body_, models_[index], timeouts_);

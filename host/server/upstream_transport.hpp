@@ -34,6 +34,9 @@ public:
 
     // Path suffix per endpoint, e.g. "/chat/completions" (OpenAI's wire).
     static const char* path_for(Endpoint e);
+    // The same for a body already built (tests): the codec's URL and auth, `body` as is.
+    static upstream::Request build(const config::Deployment& d, const config::RouterSettings& rs, Endpoint e,
+                                   bool stream, std::string body, const RequestTimeouts& t);
     // Builds the upstream request (exposed for tests).
     static upstream::Request build(const config::Deployment& d, const config::RouterSettings& rs, Endpoint e,
                                    bool stream, const ParsedBody& body, std::string_view model,

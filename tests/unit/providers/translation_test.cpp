@@ -5,7 +5,7 @@
 #include "dispatch/executor.hpp"
 #include "surfaces/surface.hpp"
 
-#include "../executor_fakes.hpp"
+#include "../dispatch/executor_fakes.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // real ClientChannel; the relay writes to one end, the test is the client at
 // the other. Checks order, hand-back to Poco, back-pressure, hang-up and the
 // write timeout.
-#include "executor_fakes.hpp"
+#include "../dispatch/executor_fakes.hpp"
 #include "server/client_relay.hpp"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // The latency plugin's window / histogram structure, tested directly.
-#include "../../plugins/latency/latency_window.hpp"
+#include "../../../../plugins/latency/latency_window.hpp"
 
 #include <gtest/gtest.h>
 

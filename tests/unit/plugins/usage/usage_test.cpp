@@ -1,7 +1,7 @@
 // usage strategy (LiteLLM's usage-based routing), loaded as the real .so through
 // the loader, on FakeHost's clock: limits by rpm and tpm, the sliding window,
 // tokens from SUCCESS events (streams too), all-at-limit refusal with a retry hint.
-#include "strategy_test_support.hpp"
+#include "../strategy_test_support.hpp"
 
 #include <tailgate/testing.hpp>
 

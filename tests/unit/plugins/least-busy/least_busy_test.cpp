@@ -1,6 +1,6 @@
 // least-busy strategy, loaded as the real .so through the loader: fewest
 // in-flight attempts first, ties spread at random.
-#include "strategy_test_support.hpp"
+#include "../strategy_test_support.hpp"
 
 #include <tailgate/testing.hpp>
 

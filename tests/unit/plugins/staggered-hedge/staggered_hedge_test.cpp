@@ -2,7 +2,7 @@
 // (TAILGATE_PLUGIN_DIR), on FakeHost's clock; plus one pass through the Router
 // to check that the plan's admit hook reaches the plugin's budget.
 #include "config/config.hpp"
-#include "strategy_test_support.hpp"
+#include "../strategy_test_support.hpp"
 #include "router/router.hpp"
 
 #include <tailgate/testing.hpp>

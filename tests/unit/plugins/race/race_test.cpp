@@ -1,6 +1,6 @@
 // race strategy, loaded as the real .so through the loader (TAILGATE_PLUGIN_DIR),
 // alone and in chains after health / test-reverse, on FakeHost's clock.
-#include "strategy_test_support.hpp"
+#include "../strategy_test_support.hpp"
 
 #include <tailgate/testing.hpp>
 

@@ -1,5 +1,5 @@
 // health strategy, loaded as the real .so through the loader, on FakeHost's clock.
-#include "strategy_test_support.hpp"
+#include "../strategy_test_support.hpp"
 
 #include <tailgate/testing.hpp>
 

@@ -1,0 +1,129 @@
+// The endpoint table and the pure steps of dispatching to it (server/endpoints.hpp):
+// the real rows of gateway.cpp, looked up as a request would be.
+#include "server/endpoints.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+using namespace tailgate;
+using namespace tailgate::server;
+
+namespace {
+
+RouteMatch lookup(std::string_view method, std::string_view uri, bool metrics_on = true) {
+    return find_route(endpoint_routes(), method, route_path(uri), metrics_on);
+}
+
+}  // namespace
+
+TEST(EndpointTable, ApiRoutesNameTheirEndpointUnderBothPrefixes) {
+    struct Case {
+        const char* uri;
+        Endpoint api;
+    } cases[] = {{"/chat/completions", Endpoint::Chat},  {"/v1/chat/completions", Endpoint::Chat},
+                 {"/completions", Endpoint::Completions}, {"/v1/completions/", Endpoint::Completions},
+                 {"/embeddings", Endpoint::Embeddings},   {"/v1/embeddings?x=1", Endpoint::Embeddings}};
+    for (const auto& c : cases) {
+        const RouteMatch m = lookup("POST", c.uri);
+        ASSERT_NE(m.route, nullptr) << c.uri;
+        EXPECT_EQ(m.route->api, c.api) << c.uri;
+        EXPECT_EQ(m.route->access, Access::Key) << c.uri;
+        EXPECT_TRUE(m.allowed.empty());
+    }
+    // Chat and the other API routes share one handler; the row's api tells them apart.
+    EXPECT_EQ(lookup("POST", "/chat/completions").route->handler, lookup("POST", "/embeddings").route->handler);
+}
+
+TEST(EndpointTable, ProbesAreOpenAndOnlyAtTheRoot) {
+    for (const char* uri : {"/health", "/health/liveliness", "/health/liveness", "/health/readiness"}) {
+        const RouteMatch m = lookup("GET", uri);
+        ASSERT_NE(m.route, nullptr) << uri;
+        EXPECT_EQ(m.route->access, Access::Open) << uri;
+    }
+    EXPECT_EQ(lookup("GET", "/v1/health").route, nullptr);  // LiteLLM has no /v1 probes either
+    EXPECT_NE(lookup("GET", "/health").route->handler, lookup("GET", "/health/liveness").route->handler);
+}
+
+TEST(EndpointTable, ObservabilityPagesExistOnlyWithMetrics) {
+    for (const char* uri : {"/metrics", "/stats/strategies", "/ui"}) {
+        const RouteMatch on = lookup("GET", uri, true);
+        ASSERT_NE(on.route, nullptr) << uri;
+        EXPECT_EQ(on.route->access, Access::Observability);
+        const RouteMatch off = lookup("GET", uri, false);
+        EXPECT_EQ(off.route, nullptr) << uri;
+        EXPECT_TRUE(off.allowed.empty()) << "an unknown path, not a wrong method";
+    }
+}
+
+TEST(EndpointTable, ModelRoutesCaptureTheName) {
+    const RouteMatch list = lookup("GET", "/v1/models");
+    ASSERT_NE(list.route, nullptr);
+    EXPECT_TRUE(list.arg.empty());
+    const RouteMatch one = lookup("GET", "/v1/models/openai/gpt-4o");
+    ASSERT_NE(one.route, nullptr);
+    EXPECT_EQ(one.arg, "openai/gpt-4o");
+    EXPECT_NE(one.route->handler, list.route->handler);
+    EXPECT_EQ(lookup("GET", "/models/").route, list.route) << "a trailing '/' is the list, not an empty name";
+}
+
+TEST(EndpointTable, WrongMethodIs405WithAllow) {
+    const RouteMatch m = lookup("GET", "/v1/chat/completions");
+    EXPECT_EQ(m.route, nullptr);
+    EXPECT_EQ(m.allowed, "POST");
+    const ApiError e = unmatched_route(m, "GET", "/v1/chat/completions");
+    EXPECT_EQ(e.status, 405);
+    EXPECT_EQ(e.message, "Method GET is not allowed on this path; use POST");
+    EXPECT_NE(e.body().find("\"error\""), std::string::npos) << e.body();
+
+    const RouteMatch d = lookup("DELETE", "/models/x");
+    EXPECT_EQ(d.allowed, "GET");
+}
+
+TEST(EndpointTable, UnknownPathIs404InOpenAIShape) {
+    const RouteMatch m = lookup("POST", "/v2/chat/completions");
+    EXPECT_EQ(m.route, nullptr);
+    EXPECT_TRUE(m.allowed.empty());
+    const std::string long_uri = "/nope/" + std::string(500, 'x');
+    const ApiError e = unmatched_route(m, "POST", long_uri);
+    EXPECT_EQ(e.status, 404);
+    EXPECT_EQ(e.code, "unknown_url");
+    EXPECT_EQ(e.message, "Unknown path " + long_uri.substr(0, 200));
+    EXPECT_NE(e.body().find("\"error\""), std::string::npos);
+}
+
+TEST(EndpointTable, RoutePathStripsQueryAndTrailingSlashes) {
+    EXPECT_EQ(route_path("/v1/models?limit=2"), "/v1/models");
+    EXPECT_EQ(route_path("/v1/models///"), "/v1/models");
+    EXPECT_EQ(route_path("/"), "/");
+    EXPECT_EQ(route_path("/?a=/"), "/");
+    EXPECT_EQ(path_only("/x/?q"), "/x/");
+}
+
+TEST(EndpointAccess, WhoNeedsTheKey) {
+    EXPECT_FALSE(needs_key(Access::Open, true));
+    EXPECT_TRUE(needs_key(Access::Key, false));
+    EXPECT_TRUE(needs_key(Access::Observability, true));
+    EXPECT_FALSE(needs_key(Access::Observability, false));
+}
+
+TEST(EndpointAccess, PresentedKeyFollowsLiteLLMsOrder) {
+    EXPECT_EQ(presented_key("Bearer sk-1", true, "sk-2", "sk-3"), "sk-1");
+    EXPECT_EQ(presented_key("bearer sk-1", false, "", ""), "sk-1");
+    // Not a bearer token: the LiteLLM header, with or without its own "Bearer ".
+    EXPECT_EQ(presented_key("Basic dXNlcg==", true, "Bearer sk-2", "sk-3"), "sk-2");
+    EXPECT_EQ(presented_key("", true, "sk-2", "sk-3"), "sk-2");
+    // Present but empty still wins over api-key (as before: the header was asked for).
+    EXPECT_EQ(presented_key("", true, "", "sk-3"), "");
+    EXPECT_EQ(presented_key("", false, "", "sk-3"), "sk-3");
+    EXPECT_EQ(presented_key("Bearer ", false, "", "sk-3"), "sk-3") << "\"Bearer \" alone carries no key";
+}
+
+TEST(EndpointAccess, KeyComparison) {
+    EXPECT_TRUE(constant_time_equal("sk-master", "sk-master"));
+    EXPECT_FALSE(constant_time_equal("sk-maste", "sk-master"));
+    EXPECT_FALSE(constant_time_equal("sk-masterr", "sk-master"));
+    EXPECT_FALSE(constant_time_equal("sk-mastex", "sk-master"));
+    EXPECT_FALSE(constant_time_equal("", ""));  // no key configured matches nothing here
+    EXPECT_FALSE(constant_time_equal("sk-mastersk-master", "sk-master"));
+}

@@ -21,16 +21,19 @@
 namespace {
 
 const char* kUsage =
-    "Usage: tailgate --config FILE [--host 127.0.0.1] [--port 4000] [--check]\n"
+    "Usage: tailgate --config FILE [--host 127.0.0.1] [--port 4000] [--state-dir DIR] [--check]\n"
     "\n"
     "  --config FILE   LiteLLM-style config.yaml (model_list, router_settings, general_settings)\n"
     "  --host ADDR     listen address (default: general_settings.host, else 127.0.0.1)\n"
     "  --port N        listen port (default: general_settings.port, else 4000; 0 = any free port)\n"
+    "  --state-dir DIR where admin API changes are kept (SQLite revision log; default: $TAILGATE_STATE_DIR,\n"
+    "                  else in memory only: changes are lost at exit)\n"
     "  --check         validate the config and load the strategy plugins, print what would run, exit 0/1\n"
     "  --version       print the version\n"
     "  --help          this text\n"
     "\n"
-    "Environment: TAILGATE_PLUGIN_PATH=dir1:dir2 adds plugin directories (absolute paths only).\n";
+    "Environment: TAILGATE_PLUGIN_PATH=dir1:dir2 adds plugin directories (absolute paths only).\n"
+    "Signals: SIGHUP re-reads the config file (kept when invalid); SIGTERM/SIGINT drain and stop.\n";
 
 void setup_logging(const tailgate::config::Config* cfg) {
     auto logger = spdlog::stderr_color_mt("tailgate");
@@ -122,7 +125,8 @@ void drain(tailgate::server::Gateway& gw, std::chrono::milliseconds timeout, con
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string config_path, host;
+    std::string config_path, host, state_dir;
+    if (const char* d = std::getenv("TAILGATE_STATE_DIR")) state_dir = d;
     int port = -1;
     bool check = false;
     for (int i = 1; i < argc; ++i) {
@@ -153,6 +157,8 @@ int main(int argc, char** argv) {
                 return 2;
             }
             port = static_cast<int>(p);
+        } else if (a == "--state-dir") {
+            state_dir = value("--state-dir");
         } else if (a == "--check") {
             check = true;
         } else {
@@ -195,36 +201,42 @@ int main(int argc, char** argv) {
         }
     }
 
-    // Block the stop signals before any thread starts, then wait for one.
+    // Block the signals before any thread starts; this thread waits for them.
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    sigset_t waited = stop_signals;
+    sigaddset(&waited, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &waited, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
     std::unique_ptr<tailgate::server::Gateway> gw;
     int bound = 0;
     try {
-        gw = std::make_unique<tailgate::server::Gateway>(cfg, dirs);
+        auto store = state_dir.empty() ? tailgate::control::memory_store() : tailgate::control::open_sqlite_store(state_dir);
+        spdlog::info("admin changes are kept in {}", store->where());
+        gw = std::make_unique<tailgate::server::Gateway>(cfg, std::move(store));
         bound = gw->start(host.empty() ? cfg->general.host : host, port >= 0 ? port : cfg->general.port);
     } catch (const std::exception& e) {
         spdlog::error("cannot start: {}", e.what());
         return 1;
     }
-    for (const auto* p : gw->router().instances())
+    const auto gen = gw->generation();
+    for (const auto* p : gen->router->instances())
         spdlog::info("strategy '{}' loaded from {}", p->name(), resolved_path(*p));
     std::string shown_host = host.empty() ? cfg->general.host : host;
     spdlog::info("tailgate {} listening on http://{}:{} — chain: {}", TAILGATE_VERSION, shown_host, bound,
                  [&] {
                      std::string s;
-                     for (const auto& n : gw->router().chain_names()) s += (s.empty() ? "" : " → ") + n;
+                     for (const auto& n : gen->router->chain_names()) s += (s.empty() ? "" : " → ") + n;
                      return s;
                  }());
     std::cout << "listening on " << shown_host << ":" << bound << std::endl;
 
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    // SIGHUP: reload on this thread (never an Asio one), then keep waiting.
+    while (sigwait(&waited, &sig) == 0 && sig == SIGHUP) gw->reload("SIGHUP");
     drain(*gw, cfg->general.drain_timeout, stop_signals, sig);
     gw->stop();
     return 0;

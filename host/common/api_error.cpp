@@ -1,5 +1,7 @@
 #include "common/api_error.hpp"
 
+#include "common/utf8.hpp"
+
 #include <cstdio>
 
 namespace tailgate {
@@ -46,25 +48,40 @@ ApiError ApiError::unavailable(std::string msg, long retry_after_s) {
     return e;
 }
 
+// One escaper for every JSON the gateway writes (error bodies, the JSON log,
+// the stats page): control characters and DEL as \u00XX, invalid UTF-8 as
+// U+FFFD, so the output is always valid JSON.
 void json_escape_into(std::string& out, std::string_view s) {
-    for (unsigned char c : s) {
+    out.reserve(out.size() + s.size());
+    for (size_t i = 0; i < s.size();) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            size_t n = utf8_sequence_length(s, i);
+            if (n == 0) {
+                out += "\\ufffd";
+                ++i;
+            } else {
+                out.append(s.substr(i, n));
+                i += n;
+            }
+            continue;
+        }
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;
             case '\n': out += "\\n"; break;
             case '\r': out += "\\r"; break;
             case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
             default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
+                if (c < 0x20 || c == 0x7f) {
+                    char u[8];
+                    std::snprintf(u, sizeof u, "\\u%04x", c);
+                    out += u;
                 } else {
                     out += static_cast<char>(c);
                 }
         }
+        ++i;
     }
 }
 

@@ -1,5 +1,8 @@
 #include "metrics/json_log.hpp"
 
+#include "common/api_error.hpp"
+#include "common/utf8.hpp"
+
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -13,24 +16,6 @@ namespace tailgate::logfmt {
 
 namespace {
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid.
-size_t utf8_len(std::string_view s, size_t i) {
-    auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
-    auto cont = [&](size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) {
-        return i + k < s.size() && b(k) >= lo && b(k) <= hi;
-    };
-    unsigned c = b(0);
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-    if (c == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
-    if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return cont(1) && cont(2) ? 3 : 0;
-    if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;  // no surrogates
-    if (c == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
-    if (c >= 0xF1 && c <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
-    if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
-    return 0;
-}
-
 class MessageFlag final : public spdlog::custom_flag_formatter {
 public:
     void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
@@ -41,7 +26,7 @@ public:
             buf.assign(p.substr(1));
         } else {
             buf += "\"msg\":\"";
-            append_escaped(buf, p);
+            json_escape_into(buf, p);
             buf += '"';
         }
         dest.append(buf.data(), buf.data() + buf.size());
@@ -82,7 +67,7 @@ void append_printable(std::string& out, std::string_view s) {
             ++i;
             continue;
         }
-        const size_t n = c >= 0x80 ? utf8_len(s, i) : 0;
+        const size_t n = c >= 0x80 ? utf8_sequence_length(s, i) : 0;
         const bool c1 = n == 2 && c == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0;  // U+0080..U+009F
         if (n == 0 || c1) {
             escape(c);
@@ -104,40 +89,6 @@ std::unique_ptr<spdlog::formatter> make_formatter(bool json) {
     return f;
 }
 
-void append_escaped(std::string& out, std::string_view s) {
-    out.reserve(out.size() + s.size());
-    for (size_t i = 0; i < s.size();) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x80) {
-            size_t n = utf8_len(s, i);
-            if (n == 0) {
-                out += "\\ufffd";
-                ++i;
-            } else {
-                out.append(s.substr(i, n));
-                i += n;
-            }
-            continue;
-        }
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    char u[8];
-                    std::snprintf(u, sizeof u, "\\u%04x", c);
-                    out += u;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-        ++i;
-    }
-}
-
 std::optional<std::string> compact_json(std::string_view json) {
     rapidjson::Document d;
     d.Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
@@ -151,14 +102,14 @@ std::optional<std::string> compact_json(std::string_view json) {
 void Fields::key(std::string_view k) {
     if (!s_.empty()) s_ += ',';
     s_ += '"';
-    append_escaped(s_, k);
+    json_escape_into(s_, k);
     s_ += "\":";
 }
 
 Fields& Fields::str(std::string_view k, std::string_view v) {
     key(k);
     s_ += '"';
-    append_escaped(s_, v);
+    json_escape_into(s_, v);
     s_ += '"';
     return *this;
 }

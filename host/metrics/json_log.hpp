@@ -26,9 +26,6 @@ inline constexpr char kStructuredMarker = '\x1e';
 // The formatter for the default logger: text or JSON lines.
 std::unique_ptr<spdlog::formatter> make_formatter(bool json);
 
-// Appends `s` JSON-escaped (no quotes), replacing invalid UTF-8 with U+FFFD.
-void append_escaped(std::string& out, std::string_view s);
-
 // Appends `s` with every byte outside printable ASCII and valid, non-control
 // UTF-8 written as \xNN (what text-mode log lines do to their messages).
 void append_printable(std::string& out, std::string_view s);

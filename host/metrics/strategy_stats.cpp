@@ -1,5 +1,7 @@
 #include "metrics/strategy_stats.hpp"
 
+#include "common/api_error.hpp"
+
 #include "metrics/json_log.hpp"
 
 #include <fmt/format.h>
@@ -91,7 +93,7 @@ std::string rate(uint64_t a, uint64_t b) {
 
 std::string quote(const std::string& s) {
     std::string out = "\"";
-    logfmt::append_escaped(out, s);
+    json_escape_into(out, s);
     out += '"';
     return out;
 }

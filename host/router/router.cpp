@@ -41,6 +41,33 @@ DeploymentStats DeploymentState::snapshot() const {
     return s;
 }
 
+void DeploymentState::adopt(const DeploymentState& old, int64_t now_ms) {
+    attempts.store(old.attempts.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    successes.store(old.successes.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    failures.store(old.failures.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    cancelled.store(old.cancelled.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    // in_flight stays 0: the old generation's attempts are counted (and end) there.
+    std::scoped_lock lk(mu, old.mu);
+    ttft = old.ttft;
+    total = old.total;
+    int64_t until = std::max(old.carried_cooldown_until_ms.load(std::memory_order_relaxed),
+                             old.health == Health::Cooling ? old.cooldown_until_ms : 0);
+    // Published health stays the new plugins' to set; the host enforces what is left of the cooldown.
+    if (until > now_ms) carried_cooldown_until_ms.store(until, std::memory_order_relaxed);
+}
+
+std::optional<uint32_t> Router::index_of(std::string_view id) const {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) return std::nullopt;
+    return it->second;
+}
+
+void Router::adopt_state(const Router& previous) {
+    const int64_t now = now_ms();
+    for (uint32_t i = 0; i < states_.size(); ++i)
+        if (auto old = previous.index_of(cfg_->deployments[i].id)) states_[i]->adopt(*previous.states_[*old], now);
+}
+
 tg_host_api Router::make_host_api(Router* self) {
     tg_host_api api{};
     api.struct_size = sizeof api;
@@ -112,6 +139,7 @@ Router::Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry
         v.output_cost_per_token = d.output_cost_per_token;
         views_.push_back(v);
         states_.push_back(std::make_unique<DeploymentState>());
+        by_id_.emplace(d.id, i);
         auto& members = groups_[d.model_name];
         if (members.empty() && config::is_wildcard(d.model_name)) patterns_.push_back(d.model_name);
         members.push_back(i);
@@ -210,8 +238,15 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
     std::vector<tg_candidate> candidates;
     stats.reserve(members.size());
     candidates.reserve(members.size());
-    for (uint32_t idx : members) stats.push_back(plugin::to_abi(states_[idx]->snapshot()));
-    for (size_t k = 0; k < members.size(); ++k) candidates.push_back(tg_candidate{&views_[members[k]], &stats[k]});
+    const int64_t now = now_ms();
+    const auto eligible = host_eligible(members, now);
+    for (uint32_t idx : eligible) stats.push_back(plugin::to_abi(states_[idx]->snapshot()));
+    for (size_t k = 0; k < eligible.size(); ++k) candidates.push_back(tg_candidate{&views_[eligible[k]], &stats[k]});
+    if (candidates.empty()) {
+        out.status = GroupRoute::Refused;
+        out.message = "every deployment of the group is drained";
+        return out;
+    }
 
     // On the heap: a pool thread's stack pages stay resident once touched, and
     // the plan plus its per-plugin copy would add ~10 KB to every thread.
@@ -235,7 +270,6 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
     treq.stream = req.stream ? 1 : 0;
     treq.overrides_json = req.overrides_json.c_str();
     treq.metadata_json = req.metadata_json.c_str();
-    const int64_t now = now_ms();
     treq.now_ms = now;
     std::vector<tg_kv> kv;
     kv.reserve(req.overrides.size());
@@ -326,6 +360,27 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
                                                          config::Millis(backoff)});
         }
     }
+    return out;
+}
+
+// The members the host lets the chain see: not drained, and not in a cooldown
+// carried over a reload unless that would leave nothing.
+std::vector<uint32_t> Router::host_eligible(const std::vector<uint32_t>& members, int64_t now) const {
+    std::vector<uint32_t> out;
+    out.reserve(members.size());
+    bool carried = false;
+    for (uint32_t idx : members) {
+        const auto& st = *states_[idx];
+        if (st.drained.load(std::memory_order_relaxed)) continue;
+        if (st.carried_cooldown_until_ms.load(std::memory_order_relaxed) > now) {
+            carried = true;
+            continue;
+        }
+        out.push_back(idx);
+    }
+    if (out.empty() && carried)
+        for (uint32_t idx : members)
+            if (!states_[idx]->drained.load(std::memory_order_relaxed)) out.push_back(idx);
     return out;
 }
 

@@ -16,6 +16,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -66,8 +68,16 @@ struct DeploymentState {
     LatencySummary total;
     Health health = Health::Healthy;
     int64_t cooldown_until_ms = 0;
+    // Host-owned, keyed by deployment identity across reloads (control plane):
+    std::atomic<bool> drained{false};  // taken out by an operator: no new requests
+    // A cooldown carried over a reload: the new generation's health instance
+    // starts fresh, so the host skips the deployment until then (unless nothing
+    // else is left in its group).
+    std::atomic<int64_t> carried_cooldown_until_ms{0};
 
     DeploymentStats snapshot() const;
+    // Takes over `old`'s counters and published values (same deployment identity).
+    void adopt(const DeploymentState& old, int64_t now_ms);
 };
 
 class Router {
@@ -83,6 +93,13 @@ public:
     const config::Config& config() const { return *cfg_; }
     const config::Deployment& deployment(uint32_t i) const { return cfg_->deployments[i]; }
     const DeploymentState& state(uint32_t i) const { return *states_[i]; }
+    // The deployment with this model_info.id (identity), if any.
+    std::optional<uint32_t> index_of(std::string_view id) const;
+    // Hot reload: every deployment whose identity `previous` also has takes
+    // over its state (counters, latency, health). Call before serving.
+    void adopt_state(const Router& previous);
+    // Drained deployments get no new requests (in-flight ones finish).
+    void set_drained(uint32_t i, bool drained) const { states_[i]->drained.store(drained, std::memory_order_relaxed); }
     size_t deployment_count() const { return cfg_->deployments.size(); }
     const std::vector<std::string>& chain_names() const { return chain_names_; }
     // Every plugin instance the router made (chain first, then the request-only
@@ -124,6 +141,7 @@ private:
     GroupRoute route_group(const std::string& group, const RequestInfo& req, const Chain& chain,
                            std::string& note) const;
     std::variant<Chain, ApiError> chain_for(const RequestInfo& req) const;
+    std::vector<uint32_t> host_eligible(const std::vector<uint32_t>& members, int64_t now) const;
     plugin::InstancePtr make_instance(const config::StrategySpec& spec) const;
     void dispatch_event(const tg_event& ev) const;
     ApiError unknown_group(const std::string& group) const;
@@ -137,6 +155,7 @@ private:
     std::vector<tg_deployment> views_;                       // C views of cfg_->deployments
     std::vector<std::unique_ptr<DeploymentState>> states_;
     std::unordered_map<std::string, std::vector<uint32_t>> groups_;
+    std::unordered_map<std::string_view, uint32_t> by_id_;  // views into cfg_->deployments[].id
     std::vector<std::string> patterns_;  // wildcard groups, most specific (longest literal part) first
     tg_host_api host_api_{};
     HealthListener health_listener_;

@@ -7,7 +7,7 @@
 // batch — the merged 200, or the first part's error when none succeeded.
 #pragma once
 
-#include "server/client_relay.hpp"
+#include "server/frontend/front_end.hpp"
 
 #include <functional>
 #include <memory>
@@ -18,7 +18,7 @@
 
 namespace tailgate::server {
 
-class AllResultsSource final : public ResponseSource {
+class AllResultsSource final : public frontend::ResponseSource {
 public:
     struct Part {
         std::string group;

@@ -55,6 +55,9 @@ tr.sub th { font-weight:500; font-size:11px; }
   <h1>Tailgate</h1>
   <label>window <select id="window"><option value="5m">5 min</option><option value="1h">1 h</option></select></label>
   <span class="sp"></span>
+  <span id="control" title="config revision, last reload or admin change, drained deployments"></span>
+  <form id="login" hidden><input type="password" id="key" placeholder="master key" autocomplete="current-password">
+    <button type="submit">Sign in</button></form>
   <span id="status">loading&hellip;</span>
 </header>
 <main>
@@ -310,11 +313,35 @@ tr.sub th { font-weight:500; font-size:11px; }
 
   // Relative to where /ui is served (works behind a path-prefixing proxy).
   const BASE = location.pathname.replace(/\/ui\/?$/, "") + "/";
+  // The master key, typed into the login form: kept for this tab only, sent as a header (never in a URL).
+  let KEY = sessionStorage.getItem("tailgate-key") || "";
+  const login = document.getElementById("login");
+  login.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    KEY = document.getElementById("key").value;
+    sessionStorage.setItem("tailgate-key", KEY);
+    login.hidden = true;
+    clearTimeout(timer);
+    poll();
+  });
   async function getText(path) {
-    const r = await fetch(BASE + path, { cache: "no-store", credentials: "same-origin" });
-    if (r.status === 401) throw new Error(path + ": 401 (metrics_auth is on: send the master key as a header)");
+    const headers = KEY ? { Authorization: "Bearer " + KEY } : {};
+    const r = await fetch(BASE + path, { cache: "no-store", credentials: "same-origin", headers });
+    if (r.status === 401) {
+      login.hidden = false;
+      throw new Error("sign in with the master key");
+    }
     if (!r.ok) throw new Error(path + ": HTTP " + r.status);
     return r.text();
+  }
+  // Revision, last change and drained deployments (the admin API: needs the key).
+  async function pollControl() {
+    if (!KEY) return;
+    try {
+      const s = JSON.parse(await getText("admin/status"));
+      document.getElementById("control").textContent = "revision " + s.revision + " · last change: " +
+        s.last_result.slice(0, 80) + " · drained: " + (s.drained.length ? s.drained.join(", ") : "none");
+    } catch (e) { /* the admin API is optional for the page */ }
   }
 
   let states = null;
@@ -329,6 +356,7 @@ tr.sub th { font-weight:500; font-size:11px; }
   async function poll() {
     try {
       const [statsText, metricsText] = await Promise.all([getText("stats/strategies"), getText("metrics")]);
+      pollControl();
       lastDoc = JSON.parse(statsText);
       const m = parseMetrics(metricsText);
       states = m.states;
@@ -347,9 +375,10 @@ tr.sub th { font-weight:500; font-size:11px; }
     } catch (e) {
       setStatus(String(e.message || e), true);
     } finally {
-      setTimeout(poll, POLL_MS);
+      timer = setTimeout(poll, POLL_MS);
     }
   }
+  let timer = null;
   winSel.addEventListener("change", render);
   poll();
 })();

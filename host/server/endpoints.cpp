@@ -58,7 +58,8 @@ ApiError unmatched_route(const RouteMatch& m, std::string_view method, std::stri
 }
 
 bool needs_key(Access access, bool metrics_auth) {
-    return access == Access::Key || (access == Access::Observability && metrics_auth);
+    return access == Access::Key || access == Access::Admin || access == Access::Dashboard ||
+           (access == Access::Observability && metrics_auth);
 }
 
 std::string presented_key(std::string_view authorization, bool has_litellm_key, std::string_view litellm_key,

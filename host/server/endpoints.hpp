@@ -8,6 +8,7 @@
 
 #include "common/api_error.hpp"
 #include "common/vocabulary.hpp"
+#include "control/admin_api.hpp"
 #include "server/gateway.hpp"
 
 #include <span>
@@ -23,6 +24,8 @@ enum class Access {
     Open,           // probes
     Key,            // the master key (when one is set)
     Observability,  // the master key when general_settings.metrics_auth
+    Admin,          // the master key, always (refused when none is set)
+    Dashboard,      // the master key when one is set (the page itself has a login form)
 };
 
 // A row of the endpoint table: adding an endpoint is a handler plus a row.
@@ -34,6 +37,7 @@ struct EndpointRoute {
     bool v1 = false;       // also served under /v1 (LiteLLM accepts both)
     Endpoint api = Endpoint::Chat;
     bool metrics = false;  // only with general_settings.metrics on (else an unknown path)
+    control::AdminApi::Handler admin = nullptr;  // admin routes (handler Impl::admin): the function serving it
 };
 
 std::span<const EndpointRoute> endpoint_routes();

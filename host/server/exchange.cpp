@@ -1,8 +1,6 @@
 #include "server/exchange.hpp"
 #include "server/request_body.hpp"
 
-#include <Poco/Net/HTTPResponse.h>
-#include <Poco/String.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -40,7 +38,7 @@ void RequestScope::record() {
     recorded = true;
     if (!g.prom && !g.json_log) return;
     try {
-        sample.http_status = status ? status : resp ? static_cast<int>(resp->getStatus()) : 0;
+        sample.http_status = status ? status : req ? req->status() : 0;
         sample.total_s = seconds(Clock::now() - t0);
         if (g.prom) g.prom->request_finished(sample, stream_counted);
         if (g.strat && strat) {
@@ -68,17 +66,15 @@ void RequestScope::record() {
 
 }
 
-void RelayedExchange::adopt(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp,
-                            Clock::time_point start, std::unique_ptr<RequestScope> request_scope,
+void RelayedExchange::adopt(const frontend::Request& req, Clock::time_point start, std::unique_ptr<RequestScope> request_scope,
                             std::unique_ptr<Drain::Request> drain_entry, Admission::Ticket admission_ticket) {
-    uri = req.getURI();
-    version = req.getVersion();
-    keep_alive_ = resp.getKeepAlive();
-    for (const auto& [name, value] : resp)
-        if (Poco::icompare(name, "Connection") != 0) header(name, value);
+    uri = req.uri();
+    version = req.version();
+    keep_alive_ = req.keep_alive();
+    headers += req.header_lines();
     t0 = start;
     scope = std::move(request_scope);
-    scope->resp = nullptr;
+    scope->req = nullptr;
     active = std::move(drain_entry);
     ticket = std::move(admission_ticket);
 }
@@ -101,13 +97,12 @@ void RelayedExchange::head(std::string& out, int code, std::string_view content_
     out += ' ';
     out += std::to_string(code);
     out += ' ';
-    out += Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(code));
+    out += frontend::reason_phrase(code);
     out += "\r\n";
     header("Content-Type", content_type);
     if (length >= 0) header("Content-Length", std::to_string(length));
     else if (chunked) header("Transfer-Encoding", "chunked");
-    header("Connection", keep_alive_ ? Poco::Net::HTTPMessage::CONNECTION_KEEP_ALIVE
-                                     : Poco::Net::HTTPMessage::CONNECTION_CLOSE);
+    header("Connection", keep_alive_ ? "Keep-Alive" : "Close");
     out += headers;
     out += "\r\n";
 }
@@ -183,7 +178,7 @@ bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
             return true;
         }
         // HTTP/1.0 has no chunked encoding: the stream ends with the connection.
-        if (version == Poco::Net::HTTPMessage::HTTP_1_0) keep_alive_ = false;
+        if (version == "HTTP/1.0") keep_alive_ = false;
         else chunked = true;
         header("Cache-Control", "no-cache");
         head(out, 200, "text/event-stream", -1);
@@ -220,82 +215,97 @@ void ApiExchange::finish() {
     }
     const bool per_attempt = (g.strat && traced) || g.json_log;
     const auto records = per_attempt ? executor->records() : std::vector<dispatch::AttemptRecord>{};
-    if (g.strat && traced) {
-        const auto& tr = traced->trace();
-        metrics::StrategyStats::Request sr;
-        sr.group = sc.sample.group;
-        sr.stream = plan.stream;
-        sr.hedges = tr.hedges;
-        sr.hedge_won = tr.hedge_won;
-        sr.race = tr.race;
-        sr.winner = tr.winner ? static_cast<int>(*tr.winner) : -1;
-        for (size_t i = 0; i < records.size(); ++i) {
-            const auto& r = records[i];
-            metrics::StrategyStats::Attempt a;
-            a.deployment = plan.attempts[i].deployment;
-            a.launched = r.state != dispatch::AttemptState::NotLaunched && r.state != dispatch::AttemptState::Refused;
-            a.success = r.state == dispatch::AttemptState::Won;
-            // A shadowed primary lost too; its true latency is recorded when it finishes.
-            a.lost = (r.state == dispatch::AttemptState::Cancelled || r.state == dispatch::AttemptState::Shadow) &&
-                     tr.winner && *tr.winner != i;
-            a.ttft_ms = r.ttft_ms;
-            a.total_ms = r.total_ms;
-            sr.attempts.push_back(a);
-        }
-        sc.strat = std::move(sr);
-    }
-    if (g.json_log) {
-        const auto& tr = traced->trace();
-        logfmt::Fields& f = sc.detail;
-        f.boolean("stream", plan.stream);
-        f.integer("attempts", executor->launched());
-        std::string list = "[";
-        for (size_t i = 0; i < records.size(); ++i) {
-            const auto& r = records[i];
-            if (r.state == dispatch::AttemptState::NotLaunched) continue;
-            logfmt::Fields a;
-            a.integer("attempt", static_cast<int64_t>(i))
-                .str("deployment", g.cfg->deployments[plan.attempts[i].deployment].id)
-                .str("outcome", attempt_state_name(r.state));
-            if (r.ttft_ms >= 0) a.num("ttft_ms", r.ttft_ms);
-            if (r.total_ms >= 0) a.num("total_ms", r.total_ms);
-            if (r.state == dispatch::AttemptState::Failed) {
-                a.str("error_class", error_class_name(r.error_class));
-                if (r.http_status) a.integer("http_status", r.http_status);
-            }
-            if (list.size() > 1) list += ',';
-            list += a.object();
-        }
-        list += ']';
-        f.raw("deployments", list);
-        if (tr.winner) f.str("winner", g.cfg->deployments[plan.attempts[*tr.winner].deployment].id);
-        else f.null("winner");
-        if (ttft_ms >= 0) f.num("ttft_ms", ttft_ms);
-        if (tr.prompt_tokens >= 0 || tr.completion_tokens >= 0)
-            f.raw("tokens", logfmt::Fields()
-                                .integer("prompt", tr.prompt_tokens)
-                                .integer("completion", tr.completion_tokens)
-                                .object());
-        if (tr.retries) f.integer("retries", tr.retries);
-        if (tr.hedges) f.integer("hedges", tr.hedges);
-        if (tr.race) f.boolean("race", true);
-        if (!routed.note.empty()) f.str("note", routed.note);
-        f.str("outcome", outcome);
-        if (info.metadata_json != "{}") {
-            auto meta = info.metadata_json.size() <= 8192 ? logfmt::compact_json(info.metadata_json) : std::nullopt;
-            f.raw("metadata", meta ? *meta : std::string("{\"_dropped\":\"too large or invalid\"}"));
-        }
-    } else if (spdlog::should_log(spdlog::level::info)) {  // nothing to format at log_level warn
-        const double total_ms = ms_since(t0);
-        std::string meta =
-            info.metadata_json == "{}" ? std::string() : " metadata=" + info.metadata_json.substr(0, 256);
-        spdlog::info(
-            "{}{}{} {} model={} deployment={} status={} attempts={} ttft_ms={:.1f} total_ms={:.1f} stream={}{}{}{} {}",
-            sc.request_id, sc.client_request_id.empty() ? "" : " client_request_id=", sc.client_request_id, uri, info.model_group, deployment_id, status, executor->launched(), ttft_ms, total_ms,
-            plan.stream, routed.note.empty() ? "" : " note=", routed.note, meta, outcome);
-    }
+    if (g.strat && traced) sc.strat = strategy_request(records);
+    if (g.json_log) json_detail(records);
+    else if (spdlog::should_log(spdlog::level::info)) log_line();  // nothing to format at log_level warn
     sc.record();
     release();
+}
+
+metrics::StrategyStats::Request ApiExchange::strategy_request(const std::vector<dispatch::AttemptRecord>& records) const {
+    const dispatch::Plan& plan = routed.plan;
+    const auto& tr = traced->trace();
+    metrics::StrategyStats::Request sr;
+    sr.group = scope->sample.group;
+    sr.stream = plan.stream;
+    sr.hedges = tr.hedges;
+    sr.hedge_won = tr.hedge_won;
+    sr.race = tr.race;
+    sr.winner = tr.winner ? static_cast<int>(*tr.winner) : -1;
+    for (size_t i = 0; i < records.size(); ++i) {
+        const auto& r = records[i];
+        metrics::StrategyStats::Attempt a;
+        a.deployment = plan.attempts[i].deployment;
+        a.launched = r.state != dispatch::AttemptState::NotLaunched && r.state != dispatch::AttemptState::Refused;
+        a.success = r.state == dispatch::AttemptState::Won;
+        // A shadowed primary lost too; its true latency is recorded when it finishes.
+        a.lost = (r.state == dispatch::AttemptState::Cancelled || r.state == dispatch::AttemptState::Shadow) &&
+                 tr.winner && *tr.winner != i;
+        a.ttft_ms = r.ttft_ms;
+        a.total_ms = r.total_ms;
+        sr.attempts.push_back(a);
+    }
+    return sr;
+}
+
+std::string ApiExchange::attempts_json(const std::vector<dispatch::AttemptRecord>& records) const {
+    const dispatch::Plan& plan = routed.plan;
+    std::string list = "[";
+    for (size_t i = 0; i < records.size(); ++i) {
+        const auto& r = records[i];
+        if (r.state == dispatch::AttemptState::NotLaunched) continue;
+        logfmt::Fields a;
+        a.integer("attempt", static_cast<int64_t>(i))
+            .str("deployment", g.cfg->deployments[plan.attempts[i].deployment].id)
+            .str("outcome", attempt_state_name(r.state));
+        if (r.ttft_ms >= 0) a.num("ttft_ms", r.ttft_ms);
+        if (r.total_ms >= 0) a.num("total_ms", r.total_ms);
+        if (r.state == dispatch::AttemptState::Failed) {
+            a.str("error_class", error_class_name(r.error_class));
+            if (r.http_status) a.integer("http_status", r.http_status);
+        }
+        if (list.size() > 1) list += ',';
+        list += a.object();
+    }
+    list += ']';
+    return list;
+}
+
+void ApiExchange::json_detail(const std::vector<dispatch::AttemptRecord>& records) {
+    const dispatch::Plan& plan = routed.plan;
+    const auto& tr = traced->trace();
+    logfmt::Fields& f = scope->detail;
+    f.boolean("stream", plan.stream);
+    f.integer("attempts", executor->launched());
+    f.raw("deployments", attempts_json(records));
+    if (tr.winner) f.str("winner", g.cfg->deployments[plan.attempts[*tr.winner].deployment].id);
+    else f.null("winner");
+    if (ttft_ms >= 0) f.num("ttft_ms", ttft_ms);
+    if (tr.prompt_tokens >= 0 || tr.completion_tokens >= 0)
+        f.raw("tokens", logfmt::Fields()
+                            .integer("prompt", tr.prompt_tokens)
+                            .integer("completion", tr.completion_tokens)
+                            .object());
+    if (tr.retries) f.integer("retries", tr.retries);
+    if (tr.hedges) f.integer("hedges", tr.hedges);
+    if (tr.race) f.boolean("race", true);
+    if (!routed.note.empty()) f.str("note", routed.note);
+    f.str("outcome", outcome);
+    if (info.metadata_json != "{}") {
+        auto meta = info.metadata_json.size() <= 8192 ? logfmt::compact_json(info.metadata_json) : std::nullopt;
+        f.raw("metadata", meta ? *meta : std::string("{\"_dropped\":\"too large or invalid\"}"));
+    }
+}
+
+void ApiExchange::log_line() const {
+    const RequestScope& sc = *scope;
+    const double total_ms = ms_since(t0);
+    std::string meta = info.metadata_json == "{}" ? std::string() : " metadata=" + info.metadata_json.substr(0, 256);
+    spdlog::info(
+        "{}{}{} {} model={} deployment={} status={} attempts={} ttft_ms={:.1f} total_ms={:.1f} stream={}{}{}{} {}",
+        sc.request_id, sc.client_request_id.empty() ? "" : " client_request_id=", sc.client_request_id, uri,
+        info.model_group, deployment_id, status, executor->launched(), ttft_ms, total_ms, routed.plan.stream,
+        routed.note.empty() ? "" : " note=", routed.note, meta, outcome);
 }
 
 bool AllResultsExchange::render(ClientChannel::Batch& batch, std::string& out) {

@@ -1,4 +1,4 @@
-// The HTTP side of the responses ClientRelay writes for API requests, and each
+// The HTTP side of the relayed responses (front end) for API requests, and each
 // request's bookkeeping (metrics, strategy stats, the JSON request record, the
 // text log line): what a handler hands over once the executor runs.
 #pragma once
@@ -12,11 +12,8 @@
 #include "router/router.hpp"
 #include "server/admission.hpp"
 #include "server/all_results.hpp"
-#include "server/client_relay.hpp"
 #include "server/drain.hpp"
-
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerResponse.h>
+#include "server/frontend/front_end.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -45,7 +42,7 @@ struct ExchangeEnv {
 // request metrics, and in JSON log mode the structured request record.
 struct RequestScope {
     const ExchangeEnv& g;
-    const Poco::Net::HTTPServerResponse* resp;  // null once the response left Poco (ClientRelay)
+    const frontend::Request* req;  // null once the response was handed out (relayed)
     std::string request_id;
     std::string client_request_id;  // the client's x-request-id, when echoed
     std::string path;
@@ -59,9 +56,9 @@ struct RequestScope {
     std::optional<metrics::StrategyStats::Request> strat;  // set once the request had a plan
     bool recorded = false;
 
-    RequestScope(const ExchangeEnv& gw, Poco::Net::HTTPServerResponse& r, const std::string& id, std::string_view p,
+    RequestScope(const ExchangeEnv& gw, const frontend::Request& r, const std::string& id, std::string_view p,
                  std::chrono::steady_clock::time_point start)
-        : g(gw), resp(&r), request_id(id), path(p), t0(start) {
+        : g(gw), req(&r), request_id(id), path(p), t0(start) {
         if (g.prom) {
             g.prom->request_started();
             sample.group = g.prom->other_group();
@@ -75,9 +72,9 @@ struct RequestScope {
 };
 
 
-// The HTTP side of every response ClientRelay writes: status line, headers,
+// The HTTP side of every relayed response: status line, headers,
 // chunk framing, and the request's bookkeeping (scope, drain entry, admission).
-struct RelayedExchange : ClientRelay::Exchange {
+struct RelayedExchange : frontend::Exchange {
     explicit RelayedExchange(const ExchangeEnv& gw) : g(gw) {}
 
     bool keep_alive() const override { return keep_alive_; }
@@ -89,7 +86,7 @@ struct RelayedExchange : ClientRelay::Exchange {
 
     // Takes over what the handler set up for the request (headers set before it
     // ran: x-request-id, Date, Server) and its bookkeeping.
-    void adopt(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp, std::chrono::steady_clock::time_point start,
+    void adopt(const frontend::Request& req, std::chrono::steady_clock::time_point start,
                std::unique_ptr<RequestScope> request_scope, std::unique_ptr<Drain::Request> drain_entry,
                Admission::Ticket admission_ticket);
     // Status line and headers; length < 0: chunked (HTTP/1.1) or until close (HTTP/1.0).
@@ -110,6 +107,9 @@ struct RelayedExchange : ClientRelay::Exchange {
         active.reset();
     }
 
+    // Keeps alive the config generation `g` belongs to (declared before the
+    // scope, which refers to it, so released after it).
+    std::shared_ptr<const void> generation;
     const ExchangeEnv& g;
     std::string uri;
     std::string version;  // the request's, used for the response
@@ -135,6 +135,11 @@ struct ApiExchange final : RelayedExchange {
     bool render(ClientChannel::Batch& batch, std::string& out) override;
     void finish() override;
     void litellm_headers(std::optional<uint32_t> winner);
+    // finish()'s parts: the strategy stats entry, the JSON record's fields, the text log line.
+    metrics::StrategyStats::Request strategy_request(const std::vector<dispatch::AttemptRecord>& records) const;
+    std::string attempts_json(const std::vector<dispatch::AttemptRecord>& records) const;
+    void json_detail(const std::vector<dispatch::AttemptRecord>& records);
+    void log_line() const;
 
     std::atomic<std::chrono::steady_clock::rep> launched_at{0};  // attempt 0 handed to its connection; 0: not yet
     router::RequestInfo info;

@@ -1,16 +1,16 @@
-// The running gateway: Poco HTTP front end, Asio I/O threads for upstream
-// calls, the router with its plugin chain.
+// The running gateway: the client front end (server/frontend/), Asio I/O
+// threads for upstream calls, the router with its plugin chain.
 //
-// Threads: a Poco pool thread reads each request (parse, auth, route); then the
-// connection leaves the pool (detach_client) and the response is written from
-// the Asio threads (ClientRelay), which also run all upstream I/O, timers and
-// plan execution. Idle keep-alive connections wait off the pool as well
-// (park_idle_client). No pool thread waits for an upstream or a slow client.
+// Threads: a front-end pool thread reads each request (parse, auth, route);
+// then the response is handed out (Request::relay) and written from the Asio
+// threads, which also run all upstream I/O, timers and plan execution. Idle
+// keep-alive connections wait off the pool as well. No pool thread waits for
+// an upstream or a slow client.
 #pragma once
 
 #include "config/config.hpp"
-#include "plugin/loader.hpp"
-#include "router/router.hpp"
+#include "control/control_plane.hpp"
+#include "control/store.hpp"
 
 #include <memory>
 #include <string>
@@ -20,7 +20,8 @@ namespace tailgate::server {
 class Gateway {
 public:
     // Loads plugins and prepares everything; throws on a bad config/plugin.
-    Gateway(std::shared_ptr<const config::Config> cfg, std::vector<std::string> plugin_dirs);
+    // `store` holds the admin changes re-applied over `cfg` (control/store.hpp).
+    Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store);
     ~Gateway();
     Gateway(const Gateway&) = delete;
     Gateway& operator=(const Gateway&) = delete;
@@ -36,9 +37,12 @@ public:
     size_t in_flight() const;
     size_t abort_in_flight();
 
-    const router::Router& router() const;
+    // The generation new requests take now (it stays valid while held).
+    control::GenerationPtr generation() const;
+    // Re-reads the config file (SIGHUP); the running config stays when it is invalid.
+    control::Outcome reload(const std::string& who);
 
-    struct Impl;  // defined in gateway.cpp; public so its request handlers can name it
+    struct Impl;  // defined in gateway_impl.hpp; public so its request handlers can name it
 
 private:
     std::unique_ptr<Impl> impl_;

@@ -162,11 +162,13 @@ def test_secrets_never_leave_the_gateway(stack, echo_upstream, log_format):
     assert_openai_error_shape(chat("nope"), 404)
     assert_openai_error_shape(seen.add(api.post("/chat/completions", headers=AUTH, content=b"{bad")), 400)
 
-    # Observability is locked by metrics_auth, then read with the key.
-    for path in ("/metrics", "/stats/strategies", "/ui"):
+    # Observability is locked by metrics_auth (/stats/* by the master key itself), then read with the key.
+    for path in ("/metrics", "/stats/strategies"):
         assert_openai_error_shape(seen.add(httpx.get(gw.url + path)), 401)
         assert_openai_error_shape(seen.add(httpx.get(gw.url + path, headers={"Authorization": f"Bearer {WRONG_KEY}"})), 401)
         assert seen.add(httpx.get(gw.url + path, headers=AUTH)).status_code == 200
+    # The dashboard page is a login form without data; what it fetches needs the key.
+    assert seen.add(httpx.get(gw.url + "/ui")).status_code == 200
 
     check = subprocess.run([TAILGATE, "--config", gw.config_path, "--check"], capture_output=True, text=True,
                            timeout=30, env={**os.environ, **ENV})
@@ -225,7 +227,7 @@ def test_client_side_credentials_opt_in(stack):
 
 # --------------------------------------------------------------------------
 # Strict request framing: what Poco 1.11 would read leniently is refused
-# before it is parsed (host/server/http_head_validator.hpp), so a front proxy
+# before it is parsed (host/server/frontend/http_head_validator.hpp), so a front proxy
 # and the gateway cannot disagree on where a request ends.
 # --------------------------------------------------------------------------
 

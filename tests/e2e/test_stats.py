@@ -88,10 +88,14 @@ def test_stats_auth_and_switch(stack):
     assert httpx.post(locked.url + "/stats/strategies",
                       headers={"Authorization": f"Bearer {MASTER_KEY}"}).status_code == 405
 
+    # metrics_auth off: /metrics is open, /stats/* still need the master key (an admin surface).
     open_ = stack.gateway(make_config(dep, general_settings={"master_key": MASTER_KEY}))
+    assert httpx.get(open_.url + "/stats/strategies").status_code == 401
+    assert httpx.get(open_.url + "/metrics").status_code == 200
     open_.client(api_key=MASTER_KEY).chat.completions.create(model="g", messages=USER_HI)
     g = wait_for(lambda: (lambda g: g if g["requests"] == 1 else None)(
-        stats(open_)["windows"]["5m"]["model_groups"]["g"]), timeout=5, what="one request")
+        stats(open_, Authorization=f"Bearer {MASTER_KEY}")["windows"]["5m"]["model_groups"]["g"]), timeout=5,
+        what="one request")
     assert g["hedging"]["hedged"] == 0 and g["hedging"]["trigger_rate"] == 0 and g["hedging"]["win_rate"] is None
 
     off = stack.gateway(make_config(dep, general_settings={"metrics": False}))

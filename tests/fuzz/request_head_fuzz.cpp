@@ -1,5 +1,5 @@
 // Fuzz target: the strict request-head and chunked-body validators
-// (server/http_head_validator.cpp). The input is a request as sent: a head and
+// (server/frontend/http_head_validator.cpp). The input is a request as sent: a head and
 // whatever follows it.
 //
 // Invariants:
@@ -14,7 +14,7 @@
 //     may refuse only for its own size limits (answered 414/431 by the front end);
 //   - after an accepted chunked head, the chunked-body validator and a naive
 //     decoder here agree on valid / invalid / incomplete and on where it ends.
-#include "server/http_head_validator.hpp"
+#include "server/frontend/http_head_validator.hpp"
 
 #include <Poco/Exception.h>
 #include <Poco/Net/HTTPRequest.h>
@@ -31,9 +31,9 @@
 #include <utility>
 #include <vector>
 
-using tailgate::server::ChunkedBodyValidator;
-using tailgate::server::Framing;
-using tailgate::server::HttpHeadValidator;
+using tailgate::server::frontend::ChunkedBodyValidator;
+using tailgate::server::frontend::Framing;
+using tailgate::server::frontend::HttpHeadValidator;
 
 namespace {
 

@@ -7,7 +7,7 @@ cd "$ROOT"
 
 DEBS=(build-essential cmake pkg-config
       libboost-dev libboost-filesystem-dev libboost-system-dev
-      libpoco-dev libyaml-cpp-dev libspdlog-dev rapidjson-dev libssl-dev
+      libpoco-dev libyaml-cpp-dev libspdlog-dev rapidjson-dev libssl-dev libsqlite3-dev
       libgtest-dev libgmock-dev python3-venv python3-pip)
 missing=()
 for p in "${DEBS[@]}"; do

@@ -2,11 +2,11 @@
 // config keys, and the HTTP front end's deadlines and header budget, driven
 // in-process over loopback with raw sockets.
 #include "config/config.hpp"
-#include "server/client_connection.hpp"
+#include "server/frontend/front_end.hpp"
 #include "server/request_body.hpp"
 
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPServerResponse.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -91,54 +92,44 @@ TEST(ClientFaultsConfig, KeysDefaultsAndErrors) {
 
 namespace {
 
-// Reads the body and answers its size; the body timeout answers 408 as the gateway does.
-class EchoHandler final : public Poco::Net::HTTPRequestHandler {
-public:
-    void handleRequest(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp) override {
-        std::string body;
-        char buf[4096];
-        std::istream& in = req.stream();
-        while (in) {
-            in.read(buf, sizeof buf);
-            body.append(buf, static_cast<size_t>(in.gcount()));
-        }
-        if (req.getURI() == "/slow") std::this_thread::sleep_for(300ms);
-        std::string out = "got " + std::to_string(body.size());
-        if (body_timed_out(req)) {
-            resp.setKeepAlive(false);
-            resp.setStatus(Poco::Net::HTTPResponse::HTTP_REQUEST_TIMEOUT);
-            out = request_timeout_error("Request body", 300ms).body();
-        }
-        resp.setContentLength(static_cast<std::streamsize>(out.size()));
-        resp.sendBuffer(out.data(), out.size());
+// Reads the body and answers its size; a body the front end could not read
+// (the body timeout's 408) is answered as the gateway does.
+void echo(frontend::Request& req) {
+    if (req.uri() == "/throw") throw std::runtime_error("handler bug");
+    if (req.uri() == "/headers") {
+        std::string out = "one=" + req.header("X-One") + " has=" + std::to_string(req.has_header("x-ONE"));
+        req.each_header("x-multi", [&](const std::string& name, const std::string& value) {
+            out += " " + name + "=" + value;
+        });
+        req.respond(200, "text/plain", out);
+        return;
     }
-};
-
-class EchoFactory final : public Poco::Net::HTTPRequestHandlerFactory {
-public:
-    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
-        return new EchoHandler;
+    std::string body;
+    auto error = req.read_body(body);
+    if (req.uri() == "/slow") std::this_thread::sleep_for(300ms);
+    if (error) {
+        req.set_keep_alive(false);
+        req.respond(error->status, "application/json", error->body());
+        return;
     }
-};
+    req.respond(200, "text/plain", "got " + std::to_string(body.size()));
+}
 
 class FrontEnd : public ::testing::Test {
 protected:
     void SetUp() override {
-        ClientLimits limits;
-        limits.header_timeout = 300ms;
-        limits.body_timeout = 300ms;
-        limits.max_header_bytes = 2048;
-        auto* params = new Poco::Net::HTTPServerParams;
-        params->setMaxThreads(4);
-        params->setKeepAliveTimeout(Poco::Timespan(5, 0));
-        fe_ = std::make_unique<HttpFrontEnd>(Poco::Net::HTTPRequestHandlerFactory::Ptr(new EchoFactory), params,
-                                             limits, pool_, "127.0.0.1", 0);
+        frontend::Options o;
+        o.limits.header_timeout = 300ms;
+        o.limits.body_timeout = 300ms;
+        o.limits.max_header_bytes = 2048;
+        o.limits.max_body_bytes = 1 << 20;
+        o.max_threads = 4;
+        o.keep_alive_timeout = 5000ms;
+        o.park_idle = false;  // no io_context runs here
+        fe_ = std::make_unique<frontend::FrontEnd>(echo, o, io_, "127.0.0.1", 0);
         fe_->start();
     }
-    void TearDown() override {
-        fe_.reset();
-        pool_.joinAll();
-    }
+    void TearDown() override { fe_.reset(); }
 
     int connect_client() {
         int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -176,8 +167,8 @@ protected:
         return out;
     }
 
-    Poco::ThreadPool pool_{1, 4};
-    std::unique_ptr<HttpFrontEnd> fe_;
+    boost::asio::io_context io_;
+    std::unique_ptr<frontend::FrontEnd> fe_;
 };
 
 }  // namespace
@@ -266,4 +257,109 @@ TEST_F(FrontEnd, AbortingStopClosesAtOnce) {
     EXPECT_LT(Clock::now() - t0, 1000ms);
     EXPECT_EQ(read_to_close(fd, 1000ms), "");
     ::close(fd);
+}
+
+TEST_F(FrontEnd, HandlerExceptionGetsJson500) {
+    std::string out = exchange("GET /throw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(out.rfind("HTTP/1.1 500", 0), 0u) << out;
+    EXPECT_NE(out.find("\"message\":\"internal gateway error\""), std::string::npos) << out;
+}
+
+TEST_F(FrontEnd, HeadersAreFoundInAnyCaseAndInOrder) {
+    std::string out = exchange("GET /headers HTTP/1.1\r\nHost: x\r\nx-one: 1\r\nX-Multi: a\r\nx-other: z\r\n"
+                               "x-MULTI: b\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(out.find("one=1 has=1 X-Multi=a x-MULTI=b"), std::string::npos) << out;
+}
+
+namespace {
+
+// One relayed response: a fixed body, rendered with its own head.
+class OneBatch final : public frontend::ResponseSource {
+public:
+    explicit OneBatch(std::string body) : body_(std::move(body)) {}
+    void set_notify(std::function<void()> notify) override { notify(); }  // ready at once
+    bool take(ClientChannel::Batch& out) override {
+        if (taken_) return false;
+        taken_ = true;
+        out = ClientChannel::Batch{};
+        out.committed = out.finished = true;
+        out.bytes = body_;
+        return true;
+    }
+    void cancel() override {}
+    void resume_reading() override {}
+    void close() override {}
+
+private:
+    std::string body_;
+    bool taken_ = false;
+};
+
+class PlainExchange final : public frontend::Exchange {
+public:
+    explicit PlainExchange(std::atomic<int>& finished) : finished_(finished) {}
+    bool render(ClientChannel::Batch& batch, std::string& out) override {
+        out += "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(batch.bytes.size()) + "\r\n\r\n" + batch.bytes;
+        return true;
+    }
+    bool keep_alive() const override { return true; }
+    void client_gone(const char*) override {}
+    void finish() override { ++finished_; }
+
+private:
+    std::atomic<int>& finished_;
+};
+
+}  // namespace
+
+// The exchange-out half of the interface: a relayed response is written from
+// the Asio side, its finish() runs, and the connection serves its next
+// request (here answered on the pool thread) as usual.
+TEST(FrontEndRelay, RelayedResponseThenTheNextRequestOnTheSameConnection) {
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    std::thread io_thread([&] { io.run(); });
+    std::atomic<int> finished{0};
+    frontend::Options o;
+    o.max_threads = 2;
+    auto fe = std::make_unique<frontend::FrontEnd>(
+        [&](frontend::Request& req) {
+            std::string body;
+            ASSERT_FALSE(req.read_body(body));
+            if (req.uri() == "/relay")
+                req.relay(std::make_shared<OneBatch>("relayed " + body), std::make_shared<PlainExchange>(finished));
+            else
+                req.respond(200, "text/plain", "direct " + body);
+        },
+        o, io, "127.0.0.1", 0);
+    fe->start();
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(fe->port()));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    const std::string two = "POST /relay HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nA"
+                            "POST /direct HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nB";
+    ASSERT_EQ(::send(fd, two.data(), two.size(), MSG_NOSIGNAL), static_cast<ssize_t>(two.size()));
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 3000) <= 0) break;
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    const size_t relayed = out.find("relayed A"), direct = out.find("direct B");
+    EXPECT_NE(relayed, std::string::npos) << out;
+    EXPECT_NE(direct, std::string::npos) << out;
+    EXPECT_LT(relayed, direct) << out;
+    fe->stop();
+    EXPECT_EQ(finished.load(), 1) << "finish() ran on a pool thread before the next request";
+    fe.reset();
+    work.reset();
+    io.stop();
+    io_thread.join();
 }

@@ -1,9 +1,9 @@
 // ClientRelay over a socketpair: a real Executor (scripted upstream) feeds a
 // real ClientChannel; the relay writes to one end, the test is the client at
-// the other. Checks order, hand-back to Poco, back-pressure, hang-up and the
+// the other. Checks order, hand-back to the pool, back-pressure, hang-up and the
 // write timeout.
 #include "../dispatch/executor_fakes.hpp"
-#include "server/client_relay.hpp"
+#include "server/frontend/client_relay.hpp"
 
 #include <gtest/gtest.h>
 
@@ -20,6 +20,7 @@ using namespace tailgate;
 using namespace tailgate::dispatch;
 using namespace tailgate::dispatch::fakes;
 using namespace tailgate::server;
+using namespace tailgate::server::frontend;
 using namespace std::chrono_literals;
 
 namespace {

@@ -46,14 +46,27 @@ TEST(EndpointTable, ProbesAreOpenAndOnlyAtTheRoot) {
 }
 
 TEST(EndpointTable, ObservabilityPagesExistOnlyWithMetrics) {
-    for (const char* uri : {"/metrics", "/stats/strategies", "/ui"}) {
+    // /metrics: key with metrics_auth; /stats/*: key whenever one is set; /ui: a login page.
+    const std::pair<const char*, Access> pages[] = {
+        {"/metrics", Access::Observability}, {"/stats/strategies", Access::Dashboard}, {"/ui", Access::Open}};
+    for (const auto& [uri, access] : pages) {
         const RouteMatch on = lookup("GET", uri, true);
         ASSERT_NE(on.route, nullptr) << uri;
-        EXPECT_EQ(on.route->access, Access::Observability);
+        EXPECT_EQ(on.route->access, access) << uri;
         const RouteMatch off = lookup("GET", uri, false);
         EXPECT_EQ(off.route, nullptr) << uri;
         EXPECT_TRUE(off.allowed.empty()) << "an unknown path, not a wrong method";
     }
+}
+
+TEST(EndpointTable, AdminRoutesAlwaysNeedTheKey) {
+    const RouteMatch drain = lookup("POST", "/admin/deployments/a1/drain");
+    ASSERT_NE(drain.route, nullptr);
+    EXPECT_EQ(drain.route->access, Access::Admin);
+    EXPECT_EQ(drain.arg, "a1/drain");
+    EXPECT_NE(drain.route->admin, nullptr);
+    EXPECT_TRUE(needs_key(Access::Admin, false));
+    EXPECT_NE(lookup("GET", "/v1/model/info").route, nullptr);
 }
 
 TEST(EndpointTable, ModelRoutesCaptureTheName) {

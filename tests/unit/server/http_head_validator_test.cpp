@@ -1,13 +1,13 @@
-#include "server/http_head_validator.hpp"
+#include "server/frontend/http_head_validator.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <string_view>
 
-using tailgate::server::ChunkedBodyValidator;
-using tailgate::server::Framing;
-using tailgate::server::HttpHeadValidator;
+using tailgate::server::frontend::ChunkedBodyValidator;
+using tailgate::server::frontend::Framing;
+using tailgate::server::frontend::HttpHeadValidator;
 
 namespace {
 

@@ -1,10 +1,10 @@
-#include "server/http_head_validator.hpp"
+#include "server/frontend/http_head_validator.hpp"
 
 #include <array>
 #include <limits>
 #include <string_view>
 
-namespace tailgate::server {
+namespace tailgate::server::frontend {
 
 namespace {
 
@@ -280,4 +280,4 @@ size_t ChunkedBodyValidator::feed(const char* data, size_t n) {
     return n;
 }
 
-}  // namespace tailgate::server
+}  // namespace tailgate::server::frontend

@@ -1,4 +1,4 @@
-#include "server/client_relay.hpp"
+#include "server/frontend/client_relay.hpp"
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
@@ -7,7 +7,7 @@
 
 #include <cerrno>
 
-namespace tailgate::server {
+namespace tailgate::server::frontend {
 
 void ClientRelay::start(boost::asio::io_context& io, DetachedClient client, std::shared_ptr<ConnectionResumer> resumer,
                         std::shared_ptr<ResponseSource> source, std::shared_ptr<Exchange> exchange,
@@ -175,4 +175,4 @@ void park_idle_client(boost::asio::io_context& io, DetachedClient client, std::s
     std::make_shared<IdleClient>(io, std::move(client), std::move(resumer))->start(timeout);
 }
 
-}  // namespace tailgate::server
+}  // namespace tailgate::server::frontend

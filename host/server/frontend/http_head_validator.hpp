@@ -18,7 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace tailgate::server {
+namespace tailgate::server::frontend {
 
 enum class Framing : uint8_t { Partial, Complete, Invalid };
 
@@ -129,4 +129,4 @@ private:
     detail::FieldLines trailer_{false};
 };
 
-}  // namespace tailgate::server
+}  // namespace tailgate::server::frontend

@@ -1,0 +1,79 @@
+// The control plane: owns the revision log and builds generations from the
+// config file plus the log. Every change (a reload, an admin call) builds a
+// complete new generation off the request path and publishes it only when it
+// validated; otherwise the running one stays. Calls are serialised by one
+// mutex: they are rare, and never on an Asio thread (admin handlers run on
+// Poco's pool, reloads on the signal thread).
+#pragma once
+
+#include "control/generation.hpp"
+#include "control/overlay.hpp"
+#include "control/store.hpp"
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace tailgate::control {
+
+struct Outcome {
+    bool ok = false;
+    int status = 200;   // HTTP status for an admin caller
+    std::string error;  // "file:line: key.path: message" lines when !ok
+    uint64_t revision = 0;
+    std::string target;  // the deployment a change concerned
+};
+
+class ControlPlane {
+public:
+    using Publish = std::function<void(GenerationPtr)>;
+
+    // `file` is the config as loaded at start (already validated).
+    ControlPlane(std::string config_path, std::shared_ptr<const config::Config> file, StorePtr store);
+
+    // Replays the store over the file and builds the first generation. A
+    // stored change that no longer applies is skipped with a warning.
+    GenerationPtr start(Publish publish);
+
+    // Re-reads the config file (and its includes), re-applies the log.
+    Outcome reload(const std::string& who);
+    // Validates, persists and publishes one admin change (revision assigned here).
+    Outcome apply(Change c);
+
+    GenerationPtr current() const;
+    Effective effective() const;
+    uint64_t revision() const { return revision_.load(std::memory_order_relaxed); }
+    std::string store_location() const { return store_->where(); }
+
+    struct Status {
+        uint64_t reloads_ok = 0, reloads_failed = 0, changes_ok = 0, changes_refused = 0;
+        std::string last_result = "none";  // "ok" or the error
+        int64_t last_at_ms = 0;
+    };
+    Status status() const;
+    // tailgate_config_reloads_total{result}, tailgate_config_changes_total{result}, tailgate_config_revision.
+    std::string render_metrics() const;
+
+private:
+    std::optional<std::string> build(const Effective& next, uint64_t revision, GenerationPtr& out) const;
+    void commit(GenerationPtr gen, Effective next, uint64_t revision);
+    void record(bool ok, const std::string& result);
+
+    const std::string path_;
+    StorePtr store_;
+    Publish publish_;
+    mutable std::mutex mu_;
+    std::shared_ptr<const config::Config> file_;  // the last file that validated
+    std::vector<Change> log_;                     // applied changes (deployment/router ops)
+    Effective effective_;
+    GenerationPtr current_;
+    std::atomic<uint64_t> revision_{0};
+    Status status_;
+};
+
+// The first hex digits of SHA-256(key): names a key in logs without revealing it.
+std::string key_hash_prefix(const std::string& key);
+
+}  // namespace tailgate::control

@@ -1,0 +1,235 @@
+// The API endpoints (chat, completions, embeddings): small steps from the
+// request's body to a relayed response, each answering the request itself
+// when it ends there.
+#include "server/gateway_impl.hpp"
+
+#include "server/all_results.hpp"
+#include "server/client_channel.hpp"
+#include "server/request_info.hpp"
+#include "server/request_options.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <span>
+
+namespace tailgate::server {
+
+// The chat, completions and embeddings endpoints: read and check the body,
+// admit, route, and hand the response to the relay.
+void Gateway::Impl::api(Call& c) {
+    ApiCall a(c, snapshot());
+    a.scope = std::make_unique<RequestScope>(a.lv->env, c.req, c.request_id, path_only(c.req.uri()), c.t0);
+    a.active = std::make_unique<Drain::Request>(drain);
+    a.scope->client_request_id = c.client_id;
+    if (!a.active->admitted()) {
+        a.scope->error = "draining";
+        c.req.discard_body();  // unread bytes at close would reset the connection
+        refuse(*a.lv, c.req, Rejection::Draining, {});
+        return;
+    }
+    if (!read_api_body(a) || !check_model_list(a) || !admit(a)) return;
+    build_request_info(a);
+    if (!a.model_list.empty() && !a.parsed->fastest_response) {
+        if (auto* prom = a.lv->prom()) a.scope->sample.group = prom->group_index(a.model_list.front());
+        all_results(a);
+        return;
+    }
+    a.info.race_groups = std::move(a.model_list);
+    route_and_relay(a);
+}
+
+void Gateway::Impl::fail_api(ApiCall& a, const ApiError& e) {
+    a.scope->error = e.message;
+    send_error(a.c.req, e);
+}
+
+bool Gateway::Impl::read_api_body(ApiCall& a) {
+    frontend::Request& req = a.c.req;
+    std::string body;
+    if (auto e = req.read_body(body)) {
+        req.set_keep_alive(false);  // whatever was left unread must not be taken for a request
+        fail_api(a, *e);
+        return false;
+    }
+    std::string_view json = body;
+    if (json.substr(0, 3) == "\xEF\xBB\xBF") json.remove_prefix(3);  // tolerate a UTF-8 BOM
+    auto parsed_or = parse_body(json, a.c.api);
+    if (auto* e = std::get_if<ApiError>(&parsed_or)) {
+        fail_api(a, *e);
+        if (!json_log) spdlog::info("{} {} 400 {}", a.c.request_id, req.uri(), e->message);
+        return false;
+    }
+    a.parsed = std::make_shared<const ParsedBody>(std::move(std::get<ParsedBody>(parsed_or)));
+    a.scope->model = a.parsed->model;
+    a.scope->sample.stream = a.parsed->stream;
+    return true;
+}
+
+// LiteLLM's model lists: "a,b" races (fastest_response) or fans out to all.
+bool Gateway::Impl::check_model_list(ApiCall& a) {
+    const ParsedBody& parsed = *a.parsed;
+    if (parsed.model.find(',') != std::string::npos) {
+        auto list = split_model_list(parsed.model);
+        if (auto* e = std::get_if<ApiError>(&list)) {
+            fail_api(a, *e);
+            return false;
+        }
+        a.model_list = std::move(std::get<std::vector<std::string>>(list));
+    }
+    if (!parsed.client_credential.empty() && !cfg->general.allow_client_side_credentials) {
+        a.scope->error = "client-side credential field";
+        send_error(a.c.req, ApiError::bad_request("'" + parsed.client_credential +
+                                                      "' is not accepted: deployments and their credentials come "
+                                                      "from the gateway's config "
+                                                      "(general_settings.allow_client_side_credentials)",
+                                                  parsed.client_credential, "client_side_credentials_not_allowed"));
+        return false;
+    }
+    return true;
+}
+
+bool Gateway::Impl::admit(ApiCall& a) {
+    if (admission.unlimited()) return true;
+    const ParsedBody& parsed = *a.parsed;
+    auto groups = a.model_list.empty() ? std::span<const std::string>(&parsed.model, 1)
+                                       : std::span<const std::string>(a.model_list);
+    auto no = admission.admit(groups, parsed.stream, a.ticket);
+    if (!no) return true;
+    a.scope->error = rejection_name(no->reason);
+    if (auto* prom = a.lv->prom()) a.scope->sample.group = prom->group_index(groups.front());
+    refuse(*a.lv, a.c.req, no->reason, no->group);
+    if (!json_log)
+        spdlog::info("{} {} model={} {} refused: {}", a.c.request_id, a.c.req.uri(), parsed.model, a.c.req.status(),
+                     a.scope->error);
+    return false;
+}
+
+void Gateway::Impl::build_request_info(ApiCall& a) {
+    a.timeouts = request_timeouts(*a.parsed, a.lv->config().router.max_request_timeout);
+    a.info = request_info(*a.parsed, a.c.api, a.c.request_id, a.timeouts);
+    for (const auto& name : cfg->general.forward_client_headers)
+        a.c.req.each_header(name, [&](const std::string& n, const std::string& v) { a.forwarded.emplace_back(n, v); });
+}
+
+std::shared_ptr<UpstreamTransport> Gateway::Impl::transport_for(const ApiCall& a, const router::RoutedPlan& routed) {
+    auto transport = std::make_shared<UpstreamTransport>(*client, a.lv->config(), a.parsed, routed.plan, routed.captures,
+                                                         a.info.endpoint, a.timeouts);
+    if (!a.forwarded.empty()) transport->forward(a.forwarded);
+    return transport;
+}
+
+std::shared_ptr<dispatch::Observer> Gateway::Impl::observer_for(const LivePtr& lv, const router::RequestInfo& info,
+                                                                const dispatch::Plan& plan,
+                                                                std::shared_ptr<metrics::RequestObserver>& traced) {
+    std::shared_ptr<dispatch::Observer> observer = lv->router().observer_for(info);
+    metrics::Metrics* const prom = lv->prom();
+    if (!prom && !json_log) return std::make_shared<PinnedObserver>(lv, std::move(observer));
+    traced = std::make_shared<metrics::RequestObserver>(prom, std::move(observer), plan);
+    if (metrics::StrategyStats* stats = lv->strat(); stats && plan.shadow_sample_rate > 0) {
+        // A shadowed primary finishes after the client got its answer: record then.
+        uint32_t group = prom->group_of(plan.attempts.front().deployment);
+        bool stream = plan.stream;
+        traced->on_shadow([stats, group, stream](double total_ms, double ttft_ms) {
+            stats->shadow(group, stream ? ttft_ms : total_ms, std::chrono::steady_clock::now());
+        });
+    }
+    return std::make_shared<PinnedObserver>(lv, traced);
+}
+
+void Gateway::Impl::route_and_relay(ApiCall& a) {
+    router::RequestInfo& info = a.info;
+    metrics::Metrics* const prom = a.lv->prom();
+    auto routed_or = a.lv->router().route(info);
+    if (auto* e = std::get_if<ApiError>(&routed_or)) {
+        if (e->retry_after_s >= 0) e->retry_after_s = a.lv->env.client_retry_after(e->retry_after_s);
+        fail_api(a, *e);
+        if (prom)
+            a.scope->sample.group =
+                prom->group_index(info.race_groups.empty() ? info.model_group : info.race_groups.front());
+        if (!json_log)
+            spdlog::info("{} {} model={} {} {}", a.c.request_id, a.c.req.uri(), info.model_group, e->status,
+                         e->message);
+        return;
+    }
+    auto& routed = std::get<router::RoutedPlan>(routed_or);
+    if (info.stream && a.timeouts.stream_timeout) routed.plan.first_content_timeout = *a.timeouts.stream_timeout;
+    const dispatch::Plan& plan = routed.plan;
+    auto transport = transport_for(a, routed);
+    std::shared_ptr<metrics::RequestObserver> traced;  // metrics and the JSON record read its trace
+    auto observer = observer_for(a.lv, info, plan, traced);
+    if (prom) {
+        a.scope->sample.group = prom->group_of(plan.attempts.front().deployment);
+        if (plan.stream) {
+            prom->stream_started();
+            a.scope->stream_counted = true;
+        }
+    }
+    auto channel = std::make_shared<ClientChannel>();  // the relay is notified instead
+    auto executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport, channel, observer);
+    a.active->track(executor, channel);
+
+    auto x = std::make_shared<ApiExchange>(a.lv->env);
+    x->generation = a.lv;
+    x->adopt(a.c.req, a.c.t0, std::move(a.scope), std::move(a.active), std::move(a.ticket));
+    x->info = std::move(info);
+    x->routed = std::move(routed);
+    x->executor = executor;
+    x->traced = std::move(traced);
+
+    a.c.req.relay(std::make_shared<frontend::ExecutorSource>(channel, executor), x);
+    executor->start();
+    x->launched_at.store(Clock::now().time_since_epoch().count(), std::memory_order_release);  // attempt 0 is on its way
+}
+
+// model="a,b" without fastest_response: every group answers; the client gets
+// the first successful completion as the top-level object (so plain SDK code
+// keeps working) plus "results": one entry per listed group, in order (see
+// AllResultsSource). Relayed like any other response.
+void Gateway::Impl::all_results(ApiCall& a) {
+    if (a.parsed->stream) {
+        fail_api(a, ApiError::bad_request("stream=true with a model list needs fastest_response=true "
+                                          "(a stream has one winner)",
+                                          "stream", "model_list_stream"));
+        return;
+    }
+    const std::vector<std::string>& groups = a.model_list;
+    router::RequestInfo& info = a.info;  // routed once per group
+    std::vector<AllResultsSource::Part> parts(groups.size());
+    for (size_t i = 0; i < groups.size(); ++i) {
+        AllResultsSource::Part& part = parts[i];
+        part.group = groups[i];
+        info.model_group = groups[i];
+        auto routed = a.lv->router().route(info);
+        if (auto* e = std::get_if<ApiError>(&routed)) {
+            part.error = *e;
+            continue;
+        }
+        const auto& rp = std::get<router::RoutedPlan>(routed);
+        const dispatch::Plan& plan = rp.plan;
+        for (const auto& at : plan.attempts) part.deployment_ids.push_back(a.lv->config().deployments[at.deployment].id);
+        part.channel = std::make_shared<ClientChannel>();  // the relay is notified
+        std::shared_ptr<dispatch::Observer> observer = a.lv->router().observer_for(info);
+        if (auto* prom = a.lv->prom())
+            observer = std::make_shared<metrics::RequestObserver>(prom, std::move(observer), plan);
+        observer = std::make_shared<PinnedObserver>(a.lv, std::move(observer));
+        part.executor = std::make_shared<dispatch::Executor>(plan, *scheduler, transport_for(a, rp), part.channel,
+                                                             observer);
+        a.active->track(part.executor, part.channel);
+    }
+    auto source = std::make_shared<AllResultsSource>(std::move(parts));
+    std::vector<dispatch::ExecutorPtr> executors;
+    for (size_t i = 0; i < groups.size(); ++i)
+        if (auto e = source->executor(i)) executors.push_back(std::move(e));
+    auto x = std::make_shared<AllResultsExchange>(a.lv->env);
+    x->generation = a.lv;
+    const Clock::time_point t0 = a.scope->t0;
+    x->adopt(a.c.req, t0, std::move(a.scope), std::move(a.active), std::move(a.ticket));
+    x->source = source;
+    x->model = a.parsed->model;
+    a.c.req.relay(source, x);
+    for (auto& e : executors) e->start();
+    // Every group refused at routing: no executor will notify, so wake the relay once.
+    if (executors.empty()) source->notify_now();
+}
+
+}  // namespace tailgate::server

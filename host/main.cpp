@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <string_view>
 
 namespace {
 
@@ -52,6 +53,17 @@ std::string resolved_path(const tailgate::plugin::Instance& p) {
     return ec ? p.path() : real.string();
 }
 
+// Args may hold credentials (a plugin's own API key): --check never prints
+// the value of a key named like one ("api_key", "x.secret", "auth_token", ...).
+bool looks_like_credential(std::string_view key) {
+    const std::string_view last = key.substr(key.rfind('.') == std::string_view::npos ? 0 : key.rfind('.') + 1);
+    auto ends = [&](std::string_view suffix) {
+        return last.size() >= suffix.size() && last.substr(last.size() - suffix.size()) == suffix;
+    };
+    return ends("api_key") || ends("apikey") || ends("secret") || ends("password") || ends("token") ||
+           ends("credentials");
+}
+
 void print_plan(const tailgate::config::Config& cfg, const std::vector<std::string>& dirs,
                 const tailgate::router::Router& router) {
     std::cout << "config: " << cfg.file << "\n";
@@ -67,7 +79,17 @@ void print_plan(const tailgate::config::Config& cfg, const std::vector<std::stri
     std::cout << "plugin search path:";
     for (const auto& d : dirs) std::cout << " " << d;
     std::cout << "\nplugins:";
-    for (const auto* p : router.instances()) std::cout << "\n  " << p->name() << ": " << resolved_path(*p);
+    for (size_t i = 0; i < router.instances().size(); ++i) {
+        const auto* p = router.instances()[i];
+        std::cout << "\n  " << p->name() << ": " << resolved_path(*p) << "\n    args:";
+        size_t shown = 0;
+        for (const auto& [k, v] : router.instance_args(i)) {
+            if (k.rfind("router.", 0) == 0) continue;  // the router settings: the same for every instance
+            const bool secret = looks_like_credential(k);
+            std::cout << (shown++ ? ", " : " ") << k << "=" << (secret ? "***" : v);
+        }
+        std::cout << (shown ? "" : " (none)") << " (+ router.* settings)";
+    }
     std::cout << "\nmaster_key: " << (cfg.general.master_key.empty() ? "(none: no auth)" : "***") << "\n";
     const auto& g = cfg.general;
     auto cap = [](int n) { return n > 0 ? std::to_string(n) : std::string("none"); };

@@ -6,11 +6,14 @@
 # 1. installs the SDK component of <build> into a fresh prefix,
 # 2. copies sdk/examples/hello-strategy out of the tree and builds it with
 #    find_package(TailgateSDK) against that prefix only,
-# 3. checks the .so exports exactly the six tg_plugin_* entry points plus the optional tg_plugin_admit,
+# 3. checks the .so exports exactly the six tg_plugin_* entry points plus the optional admit,
+#    release_request and adopt_state (the SDK macro defines all nine),
 # 4. dlopens it from a small C++ program compiled against the installed
 #    headers and runs the handshake, create (good and bad args) and route,
 # 5. leaves the plugin at <build>/lib/tailgate/example-plugins/prefer-provider.so
-#    for the e2e suite.
+#    for the e2e suite,
+# 6. does the same for sdk/examples/sticky-user and budget-aware, running each
+#    one's own tests (ctest in its out-of-tree build) on the way.
 set -euo pipefail
 
 build=$(cd "${1:?usage: $0 <build dir> [<source dir>]}" && pwd)
@@ -54,7 +57,7 @@ so="$work/build/prefer-provider.so"
 step "exports"
 nm -D --defined-only "$so" | grep -qw tg_plugin_abi_version || fail "$so does not export tg_plugin_abi_version"
 exports=$(nm -D --defined-only "$so" | awk '{print $3}' | sort | tr '\n' ' ')
-want="tg_plugin_abi_version tg_plugin_admit tg_plugin_create tg_plugin_destroy tg_plugin_name tg_plugin_observe tg_plugin_route "
+want="tg_plugin_abi_version tg_plugin_admit tg_plugin_adopt_state tg_plugin_create tg_plugin_destroy tg_plugin_name tg_plugin_observe tg_plugin_release_request tg_plugin_route "
 [[ "$exports" == "$want" ]] || fail "exports are '$exports', expected '$want'"
 
 step "load and run it"
@@ -137,4 +140,20 @@ EOF
 step "publish for the e2e suite"
 mkdir -p "$build/lib/tailgate/example-plugins"
 cp "$so" "$build/lib/tailgate/example-plugins/prefer-provider.so"
-echo "OK: $build/lib/tailgate/example-plugins/prefer-provider.so"
+
+# The other examples carry their own tests (through the SDK's loader harness):
+# build each out of tree against the same fresh install, run its ctest, publish.
+for ex in sticky-user budget-aware; do
+  step "example $ex: build out of tree, run its own tests"
+  cp -r "$src/sdk/examples/$ex" "$work/$ex-src"
+  cmake -S "$work/$ex-src" -B "$work/$ex-build" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
+    -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF >/dev/null
+  cmake --build "$work/$ex-build" -j2
+  ctest --test-dir "$work/$ex-build" --output-on-failure
+  [[ -f "$work/$ex-build/$ex.so" ]] || fail "expected $work/$ex-build/$ex.so"
+  cp "$work/$ex-build/$ex.so" "$build/lib/tailgate/example-plugins/$ex.so"
+done
+echo "OK: $build/lib/tailgate/example-plugins/{prefer-provider,sticky-user,budget-aware}.so"

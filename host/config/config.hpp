@@ -145,6 +145,8 @@ struct RouterSettings {
     // Fraction of hedged/raced requests whose lost primary runs to completion
     // off the client's path, to measure the true counterfactual (0 = never).
     double shadow_sample_rate = 0;
+    // Request headers (lower-case names) handed to strategies in tg_request.headers.
+    std::vector<std::string> strategy_request_headers;
 };
 
 struct GeneralSettings {

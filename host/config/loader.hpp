@@ -216,6 +216,7 @@ private:
                    std::map<std::string, int>& dup_count);
     void parse_router();
     void parse_plugin_paths(const Val& x);
+    void parse_strategy_headers(const Val& x);
     void build_chain(const std::optional<Val>& strategies, int strategies_file, int strategy_line);
     void parse_strategies(const Val& v, std::vector<StrategySpec>& out);
     void parse_request_strategies(const Val& v);

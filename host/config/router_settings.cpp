@@ -45,6 +45,7 @@ void Loader::parse_router() {
             r.shadow_sample_rate = number(x, 0);
             if (r.shadow_sample_rate > 1) fail(x, "must be between 0 and 1");
         });
+        each_key(m, "strategy_request_headers", [&](const Val& x) { parse_strategy_headers(x); });
         each_key(m, "model_group_alias", [&](const Val& x) { parse_aliases(x); });
         each_key(m, "plugin_paths", [&](const Val& x) { parse_plugin_paths(x); });
         each_key(m, "strategies", [&](const Val& x) {
@@ -61,6 +62,21 @@ void Loader::parse_router() {
     if (request_strategies) {
         FileScope scope(*this, request_strategies_file);
         guard([&] { parse_request_strategies(*request_strategies); });
+    }
+}
+
+// Request headers strategies may read (tg_request.headers); never credentials.
+void Loader::parse_strategy_headers(const Val& x) {
+    if (!x.node.IsSequence()) fail(x, std::string("expected a list of header names, got ") + kind_name(x.node));
+    static const char* const kSecret[] = {"authorization", "api-key", "x-api-key", "x-litellm-api-key",
+                                          "cookie", "proxy-authorization"};
+    for (size_t i = 0; i < x.node.size(); ++i) {
+        const Val item{x.node[i], x.path + "[" + std::to_string(i) + "]",
+                       line_of(x.node[i]) ? line_of(x.node[i]) : x.line};
+        std::string name = to_lower(nonempty_str(item));
+        for (const char* secret : kSecret)
+            if (name == secret) fail(item, "'" + name + "' carries a credential: strategies never see it");
+        cfg_.router.strategy_request_headers.push_back(std::move(name));
     }
 }
 

@@ -1,7 +1,6 @@
 #include "control/control_plane.hpp"
 #include "common/api_error.hpp"
 
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -44,14 +43,6 @@ Effective replay(const config::Config& file, std::vector<Change>& log) {
 
 }  // namespace
 
-std::string key_hash_prefix(const std::string& key) {
-    if (key.empty()) return "none";
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), md);
-    char hex[13];
-    for (int i = 0; i < 6; ++i) std::snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    return hex;
-}
 
 ControlPlane::ControlPlane(std::string config_path, std::shared_ptr<const config::Config> file, StorePtr store)
     : path_(std::move(config_path)), store_(std::move(store)), file_(std::move(file)) {}

@@ -6,6 +6,8 @@
 // Poco's pool, reloads on the signal thread).
 #pragma once
 
+#include "common/key_hash.hpp"
+
 #include "control/generation.hpp"
 #include "control/overlay.hpp"
 #include "control/store.hpp"
@@ -73,7 +75,5 @@ private:
     Status status_;
 };
 
-// The first hex digits of SHA-256(key): names a key in logs without revealing it.
-std::string key_hash_prefix(const std::string& key);
 
 }  // namespace tailgate::control

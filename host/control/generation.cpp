@@ -88,7 +88,10 @@ GenerationPtr build_generation(std::shared_ptr<const config::Config> cfg, uint64
                     st->cooldown(d, std::chrono::steady_clock::now());
             });
     }
-    if (previous) g->router->adopt_state(*previous->router);
+    if (previous) {
+        g->router->adopt_state(*previous->router);  // the host's per-deployment state, by identity
+        g->router->adopt_state_from(*previous->router);  // plugins' own state (tg_plugin_adopt_state), by name
+    }
     for (const auto& id : drained)
         if (auto i = g->router->index_of(id)) g->router->set_drained(*i, true);
     return g;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -158,6 +159,8 @@ std::shared_ptr<const Registry::Loaded> Registry::load(const std::string& path) 
     f.route = resolve<tg_plugin_route_fn>(*lib, TG_SYM_ROUTE);
     f.observe = resolve<tg_plugin_observe_fn>(*lib, TG_SYM_OBSERVE);
     f.admit = resolve<tg_plugin_admit_fn>(*lib, TG_SYM_ADMIT);  // optional: may stay null
+    f.release_request = resolve<tg_plugin_release_request_fn>(*lib, TG_SYM_RELEASE_REQUEST);  // optional
+    f.adopt_state = resolve<tg_plugin_adopt_state_fn>(*lib, TG_SYM_ADOPT_STATE);              // optional
 
     // A different ABI version explains everything else (symbols may have been
     // renamed), so it is reported first when the plugin tells us its version.
@@ -277,21 +280,125 @@ Instance::~Instance() {
     }
 }
 
+namespace {
+
+std::string status_text(int32_t rc) {
+    switch (rc) {
+        case TG_ERR_INVALID_ARGS: return "returned TG_ERR_INVALID_ARGS";
+        case TG_ERR_INTERNAL: return "returned TG_ERR_INTERNAL";
+        case TG_ERR_NO_CANDIDATE: return "returned TG_ERR_NO_CANDIDATE";
+        default: return "returned " + std::to_string(rc) + ", which is not a tg_status";
+    }
+}
+
+int64_t steady_now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+constexpr int64_t kFailureLogIntervalMs = 1000;
+
+}  // namespace
+
 int32_t Instance::route(const tg_request& request, tg_route& route) noexcept {
-    const uint32_t count_before = route.count;
-    int32_t rc;
+    RouteGuard guard;
+    std::string error;
+    return this->route(request, route, guard, error);
+}
+
+int32_t Instance::route(const tg_request& request, tg_route& route, RouteGuard& guard,
+                        std::string& error) noexcept {
+    error.clear();
+    char reason[256];
+    reason[0] = '\0';
+    int32_t rc = TG_ERR_INTERNAL;
+    try {
+        guard.save(route);
+    } catch (...) {
+        return TG_ERR_INTERNAL;  // out of memory before the plugin ran: nothing to undo
+    }
+    route.error = reason;
+    route.error_size = sizeof reason;
+    bool threw = false;
     try {
         rc = fns_.route(handle_, &request, &route);
     } catch (...) {
-        return TG_ERR_INTERNAL;
+        threw = true;
     }
-    if (rc < TG_OK || rc > TG_ERR_NO_CANDIDATE) return TG_ERR_INTERNAL;
-    if (route.count > count_before || route.attempt_count > TG_MAX_ATTEMPTS) return TG_ERR_INTERNAL;
-    for (uint32_t i = 0; i < route.attempt_count; ++i) {
-        const tg_attempt& a = route.attempts[i];
-        if (a.candidate >= route.count || a.launch > TG_LAUNCH_ON_FAILURE) return TG_ERR_INTERNAL;
+    route.error = nullptr;
+    route.error_size = 0;
+    reason[sizeof reason - 1] = '\0';
+    try {
+        if (threw) {
+            error = "threw an exception out of tg_plugin_route";
+        } else if (rc == TG_OK) {
+            if (std::string why = guard.violation(route); !why.empty()) error = "broke the route contract: " + why;
+        } else if (rc != TG_ERR_NO_CANDIDATE) {
+            error = status_text(rc);
+            if (reason[0] != '\0') error += ": " + std::string(reason);
+        }
+    } catch (...) {
+        error = "failed";  // out of memory while describing the failure
     }
-    return rc;
+    if (error.empty()) return rc;
+    guard.restore(route);
+    report_failure(request, error);
+    return TG_ERR_INTERNAL;
+}
+
+void Instance::report_failure(const tg_request& request, const std::string& error) noexcept {
+    failures_.fetch_add(1, std::memory_order_relaxed);
+    // One line a second per instance: a plugin failing on every request must
+    // not flood the log (or slow the requests down writing it).
+    const int64_t now = steady_now_ms();
+    int64_t last = last_failure_log_ms_.load(std::memory_order_relaxed);
+    if (last >= 0 && now - last < kFailureLogIntervalMs) {
+        failures_unlogged_.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    if (!last_failure_log_ms_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+        failures_unlogged_.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    const uint64_t suppressed = failures_unlogged_.exchange(0, std::memory_order_relaxed);
+    try {
+        spdlog::error("strategy '{}' ({}) failed routing request {}: {}; its decision is ignored{}", name_, path_,
+                      request.request_id ? request.request_id : "?", error,
+                      suppressed ? " (" + std::to_string(suppressed) + " more failures in the last interval)"
+                                 : std::string());
+    } catch (...) {
+    }
+}
+
+void Instance::release_request(void* request_ctx) noexcept {
+    if (request_ctx == nullptr || fns_.release_request == nullptr) return;
+    try {
+        fns_.release_request(handle_, request_ctx);
+    } catch (...) {
+        spdlog::debug("strategy '{}' ({}) threw out of tg_plugin_release_request", name_, path_);
+    }
+}
+
+std::string Instance::adopt_state_from(Instance& previous) noexcept {
+    try {
+        if (previous.name_ != name_)
+            return "cannot hand state of strategy '" + previous.name_ + "' to '" + name_ + "'";
+        if (previous.lib_ != lib_)
+            return "strategy '" + name_ + "': the previous instance comes from another library (" + previous.path_ +
+                   "): its state layout is unknown";
+        if (fns_.adopt_state == nullptr) return "strategy '" + name_ + "' (" + path_ + ") has no tg_plugin_adopt_state";
+        int32_t rc = TG_ERR_INTERNAL;
+        try {
+            rc = fns_.adopt_state(handle_, previous.handle_);
+        } catch (...) {
+            return "strategy '" + name_ + "' threw out of tg_plugin_adopt_state";
+        }
+        if (rc != TG_OK) return "strategy '" + name_ + "' declined the previous state (" + status_text(rc) + ")";
+        return {};
+    } catch (...) {
+        return "out of memory";
+    }
 }
 
 bool Instance::admit(const tg_event& event) noexcept {

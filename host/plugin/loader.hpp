@@ -20,11 +20,14 @@
 // mapped while the Registry or any Instance created from it exists.
 #pragma once
 
+#include "plugin/route_guard.hpp"
+
 #include <tailgate/plugin_abi.h>
 
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -56,6 +59,8 @@ struct PluginSymbols {
     tg_plugin_route_fn route = nullptr;
     tg_plugin_observe_fn observe = nullptr;
     tg_plugin_admit_fn admit = nullptr;  // optional
+    tg_plugin_release_request_fn release_request = nullptr;  // optional (1.1)
+    tg_plugin_adopt_state_fn adopt_state = nullptr;          // optional (1.1)
 };
 
 // One strategy object created by a plugin for one chain entry. Thread-safe to
@@ -72,19 +77,35 @@ public:
     const std::string& name() const { return name_; }  // strategy name (tg_plugin_name)
     const std::string& path() const { return path_; }  // file it was loaded from
 
-    // Runs the plugin's route(). Returns a tg_status; anything the plugin
-    // returns outside tg_status, or a route left in a state that breaks the
-    // contract (count grown, more than TG_MAX_ATTEMPTS attempts, an attempt
-    // naming a candidate >= count or an unknown launch rule), is reported as
-    // TG_ERR_INTERNAL. The candidates may then be in any order: callers should
-    // treat TG_ERR_INTERNAL as "this strategy failed" and not use the route.
+    // Runs the plugin's route() and checks what it left (RouteGuard, the
+    // rules on tg_route). Returns TG_OK, TG_ERR_NO_CANDIDATE, or TG_ERR_INTERNAL
+    // for every kind of failure: an exception, an error status, a value outside
+    // tg_status, a broken rule. On TG_ERR_INTERNAL the route is exactly as it
+    // was before the call (the plugin's request_ctx aside), `error` says why
+    // (the plugin's own text when it gave one), the failure is counted and
+    // logged (at most once a second per instance, with the number suppressed).
+    // `guard` is scratch space the caller may reuse across calls.
+    int32_t route(const tg_request& request, tg_route& route, RouteGuard& guard, std::string& error) noexcept;
     int32_t route(const tg_request& request, tg_route& route) noexcept;
+
+    // route() calls that failed, ever (tailgate_plugin_failures_total).
+    uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
 
     // Delivers an attempt outcome. Must not block (the plugin's promise).
     void observe(const tg_event& event) noexcept;
     // The optional admit() hook; true when the plugin does not export it.
     bool admit(const tg_event& event) noexcept;
     bool has_admit() const { return fns_.admit != nullptr; }
+    // The optional release_request() hook: frees a request_ctx this instance
+    // left in a tg_route. A no-op for null contexts or plugins without it.
+    void release_request(void* request_ctx) noexcept;
+    bool has_release_request() const { return fns_.release_request != nullptr; }
+    // State handover on reload (tg_plugin_adopt_state): this new instance takes
+    // over what it can of `previous`, which must be an instance of the same
+    // strategy name. Returns "" on success, else why not (also when either
+    // side lacks the hook or the names differ); the caller logs it and goes on
+    // with a fresh instance. Neither instance may be in use by other threads.
+    std::string adopt_state_from(Instance& previous) noexcept;
 
 private:
     std::shared_ptr<boost::dll::shared_library> lib_;  // declared first: released last
@@ -95,6 +116,11 @@ private:
     // The host table handed to create(), kept alive here so that even a plugin
     // that (against the ABI rules) keeps the pointer never reads freed memory.
     std::unique_ptr<tg_host_api> host_;
+    std::atomic<uint64_t> failures_{0};
+    std::atomic<int64_t> last_failure_log_ms_{-1};  // steady clock; -1: never logged
+    std::atomic<uint64_t> failures_unlogged_{0};    // failures since the last log line
+
+    void report_failure(const tg_request& request, const std::string& error) noexcept;
 };
 
 using InstancePtr = std::unique_ptr<Instance>;

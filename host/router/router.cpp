@@ -1,4 +1,5 @@
 #include "router/router.hpp"
+#include "router/route_scratch.hpp"
 #include "common/fast_rng.hpp"
 #include "plugin/abi_convert.hpp"
 
@@ -13,12 +14,6 @@ namespace tailgate::router {
 
 namespace {
 
-// Collects what plugins report while a request is routed (tg_route.host_private).
-struct RouteScratch {
-    std::string note;
-    int64_t retry_after_ms = -1;  // smallest route_retry_after hint, -1 if none
-};
-
 int64_t steady_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
@@ -26,6 +21,45 @@ int64_t steady_ms() {
 }
 
 }  // namespace
+
+// The C view of a request, built once per request and shared by every group
+// it routes (requested, fallbacks): only model_group differs between them.
+class Router::RequestView {
+public:
+    RequestView(const RequestInfo& req, int64_t now) {
+        raw.struct_size = sizeof raw;
+        raw.request_id = req.request_id.c_str();
+        raw.endpoint = plugin::to_abi(req.endpoint);
+        raw.stream = req.stream ? 1 : 0;
+        raw.overrides_json = req.overrides_json.c_str();
+        raw.metadata_json = req.metadata_json.c_str();
+        raw.now_ms = now;
+        overrides_.reserve(req.overrides.size());
+        for (const auto& [k, v] : req.overrides) overrides_.push_back(tg_kv{k.c_str(), v.c_str()});
+        raw.overrides = overrides_.data();
+        raw.override_count = static_cast<uint32_t>(overrides_.size());
+        raw.user = req.user ? req.user->c_str() : nullptr;
+        raw.max_tokens = req.max_tokens;
+        raw.flags = (req.has_tools ? TG_REQUEST_HAS_TOOLS : 0u) |
+                    (req.has_response_format ? TG_REQUEST_HAS_RESPONSE_FORMAT : 0u);
+        raw.prompt_tokens_estimate = req.prompt_tokens_estimate;
+        headers_.reserve(req.headers.size());
+        for (const auto& [k, v] : req.headers) headers_.push_back(tg_kv{k.c_str(), v.c_str()});
+        raw.headers = headers_.empty() ? nullptr : headers_.data();
+        raw.header_count = static_cast<uint32_t>(headers_.size());
+        raw.caller_key_hash = req.caller_key_hash.empty() ? nullptr : req.caller_key_hash.c_str();
+        raw.caller_key_alias = nullptr;  // virtual keys do not exist yet
+        raw.caller_team = nullptr;
+    }
+    RequestView(const RequestView&) = delete;
+    RequestView& operator=(const RequestView&) = delete;
+
+    tg_request raw{};  // model_group left null: set per group
+
+private:
+    std::vector<tg_kv> overrides_;
+    std::vector<tg_kv> headers_;
+};
 
 DeploymentStats DeploymentState::snapshot() const {
     DeploymentStats s;
@@ -68,56 +102,6 @@ void Router::adopt_state(const Router& previous) {
         if (auto old = previous.index_of(cfg_->deployments[i].id)) states_[i]->adopt(*previous.states_[*old], now);
 }
 
-tg_host_api Router::make_host_api(Router* self) {
-    tg_host_api api{};
-    api.struct_size = sizeof api;
-    api.host = self;
-    api.log = [](void*, uint32_t level, const char* msg) {
-        switch (level) {
-            case TG_LOG_DEBUG: spdlog::debug("plugin: {}", msg); break;
-            case TG_LOG_INFO: spdlog::info("plugin: {}", msg); break;
-            case TG_LOG_WARN: spdlog::warn("plugin: {}", msg); break;
-            default: spdlog::error("plugin: {}", msg); break;
-        }
-    };
-    api.now_ms = [](void* h) { return static_cast<Router*>(h)->now_ms(); };
-    api.publish_latency = [](void* h, uint32_t index, uint32_t which, const tg_latency_summary* s) {
-        auto* r = static_cast<Router*>(h);
-        if (index >= r->states_.size() || s == nullptr) return;
-        auto& st = *r->states_[index];
-        std::lock_guard lk(st.mu);
-        (which == 0 ? st.ttft : st.total) = plugin::from_abi(*s);
-    };
-    api.publish_health = [](void* h, uint32_t index, uint32_t health, int64_t until) {
-        auto* r = static_cast<Router*>(h);
-        const auto to = plugin::from_abi<Health>(health);
-        if (index >= r->states_.size() || !to) return;  // no state the host could act on
-        auto& st = *r->states_[index];
-        std::lock_guard lk(st.mu);
-        const Health from = st.health;
-        st.health = *to;
-        st.cooldown_until_ms = until;
-        if (r->health_listener_) r->health_listener_(index, from, *to);
-    };
-    api.route_note = [](tg_route* route, const char* text) {
-        if (route == nullptr || route->host_private == nullptr || text == nullptr) return;
-        auto* scratch = static_cast<RouteScratch*>(route->host_private);
-        if (!scratch->note.empty()) scratch->note += "; ";
-        scratch->note += text;
-    };
-    api.route_retry_after = [](tg_route* route, int64_t ms) {
-        if (route == nullptr || route->host_private == nullptr || ms < 0) return;
-        auto* scratch = static_cast<RouteScratch*>(route->host_private);
-        if (scratch->retry_after_ms < 0 || ms < scratch->retry_after_ms) scratch->retry_after_ms = ms;
-    };
-    api.deployment_count = [](void* h) { return static_cast<uint32_t>(static_cast<Router*>(h)->views_.size()); };
-    api.deployment_at = [](void* h, uint32_t i) -> const tg_deployment* {
-        auto* r = static_cast<Router*>(h);
-        return i < r->views_.size() ? &r->views_[i] : nullptr;
-    };
-    return api;
-}
-
 Router::Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry& registry, Clock clock)
     : cfg_(std::move(cfg)), clock_(std::move(clock)), registry_(registry) {
     const auto& deps = cfg_->deployments;
@@ -146,7 +130,7 @@ Router::Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry
     }
     std::stable_sort(patterns_.begin(), patterns_.end(),
                      [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-    host_api_ = make_host_api(this);
+    host_api_ = make_host_api();
     auto allow = [this](const std::string& name, plugin::Instance* inst) {
         for (const auto& [n, p] : by_name_)
             if (n == name) return;  // the first of a name wins
@@ -167,20 +151,6 @@ Router::Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry
     }
 }
 
-// Every plugin also gets the router-level settings as `router.*` args, so a
-// health strategy reads LiteLLM's allowed_fails/cooldown_time where users put them.
-plugin::InstancePtr Router::make_instance(const config::StrategySpec& spec) const {
-    auto args = spec.args;
-    const auto& rs = cfg_->router;
-    args.emplace_back("router.allowed_fails", std::to_string(rs.allowed_fails));
-    args.emplace_back("router.cooldown_time", std::to_string(rs.cooldown_time.count()) + "ms");
-    args.emplace_back("router.disable_cooldowns", rs.disable_cooldowns ? "true" : "false");
-    args.emplace_back("router.num_retries", std::to_string(rs.num_retries));
-    args.emplace_back("router.timeout", std::to_string(rs.timeout.count()) + "ms");
-    for (const auto& [k, v] : rs.allowed_fails_policy) args.emplace_back("router.allowed_fails_policy." + k, v);
-    return registry_.create(spec.name, &host_api_, args);
-}
-
 Router::~Router() {
     // Destroy plugin instances before the tables they may point into.
     all_.clear();
@@ -190,6 +160,8 @@ Router::~Router() {
 }
 
 int64_t Router::now_ms() const { return clock_ ? clock_() : steady_ms(); }
+
+
 
 struct Router::GroupRoute {
     enum Status { Ok, UnknownGroup, Refused } status = Ok;
@@ -221,8 +193,9 @@ const std::string* Router::resolve_group(const std::string& name, std::string* c
     return nullptr;
 }
 
-Router::GroupRoute Router::route_group(const std::string& name, const RequestInfo& req, const Chain& chain,
-                                       std::string& note) const {
+Router::GroupRoute Router::route_group(const std::string& name, const RequestInfo& req, const RequestView& view,
+                                       const Chain& chain, std::string& note,
+                                       std::shared_ptr<RequestContexts>& contexts) const {
     GroupRoute out;
     const std::string* resolved = resolve_group(name, &out.capture);
     if (!resolved) {
@@ -238,7 +211,7 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
     std::vector<tg_candidate> candidates;
     stats.reserve(members.size());
     candidates.reserve(members.size());
-    const int64_t now = now_ms();
+    const int64_t now = view.raw.now_ms;  // the request's one clock reading
     const auto eligible = host_eligible(members, now);
     for (uint32_t idx : eligible) stats.push_back(plugin::to_abi(states_[idx]->snapshot()));
     for (size_t k = 0; k < eligible.size(); ++k) candidates.push_back(tg_candidate{&views_[eligible[k]], &stats[k]});
@@ -248,11 +221,9 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
         return out;
     }
 
-    // On the heap: a pool thread's stack pages stay resident once touched, and
-    // the plan plus its per-plugin copy would add ~10 KB to every thread.
-    std::vector<tg_attempt> plan_buf(2 * TG_MAX_ATTEMPTS);
+    // On the heap: a pool thread's stack pages stay resident once touched.
+    std::vector<tg_attempt> plan_buf(TG_MAX_ATTEMPTS);
     tg_attempt* const attempts = plan_buf.data();
-    tg_attempt* const saved_plan = attempts + TG_MAX_ATTEMPTS;
     RouteScratch scratch;
     tg_route route{};
     route.struct_size = sizeof route;
@@ -262,20 +233,8 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
     route.attempt_count = 0;
     route.host_private = &scratch;
 
-    tg_request treq{};
-    treq.struct_size = sizeof treq;
-    treq.request_id = req.request_id.c_str();
+    tg_request treq = view.raw;
     treq.model_group = group.c_str();
-    treq.endpoint = plugin::to_abi(req.endpoint);
-    treq.stream = req.stream ? 1 : 0;
-    treq.overrides_json = req.overrides_json.c_str();
-    treq.metadata_json = req.metadata_json.c_str();
-    treq.now_ms = now;
-    std::vector<tg_kv> kv;
-    kv.reserve(req.overrides.size());
-    for (const auto& [k, v] : req.overrides) kv.push_back(tg_kv{k.c_str(), v.c_str()});
-    treq.overrides = kv.data();
-    treq.override_count = static_cast<uint32_t>(kv.size());
 
     auto refused = [&](const std::string& why) {
         out.status = GroupRoute::Refused;
@@ -296,29 +255,26 @@ Router::GroupRoute Router::route_group(const std::string& name, const RequestInf
         return out;
     };
 
-    std::vector<tg_candidate> saved;
+    // Every strategy's output is checked against its input, and a failing one
+    // is undone as a whole (Instance::route): no plugin can crash the router,
+    // hand it another group's deployment or break another strategy's plan.
+    plugin::RouteGuard guard;
+    std::string error;
     for (plugin::Instance* p : chain) {
-        saved.assign(candidates.begin(), candidates.begin() + route.count);
-        uint32_t saved_attempts = route.attempt_count;
         const int64_t saved_hint = scratch.retry_after_ms;
-        std::memcpy(saved_plan, attempts, TG_MAX_ATTEMPTS * sizeof(tg_attempt));
-        int32_t rc = p->route(treq, route);
+        route.request_ctx = contexts ? contexts->get(p) : nullptr;
+        int32_t rc = p->route(treq, route, guard, error);
+        if (route.request_ctx != nullptr || contexts) {
+            if (!contexts) contexts = std::make_shared<RequestContexts>();
+            contexts->set(p, route.request_ctx);
+        }
         if (rc == TG_ERR_NO_CANDIDATE) return refused("strategy '" + p->name() + "' refused all deployments");
-        if (rc != TG_OK) {
-            // A misbehaving plugin must not take requests down with it: undo its decision.
-            spdlog::error("strategy '{}' failed (status {}) routing request {}; ignoring its decision", p->name(), rc,
-                          req.request_id);
-            std::copy(saved.begin(), saved.end(), candidates.begin());
-            route.candidates = candidates.data();
-            route.count = static_cast<uint32_t>(saved.size());
-            route.attempt_count = saved_attempts;
+        if (rc != TG_OK) {  // logged by Instance::route; the route is as it was
             scratch.retry_after_ms = saved_hint;
             continue;
         }
         if (route.count == 0) return refused("strategy '" + p->name() + "' filtered out all deployments");
-        if (route.attempt_count != saved_attempts ||
-            (route.attempt_count > 0 && std::memcmp(saved_plan, attempts, route.attempt_count * sizeof(tg_attempt))))
-            out.owner = route.attempt_count > 0 ? p : nullptr;
+        if (guard.plan_changed(route)) out.owner = route.attempt_count > 0 ? p : nullptr;
     }
     if (!scratch.note.empty()) {
         if (!note.empty()) note += "; ";
@@ -468,6 +424,7 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
     RoutedPlan out;
     dispatch::Plan& plan = out.plan;
     plan.stream = req.stream;
+    const RequestView view(req, now_ms());
     std::vector<std::vector<dispatch::AttemptSpec>> per_group;  // index = position in out.groups
     std::vector<std::string> refusals;
     int64_t retry_after = -1;
@@ -479,7 +436,7 @@ std::variant<RoutedPlan, ApiError> Router::route_race(const RequestInfo& req) co
         auto it = std::find(out.groups.begin(), out.groups.end(), g);
         uint32_t gi;
         if (it == out.groups.end()) {
-            GroupRoute gr = route_group(g, req, chain, out.note);
+            GroupRoute gr = route_group(g, req, view, chain, out.note, out.contexts);
             if (gr.status == GroupRoute::Refused) {
                 refusals.push_back(g + ": " + gr.message);
                 if (gr.retry_after_ms >= 0 && (retry_after < 0 || gr.retry_after_ms < retry_after)) {
@@ -547,6 +504,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
     RoutedPlan out;
     dispatch::Plan& plan = out.plan;
     plan.stream = req.stream;
+    const RequestView view(req, now_ms());
 
     // The requested group, then its fallbacks (per request, else from the config).
     std::vector<std::string> groups{req.model_group};
@@ -566,7 +524,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
     std::vector<plugin::Instance*> owners;  // per attempt
     auto add_group = [&](const std::string& g, bool context_window_only) -> std::optional<ApiError> {
         if (plan.attempts.size() >= 4 * kMaxAttempts) return std::nullopt;
-        GroupRoute gr = route_group(g, req, chain, out.note);
+        GroupRoute gr = route_group(g, req, view, chain, out.note, out.contexts);
         if (gr.status == GroupRoute::UnknownGroup) {
             return ApiError::bad_request("fallback model group '" + g + "' does not exist", "fallbacks",
                                          "model_not_found");
@@ -650,12 +608,14 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
             std::vector<uint32_t> deployments;
             std::string request_id;
             bool stream;
+            std::shared_ptr<RequestContexts> contexts;
         };
         auto ctx = std::make_shared<Ctx>();
         ctx->owners = std::move(owners);
         for (const auto& a : plan.attempts) ctx->deployments.push_back(a.deployment);
         ctx->request_id = req.request_id;
         ctx->stream = req.stream;
+        ctx->contexts = out.contexts;
         plan.admit = [this, ctx](uint32_t i, double elapsed_ms) {
             if (i >= ctx->owners.size() || ctx->owners[i] == nullptr) return true;
             tg_event ev{};
@@ -672,6 +632,7 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
             ev.retry_after_ms = -1;
             ev.prompt_tokens = -1;
             ev.completion_tokens = -1;
+            ev.request_ctx = ctx->contexts ? ctx->contexts->get(ctx->owners[i]) : nullptr;
             return ctx->owners[i]->admit(ev);
         };
     }
@@ -682,8 +643,8 @@ std::variant<RoutedPlan, ApiError> Router::route(const RequestInfo& req) const {
 class Router::RequestObserver final : public dispatch::Observer {
 public:
     // Keeps only what the events need: RequestInfo also holds the overrides.
-    RequestObserver(const Router& r, std::string request_id, bool stream)
-        : r_(r), request_id_(std::move(request_id)), stream_(stream) {}
+    RequestObserver(const Router& r, std::string request_id, bool stream, std::shared_ptr<RequestContexts> contexts)
+        : r_(r), request_id_(std::move(request_id)), stream_(stream), contexts_(std::move(contexts)) {}
 
     void on_attempt(const dispatch::AttemptEvent& ev) override {
         auto& st = *r_.states_[ev.deployment];
@@ -726,23 +687,30 @@ public:
         e.prompt_tokens = ev.prompt_tokens;
         e.completion_tokens = ev.completion_tokens;
         e.cancel_reason = plugin::to_abi(ev.cancel_reason);
-        r_.dispatch_event(e);
+        r_.dispatch_event(e, contexts_.get());
     }
 
 private:
     const Router& r_;
     std::string request_id_;
     bool stream_;
+    std::shared_ptr<RequestContexts> contexts_;  // released after the last event
 };
 
 // Every instance sees every attempt, whichever chain routed the request, so
 // health and latency stay current for all of them. No lock: all_ is fixed.
-void Router::dispatch_event(const tg_event& ev) const {
-    for (plugin::Instance* p : all_) p->observe(ev);
+// Each instance gets its own request_ctx in the event.
+void Router::dispatch_event(tg_event& ev, const RequestContexts* contexts) const {
+    for (plugin::Instance* p : all_) {
+        ev.request_ctx = contexts ? contexts->get(p) : nullptr;
+        p->observe(ev);
+    }
 }
 
-std::shared_ptr<dispatch::Observer> Router::observer_for(const RequestInfo& req) const {
-    return std::make_shared<RequestObserver>(*this, req.request_id, req.stream);
+std::shared_ptr<dispatch::Observer> Router::observer_for(const RequestInfo& req, const RoutedPlan* routed) const {
+    return std::make_shared<RequestObserver>(*this, req.request_id, req.stream,
+                                             routed ? routed->contexts : nullptr);
 }
+
 
 }  // namespace tailgate::router

@@ -8,6 +8,7 @@
 #include "config/config.hpp"
 #include "dispatch/executor.hpp"
 #include "plugin/loader.hpp"
+#include "plugin/plugin_metrics.hpp"
 
 #include <tailgate/plugin_abi.h>
 
@@ -40,6 +41,37 @@ struct RequestInfo {
     std::vector<std::string> strategies;    // per-request chain (when the config allows it)
     // model="a,b" with fastest_response: race one deployment of each listed group.
     std::vector<std::string> race_groups;
+
+    // What strategies may read of the request (tg_request 1.1 members).
+    std::optional<std::string> user;          // OpenAI `user`
+    int64_t max_tokens = -1;                  // max_completion_tokens, else max_tokens
+    bool has_tools = false;                   // `tools` or `functions`
+    bool has_response_format = false;
+    int64_t prompt_tokens_estimate = -1;
+    std::vector<std::pair<std::string, std::string>> headers;  // allow-listed, names lower-case
+    std::string caller_key_hash;              // "" without a key
+};
+
+// The per-request contexts strategies leave in tg_route.request_ctx, one per
+// instance, handed back in that request's events. Shared by the routed plan and
+// the request's observer: the last of them to go releases every context
+// through its instance (tg_plugin_release_request), which must outlive this.
+class RequestContexts {
+public:
+    RequestContexts() = default;
+    RequestContexts(const RequestContexts&) = delete;
+    RequestContexts& operator=(const RequestContexts&) = delete;
+    ~RequestContexts();
+
+    void* get(const plugin::Instance* p) const {
+        for (const auto& [inst, ctx] : slots_)
+            if (inst == p) return ctx;
+        return nullptr;
+    }
+    void set(plugin::Instance* p, void* ctx);
+
+private:
+    std::vector<std::pair<plugin::Instance*, void*>> slots_;  // a chain is short: a vector beats a map
 };
 
 struct RoutedPlan {
@@ -53,6 +85,9 @@ struct RoutedPlan {
     // whose cooldown ends first (router_settings.panic_routing). Its failure is
     // final: the client is told not to retry on top of it.
     bool panic = false;
+    // Contexts strategies set for this request (null when none did); give the
+    // plan to observer_for so events carry them.
+    std::shared_ptr<RequestContexts> contexts;
 };
 
 // Per-deployment counters and published values. Counters are atomics; the
@@ -105,8 +140,21 @@ public:
     // Every plugin instance the router made (chain first, then the request-only
     // ones of router_settings.request_strategies), each once.
     const std::vector<plugin::Instance*>& instances() const { return all_; }
+    // The args instances()[i] was created with (its own, then the router.* ones).
+    const std::vector<std::pair<std::string, std::string>>& instance_args(size_t i) const {
+        return plugin_hosts_.at(i)->args;
+    }
     // What a request's `strategies` may name (when the config allows it), comma-separated.
     const std::string& allowed_request_strategies() const { return allowed_names_; }
+
+    // Reload handover: every instance of this (new, not yet serving) router
+    // takes over the state of the `previous` router's instance of the same
+    // strategy name — the k-th of a name to the k-th — through
+    // tg_plugin_adopt_state (Instance::adopt_state_from). Call it before this
+    // router serves and after `previous` stopped routing (its last requests
+    // may still deliver events: plugins lock as for concurrent observe()).
+    // Returns how many instances took over state; refusals are logged at debug.
+    size_t adopt_state_from(Router& previous);
 
     // Runs the chain for one model group and returns the plan, or the error
     // the client should get (unknown group, every deployment refused, ...).
@@ -124,7 +172,12 @@ public:
     std::variant<RoutedPlan, ApiError> route_race(const RequestInfo& req) const;
 
     // Observer for the executor of one request: updates stats, tells plugins.
-    std::shared_ptr<dispatch::Observer> observer_for(const RequestInfo& req) const;
+    // With `routed`, events carry the request contexts its strategies set.
+    std::shared_ptr<dispatch::Observer> observer_for(const RequestInfo& req, const RoutedPlan* routed = nullptr) const;
+
+    // Appends the plugin series (tailgate_plugin_failures_total{plugin}) in
+    // Prometheus text format.
+    void append_plugin_metrics(std::string& out) const;
 
     int64_t now_ms() const;
 
@@ -138,17 +191,27 @@ private:
     friend class RequestObserver;
     using Chain = std::vector<plugin::Instance*>;
     struct GroupRoute;
-    GroupRoute route_group(const std::string& group, const RequestInfo& req, const Chain& chain,
-                           std::string& note) const;
+    class RequestView;
+    GroupRoute route_group(const std::string& group, const RequestInfo& req, const RequestView& view,
+                           const Chain& chain, std::string& note, std::shared_ptr<RequestContexts>& contexts) const;
     std::variant<Chain, ApiError> chain_for(const RequestInfo& req) const;
     std::vector<uint32_t> host_eligible(const std::vector<uint32_t>& members, int64_t now) const;
     plugin::InstancePtr make_instance(const config::StrategySpec& spec) const;
-    void dispatch_event(const tg_event& ev) const;
+    void dispatch_event(tg_event& ev, const RequestContexts* contexts) const;
     ApiError unknown_group(const std::string& group) const;
     // The deployment of `groups` whose cooldown ends first (half-open ones first
     // of all); nullopt when none is cooling.
     std::optional<uint32_t> panic_target(const std::vector<std::string>& groups) const;
-    static tg_host_api make_host_api(Router* self);
+    static tg_host_api make_host_api();
+    // What a plugin instance's tg_host_api.host points at: the router, the
+    // strategy's name (its log lines) and its metrics.
+    struct PluginHost {
+        Router* router = nullptr;
+        std::string name;
+        std::unique_ptr<plugin::PluginMetrics> metrics;
+        std::vector<std::pair<std::string, std::string>> args;  // as handed to create(), router.* last
+    };
+    static Router& router_of(void* host) { return *static_cast<PluginHost*>(host)->router; }
 
     std::shared_ptr<const config::Config> cfg_;
     Clock clock_;
@@ -157,7 +220,10 @@ private:
     std::unordered_map<std::string, std::vector<uint32_t>> groups_;
     std::unordered_map<std::string_view, uint32_t> by_id_;  // views into cfg_->deployments[].id
     std::vector<std::string> patterns_;  // wildcard groups, most specific (longest literal part) first
-    tg_host_api host_api_{};
+    tg_host_api host_api_{};  // host member set per instance (PluginHost)
+    // One per instance, in creation order; declared before the instances so
+    // they outlive them (destroy() may still log).
+    mutable std::vector<std::unique_ptr<PluginHost>> plugin_hosts_;  // grows in make_instance (construction only)
     HealthListener health_listener_;
     const plugin::Registry& registry_;
     std::vector<plugin::InstancePtr> chain_;

@@ -107,6 +107,9 @@ bool Gateway::Impl::admit(ApiCall& a) {
 void Gateway::Impl::build_request_info(ApiCall& a) {
     a.timeouts = request_timeouts(*a.parsed, a.lv->config().router.max_request_timeout);
     a.info = request_info(*a.parsed, a.c.api, a.c.request_id, a.timeouts);
+    a.info.caller_key_hash = caller_key_hash;  // authorized: the caller presented the master key
+    for (const auto& name : a.lv->config().router.strategy_request_headers)
+        a.c.req.each_header(name, [&](const std::string&, const std::string& v) { a.info.headers.emplace_back(name, v); });
     for (const auto& name : cfg->general.forward_client_headers)
         a.c.req.each_header(name, [&](const std::string& n, const std::string& v) { a.forwarded.emplace_back(n, v); });
 }
@@ -119,9 +122,9 @@ std::shared_ptr<UpstreamTransport> Gateway::Impl::transport_for(const ApiCall& a
 }
 
 std::shared_ptr<dispatch::Observer> Gateway::Impl::observer_for(const LivePtr& lv, const router::RequestInfo& info,
-                                                                const dispatch::Plan& plan,
+                                                                const router::RoutedPlan* routed, const dispatch::Plan& plan,
                                                                 std::shared_ptr<metrics::RequestObserver>& traced) {
-    std::shared_ptr<dispatch::Observer> observer = lv->router().observer_for(info);
+    std::shared_ptr<dispatch::Observer> observer = lv->router().observer_for(info, routed);
     metrics::Metrics* const prom = lv->prom();
     if (!prom && !json_log) return std::make_shared<PinnedObserver>(lv, std::move(observer));
     traced = std::make_shared<metrics::RequestObserver>(prom, std::move(observer), plan);
@@ -156,7 +159,7 @@ void Gateway::Impl::route_and_relay(ApiCall& a) {
     const dispatch::Plan& plan = routed.plan;
     auto transport = transport_for(a, routed);
     std::shared_ptr<metrics::RequestObserver> traced;  // metrics and the JSON record read its trace
-    auto observer = observer_for(a.lv, info, plan, traced);
+    auto observer = observer_for(a.lv, info, &routed, plan, traced);
     if (prom) {
         a.scope->sample.group = prom->group_of(plan.attempts.front().deployment);
         if (plan.stream) {
@@ -208,7 +211,7 @@ void Gateway::Impl::all_results(ApiCall& a) {
         const dispatch::Plan& plan = rp.plan;
         for (const auto& at : plan.attempts) part.deployment_ids.push_back(a.lv->config().deployments[at.deployment].id);
         part.channel = std::make_shared<ClientChannel>();  // the relay is notified
-        std::shared_ptr<dispatch::Observer> observer = a.lv->router().observer_for(info);
+        std::shared_ptr<dispatch::Observer> observer = a.lv->router().observer_for(info, &rp);
         if (auto* prom = a.lv->prom())
             observer = std::make_shared<metrics::RequestObserver>(prom, std::move(observer), plan);
         observer = std::make_shared<PinnedObserver>(a.lv, std::move(observer));

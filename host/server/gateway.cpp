@@ -41,6 +41,7 @@ bool acceptable_request_id(const std::string& s) {
 Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, control::StorePtr store) : cfg(std::move(c)) {
     json_log = cfg->general.log_format == "json";
     secrets.insert(cfg->general.master_key.reveal());
+    caller_key_hash = key_hash_prefix(cfg->general.master_key.reveal());
     control = std::make_unique<control::ControlPlane>(cfg->file, cfg, std::move(store));
     control->start([this](control::GenerationPtr g) { publish(std::move(g)); });
     admin_api = std::make_unique<control::AdminApi>(*control);
@@ -78,6 +79,7 @@ void Gateway::Impl::send_metrics(frontend::Request& req) const {
         auto s = r.state(d).snapshot();
         return metrics::Metrics::DeploymentGauges{s.in_flight, s.health};
     });
+    lv->router().append_plugin_metrics(body);
     body += control->render_metrics();
     req.respond(200, metrics::Metrics::kContentType, body);
 }
@@ -241,7 +243,7 @@ void Gateway::Impl::admin(Call& c) {
         send_error(c.req, *e);
         return;
     }
-    r.key_hash = control::key_hash_prefix(cfg->general.master_key.reveal());
+    r.key_hash = caller_key_hash;
     const control::AdminReply out = ((*admin_api).*(c.admin))(r);
     send_json(c.req, out.status, out.body);
 }

@@ -112,6 +112,7 @@ struct Gateway::Impl {
     Drain drain;
     bool json_log = false;
     bool unauthenticated_beyond_loopback = false;  // no master key, listening on a non-loopback address
+    std::string caller_key_hash;  // of the master key (the only key today): the caller identity strategies see
     boost::asio::io_context io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
     std::vector<std::thread> io_threads;
@@ -144,7 +145,7 @@ struct Gateway::Impl {
     void all_results(ApiCall& a);
     // The attempt observer of one plan: the router's, traced for metrics and the JSON log.
     std::shared_ptr<dispatch::Observer> observer_for(const LivePtr& lv, const router::RequestInfo& info,
-                                                     const dispatch::Plan& plan,
+                                                     const router::RoutedPlan* routed, const dispatch::Plan& plan,
                                                      std::shared_ptr<metrics::RequestObserver>& traced);
     std::shared_ptr<UpstreamTransport> transport_for(const ApiCall& a, const router::RoutedPlan& routed);
     // Answers an API request before it was routed, and says why in its record.

@@ -1,6 +1,7 @@
 #include "server/request_info.hpp"
 
 #include "common/json_flatten.hpp"
+#include "server/strategy_fields.hpp"
 
 namespace tailgate::server {
 
@@ -18,6 +19,7 @@ router::RequestInfo request_info(const ParsedBody& body, Endpoint endpoint, cons
     info.timeout = timeouts.timeout;
     info.fallbacks = body.fallbacks;
     info.strategies = body.strategies;
+    fill_strategy_fields(body, info);  // user, max_tokens, tools, ... (what strategies may read)
     return info;
 }
 

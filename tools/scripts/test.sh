@@ -47,3 +47,9 @@ TAILGATE_BUILD_DIR="$ROOT/build" .venv/bin/python -m pytest tests/e2e -q -p no:c
 # report, unexpected client error or RSS/fd growth. The full run is `tools/soak/run.sh` (600 s).
 echo "==> soak (60 s, ASan+UBSan)"
 tools/soak/run.sh 60 --sample-s 2 --phase-s 8
+
+# The plugin boundary under ASan+UBSan: every hostile/broken plugin of tests/plugins/
+# through the real loader and router (issue 17), in the soak's build directory, so
+# only the unit tests are left to compile.
+echo "==> plugin-boundary tests (ASan+UBSan)"
+JOBS="$(nproc)" tests/plugins/run_asan.sh "$ROOT/build-asan"

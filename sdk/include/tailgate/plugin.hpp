@@ -4,9 +4,14 @@
 //     TAILGATE_STRATEGY(MyStrategy, "my-strategy")
 // in exactly one .cpp of the plugin. The generated extern "C" entry points are
 // noexcept trampolines: an exception from the constructor becomes a create()
-// error message, one from route() becomes TG_ERR_INTERNAL, one from observe()
-// is swallowed (log it yourself inside observe() if it matters). Nothing but
-// C types crosses the library boundary.
+// error message, one from route() becomes TG_ERR_INTERNAL with the exception's
+// text as the reason the host logs (tg_route.error), one from observe() is
+// swallowed (log it yourself inside observe() if it matters). Nothing but C
+// types crosses the library boundary.
+//
+// Optional hooks a Strategy may override: admit() (hedge budgets),
+// release_request() (per-request context, see Route::context()) and
+// adopt_state() (reload handover, see Strategy::adopt_state).
 #pragma once
 
 #include <tailgate/plugin_abi.h>
@@ -23,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace tailgate::sdk {
 
@@ -115,6 +121,15 @@ public:
     }
     const tg_args* raw() const { return a_; }
 
+    // Every key, in the order given (router.* included), e.g. to refuse
+    // unknown ones with a message of your own (allow_only does the usual one).
+    std::vector<std::string_view> keys() const {
+        std::vector<std::string_view> out;
+        if (a_ == nullptr) return out;
+        for (uint32_t i = 0; i < a_->count; ++i) out.emplace_back(a_->items[i].key ? a_->items[i].key : "");
+        return out;
+    }
+
 private:
     const tg_args* a_;
     const char* strategy_ = nullptr;
@@ -150,6 +165,11 @@ public:
     void log(tg_log_level level, const std::string& msg) const {
         if (api_.log) api_.log(api_.host, static_cast<uint32_t>(level), msg.c_str());
     }
+    // Whether a message at `level` would be written (1.1 hosts; older ones: always).
+    bool log_enabled(tg_log_level level) const {
+        if (api_.log == nullptr) return false;
+        return api_.log_enabled == nullptr || api_.log_enabled(api_.host, static_cast<uint32_t>(level)) != 0;
+    }
     int64_t now_ms() const { return api_.now_ms ? api_.now_ms(api_.host) : 0; }
     void publish_latency(uint32_t index, bool ttft, const tg_latency_summary& s) const {
         if (api_.publish_latency) api_.publish_latency(api_.host, index, ttft ? 0u : 1u, &s);
@@ -165,12 +185,41 @@ public:
     void retry_after(tg_route* route, int64_t ms) const {
         if (api_.route_retry_after) api_.route_retry_after(route, ms);
     }
+    // Plugin metrics (tailgate_plugin_<strategy>_<name> in /metrics). Register
+    // in the constructor; -1 (and updates that do nothing) on a host without
+    // them or when refused (the host logs why). One label at most, with every
+    // value listed here: series stay bounded.
+    int32_t counter(const char* name, const char* help, const char* label = nullptr,
+                    std::initializer_list<const char*> values = {}) const {
+        return register_metric(TG_METRIC_COUNTER, name, help, label, values, {});
+    }
+    int32_t gauge(const char* name, const char* help, const char* label = nullptr,
+                  std::initializer_list<const char*> values = {}) const {
+        return register_metric(TG_METRIC_GAUGE, name, help, label, values, {});
+    }
+    // buckets: ascending upper bounds; empty for the host's (1 ms .. 60 s, in ms).
+    int32_t histogram(const char* name, const char* help, std::initializer_list<double> buckets = {},
+                      const char* label = nullptr, std::initializer_list<const char*> values = {}) const {
+        return register_metric(TG_METRIC_HISTOGRAM, name, help, label, values, buckets);
+    }
+    // counter: add; gauge: set; histogram: observe. label_index: position in the values.
+    void metric(int32_t id, double value, uint32_t label_index = 0) const {
+        if (id >= 0 && api_.metric_update) api_.metric_update(api_.host, id, label_index, value);
+    }
+
     uint32_t deployment_count() const { return api_.deployment_count ? api_.deployment_count(api_.host) : 0; }
     const tg_deployment* deployment_at(uint32_t i) const {
         return api_.deployment_at ? api_.deployment_at(api_.host, i) : nullptr;
     }
 
 private:
+    int32_t register_metric(uint32_t kind, const char* name, const char* help, const char* label,
+                            std::initializer_list<const char*> values, std::initializer_list<double> buckets) const {
+        if (api_.metric_register == nullptr) return -1;
+        return api_.metric_register(api_.host, kind, name, help, label, values.size() ? values.begin() : nullptr,
+                                    static_cast<uint32_t>(values.size()), buckets.size() ? buckets.begin() : nullptr,
+                                    static_cast<uint32_t>(buckets.size()));
+    }
     tg_host_api api_;  // copied: the host's table is BORROWED at create time
 };
 
@@ -218,9 +267,55 @@ public:
     }
     tg_route* raw() { return r_; }
 
+    // This strategy's per-request context (see tg_route.request_ctx): null on
+    // the first route() of a request; set_context() needs a 1.1 host and
+    // returns false on an older one (keep nothing then: it would leak).
+    // The context comes back in Strategy::observe's event (event_context())
+    // and goes to Strategy::release_request once the request is over.
+    void* context() const { return TG_HAS_MEMBER(r_, tg_route, request_ctx) ? r_->request_ctx : nullptr; }
+    bool set_context(void* ctx) {
+        if (!TG_HAS_MEMBER(r_, tg_route, request_ctx)) return false;
+        r_->request_ctx = ctx;
+        return true;
+    }
+
 private:
     tg_route* r_;
 };
+
+// The request context this instance set while routing the event's request.
+inline void* event_context(const tg_event& ev) {
+    return TG_HAS_MEMBER(&ev, tg_event, request_ctx) ? ev.request_ctx : nullptr;
+}
+
+// ---- request fields (tg_request 1.1), with the "absent" answers of older hosts ----
+inline std::optional<std::string_view> request_user(const tg_request& r) {
+    if (!TG_HAS_MEMBER(&r, tg_request, user) || r.user == nullptr) return std::nullopt;
+    return std::string_view(r.user);
+}
+// max_completion_tokens, else max_tokens; nullopt when absent.
+inline std::optional<int64_t> request_max_tokens(const tg_request& r) {
+    if (!TG_HAS_MEMBER(&r, tg_request, max_tokens) || r.max_tokens < 0) return std::nullopt;
+    return r.max_tokens;
+}
+inline bool request_has(const tg_request& r, uint32_t flag) {
+    return TG_HAS_MEMBER(&r, tg_request, flags) && (r.flags & flag) != 0;
+}
+inline std::optional<int64_t> request_prompt_tokens_estimate(const tg_request& r) {
+    if (!TG_HAS_MEMBER(&r, tg_request, prompt_tokens_estimate) || r.prompt_tokens_estimate < 0) return std::nullopt;
+    return r.prompt_tokens_estimate;
+}
+// A header from router_settings.strategy_request_headers; `name` lower-case.
+inline std::optional<std::string_view> request_header(const tg_request& r, std::string_view name) {
+    if (!TG_HAS_MEMBER(&r, tg_request, header_count) || r.headers == nullptr) return std::nullopt;
+    for (uint32_t i = 0; i < r.header_count; ++i)
+        if (name == r.headers[i].key) return std::string_view(r.headers[i].value);
+    return std::nullopt;
+}
+inline std::optional<std::string_view> request_caller(const tg_request& r) {
+    if (!TG_HAS_MEMBER(&r, tg_request, caller_key_hash) || r.caller_key_hash == nullptr) return std::nullopt;
+    return std::string_view(r.caller_key_hash);
+}
 
 class Strategy {
 public:
@@ -232,6 +327,15 @@ public:
     virtual void observe(const tg_event&) {}
     // A hedge this strategy planned is due: launch it? (load budgets). Must not block.
     virtual bool admit(const tg_event&) { return true; }
+    // Frees a context set with Route::set_context(), once, after the request's
+    // last event. Must not block.
+    virtual void release_request(void* /*ctx*/) noexcept {}
+    // Reload handover: take over what is useful of `previous`, the instance
+    // this one replaces (same strategy, same loaded library, so
+    // static_cast<MyStrategy&>(previous) is valid; args may differ). Move the
+    // state out: `previous` is destroyed afterwards. Return false to start
+    // fresh. Never concurrent with other calls on either instance.
+    virtual bool adopt_state(Strategy& /*previous*/) { return false; }
 };
 
 // Read-only view of tg_request's flattened per-request overrides (extra_body).
@@ -248,12 +352,17 @@ inline void copy_error(char* err, size_t len, const char* msg) {
     if (err == nullptr || len == 0) return;
     std::snprintf(err, len, "%s", msg);
 }
+// The reason of a failed route(), when the host offers room for one (1.1).
+inline void route_error(tg_route* r, const char* msg) {
+    if (r != nullptr && TG_HAS_MEMBER(r, tg_route, error_size)) copy_error(r->error, r->error_size, msg);
+}
 }  // namespace detail
 
 }  // namespace tailgate::sdk
 
-// Defines the exported entry points for Class (the six required ones and
-// tg_plugin_admit), constructed as Class(Host, Args).
+// Defines the exported entry points for Class (the six required ones, and the
+// optional tg_plugin_admit, tg_plugin_release_request and tg_plugin_adopt_state),
+// constructed as Class(Host, Args).
 #define TAILGATE_STRATEGY(Class, NameLiteral)                                                       \
     extern "C" TG_EXPORT uint32_t tg_plugin_abi_version(void) { return TG_ABI_VERSION; }            \
     extern "C" TG_EXPORT const char* tg_plugin_name(void) { return NameLiteral; }                   \
@@ -279,7 +388,11 @@ inline void copy_error(char* err, size_t len, const char* msg) {
         try {                                                                                       \
             ::tailgate::sdk::Route route(r);                                                        \
             return static_cast<int32_t>(static_cast<::tailgate::sdk::Strategy*>(self)->route(*req, route)); \
+        } catch (const std::exception& e) {                                                         \
+            ::tailgate::sdk::detail::route_error(r, e.what());                                      \
+            return TG_ERR_INTERNAL;                                                                 \
         } catch (...) {                                                                             \
+            ::tailgate::sdk::detail::route_error(r, "unknown exception in route()");                \
             return TG_ERR_INTERNAL;                                                                 \
         }                                                                                           \
     }                                                                                               \
@@ -294,5 +407,18 @@ inline void copy_error(char* err, size_t len, const char* msg) {
             return static_cast<::tailgate::sdk::Strategy*>(self)->admit(*ev) ? 1 : 0;               \
         } catch (...) {                                                                             \
             return 1; /* a failing budget check must not stall the request */                      \
+        }                                                                                           \
+    }                                                                                               \
+    extern "C" TG_EXPORT void tg_plugin_release_request(void* self, void* ctx) {                    \
+        static_cast<::tailgate::sdk::Strategy*>(self)->release_request(ctx);                        \
+    }                                                                                               \
+    extern "C" TG_EXPORT int32_t tg_plugin_adopt_state(void* self, void* previous) {               \
+        try {                                                                                       \
+            return static_cast<::tailgate::sdk::Strategy*>(self)->adopt_state(                      \
+                       *static_cast<::tailgate::sdk::Strategy*>(previous))                          \
+                       ? TG_OK                                                                      \
+                       : TG_ERR_INTERNAL;                                                           \
+        } catch (...) {                                                                             \
+            return TG_ERR_INTERNAL;                                                                 \
         }                                                                                           \
     }

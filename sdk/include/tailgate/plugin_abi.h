@@ -15,9 +15,21 @@
  *      BORROWED: owned by the caller, valid only for the duration of the call.
  *      STATIC:   valid for as long as the plugin library is loaded.
  *      HOST:     owned by the host, valid until tg_plugin_destroy returns.
- *  - Threading: route() and observe() are called concurrently from several
- *    host threads for the same instance; plugins synchronise their own state.
- *    Neither may block (no I/O, no sleeping): they run on the request path.
+ *  - Threading: route(), observe(), admit() and release_request() are called
+ *    concurrently from several host threads for the same instance; plugins
+ *    synchronise their own state. None may block (no I/O, no sleeping): they
+ *    run on the request path. create(), destroy() and adopt_state() are never
+ *    concurrent with any other call on the same instance.
+ *  - Growth: TG_ABI_VERSION stays 1 while the ABI only grows. A plugin built
+ *    against an older copy of this header keeps loading: the host fills every
+ *    member it knows and the plugin reads only those it knows; a plugin built
+ *    against a newer copy checks TG_HAS_MEMBER before reading an appended
+ *    member (the SDK's C++ wrapper does this for you).
+ *
+ * The host does not trust what a plugin writes (see tg_route): every output is
+ * checked against what the host handed in, and a route() that breaks a rule
+ * counts as a failure of that plugin — its whole decision is undone and the
+ * request continues with the rest of the chain.
  */
 #ifndef TAILGATE_PLUGIN_ABI_H
 #define TAILGATE_PLUGIN_ABI_H
@@ -121,11 +133,17 @@ typedef struct tg_deployment_stats {
 } tg_deployment_stats;
 
 /* ---- the request being routed ---- */
+/* Endpoint kinds. New kinds are appended as the gateway serves more endpoints:
+ * treat a value you do not know as "some other endpoint", never as an error. */
 typedef enum tg_endpoint {
     TG_ENDPOINT_CHAT = 0,
     TG_ENDPOINT_COMPLETIONS = 1,
     TG_ENDPOINT_EMBEDDINGS = 2
 } tg_endpoint;
+
+/* tg_request.flags */
+#define TG_REQUEST_HAS_TOOLS 0x1u           /* `tools` (or legacy `functions`) present */
+#define TG_REQUEST_HAS_RESPONSE_FORMAT 0x2u /* `response_format` present */
 
 typedef struct tg_request {
     uint32_t struct_size;
@@ -142,6 +160,23 @@ typedef struct tg_request {
      * "fastest_response" = "true", lists as JSON text). BORROWED, `override_count` entries. */
     const tg_kv* overrides;
     uint32_t override_count;
+    /* ---- appended in 1.1 (TG_HAS_MEMBER) ---- */
+    const char* user;               /* BORROWED: OpenAI `user`; NULL when absent or not a string */
+    int64_t max_tokens;             /* `max_completion_tokens`, else `max_tokens`; -1 when absent */
+    uint32_t flags;                 /* TG_REQUEST_HAS_* */
+    /* Rough prompt size: bytes of messages/prompt/input divided by 4; -1 when unknown. */
+    int64_t prompt_tokens_estimate;
+    /* Request headers named in router_settings.strategy_request_headers, names
+     * lower-case, in the order received. BORROWED, `header_count` entries. */
+    const tg_kv* headers;
+    uint32_t header_count;
+    /* Who is calling. caller_key_hash: the first 16 hex digits of the SHA-256 of
+     * the API key the client presented (never the key itself), NULL when the
+     * gateway runs without keys. caller_key_alias / caller_team: reserved for
+     * virtual keys, NULL until those exist. All BORROWED. */
+    const char* caller_key_hash;
+    const char* caller_key_alias;
+    const char* caller_team;
 } tg_request;
 
 /* ---- the plan a chain produces ----
@@ -154,7 +189,9 @@ typedef struct tg_request {
  *               a retryable error, after a backoff of `delay_ms` (retry/fallback).
  * The first attempt to commit (first content byte of a stream, complete
  * success otherwise) wins; every other attempt is cancelled and its upstream
- * connection closed. Attempt 0's rule is ignored: it always launches at t=0. */
+ * connection closed. Attempt 0's rule is ignored: it always launches at t=0.
+ * A launch value other than these three is not
+ * guessed at: the host refuses the plan and treats the route() as failed. */
 typedef enum tg_launch {
     TG_LAUNCH_AT_START = 0,
     TG_LAUNCH_AFTER_DELAY = 1,
@@ -177,7 +214,22 @@ typedef struct tg_candidate {
  * A strategy may reorder `candidates` in place and lower `count` (filter), and
  * may write `attempts`/`attempt_count`. When the chain leaves attempt_count at
  * 0, the host plans: candidate 0 at start, then ON_FAILURE retries over the
- * following candidates, up to 1 + num_retries attempts. */
+ * following candidates, up to 1 + num_retries attempts.
+ *
+ * What the host checks after every route() that returns TG_OK (a violation is
+ * logged with its reason and handled like TG_ERR_INTERNAL):
+ *  - `candidates`, `attempts` and `host_private` still hold the host's pointers
+ *    (reorder in place; never point them at memory of your own);
+ *  - `count` is not larger than before the call;
+ *  - every entry in candidates[0..count) is one of the entries the host handed
+ *    in (same deployment and stats pointers, as a pair), each at most once: no
+ *    NULL, no copy of a tg_deployment, no deployment of another model group;
+ *  - attempt_count <= TG_MAX_ATTEMPTS and each attempt names a position
+ *    < count with a known launch rule.
+ * On any status other than TG_OK and TG_ERR_NO_CANDIDATE (and on a violation)
+ * the host restores the whole route as it was before the call — candidates,
+ * count, every attempt and attempt_count — and goes on with the next strategy,
+ * as if this one had not run. */
 typedef struct tg_route {
     uint32_t struct_size;
     tg_candidate* candidates; /* BORROWED, `count` valid entries */
@@ -187,6 +239,20 @@ typedef struct tg_route {
     /* Identifies the request to the host's route callbacks (route_note,
      * route_retry_after); plugins neither read nor change it. */
     void* host_private;       /* HOST: opaque, pass back to host callbacks */
+    /* ---- appended in 1.1 (TG_HAS_MEMBER) ---- */
+    /* This instance's context for this request: NULL on its first route() of a
+     * request, else what it left here on its previous route() of the same
+     * request (a request routes its fallback groups too). Whatever the plugin
+     * leaves here (also when it fails) comes back in tg_event.request_ctx for
+     * this request's events, and is handed to tg_plugin_release_request exactly
+     * once after the request's last event. Leaving a different pointer on a
+     * later route() of the same request makes the host release the earlier one
+     * at once (never free it yourself). Owned by the plugin. */
+    void* request_ctx;
+    /* A route() that fails may write a NUL-terminated reason here (at most
+     * error_size bytes, including the NUL); the host logs it. BORROWED. */
+    char* error;
+    uint32_t error_size;
 } tg_route;
 
 /* ---- outcome events, delivered to every plugin of the router ---- */
@@ -240,6 +306,10 @@ typedef struct tg_event {
     int64_t prompt_tokens;           /* -1 when unknown */
     int64_t completion_tokens;       /* -1 when unknown */
     uint32_t cancel_reason;          /* tg_cancel_reason, CANCELLED only */
+    /* ---- appended in 1.1 (TG_HAS_MEMBER) ---- */
+    /* What the receiving instance left in tg_route.request_ctx while routing
+     * this request; NULL when it set none (or did not route it). */
+    void* request_ctx;
 } tg_event;
 
 /* ---- services the host offers a plugin ---- */
@@ -270,7 +340,39 @@ typedef struct tg_host_api {
      * the soonest end of a cooldown if that is sooner. ms < 0 is ignored.
      * route: BORROWED */
     void (*route_retry_after)(tg_route* route, int64_t ms);
+    /* ---- appended in 1.1 (TG_HAS_MEMBER) ---- */
+    /* Non-zero when a message at `level` would be written (skip building
+     * expensive debug text otherwise). */
+    int32_t (*log_enabled)(void* host, uint32_t level);
+    /* Plugin metrics, rendered in /metrics as tailgate_plugin_<strategy>_<name>
+     * (strategy and name with every character outside [a-zA-Z0-9_] as '_').
+     * Register while being created (in tg_plugin_create); the host refuses
+     * later registrations, more than TG_MAX_PLUGIN_METRICS per instance, names
+     * registered twice, and more than TG_MAX_PLUGIN_LABEL_VALUES values.
+     * Labels are bounded by construction: at most one label, whose every value
+     * is given here (label_name NULL and value_count 0 for none). Histogram
+     * buckets are upper bounds in ascending order (NULL: the host's default,
+     * 1ms..60s in ms). Returns the metric's id (>= 0) or -1 when refused (the
+     * host logs why). name, help, label_name, label_values, buckets: BORROWED. */
+    int32_t (*metric_register)(void* host, uint32_t kind, const char* name, const char* help,
+                               const char* label_name, const char* const* label_values, uint32_t value_count,
+                               const double* buckets, uint32_t bucket_count);
+    /* counter: adds value (>= 0); gauge: sets it; histogram: observes it.
+     * label_index: position in the registered label_values (0 without label).
+     * An unknown id or index is ignored. Lock-free: fine on the request path. */
+    void (*metric_update)(void* host, int32_t metric, uint32_t label_index, double value);
 } tg_host_api;
+
+/* tg_host_api.metric_register kinds */
+typedef enum tg_metric_kind {
+    TG_METRIC_COUNTER = 0,
+    TG_METRIC_GAUGE = 1,
+    TG_METRIC_HISTOGRAM = 2
+} tg_metric_kind;
+
+#define TG_MAX_PLUGIN_METRICS 32u
+#define TG_MAX_PLUGIN_LABEL_VALUES 64u
+#define TG_MAX_PLUGIN_BUCKETS 32u
 
 /* ---- symbols every plugin exports ---- */
 #if defined(_WIN32)
@@ -304,6 +406,22 @@ typedef void (*tg_plugin_observe_fn)(void* instance, const tg_event* event);
  * Plugins without this symbol are treated as always admitting. Must not block. */
 typedef int32_t (*tg_plugin_admit_fn)(void* instance, const tg_event* event);
 
+/* OPTIONAL export (1.1). Called once per request for which this instance left
+ * a non-NULL tg_route.request_ctx, after the last event of that request was
+ * delivered (or when the request ended without any attempt). Frees it. */
+typedef void (*tg_plugin_release_request_fn)(void* instance, void* request_ctx);
+
+/* OPTIONAL export (1.1). State handover on a reload: the host built `instance`
+ * from the new configuration and, before the first route() of `instance` and
+ * while `previous` still exists but receives no more calls, asks it to take
+ * over what it can of `previous` (latency windows, counters...). The host asks
+ * only when `previous` was created by the same loaded library (same strategy
+ * name, same file), so its layout is the plugin's own; the configuration (args)
+ * may differ. Return TG_OK, or an error to start fresh (the host logs it and
+ * goes on). Ownership does not move: `previous` is destroyed afterwards as
+ * usual, so take its state by moving it out, and keep no pointer into it. */
+typedef int32_t (*tg_plugin_adopt_state_fn)(void* instance, void* previous);
+
 #define TG_SYM_ABI_VERSION "tg_plugin_abi_version"
 #define TG_SYM_NAME "tg_plugin_name"
 #define TG_SYM_CREATE "tg_plugin_create"
@@ -311,6 +429,8 @@ typedef int32_t (*tg_plugin_admit_fn)(void* instance, const tg_event* event);
 #define TG_SYM_ROUTE "tg_plugin_route"
 #define TG_SYM_OBSERVE "tg_plugin_observe"
 #define TG_SYM_ADMIT "tg_plugin_admit" /* optional */
+#define TG_SYM_RELEASE_REQUEST "tg_plugin_release_request" /* optional, 1.1 */
+#define TG_SYM_ADOPT_STATE "tg_plugin_adopt_state"         /* optional, 1.1 */
 
 #ifdef __cplusplus
 } /* extern "C" */

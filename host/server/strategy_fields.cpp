@@ -1,0 +1,64 @@
+#include "server/strategy_fields.hpp"
+
+#include <rapidjson/document.h>
+
+#include <charconv>
+#include <optional>
+
+namespace tailgate::server {
+
+namespace {
+
+// A span's text is `"key":value` (whitespace trimmed by parse_body).
+std::string_view value_of(const ParsedBody& body, const ParsedBody::Span& sp) {
+    std::string_view member(body.members.data() + sp.begin, sp.end - sp.begin);
+    // The key is a JSON string: skip it (escapes included), then the colon.
+    size_t i = 1;
+    while (i < member.size() && member[i] != '"') i += member[i] == '\\' ? 2 : 1;
+    i = member.find(':', i + 1);
+    if (i == std::string_view::npos) return {};
+    std::string_view v = member.substr(i + 1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n' || v.front() == '\r'))
+        v.remove_prefix(1);
+    return v;
+}
+
+std::optional<int64_t> integer(std::string_view v) {
+    int64_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || n < 0) return std::nullopt;
+    return n;
+}
+
+}  // namespace
+
+void fill_strategy_fields(const ParsedBody& body, router::RequestInfo& info) {
+    std::optional<int64_t> max_tokens, max_completion_tokens;
+    for (const auto& sp : body.spans) {
+        const std::string& k = sp.key;
+        if (k == "user") {
+            std::string_view v = value_of(body, sp);
+            if (v.empty() || v.front() != '"') continue;
+            rapidjson::Document d;
+            d.Parse(v.data(), v.size());
+            if (!d.HasParseError() && d.IsString()) info.user.emplace(d.GetString(), d.GetStringLength());
+        } else if (k == "max_tokens") {
+            max_tokens = integer(value_of(body, sp));
+        } else if (k == "max_completion_tokens") {
+            max_completion_tokens = integer(value_of(body, sp));
+        } else if (k == "tools" || k == "functions") {
+            if (value_of(body, sp) != "null") info.has_tools = true;
+        } else if (k == "response_format") {
+            if (value_of(body, sp) != "null") info.has_response_format = true;
+        } else if (k == "messages" || k == "prompt" || k == "input") {
+            // About four bytes of English per token; JSON punctuation makes this
+            // an over-estimate, which is the safe side for budgets.
+            info.prompt_tokens_estimate = static_cast<int64_t>((sp.end - sp.begin) / 4);
+        }
+    }
+    if (max_completion_tokens) info.max_tokens = *max_completion_tokens;
+    else if (max_tokens) info.max_tokens = *max_tokens;
+}
+
+
+}  // namespace tailgate::server

@@ -9,6 +9,7 @@
 
 #include "config/loader.hpp"
 #include "config/parse_util.hpp"
+#include "providers/registry.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -64,42 +65,15 @@ std::string upstream_model(const Deployment& d, std::string_view capture) {
     return m.substr(0, star) + std::string(capture) + m.substr(star + 1);
 }
 
-namespace {
+const std::vector<std::string>& supported_providers() { return providers::provider_names(); }
 
-struct ProviderInfo {
-    const char* name;
-    ProviderKind kind;
-    const char* default_api_base;  // nullptr: api_base required
-    const char* key_env[2];        // conventional env vars used when api_key is absent
-};
-
-const ProviderInfo kProviders[] = {
-    {"openai", ProviderKind::OpenAICompatible, "https://api.openai.com/v1", {"OPENAI_API_KEY", nullptr}},
-    {"groq", ProviderKind::OpenAICompatible, "https://api.groq.com/openai/v1", {"GROQ_API_KEY", nullptr}},
-    {"together_ai", ProviderKind::OpenAICompatible, "https://api.together.xyz/v1",
-     {"TOGETHERAI_API_KEY", "TOGETHER_API_KEY"}},
-    {"deepseek", ProviderKind::OpenAICompatible, "https://api.deepseek.com/v1", {"DEEPSEEK_API_KEY", nullptr}},
-    {"hosted_vllm", ProviderKind::OpenAICompatible, nullptr, {"HOSTED_VLLM_API_KEY", nullptr}},
-    {"ollama", ProviderKind::OpenAICompatible, "http://localhost:11434/v1", {nullptr, nullptr}},
-    {"azure", ProviderKind::Azure, nullptr, {"AZURE_API_KEY", nullptr}},
-};
-
-const ProviderInfo* find_provider(std::string_view name) {
-    for (const auto& p : kProviders) {
-        if (name == p.name) return &p;
-    }
-    return nullptr;
+providers::Target Upstream::target() const {
+    return providers::Target{tls, host, port, base_path, api_version, api_key.reveal(), ssl_verify};
 }
 
-}  // namespace
-
-const std::vector<std::string>& supported_providers() {
-    static const std::vector<std::string> names = [] {
-        std::vector<std::string> v;
-        for (const auto& p : kProviders) v.emplace_back(p.name);
-        return v;
-    }();
-    return names;
+const providers::Codec& codec_of(const Upstream& u) {
+    if (u.codec) return *u.codec;
+    return providers::find_provider(u.kind == ProviderKind::Azure ? "azure" : "openai")->codec();
 }
 
 const std::vector<std::string>& supported_routing_strategies() {
@@ -128,15 +102,15 @@ namespace detail {
 
 void Loader::resolve_upstream(Deployment& d, Map& p, const Val& model_val) {
     const std::string model = nonempty_str(model_val);
-    const ProviderInfo* prov = nullptr;
+    const providers::Provider* prov = nullptr;
     std::string upstream_model;
     const auto slash = model.find('/');
     if (slash == std::string::npos) {
-        prov = find_provider("openai");  // LiteLLM: a bare model name means OpenAI
+        prov = providers::find_provider("openai");  // LiteLLM: a bare model name means OpenAI
         upstream_model = model;
     } else {
         const std::string prefix = model.substr(0, slash);
-        prov = find_provider(prefix);
+        prov = providers::find_provider(prefix);
         if (!prov) {
             fail(model_val, "unknown provider '" + prefix + "' in '" + model +
                                 "' (supported: " + join(supported_providers()) + ")");
@@ -147,7 +121,8 @@ void Loader::resolve_upstream(Deployment& d, Map& p, const Val& model_val) {
         }
     }
     Upstream& u = d.upstream;
-    u.kind = prov->kind;
+    u.codec = &prov->codec();
+    u.kind = u.codec->name() == "azure" ? ProviderKind::Azure : ProviderKind::OpenAICompatible;
     u.provider = prov->name;
     u.model = upstream_model;
 
@@ -162,7 +137,7 @@ void Loader::resolve_upstream(Deployment& d, Map& p, const Val& model_val) {
         base = prov->default_api_base;
     } else {
         fail(key_line_or(p, "api_base"), base_path,
-             std::string("missing (required for provider '") + prov->name + "')");
+             "missing (required for provider '" + std::string(prov->name) + "')");
     }
     std::string err;
     const auto url = detail::parse_url(base, err);
@@ -177,26 +152,10 @@ void Loader::resolve_upstream(Deployment& d, Map& p, const Val& model_val) {
     d.api_base = url->display;
     id_basis_.push_back(url->display);
 
-    if (prov->kind == ProviderKind::Azure) {
-        for (char c : upstream_model) {
-            const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-            if (!ok) {
-                fail(model_val, "invalid Azure deployment name '" + upstream_model +
-                                    "' (letters, digits, '-', '_', '.')");
-            }
-        }
-        std::string prefix = u.base_path;
-        if (prefix.size() >= 7 && prefix.compare(prefix.size() - 7, 7, "/openai") == 0) {
-            prefix.resize(prefix.size() - 7);
-        }
-        u.base_path = prefix + "/openai/deployments/" + upstream_model;
-        u.api_version = "2024-02-01";
-    } else if (u.provider == "ollama" && u.base_path.empty()) {
-        // LiteLLM users write the bare Ollama origin; its OpenAI API lives under /v1.
-        u.base_path = "/v1";
-    }
+    // A bare origin (LiteLLM users write Ollama's) gets the provider's API path.
+    if (u.base_path.empty() && prov->bare_origin_path) u.base_path = prov->bare_origin_path;
     if (auto x = get(p, "api_version")) u.api_version = nonempty_str(*x);
+    if (std::string e = u.codec->resolve(u.base_path, u.api_version, upstream_model); !e.empty()) fail(model_val, e);
 
     if (auto x = get(p, "api_key")) {
         u.api_key = secret(*x);

@@ -13,6 +13,11 @@
 #include <utility>
 #include <vector>
 
+namespace tailgate::providers {
+class Codec;
+struct Target;
+}  // namespace tailgate::providers
+
 namespace tailgate::config {
 
 using Millis = std::chrono::milliseconds;
@@ -36,12 +41,14 @@ private:
     std::string value_;
 };
 
+// Kept for display and existing callers; the request path uses Upstream::codec.
 enum class ProviderKind { OpenAICompatible, Azure };
 
 // Where and how to reach one deployment; resolved from litellm_params.
 struct Upstream {
     ProviderKind kind = ProviderKind::OpenAICompatible;
-    std::string provider;        // "openai", "groq", "azure", ...
+    std::string provider;        // "openai", "groq", "azure", ... (providers/registry.cpp)
+    const providers::Codec* codec = nullptr;  // the provider's; set at load, never null after
     std::string model;           // upstream model name (after "provider/")
     bool tls = true;
     std::string host;            // e.g. "api.openai.com" / "127.0.0.1" (IPv6 literal without [])
@@ -50,6 +57,9 @@ struct Upstream {
     std::string api_version;     // azure api-version
     Secret api_key;
     bool ssl_verify = true;
+
+    // A view for the codec (providers/codec.hpp); valid while this Upstream lives.
+    providers::Target target() const;
 };
 
 struct Deployment {
@@ -215,6 +225,9 @@ std::optional<Millis> parse_duration(const std::string& text);
 // B, KB/MB/GB (powers of 1000), KiB/MiB/GiB and K/M/G (powers of 1024);
 // units are case-insensitive ("10MiB", "1MB", "512k"). nullopt if malformed.
 std::optional<uint64_t> parse_size(const std::string& text);
+
+// The deployment's codec; for an Upstream built by hand (tests), the one its kind names.
+const providers::Codec& codec_of(const Upstream& u);
 
 // Provider prefixes accepted in litellm_params.model, e.g. "openai", "azure".
 const std::vector<std::string>& supported_providers();

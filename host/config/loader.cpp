@@ -1,10 +1,11 @@
 #include "config/loader.hpp"
 
 #include "config/parse_util.hpp"
+#include "providers/registry.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <initializer_list>
 #include <sstream>
 
 namespace tailgate::config::detail {
@@ -14,17 +15,9 @@ std::vector<std::string> dropped_fields(const Deployment& d, bool drop_params) {
     if (!drop_params) return out;
     // Only what a provider documents as refused: everything else an
     // OpenAI-compatible server accepts or ignores, and is forwarded.
-    struct Rejects {
-        const char* provider;
-        std::initializer_list<const char*> fields;
-    };
-    static const Rejects kRejects[] = {
-        {"groq", {"logprobs", "top_logprobs", "logit_bias"}},
-    };
-    for (const auto& r : kRejects)
-        if (d.upstream.provider == r.provider)
-            for (const char* f : r.fields)
-                if (std::find(out.begin(), out.end(), f) == out.end()) out.emplace_back(f);
+    if (const providers::Provider* prov = providers::find_provider(d.upstream.provider))
+        for (std::string_view f : prov->rejected_params)
+            if (std::find(out.begin(), out.end(), f) == out.end()) out.emplace_back(f);
     return out;
 }
 

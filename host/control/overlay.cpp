@@ -105,8 +105,11 @@ const std::vector<std::string>& patchable_router_keys() {
     return keys;
 }
 
-config::Deployment parse_entry(const std::string& json, const std::string& where) {
-    const std::string yaml = "model_list:\n  - " + compact_object(json, where) + "\n";
+config::Deployment parse_entry(const std::string& json, const std::string& where, bool drop_params) {
+    std::string yaml = "model_list:\n  - " + compact_object(json, where) + "\n";
+    // The file's litellm_settings.drop_params, so the provider's refused
+    // parameters are dropped as for a deployment of the file.
+    if (drop_params) yaml += "litellm_settings: {drop_params: true}\n";
     config::Config one = config::load_string(yaml, where);
     if (one.deployments.size() != 1) throw ConfigError(where + ":1: model_list: expected exactly one deployment");
     return std::move(one.deployments.front());
@@ -148,7 +151,7 @@ Effective apply_change(const Effective& base, const Change& c) {
         return ConfigError(where + ":1: model_info.id: no deployment with id '" + c.target + "'");
     };
     if (c.op == "deployment.add" || c.op == "deployment.update") {
-        config::Deployment d = parse_entry(c.payload, where);
+        config::Deployment d = parse_entry(c.payload, where, cfg->router.drop_params);
         auto it = find_id(deps, d.id);
         if (c.op == "deployment.add") {
             if (it != deps.end()) throw ConfigError(where + ":1: model_info.id: a deployment with id '" + d.id + "' exists");

@@ -30,8 +30,9 @@ Effective apply_changes(const config::Config& file, const std::vector<Change>& c
 // One change over `base` (validation of an admin request). Throws ConfigError.
 Effective apply_change(const Effective& base, const Change& c);
 
-// A model_list entry (JSON object text) parsed as the file would parse it.
-config::Deployment parse_entry(const std::string& json, const std::string& where);
+// A model_list entry (JSON object text) parsed as the file would parse it;
+// drop_params: the file's litellm_settings.drop_params (the entry's own wins).
+config::Deployment parse_entry(const std::string& json, const std::string& where, bool drop_params = false);
 
 // A deployment as a LiteLLM model_list entry; api_key as "***" unless `secrets`.
 std::string entry_json(const config::Deployment& d, bool secrets);

@@ -1,13 +1,9 @@
 #include "dispatch/executor.hpp"
 #include "common/fast_rng.hpp"
-
 #include "common/redact.hpp"
-
-#include <rapidjson/document.h>
+#include "providers/openai/codec.hpp"
 
 #include <algorithm>
-#include <cctype>
-#include <cstdlib>
 #include <optional>
 #include <random>
 
@@ -16,57 +12,6 @@ namespace tailgate::dispatch {
 namespace {
 
 constexpr size_t kMaxErrorBody = 64 * 1024;
-
-bool ieq_contains(std::string_view hay, std::string_view needle) {
-    auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(),
-                          [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
-    return it != hay.end();
-}
-
-// A printable excerpt of a body for error messages.
-std::string excerpt(std::string_view body) {
-    std::string s(body.substr(0, 200));
-    for (char& c : s)
-        if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-    return s;
-}
-
-// The upstream's own error message when its body is OpenAI-shaped.
-std::string raw_upstream_message(std::string_view body) {
-    rapidjson::Document d;
-    d.Parse(body.data(), body.size());
-    if (!d.HasParseError() && d.IsObject()) {
-        auto e = d.FindMember("error");
-        if (e != d.MemberEnd()) {
-            if (e->value.IsObject()) {
-                auto m = e->value.FindMember("message");
-                if (m != e->value.MemberEnd() && m->value.IsString()) return m->value.GetString();
-            } else if (e->value.IsString()) {
-                return e->value.GetString();
-            }
-        }
-        auto m = d.FindMember("message");
-        if (m != d.MemberEnd() && m->value.IsString()) return m->value.GetString();
-    }
-    return excerpt(body);
-}
-
-}  // namespace
-
-// Scrubbed: an upstream may quote the api key it was sent.
-std::string upstream_message(std::string_view body) { return redact(raw_upstream_message(body)); }
-
-namespace {
-
-// An error status whose body is not JSON (an HTML page from a proxy, plain text):
-// say so, with the start of the body, rather than pass markup off as a message.
-std::string error_message(int status, std::string_view content_type, std::string_view body) {
-    if (content_type.substr(0, 16) == "application/json" || body.empty() || body.front() == '{')
-        return upstream_message(body);
-    std::string ct(content_type.substr(0, content_type.find(';')));
-    return redact("upstream returned HTTP " + std::to_string(status) + " with a non-JSON body" +
-                  (ct.empty() ? std::string() : " (" + ct + ")") + ": " + excerpt(body));
-}
 
 // Rank used to pick the error a client sees when every attempt failed: the
 // one that tells the most about the request itself wins.
@@ -104,49 +49,10 @@ struct FlushAfterUnlock {
 
 }  // namespace
 
-bool is_retryable(ErrorClass c) {
-    return c != ErrorClass::BadRequest && c != ErrorClass::ContextWindow && c != ErrorClass::None;
-}
+const providers::Codec& Transport::codec(uint32_t) const { return providers::openai::codec(); }
 
-ErrorClass classify_status(int status, std::string_view body) {
-    if (status == 429) return ErrorClass::RateLimit;
-    if (status == 401 || status == 403) return ErrorClass::Auth;
-    if (status == 404) return ErrorClass::NotFound;
-    if (status == 408) return ErrorClass::Timeout;
-    if (status >= 500) return ErrorClass::Server;
-    if (status == 409) return ErrorClass::Server;  // conflict/lock: worth another try, as the OpenAI SDK does
-    if (status >= 400) {
-        if (ieq_contains(body, "context_length_exceeded") || ieq_contains(body, "maximum context length") ||
-            ieq_contains(body, "context window"))
-            return ErrorClass::ContextWindow;
-        return ErrorClass::BadRequest;
-    }
-    return ErrorClass::Protocol;
-}
-
-int64_t retry_after_ms(const upstream::ResponseHead& head) {
-    // Capped: an upstream's "1e300" or "inf" must neither overflow the conversion (UB) nor
-    // the cooldown time points computed from it.
-    static constexpr double kMaxMs = 3600.0 * 1000;
-    auto parse = [](std::string_view text, double scale) -> std::optional<int64_t> {
-        char* end = nullptr;
-        std::string s(text);
-        double v = std::strtod(s.c_str(), &end);
-        if (end == s.c_str() || !(v >= 0)) return std::nullopt;
-        return static_cast<int64_t>(std::min(v * scale, kMaxMs));
-    };
-    auto ms = head.header("retry-after-ms");
-    if (!ms.empty()) {
-        if (auto v = parse(ms, 1)) return *v;
-    }
-    auto sec = head.header("retry-after");
-    if (!sec.empty()) {
-        if (auto v = parse(sec, 1000)) return *v;
-        // An HTTP-date is legal too; without a parser, treat it as "soon".
-        return 1000;
-    }
-    return -1;
-}
+ErrorClass classify_status(int status, std::string_view body) { return providers::openai::classify_status(status, body); }
+std::string upstream_message(std::string_view body) { return providers::openai::upstream_message(body); }
 
 // ---------------------------------------------------------------------------
 
@@ -155,8 +61,8 @@ struct Executor::Attempt {
     upstream::CallPtr call;
     upstream::ResponseHead head;
     bool head_ok = false;   // 2xx
-    std::string buffer;     // pre-commit stream bytes, non-stream body, or error body
-    SseScanner sse;
+    std::string buffer;     // pre-commit client bytes of a stream, non-stream body, or error body
+    providers::ResponseDecoderPtr decoder;  // from launch on
     Scheduler::TimerPtr first_content_timer;
 };
 
@@ -254,8 +160,10 @@ void Executor::emit_locked(EventType type, uint32_t i, CancelReason why) {
     ev.http_status = r.http_status;
     ev.retry_after_ms = r.retry_after_ms;
     const bool body_usage = !plan_.stream && type == EventType::Success;
-    ev.prompt_tokens = body_usage ? r.prompt_tokens : attempts_[i]->sse.prompt_tokens();
-    ev.completion_tokens = body_usage ? r.completion_tokens : attempts_[i]->sse.completion_tokens();
+    const auto& dec = attempts_[i]->decoder;
+    const providers::Usage streamed = dec ? dec->usage() : providers::Usage{};
+    ev.prompt_tokens = body_usage ? r.prompt_tokens : streamed.prompt_tokens;
+    ev.completion_tokens = body_usage ? r.completion_tokens : streamed.completion_tokens;
     ev.cancel_reason = why;
     observer_->on_attempt(ev);
 }
@@ -274,6 +182,7 @@ void Executor::launch_locked(uint32_t i) {
             if (auto self = weak.lock()) self->on_first_content_timeout(i);
         });
     }
+    a.decoder = transport_->decoder(i);
     a.call = transport_->start(i, std::make_shared<CallbackHandler>(shared_from_this(), i));
 }
 
@@ -377,31 +286,12 @@ void Executor::on_body(uint32_t i, std::string_view bytes) {
     std::lock_guard lk(mu_);
     auto& a = *attempts_[i];
     if (a.rec.state == AttemptState::Won) {
-        if (done_) return;
-        // Committed stream: relay whole, well-formed events only. An upstream error
-        // event may quote the api key it was sent: scrub before relaying.
-        auto r = a.sse.feed(bytes);
-        if (!r.ready.empty()) {
-            if (contains_secret(r.ready)) downstream_->data(redact(std::string(r.ready)));
-            else downstream_->data(r.ready);
-        }
-        if (r.malformed) {
-            fail_committed_locked(i, ErrorClass::Protocol,
-                                  ApiError::bad_gateway("upstream sent a malformed SSE event: " + a.sse.malformed_data(),
-                                                        "upstream_protocol_error"));
-        } else if (a.sse.pending() > plan_.max_body_bytes) {
-            fail_committed_locked(i, ErrorClass::Protocol,
-                                  ApiError::bad_gateway("upstream SSE event exceeds the body limit",
-                                                        "upstream_protocol_error"));
-        } else if (!paused_ && a.call && downstream_->congested()) {
-            paused_ = true;  // a slow client: stop reading the upstream (resume_reading)
-            a.call->pause();
-        }
+        if (!done_) on_committed_body(i, bytes);
         return;
     }
     if (a.rec.state == AttemptState::Shadow) {
         // Off the client's path: only watch for its first content.
-        if (plan_.stream && a.rec.ttft_ms < 0 && a.head_ok && a.sse.feed(bytes).content)
+        if (plan_.stream && a.rec.ttft_ms < 0 && a.head_ok && a.decoder->feed(bytes).content)
             a.rec.ttft_ms = elapsed_ms_locked(i);
         return;
     }
@@ -411,19 +301,25 @@ void Executor::on_body(uint32_t i, std::string_view bytes) {
             a.buffer.append(bytes.substr(0, kMaxErrorBody - a.buffer.size()));
         return;
     }
-    if (a.buffer.size() + bytes.size() > plan_.max_body_bytes) {
+    if (a.buffer.size() + a.decoder->pending() + bytes.size() > plan_.max_body_bytes) {
         if (a.call) a.call->cancel();
         fail_attempt_locked(i, ErrorClass::Protocol, 0, "upstream response exceeds the body limit", -1);
         return;
     }
-    a.buffer.append(bytes);
-    if (!plan_.stream) return;
-    auto r = a.sse.feed(bytes);
+    if (plan_.stream) on_stream_body(i, bytes);
+    else a.buffer.append(bytes);
+}
+
+// A running stream before any commit: keep its client bytes until it wins.
+void Executor::on_stream_body(uint32_t i, std::string_view bytes) {
+    auto& a = *attempts_[i];
+    const providers::Decoded r = a.decoder->feed(bytes);
+    a.buffer.append(r.client);
     if (r.error) {
         // An error event before any content: this attempt failed, others may still win.
         if (a.call) a.call->cancel();
-        fail_attempt_locked(i, ErrorClass::Server, 0, "upstream stream error: " + upstream_message(a.sse.error_event()),
-                            -1);
+        fail_attempt_locked(i, r.error->error_class, 0, "upstream stream error: " + r.error->message,
+                            r.error->retry_after_ms);
         return;
     }
     if (r.content) {
@@ -435,7 +331,7 @@ void Executor::on_body(uint32_t i, std::string_view bytes) {
         // Events are taken in order: content before the malformed one (even in the
         // same read) was the commit point, so the outcome does not depend on how
         // the bytes were segmented.
-        std::string msg = "upstream sent a malformed SSE event: " + a.sse.malformed_data();
+        std::string msg = "upstream sent a malformed SSE event: " + a.decoder->malformed_excerpt();
         if (r.content) {
             fail_committed_locked(i, ErrorClass::Protocol, ApiError::bad_gateway(std::move(msg), "upstream_protocol_error"));
         } else {
@@ -445,27 +341,52 @@ void Executor::on_body(uint32_t i, std::string_view bytes) {
     }
 }
 
+// The committed stream: relay whole, well-formed events only.
+void Executor::on_committed_body(uint32_t i, std::string_view bytes) {
+    auto& a = *attempts_[i];
+    const providers::Decoded r = a.decoder->feed(bytes);
+    if (!r.client.empty()) {
+        // An upstream error event may quote the api key it was sent: scrub before relaying.
+        if (contains_secret(r.client)) downstream_->data(redact(std::string(r.client)));
+        else downstream_->data(r.client);
+    }
+    if (r.malformed) {
+        fail_committed_locked(i, ErrorClass::Protocol,
+                              ApiError::bad_gateway("upstream sent a malformed SSE event: " + a.decoder->malformed_excerpt(),
+                                                    "upstream_protocol_error"));
+    } else if (a.decoder->pending() > plan_.max_body_bytes) {
+        fail_committed_locked(i, ErrorClass::Protocol,
+                              ApiError::bad_gateway("upstream SSE event exceeds the body limit", "upstream_protocol_error"));
+    } else if (!paused_ && a.call && downstream_->congested()) {
+        paused_ = true;  // a slow client: stop reading the upstream (resume_reading)
+        a.call->pause();
+    }
+}
+
+void Executor::on_committed_done(uint32_t i) {
+    auto& a = *attempts_[i];
+    if (const providers::UpstreamError* e = a.decoder->stream_error()) {
+        fail_committed_locked(i, e->error_class,
+                              ApiError::bad_gateway("upstream stream error: " + e->message, "upstream_stream_error"));
+    } else if (!a.decoder->saw_done()) {
+        fail_committed_locked(i, ErrorClass::Protocol,
+                              ApiError::bad_gateway("upstream stream ended without [DONE]", "upstream_stream_truncated"));
+    } else {
+        a.call.reset();
+        --running_;
+        done_ = true;
+        a.rec.total_ms = elapsed_ms_locked(i);
+        emit_locked(EventType::Success, i);
+        downstream_->finish(nullptr);
+    }
+}
+
 void Executor::on_done(uint32_t i) {
     FlushAfterUnlock flush{*downstream_};
     std::lock_guard lk(mu_);
     auto& a = *attempts_[i];
     if (a.rec.state == AttemptState::Won) {
-        if (done_) return;
-        if (a.sse.saw_error()) {
-            fail_committed_locked(i, ErrorClass::Server,
-                                  ApiError::bad_gateway("upstream stream error: " + upstream_message(a.sse.error_event()),
-                                                        "upstream_stream_error"));
-        } else if (!a.sse.saw_done()) {
-            fail_committed_locked(i, ErrorClass::Protocol,
-                                  ApiError::bad_gateway("upstream stream ended without [DONE]", "upstream_stream_truncated"));
-        } else {
-            a.call.reset();
-            --running_;
-            done_ = true;
-            a.rec.total_ms = elapsed_ms_locked(i);
-            emit_locked(EventType::Success, i);
-            downstream_->finish(nullptr);
-        }
+        if (!done_) on_committed_done(i);
         return;
     }
     if (a.rec.state == AttemptState::Shadow) {
@@ -475,15 +396,14 @@ void Executor::on_done(uint32_t i) {
     if (done_ || a.rec.state != AttemptState::Running) return;
     a.call.reset();
     if (!a.head_ok) {
-        int st = a.rec.http_status;
-        fail_attempt_locked(i, classify_status(st, a.buffer), st,
-                            error_message(st, a.head.header("content-type"), a.buffer), retry_after_ms(a.head));
+        const providers::UpstreamError e = transport_->codec(i).decode_error(a.head, a.buffer);
+        fail_attempt_locked(i, e.error_class, a.rec.http_status, e.message, e.retry_after_ms);
         return;
     }
     if (plan_.stream) {
         // A stream that ended without any content event (e.g. an empty answer):
         // it is still this attempt's complete, valid response.
-        if (!a.sse.saw_done()) {
+        if (!a.decoder->saw_done()) {
             fail_attempt_locked(i, ErrorClass::Protocol, a.rec.http_status, "upstream stream ended without [DONE]", -1);
             return;
         }
@@ -499,14 +419,13 @@ void Executor::on_done(uint32_t i) {
     }
     // A 2xx body the client could not parse (an HTML page, a cut-off JSON) is
     // this attempt's failure, not a success to relay.
-    rapidjson::Document d;
-    d.Parse(a.buffer.data(), a.buffer.size());
-    if (d.HasParseError() || !d.IsObject()) {
-        fail_attempt_locked(i, ErrorClass::Protocol, 0, "upstream returned a 2xx body that is not a JSON object: " +
-                                                        excerpt(a.buffer), -1);
+    const providers::BodyDecoded b = a.decoder->decode_body(a.buffer);
+    if (!b.ok) {
+        fail_attempt_locked(i, ErrorClass::Protocol, 0, b.problem, -1);
         return;
     }
-    read_usage(d, a.rec.prompt_tokens, a.rec.completion_tokens);
+    a.rec.prompt_tokens = b.usage.prompt_tokens;
+    a.rec.completion_tokens = b.usage.completion_tokens;
     a.rec.total_ms = elapsed_ms_locked(i);
     commit_locked(i);
     --running_;
@@ -626,8 +545,6 @@ void Executor::commit_locked(uint32_t i) {
         cancel_attempt_locked(k, CancelReason::Lost);
     }
     if (!plan_.stream) emit_locked(EventType::Success, i);
-    // Streams: an incomplete last event stays in the scanner until it is whole.
-    if (plan_.stream) a.buffer.resize(a.buffer.size() - std::min(a.buffer.size(), a.sse.pending()));
     downstream_->commit(i, a.head, std::move(a.buffer));
     a.buffer.clear();
 }

@@ -18,8 +18,7 @@
 #pragma once
 
 #include "common/api_error.hpp"
-#include "common/vocabulary.hpp"
-#include "dispatch/sse.hpp"
+#include "providers/codec.hpp"
 #include "upstream/client.hpp"
 
 #include <chrono>
@@ -50,11 +49,18 @@ public:
     virtual TimerPtr after(std::chrono::microseconds delay, std::function<void()> fn) = 0;
 };
 
-// Starts the upstream call for attempt `index` of the plan.
+// Starts the upstream call for attempt `index` of the plan, and says how to
+// read its response: the executor sees upstream bytes only through the
+// attempt's codec and decoder (normalized events; client bytes).
 class Transport {
 public:
     virtual ~Transport() = default;
     virtual upstream::CallPtr start(uint32_t index, std::shared_ptr<upstream::Handler> handler) = 0;
+    // The attempt's provider codec; OpenAI's unless overridden.
+    virtual const providers::Codec& codec(uint32_t index) const;
+    // A fresh decoder for the attempt's response (its codec's, with the client
+    // surface's renderer when the wire formats differ).
+    virtual providers::ResponseDecoderPtr decoder(uint32_t index) const { return codec(index).decoder(nullptr); }
 };
 
 // Where the winner's response goes (the client connection).
@@ -135,12 +141,12 @@ struct AttemptRecord {
     std::string error_message;  // upstream's message or ours; never contains credentials
 };
 
-bool is_retryable(ErrorClass c);
+// Under their earlier names (tests, fuzzers): the OpenAI codec's readers, and
+// the provider-independent ones (providers/codec.hpp).
+using providers::is_retryable;
+using providers::retry_after_ms;
 ErrorClass classify_status(int status, std::string_view body);
-// The upstream's own error message when its body is OpenAI-shaped, else the body's start.
 std::string upstream_message(std::string_view body);
-// Retry-After / retry-after-ms in milliseconds (capped at one hour), -1 when absent.
-int64_t retry_after_ms(const upstream::ResponseHead& head);
 
 class Executor : public std::enable_shared_from_this<Executor> {
 public:
@@ -169,6 +175,9 @@ private:
     void on_body(uint32_t i, std::string_view bytes);
     void on_done(uint32_t i);
     void on_error(uint32_t i, upstream::ErrorKind kind, const std::string& message);
+    void on_stream_body(uint32_t i, std::string_view bytes);
+    void on_committed_body(uint32_t i, std::string_view bytes);
+    void on_committed_done(uint32_t i);
     void on_first_content_timeout(uint32_t i);
     void fail_attempt_locked(uint32_t i, ErrorClass cls, int status, std::string message, int64_t retry_after);
     void commit_locked(uint32_t i);

@@ -1,4 +1,5 @@
 #include "server/exchange.hpp"
+#include "server/request_body.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -186,7 +187,9 @@ bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
     if (batch.finished && batch.error) {
         // After the commit point a failure must reach the client as an SSE
         // error event (the OpenAI SDK raises APIError), never a short stream.
-        chunk(out, "data: " + batch.error->body() + "\n\n", chunked);
+        std::string event;
+        surfaces::surface_for(info.endpoint).stream_error(*batch.error, event);
+        chunk(out, event, chunked);
         outcome = "stream error: " + batch.error->message;
         stream_error = true;
     }

@@ -1,5 +1,7 @@
 #include "server/upstream_transport.hpp"
 
+#include "providers/openai/codec.hpp"
+
 namespace tailgate::server {
 
 UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Config& cfg,
@@ -10,6 +12,7 @@ UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Con
       cfg_(cfg),
       body_(std::move(body)),
       endpoint_(endpoint),
+      surface_(surfaces::surface_for(endpoint)),
       stream_(plan.stream),
       timeouts_(timeouts) {
     deployments_.reserve(plan.attempts.size());
@@ -17,37 +20,22 @@ UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Con
     for (const auto& a : plan.attempts) {
         deployments_.push_back(a.deployment);
         const std::string_view capture = a.group < captures.size() ? std::string_view(captures[a.group]) : body_->model;
-        const auto& d = cfg_.deployments[a.deployment];
-        models_.push_back(config::upstream_model(d, capture));
-        drops_.push_back(&d.dropped_fields);
+        models_.push_back(config::upstream_model(cfg_.deployments[a.deployment], capture));
     }
 }
 
 const char* UpstreamTransport::path_for(Endpoint e) {
-    switch (e) {
-        case Endpoint::Completions: return "/completions";
-        case Endpoint::Embeddings: return "/embeddings";
-        default: return "/chat/completions";
-    }
+    return providers::openai::Codec::path_for(e);
 }
 
 upstream::Request UpstreamTransport::build(const config::Deployment& d, const config::RouterSettings& rs,
-                                           Endpoint e, bool stream, std::string body, const RequestTimeouts& t) {
-    const auto& u = d.upstream;
+                                           Endpoint e, bool stream, const ParsedBody& body, std::string_view model,
+                                           const RequestTimeouts& t) {
     upstream::Request req;
-    req.origin = upstream::Origin{u.host, u.port, u.tls, u.ssl_verify};
+    const providers::Target target = d.upstream.target();
+    config::codec_of(d.upstream).build(providers::CallSpec{target, e, stream, model, body, d.dropped_fields},
+                                       req);
     req.label = d.id;
-    req.target = u.base_path;
-    req.target += path_for(e);
-    if (u.kind == config::ProviderKind::Azure) {
-        req.target += "?api-version=";
-        req.target += u.api_version;
-        if (!u.api_key.empty()) req.headers.emplace_back("api-key", u.api_key.reveal());
-    } else if (!u.api_key.empty()) {
-        req.headers.emplace_back("Authorization", "Bearer " + u.api_key.reveal());
-    }
-    if (stream) req.headers.emplace_back("Accept", "text/event-stream");
-    req.body = std::move(body);
     // total: request > deployment > router; first byte of a stream: stream_timeout, else total.
     config::Millis total = t.timeout ? *t.timeout : d.timeout ? *d.timeout : rs.timeout;
     std::optional<config::Millis> st = t.stream_timeout ? t.stream_timeout
@@ -60,12 +48,27 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
     return req;
 }
 
+upstream::Request UpstreamTransport::build(const config::Deployment& d, const config::RouterSettings& rs,
+                                           Endpoint e, bool stream, std::string body, const RequestTimeouts& t) {
+    upstream::Request req = build(d, rs, e, stream, ParsedBody{}, d.upstream.model, t);
+    req.body = std::move(body);
+    return req;
+}
+
 upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstream::Handler> handler) {
     const auto& d = cfg_.deployments[deployments_[index]];
-    upstream::Request req =
-        build(d, cfg_.router, endpoint_, stream_, body_->body_for(models_[index], *drops_[index]), timeouts_);
+    upstream::Request req = build(d, cfg_.router, endpoint_, stream_, *body_, models_[index], timeouts_);
     req.headers.insert(req.headers.end(), forwarded_.begin(), forwarded_.end());
     return client_.start(std::move(req), std::move(handler));
+}
+
+const providers::Codec& UpstreamTransport::codec(uint32_t index) const {
+    return config::codec_of(cfg_.deployments[deployments_[index]].upstream);
+}
+
+providers::ResponseDecoderPtr UpstreamTransport::decoder(uint32_t index) const {
+    const providers::Codec& c = codec(index);
+    return c.decoder(surfaces::sink_for(surface_, c, stream_));
 }
 
 }  // namespace tailgate::server

@@ -1,11 +1,13 @@
-// Turns "attempt i of this plan" into an upstream HTTP request: URL shape per
-// provider (OpenAI-compatible or Azure deployment URL), credentials, the body
-// rewritten for that deployment's model, and the attempt's timeouts.
+// Turns "attempt i of this plan" into an upstream HTTP request: the deployment's
+// provider codec builds URL, auth and body (the model rewritten for that
+// deployment); this adds the attempt's timeouts and forwarded client headers,
+// and pairs the codec with the client surface for reading the response.
 #pragma once
 
 #include "config/config.hpp"
 #include "dispatch/executor.hpp"
 #include "server/request_body.hpp"
+#include "surfaces/surface.hpp"
 #include "upstream/client.hpp"
 
 #include <memory>
@@ -25,14 +27,20 @@ public:
                       const dispatch::Plan& plan, const std::vector<std::string>& captures, Endpoint endpoint,
                       RequestTimeouts timeouts);
     upstream::CallPtr start(uint32_t index, std::shared_ptr<upstream::Handler> handler) override;
+    const providers::Codec& codec(uint32_t index) const override;
+    providers::ResponseDecoderPtr decoder(uint32_t index) const override;
     // Client headers every attempt passes on (general_settings.forward_client_headers).
     void forward(std::vector<std::pair<std::string, std::string>> headers) { forwarded_ = std::move(headers); }
 
-    // Path suffix per endpoint, e.g. "/chat/completions".
+    // Path suffix per endpoint, e.g. "/chat/completions" (OpenAI's wire).
     static const char* path_for(Endpoint e);
-    // Builds the upstream request (exposed for tests).
+    // The same for a body already built (tests): the codec's URL and auth, `body` as is.
     static upstream::Request build(const config::Deployment& d, const config::RouterSettings& rs, Endpoint e,
                                    bool stream, std::string body, const RequestTimeouts& t);
+    // Builds the upstream request (exposed for tests).
+    static upstream::Request build(const config::Deployment& d, const config::RouterSettings& rs, Endpoint e,
+                                   bool stream, const ParsedBody& body, std::string_view model,
+                                   const RequestTimeouts& t);
 
 private:
     upstream::Client& client_;
@@ -40,9 +48,9 @@ private:
     std::shared_ptr<const ParsedBody> body_;
     std::vector<uint32_t> deployments_;
     std::vector<std::string> models_;  // per attempt: the model name sent upstream
-    std::vector<const std::vector<std::string>*> drops_;  // per attempt: Deployment::dropped_fields
     std::vector<std::pair<std::string, std::string>> forwarded_;
     Endpoint endpoint_;
+    const surfaces::Surface& surface_;
     bool stream_;
     RequestTimeouts timeouts_;
 };

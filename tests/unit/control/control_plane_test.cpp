@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -117,6 +118,40 @@ TEST(Overlay, EntryJsonHidesTheKeyAndRoundTrips) {
     EXPECT_EQ(back.id, "a1");
     EXPECT_EQ(back.upstream.api_key.reveal(), "sk-file-secret-0001");
     EXPECT_EQ(back.upstream.port, "1");
+}
+
+// A deployment added through the admin API resolves like the same entry in the
+// file: the provider's codec, its addressing (Azure's deployment path and
+// api-version) and, under the file's litellm_settings.drop_params, the
+// parameters the provider refuses.
+TEST(Overlay, AddedDeploymentsResolveTheirProviderLikeTheFile) {
+    const std::string groq =
+        R"({"model_name":"fast","litellm_params":{"model":"groq/llama","api_base":"http://127.0.0.1:4/openai/v1"},"model_info":{"id":"g1"}})";
+    const std::string azure =
+        R"({"model_name":"az","litellm_params":{"model":"azure/gpt4o","api_base":"http://127.0.0.1:5"},"model_info":{"id":"z1"}})";
+    const std::string base = std::string(kFile) + "litellm_settings: {drop_params: true}\n";
+    std::string file_text = base;
+    file_text.insert(file_text.find("router_settings:"), "  - " + groq + "\n  - " + azure + "\n");
+    const auto with_both = config::load_string(file_text, "f.yaml");
+    Effective e = apply_changes(config::load_string(base, "f.yaml"), {});
+    e = apply_change(e, change("deployment.add", "", groq, 2));
+    e = apply_change(e, change("deployment.add", "", azure, 3));
+    ASSERT_EQ(e.config->deployments.size(), with_both.deployments.size());
+    for (size_t i = 2; i < with_both.deployments.size(); ++i) {
+        const config::Deployment& added = e.config->deployments[i];
+        const config::Deployment& filed = with_both.deployments[i];
+        EXPECT_EQ(added.id, filed.id);
+        EXPECT_EQ(&config::codec_of(added.upstream), &config::codec_of(filed.upstream)) << filed.id;
+        EXPECT_EQ(added.upstream.provider, filed.upstream.provider);
+        EXPECT_EQ(added.upstream.base_path, filed.upstream.base_path) << filed.id;
+        EXPECT_EQ(added.upstream.api_version, filed.upstream.api_version) << filed.id;
+        EXPECT_EQ(added.dropped_fields, filed.dropped_fields) << filed.id;
+    }
+    EXPECT_EQ(config::codec_of(e.config->deployments[3].upstream).name(), "azure");
+    EXPECT_NE(std::find(e.config->deployments[2].dropped_fields.begin(), e.config->deployments[2].dropped_fields.end(),
+                        "logprobs"),
+              e.config->deployments[2].dropped_fields.end())
+        << "groq refuses logprobs; litellm_settings.drop_params is on";
 }
 
 TEST(Store, SqliteLogRoundTripsInOrderAndIsPrivate) {

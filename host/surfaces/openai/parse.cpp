@@ -1,4 +1,12 @@
-#include "server/request_body.hpp"
+// Parsing a client's OpenAI-shaped request body into the internal request.
+//
+// The body is forwarded byte for byte except two changes: `model` becomes the
+// deployment's upstream model, and the gateway-only fields (fastest_response,
+// fallbacks, num_retries, timeout, metadata, ...) are dropped. So we do not
+// build a DOM and re-serialize: one SAX pass validates the JSON and records
+// where each top-level member lies (ParsedBody::members / spans); a codec
+// splices the upstream body from those spans.
+#include "surfaces/openai/parse.hpp"
 #include "config/config.hpp"
 
 #include <rapidjson/document.h>
@@ -10,7 +18,7 @@
 #include <array>
 #include <cmath>
 
-namespace tailgate::server {
+namespace tailgate::surfaces::openai {
 
 namespace {
 
@@ -257,30 +265,7 @@ bool is_gateway_field(std::string_view key) {
     return false;
 }
 
-std::string ParsedBody::body_for(std::string_view upstream_model, const std::vector<std::string>& drop) const {
-    std::string out;
-    out.reserve(members.size() + upstream_model.size() + 16);
-    out += "{\"model\":";
-    out += '"';
-    json_escape_into(out, upstream_model);
-    out += '"';
-    if (drop.empty()) {
-        if (!members.empty()) {
-            out += ',';
-            out += members;
-        }
-    } else {
-        for (const Span& sp : spans) {
-            if (std::find(drop.begin(), drop.end(), sp.key) != drop.end()) continue;
-            out += ',';
-            out.append(members, sp.begin, sp.end - sp.begin);
-        }
-    }
-    out += '}';
-    return out;
-}
-
-std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint endpoint) {
+std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op) {
     if (body.empty()) return ApiError::bad_request("Request body is empty; expected a JSON object");
     rapidjson::MemoryStream ms(body.data(), body.size());
     Scanner scanner(ms, body);
@@ -303,9 +288,9 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint en
     ParsedBody out;
     std::string overrides = "{";
     bool have_model = false, have_required = false;
-    const char* required = endpoint == Endpoint::Chat          ? "messages"
-                           : endpoint == Endpoint::Completions ? "prompt"
-                                                                 : "input";
+    const char* required = op == Endpoint::Chat          ? "messages"
+                           : op == Endpoint::Completions ? "prompt"
+                                                          : "input";
     for (const Member& m : scanner.members) {
         if (out.client_credential.empty() && is_client_credential_field(m.key)) out.client_credential = m.key;
         std::string_view value = body.substr(m.value_begin, m.end - m.value_begin);
@@ -354,7 +339,7 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint en
             else if (m.kind != Kind::Null) return type_error(m, "a boolean");
         } else if (m.key == required) {
             have_required = true;
-            if (endpoint == Endpoint::Chat && m.kind != Kind::Array) return type_error(m, "an array");
+            if (op == Endpoint::Chat && m.kind != Kind::Array) return type_error(m, "an array");
         }
         std::string_view text = trim_member(body.substr(m.begin, m.end - m.begin));
         if (!out.members.empty()) out.members += ',';
@@ -365,7 +350,7 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint en
     if (!have_required)
         return ApiError::bad_request(std::string("Missing required parameter: '") + required + "'", required,
                                      "missing_required_parameter");
-    if (endpoint == Endpoint::Embeddings && out.stream)
+    if (op == Endpoint::Embeddings && out.stream)
         return ApiError::bad_request("'stream' is not supported for embeddings", "stream");
     if (out.client_credential.empty() && !scanner.credential.empty())
         out.client_credential = "extra_body." + scanner.credential;
@@ -374,4 +359,4 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint en
     return out;
 }
 
-}  // namespace tailgate::server
+}  // namespace tailgate::surfaces::openai

@@ -1,0 +1,178 @@
+// The provider codec seam: everything the gateway knows about one upstream API
+// family — how to address and authenticate a call, how to shape its body, and
+// how to read what comes back — behind one interface. Dispatch (commit rule,
+// race/hedge, metrics) sees only the normalized summary a decoder returns.
+//
+// Adding a provider:
+//   1. a directory host/providers/<name>/ with a Codec subclass (see openai/ for a
+//      pass-through codec, azure/ for one that only changes URL and auth);
+//   2. one line in kProviders (providers/registry.cpp): the config prefix, the codec,
+//      the default api_base, the API-key environment variables.
+// Nothing in dispatch, router or server changes. A codec whose upstream speaks
+// another wire format (Anthropic Messages, Gemini, Bedrock) decodes its frames
+// into Events and hands them to the EventSink it was given: the client surface's
+// renderer, which writes OpenAI-shaped bytes (surfaces/openai/). When the wire
+// formats match, no sink is given and the upstream's bytes pass through as they are.
+#pragma once
+
+#include "common/vocabulary.hpp"
+#include "providers/request.hpp"
+#include "upstream/client.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tailgate::providers {
+
+// A wire format: what bytes look like on one side of the gateway. Same wire on
+// both sides = pass-through. (A codec for a new wire adds its value here.)
+enum class Wire : uint8_t { OpenAI, Anthropic, Gemini, Bedrock };
+
+// An upstream's error, normalized: from an error status (Codec::decode_error) or
+// an error event inside a stream.
+struct UpstreamError {
+    ErrorClass error_class = ErrorClass::None;
+    int http_status = 0;          // 0 inside a stream
+    std::string message;          // scrubbed of credentials; never the raw body
+    int64_t retry_after_ms = -1;  // -1: the upstream did not say
+};
+
+// Token counts; -1 when the upstream did not report them.
+struct Usage {
+    int64_t prompt_tokens = -1;
+    int64_t completion_tokens = -1;
+};
+
+// One normalized event. Views point into the decoder's parse of the current
+// frame and are valid only during EventSink::on_event.
+struct Event {
+    enum class Kind : uint8_t { Start, Content, ToolCall, Usage, Finish, Error, Done };
+    Kind kind = Kind::Content;
+    uint32_t choice = 0;          // which choice (n > 1)
+    std::string_view text;        // Content: the delta; Finish: finish_reason; Start: response id
+    std::string_view model;       // Start: the upstream's model name
+    struct ToolCall {
+        uint32_t index = 0;
+        std::string_view id, name, arguments;  // arguments: a fragment of the JSON text
+    } tool;
+    Usage usage;                  // Usage
+    const UpstreamError* error = nullptr;  // Error
+};
+
+inline Event make_event(Event::Kind kind, uint32_t choice = 0) {
+    Event e;
+    e.kind = kind;
+    e.choice = choice;
+    return e;
+}
+
+// Receives decoded events; a surface's renderer (surfaces/) writes client bytes from them.
+class EventSink {
+public:
+    virtual ~EventSink() = default;
+    virtual void on_event(const Event& e) = 0;
+    // The client bytes rendered since the last take (appended to `out`).
+    virtual void take(std::string& out) = 0;
+};
+using EventSinkPtr = std::unique_ptr<EventSink>;
+
+// What one feed of a stream decoded to: the summary dispatch needs, and the
+// bytes for the client. Flags cover only the complete frames of this feed.
+struct Decoded {
+    bool content = false;    // a content or tool-call delta: the commit point of a race/hedge
+    bool done = false;       // the upstream's end-of-stream marker
+    bool malformed = false;  // a frame the client could not parse; decoding stopped there
+    const UpstreamError* error = nullptr;  // an error event (the first one); owned by the decoder
+    // The complete frames up to a malformed one, as the client gets them: a view
+    // of the fed bytes (pass-through) or of the decoder's own buffer. Valid until
+    // the next feed and while the fed bytes live.
+    std::string_view client;
+};
+
+// What a complete 2xx body decoded to.
+struct BodyDecoded {
+    bool ok = false;      // false: not a response the client could use (e.g. not JSON)
+    Usage usage;
+    std::string problem;  // why not ok, for the error message
+};
+
+// Reads one attempt's response. Stateful: one per attempt.
+class ResponseDecoder {
+public:
+    virtual ~ResponseDecoder() = default;
+    // Streams: the next bytes; frames may be split anywhere. After a malformed
+    // frame, later feeds decode nothing.
+    virtual Decoded feed(std::string_view bytes) = 0;
+    // Bytes of an incomplete frame held back (not in any `client` yet).
+    virtual size_t pending() const = 0;
+    virtual bool saw_done() const = 0;
+    virtual const UpstreamError* stream_error() const = 0;  // the first error event, if any
+    virtual const std::string& malformed_excerpt() const = 0;
+    virtual Usage usage() const = 0;  // the last usage a stream reported
+    // Non-stream: a complete 2xx body. A translating decoder rewrites `body` into
+    // the client's wire format in place; pass-through leaves it untouched.
+    virtual BodyDecoded decode_body(std::string& body) = 0;
+};
+using ResponseDecoderPtr = std::unique_ptr<ResponseDecoder>;
+
+// Where and how to reach one deployment: views of its config, resolved at load.
+struct Target {
+    bool tls = true;
+    std::string_view host;
+    std::string_view port;
+    std::string_view base_path;    // path prefix without trailing '/', e.g. "/v1"
+    std::string_view api_version;  // providers that version their API in the URL
+    std::string_view api_key;      // "" when none
+    bool ssl_verify = true;
+};
+
+// One upstream call to build.
+struct CallSpec {
+    const Target& target;
+    Endpoint op;
+    bool stream = false;
+    std::string_view model;                        // the upstream model name
+    const ParsedBody& request;                     // the client's request, parsed once
+    const std::vector<std::string>& dropped;       // top-level fields to leave out
+};
+
+class Codec {
+public:
+    virtual ~Codec() = default;
+    virtual std::string_view name() const = 0;
+    virtual Wire wire() const = 0;
+
+    // Config time: checks and completes a deployment's address (e.g. Azure's
+    // deployment path and default api-version). Returns an error message, or "".
+    virtual std::string resolve(std::string& base_path, std::string& api_version,
+                                std::string_view upstream_model) const {
+        (void)base_path, (void)api_version, (void)upstream_model;
+        return {};
+    }
+
+    // Request path: fills origin, target (path + query), headers incl. auth, and body.
+    // Timeouts and forwarded client headers are the caller's.
+    virtual void build(const CallSpec& call, upstream::Request& out) const = 0;
+
+    // A decoder for one attempt. `sink` (may be null) renders client bytes when
+    // this codec's wire differs from the client's; null means pass-through.
+    virtual ResponseDecoderPtr decoder(EventSinkPtr sink) const = 0;
+
+    // An error status: its class, message and retry-after.
+    virtual UpstreamError decode_error(const upstream::ResponseHead& head, std::string_view body) const = 0;
+};
+
+// Retry-After / retry-after-ms in milliseconds (capped at one hour), -1 when absent.
+int64_t retry_after_ms(const upstream::ResponseHead& head);
+
+// True for classes worth another attempt.
+bool is_retryable(ErrorClass c);
+
+// A printable start of a body, for error messages.
+std::string excerpt(std::string_view body);
+
+}  // namespace tailgate::providers

@@ -1,0 +1,44 @@
+// OpenAI's wire format, and every provider that speaks it (groq, together_ai,
+// deepseek, hosted_vllm, ollama: see registry.cpp): Bearer auth, `<base>/chat/
+// completions` etc., the client's body forwarded with `model` rewritten, SSE
+// chunks relayed as they are.
+#pragma once
+
+#include "providers/codec.hpp"
+
+#include <rapidjson/document.h>
+
+namespace tailgate::providers::openai {
+
+class Codec : public providers::Codec {
+public:
+    std::string_view name() const override { return "openai"; }
+    Wire wire() const override { return Wire::OpenAI; }
+    void build(const CallSpec& call, upstream::Request& out) const override;
+    ResponseDecoderPtr decoder(EventSinkPtr sink) const override;
+    UpstreamError decode_error(const upstream::ResponseHead& head, std::string_view body) const override;
+
+    // Path suffix per operation, e.g. "/chat/completions".
+    static const char* path_for(Endpoint op);
+
+protected:
+    // The request target's query and the auth header: what OpenAI-compatible
+    // providers differ in.
+    virtual void address(const CallSpec& call, upstream::Request& out) const;
+};
+
+// The shared instance (codecs are stateless).
+const providers::Codec& codec();
+
+// An error status's class; `body` is searched for context-length wording.
+ErrorClass classify_status(int status, std::string_view body);
+// The upstream's own error message when its body is OpenAI-shaped, else the
+// body's start; scrubbed of credentials.
+std::string upstream_message(std::string_view body);
+// Reads usage.{prompt,completion}_tokens; leaves `u` alone where absent.
+void read_usage(const rapidjson::Value& doc, Usage& u);
+// True when a chunk carries generated content: chat delta content / refusal /
+// reasoning / tool_calls / function_call, or completion text.
+bool has_content(const rapidjson::Value& chunk);
+
+}  // namespace tailgate::providers::openai

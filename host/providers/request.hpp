@@ -1,0 +1,45 @@
+// The internal request: what a client surface (surfaces/) parsed from the
+// client's body, and what a codec builds the upstream body from.
+//
+// The client's members are kept as bytes, not a DOM: an OpenAI-wire codec
+// forwards them verbatim except `model` (the deployment's) and the dropped
+// fields, spliced once per attempt; a translating codec reads the spans it needs.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tailgate::providers {
+
+struct ParsedBody {
+    std::string model;          // as sent (may be a comma list)
+    bool stream = false;
+    bool fastest_response = false;
+    std::optional<int> num_retries;
+    std::optional<double> timeout_s;
+    std::optional<double> stream_timeout_s;
+    std::optional<std::vector<std::string>> fallbacks;  // model groups, in order
+    std::vector<std::string> strategies;                 // per-request chain
+    std::string overrides_json = "{}";  // gateway-only fields, as a JSON object
+    std::string metadata_json = "{}";
+    // The first field naming an upstream or its credentials (api_key, api_base,
+    // base_url, ...), top level or inside extra_body; "" when none. The gateway
+    // refuses such a request unless general_settings.allow_client_side_credentials.
+    std::string client_credential;
+    // The forwarded members without `model`, comma-joined, no braces: `"messages":[...],"stream":true`.
+    std::string members;
+    // Where each of them lies in `members` (key, [begin, end)), for dropping some per deployment.
+    struct Span {
+        std::string key;
+        size_t begin = 0, end = 0;
+    };
+    std::vector<Span> spans;
+
+    // The OpenAI-wire upstream body for one deployment; top-level fields named in
+    // `drop` are left out (LiteLLM's drop_params / additional_drop_params).
+    std::string body_for(std::string_view upstream_model, const std::vector<std::string>& drop = {}) const;
+};
+
+}  // namespace tailgate::providers

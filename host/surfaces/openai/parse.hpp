@@ -1,0 +1,25 @@
+// The OpenAI request surfaces' parser: a client body (chat, completions,
+// embeddings) to the internal request, validated in one SAX pass.
+#pragma once
+
+#include "common/api_error.hpp"
+#include "providers/codec.hpp"
+#include "providers/request.hpp"
+
+#include <string_view>
+#include <variant>
+
+namespace tailgate::surfaces::openai {
+
+using providers::ParsedBody;
+
+// True for fields the gateway consumes and never forwards.
+bool is_gateway_field(std::string_view key);
+
+// True for fields that would point a request at another upstream or carry
+// credentials for one (LiteLLM's client-side credentials).
+bool is_client_credential_field(std::string_view key);
+
+std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op);
+
+}  // namespace tailgate::surfaces::openai

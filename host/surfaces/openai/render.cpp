@@ -1,0 +1,173 @@
+#include "surfaces/openai/render.hpp"
+
+#include "common/api_error.hpp"
+
+#include <ctime>
+
+namespace tailgate::surfaces::openai {
+
+using providers::Event;
+
+namespace {
+
+void quoted(std::string& out, std::string_view s) {
+    out += '"';
+    json_escape_into(out, s);
+    out += '"';
+}
+
+}  // namespace
+
+Renderer::Renderer(Shape shape, bool stream)
+    : shape_(shape), stream_(stream), created_(static_cast<int64_t>(std::time(nullptr))) {}
+
+void Renderer::take(std::string& out) {
+    out.append(out_);
+    out_.clear();
+}
+
+void Renderer::on_event(const Event& e) {
+    if (e.kind == Event::Kind::Start) {
+        if (!e.text.empty()) id_.assign(e.text);
+        model_.assign(e.model);
+        return;
+    }
+    if (e.kind == Event::Kind::Usage) {
+        usage_ = e.usage;
+        if (!stream_) return;
+    }
+    if (stream_) stream_event(e);
+    else collect_event(e);
+}
+
+void Renderer::frame_begin(std::string& out) const {
+    const bool chat = shape_ == Shape::Chat;
+    out += "data: {\"id\":";
+    quoted(out, id_);
+    out += chat ? ",\"object\":\"chat.completion.chunk\"" : ",\"object\":\"text_completion\"";
+    out += ",\"created\":" + std::to_string(created_) + ",\"model\":";
+    quoted(out, model_);
+    out += ',';
+}
+
+void Renderer::usage_json(std::string& out) const {
+    const auto n = [](int64_t v) { return std::to_string(v < 0 ? 0 : v); };
+    out += "\"usage\":{\"prompt_tokens\":" + n(usage_.prompt_tokens) +
+           ",\"completion_tokens\":" + n(usage_.completion_tokens) +
+           ",\"total_tokens\":" + n(usage_.prompt_tokens + usage_.completion_tokens) + '}';
+}
+
+// One SSE frame per event: the OpenAI SDK accumulates deltas itself.
+void Renderer::stream_event(const Event& e) {
+    const bool chat = shape_ == Shape::Chat;
+    if (e.kind == Event::Kind::Done) {
+        out_ += "data: [DONE]\n\n";
+        return;
+    }
+    if (e.kind == Event::Kind::Error) return;  // the executor ends the stream with the error
+    frame_begin(out_);
+    if (e.kind == Event::Kind::Usage) {
+        out_ += "\"choices\":[],";
+        usage_json(out_);
+        out_ += "}\n\n";
+        return;
+    }
+    out_ += "\"choices\":[{\"index\":" + std::to_string(e.choice) + ',';
+    if (chat) out_ += "\"delta\":{";
+    if (e.kind == Event::Kind::Content) {
+        out_ += chat ? "\"content\":" : "\"text\":";
+        quoted(out_, e.text);
+    } else if (e.kind == Event::Kind::ToolCall && chat) {
+        out_ += "\"tool_calls\":[{\"index\":" + std::to_string(e.tool.index);
+        if (!e.tool.id.empty()) {
+            out_ += ",\"id\":";
+            quoted(out_, e.tool.id);
+            out_ += ",\"type\":\"function\"";
+        }
+        out_ += ",\"function\":{";
+        if (!e.tool.name.empty()) {
+            out_ += "\"name\":";
+            quoted(out_, e.tool.name);
+            out_ += ',';
+        }
+        out_ += "\"arguments\":";
+        quoted(out_, e.tool.arguments);
+        out_ += "}}]";
+    } else if (!chat) {
+        out_ += "\"text\":\"\"";
+    }
+    if (chat) out_ += '}';
+    out_ += ",\"finish_reason\":";
+    if (e.kind == Event::Kind::Finish) quoted(out_, e.text);
+    else out_ += "null";
+    out_ += "}]}\n\n";
+}
+
+Renderer::Choice& Renderer::choice(uint32_t index) {
+    if (index >= choices_.size()) choices_.resize(index + 1);
+    return choices_[index];
+}
+
+void Renderer::collect_event(const Event& e) {
+    switch (e.kind) {
+        case Event::Kind::Content: choice(e.choice).text.append(e.text); break;
+        case Event::Kind::Finish: choice(e.choice).finish_reason.assign(e.text); break;
+        case Event::Kind::ToolCall: {
+            auto& tools = choice(e.choice).tools;
+            if (tools.empty() || tools.back().index != e.tool.index) tools.push_back(Tool{e.tool.index, {}, {}, {}});
+            Tool& t = tools.back();
+            t.id.append(e.tool.id);
+            t.name.append(e.tool.name);
+            t.arguments.append(e.tool.arguments);
+            break;
+        }
+        case Event::Kind::Done: write_body(); break;
+        default: break;
+    }
+}
+
+// The whole response object, once.
+void Renderer::write_body() {
+    const bool chat = shape_ == Shape::Chat;
+    out_ += "{\"id\":";
+    quoted(out_, id_);
+    out_ += chat ? ",\"object\":\"chat.completion\"" : ",\"object\":\"text_completion\"";
+    out_ += ",\"created\":" + std::to_string(created_) + ",\"model\":";
+    quoted(out_, model_);
+    out_ += ",\"choices\":[";
+    for (size_t i = 0; i < choices_.size(); ++i) {
+        const Choice& c = choices_[i];
+        if (i) out_ += ',';
+        out_ += "{\"index\":" + std::to_string(i) + ',';
+        if (chat) {
+            out_ += "\"message\":{\"role\":\"assistant\",\"content\":";
+            quoted(out_, c.text);
+            if (!c.tools.empty()) {
+                out_ += ",\"tool_calls\":[";
+                for (size_t k = 0; k < c.tools.size(); ++k) {
+                    if (k) out_ += ',';
+                    out_ += "{\"id\":";
+                    quoted(out_, c.tools[k].id);
+                    out_ += ",\"type\":\"function\",\"function\":{\"name\":";
+                    quoted(out_, c.tools[k].name);
+                    out_ += ",\"arguments\":";
+                    quoted(out_, c.tools[k].arguments);
+                    out_ += "}}";
+                }
+                out_ += ']';
+            }
+            out_ += '}';
+        } else {
+            out_ += "\"text\":";
+            quoted(out_, c.text);
+        }
+        out_ += ",\"finish_reason\":";
+        quoted(out_, c.finish_reason.empty() ? std::string_view("stop") : std::string_view(c.finish_reason));
+        out_ += '}';
+    }
+    out_ += "],";
+    usage_json(out_);
+    out_ += '}';
+}
+
+}  // namespace tailgate::surfaces::openai

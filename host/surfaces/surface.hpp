@@ -1,0 +1,43 @@
+// Incoming API surfaces: what a client speaks to the gateway. A surface turns a
+// client request into the internal request (providers::ParsedBody) and, when
+// the upstream's codec speaks another wire format, renders the normalized
+// events back into the client's bytes. When both sides speak the same wire,
+// the upstream's bytes pass through untouched and the events only feed the
+// commit rule and metrics.
+//
+// A new surface (OpenAI Responses, Anthropic Messages) is a directory
+// surfaces/<name>/ with a Surface subclass and a case in surface_for().
+#pragma once
+
+#include "common/api_error.hpp"
+#include "providers/codec.hpp"
+#include "providers/request.hpp"
+
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace tailgate::surfaces {
+
+class Surface {
+public:
+    virtual ~Surface() = default;
+    virtual Endpoint operation() const = 0;
+    virtual providers::Wire wire() const = 0;
+    // Client request -> internal request, or the client's 400.
+    virtual std::variant<providers::ParsedBody, ApiError> parse(std::string_view body) const = 0;
+    // Normalized events -> client bytes: a stream's frames, or (stream = false)
+    // the whole body once Done arrives. nullptr when the surface has no such response.
+    virtual providers::EventSinkPtr renderer(bool stream) const = 0;
+    // A failure after the commit point, as the client's stream reports it.
+    virtual void stream_error(const ApiError& e, std::string& out) const = 0;
+};
+
+// The surface for an operation (shared, stateless instances).
+const Surface& surface_for(Endpoint op);
+
+// The sink one attempt's decoder gets: null when the codec speaks the surface's
+// wire (pass-through), else the surface's renderer.
+providers::EventSinkPtr sink_for(const Surface& surface, const providers::Codec& codec, bool stream);
+
+}  // namespace tailgate::surfaces

@@ -114,6 +114,24 @@ void Gateway::Impl::build_request_info(ApiCall& a) {
         a.c.req.each_header(name, [&](const std::string& n, const std::string& v) { a.forwarded.emplace_back(n, v); });
 }
 
+// A surface's request that has no chat form (a Responses built-in tool, say)
+// cannot go to a deployment that only speaks chat: refuse it rather than drop
+// what the client asked for.
+bool Gateway::Impl::translatable(ApiCall& a, const router::RoutedPlan& routed) {
+    const ParsedBody& body = *a.parsed;
+    if (body.as_chat || body.as_chat_error.empty()) return true;
+    const surfaces::Surface& surface = surfaces::surface_for(a.c.api);
+    for (const auto& at : routed.plan.attempts) {
+        const config::Deployment& d = a.lv->config().deployments[at.deployment];
+        if (surfaces::native(surface, config::codec_of(d.upstream))) continue;
+        fail_api(a, ApiError::bad_request("deployment '" + d.id + "' of model group '" + d.model_name +
+                                              "' is reached through chat completions, and " + body.as_chat_error,
+                                          "", "unsupported_by_deployment"));
+        return false;
+    }
+    return true;
+}
+
 std::shared_ptr<UpstreamTransport> Gateway::Impl::transport_for(const ApiCall& a, const router::RoutedPlan& routed) {
     auto transport = std::make_shared<UpstreamTransport>(*client, a.lv->config(), a.parsed, routed.plan, routed.captures,
                                                          a.info.endpoint, a.timeouts);
@@ -155,6 +173,7 @@ void Gateway::Impl::route_and_relay(ApiCall& a) {
         return;
     }
     auto& routed = std::get<router::RoutedPlan>(routed_or);
+    if (!translatable(a, routed)) return;
     if (info.stream && a.timeouts.stream_timeout) routed.plan.first_content_timeout = *a.timeouts.stream_timeout;
     const dispatch::Plan& plan = routed.plan;
     auto transport = transport_for(a, routed);

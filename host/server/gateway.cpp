@@ -132,6 +132,7 @@ const EndpointRoute kRoutes[] = {
     {"POST", "/chat/completions", Access::Key, &Impl::api, true, Endpoint::Chat},
     {"POST", "/completions", Access::Key, &Impl::api, true, Endpoint::Completions},
     {"POST", "/embeddings", Access::Key, &Impl::api, true, Endpoint::Embeddings},
+    {"POST", "/responses", Access::Key, &Impl::api, true, Endpoint::Responses},
     {"GET", "/models", Access::Key, &Impl::models, true},
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},
     // The control plane (host/control/admin_api.hpp).

@@ -142,6 +142,7 @@ struct Gateway::Impl {
     bool admit(ApiCall& a);
     void build_request_info(ApiCall& a);
     void route_and_relay(ApiCall& a);
+    bool translatable(ApiCall& a, const router::RoutedPlan& routed);
     void all_results(ApiCall& a);
     // The attempt observer of one plan: the router's, traced for metrics and the JSON log.
     std::shared_ptr<dispatch::Observer> observer_for(const LivePtr& lv, const router::RequestInfo& info,

@@ -29,6 +29,11 @@ public:
     // Normalized events -> client bytes: a stream's frames, or (stream = false)
     // the whole body once Done arrives. nullptr when the surface has no such response.
     virtual providers::EventSinkPtr renderer(bool stream) const = 0;
+    // The same for one request, when the rendering depends on it (ids, echoed fields).
+    virtual providers::EventSinkPtr renderer(const providers::ParsedBody& request, bool stream) const {
+        (void)request;
+        return renderer(stream);
+    }
     // A failure after the commit point, as the client's stream reports it.
     virtual void stream_error(const ApiError& e, std::string& out) const = 0;
 };
@@ -36,8 +41,13 @@ public:
 // The surface for an operation (shared, stateless instances).
 const Surface& surface_for(Endpoint op);
 
+// Whether a deployment's codec speaks the surface's wire for its operation.
+bool native(const Surface& surface, const providers::Codec& codec);
+
 // The sink one attempt's decoder gets: null when the codec speaks the surface's
 // wire (pass-through), else the surface's renderer.
 providers::EventSinkPtr sink_for(const Surface& surface, const providers::Codec& codec, bool stream);
+providers::EventSinkPtr sink_for(const Surface& surface, const providers::Codec& codec,
+                                 const providers::ParsedBody& request, bool stream);
 
 }  // namespace tailgate::surfaces

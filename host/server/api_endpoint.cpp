@@ -60,6 +60,7 @@ bool Gateway::Impl::read_api_body(ApiCall& a) {
         return false;
     }
     a.parsed = std::make_shared<const ParsedBody>(std::move(std::get<ParsedBody>(parsed_or)));
+    if (a.c.api == Endpoint::Responses && !resolve_previous(a, json)) return false;
     a.scope->model = a.parsed->model;
     a.scope->sample.stream = a.parsed->stream;
     return true;
@@ -75,6 +76,11 @@ bool Gateway::Impl::check_model_list(ApiCall& a) {
             return false;
         }
         a.model_list = std::move(std::get<std::vector<std::string>>(list));
+        if (a.c.api == Endpoint::Responses && !parsed.fastest_response) {
+            fail_api(a, ApiError::bad_request("a model list on /v1/responses needs fastest_response=true (one answer)",
+                                              "model", "model_list_responses"));
+            return false;
+        }
     }
     if (!parsed.client_credential.empty() && !cfg->general.allow_client_side_credentials) {
         a.scope->error = "client-side credential field";
@@ -197,6 +203,7 @@ void Gateway::Impl::route_and_relay(ApiCall& a) {
     x->routed = std::move(routed);
     x->executor = executor;
     x->traced = std::move(traced);
+    if (a.c.api == Endpoint::Responses) keep_response(a, *x);
 
     a.c.req.relay(std::make_shared<frontend::ExecutorSource>(channel, executor), x);
     executor->start();

@@ -38,6 +38,18 @@ public:
     virtual void stream_error(const ApiError& e, std::string& out) const = 0;
 };
 
+// Sees the bytes a client gets for one request, for a surface whose stream
+// carries state of its own (numbering, a response id) or whose answers the
+// gateway keeps (surfaces/responses/tap.hpp).
+class ClientTap {
+public:
+    virtual ~ClientTap() = default;
+    // Client bytes as they are written: stream frames, or the whole body.
+    virtual void on_bytes(std::string_view bytes) = 0;
+    // A failure after the commit point, continuing the stream the client reads.
+    virtual void stream_error(const ApiError& e, std::string& out) = 0;
+};
+
 // The surface for an operation (shared, stateless instances).
 const Surface& surface_for(Endpoint op);
 

@@ -11,7 +11,7 @@ import openai
 import pydantic
 import pytest
 
-from conftest import assert_openai_error_shape, deployment, make_config, mock_words
+from conftest import assert_openai_error_shape, deployment, make_config, mock_words, wait_for
 
 CHUNKS = 4
 FAST = ("--ttft", "0ms", "--chunk-delay", "0ms", "--chunks", str(CHUNKS))
@@ -217,3 +217,166 @@ def test_raw_http_stream_framing(rig):
         lines = f.split("\n")
         assert lines[0].startswith("event: ") and lines[1].startswith("data: "), f
         assert json.loads(lines[1][6:])["type"] == lines[0][7:]
+
+
+@pytest.mark.parametrize("model", ["openai/up", "hosted_vllm/up"])
+def test_race_commits_at_first_output_delta(stack, model):
+    """`early` sends its headers and response.created at once but its first delta
+    only after 2 s; `late` sends everything from 150 ms on. The race must go to
+    `late` (committed at its first output_text.delta), with `early` kept running
+    until then and cancelled, not chosen for its early response.created."""
+    early = stack.mock("early", "--ttft", "2000ms", "--chunk-delay", "1ms", "--chunks", "3")
+    late = stack.mock("late", "--ttft", "150ms", "--headers-at-ttft", "--chunk-delay", "1ms", "--chunks", "3")
+    gw = stack.gateway(make_config([
+        deployment("early", early, model=model, model_info={"id": "early-dep"}),
+        deployment("late", late, model=model, model_info={"id": "late-dep"}),
+    ]))
+    client = gw.client()
+    raw = client.responses.with_raw_response.create(model="early,late", input="hi", stream=True,
+                                                    extra_body={"fastest_response": True})
+    events = list(raw.parse())
+    assert raw.headers["x-tailgate-deployment"] == "late-dep"
+    assert raw.headers["x-tailgate-attempts"] == "2"
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == mock_words("late", 3)
+    assert events[-1].type == "response.completed"
+    assert len({e.response.id for e in events if hasattr(e, "response")}) == 1
+    # The loser ran until the winner's first delta (~150 ms), then its socket was closed.
+    req = wait_for(lambda: [r for r in early.api_requests() if r["outcome"] == "cancelled"], timeout=5,
+                   what="the losing attempt to be cancelled")[0]
+    kept_ms = req["finished_ms"] - req["received_ms"]
+    assert 100 <= kept_ms < 1500, kept_ms
+    assert late.api_requests()[0]["outcome"] == "completed"
+
+
+# --------------------------------------------------------------------------
+# the Node SDK (tests/e2e/node/responses_call.mjs)
+# --------------------------------------------------------------------------
+
+NODE_DIR = __import__("pathlib").Path(__file__).parent / "node"
+
+
+def node_responses(base_url: str, model: str, mode: str, *extra: str) -> dict:
+    import shutil
+    import subprocess
+    if not shutil.which("node") or not (NODE_DIR / "node_modules" / "openai").is_dir():
+        pytest.skip("node or tests/e2e/node/node_modules missing (tools/scripts/test.sh runs npm ci)")
+    p = subprocess.run(["node", str(NODE_DIR / "responses_call.mjs"), base_url, model, mode, *extra],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("group", ["native", "translated"])
+def test_node_sdk(rig, client, group):
+    base = rig["gw"].base_url
+    name = KINDS[group][0]
+    out = node_responses(base, group, "stream")
+    assert out["ok"], out
+    assert out["text"] == mock_words(name, CHUNKS)
+    assert out["types"][0] == "response.created" and out["types"][-1] == "response.completed"
+    assert out["sequence"] == list(range(len(out["types"])))
+    helper = node_responses(base, group, "helper")
+    assert helper["ok"] and helper["text"] == helper["final"] == mock_words(name, CHUNKS), helper
+    tools = node_responses(base, group, "tools")
+    assert tools["ok"] and tools["calls"] == [{"name": "lookup", "arguments": json.dumps({"mock": name}, separators=(",", ":"))}]
+    bad = node_responses(base, "no-such-group", "plain")
+    assert not bad["ok"] and bad["status"] in (400, 404), bad
+
+
+# --------------------------------------------------------------------------
+# stored responses: store, previous_response_id, retrieve / delete / input_items
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_previous_response_id_across_native_and_translated(rig, client, stream):
+    def create(model, **kw):
+        if not stream:
+            return client.responses.create(model=model, **kw)
+        with client.responses.stream(model=model, **kw) as s:
+            return s.get_final_response()
+
+    r1 = create("translated", input="hello there", instructions="only for the first turn")
+    # Chained at once (the store's writer may not have run yet) to the other kind of deployment.
+    r2 = create("native", input="second", previous_response_id=r1.id)
+    body = upstream(rig, "native")
+    assert "previous_response_id" not in body and "instructions" not in body
+    assert body["input"] == [
+        {"type": "message", "role": "user", "content": "hello there"},
+        {"type": "message", "role": "assistant",
+         "content": [{"type": "output_text", "text": mock_words("chat", CHUNKS), "annotations": [], "logprobs": []}]},
+        {"type": "message", "role": "user", "content": "second"}]
+    # A native upstream never saw the id (it echoes null); the stored copy says it.
+    assert client.responses.retrieve(r2.id).previous_response_id == r1.id
+    r3 = create("translated", input=[{"role": "user", "content": "third"}], previous_response_id=r2.id)
+    assert r3.output_text == mock_words("chat", CHUNKS)
+    assert upstream(rig, "translated")["messages"] == [
+        {"role": "user", "content": "hello there"},
+        {"role": "assistant", "content": mock_words("chat", CHUNKS)},
+        {"role": "user", "content": "second"},
+        {"role": "assistant", "content": mock_words("nat", CHUNKS)},
+        {"role": "user", "content": "third"}]
+
+
+def test_retrieve_input_items_delete(rig, client):
+    r = client.responses.create(model="native", input=[{"role": "user", "content": "hello there"},
+                                                       {"role": "user", "content": "again"}], metadata={"k": "v"})
+    got = wait_for(lambda: client.responses.retrieve(r.id), what="the stored response")
+    assert got.id == r.id and got.output_text == r.output_text == mock_words("nat", CHUNKS)
+    items = client.responses.input_items.list(r.id)
+    assert [i.content[0].text for i in items.data] == ["again", "hello there"]  # newest first by default
+    assert all(i.type == "message" and i.id for i in items.data)
+    asc = client.responses.input_items.list(r.id, order="asc", limit=1)
+    assert [i.content[0].text for i in asc.data] == ["hello there"] and asc.has_more
+    rest = client.responses.input_items.list(r.id, order="asc", after=asc.data[0].id)
+    assert [i.content[0].text for i in rest.data] == ["again"] and not rest.has_more
+    d = client.responses.delete(r.id)
+    assert d is None or getattr(d, "deleted", True)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(r.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.delete(r.id)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="native", input="x", previous_response_id=r.id)
+    assert e.value.code == "previous_response_not_found" and e.value.param == "previous_response_id"
+
+
+def test_store_false_keeps_nothing(rig, client):
+    r = client.responses.create(model="translated", input="hello there", store=False)
+    assert r.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(r.id)
+    r = client.responses.create(model="native", input="hello there", store=True)
+    assert client.responses.retrieve(r.id).id == r.id
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve("resp_unknown")
+
+
+def test_mid_stream_failure_continues_numbering_and_is_not_stored(rig, client):
+    rig["chat"].configure(reset_mid_stream_after=2, chunks=4)
+    events = list(client.responses.create(model="translated", input="hello there", stream=True))
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert [e.type for e in events[-2:]] == ["error", "response.failed"]
+    assert events[-1].response.id == events[0].response.id and events[-1].response.status == "failed"
+    assert events[-1].response.error.code == "upstream_stream_interrupted"
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(events[0].response.id)
+
+
+def test_state_dir_keeps_responses_across_restarts_and_retention(stack, tmp_path):
+    m = stack.mock("keep", *FAST)
+    state = tmp_path / "state"
+    cfg = make_config([deployment("g", m, model="openai/up")], general_settings={"master_key": "sk-master"})
+    gw = stack.gateway(cfg, env={"TAILGATE_STATE_DIR": str(state)})
+    r = gw.client(api_key="sk-master").responses.create(model="g", input="hello there")
+    assert gw.stop() == 0
+    gw2 = stack.gateway(cfg, env={"TAILGATE_STATE_DIR": str(state)}, name="again")
+    c2 = gw2.client(api_key="sk-master")
+    assert c2.responses.retrieve(r.id).output_text == mock_words("keep", CHUNKS)
+    c2.responses.create(model="g", input="next", previous_response_id=r.id)
+    assert [i["content"] for i in m.last_body()["input"] if i.get("role") == "user"] == ["hello there", "next"]
+    # retention: 0 keeps nothing
+    cfg0 = make_config([deployment("g", m, model="openai/up")], general_settings={"response_retention": 0})
+    c0 = stack.gateway(cfg0, name="none").client()
+    r0 = c0.responses.create(model="g", input="hello there")
+    with pytest.raises(openai.NotFoundError):
+        c0.responses.retrieve(r0.id)

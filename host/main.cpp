@@ -259,7 +259,7 @@ int main(int argc, char** argv) {
     int sig = 0;
     // SIGHUP: reload on this thread (never an Asio one), then keep waiting.
     while (sigwait(&waited, &sig) == 0 && sig == SIGHUP) gw->reload("SIGHUP");
-    drain(*gw, cfg->general.drain_timeout, stop_signals, sig);
+    drain(*gw, gw->generation()->config->general.drain_timeout, stop_signals, sig);  // a reload may have changed it
     gw->stop();
     return 0;
 }

@@ -397,12 +397,14 @@ TEST(MetricsEvents, HedgeLaunchedWonAndRefused) {
 TEST(MetricsEvents, CooldownsCountTransitionsIntoCooling) {
     auto cfg = load();
     Metrics m(cfg);
-    m.health_changed(0, Health::Healthy, Health::Cooling);
-    m.health_changed(0, Health::Cooling, Health::Cooling);  // re-published: not a new cooldown
-    m.health_changed(0, Health::Cooling, Health::HalfOpen);
-    m.health_changed(0, Health::HalfOpen, Health::Cooling);  // failed probe
-    m.health_changed(1, Health::HalfOpen, Health::Healthy);
-    m.health_changed(99, Health::Healthy, Health::Cooling);  // out of range: ignored
+    EXPECT_TRUE(m.health_changed(0, Health::Healthy, Health::Cooling, 5000));
+    EXPECT_FALSE(m.health_changed(0, Health::Cooling, Health::Cooling, 5000));  // re-published: not a new cooldown
+    m.health_changed(0, Health::Cooling, Health::HalfOpen, 0);
+    EXPECT_TRUE(m.health_changed(0, Health::HalfOpen, Health::Cooling, 9000));  // failed probe
+    // The next generation hears of the same cooldown (a reload): counted once.
+    EXPECT_FALSE(m.health_changed(0, Health::Healthy, Health::Cooling, 9000));
+    m.health_changed(1, Health::HalfOpen, Health::Healthy, 0);
+    EXPECT_FALSE(m.health_changed(99, Health::Healthy, Health::Cooling, 1));  // out of range: ignored
     auto s = parse(m.render({}));
     EXPECT_EQ(get(s, R"(tailgate_cooldowns_total{deployment="a"})"), 2);
     EXPECT_EQ(get(s, R"(tailgate_cooldowns_total{deployment="b\"q"})"), 0);

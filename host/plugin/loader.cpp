@@ -386,7 +386,10 @@ std::string Instance::adopt_state_from(Instance& previous) noexcept {
     try {
         if (previous.name_ != name_)
             return "cannot hand state of strategy '" + previous.name_ + "' to '" + name_ + "'";
-        if (previous.lib_ != lib_)
+        // The same mapping, whichever registry loaded it: each generation has its
+        // own Registry, and dlopen of an unchanged file returns the mapping
+        // already there (a changed one is loaded from a private copy: another one).
+        if (previous.fns_.create != fns_.create)
             return "strategy '" + name_ + "': the previous instance comes from another library (" + previous.path_ +
                    "): its state layout is unknown";
         if (fns_.adopt_state == nullptr) return "strategy '" + name_ + "' (" + path_ + ") has no tg_plugin_adopt_state";

@@ -67,6 +67,12 @@ private:
 
 }  // namespace
 
+// Every key must be classified below, or a reload would ignore its change
+// silently. Adding a member to GeneralSettings trips this: add it to the live
+// or the restart list, then update the size.
+static_assert(sizeof(GeneralSettings) == 288,
+              "general_settings gained a key: classify it in reconcile_general (live or restart), then update this size");
+
 GeneralChanges reconcile_general(const GeneralSettings& running, GeneralSettings& next) {
     Reconcile r(running, next);
     r.master_key();
@@ -90,6 +96,7 @@ GeneralChanges reconcile_general(const GeneralSettings& running, GeneralSettings
     r.restart("client_body_timeout", &GeneralSettings::client_body_timeout);
     r.restart("max_header_bytes", &GeneralSettings::max_header_bytes);
     r.restart("max_request_body_bytes", &GeneralSettings::max_body_bytes);
+    r.restart("response_retention", &GeneralSettings::response_retention);
     return std::move(r.out);
 }
 

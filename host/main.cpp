@@ -45,6 +45,19 @@ void setup_logging(const tailgate::config::Config* cfg) {
     spdlog::set_formatter(tailgate::logfmt::make_formatter(cfg && cfg->general.log_format == "json"));
 }
 
+std::string resolved_path(const tailgate::plugin::Instance& p);
+
+// The log lines saying what runs. Holds the first generation only while
+// writing them: kept longer, it (its plugins, its metrics) would outlive every reload.
+void announce(const tailgate::server::Gateway& gw, const std::string& host, int port) {
+    const auto gen = gw.generation();
+    for (const auto* p : gen->router->instances())
+        spdlog::info("strategy '{}' loaded from {}", p->name(), resolved_path(*p));
+    std::string chain;
+    for (const auto& n : gen->router->chain_names()) chain += (chain.empty() ? "" : " → ") + n;
+    spdlog::info("tailgate {} listening on http://{}:{} — chain: {}", TAILGATE_VERSION, host, port, chain);
+}
+
 // The file a plugin instance was loaded from, symlinks resolved: with several
 // search directories, this is what says which copy runs.
 std::string resolved_path(const tailgate::plugin::Instance& p) {
@@ -246,22 +259,14 @@ int main(int argc, char** argv) {
         spdlog::error("cannot start: {}", e.what());
         return 1;
     }
-    const auto gen = gw->generation();
-    for (const auto* p : gen->router->instances())
-        spdlog::info("strategy '{}' loaded from {}", p->name(), resolved_path(*p));
-    std::string shown_host = host.empty() ? cfg->general.host : host;
-    spdlog::info("tailgate {} listening on http://{}:{} — chain: {}", TAILGATE_VERSION, shown_host, bound,
-                 [&] {
-                     std::string s;
-                     for (const auto& n : gen->router->chain_names()) s += (s.empty() ? "" : " → ") + n;
-                     return s;
-                 }());
+    const std::string shown_host = host.empty() ? cfg->general.host : host;
+    announce(*gw, shown_host, bound);
     std::cout << "listening on " << shown_host << ":" << bound << std::endl;
 
     int sig = 0;
     // SIGHUP: reload on this thread (never an Asio one), then keep waiting.
     while (sigwait(&waited, &sig) == 0 && sig == SIGHUP) gw->reload("SIGHUP");
-    drain(*gw, cfg->general.drain_timeout, stop_signals, sig);
+    drain(*gw, gw->generation()->config->general.drain_timeout, stop_signals, sig);  // a reload may have changed it
     gw->stop();
     return 0;
 }

@@ -163,6 +163,32 @@ std::string plan_json(const router::Router& r, const router::RoutedPlan& rp) {
     return out;
 }
 
+// What each strategy instance shows of its live state (tg_plugin_state_json),
+// as a JSON array; `budget_left` gets the first "budget_left" number shown.
+std::string strategies_state_json(const router::Router& rt, std::optional<double>& budget_left) {
+    std::string out = "[";
+    for (size_t i = 0; i < rt.instances().size(); ++i) {
+        const plugin::Instance& p = *rt.instances()[i];
+        std::string state = p.state_json();
+        Document doc;  // the plugin's text is not trusted: shown only when it is a JSON object
+        doc.Parse(state.data(), state.size());
+        if (doc.HasParseError() || !doc.IsObject()) state = "null";
+        else if (auto b = doc.FindMember("budget_left"); b != doc.MemberEnd() && b->value.IsNumber() && !budget_left)
+            budget_left = b->value.GetDouble();
+        if (state != "null") state = to_json(doc);  // re-serialised: nothing but the parsed JSON goes out
+        out += (i ? "," : "") + std::string("{\"name\":") + json_quote(p.name()) + ",\"state\":" + state + "}";
+    }
+    return out + "]";
+}
+
+std::string number_or_null(const std::optional<double>& v) {
+    if (!v) return "null";
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.Double(*v);
+    return buf.GetString();
+}
+
 // The delay of the first hedge in a plan (the delay in use), or -1.
 int64_t hedge_delay(const router::RoutedPlan& rp) {
     for (const auto& a : rp.plan.attempts)
@@ -198,8 +224,16 @@ AdminReply AdminApi::change(Change c, bool litellm_shape) {
 AdminReply AdminApi::reload(const AdminRequest& r) {
     Outcome o = cp_.reload("POST /admin/reload by key " + r.key_hash);
     if (!o.ok) return fail(ApiError::bad_request(o.error, "", "invalid_config"));
+    auto list = [](const std::vector<std::string>& keys, const char* prefix) {
+        std::string out = "[";
+        for (size_t i = 0; i < keys.size(); ++i) out += (i ? "," : "") + json_quote(prefix + keys[i]);
+        return out + "]";
+    };
     return reply(200, "{\"status\":\"ok\",\"revision\":" + std::to_string(o.revision) + ",\"deployments\":" +
-                          std::to_string(cp_.current()->config->deployments.size()) + "}");
+                          std::to_string(cp_.current()->config->deployments.size()) +
+                          ",\"general_settings\":{\"applied\":" + list(o.general.live, "") +
+                          ",\"requires_restart\":" + list(o.general.requires_restart, "") +
+                          "},\"warnings\":" + list(o.general.requires_restart, "requires restart: ") + "}");
 }
 
 AdminReply AdminApi::config(const AdminRequest&) {
@@ -222,7 +256,12 @@ AdminReply AdminApi::config(const AdminRequest&) {
                           ",\"host\":" + json_quote(g.host) + ",\"port\":" + std::to_string(g.port) +
                           ",\"metrics\":" + b(g.metrics) + ",\"metrics_auth\":" + b(g.metrics_auth) +
                           ",\"max_body_bytes\":" + std::to_string(g.max_body_bytes) +
-                          ",\"source\":\"file, read at start (a reload does not change general_settings)\"}";
+                          ",\"log_level\":" + json_quote(g.log_level) +
+                          ",\"max_concurrent_requests\":" + std::to_string(g.limits.max_concurrent_requests) +
+                          ",\"max_open_streams\":" + std::to_string(g.limits.max_open_streams) +
+                          ",\"source\":\"file; a reload applies master_key rotation, metrics_auth, log_level, "
+                          "admission caps, overload_retry_after, drain_timeout, allow_client_side_credentials and "
+                          "forward_client_headers; the other keys need a restart\"}";
     return reply(200, "{\"revision\":" + std::to_string(cp_.revision()) + ",\"file\":" + json_quote(c.file) +
                           ",\"store\":" + json_quote(cp_.store_location()) + ",\"model_list\":" + deps +
                           ",\"router_settings\":" + router_json(c.router) + ",\"router_settings_sources\":" + sources +
@@ -321,13 +360,18 @@ AdminReply AdminApi::routing_state(const AdminRequest&) {
     std::string chain = "[";
     for (size_t i = 0; i < rt.chain_names().size(); ++i) chain += (i ? "," : "") + json_quote(rt.chain_names()[i]);
     chain += "]";
-    std::string out = "{\"revision\":" + std::to_string(cp_.revision()) + ",\"chain\":" + chain + ",\"groups\":[";
+    std::optional<double> budget_left;
+    const std::string strategies = strategies_state_json(rt, budget_left);
+    std::string out = "{\"revision\":" + std::to_string(cp_.revision()) + ",\"chain\":" + chain +
+                      ",\"budget_left\":" + number_or_null(budget_left) + ",\"strategies\":" + strategies +
+                      ",\"groups\":[";
     bool first_group = true;
     for (const auto& group : gen->config->model_groups()) {
-        // The order the chain gives now: a routing dry run (nothing is sent).
+        // The order the chain gives now: a routing dry run (nothing is sent, nothing counted).
         router::RequestInfo info;
         info.request_id = "admin-routing-state";
         info.model_group = group;
+        info.preview = true;
         auto routed = rt.route(info);
         std::vector<uint32_t> order;
         int64_t delay = -1;
@@ -341,6 +385,7 @@ AdminReply AdminApi::routing_state(const AdminRequest&) {
                 order.push_back(i);
         out += (first_group ? "{" : ",{") + std::string("\"model_group\":") + json_quote(group) +
                ",\"hedge_delay_ms\":" + (delay >= 0 ? std::to_string(delay) : "null") +
+               ",\"budget_left\":" + (delay >= 0 ? number_or_null(budget_left) : "null") +
                ",\"routable\":" + b(std::holds_alternative<router::RoutedPlan>(routed)) + ",\"candidates\":[";
         first_group = false;
         for (size_t k = 0; k < order.size(); ++k) {
@@ -361,7 +406,7 @@ AdminReply AdminApi::routing_state(const AdminRequest&) {
         }
         out += "]}";
     }
-    return reply(200, out + "],\"budget_left\":null,\"note\":\"hedge budget state is plugin-internal (not readable by the host yet)\"}");
+    return reply(200, out + "]}");
 }
 
 AdminReply AdminApi::routing_preview(const AdminRequest& r) {
@@ -369,6 +414,7 @@ AdminReply AdminApi::routing_preview(const AdminRequest& r) {
     if (auto e = parse_object(r.body, doc)) return fail(*e);
     router::RequestInfo info;
     info.request_id = "admin-preview";
+    info.preview = true;  // plugins plan without reserving or counting anything
     info.model_group = string_member(doc, "model");
     if (info.model_group.empty()) return fail(ApiError::bad_request("'model' is required", "model", "missing_model"));
     if (auto s = doc.FindMember("stream"); s != doc.MemberEnd()) {

@@ -41,6 +41,18 @@ Effective replay(const config::Config& file, std::vector<Change>& log) {
     return e;
 }
 
+// Once per reload: what general_settings did; never a value (the master key is one).
+void log_general(const GeneralChanges& g, const std::string& path) {
+    auto join = [](const std::vector<std::string>& keys) {
+        std::string s;
+        for (const auto& k : keys) s += (s.empty() ? "" : ", ") + k;
+        return s;
+    };
+    if (!g.live.empty()) spdlog::info("config reload: applied {}", join(g.live));
+    for (const auto& key : g.requires_restart)
+        spdlog::warn("config reload: {}: requires restart: {} (the running value stays until then)", path, key);
+}
+
 }  // namespace
 
 
@@ -58,7 +70,7 @@ GenerationPtr ControlPlane::start(Publish publish) {
     if (!log_.empty()) spdlog::info("state store {}: re-applying {} admin change(s) over {}", store_->where(),
                                     log_.size(), path_);
     effective_ = replay(*file_, log_);
-    current_ = build_generation(effective_.config, rev, nullptr, effective_.drained);
+    current_ = build_generation(effective_.config, rev, nullptr, effective_.drained, series_);
     revision_.store(rev);
     publish_(current_);
     return current_;
@@ -67,7 +79,7 @@ GenerationPtr ControlPlane::start(Publish publish) {
 // Builds the generation `next` describes; the error text when it cannot be.
 std::optional<std::string> ControlPlane::build(const Effective& next, uint64_t revision, GenerationPtr& out) const {
     try {
-        out = build_generation(next.config, revision, current_.get(), next.drained);
+        out = build_generation(next.config, revision, current_.get(), next.drained, series_);
         return std::nullopt;
     } catch (const std::exception& e) {  // a plugin refused to load or its args
         return std::string(e.what());
@@ -88,7 +100,9 @@ Outcome ControlPlane::reload(const std::string& who) {
     Outcome out;
     std::shared_ptr<const config::Config> file;
     try {
-        file = std::make_shared<const config::Config>(config::load_file(path_));
+        config::Config loaded = config::load_file(path_);
+        out.general = reconcile_general(effective_.config->general, loaded.general);
+        file = std::make_shared<const config::Config>(std::move(loaded));
     } catch (const std::exception& e) {
         out.status = 400;
         out.error = e.what();
@@ -122,6 +136,7 @@ Outcome ControlPlane::reload(const std::string& who) {
         for (const auto& w : file_->warnings) spdlog::warn("config: {}", w);
         spdlog::info("config reloaded ({}): revision {}, {} deployment(s)", who, rev,
                      current_->config->deployments.size());
+        log_general(out.general, path_);
     }
     record(out.ok, out.ok ? "ok" : out.error);
     ++(out.ok ? status_.reloads_ok : status_.reloads_failed);

@@ -8,6 +8,7 @@
 
 #include "common/key_hash.hpp"
 
+#include "control/general_reload.hpp"
 #include "control/generation.hpp"
 #include "control/overlay.hpp"
 #include "control/store.hpp"
@@ -26,6 +27,7 @@ struct Outcome {
     std::string error;  // "file:line: key.path: message" lines when !ok
     uint64_t revision = 0;
     std::string target;  // the deployment a change concerned
+    GeneralChanges general;  // a reload: general_settings applied, and those that need a restart
 };
 
 class ControlPlane {
@@ -71,6 +73,7 @@ private:
     std::vector<Change> log_;                     // applied changes (deployment/router ops)
     Effective effective_;
     GenerationPtr current_;
+    MetricStores series_;  // every generation's series: a reload resets no counter
     std::atomic<uint64_t> revision_{0};
     Status status_;
 };

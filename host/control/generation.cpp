@@ -62,7 +62,8 @@ void copy_changed_plugins(Generation& g, const Generation* previous, CopyDir& di
 }  // namespace
 
 GenerationPtr build_generation(std::shared_ptr<const config::Config> cfg, uint64_t revision,
-                               const Generation* previous, const std::set<std::string>& drained) {
+                               const Generation* previous, const std::set<std::string>& drained,
+                               const MetricStores& series) {
     auto g = std::make_shared<Generation>();
     g->revision = revision;
     g->config = cfg;
@@ -70,9 +71,15 @@ GenerationPtr build_generation(std::shared_ptr<const config::Config> cfg, uint64
     CopyDir copies;
     copy_changed_plugins(*g, previous, copies);
     g->registry = std::make_unique<plugin::Registry>(g->plugin_dirs);
-    g->router = std::make_unique<router::Router>(cfg, *g->registry);
+    g->router = std::make_unique<router::Router>(cfg, *g->registry, router::Router::Clock{}, series.plugins);
+    // State carried by deployment identity, before the health listener is set:
+    // a cooldown a plugin re-publishes now was counted when it began.
+    if (previous) {
+        g->router->adopt_state(*previous->router);       // the host's per-deployment state
+        g->router->adopt_state_from(*previous->router);  // plugins' own (tg_plugin_adopt_state)
+    }
     if (cfg->general.metrics) {
-        g->prom = std::make_unique<metrics::Metrics>(*cfg);
+        g->prom = std::make_unique<metrics::Metrics>(*cfg, series.metrics);
         std::vector<std::string> dep_ids;
         std::vector<uint32_t> dep_groups;
         for (uint32_t d = 0; d < cfg->deployments.size(); ++d) {
@@ -82,15 +89,9 @@ GenerationPtr build_generation(std::shared_ptr<const config::Config> cfg, uint64
         g->strat = std::make_unique<metrics::StrategyStats>(cfg->model_groups(), std::move(dep_ids),
                                                             std::move(dep_groups));
         g->router->set_health_listener(
-            [m = g->prom.get(), st = g->strat.get()](uint32_t d, Health from, Health to) {
-                m->health_changed(d, from, to);
-                if (to == Health::Cooling && from != Health::Cooling)
-                    st->cooldown(d, std::chrono::steady_clock::now());
+            [m = g->prom.get(), st = g->strat.get()](uint32_t d, Health from, Health to, int64_t until) {
+                if (m->health_changed(d, from, to, until)) st->cooldown(d, std::chrono::steady_clock::now());
             });
-    }
-    if (previous) {
-        g->router->adopt_state(*previous->router);  // the host's per-deployment state, by identity
-        g->router->adopt_state_from(*previous->router);  // plugins' own state (tg_plugin_adopt_state), by name
     }
     for (const auto& id : drained)
         if (auto i = g->router->index_of(id)) g->router->set_drained(*i, true);

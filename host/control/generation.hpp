@@ -20,6 +20,13 @@
 
 namespace tailgate::control {
 
+// Series storage that outlives generations: a reload keeps every counter
+// (metrics/metric_store.hpp, plugin/plugin_metrics.hpp).
+struct MetricStores {
+    std::shared_ptr<metrics::MetricStore> metrics = std::make_shared<metrics::MetricStore>();
+    std::shared_ptr<plugin::PluginMetrics::Store> plugins = std::make_shared<plugin::PluginMetrics::Store>();
+};
+
 struct Generation {
     uint64_t revision = 0;
     std::shared_ptr<const config::Config> config;
@@ -41,7 +48,9 @@ using GenerationPtr = std::shared_ptr<const Generation>;
 // every instance with its args (throws plugin::PluginError / config::ConfigError
 // on any refusal, leaving nothing behind). With `previous`, deployments whose
 // identity is unchanged take over its state; `drained` ids start drained.
+// Metrics come from `series`, the same for every generation of the process.
 GenerationPtr build_generation(std::shared_ptr<const config::Config> cfg, uint64_t revision,
-                               const Generation* previous, const std::set<std::string>& drained);
+                               const Generation* previous, const std::set<std::string>& drained,
+                               const MetricStores& series);
 
 }  // namespace tailgate::control

@@ -106,45 +106,6 @@ std::string escape_label_value(std::string_view v) {
     return out;
 }
 
-void FloatCounter::add(double x) noexcept {
-    double cur = v_.load(relaxed);
-    while (!v_.compare_exchange_weak(cur, cur + x, relaxed, relaxed)) {
-    }
-}
-
-Histogram::Histogram(std::span<const double> upper_bounds)
-    : bounds_(upper_bounds), counts_(std::make_unique<std::atomic<uint64_t>[]>(upper_bounds.size() + 1)) {
-    for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0, relaxed);
-}
-
-size_t Histogram::bucket_for(double seconds) const noexcept {
-    if (!(seconds > 0)) seconds = 0;  // negative and NaN
-    // Few bounds: a linear scan beats a binary search and is branch-predictable.
-    size_t i = 0;
-    while (i < bounds_.size() && seconds > bounds_[i]) ++i;
-    return i;
-}
-
-void Histogram::observe(double seconds) noexcept {
-    if (!(seconds > 0)) seconds = 0;
-    counts_[bucket_for(seconds)].fetch_add(1, relaxed);
-    // Capped at ~292 years per observation so a garbage value cannot wrap the sum.
-    double ns = std::min(seconds * 1e9, 9.2e18);
-    sum_ns_.fetch_add(static_cast<uint64_t>(ns), relaxed);
-}
-
-Histogram::Snapshot Histogram::snapshot() const {
-    Snapshot s;
-    s.cumulative.resize(bounds_.size() + 1);
-    uint64_t acc = 0;
-    for (size_t i = 0; i <= bounds_.size(); ++i) {
-        acc += counts_[i].load(relaxed);
-        s.cumulative[i] = acc;
-    }
-    s.sum = static_cast<double>(sum_ns_.load(relaxed)) / 1e9;
-    return s;
-}
-
 StatusClass status_class(int s) {
     if (s >= 200 && s < 300) return StatusClass::S2xx;
     if (s >= 400 && s < 499) return StatusClass::S4xx;
@@ -152,15 +113,17 @@ StatusClass status_class(int s) {
     return StatusClass::Error;
 }
 
-Metrics::Metrics(const config::Config& cfg) {
+Metrics::Metrics(const config::Config& cfg, std::shared_ptr<MetricStore> store)
+    : store_(store ? std::move(store) : std::make_shared<MetricStore>()) {
     group_names_ = cfg.model_groups();
     for (uint32_t g = 0; g < group_names_.size(); ++g) {
         group_ids_.emplace(group_names_[g], g);
         group_labels_.push_back(label("model_group", group_names_[g]));
+        group_refs_.push_back(store_->group(group_names_[g]));
+        groups_.push_back(group_refs_.back().get());
     }
     group_labels_.push_back(label("model_group", "_other"));
-    const size_t ngroups = group_names_.size() + 1;
-    for (size_t g = 0; g < ngroups; ++g) groups_.push_back(std::make_unique<GroupSeries>(ngroups));
+    groups_.push_back(&store_->other);
 
     for (const auto& d : cfg.deployments) {
         uint32_t g = group_ids_.at(d.model_name);
@@ -170,23 +133,23 @@ Metrics::Metrics(const config::Config& cfg) {
         info.full_labels = group_labels_[g] + "," + info.dep_label + "," + label("provider", d.upstream.provider);
         info.in_cost = d.input_cost_per_token;
         info.out_cost = d.output_cost_per_token;
+        deps_.push_back(store_->deployment(info.full_labels, info.dep_label, info.in_cost >= 0 || info.out_cost >= 0));
         dep_info_.push_back(std::move(info));
-        deps_.push_back(std::make_unique<DeploymentSeries>());
     }
 
-    configured_fallbacks_.assign(ngroups, std::vector<bool>(ngroups, false));
     auto mark = [&](const std::vector<std::pair<std::string, std::vector<std::string>>>& list) {
         for (const auto& [from, tos] : list) {
-            auto f = group_ids_.find(from);
-            if (f == group_ids_.end()) continue;
-            for (const auto& to : tos) {
-                auto t = group_ids_.find(to);
-                if (t != group_ids_.end()) configured_fallbacks_[f->second][t->second] = true;
-            }
+            if (!group_ids_.count(from)) continue;
+            for (const auto& to : tos)
+                if (group_ids_.count(to)) {
+                    configured_fallbacks_.emplace_back(from, to);
+                    store_->fallback(from, to);  // rendered (as 0) from the start
+                }
         }
     };
     mark(cfg.router.fallbacks);
     mark(cfg.router.context_window_fallbacks);
+    store_->prune();
 }
 
 uint32_t Metrics::group_index(std::string_view name) const {
@@ -195,15 +158,15 @@ uint32_t Metrics::group_index(std::string_view name) const {
 }
 
 void Metrics::request_finished(const RequestSample& s, bool stream_counted) noexcept {
-    in_flight_requests_.fetch_sub(1, relaxed);
-    if (stream_counted) in_flight_streams_.fetch_sub(1, relaxed);
+    store_->in_flight_requests.fetch_sub(1, relaxed);
+    if (stream_counted) store_->in_flight_streams.fetch_sub(1, relaxed);
     GroupSeries& g = *groups_[std::min<uint32_t>(s.group, other_group())];
     StatusClass sc = (s.stream_error || s.client_gone) ? StatusClass::Error : status_class(s.http_status);
     g.requests[static_cast<size_t>(sc)].inc();
-    if (s.client_gone) client_disconnects_.inc();
+    if (s.client_gone) store_->client_disconnects.inc();
     if (s.total_s >= 0) g.duration[s.stream ? 1 : 0].observe(s.total_s);
     if (s.ttft_s >= 0) g.ttft.observe(s.ttft_s);
-    if (s.overhead_s >= 0) overhead_.observe(s.overhead_s);
+    if (s.overhead_s >= 0) store_->overhead.observe(s.overhead_s);
 }
 
 void Metrics::attempt_first_byte(uint32_t d, double ttft_ms) noexcept {
@@ -229,83 +192,116 @@ void Metrics::attempt_ended(uint32_t d, Outcome o, const dispatch::AttemptEvent&
     if (costed && cost > 0) s.cost_usd.add(cost);
 }
 
+// A retry moved to another group: a failure path, so a locked lookup by name is fine.
 void Metrics::fallback(uint32_t group, uint32_t to_group) noexcept {
-    if (group > other_group() || to_group > other_group()) return;
-    groups_[group]->fallbacks[to_group].inc();
+    if (group >= other_group() || to_group >= other_group()) return;
+    try {
+        store_->fallback(group_names_[group], group_names_[to_group]).inc();
+    } catch (...) {  // out of memory: the count is lost, the request is not
+    }
 }
 
-void Metrics::health_changed(uint32_t d, Health from, Health to) noexcept {
-    if (d < deps_.size() && to == Health::Cooling && from != Health::Cooling) deps_[d]->cooldowns.inc();
+bool Metrics::health_changed(uint32_t d, Health from, Health to, int64_t until) noexcept {
+    if (d >= deps_.size() || to != Health::Cooling || from == Health::Cooling) return false;
+    DeploymentSeries& s = *deps_[d];
+    if (s.last_cooldown_until.exchange(until, relaxed) == until) return false;
+    s.cooldowns.inc();
+    return true;
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<const GroupSeries>>> Metrics::groups_to_render() const {
+    std::vector<std::pair<std::string, std::shared_ptr<const GroupSeries>>> out;
+    for (uint32_t g = 0; g < group_refs_.size(); ++g) out.emplace_back(group_labels_[g], group_refs_[g]);
+    for (auto& [name, series] : store_->live_groups())
+        if (!group_ids_.count(name)) out.emplace_back(label("model_group", name), std::move(series));
+    return out;
 }
 
 std::string Metrics::render(const GaugeSampler& sample) const {
     std::string out;
     out.reserve(4096 + deps_.size() * 6000 + groups_.size() * 3000);
     Writer w(out);
-    const auto latency_le = bound_labels(kLatencyBuckets);
-    const auto overhead_le = bound_labels(kOverheadBuckets);
-    const uint32_t nconf = other_group();  // configured groups: [0, nconf)
-
     w.family("tailgate_build_info", "gauge", "Tailgate version (always 1).");
     w.sample("tailgate_build_info", "version=\"" TAILGATE_VERSION "\"", uint64_t{1});
+    render_requests(out);
+    render_strategies(out);
+    render_deployments(out, sample);
+    return out;
+}
 
-    // ---- requests (client side) ----
+// Client side: requests, durations, overhead, in flight, disconnects, rejections.
+void Metrics::render_requests(std::string& out) const {
+    Writer w(out);
+    const auto latency_le = bound_labels(kLatencyBuckets);
+    const auto overhead_le = bound_labels(kOverheadBuckets);
+    auto groups = groups_to_render();
+    const std::string other_label = group_labels_.back();
     w.family("tailgate_requests_total", "counter",
              "Client requests to the API endpoints by model group and status class "
              "(error = client disconnected or a stream that failed after it started).");
-    for (uint32_t g = 0; g <= nconf; ++g)
+    auto requests = [&](const std::string& lbl, const GroupSeries& g) {
         for (size_t c = 0; c < kStatusClasses; ++c)
-            w.sample("tailgate_requests_total", group_labels_[g] + ",status_class=\"" + kStatusNames[c] + "\"",
-                     groups_[g]->requests[c].value());
+            w.sample("tailgate_requests_total", lbl + ",status_class=\"" + kStatusNames[c] + "\"", g.requests[c].value());
+    };
+    for (const auto& [lbl, g] : groups) requests(lbl, *g);
+    requests(other_label, store_->other);
 
     w.family("tailgate_request_duration_seconds", "histogram",
              "Client-seen request duration, from the request reaching the handler to the last byte sent.");
-    for (uint32_t g = 0; g <= nconf; ++g)
+    auto durations = [&](const std::string& lbl, const GroupSeries& g) {
         for (int st = 0; st < 2; ++st)
-            w.histogram("tailgate_request_duration_seconds",
-                        group_labels_[g] + ",stream=\"" + (st ? "true" : "false") + "\"", groups_[g]->duration[st],
-                        latency_le);
+            w.histogram("tailgate_request_duration_seconds", lbl + ",stream=\"" + (st ? "true" : "false") + "\"",
+                        g.duration[st], latency_le);
+    };
+    for (const auto& [lbl, g] : groups) durations(lbl, *g);
+    durations(other_label, store_->other);
 
     w.family("tailgate_request_ttft_seconds", "histogram",
              "Client-seen time to first byte of streamed responses (request start to first byte written).");
-    for (uint32_t g = 0; g < nconf; ++g)
-        w.histogram("tailgate_request_ttft_seconds", group_labels_[g], groups_[g]->ttft, latency_le);
+    for (const auto& [lbl, g] : groups) w.histogram("tailgate_request_ttft_seconds", lbl, g->ttft, latency_le);
 
     w.family("tailgate_gateway_overhead_seconds", "histogram",
              "Time spent inside Tailgate outside upstream waits: request start to first attempt launched, "
              "plus winner commit to first byte written to the client.");
-    w.histogram("tailgate_gateway_overhead_seconds", "", overhead_, overhead_le);
+    w.histogram("tailgate_gateway_overhead_seconds", "", store_->overhead, overhead_le);
 
     w.family("tailgate_in_flight_requests", "gauge", "API requests being handled.");
-    w.sample("tailgate_in_flight_requests", "", in_flight_requests_.load(relaxed));
+    w.sample("tailgate_in_flight_requests", "", store_->in_flight_requests.load(relaxed));
     w.family("tailgate_in_flight_streams", "gauge", "Streamed API requests being handled.");
-    w.sample("tailgate_in_flight_streams", "", in_flight_streams_.load(relaxed));
+    w.sample("tailgate_in_flight_streams", "", store_->in_flight_streams.load(relaxed));
 
     w.family("tailgate_client_disconnects_total", "counter", "Clients that went away before their response ended.");
-    w.sample("tailgate_client_disconnects_total", "", client_disconnects_.value());
+    w.sample("tailgate_client_disconnects_total", "", store_->client_disconnects.value());
 
     w.family("tailgate_requests_rejected_total", "counter",
              "API requests refused before routing, by reason (a concurrency cap, or draining at shutdown).");
     for (size_t r = 0; r < kRejectionReasons; ++r)
         w.sample("tailgate_requests_rejected_total",
-                 std::string("reason=\"") + rejection_name(static_cast<Rejection>(r)) + "\"", rejections_[r].value());
+                 std::string("reason=\"") + rejection_name(static_cast<Rejection>(r)) + "\"",
+                 store_->rejections[r].value());
+}
 
-    // ---- strategies ----
+// Retries, fallbacks, races and hedges per model group.
+void Metrics::render_strategies(std::string& out) const {
+    Writer w(out);
+    const auto groups = groups_to_render();
     auto per_group = [&](const char* name, const char* help, Counter GroupSeries::*field) {
         w.family(name, "counter", help);
-        for (uint32_t g = 0; g < nconf; ++g) w.sample(name, group_labels_[g], ((*groups_[g]).*field).value());
+        for (const auto& [lbl, g] : groups) w.sample(name, lbl, ((*g).*field).value());
     };
     per_group("tailgate_retries_total",
               "Attempts launched after every earlier attempt of the request had failed (retries and fallbacks).",
               &GroupSeries::retries);
     w.family("tailgate_fallbacks_total", "counter",
              "Retries that moved to a fallback model group (by requested group and fallback group).");
-    for (uint32_t g = 0; g < nconf; ++g)
-        for (uint32_t t = 0; t < nconf; ++t) {
-            uint64_t v = groups_[g]->fallbacks[t].value();
-            if (v == 0 && !configured_fallbacks_[g][t]) continue;
-            w.sample("tailgate_fallbacks_total", group_labels_[g] + "," + label("fallback_group", group_names_[t]), v);
-        }
+    for (const auto& [from, to, v] : store_->fallbacks()) {
+        const bool configured = std::find(configured_fallbacks_.begin(), configured_fallbacks_.end(),
+                                          std::make_pair(from, to)) != configured_fallbacks_.end();
+        const std::string from_label = label("model_group", from);
+        const bool live = std::any_of(groups.begin(), groups.end(), [&](const auto& g) { return g.first == from_label; });
+        if (configured || (v > 0 && live))
+            w.sample("tailgate_fallbacks_total", from_label + "," + label("fallback_group", to), v);
+    }
     per_group("tailgate_race_fanouts_total", "Requests that started more than one attempt at once (races).",
               &GroupSeries::race_fanouts);
     per_group("tailgate_hedge_eligible_requests_total", "Requests whose plan held a delayed (hedge) attempt.",
@@ -315,49 +311,58 @@ std::string Metrics::render(const GaugeSampler& sample) const {
     per_group("tailgate_hedges_won_total", "Requests won by a hedge attempt.", &GroupSeries::hedges_won);
     per_group("tailgate_hedges_refused_total", "Hedge attempts refused by the strategy's budget.",
               &GroupSeries::hedges_refused);
+}
 
-    // ---- deployments ----
-    w.family("tailgate_attempts_total", "counter", "Upstream attempts by deployment and outcome.");
+// Per deployment: this generation's, then those only an older running one has
+// (no gauges for those: they are not routed any more).
+void Metrics::render_deployments(std::string& out, const GaugeSampler& sample) const {
+    Writer w(out);
+    const auto latency_le = bound_labels(kLatencyBuckets);
+    std::vector<MetricStore::DeploymentView> deps;
     for (size_t d = 0; d < deps_.size(); ++d)
+        deps.push_back(MetricStore::DeploymentView{dep_info_[d].full_labels, dep_info_[d].dep_label,
+                                                   dep_info_[d].in_cost >= 0 || dep_info_[d].out_cost >= 0, deps_[d]});
+    for (auto& v : store_->live_deployments())
+        if (std::none_of(deps_.begin(), deps_.end(), [&](const auto& mine) { return mine == v.series; }))
+            deps.push_back(std::move(v));
+
+    w.family("tailgate_attempts_total", "counter", "Upstream attempts by deployment and outcome.");
+    for (const auto& d : deps)
         for (size_t o = 0; o < kOutcomes; ++o)
-            w.sample("tailgate_attempts_total", dep_info_[d].full_labels + ",outcome=\"" + kOutcomeNames[o] + "\"",
-                     deps_[d]->attempts[o].value());
+            w.sample("tailgate_attempts_total", d.full_labels + ",outcome=\"" + kOutcomeNames[o] + "\"",
+                     d.series->attempts[o].value());
 
     w.family("tailgate_attempt_failures_total", "counter", "Failed upstream attempts by error class.");
-    for (size_t d = 0; d < deps_.size(); ++d)
+    for (const auto& d : deps)
         for (size_t c = 0; c < kErrorClassCount; ++c)
             w.sample("tailgate_attempt_failures_total",
-                     dep_info_[d].dep_label + ",error_class=\"" + error_class_name(static_cast<ErrorClass>(c)) + "\"",
-                     deps_[d]->failures[c].value());
+                     d.dep_label + ",error_class=\"" + error_class_name(static_cast<ErrorClass>(c)) + "\"",
+                     d.series->failures[c].value());
 
     w.family("tailgate_deployment_ttft_seconds", "histogram",
              "Upstream time to first content byte of streamed attempts.");
-    for (size_t d = 0; d < deps_.size(); ++d)
-        w.histogram("tailgate_deployment_ttft_seconds", dep_info_[d].full_labels, deps_[d]->ttft, latency_le);
+    for (const auto& d : deps) w.histogram("tailgate_deployment_ttft_seconds", d.full_labels, d.series->ttft, latency_le);
 
     w.family("tailgate_deployment_latency_seconds", "histogram", "Upstream total latency of successful attempts.");
-    for (size_t d = 0; d < deps_.size(); ++d)
-        w.histogram("tailgate_deployment_latency_seconds", dep_info_[d].full_labels, deps_[d]->latency, latency_le);
+    for (const auto& d : deps)
+        w.histogram("tailgate_deployment_latency_seconds", d.full_labels, d.series->latency, latency_le);
 
     w.family("tailgate_tokens_total", "counter", "Tokens reported by upstream usage (in = prompt, out = completion).");
-    for (size_t d = 0; d < deps_.size(); ++d) {
-        w.sample("tailgate_tokens_total", dep_info_[d].dep_label + ",direction=\"in\"", deps_[d]->tokens_in.value());
-        w.sample("tailgate_tokens_total", dep_info_[d].dep_label + ",direction=\"out\"", deps_[d]->tokens_out.value());
+    for (const auto& d : deps) {
+        w.sample("tailgate_tokens_total", d.dep_label + ",direction=\"in\"", d.series->tokens_in.value());
+        w.sample("tailgate_tokens_total", d.dep_label + ",direction=\"out\"", d.series->tokens_out.value());
     }
 
     w.family("tailgate_cost_usd_total", "counter",
              "Cost of reported tokens, from input/output_cost_per_token (deployments with a known cost).");
-    for (size_t d = 0; d < deps_.size(); ++d)
-        if (dep_info_[d].in_cost >= 0 || dep_info_[d].out_cost >= 0)
-            w.sample("tailgate_cost_usd_total", dep_info_[d].dep_label, deps_[d]->cost_usd.value());
+    for (const auto& d : deps)
+        if (d.priced) w.sample("tailgate_cost_usd_total", d.dep_label, d.series->cost_usd.value());
 
     w.family("tailgate_race_wins_total", "counter", "Races won by this deployment.");
-    for (size_t d = 0; d < deps_.size(); ++d)
-        w.sample("tailgate_race_wins_total", dep_info_[d].dep_label, deps_[d]->race_wins.value());
+    for (const auto& d : deps) w.sample("tailgate_race_wins_total", d.dep_label, d.series->race_wins.value());
 
     w.family("tailgate_cooldowns_total", "counter", "Transitions into the cooling state published by the health strategy.");
-    for (size_t d = 0; d < deps_.size(); ++d)
-        w.sample("tailgate_cooldowns_total", dep_info_[d].dep_label, deps_[d]->cooldowns.value());
+    for (const auto& d : deps) w.sample("tailgate_cooldowns_total", d.dep_label, d.series->cooldowns.value());
 
     std::vector<DeploymentGauges> gauges(deps_.size());
     if (sample)
@@ -371,7 +376,6 @@ std::string Metrics::render(const GaugeSampler& sample) const {
     w.family("tailgate_deployment_in_flight", "gauge", "Attempts running on the deployment.");
     for (size_t d = 0; d < deps_.size(); ++d)
         w.sample("tailgate_deployment_in_flight", dep_info_[d].dep_label, uint64_t{gauges[d].in_flight});
-    return out;
 }
 
 // ---------------------------------------------------------------------------

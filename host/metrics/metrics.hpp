@@ -2,10 +2,11 @@
 //
 // Every label set is known from the config (model groups, deployments,
 // providers) or is a fixed enum (status class, outcome, error class), so all
-// series are allocated once at startup. Recording is an index into a vector
-// plus one or two relaxed atomic adds: no map lookup, no string formatting,
-// no lock on the request path. Rendering (GET /metrics) walks everything and
-// formats the text exposition format.
+// series are looked up once per generation, in the process-lifetime
+// MetricStore (metric_store.hpp: a reload never resets a counter). Recording
+// is an index into a vector plus one or two relaxed atomic adds: no map
+// lookup, no string formatting, no lock on the request path. Rendering
+// (GET /metrics) walks everything and formats the text exposition format.
 //
 // Labels never carry per-request values (ids, client-supplied names, keys):
 // a request for a model name that is not configured is counted under the
@@ -16,6 +17,7 @@
 #include "common/vocabulary.hpp"
 #include "config/config.hpp"
 #include "dispatch/executor.hpp"
+#include "metrics/metric_store.hpp"
 
 #include <boost/container/small_vector.hpp>
 
@@ -28,6 +30,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -35,63 +38,14 @@ namespace tailgate::metrics {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// LLM latencies: 5 ms to 10 minutes (seconds).
-inline constexpr double kLatencyBuckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                             2.5,   5,    10,    30,   60,  120,  300, 600};
-// Time spent inside the gateway: 50 µs to 100 ms (seconds).
-inline constexpr double kOverheadBuckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                              0.005,   0.01,   0.025,   0.05,   0.1};
-
-class Counter {
-public:
-    void inc(uint64_t n = 1) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
-    uint64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
-
-private:
-    std::atomic<uint64_t> v_{0};
-};
-
-// A double counter (money); add() is a relaxed CAS loop.
-class FloatCounter {
-public:
-    void add(double x) noexcept;
-    double value() const noexcept { return v_.load(std::memory_order_relaxed); }
-
-private:
-    std::atomic<double> v_{0};
-};
-
-// Prometheus histogram with fixed upper bounds (`le`, inclusive) plus +Inf.
-// Buckets are stored non-cumulative (one atomic add per observation) and made
-// cumulative when rendered; the sum is kept in integer nanoseconds.
-class Histogram {
-public:
-    explicit Histogram(std::span<const double> upper_bounds);
-    void observe(double seconds) noexcept;
-    // Index of the bucket `seconds` falls in: the first bound >= seconds, or
-    // bounds().size() for +Inf. Negative and NaN values count as 0.
-    size_t bucket_for(double seconds) const noexcept;
-    std::span<const double> bounds() const noexcept { return bounds_; }
-
-    struct Snapshot {
-        std::vector<uint64_t> cumulative;  // per bound, then +Inf (= count)
-        double sum = 0;                    // seconds
-        uint64_t count() const { return cumulative.empty() ? 0 : cumulative.back(); }
-    };
-    Snapshot snapshot() const;
-
-private:
-    std::span<const double> bounds_;
-    std::unique_ptr<std::atomic<uint64_t>[]> counts_;  // bounds_.size() + 1
-    std::atomic<uint64_t> sum_ns_{0};
-};
-
 enum class StatusClass : uint8_t { S2xx, S4xx, S5xx, Error };
 inline constexpr size_t kStatusClasses = 4;
 StatusClass status_class(int http_status);  // 499 (client gone) and non-4xx/5xx/2xx -> Error
 
 enum class Outcome : uint8_t { Success, Failure, Cancelled, Refused };
 inline constexpr size_t kOutcomes = 4;
+static_assert(std::tuple_size_v<decltype(DeploymentSeries::attempts)> == kOutcomes);
+static_assert(std::tuple_size_v<decltype(GroupSeries::requests)> == kStatusClasses);
 
 // What the gateway reports when a client request ends.
 struct RequestSample {
@@ -107,7 +61,8 @@ struct RequestSample {
 
 class Metrics {
 public:
-    explicit Metrics(const config::Config& cfg);
+    // The series of `cfg`, from `store` (a private one when null: tests).
+    explicit Metrics(const config::Config& cfg, std::shared_ptr<MetricStore> store = nullptr);
     Metrics(const Metrics&) = delete;
     Metrics& operator=(const Metrics&) = delete;
 
@@ -118,12 +73,12 @@ public:
     size_t deployment_count() const noexcept { return deps_.size(); }
 
     // ---- gateway ----
-    void request_started() noexcept { in_flight_requests_.fetch_add(1, std::memory_order_relaxed); }
-    void stream_started() noexcept { in_flight_streams_.fetch_add(1, std::memory_order_relaxed); }
+    void request_started() noexcept { store_->in_flight_requests.fetch_add(1, std::memory_order_relaxed); }
+    void stream_started() noexcept { store_->in_flight_streams.fetch_add(1, std::memory_order_relaxed); }
     // Ends a request_started() (and the stream_started() when sample.stream_counted).
     void request_finished(const RequestSample& s, bool stream_counted) noexcept;
     // A request refused by an admission cap or because the gateway is draining.
-    void rejected(Rejection r) noexcept { rejections_[static_cast<size_t>(r)].inc(); }
+    void rejected(Rejection r) noexcept { store_->rejections[static_cast<size_t>(r)].inc(); }
 
     // ---- attempts (RequestObserver) ----
     void attempt_first_byte(uint32_t deployment, double ttft_ms) noexcept;
@@ -138,7 +93,10 @@ public:
     void hedge_refused(uint32_t group) noexcept { groups_[group]->hedges_refused.inc(); }
 
     // ---- health (published by a plugin through the router) ----
-    void health_changed(uint32_t deployment, Health from, Health to) noexcept;
+    // Counts a transition into Cooling (one that ends at `until`); true when
+    // counted. A cooldown counted already (the same `until`: a generation
+    // re-publishing a state it took over on a reload) is not counted again.
+    bool health_changed(uint32_t deployment, Health from, Health to, int64_t until) noexcept;
 
     // ---- scrape ----
     struct DeploymentGauges {
@@ -151,47 +109,28 @@ public:
     static constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
 private:
-    struct DeploymentSeries {
-        DeploymentSeries() : ttft(kLatencyBuckets), latency(kLatencyBuckets) {}
-        Histogram ttft;
-        Histogram latency;
-        std::array<Counter, kOutcomes> attempts;
-        std::array<Counter, kErrorClassCount> failures;
-        Counter tokens_in, tokens_out;
-        FloatCounter cost_usd;
-        Counter cooldowns;
-        Counter race_wins;
-    };
-    struct GroupSeries {
-        explicit GroupSeries(size_t groups)
-            : duration{Histogram(kLatencyBuckets), Histogram(kLatencyBuckets)},
-              ttft(kLatencyBuckets),
-              fallbacks(std::make_unique<Counter[]>(groups)) {}
-        Histogram duration[2];  // [stream]
-        Histogram ttft;
-        std::array<Counter, kStatusClasses> requests;
-        Counter retries, race_fanouts, hedge_eligible, hedges_launched, hedges_won, hedges_refused;
-        std::unique_ptr<Counter[]> fallbacks;  // by target group
-    };
     struct DeploymentInfo {
         std::string full_labels;  // model_group="..",deployment="..",provider=".."
         std::string dep_label;    // deployment=".."
         double in_cost = -1, out_cost = -1;
     };
+    void render_requests(std::string& out) const;
+    void render_strategies(std::string& out) const;
+    void render_deployments(std::string& out, const GaugeSampler& sample) const;
+    // This generation's groups, then the groups only an older running one has.
+    std::vector<std::pair<std::string, std::shared_ptr<const GroupSeries>>> groups_to_render() const;
 
+    std::shared_ptr<MetricStore> store_;
     std::vector<std::string> group_names_;
     std::vector<std::string> group_labels_;  // model_group=".." (with "_other" last)
     std::unordered_map<std::string, uint32_t> group_ids_;
     std::vector<uint32_t> dep_group_;
     std::vector<DeploymentInfo> dep_info_;
-    std::vector<std::unique_ptr<DeploymentSeries>> deps_;
-    std::vector<std::unique_ptr<GroupSeries>> groups_;  // group_names_.size() + 1 (_other)
-    std::vector<std::vector<bool>> configured_fallbacks_;  // [from][to]: always rendered
-    Histogram overhead_{kOverheadBuckets};
-    Counter client_disconnects_;
-    std::array<Counter, kRejectionReasons> rejections_;
-    std::atomic<int64_t> in_flight_requests_{0};
-    std::atomic<int64_t> in_flight_streams_{0};
+    // The store's series this generation uses (held: they are rendered while it runs).
+    std::vector<std::shared_ptr<DeploymentSeries>> deps_;
+    std::vector<std::shared_ptr<GroupSeries>> group_refs_;
+    std::vector<GroupSeries*> groups_;  // group_refs_ then the store's "_other": by group id
+    std::vector<std::pair<std::string, std::string>> configured_fallbacks_;  // always rendered
 };
 
 // Escapes a Prometheus label value (backslash, double quote, newline).

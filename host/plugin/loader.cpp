@@ -161,6 +161,7 @@ std::shared_ptr<const Registry::Loaded> Registry::load(const std::string& path) 
     f.admit = resolve<tg_plugin_admit_fn>(*lib, TG_SYM_ADMIT);  // optional: may stay null
     f.release_request = resolve<tg_plugin_release_request_fn>(*lib, TG_SYM_RELEASE_REQUEST);  // optional
     f.adopt_state = resolve<tg_plugin_adopt_state_fn>(*lib, TG_SYM_ADOPT_STATE);              // optional
+    f.state_json = resolve<tg_plugin_state_json_fn>(*lib, TG_SYM_STATE_JSON);                 // optional
 
     // A different ABI version explains everything else (symbols may have been
     // renamed), so it is reported first when the plugin tells us its version.
@@ -349,6 +350,7 @@ int32_t Instance::route(const tg_request& request, tg_route& route, RouteGuard& 
 
 void Instance::report_failure(const tg_request& request, const std::string& error) noexcept {
     failures_.fetch_add(1, std::memory_order_relaxed);
+    if (total_failures_) total_failures_->fetch_add(1, std::memory_order_relaxed);
     // One line a second per instance: a plugin failing on every request must
     // not flood the log (or slow the requests down writing it).
     const int64_t now = steady_now_ms();
@@ -384,7 +386,10 @@ std::string Instance::adopt_state_from(Instance& previous) noexcept {
     try {
         if (previous.name_ != name_)
             return "cannot hand state of strategy '" + previous.name_ + "' to '" + name_ + "'";
-        if (previous.lib_ != lib_)
+        // The same mapping, whichever registry loaded it: each generation has its
+        // own Registry, and dlopen of an unchanged file returns the mapping
+        // already there (a changed one is loaded from a private copy: another one).
+        if (previous.fns_.create != fns_.create)
             return "strategy '" + name_ + "': the previous instance comes from another library (" + previous.path_ +
                    "): its state layout is unknown";
         if (fns_.adopt_state == nullptr) return "strategy '" + name_ + "' (" + path_ + ") has no tg_plugin_adopt_state";
@@ -399,6 +404,27 @@ std::string Instance::adopt_state_from(Instance& previous) noexcept {
     } catch (...) {
         return "out of memory";
     }
+}
+
+std::string Instance::state_json() const noexcept {
+    if (fns_.state_json == nullptr) return {};
+    try {
+        std::string buf(1024, '\0');
+        for (int round = 0; round < 2; ++round) {
+            const int32_t n = fns_.state_json(handle_, buf.data(), static_cast<uint32_t>(buf.size()));
+            if (n < 0) return {};
+            if (static_cast<size_t>(n) < buf.size()) {
+                buf.resize(std::strlen(buf.c_str()));  // never past what the plugin terminated
+                return buf;
+            }
+            if (static_cast<size_t>(n) >= kMaxStateJson) break;
+            buf.assign(static_cast<size_t>(n) + 1, '\0');
+        }
+        spdlog::debug("strategy '{}' ({}): tg_plugin_state_json text too long or growing; not shown", name_, path_);
+    } catch (...) {
+        spdlog::debug("strategy '{}' ({}) threw out of tg_plugin_state_json", name_, path_);
+    }
+    return {};
 }
 
 bool Instance::admit(const tg_event& event) noexcept {

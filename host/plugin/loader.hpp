@@ -61,6 +61,7 @@ struct PluginSymbols {
     tg_plugin_admit_fn admit = nullptr;  // optional
     tg_plugin_release_request_fn release_request = nullptr;  // optional (1.1)
     tg_plugin_adopt_state_fn adopt_state = nullptr;          // optional (1.1)
+    tg_plugin_state_json_fn state_json = nullptr;            // optional (1.2)
 };
 
 // One strategy object created by a plugin for one chain entry. Thread-safe to
@@ -88,8 +89,11 @@ public:
     int32_t route(const tg_request& request, tg_route& route, RouteGuard& guard, std::string& error) noexcept;
     int32_t route(const tg_request& request, tg_route& route) noexcept;
 
-    // route() calls that failed, ever (tailgate_plugin_failures_total).
+    // route() calls of this instance that failed.
     uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+    // Also counts them into `total` (tailgate_plugin_failures_total, kept by
+    // strategy name across reloads). Set before the instance serves.
+    void count_failures_into(std::shared_ptr<std::atomic<uint64_t>> total) { total_failures_ = std::move(total); }
 
     // Delivers an attempt outcome. Must not block (the plugin's promise).
     void observe(const tg_event& event) noexcept;
@@ -106,6 +110,11 @@ public:
     // side lacks the hook or the names differ); the caller logs it and goes on
     // with a fresh instance. Neither instance may be in use by other threads.
     std::string adopt_state_from(Instance& previous) noexcept;
+    // The optional tg_plugin_state_json: the instance's live state as the text
+    // it wrote (unchecked: the caller parses it), "" when it shows none, has no
+    // such export, or wrote more than kMaxStateJson bytes.
+    static constexpr size_t kMaxStateJson = 64 * 1024;
+    std::string state_json() const noexcept;
 
 private:
     std::shared_ptr<boost::dll::shared_library> lib_;  // declared first: released last
@@ -117,6 +126,7 @@ private:
     // that (against the ABI rules) keeps the pointer never reads freed memory.
     std::unique_ptr<tg_host_api> host_;
     std::atomic<uint64_t> failures_{0};
+    std::shared_ptr<std::atomic<uint64_t>> total_failures_;
     std::atomic<int64_t> last_failure_log_ms_{-1};  // steady clock; -1: never logged
     std::atomic<uint64_t> failures_unlogged_{0};    // failures since the last log line
 

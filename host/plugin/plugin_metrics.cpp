@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 namespace tailgate::plugin {
 
@@ -56,8 +57,30 @@ struct PluginMetrics::Metric {
     size_t series_count = 0;
 };
 
-PluginMetrics::PluginMetrics(std::string_view strategy)
-    : prefix_("tailgate_plugin_" + metric_name_part(strategy) + "_") {}
+// Same series when a reload's instance registers the same shape again.
+static bool same_shape(const PluginMetrics::Metric& a, const PluginMetrics::Metric& b) {
+    return a.kind == b.kind && a.label == b.label && a.values == b.values && a.bounds == b.bounds;
+}
+
+struct PluginMetrics::Store::Impl {
+    std::mutex mu;
+    std::map<std::string, std::shared_ptr<Metric>> metrics;  // by full name (prefix + metric)
+    std::map<std::string, std::shared_ptr<std::atomic<uint64_t>>> failures;  // by strategy name
+};
+
+PluginMetrics::Store::Store() : impl_(std::make_unique<Impl>()) {}
+PluginMetrics::Store::~Store() = default;
+
+std::shared_ptr<std::atomic<uint64_t>> PluginMetrics::Store::failures(const std::string& strategy) {
+    std::lock_guard lk(impl_->mu);
+    auto& c = impl_->failures[strategy];
+    if (!c) c = std::make_shared<std::atomic<uint64_t>>(0);
+    return c;
+}
+
+PluginMetrics::PluginMetrics(std::string_view strategy, std::shared_ptr<Store> store)
+    : prefix_("tailgate_plugin_" + metric_name_part(strategy) + "_"),
+      store_(store ? std::move(store) : std::make_shared<Store>()) {}
 PluginMetrics::~PluginMetrics() = default;
 
 int32_t PluginMetrics::add(uint32_t kind, const char* name, const char* help, const char* label_name,
@@ -95,12 +118,21 @@ int32_t PluginMetrics::add(uint32_t kind, const char* name, const char* help, co
         if (buckets) m->bounds.assign(buckets, buckets + bucket_count);
         else m->bounds.assign(std::begin(kDefaultBuckets), std::end(kDefaultBuckets));
     }
-    m->series_count = std::max<size_t>(1, m->values.size());
-    m->series = std::make_unique<Metric::Series[]>(m->series_count);
-    if (kind == TG_METRIC_HISTOGRAM)
-        for (size_t s = 0; s < m->series_count; ++s)
-            m->series[s].buckets = std::make_unique<std::atomic<uint64_t>[]>(m->bounds.size() + 1);
-    metrics_[n] = std::move(m);
+    {
+        std::lock_guard store_lk(store_->impl_->mu);
+        auto& kept = store_->impl_->metrics[prefix_ + part];
+        if (kept && same_shape(*kept, *m)) {
+            metrics_[n] = kept;  // its first help text stays: it is read unlocked while rendering
+        } else {
+            m->series_count = std::max<size_t>(1, m->values.size());
+            m->series = std::make_unique<Metric::Series[]>(m->series_count);
+            if (kind == TG_METRIC_HISTOGRAM)
+                for (size_t s = 0; s < m->series_count; ++s)
+                    m->series[s].buckets = std::make_unique<std::atomic<uint64_t>[]>(m->bounds.size() + 1);
+            kept = std::shared_ptr<Metric>(std::move(m));
+            metrics_[n] = kept;
+        }
+    }
     count_.store(n + 1, std::memory_order_release);
     return static_cast<int32_t>(n);
 }

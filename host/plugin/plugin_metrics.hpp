@@ -2,6 +2,11 @@
 // rendered in /metrics as tailgate_plugin_<strategy>_<name>. Registration
 // happens while the instance is created; updates are lock-free atomics, so a
 // plugin may count on its request path.
+//
+// The series live in a PluginMetrics::Store that outlives generations: the
+// instance a reload creates registers the same names and gets the same series
+// back (when their shape — kind, label, values, buckets — is unchanged), so
+// its counters continue where the previous instance's stopped.
 #pragma once
 
 #include <tailgate/plugin_abi.h>
@@ -19,8 +24,24 @@ namespace tailgate::plugin {
 
 class PluginMetrics {
 public:
-    // `strategy` names the series: tailgate_plugin_<strategy>_<metric>.
-    explicit PluginMetrics(std::string_view strategy);
+    // Series by full name, and route() failures by strategy name, for the life
+    // of the process. Thread-safe.
+    class Store {
+    public:
+        Store();
+        ~Store();
+        // tailgate_plugin_failures_total{plugin=<name>}: shared by every instance of that name.
+        std::shared_ptr<std::atomic<uint64_t>> failures(const std::string& strategy);
+
+    private:
+        friend class PluginMetrics;
+        struct Impl;
+        std::unique_ptr<Impl> impl_;
+    };
+
+    // `strategy` names the series: tailgate_plugin_<strategy>_<metric>. Series
+    // come from `store` (a private one when null).
+    explicit PluginMetrics(std::string_view strategy, std::shared_ptr<Store> store = nullptr);
     ~PluginMetrics();
     PluginMetrics(const PluginMetrics&) = delete;
     PluginMetrics& operator=(const PluginMetrics&) = delete;
@@ -38,11 +59,13 @@ public:
 
     const std::string& prefix() const { return prefix_; }
 
+    struct Metric;  // one registered metric and its series (plugin_metrics.cpp)
+
 private:
-    struct Metric;
     std::string prefix_;  // tailgate_plugin_<strategy>_
+    std::shared_ptr<Store> store_;
     std::mutex mu_;       // registration only
-    std::array<std::unique_ptr<Metric>, TG_MAX_PLUGIN_METRICS> metrics_;
+    std::array<std::shared_ptr<Metric>, TG_MAX_PLUGIN_METRICS> metrics_;
     std::atomic<uint32_t> count_{0};
     std::atomic<bool> sealed_{false};
 };

@@ -11,10 +11,11 @@ namespace tailgate::router {
 
 DeploymentStats DeploymentState::snapshot() const {
     DeploymentStats s;
-    s.in_flight = in_flight.load(std::memory_order_relaxed);
-    s.attempts = attempts.load(std::memory_order_relaxed);
-    s.successes = successes.load(std::memory_order_relaxed);
-    s.failures = failures.load(std::memory_order_relaxed);
+    const AttemptCounters& c = *counters;
+    s.in_flight = c.in_flight.load(std::memory_order_relaxed);
+    s.attempts = c.attempts.load(std::memory_order_relaxed);
+    s.successes = c.successes.load(std::memory_order_relaxed);
+    s.failures = c.failures.load(std::memory_order_relaxed);
     std::lock_guard lk(mu);
     s.health = health;
     s.cooldown_until_ms = cooldown_until_ms;
@@ -24,11 +25,7 @@ DeploymentStats DeploymentState::snapshot() const {
 }
 
 void DeploymentState::adopt(const DeploymentState& old, int64_t now_ms) {
-    attempts.store(old.attempts.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    successes.store(old.successes.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    failures.store(old.failures.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    cancelled.store(old.cancelled.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    // in_flight stays 0: the old generation's attempts are counted (and end) there.
+    counters = old.counters;  // the old generation's attempts end into them
     std::scoped_lock lk(mu, old.mu);
     ttft = old.ttft;
     total = old.total;
@@ -58,7 +55,7 @@ public:
         : r_(r), request_id_(std::move(request_id)), stream_(stream), contexts_(std::move(contexts)) {}
 
     void on_attempt(const dispatch::AttemptEvent& ev) override {
-        auto& st = *r_.states_[ev.deployment];
+        auto& st = *r_.states_[ev.deployment]->counters;
         switch (ev.type) {
             case EventType::Started:
                 st.in_flight.fetch_add(1, std::memory_order_relaxed);

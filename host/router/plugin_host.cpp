@@ -60,7 +60,11 @@ tg_host_api Router::make_host_api() {
         const Health from = st.health;
         st.health = *to;
         st.cooldown_until_ms = until;
-        if (r->health_listener_) r->health_listener_(index, from, *to);
+        // A plugin publishing this deployment's health (one that carried its
+        // state over the reload does at once) takes over from the host's
+        // carried cooldown.
+        st.carried_cooldown_until_ms.store(0, std::memory_order_relaxed);
+        if (r->health_listener_) r->health_listener_(index, from, *to, until);
     };
     api.route_note = [](tg_route* route, const char* text) {
         if (route == nullptr || route->host_private == nullptr || text == nullptr) return;
@@ -122,7 +126,8 @@ plugin::InstancePtr Router::make_instance(const config::StrategySpec& spec) cons
     // A second instance of one strategy gets its own series: tailgate_plugin_<name>_2_...
     size_t same = 1;
     for (const auto& other : plugin_hosts_) same += other->name == ph->name;
-    ph->metrics = std::make_unique<plugin::PluginMetrics>(same == 1 ? ph->name : ph->name + "_" + std::to_string(same));
+    ph->metrics = std::make_unique<plugin::PluginMetrics>(same == 1 ? ph->name : ph->name + "_" + std::to_string(same),
+                                                          plugin_series_);
     tg_host_api table = host_api_;
     table.host = ph.get();
     PluginHost* raw = ph.get();
@@ -130,6 +135,7 @@ plugin::InstancePtr Router::make_instance(const config::StrategySpec& spec) cons
     try {
         auto inst = registry_.create(spec.name, &table, args);
         raw->metrics->seal();
+        inst->count_failures_into(plugin_series_->failures(inst->name()));
         raw->args = std::move(args);
         return inst;
     } catch (const plugin::PluginError& e) {
@@ -156,12 +162,12 @@ size_t Router::adopt_state_from(Router& previous) {
 }
 
 void Router::append_plugin_metrics(std::string& out) const {
-    // One series per strategy name (bounded by the config), summed over its instances.
+    // One series per strategy name (bounded by the config): every instance of
+    // that name, of this generation and the ones before, counts into it.
     std::vector<std::pair<std::string, uint64_t>> by_name;
     for (const plugin::Instance* p : all_) {
         auto it = std::find_if(by_name.begin(), by_name.end(), [&](const auto& e) { return e.first == p->name(); });
-        if (it == by_name.end()) it = by_name.insert(by_name.end(), {p->name(), 0});
-        it->second += p->failures();
+        if (it == by_name.end()) by_name.emplace_back(p->name(), plugin_series_->failures(p->name())->load());
     }
     for (const auto& ph : plugin_hosts_) ph->metrics->render(out);
     out += "# HELP tailgate_plugin_failures_total Strategy route() calls that failed or broke the plugin ABI's rules "

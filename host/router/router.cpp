@@ -41,7 +41,8 @@ public:
         raw.user = req.user ? req.user->c_str() : nullptr;
         raw.max_tokens = req.max_tokens;
         raw.flags = (req.has_tools ? TG_REQUEST_HAS_TOOLS : 0u) |
-                    (req.has_response_format ? TG_REQUEST_HAS_RESPONSE_FORMAT : 0u);
+                    (req.has_response_format ? TG_REQUEST_HAS_RESPONSE_FORMAT : 0u) |
+                    (req.preview ? TG_REQUEST_PREVIEW : 0u);
         raw.prompt_tokens_estimate = req.prompt_tokens_estimate;
         headers_.reserve(req.headers.size());
         for (const auto& [k, v] : req.headers) headers_.push_back(tg_kv{k.c_str(), v.c_str()});
@@ -61,8 +62,12 @@ private:
     std::vector<tg_kv> headers_;
 };
 
-Router::Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry& registry, Clock clock)
-    : cfg_(std::move(cfg)), clock_(std::move(clock)), registry_(registry) {
+Router::Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry& registry, Clock clock,
+               std::shared_ptr<plugin::PluginMetrics::Store> plugin_series)
+    : cfg_(std::move(cfg)),
+      clock_(std::move(clock)),
+      plugin_series_(plugin_series ? std::move(plugin_series) : std::make_shared<plugin::PluginMetrics::Store>()),
+      registry_(registry) {
     const auto& deps = cfg_->deployments;
     views_.reserve(deps.size());
     for (uint32_t i = 0; i < deps.size(); ++i) {

@@ -52,6 +52,9 @@ struct RequestInfo {
     int64_t prompt_tokens_estimate = -1;
     std::vector<std::pair<std::string, std::string>> headers;  // allow-listed, names lower-case
     std::string caller_key_hash;              // "" without a key
+    // A dry run (admin preview, routing state): plugins are told
+    // (TG_REQUEST_PREVIEW) to plan without changing state; nothing is sent.
+    bool preview = false;
 };
 
 // The per-request contexts strategies leave in tg_route.request_ctx, one per
@@ -92,14 +95,22 @@ struct RoutedPlan {
     std::shared_ptr<RequestContexts> contexts;
 };
 
-// Per-deployment counters and published values. Counters are atomics; the
-// published latency/health values sit behind a small mutex.
-struct DeploymentState {
+// Attempt counters of one deployment identity, shared by every generation
+// that has it: attempts still running on an older generation stay in_flight
+// here and end into the same totals.
+struct AttemptCounters {
     std::atomic<uint32_t> in_flight{0};
     std::atomic<uint64_t> attempts{0};
     std::atomic<uint64_t> successes{0};
     std::atomic<uint64_t> failures{0};
     std::atomic<uint64_t> cancelled{0};
+};
+
+// Per-deployment counters and published values. Counters are atomics; the
+// published latency/health values sit behind a small mutex.
+struct DeploymentState {
+    // Replaced only by adopt(), before the generation serves.
+    std::shared_ptr<AttemptCounters> counters = std::make_shared<AttemptCounters>();
     mutable std::mutex mu;
     LatencySummary ttft;
     LatencySummary total;
@@ -113,7 +124,7 @@ struct DeploymentState {
     std::atomic<int64_t> carried_cooldown_until_ms{0};
 
     DeploymentStats snapshot() const;
-    // Takes over `old`'s counters and published values (same deployment identity).
+    // Shares `old`'s counters and takes its published values (same deployment identity).
     void adopt(const DeploymentState& old, int64_t now_ms);
 };
 
@@ -122,7 +133,10 @@ public:
     using Clock = std::function<int64_t()>;  // monotonic ms; injectable for tests
 
     // Loads the chain's plugins. Throws plugin::PluginError / config::ConfigError.
-    Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry& registry, Clock clock = {});
+    // Plugin series come from `plugin_series` (kept across reloads; a private
+    // store when null).
+    Router(std::shared_ptr<const config::Config> cfg, const plugin::Registry& registry, Clock clock = {},
+           std::shared_ptr<plugin::PluginMetrics::Store> plugin_series = nullptr);
     ~Router();
     Router(const Router&) = delete;
     Router& operator=(const Router&) = delete;
@@ -153,8 +167,9 @@ public:
     // takes over the state of the `previous` router's instance of the same
     // strategy name — the k-th of a name to the k-th — through
     // tg_plugin_adopt_state (Instance::adopt_state_from). Call it before this
-    // router serves and after `previous` stopped routing (its last requests
-    // may still deliver events: plugins lock as for concurrent observe()).
+    // router serves. `previous` is still serving meanwhile (it routes until
+    // this one is published, and its last requests deliver events after):
+    // plugins share state that locks itself rather than moving it.
     // Returns how many instances took over state; refusals are logged at debug.
     size_t adopt_state_from(Router& previous);
 
@@ -185,7 +200,8 @@ public:
 
     // Called on every health state a plugin publishes, e.g. to count
     // cooldowns. Set before serving; must be quick.
-    using HealthListener = std::function<void(uint32_t deployment, Health from, Health to)>;
+    using HealthListener =
+        std::function<void(uint32_t deployment, Health from, Health to, int64_t cooldown_until_ms)>;
     void set_health_listener(HealthListener fn) { health_listener_ = std::move(fn); }
 
 private:
@@ -229,6 +245,7 @@ private:
 
     std::shared_ptr<const config::Config> cfg_;
     Clock clock_;
+    std::shared_ptr<plugin::PluginMetrics::Store> plugin_series_;
     std::vector<tg_deployment> views_;                       // C views of cfg_->deployments
     std::vector<std::unique_ptr<DeploymentState>> states_;
     std::unordered_map<std::string, std::vector<uint32_t>> groups_;

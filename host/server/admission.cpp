@@ -41,28 +41,40 @@ ApiError rejection_error(Rejection r, const std::string& group, long retry_after
     return e;
 }
 
-Admission::Admission(const config::GeneralSettings& g) {
+Admission::Admission(const config::GeneralSettings& g) { set_limits(g); }
+
+void Admission::set_limits(const config::GeneralSettings& g) {
+    auto none = [](const config::GeneralSettings::Limits& l) {
+        return l.max_concurrent_requests == 0 && l.max_open_streams == 0;
+    };
+    std::lock_guard lk(mu_);
     global_.limit = g.limits;
-    unlimited_ = g.limits.max_concurrent_requests == 0 && g.limits.max_open_streams == 0;
+    bool any = !none(g.limits);
+    for (auto& s : groups_) s.limit = {};  // a group no longer listed has no cap
     for (const auto& [name, l] : g.group_limits) {
-        if (l.max_concurrent_requests == 0 && l.max_open_streams == 0) continue;
-        index_.emplace(name, static_cast<uint32_t>(groups_.size()));
-        names_.push_back(name);
-        groups_.push_back(Slot{l, {}});
-        unlimited_ = false;
+        if (none(l)) continue;
+        auto [it, added] = index_.emplace(name, static_cast<uint32_t>(groups_.size()));
+        if (added) {
+            names_.push_back(name);
+            groups_.push_back(Slot{l, {}});
+        } else {
+            groups_[it->second].limit = l;
+        }
+        any = true;
     }
+    unlimited_.store(!any, std::memory_order_relaxed);
 }
 
 std::optional<Admission::Refused> Admission::admit(std::span<const std::string> groups, bool stream, Ticket& out) {
     out = Ticket();
-    if (unlimited_) return std::nullopt;
+    if (unlimited()) return std::nullopt;
     std::vector<uint32_t> held;
+    std::lock_guard lk(mu_);
     for (const auto& name : groups) {
         auto it = index_.find(name);
         if (it != index_.end() && std::find(held.begin(), held.end(), it->second) == held.end())
             held.push_back(it->second);
     }
-    std::lock_guard lk(mu_);
     if (full(global_.limit.max_concurrent_requests, global_.used.requests))
         return Refused{Rejection::MaxConcurrentRequests, {}};
     if (stream && full(global_.limit.max_open_streams, global_.used.streams))

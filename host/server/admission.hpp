@@ -13,6 +13,7 @@
 #include "common/rejection.hpp"
 #include "config/config.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,12 @@ ApiError rejection_error(Rejection r, const std::string& group, long retry_after
 class Admission {
 public:
     explicit Admission(const config::GeneralSettings& g);
+
+    // A reload's caps (general_settings.max_concurrent_requests, max_open_streams,
+    // model_group_limits). Slots already held stay counted. Requests admitted
+    // while there was no cap at all hold no slot: a cap set later counts only
+    // the requests admitted after it.
+    void set_limits(const config::GeneralSettings& g);
 
     // Slots held by one admitted request; released on destruction.
     class Ticket {
@@ -59,7 +66,7 @@ public:
     std::optional<Refused> admit(std::span<const std::string> groups, bool stream, Ticket& out);
 
     // No cap configured: admit() always succeeds (callers may skip it).
-    bool unlimited() const { return unlimited_; }
+    bool unlimited() const { return unlimited_.load(std::memory_order_relaxed); }
 
     struct Counts {
         int requests = 0;
@@ -76,10 +83,11 @@ private:
 
     mutable std::mutex mu_;
     Slot global_;
+    // Under mu_. Groups are only ever appended: a ticket holds their indexes.
     std::vector<std::string> names_;
     std::vector<Slot> groups_;
     std::unordered_map<std::string, uint32_t> index_;
-    bool unlimited_ = true;
+    std::atomic<bool> unlimited_{true};
 };
 
 }  // namespace tailgate::server

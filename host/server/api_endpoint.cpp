@@ -17,7 +17,7 @@ namespace tailgate::server {
 // The chat, completions and embeddings endpoints: read and check the body,
 // admit, route, and hand the response to the relay.
 void Gateway::Impl::api(Call& c) {
-    ApiCall a(c, snapshot());
+    ApiCall a(c, c.lv ? c.lv : snapshot());
     a.scope = std::make_unique<RequestScope>(a.lv->env, c.req, c.request_id, path_only(c.req.uri()), c.t0);
     a.active = std::make_unique<Drain::Request>(drain);
     a.scope->client_request_id = c.client_id;
@@ -82,7 +82,7 @@ bool Gateway::Impl::check_model_list(ApiCall& a) {
             return false;
         }
     }
-    if (!parsed.client_credential.empty() && !cfg->general.allow_client_side_credentials) {
+    if (!parsed.client_credential.empty() && !a.lv->general().allow_client_side_credentials) {
         a.scope->error = "client-side credential field";
         send_error(a.c.req, ApiError::bad_request("'" + parsed.client_credential +
                                                       "' is not accepted: deployments and their credentials come "
@@ -113,10 +113,10 @@ bool Gateway::Impl::admit(ApiCall& a) {
 void Gateway::Impl::build_request_info(ApiCall& a) {
     a.timeouts = request_timeouts(*a.parsed, a.lv->config().router.max_request_timeout);
     a.info = request_info(*a.parsed, a.c.api, a.c.request_id, a.timeouts);
-    a.info.caller_key_hash = caller_key_hash;  // authorized: the caller presented the master key
+    a.info.caller_key_hash = a.lv->caller_key_hash;  // authorized: the caller presented the master key
     for (const auto& name : a.lv->config().router.strategy_request_headers)
         a.c.req.each_header(name, [&](const std::string&, const std::string& v) { a.info.headers.emplace_back(name, v); });
-    for (const auto& name : cfg->general.forward_client_headers)
+    for (const auto& name : a.lv->general().forward_client_headers)
         a.c.req.each_header(name, [&](const std::string& n, const std::string& v) { a.forwarded.emplace_back(n, v); });
 }
 

@@ -44,8 +44,7 @@ Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, control::StorePtr s
       response_store(responses ? std::move(responses)
                                : control::open_response_store("", cfg->general.response_retention)) {
     json_log = cfg->general.log_format == "json";
-    secrets.insert(cfg->general.master_key.reveal());
-    caller_key_hash = key_hash_prefix(cfg->general.master_key.reveal());
+    log_level = cfg->general.log_level;
     control = std::make_unique<control::ControlPlane>(cfg->file, cfg, std::move(store));
     control->start([this](control::GenerationPtr g) { publish(std::move(g)); });
     admin_api = std::make_unique<control::AdminApi>(*control);
@@ -56,16 +55,25 @@ Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, control::StorePtr s
 }
 
 void Gateway::Impl::publish(control::GenerationPtr g) {
+    const config::GeneralSettings& general = g->config->general;
+    secrets.insert(general.master_key.reveal());
     for (const auto& d : g->config->deployments) secrets.insert(d.upstream.api_key.reveal());
     set_redacted_secrets({secrets.begin(), secrets.end()});
     auto l = std::make_shared<Live>();
     l->gen = g;
     l->env = ExchangeEnv{g->config, g->prom.get(), g->strat.get(), json_log};
+    l->caller_key_hash = key_hash_prefix(general.master_key.reveal());
+    // general_settings a reload applies live (control/general_reload.hpp).
+    admission.set_limits(general);
+    if (general.log_level != log_level) {
+        spdlog::set_level(spdlog::level::from_str(general.log_level));
+        log_level = general.log_level;
+    }
     live.store(std::move(l), std::memory_order_release);
 }
 
-bool Gateway::Impl::authorized(const frontend::Request& req) const {
-    const auto& key = cfg->general.master_key;
+bool Gateway::Impl::authorized(const frontend::Request& req, const config::GeneralSettings& general) const {
+    const auto& key = general.master_key;
     if (key.empty()) return true;
     const std::string presented = presented_key(req.header("Authorization"), req.has_header("x-litellm-api-key"),
                                                 req.header("x-litellm-api-key"), req.header("api-key"));
@@ -74,7 +82,7 @@ bool Gateway::Impl::authorized(const frontend::Request& req) const {
 
 void Gateway::Impl::refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group) {
     if (auto* prom = lv.prom()) prom->rejected(why);
-    send_error(req, rejection_error(why, group, lv.env.client_retry_after(cfg->general.overload_retry_after_s)));
+    send_error(req, rejection_error(why, group, lv.env.client_retry_after(lv.general().overload_retry_after_s)));
 }
 
 void Gateway::Impl::send_metrics(frontend::Request& req) const {
@@ -177,7 +185,9 @@ void Gateway::Impl::handle(frontend::Request& req) {
     if (drain.draining()) req.set_keep_alive(false);
 
     static const std::string kNone;
-    Call call{req, request_id, echo_client_id ? client_id : kNone, t0, Endpoint::Chat, {}};
+    // The one generation this request uses, auth included.
+    Call call{req, request_id, echo_client_id ? client_id : kNone, t0, Endpoint::Chat, {}, nullptr, snapshot()};
+    const config::GeneralSettings& general = call.lv->general();
     const std::string& method = req.method();
     RouteMatch match = find_route(kRoutes, method, route_path(req.uri()), cfg->general.metrics);
     const EndpointRoute* route = match.route;
@@ -187,7 +197,7 @@ void Gateway::Impl::handle(frontend::Request& req) {
         send_error(req, unmatched_route(match, method, req.uri()));
         return;
     }
-    if (route->access == Access::Admin && cfg->general.master_key.empty()) {
+    if (route->access == Access::Admin && general.master_key.empty()) {
         req.discard_body();
         send_error(req, ApiError::unauthorized("The admin API needs general_settings.master_key to be set"));
         return;
@@ -195,10 +205,10 @@ void Gateway::Impl::handle(frontend::Request& req) {
     call.arg = std::move(match.arg);
     call.api = route->api;
     call.admin = route->admin;
-    if (needs_key(route->access, cfg->general.metrics_auth) && !authorized(req)) {
+    if (needs_key(route->access, general.metrics_auth) && !authorized(req, general)) {
         std::optional<RequestScope> scope;  // API calls are counted and logged, probes are not
         if (route->handler == &Impl::api) {
-            scope.emplace(snapshot()->env, req, request_id, path_only(req.uri()), t0);
+            scope.emplace(call.lv->env, req, request_id, path_only(req.uri()), t0);
             scope->client_request_id = call.client_id;
             scope->error = "unauthorized";
         }
@@ -250,7 +260,7 @@ void Gateway::Impl::admin(Call& c) {
         send_error(c.req, *e);
         return;
     }
-    r.key_hash = caller_key_hash;
+    r.key_hash = c.lv->caller_key_hash;
     const control::AdminReply out = ((*admin_api).*(c.admin))(r);
     send_json(c.req, out.status, out.body);
 }
@@ -275,7 +285,7 @@ size_t Gateway::in_flight() const { return impl_->drain.active(); }
 size_t Gateway::abort_in_flight() {
     return impl_->drain.abort_all(ApiError::unavailable(
         "The gateway is shutting down and this request outlived its drain period (drain_timeout)",
-        impl_->cfg->general.overload_retry_after_s));
+        impl_->snapshot()->general().overload_retry_after_s));
 }
 
 int Gateway::start(const std::string& host, int port) {

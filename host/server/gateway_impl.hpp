@@ -48,6 +48,8 @@ inline void send_error(frontend::Request& req, const ApiError& e) {
     send_json(req, e.status, e.body());
 }
 
+struct Live;
+
 // One request as an endpoint handler sees it.
 struct Call {
     frontend::Request& req;
@@ -57,14 +59,17 @@ struct Call {
     Endpoint api = Endpoint::Chat;  // API routes: which one
     std::string arg;                     // what the route's trailing '*' matched
     control::AdminApi::Handler admin = nullptr;  // admin routes: the AdminApi function serving it
+    std::shared_ptr<const Live> lv;              // the generation loaded for this request (one load)
 };
 
 // One config generation as the server uses it: requests load it once and keep it.
 struct Live {
     control::GenerationPtr gen;
     ExchangeEnv env;  // what the exchanges' bookkeeping writes to
+    std::string caller_key_hash;  // of this generation's master key: the caller identity strategies see
     const router::Router& router() const { return *gen->router; }
     const config::Config& config() const { return *gen->config; }
+    const config::GeneralSettings& general() const { return gen->config->general; }
     metrics::Metrics* prom() const { return gen->prom.get(); }
     metrics::StrategyStats* strat() const { return gen->strat.get(); }
 };
@@ -100,7 +105,9 @@ struct ApiCall {
 };
 
 struct Gateway::Impl {
-    // The config read at start: general_settings (listener, limits, auth) come from it.
+    // The config read at start: the general_settings a reload cannot change
+    // (listener, threads, front-end limits, metrics, log format) come from it;
+    // the others from the running generation (control/general_reload.hpp).
     std::shared_ptr<const config::Config> cfg;
     std::unique_ptr<control::ControlPlane> control;
     std::unique_ptr<control::AdminApi> admin_api;
@@ -114,7 +121,7 @@ struct Gateway::Impl {
     Drain drain;
     bool json_log = false;
     bool unauthenticated_beyond_loopback = false;  // no master key, listening on a non-loopback address
-    std::string caller_key_hash;  // of the master key (the only key today): the caller identity strategies see
+    std::string log_level;  // applied by the last published generation
     boost::asio::io_context io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
     std::vector<std::thread> io_threads;
@@ -158,7 +165,7 @@ struct Gateway::Impl {
     std::shared_ptr<UpstreamTransport> transport_for(const ApiCall& a, const router::RoutedPlan& routed);
     // Answers an API request before it was routed, and says why in its record.
     void fail_api(ApiCall& a, const ApiError& e);
-    bool authorized(const frontend::Request& req) const;
+    bool authorized(const frontend::Request& req, const config::GeneralSettings& general) const;
     // Refuses the request (429/503 + Retry-After) when draining or over a cap.
     void refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group);
     std::string models_json(const Live& lv) const;

@@ -155,7 +155,8 @@ Price resolve_price(const tg_deployment& d) {
     return p;
 }
 
-// Running averages of one model group's usage.
+// Running averages of one model group's usage. Shared with the next instance
+// on a reload (by group name), hence its own lock.
 struct Usage {
     std::mutex mu;
     double prompt = 0, completion = 0;
@@ -194,6 +195,16 @@ public:
             cached_.push_back(d);
             prices_.push_back(d ? resolve_price(*d) : Price{});
         }
+    }
+
+    // Reload: the learned token averages carry over by model group name
+    // (shared: the previous instance still observes its last requests).
+    bool adopt_state(Strategy& previous) override {
+        auto& prev = static_cast<Cost&>(previous);
+        std::shared_lock lk(prev.usage_mu_);
+        std::unique_lock mine(usage_mu_);
+        for (const auto& [group, u] : prev.usage_) usage_.emplace(group, u);
+        return true;
     }
 
     tg_status route(const tg_request& request, Route& r) override {
@@ -304,7 +315,7 @@ private:
         }
         std::unique_lock lk(usage_mu_);
         auto& slot = usage_[std::string(group)];
-        if (!slot) slot = std::make_unique<Usage>();
+        if (!slot) slot = std::make_shared<Usage>();
         return *slot;
     }
 
@@ -347,7 +358,7 @@ private:
     std::vector<const tg_deployment*> cached_;  // host deployments by index, at creation
     std::vector<Price> prices_;                 // their resolved prices
     std::shared_mutex usage_mu_;
-    std::unordered_map<std::string, std::unique_ptr<Usage>, Hash, std::equal_to<>> usage_;
+    std::unordered_map<std::string, std::shared_ptr<Usage>, Hash, std::equal_to<>> usage_;
     std::mutex warned_mu_;
     std::unordered_set<uint32_t> warned_;
 };

@@ -23,6 +23,7 @@
 // Concurrency: each deployment has its own small mutex; nothing global is
 // locked on the request path except the (rare) overflow table for deployment
 // indices the host did not list at creation.
+#include <tailgate/deployment_table.hpp>
 #include <tailgate/plugin.hpp>
 
 #include <algorithm>
@@ -45,6 +46,7 @@ namespace {
 
 using tailgate::sdk::Args;
 using tailgate::sdk::ConfigError;
+using tailgate::sdk::DeploymentTable;
 using tailgate::sdk::Host;
 using tailgate::sdk::Route;
 using tailgate::sdk::Strategy;
@@ -159,9 +161,11 @@ bool is_null_text(std::string_view v) { return v.empty() || v == "null" || v == 
 
 enum class Probe { None, Reserved, Running };
 
+// One deployment's health. Shared with the next instance on a reload (by
+// identity: DeploymentTable::adopt), so everything in it is under its lock and
+// nothing in it is specific to one router (no index: callers pass theirs).
 struct Slot {
     std::mutex mu;
-    uint32_t index = 0;
     std::string id;
     tg_health state = TG_HEALTH_HEALTHY;
     int64_t until = 0;       // end of the current cooldown (COOLING)
@@ -176,16 +180,31 @@ struct Slot {
 
 class Health final : public Strategy {
 public:
-    Health(Host host, Args args) : host_(host) {
+    Health(Host host, Args args)
+        : host_(host), slots_(host, [] { return std::make_shared<Slot>(); }),
+          reserved_(std::make_shared<std::atomic<int>>(0)) {
         configure(args);
-        const uint32_t n = host_.deployment_count();
-        slots_.reserve(n);
-        for (uint32_t i = 0; i < n; ++i) {
-            auto s = std::make_unique<Slot>();
-            s->index = i;
-            if (const tg_deployment* d = host_.deployment_at(i); d != nullptr && d->id != nullptr) s->id = d->id;
-            slots_.push_back(std::move(s));
-        }
+    }
+
+    // Reload: deployments the previous configuration also had keep their state
+    // (fail counts, cooldown, half-open probe), shared with the previous
+    // instance, which still observes the requests that started on it. The
+    // thresholds are this instance's: a changed allowed_fails applies to the
+    // next failure. The host learns each carried state at once.
+    bool adopt_state(Strategy& previous) override {
+        auto& prev = static_cast<Health&>(previous);
+        reserved_ = prev.reserved_;
+        size_t cooling = 0;
+        const size_t n = slots_.adopt(prev.slots_, [&](uint32_t index, Slot& s) {
+            std::lock_guard lk(s.mu);
+            if (s.state == TG_HEALTH_HEALTHY) return;
+            cooling += s.state == TG_HEALTH_COOLING;
+            host_.publish_health(index, s.state, s.until);
+        });
+        host_.log(TG_LOG_INFO, "health: kept the state of " + std::to_string(n) + " of " +
+                                   std::to_string(slots_.listed()) + " deployment(s) (" + std::to_string(cooling) +
+                                   " cooling)");
+        return true;
     }
 
     tg_status route(const tg_request& request, Route& r) override {
@@ -193,6 +212,7 @@ public:
         const int64_t now = host_.now_ms();
         const std::string_view req_id =
             TG_HAS_MEMBER(&request, tg_request, request_id) && request.request_id ? request.request_id : "";
+        const bool preview = tailgate::sdk::request_is_preview(request);
 
         thread_local std::vector<int32_t> new_pos;
         new_pos.assign(r.size(), -1);
@@ -201,23 +221,28 @@ public:
         for (uint32_t i = 0; i < r.size(); ++i) {
             const tg_candidate c = r[i];
             if (c.deployment == nullptr) continue;
-            Slot& s = slot_for(*c.deployment);
+            const uint32_t index = c.deployment->index;
+            Slot& s = slots_.at(index);
             std::string why;
             bool keep = false, probe = false;
             {
                 std::lock_guard lk(s.mu);
                 remember_id(s, *c.deployment);
-                advance(s, now);
+                advance(s, index, now);
+                sync_host(s, index, c);
                 switch (s.state) {
                     case TG_HEALTH_HEALTHY: keep = true; break;
                     case TG_HEALTH_COOLING: why = "cooling " + std::to_string(s.until - now) + "ms"; break;
                     case TG_HEALTH_HALF_OPEN:
                         expire_probe(s, now);
                         if (s.probe == Probe::None) {
-                            set_probe(s, Probe::Reserved);
-                            s.probe_request.assign(req_id);
-                            s.probe_attempt = 0;
-                            s.probe_since = now;
+                            // A dry run sees the probe would be sent, and leaves it free.
+                            if (!preview) {
+                                set_probe(s, Probe::Reserved);
+                                s.probe_request.assign(req_id);
+                                s.probe_attempt = 0;
+                                s.probe_since = now;
+                            }
                             keep = probe = true;
                         } else if (s.probe == Probe::Reserved && s.probe_request == req_id) {
                             keep = probe = true;  // the same request routed again (e.g. as a fallback)
@@ -259,18 +284,19 @@ public:
         if (disabled_ || ev.deployment == nullptr) return;
         const EventView e(ev);
         const int64_t now = host_.now_ms();
-        Slot& s = slot_for(*ev.deployment);
+        const uint32_t index = ev.deployment->index;
+        Slot& s = slots_.at(index);
         {
             std::lock_guard lk(s.mu);
             remember_id(s, *ev.deployment);
-            advance(s, now);
-            on_event(s, e, now);
+            advance(s, index, now);
+            on_event(s, index, e, now);
         }
         // The request's reservations of other (half-open) deployments: its
         // outcome elsewhere decides whether it will still launch them.
         const bool terminal = e.type == TG_EVENT_SUCCESS || e.type == TG_EVENT_FAILURE ||
                               e.type == TG_EVENT_CANCELLED || e.type == TG_EVENT_FIRST_BYTE;
-        if (terminal && reserved_.load(std::memory_order_acquire) > 0)
+        if (terminal && reserved_->load(std::memory_order_acquire) > 0)
             for_each_slot([&](Slot& o) {
                 if (&o == &s) return;
                 std::lock_guard lk(o.mu);
@@ -373,22 +399,9 @@ private:
     }
 
     // ---- slots ----
-    Slot& slot_for(const tg_deployment& d) {
-        if (d.index < slots_.size()) return *slots_[d.index];
-        std::lock_guard lk(extra_mu_);
-        auto& p = extra_[d.index];
-        if (!p) {
-            p = std::make_unique<Slot>();
-            p->index = d.index;
-        }
-        return *p;
-    }
-
     template <class F>
     void for_each_slot(F f) {
-        for (auto& s : slots_) f(*s);
-        std::lock_guard lk(extra_mu_);
-        for (auto& [i, s] : extra_) f(*s);
+        slots_.for_each([&](uint32_t, const std::string&, Slot& s) { f(s); });
     }
 
     static void remember_id(Slot& s, const tg_deployment& d) {
@@ -399,14 +412,23 @@ private:
         return d.id != nullptr ? std::string(d.id) : "#" + std::to_string(d.index);
     }
 
-    std::string who(const Slot& s) const {
-        return "deployment '" + (s.id.empty() ? "#" + std::to_string(s.index) : s.id) + "'";
+    static std::string who(const Slot& s) { return "deployment '" + (s.id.empty() ? "?" : s.id) + "'"; }
+
+    // The host's view of this deployment (candidate stats) lags when the state
+    // changed through the other instance sharing the slot after a reload (it
+    // publishes to its own router): tell this router.
+    void sync_host(const Slot& s, uint32_t index, const tg_candidate& c) const {
+        const tg_deployment_stats* st = c.stats;
+        if (st == nullptr || !TG_HAS_MEMBER(st, tg_deployment_stats, cooldown_until_ms)) return;
+        const int64_t until = s.state == TG_HEALTH_COOLING ? s.until : 0;
+        if (st->health != static_cast<uint32_t>(s.state) || st->cooldown_until_ms != until)
+            host_.publish_health(index, s.state, until);
     }
 
     // ---- state machine (slot lock held) ----
     void set_probe(Slot& s, Probe p) {
-        if (s.probe == Probe::Reserved && p != Probe::Reserved) reserved_.fetch_sub(1, std::memory_order_acq_rel);
-        if (s.probe != Probe::Reserved && p == Probe::Reserved) reserved_.fetch_add(1, std::memory_order_acq_rel);
+        if (s.probe == Probe::Reserved && p != Probe::Reserved) reserved_->fetch_sub(1, std::memory_order_acq_rel);
+        if (s.probe != Probe::Reserved && p == Probe::Reserved) reserved_->fetch_add(1, std::memory_order_acq_rel);
         s.probe = p;
         if (p == Probe::None) s.probe_request.clear();
     }
@@ -423,7 +445,7 @@ private:
         }
     }
 
-    void transition(Slot& s, int64_t now, tg_health to, int64_t until, tg_log_level level,
+    void transition(Slot& s, uint32_t index, int64_t now, tg_health to, int64_t until, tg_log_level level,
                     const std::string& reason) {
         const tg_health from = s.state;
         s.state = to;
@@ -434,15 +456,15 @@ private:
         if (to == TG_HEALTH_COOLING) msg += " for " + std::to_string(until - now) + "ms";
         msg += ": " + reason;
         host_.log(level, msg);
-        host_.publish_health(s.index, to, s.until);
+        host_.publish_health(index, to, s.until);
     }
 
-    void advance(Slot& s, int64_t now) {
+    void advance(Slot& s, uint32_t index, int64_t now) {
         if (s.state == TG_HEALTH_COOLING && now >= s.until)
-            transition(s, now, TG_HEALTH_HALF_OPEN, 0, TG_LOG_INFO, "cooldown over; the next request probes it");
+            transition(s, index, now, TG_HEALTH_HALF_OPEN, 0, TG_LOG_INFO, "cooldown over; the next request probes it");
     }
 
-    void cool(Slot& s, int64_t now, int64_t base_ms, const EventView& e, const std::string& reason) {
+    void cool(Slot& s, uint32_t index, int64_t now, int64_t base_ms, const EventView& e, const std::string& reason) {
         s.backoff_ms = base_ms;
         int64_t len = base_ms;
         std::string why = reason;
@@ -453,7 +475,7 @@ private:
             why += "; upstream Retry-After " + std::to_string(e.retry_after_ms) + "ms";
         }
         for (auto& f : s.fails) f.clear();
-        transition(s, now, TG_HEALTH_COOLING, now + len, TG_LOG_WARN, why);
+        transition(s, index, now, TG_HEALTH_COOLING, now + len, TG_LOG_WARN, why);
     }
 
     static std::string failure_text(const EventView& e) {
@@ -462,7 +484,7 @@ private:
         return t;
     }
 
-    void on_event(Slot& s, const EventView& e, int64_t now) {
+    void on_event(Slot& s, uint32_t index, const EventView& e, int64_t now) {
         switch (e.type) {
             case TG_EVENT_STARTED:
                 if (s.state != TG_HEALTH_HALF_OPEN) return;
@@ -480,14 +502,14 @@ private:
             case TG_EVENT_FIRST_BYTE:  // content is flowing: the deployment answers
             case TG_EVENT_SUCCESS:
                 if (s.state == TG_HEALTH_HALF_OPEN)
-                    transition(s, now, TG_HEALTH_HEALTHY, 0, TG_LOG_INFO,
+                    transition(s, index, now, TG_HEALTH_HEALTHY, 0, TG_LOG_INFO,
                                e.type == TG_EVENT_SUCCESS ? "probe succeeded" : "probe streams content");
                 // The host sent it while cooling (panic routing: everything was
                 // cooling) and it answered: recovered. An attempt that started
                 // before the cooldown proves nothing about now.
                 else if (s.state == TG_HEALTH_COOLING && e.elapsed_ms >= 0 &&
                          static_cast<double>(now) - e.elapsed_ms >= static_cast<double>(s.cooling_since))
-                    transition(s, now, TG_HEALTH_HEALTHY, 0, TG_LOG_INFO, "answered while cooling (panic routing)");
+                    transition(s, index, now, TG_HEALTH_HEALTHY, 0, TG_LOG_INFO, "answered while cooling (panic routing)");
                 if (e.type == TG_EVENT_SUCCESS && s.state == TG_HEALTH_HEALTHY) {
                     for (auto& f : s.fails) f.clear();
                     s.backoff_ms = 0;
@@ -515,7 +537,7 @@ private:
             const int64_t prev = std::max<int64_t>(s.backoff_ms, cooldown_ms_);
             const int64_t next = std::min<int64_t>(prev > max_cooldown_ms_ / 2 ? max_cooldown_ms_ : prev * 2,
                                                    max_cooldown_ms_);
-            cool(s, now, next, e, "probe failed: " + failure_text(e) + " (backoff x2, max " +
+            cool(s, index, now, next, e, "probe failed: " + failure_text(e) + " (backoff x2, max " +
                                       std::to_string(max_cooldown_ms_) + "ms)");
             return;
         }
@@ -531,7 +553,7 @@ private:
             std::string reason = failure_text(e) + ": " + std::to_string(q.size()) + " failure" +
                                  (q.size() == 1 ? "" : "s") + " within " + std::to_string(window_ms_) + "ms > " +
                                  bucket_name(b) + " " + std::to_string(limit);
-            cool(s, now, cooldown_ms_, e, reason);
+            cool(s, index, now, cooldown_ms_, e, reason);
         }
     }
 
@@ -550,10 +572,9 @@ private:
     int counter_[kBucketCount] = {};
     int64_t threshold_[kBucketCount] = {};
 
-    std::vector<std::unique_ptr<Slot>> slots_;  // by deployment index; fixed after construction
-    std::mutex extra_mu_;
-    std::unordered_map<uint32_t, std::unique_ptr<Slot>> extra_;  // indices beyond the host's list
-    std::atomic<int> reserved_{0};                                // slots with Probe::Reserved
+    DeploymentTable<Slot> slots_;  // by deployment index, kept by identity across reloads
+    // Slots with Probe::Reserved; shared with the instance whose slots this one shares.
+    std::shared_ptr<std::atomic<int>> reserved_;
 };
 
 }  // namespace

@@ -21,6 +21,7 @@
 // tg_deployment_stats.ttft / .total (the hedge strategy reads p95/p99).
 #include "latency_window.hpp"
 
+#include <tailgate/deployment_table.hpp>
 #include <tailgate/plugin.hpp>
 
 #include "thread_rng.hpp"
@@ -52,6 +53,7 @@ using tailgate::latency::Summary;
 using tailgate::latency::Window;
 using tailgate::sdk::Args;
 using tailgate::sdk::ConfigError;
+using tailgate::sdk::DeploymentTable;
 using tailgate::sdk::Host;
 using tailgate::sdk::Route;
 using tailgate::sdk::Strategy;
@@ -88,71 +90,11 @@ using tailgate::plugins::thread_rng;
 using tailgate::plugins::unit;
 
 // ---- per-deployment state ----
+// Shared with the next instance on a reload (DeploymentTable::adopt), hence
+// its own lock. Windows are made on a deployment's first sample of a kind.
 struct DeploymentState {
-    DeploymentState(int64_t slice_ms, uint32_t slices, const bool (&used)[kKinds]) {
-        for (unsigned k = 0; k < kKinds; ++k)
-            if (used[k]) w[k] = std::make_unique<Window>(slice_ms, slices);
-    }
     std::mutex mu;
-    std::unique_ptr<Window> w[kKinds];  // null when that metric is not kept
-};
-
-// Deployment index -> state, created on first use. Lock-free reads: a
-// two-level table of atomic pointers, filled with compare-and-swap.
-class StateTable {
-public:
-    static constexpr uint32_t kChunkBits = 8;
-    static constexpr uint32_t kChunk = 1u << kChunkBits;
-    static constexpr uint32_t kTop = 4096;  // up to 1,048,576 deployments
-    static constexpr uint32_t kLimit = kTop * kChunk;
-
-    StateTable() {
-        for (auto& c : top_) c.store(nullptr, std::memory_order_relaxed);
-    }
-    StateTable(const StateTable&) = delete;
-    StateTable& operator=(const StateTable&) = delete;
-    ~StateTable() {
-        for (auto& c : top_) {
-            Chunk* chunk = c.load(std::memory_order_acquire);
-            if (chunk == nullptr) continue;
-            for (auto& s : chunk->s) delete s.load(std::memory_order_acquire);
-            delete chunk;
-        }
-    }
-
-    DeploymentState* find(uint32_t i) const {
-        if (i >= kLimit) return nullptr;
-        Chunk* chunk = top_[i >> kChunkBits].load(std::memory_order_acquire);
-        return chunk ? chunk->s[i & (kChunk - 1)].load(std::memory_order_acquire) : nullptr;
-    }
-
-    template <class Make>
-    DeploymentState* get_or_create(uint32_t i, Make make) {
-        if (i >= kLimit) return nullptr;
-        auto& slot = top_[i >> kChunkBits];
-        Chunk* chunk = slot.load(std::memory_order_acquire);
-        if (chunk == nullptr) {
-            auto fresh = std::make_unique<Chunk>();
-            if (slot.compare_exchange_strong(chunk, fresh.get(), std::memory_order_acq_rel))
-                chunk = fresh.release();
-            // else `chunk` now holds the winner's pointer
-        }
-        auto& cell = chunk->s[i & (kChunk - 1)];
-        DeploymentState* st = cell.load(std::memory_order_acquire);
-        if (st != nullptr) return st;
-        std::unique_ptr<DeploymentState> fresh = make();
-        if (cell.compare_exchange_strong(st, fresh.get(), std::memory_order_acq_rel)) return fresh.release();
-        return st;
-    }
-
-private:
-    struct Chunk {
-        Chunk() {
-            for (auto& x : s) x.store(nullptr, std::memory_order_relaxed);
-        }
-        std::array<std::atomic<DeploymentState*>, kChunk> s;
-    };
-    std::array<std::atomic<Chunk*>, kTop> top_;
+    std::unique_ptr<Window> w[kKinds];  // null until used
 };
 
 // ---- args ----
@@ -187,7 +129,33 @@ constexpr uint32_t kLocalCandidates = 32;
 
 class Latency final : public Strategy {
 public:
-    Latency(Host host, Args args) : host_(host) { configure(args); }
+    Latency(Host host, Args args)
+        : host_(host), states_(host, [] { return std::make_shared<DeploymentState>(); }) {
+        configure(args);
+    }
+
+    // Reload: deployments the previous configuration also had keep their
+    // windows (shared: the previous instance still records its last requests'
+    // samples into them), unless ttl or slices changed the windows' shape.
+    bool adopt_state(Strategy& previous) override {
+        auto& prev = static_cast<Latency&>(previous);
+        if (prev.slice_ms_ != slice_ms_ || prev.slices_ != slices_) {
+            host_.log(TG_LOG_INFO, "latency: ttl or slices changed; latency windows start empty");
+            return false;
+        }
+        const int64_t now = host_.now_ms();
+        const size_t n = states_.adopt(prev.states_, [&](uint32_t index, DeploymentState& st) {
+            std::lock_guard lk(st.mu);
+            for (unsigned k : {kTtft, kTotal})
+                if (st.w[k]) {
+                    st.w[k]->advance(now);
+                    publish(index, k, st.w[k]->summary_now());
+                }
+        });
+        host_.log(TG_LOG_INFO, "latency: kept the windows of " + std::to_string(n) + " of " +
+                                   std::to_string(states_.listed()) + " deployment(s)");
+        return true;
+    }
 
     tg_status route(const tg_request& req, Route& r) override {
         r.clear_plan();
@@ -213,7 +181,7 @@ public:
             Candidate& it = items[i];
             it = Candidate{kExplore, 0, 0, 0, c};
             const tg_deployment* d = c.deployment;
-            DeploymentState* st = d ? states_.find(d->index) : nullptr;
+            DeploymentState* st = d ? &states_.at(*d) : nullptr;
             std::optional<Window::Recent> rec;
             if (st != nullptr) {
                 std::lock_guard lk(st->mu);
@@ -365,12 +333,11 @@ private:
     void record(const tg_event& e, unsigned kind, double value_ms) {
         if (!std::isfinite(value_ms)) return;
         const uint32_t index = e.deployment->index;
-        DeploymentState* st = states_.get_or_create(
-            index, [&] { return std::make_unique<DeploymentState>(slice_ms_, slices_, used_); });
-        if (st == nullptr) return;
+        DeploymentState& st = states_.at(*e.deployment);
         const int64_t now = host_.now_ms();
-        std::lock_guard lk(st->mu);
-        Window& w = *st->w[kind];
+        std::lock_guard lk(st.mu);
+        if (!st.w[kind]) st.w[kind] = std::make_unique<Window>(slice_ms_, slices_);
+        Window& w = *st.w[kind];
         w.record(value_ms, now);
         // Published under the lock so that summaries of one deployment reach
         // the host in the order they were computed.
@@ -475,7 +442,7 @@ private:
     uint32_t explore_in_flight_ = 1;
     bool used_[kKinds] = {};
     // state
-    StateTable states_;
+    DeploymentTable<DeploymentState> states_;
     bool seeded_ = false;
     std::mutex rng_mu_;
     std::mt19937_64 seeded_rng_;

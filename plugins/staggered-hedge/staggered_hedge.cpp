@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -154,6 +155,20 @@ struct alignas(64) Bucket {
     Counter hedges;
 };
 
+// The budget's window: requests and hedges per bucket. Shared with the next
+// instance on a reload when the bucket length is unchanged (both count the
+// same gateway's traffic meanwhile), so the budget spent stays spent.
+struct Budget {
+    std::array<Bucket, kBuckets> buckets{};
+};
+
+// Running totals, and the hedged requests awaiting their outcome (a win is the
+// first commit by an attempt > 0). Shared with the next instance on a reload.
+struct Totals {
+    std::atomic<uint64_t> requests{0}, eligible{0}, admitted{0}, refused{0}, wins{0};
+    std::array<std::atomic<uint64_t>, kWinSlots> hedged{};
+};
+
 class StaggeredHedge final : public Strategy {
 public:
     // Counters for the metrics issue (exposed later through a stats ABI).
@@ -165,7 +180,8 @@ public:
         uint64_t wins;      // hedged requests won by an attempt > 0
     };
 
-    StaggeredHedge(Host host, Args args) : host_(host) {
+    StaggeredHedge(Host host, Args args)
+        : host_(host), budget_(std::make_shared<Budget>()), totals_(std::make_shared<Totals>()) {
         args.allow_only({
             "delay", "max_attempts", "failover", "prefer_different_provider", "reuse_deployments",
             "min_delay", "max_delay", "fallback_delay", "min_samples",
@@ -239,9 +255,42 @@ public:
 
     ~StaggeredHedge() override { log_counters("final"); }
 
+    // Reload: the totals carry over; the budget window too unless its bucket
+    // length changed (then it starts empty: a window of another shape cannot
+    // be read). The learned delay needs nothing: it is the latency summaries
+    // the host keeps by deployment identity.
+    bool adopt_state(Strategy& previous) override {
+        auto& prev = static_cast<StaggeredHedge&>(previous);
+        totals_ = prev.totals_;
+        if (prev.bucket_ms_ == bucket_ms_) budget_ = prev.budget_;
+        else host_.log(TG_LOG_INFO, "staggered-hedge: budget window changed; the budget starts unspent");
+        return true;
+    }
+
+    // {"budget_left": hedges admit() would still allow now, ...}.
+    std::string state_json() const override {
+        const Window w = window(host_.now_ms());
+        const Counters c = counters();
+        char buf[512];
+        std::snprintf(buf, sizeof buf,
+                      "{\"budget_left\":%lld,\"budget_window_ms\":%lld,\"requests_in_window\":%llu,"
+                      "\"hedges_in_window\":%llu,\"max_extra_load\":%g,\"min_hedges_per_second\":%g,"
+                      "\"totals\":{\"requests\":%llu,\"eligible\":%llu,\"admitted\":%llu,\"refused\":%llu,"
+                      "\"wins\":%llu}}",
+                      static_cast<long long>(std::max(0.0, std::floor(w.limit - static_cast<double>(w.hedges)))),
+                      static_cast<long long>(bucket_ms_ * kBuckets), static_cast<unsigned long long>(w.requests),
+                      static_cast<unsigned long long>(w.hedges), max_extra_load_, floor_per_s_,
+                      static_cast<unsigned long long>(c.requests), static_cast<unsigned long long>(c.eligible),
+                      static_cast<unsigned long long>(c.admitted), static_cast<unsigned long long>(c.refused),
+                      static_cast<unsigned long long>(c.wins));
+        return buf;
+    }
+
     tg_status route(const tg_request& req, Route& r) override {
         if (r.size() == 0) return TG_ERR_NO_CANDIDATE;
-        count_request(req);
+        // A dry run (admin preview) plans exactly as a request would, counting nothing.
+        const bool preview = tailgate::sdk::request_is_preview(req);
+        if (!preview) count_request(req);
 
         // ---- per-request overrides (extra_body "hedge": {...}) ----
         DelaySpec spec = delay_;
@@ -329,7 +378,7 @@ public:
         if (failover_)
             for (uint32_t i = distinct + 1; i < warm && r.attempt_count() < TG_MAX_ATTEMPTS; ++i)
                 r.add_attempt(i, TG_LAUNCH_ON_FAILURE);
-        eligible_.fetch_add(1, std::memory_order_relaxed);
+        if (!preview) totals_->eligible.fetch_add(1, std::memory_order_relaxed);
 
         if (hedges > 1) {
             text += ", ";
@@ -346,41 +395,54 @@ public:
     }
 
     bool admit(const tg_event& ev) override {
-        const uint32_t e = epoch(host_.now_ms());
-        uint64_t requests = 0, hedges = 0;
-        for (const auto& b : buckets_) {
-            requests += b.requests.live(e);
-            hedges += b.hedges.live(e);
-        }
-        const double limit = max_extra_load_ * static_cast<double>(requests) + floor_per_window_;
-        if (static_cast<double>(hedges + 1) > limit) {
-            refused_.fetch_add(1, std::memory_order_relaxed);
+        const Window w = window(host_.now_ms());
+        Totals& t = *totals_;
+        if (static_cast<double>(w.hedges + 1) > w.limit) {
+            t.refused.fetch_add(1, std::memory_order_relaxed);
             return false;
         }
-        buckets_[e % kBuckets].hedges.add(e);
-        admitted_.fetch_add(1, std::memory_order_relaxed);
+        budget_->buckets[w.epoch % kBuckets].hedges.add(w.epoch);
+        t.admitted.fetch_add(1, std::memory_order_relaxed);
         const uint64_t h = hash_id(ev.request_id);
-        hedged_[h % kWinSlots].store(h, std::memory_order_relaxed);
+        t.hedged[h % kWinSlots].store(h, std::memory_order_relaxed);
         return true;
     }
 
     void observe(const tg_event& ev) override {
         if (ev.type != TG_EVENT_SUCCESS && ev.type != TG_EVENT_FIRST_BYTE) return;
-        if (admitted_.load(std::memory_order_relaxed) == 0) return;  // nothing ever hedged
+        Totals& t = *totals_;
+        if (t.admitted.load(std::memory_order_relaxed) == 0) return;  // nothing ever hedged
         const uint64_t h = hash_id(ev.request_id);
         uint64_t expect = h;
         // First commit-ish event of a hedged request: forget it; a win if not the primary.
-        if (hedged_[h % kWinSlots].compare_exchange_strong(expect, 0, std::memory_order_relaxed) && ev.attempt > 0)
-            wins_.fetch_add(1, std::memory_order_relaxed);
+        if (t.hedged[h % kWinSlots].compare_exchange_strong(expect, 0, std::memory_order_relaxed) && ev.attempt > 0)
+            t.wins.fetch_add(1, std::memory_order_relaxed);
     }
 
     Counters counters() const {
-        return Counters{requests_.load(std::memory_order_relaxed), eligible_.load(std::memory_order_relaxed),
-                        admitted_.load(std::memory_order_relaxed), refused_.load(std::memory_order_relaxed),
-                        wins_.load(std::memory_order_relaxed)};
+        const Totals& t = *totals_;
+        return Counters{t.requests.load(std::memory_order_relaxed), t.eligible.load(std::memory_order_relaxed),
+                        t.admitted.load(std::memory_order_relaxed), t.refused.load(std::memory_order_relaxed),
+                        t.wins.load(std::memory_order_relaxed)};
     }
 
 private:
+    // The budget now: requests and hedges in the window, and the hedges it allows.
+    struct Window {
+        uint32_t epoch;
+        uint64_t requests = 0, hedges = 0;
+        double limit = 0;
+    };
+    Window window(int64_t now_ms) const {
+        Window w{epoch(now_ms)};
+        for (const auto& b : budget_->buckets) {
+            w.requests += b.requests.live(w.epoch);
+            w.hedges += b.hedges.live(w.epoch);
+        }
+        w.limit = max_extra_load_ * static_cast<double>(w.requests) + floor_per_window_;
+        return w;
+    }
+
     static std::string fmt_ms(double ms) {
         char buf[32];
         std::snprintf(buf, sizeof buf, "%gms", ms);
@@ -405,8 +467,8 @@ private:
         if (last.instance == instance_id_ && last.id == id) return;
         last = Last{instance_id_, id};
         const uint32_t e = epoch(host_.now_ms());
-        buckets_[e % kBuckets].requests.add(e);
-        const uint64_t total = requests_.fetch_add(1, std::memory_order_relaxed) + 1;
+        budget_->buckets[e % kBuckets].requests.add(e);
+        const uint64_t total = totals_->requests.fetch_add(1, std::memory_order_relaxed) + 1;
         if ((total & 0x3fffu) == 0) log_counters("periodic");
     }
 
@@ -541,9 +603,8 @@ private:
     double floor_per_window_ = 10;
     int64_t bucket_ms_ = 1000;
 
-    std::array<Bucket, kBuckets> buckets_{};
-    std::array<std::atomic<uint64_t>, kWinSlots> hedged_{};
-    std::atomic<uint64_t> requests_{0}, eligible_{0}, admitted_{0}, refused_{0}, wins_{0};
+    std::shared_ptr<Budget> budget_;
+    std::shared_ptr<Totals> totals_;
 };
 
 }  // namespace

@@ -27,6 +27,7 @@
 // every event of the router); see README.md for what that does not cover.
 //
 // args: none (router.* settings are accepted and ignored).
+#include <tailgate/deployment_table.hpp>
 #include <tailgate/plugin.hpp>
 
 #include "thread_rng.hpp"
@@ -34,6 +35,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -49,6 +51,7 @@
 namespace {
 
 using tailgate::sdk::Args;
+using tailgate::sdk::DeploymentTable;
 using tailgate::sdk::Host;
 using tailgate::sdk::Route;
 using tailgate::sdk::Strategy;
@@ -65,7 +68,8 @@ struct Usage {
 
 // One deployment's sliding window. A bucket is reused for a later second by
 // resetting it; an event older than the bucket's second is dropped (it left
-// the window long ago).
+// the window long ago). Shared with the next instance on a reload (by
+// deployment identity), hence its own lock.
 class Window {
 public:
     void add(int64_t at_ms, int64_t requests, int64_t tokens) {
@@ -138,6 +142,25 @@ int64_t limit_of(const tg_deployment* d, bool tpm) {
 
 std::string label(const tg_deployment* d) { return d && d->id ? d->id : "?"; }
 
+// A deployment id as a JSON string's content.
+std::string json_escape(const std::string& s) {
+    std::string out;
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
 struct Keyed {
     Usage use;
     uint64_t tie;
@@ -146,11 +169,30 @@ struct Keyed {
 
 class UsageStrategy final : public Strategy {
 public:
-    UsageStrategy(Host host, Args args) : host_(host) {
+    UsageStrategy(Host host, Args args) : host_(host), windows_(host, [] { return std::make_shared<Window>(); }) {
         args.allow_only({});
-        const uint32_t n = host_.deployment_count();
-        windows_.reserve(n);
-        for (uint32_t i = 0; i < n; ++i) windows_.push_back(std::make_unique<Window>());
+    }
+
+    // Reload: deployments the previous configuration also had keep their
+    // rpm/tpm windows (a reload must not hand out a fresh minute of quota).
+    bool adopt_state(Strategy& previous) override {
+        windows_.adopt(static_cast<UsageStrategy&>(previous).windows_);
+        return true;
+    }
+
+    // {"deployments": {"<id>": {"requests": n, "tokens": n}}}: the last 60 s.
+    std::string state_json() const override {
+        const int64_t now = host_.now_ms();
+        std::string out = "{\"window_s\":60,\"deployments\":{";
+        bool first = true;
+        windows_.for_each([&](uint32_t, const std::string& id, Window& w) {
+            if (id.empty()) return;
+            const Usage u = w.read(now);
+            out += (first ? "\"" : ",\"") + json_escape(id) + "\":{\"requests\":" + std::to_string(u.requests) +
+                   ",\"tokens\":" + std::to_string(u.tokens) + "}";
+            first = false;
+        });
+        return out + "}}";
     }
 
     tg_status route(const tg_request&, Route& r) override {
@@ -164,7 +206,7 @@ public:
         int64_t soonest_free = -1;   // among the deployments at their limit
         auto& rng = thread_rng();
         for (const tg_candidate& c : r) {
-            Window* w = c.deployment ? window(c.deployment->index) : nullptr;
+            Window* w = c.deployment ? &windows_.at(*c.deployment) : nullptr;
             const Usage u = w ? w->read(now) : Usage{};
             const int64_t rpm = limit_of(c.deployment, false), tpm = limit_of(c.deployment, true);
             const bool at_rpm = rpm > 0 && u.requests >= rpm, at_tpm = tpm > 0 && u.tokens >= tpm;
@@ -211,32 +253,19 @@ public:
         if (ev.deployment == nullptr) return;
         const int64_t at = TG_HAS_MEMBER(&ev, tg_event, at_ms) ? ev.at_ms : host_.now_ms();
         if (ev.type == TG_EVENT_STARTED) {
-            if (Window* w = window(ev.deployment->index)) w->add(at, 1, 0);
+            windows_.at(*ev.deployment).add(at, 1, 0);
             return;
         }
         if (ev.type != TG_EVENT_SUCCESS && ev.type != TG_EVENT_SHADOW_DONE) return;
         const int64_t p = TG_HAS_MEMBER(&ev, tg_event, prompt_tokens) ? ev.prompt_tokens : -1;
         const int64_t c = TG_HAS_MEMBER(&ev, tg_event, completion_tokens) ? ev.completion_tokens : -1;
         if (p < 0 && c < 0) return;  // no usage reported
-        if (Window* w = window(ev.deployment->index)) w->add(at, 0, std::max<int64_t>(p, 0) + std::max<int64_t>(c, 0));
+        windows_.at(*ev.deployment).add(at, 0, std::max<int64_t>(p, 0) + std::max<int64_t>(c, 0));
     }
 
 private:
-    // The window of deployment `index`: a fixed table for the deployments the host
-    // listed at creation (no lock), a locked map for any other index (tests, or
-    // a host that lists none).
-    Window* window(uint32_t index) {
-        if (index < windows_.size()) return windows_[index].get();
-        std::lock_guard lk(extra_mu_);
-        auto& w = extra_[index];
-        if (!w) w = std::make_unique<Window>();
-        return w.get();
-    }
-
     Host host_;
-    std::vector<std::unique_ptr<Window>> windows_;
-    std::mutex extra_mu_;
-    std::unordered_map<uint32_t, std::unique_ptr<Window>> extra_;
+    DeploymentTable<Window> windows_;  // by deployment index, kept by identity across reloads
 };
 
 }  // namespace

@@ -33,7 +33,7 @@ TAILGATE = BIN_DIR / "tailgate"
 MOCK = BIN_DIR / "tailgate-mock"
 PLUGIN_DIR = BUILD_DIR / "lib" / "tailgate" / "plugins"
 
-START_TIMEOUT = 10.0
+START_TIMEOUT = float(os.environ.get("TAILGATE_START_TIMEOUT", "10"))  # sanitizer builds start slower
 
 
 def pytest_sessionstart(session):

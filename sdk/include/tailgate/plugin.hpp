@@ -10,8 +10,10 @@
 // types crosses the library boundary.
 //
 // Optional hooks a Strategy may override: admit() (hedge budgets),
-// release_request() (per-request context, see Route::context()) and
-// adopt_state() (reload handover, see Strategy::adopt_state).
+// release_request() (per-request context, see Route::context()),
+// adopt_state() (reload handover, see Strategy::adopt_state; per-deployment
+// state: <tailgate/deployment_table.hpp>) and state_json() (what the admin
+// routing state shows).
 #pragma once
 
 #include <tailgate/plugin_abi.h>
@@ -312,6 +314,8 @@ inline std::optional<std::string_view> request_header(const tg_request& r, std::
         if (name == r.headers[i].key) return std::string_view(r.headers[i].value);
     return std::nullopt;
 }
+// A dry run (TG_REQUEST_PREVIEW, 1.2 hosts): plan as usual, change no state.
+inline bool request_is_preview(const tg_request& r) { return request_has(r, TG_REQUEST_PREVIEW); }
 inline std::optional<std::string_view> request_caller(const tg_request& r) {
     if (!TG_HAS_MEMBER(&r, tg_request, caller_key_hash) || r.caller_key_hash == nullptr) return std::nullopt;
     return std::string_view(r.caller_key_hash);
@@ -336,6 +340,10 @@ public:
     // state out: `previous` is destroyed afterwards. Return false to start
     // fresh. Never concurrent with other calls on either instance.
     virtual bool adopt_state(Strategy& /*previous*/) { return false; }
+    // Live state for GET /admin/routing/state: a JSON object's text, or "" for
+    // nothing. A number member "budget_left" is shown as the hedge budget left.
+    // Called concurrently with route()/observe(). Must not block.
+    virtual std::string state_json() const { return {}; }
 };
 
 // Read-only view of tg_request's flattened per-request overrides (extra_body).
@@ -361,7 +369,8 @@ inline void route_error(tg_route* r, const char* msg) {
 }  // namespace tailgate::sdk
 
 // Defines the exported entry points for Class (the six required ones, and the
-// optional tg_plugin_admit, tg_plugin_release_request and tg_plugin_adopt_state),
+// optional tg_plugin_admit, tg_plugin_release_request, tg_plugin_adopt_state
+// and tg_plugin_state_json),
 // constructed as Class(Host, Args).
 #define TAILGATE_STRATEGY(Class, NameLiteral)                                                       \
     extern "C" TG_EXPORT uint32_t tg_plugin_abi_version(void) { return TG_ABI_VERSION; }            \
@@ -420,5 +429,15 @@ inline void route_error(tg_route* r, const char* msg) {
                        : TG_ERR_INTERNAL;                                                           \
         } catch (...) {                                                                             \
             return TG_ERR_INTERNAL;                                                                 \
+        }                                                                                           \
+    }                                                                                               \
+    extern "C" TG_EXPORT int32_t tg_plugin_state_json(void* self, char* out, uint32_t size) {      \
+        try {                                                                                       \
+            const std::string s = static_cast<const ::tailgate::sdk::Strategy*>(self)->state_json(); \
+            if (s.empty() || s.size() > 0x7fffffffu) return -1;                                     \
+            if (out != nullptr && size > 0) ::tailgate::sdk::detail::copy_error(out, size, s.c_str()); \
+            return static_cast<int32_t>(s.size());                                                  \
+        } catch (...) {                                                                             \
+            return -1;                                                                              \
         }                                                                                           \
     }

@@ -18,8 +18,9 @@
  *  - Threading: route(), observe(), admit() and release_request() are called
  *    concurrently from several host threads for the same instance; plugins
  *    synchronise their own state. None may block (no I/O, no sleeping): they
- *    run on the request path. create(), destroy() and adopt_state() are never
- *    concurrent with any other call on the same instance.
+ *    run on the request path. create() and destroy() are never concurrent
+ *    with any other call on the same instance; adopt_state() never with any
+ *    other call on the new instance (the previous one may still be serving).
  *  - Growth: TG_ABI_VERSION stays 1 while the ABI only grows. A plugin built
  *    against an older copy of this header keeps loading: the host fills every
  *    member it knows and the plugin reads only those it knows; a plugin built
@@ -85,8 +86,11 @@ typedef struct tg_args {
 /* ---- deployments (static per config) ---- */
 typedef struct tg_deployment {
     uint32_t struct_size;
-    uint32_t index;             /* stable index of this deployment in the router */
-    const char* id;             /* HOST: model_info.id */
+    uint32_t index;             /* position in this router; changes when deployments are added or removed */
+    /* HOST: the deployment's identity, unique in the router and stable across
+     * reloads: model_info.id, else a hash of model group, upstream model and
+     * api_base. Key state that should survive a reload by this, never by index. */
+    const char* id;
     const char* model_group;    /* HOST: model_name */
     const char* provider;       /* HOST: "openai", "azure", "groq", ... */
     const char* upstream_model; /* HOST: model name sent upstream */
@@ -145,6 +149,10 @@ typedef enum tg_endpoint {
 /* tg_request.flags */
 #define TG_REQUEST_HAS_TOOLS 0x1u           /* `tools` (or legacy `functions`) present */
 #define TG_REQUEST_HAS_RESPONSE_FORMAT 0x2u /* `response_format` present */
+/* (1.2) A dry run: POST /admin/routing/preview and GET /admin/routing/state ask
+ * what the chain would plan; nothing is sent and no event follows. Plan as
+ * usual but change no state: reserve no probe, count no request, spend no budget. */
+#define TG_REQUEST_PREVIEW 0x4u
 
 typedef struct tg_request {
     uint32_t struct_size;
@@ -413,15 +421,30 @@ typedef int32_t (*tg_plugin_admit_fn)(void* instance, const tg_event* event);
 typedef void (*tg_plugin_release_request_fn)(void* instance, void* request_ctx);
 
 /* OPTIONAL export (1.1). State handover on a reload: the host built `instance`
- * from the new configuration and, before the first route() of `instance` and
- * while `previous` still exists but receives no more calls, asks it to take
- * over what it can of `previous` (latency windows, counters...). The host asks
- * only when `previous` was created by the same loaded library (same strategy
- * name, same file), so its layout is the plugin's own; the configuration (args)
- * may differ. Return TG_OK, or an error to start fresh (the host logs it and
- * goes on). Ownership does not move: `previous` is destroyed afterwards as
- * usual, so take its state by moving it out, and keep no pointer into it. */
+ * from the new configuration and, before the first route() of `instance`, asks
+ * it to take over what it can of `previous` (latency windows, counters...),
+ * matching deployments by tg_deployment.id (indices differ between the two).
+ * The host asks only when `previous` was created by the same loaded library
+ * (same strategy name, same file), so its layout is the plugin's own; the
+ * configuration (args) may differ. `previous` is still in service while this
+ * runs and afterwards: it routes until the new configuration is published and
+ * observes the events of the requests that started on it until they end. So
+ * share state objects that synchronise themselves (the SDK's
+ * <tailgate/deployment_table.hpp> does this per deployment) rather than moving
+ * unguarded members out. Return TG_OK, or an error to start fresh (the host
+ * logs it and goes on). `previous` is destroyed after its last request. */
 typedef int32_t (*tg_plugin_adopt_state_fn)(void* instance, void* previous);
+
+/* OPTIONAL export (1.2). What GET /admin/routing/state shows of this instance:
+ * writes a JSON object describing its live state (NUL-terminated, at most
+ * `size` bytes including the NUL) and returns the length of the whole text
+ * without the NUL; when that is >= size the host asks again with a larger
+ * buffer (up to 64 KiB). Return < 0 for nothing to show. The host checks that
+ * the text is a JSON object and shows it under the strategy's name; a member
+ * "budget_left" (a number: hedges or extra attempts still allowed now) is also
+ * shown as the routing state's budget left. Called from an admin thread,
+ * concurrently with route() and observe(): synchronise as for those. Must not block. */
+typedef int32_t (*tg_plugin_state_json_fn)(void* instance, char* out, uint32_t size);
 
 #define TG_SYM_ABI_VERSION "tg_plugin_abi_version"
 #define TG_SYM_NAME "tg_plugin_name"
@@ -432,6 +455,7 @@ typedef int32_t (*tg_plugin_adopt_state_fn)(void* instance, void* previous);
 #define TG_SYM_ADMIT "tg_plugin_admit" /* optional */
 #define TG_SYM_RELEASE_REQUEST "tg_plugin_release_request" /* optional, 1.1 */
 #define TG_SYM_ADOPT_STATE "tg_plugin_adopt_state"         /* optional, 1.1 */
+#define TG_SYM_STATE_JSON "tg_plugin_state_json"           /* optional, 1.2 */
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -386,6 +386,8 @@ public:
         observe_ = sym<tg_plugin_observe_fn>(TG_SYM_OBSERVE);
         admit_ = sym<tg_plugin_admit_fn>(TG_SYM_ADMIT);
         release_ = sym<tg_plugin_release_request_fn>(TG_SYM_RELEASE_REQUEST);
+        adopt_ = sym<tg_plugin_adopt_state_fn>(TG_SYM_ADOPT_STATE);
+        state_json_ = sym<tg_plugin_state_json_fn>(TG_SYM_STATE_JSON);
         if (!version_ || !name_fn_ || !create_ || !destroy_ || !route_ || !observe_) {
             dlclose(lib_);
             throw std::runtime_error(path + ": a required tg_plugin_* symbol is missing");
@@ -452,6 +454,25 @@ public:
     void release(void* ctx) {
         if (ctx && release_) release_(self_, ctx);
     }
+    // A reload's handover, as the host does it: this instance (create() it from
+    // the next configuration, on a host listing the next deployments) takes
+    // over `previous`'s state; `previous` must be another LoadedPlugin of the
+    // same file. TG_OK, or why not (the plugin's status; TG_ERR_INTERNAL
+    // without the export).
+    int32_t adopt_state(const LoadedPlugin& previous) {
+        if (adopt_ == nullptr || self_ == nullptr || previous.self_ == nullptr) return TG_ERR_INTERNAL;
+        return adopt_(self_, previous.self_);
+    }
+    // What tg_plugin_state_json writes ("" when nothing or no export).
+    std::string state_json() const {
+        if (state_json_ == nullptr || self_ == nullptr) return {};
+        const int32_t n = state_json_(self_, nullptr, 0);
+        if (n < 0) return {};
+        std::string out(static_cast<size_t>(n) + 1, '\0');
+        if (state_json_(self_, &out[0], static_cast<uint32_t>(out.size())) != n) return {};
+        out.resize(static_cast<size_t>(n));
+        return out;
+    }
 
 private:
     template <class Fn>
@@ -489,6 +510,8 @@ private:
     tg_plugin_observe_fn observe_ = nullptr;
     tg_plugin_admit_fn admit_ = nullptr;
     tg_plugin_release_request_fn release_ = nullptr;
+    tg_plugin_adopt_state_fn adopt_ = nullptr;
+    tg_plugin_state_json_fn state_json_ = nullptr;
 };
 
 }  // namespace tailgate::sdk::testing

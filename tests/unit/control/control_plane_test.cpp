@@ -185,7 +185,7 @@ TEST(ControlPlane, ChangesBuildGenerationsAndCarryStateByIdentity) {
     cp.start([&](GenerationPtr g) { published.push_back(std::move(g)); });
     ASSERT_EQ(published.size(), 1u);
     const auto& r0 = *published[0]->router;
-    const_cast<router::DeploymentState&>(r0.state(*r0.index_of("a2"))).successes = 42;
+    r0.state(*r0.index_of("a2")).counters->successes = 42;
 
     Change add = change("deployment.add", "",
                         R"({"model_name":"chat","litellm_params":{"model":"openai/m3","api_base":"http://127.0.0.1:3/v1"}})");
@@ -196,8 +196,8 @@ TEST(ControlPlane, ChangesBuildGenerationsAndCarryStateByIdentity) {
     ASSERT_EQ(published.size(), 2u);
     const auto& r1 = *published[1]->router;
     EXPECT_EQ(r1.deployment_count(), 3u);
-    EXPECT_EQ(r1.state(*r1.index_of("a2")).successes.load(), 42u) << "same identity: state carried over";
-    EXPECT_EQ(r1.state(*r1.index_of(o.target)).successes.load(), 0u);
+    EXPECT_EQ(r1.state(*r1.index_of("a2")).counters->successes.load(), 42u) << "same identity: state carried over";
+    EXPECT_EQ(r1.state(*r1.index_of(o.target)).counters->successes.load(), 0u);
 
     // Drain: no new generation, the running one stops routing to it.
     ASSERT_TRUE(cp.apply(change("deployment.drain", "a1")).ok);
@@ -234,12 +234,13 @@ TEST(ControlPlane, ChangesBuildGenerationsAndCarryStateByIdentity) {
 
 TEST(Generations, CarriedCooldownSkipsTheDeploymentUntilItEnds) {
     router::DeploymentState old;
-    old.successes = 7;
+    old.counters->successes = 7;
     old.health = Health::Cooling;
     old.cooldown_until_ms = 10'000;
     router::DeploymentState fresh;
     fresh.adopt(old, 4'000);
-    EXPECT_EQ(fresh.successes.load(), 7u);
+    EXPECT_EQ(fresh.counters->successes.load(), 7u);
+    EXPECT_EQ(fresh.counters, old.counters) << "shared: the old generation's attempts end into them";
     EXPECT_EQ(fresh.carried_cooldown_until_ms.load(), 10'000);
     EXPECT_EQ(fresh.health, Health::Healthy) << "published health stays the new plugins' to set";
     router::DeploymentState late;

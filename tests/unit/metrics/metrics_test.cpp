@@ -397,12 +397,14 @@ TEST(MetricsEvents, HedgeLaunchedWonAndRefused) {
 TEST(MetricsEvents, CooldownsCountTransitionsIntoCooling) {
     auto cfg = load();
     Metrics m(cfg);
-    m.health_changed(0, Health::Healthy, Health::Cooling);
-    m.health_changed(0, Health::Cooling, Health::Cooling);  // re-published: not a new cooldown
-    m.health_changed(0, Health::Cooling, Health::HalfOpen);
-    m.health_changed(0, Health::HalfOpen, Health::Cooling);  // failed probe
-    m.health_changed(1, Health::HalfOpen, Health::Healthy);
-    m.health_changed(99, Health::Healthy, Health::Cooling);  // out of range: ignored
+    EXPECT_TRUE(m.health_changed(0, Health::Healthy, Health::Cooling, 5000));
+    EXPECT_FALSE(m.health_changed(0, Health::Cooling, Health::Cooling, 5000));  // re-published: not a new cooldown
+    m.health_changed(0, Health::Cooling, Health::HalfOpen, 0);
+    EXPECT_TRUE(m.health_changed(0, Health::HalfOpen, Health::Cooling, 9000));  // failed probe
+    // The next generation hears of the same cooldown (a reload): counted once.
+    EXPECT_FALSE(m.health_changed(0, Health::Healthy, Health::Cooling, 9000));
+    m.health_changed(1, Health::HalfOpen, Health::Healthy, 0);
+    EXPECT_FALSE(m.health_changed(99, Health::Healthy, Health::Cooling, 1));  // out of range: ignored
     auto s = parse(m.render({}));
     EXPECT_EQ(get(s, R"(tailgate_cooldowns_total{deployment="a"})"), 2);
     EXPECT_EQ(get(s, R"(tailgate_cooldowns_total{deployment="b\"q"})"), 0);
@@ -554,4 +556,56 @@ TEST(MetricsConfig, SwitchesParseAndAuthWithoutKeyWarns) {
     auto k = config::load_string(base + "general_settings: {master_key: sk-1, metrics_auth: true}\n", "m.yaml");
     EXPECT_TRUE(k.warnings.empty());
     EXPECT_THROW(config::load_string(base + "general_settings: {metrics: maybe}\n", "m.yaml"), config::ConfigError);
+}
+
+// ---------------------------------------------------------------------------
+// generations (a reload builds a new Metrics over the same MetricStore)
+
+TEST(MetricsGenerations, AReloadKeepsEverySeriesAndShowsRemovedOnesWhileTheyRun) {
+    auto store = std::make_shared<metrics::MetricStore>();
+    auto cfg = load();
+    auto before = std::make_unique<Metrics>(cfg, store);
+    dispatch::AttemptEvent ok = ev(EventType::Success, 0, 0);
+    ok.elapsed_ms = 20;
+    before->attempt_ended(0, metrics::Outcome::Success, ok);  // a
+    before->attempt_ended(2, metrics::Outcome::Success, ok);  // c (group backup)
+    before->request_started();
+
+    // The next config drops c (and its group): a's index moves from 0 to 1.
+    auto next = cfg;
+    next.deployments.erase(next.deployments.begin() + 2);
+    std::swap(next.deployments[0], next.deployments[1]);
+    next.router.fallbacks.clear();
+    Metrics after(next, store);
+    after.attempt_ended(1, metrics::Outcome::Success, ok);  // a, under its new index
+    auto s = parse(after.render({}));
+    EXPECT_EQ(get(s, "tailgate_attempts_total{" + kA + R"(,outcome="success"})"), 2);
+    EXPECT_EQ(get(s, "tailgate_deployment_latency_seconds_count{" + kA + "}"), 2);
+    EXPECT_EQ(get(s, "tailgate_in_flight_requests"), 1) << "the gauge counts the old generation's requests";
+    // c's generation still runs (its last requests): its series are still there, without gauges.
+    const std::string kC = R"(model_group="backup",deployment="c",provider="groq")";
+    EXPECT_EQ(get(s, "tailgate_attempts_total{" + kC + R"(,outcome="success"})"), 1);
+    EXPECT_EQ(s.count(R"(tailgate_deployment_in_flight{deployment="c"})"), 0u);
+    EXPECT_EQ(get(s, R"(tailgate_requests_total{model_group="backup",status_class="2xx"})"), 0);
+
+    before.reset();  // its last request ended
+    s = parse(after.render({}));
+    EXPECT_EQ(s.count("tailgate_attempts_total{" + kC + R"(,outcome="success"})"), 0u);
+    EXPECT_EQ(s.count(R"(tailgate_requests_total{model_group="backup",status_class="2xx"})"), 0u);
+    EXPECT_EQ(get(s, "tailgate_in_flight_requests"), 1);
+
+    Metrics readded(cfg, store);  // c back with the same identity: it continues
+    s = parse(readded.render({}));
+    EXPECT_EQ(get(s, "tailgate_attempts_total{" + kC + R"(,outcome="success"})"), 1);
+}
+
+TEST(MetricsGenerations, RetiredSeriesAreKeptUpToTheLimit) {
+    auto store = std::make_shared<metrics::MetricStore>();
+    for (size_t i = 0; i < metrics::MetricStore::kMaxRetired + 5; ++i)
+        store->deployment("deployment=\"d" + std::to_string(i) + "\"", "", false)->race_wins.inc();
+    store->prune();
+    size_t kept = 0;
+    for (size_t i = 0; i < metrics::MetricStore::kMaxRetired + 5; ++i)
+        kept += store->deployment("deployment=\"d" + std::to_string(i) + "\"", "", false)->race_wins.value();
+    EXPECT_EQ(kept, metrics::MetricStore::kMaxRetired) << "the five longest unused were dropped";
 }

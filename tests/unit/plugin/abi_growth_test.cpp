@@ -105,6 +105,16 @@ TEST_F(AbiGrowth, StateHandoverMovesTheOldInstancesStateToTheNewOne) {
     EXPECT_NE(other->adopt_state_from(*other).find("has no tg_plugin_adopt_state"), std::string::npos);
 }
 
+// Every generation has its own Registry: the library an unchanged file maps to
+// is still the same one, so the handover happens.
+TEST_F(AbiGrowth, HandoverAcrossRegistriesOfTheSameFile) {
+    sdk::testing::FakeHost host;
+    plugin::Registry next_generation{{TAILGATE_TEST_PLUGIN_DIR}};
+    auto old_inst = registry.create("test-reverse", host.api(), {});
+    auto new_inst = next_generation.create("test-reverse", host.api(), {});
+    EXPECT_EQ(new_inst->adopt_state_from(*old_inst), "");
+}
+
 TEST_F(AbiGrowth, RouterHandsEachInstanceItsPredecessorsState) {
     auto before = make("[{name: test-reverse, args: {echo: true}}, v1-compat]");
     for (int i = 0; i < 2; ++i) ASSERT_TRUE(std::holds_alternative<router::RoutedPlan>(before->route(req())));

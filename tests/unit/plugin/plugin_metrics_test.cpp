@@ -64,5 +64,45 @@ TEST(PluginMetrics, UnboundedOrLateRegistrationsAreRefused) {
     EXPECT_EQ(add(sealed, TG_METRIC_COUNTER, "late"), -1) << "after create()";
 }
 
+// A reload's instance registers the same metrics again: with the same store it
+// gets the same series, so its counters continue; another shape starts anew.
+TEST(PluginMetrics, TheNextInstanceContinuesTheSameSeries) {
+    auto store = std::make_shared<PluginMetrics::Store>();
+    auto old_gen = std::make_unique<PluginMetrics>("hedge", store);
+    const int32_t c = add(*old_gen, TG_METRIC_COUNTER, "hedges", "group", {"a", "b"});
+    const int32_t g = add(*old_gen, TG_METRIC_GAUGE, "level");
+    old_gen->seal();
+    old_gen->update(c, 1, 4);
+    old_gen->update(g, 0, 3);
+
+    PluginMetrics next_gen("hedge", store);
+    const int32_t c2 = add(next_gen, TG_METRIC_COUNTER, "hedges", "group", {"a", "b"});
+    const int32_t g2 = add(next_gen, TG_METRIC_GAUGE, "level", "kind", {"x"});  // another shape
+    next_gen.seal();
+    old_gen->update(c, 1, 1);  // the old instance's last requests count into the same series
+    old_gen.reset();
+    next_gen.update(c2, 1, 2);
+    std::string out;
+    next_gen.render(out);
+    EXPECT_NE(out.find("tailgate_plugin_hedge_hedges_total{group=\"b\"} 7\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("tailgate_plugin_hedge_level{kind=\"x\"} 0\n"), std::string::npos) << out;
+    (void)g2;
+
+    PluginMetrics unrelated("hedge");  // a store of its own: nothing carried
+    const int32_t c3 = add(unrelated, TG_METRIC_COUNTER, "hedges", "group", {"a", "b"});
+    unrelated.seal();
+    out.clear();
+    unrelated.render(out);
+    EXPECT_NE(out.find("tailgate_plugin_hedge_hedges_total{group=\"b\"} 0\n"), std::string::npos) << out;
+    (void)c3;
+}
+
+TEST(PluginMetrics, FailuresAreCountedByStrategyName) {
+    PluginMetrics::Store store;
+    store.failures("latency")->fetch_add(2);
+    EXPECT_EQ(store.failures("latency")->load(), 2u);
+    EXPECT_EQ(store.failures("health")->load(), 0u);
+}
+
 }  // namespace
 }  // namespace tailgate::plugin

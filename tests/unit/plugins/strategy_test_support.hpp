@@ -56,9 +56,26 @@ protected:
         return "";
     }
 
+    // The instance a reload builds: same strategy, the next configuration's
+    // deployments (`next`, on `next_host`), handed `previous`'s state as the
+    // host does (tg_plugin_adopt_state). `why` gets the refusal, "" on success.
+    InstancePtr reload(Instance& previous, Args args = {}, std::string* why = nullptr) {
+        next_host.set_deployments(next.pointers());
+        next_host.set_now(now_of(host));
+        InstancePtr inst = reg.create(strategy_, next_host.api(), args);
+        const std::string refusal = inst->adopt_state_from(previous);
+        if (why) *why = refusal;
+        else EXPECT_EQ(refusal, "");
+        return inst;
+    }
+    static int64_t now_of(const sdk::testing::FakeHost& h) { return h.api()->now_ms(h.api()->host); }
+
     Registry reg;
     sdk::testing::FakeHost host;
     sdk::testing::Deployments d;
+    // The next configuration (reload tests): other deployments, other indices.
+    sdk::testing::FakeHost next_host;
+    sdk::testing::Deployments next;
 
 private:
     std::string strategy_;

@@ -119,6 +119,20 @@ TEST_F(CostTest, ExpectationFollowsObservedUsageOfTheGroup) {
     EXPECT_EQ(route(*inst), (Ids{"cheap-out", "cheap-in", "elsewhere"}));
 }
 
+// A reload keeps what the group's usage taught (by group name): the next
+// instance orders as the previous one did, not by the defaults.
+TEST_F(CostTest, LearnedUsageCarriesAcrossAReload) {
+    priced("cheap-in", 1e-6, 10e-6);
+    priced("cheap-out", 5e-6, 1e-6);
+    auto old = make();
+    for (int i = 0; i < 10; ++i) usage(*old, 0, 100, 2000);
+    ASSERT_EQ(route(*old), (Ids{"cheap-out", "cheap-in"}));
+    auto fresh = make();
+    EXPECT_EQ(route(*fresh), (Ids{"cheap-in", "cheap-out"})) << "a fresh instance knows only the defaults";
+    ASSERT_EQ(fresh->adopt_state_from(*old), "");
+    EXPECT_EQ(route(*fresh), (Ids{"cheap-out", "cheap-in"}));
+}
+
 TEST_F(CostTest, RunningAverageMovesGradually) {
     priced("cheap-in", 1e-6, 10e-6);
     priced("cheap-out", 5e-6, 1e-6);

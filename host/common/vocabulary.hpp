@@ -12,8 +12,9 @@
 
 namespace tailgate {
 
-// The OpenAI-compatible API a client request came in on.
-enum class Endpoint : uint8_t { Chat, Completions, Embeddings };
+// The API a client request came in on: OpenAI's chat, completions and
+// embeddings, Anthropic's Messages (POST /v1/messages).
+enum class Endpoint : uint8_t { Chat, Completions, Embeddings, Messages };
 
 // How an attempt of a plan is launched (the executor's rules, executor.hpp).
 enum class Launch : uint8_t {

@@ -6,6 +6,7 @@
 // fields, spliced once per attempt; a translating codec reads the spans it needs.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,7 +14,13 @@
 
 namespace tailgate::providers {
 
+enum class Wire : uint8_t;  // codec.hpp
+
 struct ParsedBody {
+    // The wire format of `members`: the client surface's. Value-initialised:
+    // Wire::OpenAI. A codec of the same wire forwards the members; another one
+    // translates them (see surfaces/surface.hpp, Surface::to_chat).
+    Wire wire{};
     std::string model;          // as sent (may be a comma list)
     bool stream = false;
     bool fastest_response = false;
@@ -36,6 +43,11 @@ struct ParsedBody {
         size_t begin = 0, end = 0;
     };
     std::vector<Span> spans;
+
+    // A member's value as JSON text (`members` holds `"key":value`).
+    std::string_view value_of(const Span& span) const;
+    // The first member named `key`; null when absent.
+    const Span* find(std::string_view key) const;
 
     // The OpenAI-wire upstream body for one deployment; top-level fields named in
     // `drop` are left out (LiteLLM's drop_params / additional_drop_params).

@@ -21,7 +21,13 @@ UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Con
         deployments_.push_back(a.deployment);
         const std::string_view capture = a.group < captures.size() ? std::string_view(captures[a.group]) : body_->model;
         models_.push_back(config::upstream_model(cfg_.deployments[a.deployment], capture));
+        if (!chat_ && config::codec_of(cfg_.deployments[a.deployment].upstream).wire() != body_->wire)
+            chat_ = surface_.to_chat(*body_);  // once, on the pool thread, and only when a deployment needs it
     }
+}
+
+const ParsedBody& UpstreamTransport::body_for(const providers::Codec& codec) const {
+    return codec.wire() == body_->wire || !chat_ ? *body_ : *chat_;
 }
 
 const char* UpstreamTransport::path_for(Endpoint e) {
@@ -57,7 +63,8 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
 
 upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstream::Handler> handler) {
     const auto& d = cfg_.deployments[deployments_[index]];
-    upstream::Request req = build(d, cfg_.router, endpoint_, stream_, *body_, models_[index], timeouts_);
+    upstream::Request req = build(d, cfg_.router, endpoint_, stream_, body_for(config::codec_of(d.upstream)),
+                                  models_[index], timeouts_);
     req.headers.insert(req.headers.end(), forwarded_.begin(), forwarded_.end());
     return client_.start(std::move(req), std::move(handler));
 }

@@ -43,9 +43,14 @@ public:
                                    const RequestTimeouts& t);
 
 private:
+    // The request an attempt's codec reads: the client's own when the codec speaks
+    // its wire, else the chat form.
+    const ParsedBody& body_for(const providers::Codec& codec) const;
+
     upstream::Client& client_;
     const config::Config& cfg_;
     std::shared_ptr<const ParsedBody> body_;
+    std::shared_ptr<const ParsedBody> chat_;  // body_ as chat, when an attempt needs it (Surface::to_chat)
     std::vector<uint32_t> deployments_;
     std::vector<std::string> models_;  // per attempt: the model name sent upstream
     std::vector<std::pair<std::string, std::string>> forwarded_;

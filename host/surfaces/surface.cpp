@@ -1,5 +1,6 @@
 #include "surfaces/surface.hpp"
 
+#include "surfaces/anthropic/messages.hpp"
 #include "surfaces/openai/surfaces.hpp"
 
 namespace tailgate::surfaces {
@@ -8,9 +9,11 @@ const Surface& surface_for(Endpoint op) {
     static const openai::Chat chat;
     static const openai::Completions completions;
     static const openai::Embeddings embeddings;
+    static const anthropic::Messages messages;
     switch (op) {
         case Endpoint::Completions: return completions;
         case Endpoint::Embeddings: return embeddings;
+        case Endpoint::Messages: return messages;
         default: return chat;
     }
 }

@@ -7,12 +7,18 @@
 //
 // A new surface (OpenAI Responses, Anthropic Messages) is a directory
 // surfaces/<name>/ with a Surface subclass and a case in surface_for().
+//
+// The internal request is OpenAI chat: a surface of another wire keeps the
+// client's members (ParsedBody::wire) for codecs that speak that wire, and
+// translates them to chat (to_chat) for every other codec, once per request and
+// only when its plan has such an attempt.
 #pragma once
 
 #include "common/api_error.hpp"
 #include "providers/codec.hpp"
 #include "providers/request.hpp"
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -31,6 +37,17 @@ public:
     virtual providers::EventSinkPtr renderer(bool stream) const = 0;
     // A failure after the commit point, as the client's stream reports it.
     virtual void stream_error(const ApiError& e, std::string& out) const = 0;
+    // An error answer as the client's SDK reads it: its status and JSON body.
+    virtual int error_status(const ApiError& e) const { return e.status; }
+    virtual std::string error_body(const ApiError& e) const { return e.body(); }
+    // The request as OpenAI chat, for the attempts whose codec speaks another
+    // wire than the client's (OpenAI's forwards it, the others translate from
+    // chat). Never fails: what chat cannot say is left out (each surface says
+    // what). Surfaces of the OpenAI wire return null: their request is chat.
+    virtual std::shared_ptr<const providers::ParsedBody> to_chat(const providers::ParsedBody& request) const {
+        (void)request;
+        return nullptr;
+    }
 };
 
 // The surface for an operation (shared, stateless instances).

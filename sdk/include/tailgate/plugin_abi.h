@@ -138,7 +138,8 @@ typedef struct tg_deployment_stats {
 typedef enum tg_endpoint {
     TG_ENDPOINT_CHAT = 0,
     TG_ENDPOINT_COMPLETIONS = 1,
-    TG_ENDPOINT_EMBEDDINGS = 2
+    TG_ENDPOINT_EMBEDDINGS = 2,
+    TG_ENDPOINT_MESSAGES = 3 /* Anthropic's Messages API (POST /v1/messages) */
 } tg_endpoint;
 
 /* tg_request.flags */

@@ -47,9 +47,9 @@ def start(argv: list[str], log: Path) -> tuple[subprocess.Popen, int]:
     return p, int(m.group(1))
 
 
-def first_content(resp: httpx.Response) -> bool:
+def first_content(lines) -> bool:
     """Reads SSE lines until the first content event; True if one came."""
-    for line in resp.iter_lines():
+    for line in lines:
         if not line.startswith("data: "):
             continue
         data = line[6:]
@@ -118,10 +118,11 @@ def main() -> int:
                 with client.stream("POST", url, json=body, headers=headers) as r:
                     if r.status_code != 200:
                         sys.exit(f"{name}: HTTP {r.status_code}: {r.read()[:300]!r}")
-                    if not first_content(r):
+                    lines = r.iter_lines()
+                    if not first_content(lines):
                         sys.exit(f"{name}: no content event")
                     ttft = (time.perf_counter() - t0) * 1000
-                    for _ in r.iter_bytes():
+                    for _ in lines:  # the rest of the stream
                         pass
                 return ttft
 

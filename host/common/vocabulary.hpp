@@ -12,9 +12,15 @@
 
 namespace tailgate {
 
-// The API a client request came in on: OpenAI's chat, completions and
-// embeddings, Anthropic's Messages (POST /v1/messages).
-enum class Endpoint : uint8_t { Chat, Completions, Embeddings, Messages };
+// The API a client request came in on.
+// Append only: plugins see these values through tg_endpoint (plugin/abi_convert.cpp).
+enum class Endpoint : uint8_t {
+    Chat,
+    Completions,
+    Embeddings,
+    Responses,  // OpenAI's Responses API (/v1/responses)
+    Messages,   // Anthropic's Messages API (/v1/messages)
+};
 
 // How an attempt of a plan is launched (the executor's rules, executor.hpp).
 enum class Launch : uint8_t {

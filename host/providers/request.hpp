@@ -6,7 +6,7 @@
 // fields, spliced once per attempt; a translating codec reads the spans it needs.
 #pragma once
 
-#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,13 +14,13 @@
 
 namespace tailgate::providers {
 
-enum class Wire : uint8_t;  // codec.hpp
+// What a surface keeps of a request beyond the forwarded members, for its own
+// renderer (e.g. the Responses API's echoed fields and the response id).
+struct SurfaceContext {
+    virtual ~SurfaceContext() = default;
+};
 
 struct ParsedBody {
-    // The wire format of `members`: the client surface's. Value-initialised:
-    // Wire::OpenAI. A codec of the same wire forwards the members; another one
-    // translates them (see surfaces/surface.hpp, Surface::to_chat).
-    Wire wire{};
     std::string model;          // as sent (may be a comma list)
     bool stream = false;
     bool fastest_response = false;
@@ -48,6 +48,15 @@ struct ParsedBody {
     std::string_view value_of(const Span& span) const;
     // The first member named `key`; null when absent.
     const Span* find(std::string_view key) const;
+
+    // Surfaces other than chat also give the request as a chat completions body,
+    // sent to deployments that do not speak their wire (Codec::wire_for): here,
+    // made at parse time (Responses), or on demand by Surface::to_chat (Messages,
+    // only for a plan with such a deployment). Null when there is none, with the
+    // reason in `as_chat_error` when the request cannot be put that way.
+    std::shared_ptr<const ParsedBody> as_chat;
+    std::string as_chat_error;
+    std::shared_ptr<const SurfaceContext> context;  // the surface's own; may be null
 
     // The OpenAI-wire upstream body for one deployment; top-level fields named in
     // `drop` are left out (LiteLLM's drop_params / additional_drop_params).

@@ -21,13 +21,9 @@ UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Con
         deployments_.push_back(a.deployment);
         const std::string_view capture = a.group < captures.size() ? std::string_view(captures[a.group]) : body_->model;
         models_.push_back(config::upstream_model(cfg_.deployments[a.deployment], capture));
-        if (!chat_ && config::codec_of(cfg_.deployments[a.deployment].upstream).wire() != body_->wire)
+        if (!chat_ && !surfaces::native(surface_, config::codec_of(cfg_.deployments[a.deployment].upstream)))
             chat_ = surface_.to_chat(*body_);  // once, on the pool thread, and only when a deployment needs it
     }
-}
-
-const ParsedBody& UpstreamTransport::body_for(const providers::Codec& codec) const {
-    return codec.wire() == body_->wire || !chat_ ? *body_ : *chat_;
 }
 
 const char* UpstreamTransport::path_for(Endpoint e) {
@@ -61,10 +57,15 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
     return req;
 }
 
+UpstreamTransport::Sent UpstreamTransport::sent(const providers::Codec& codec) const {
+    if (chat_ && !surfaces::native(surface_, codec)) return {Endpoint::Chat, *chat_};
+    return {endpoint_, *body_};
+}
+
 upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstream::Handler> handler) {
     const auto& d = cfg_.deployments[deployments_[index]];
-    upstream::Request req = build(d, cfg_.router, endpoint_, stream_, body_for(config::codec_of(d.upstream)),
-                                  models_[index], timeouts_);
+    const Sent s = sent(codec(index));
+    upstream::Request req = build(d, cfg_.router, s.op, stream_, s.body, models_[index], timeouts_);
     req.headers.insert(req.headers.end(), forwarded_.begin(), forwarded_.end());
     return client_.start(std::move(req), std::move(handler));
 }
@@ -75,7 +76,7 @@ const providers::Codec& UpstreamTransport::codec(uint32_t index) const {
 
 providers::ResponseDecoderPtr UpstreamTransport::decoder(uint32_t index) const {
     const providers::Codec& c = codec(index);
-    return c.decoder(surfaces::sink_for(surface_, c, stream_));
+    return c.decoder(sent(c).op, surfaces::sink_for(surface_, c, *body_, stream_));
 }
 
 }  // namespace tailgate::server

@@ -43,9 +43,13 @@ public:
                                    const RequestTimeouts& t);
 
 private:
-    // The request an attempt's codec reads: the client's own when the codec speaks
-    // its wire, else the chat form.
-    const ParsedBody& body_for(const providers::Codec& codec) const;
+    // What attempt `index` sends: the client's operation and body, or their chat
+    // form when its deployment does not speak the surface's wire (Surface::to_chat).
+    struct Sent {
+        Endpoint op;
+        const ParsedBody& body;
+    };
+    Sent sent(const providers::Codec& codec) const;
 
     upstream::Client& client_;
     const config::Config& cfg_;

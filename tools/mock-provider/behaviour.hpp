@@ -75,7 +75,7 @@ struct Plan {
 
 Plan sample_plan(const Settings& s, std::mt19937_64& rng);
 
-enum class Endpoint { chat, completions, embeddings, models, model, messages, unknown };
+enum class Endpoint { chat, completions, embeddings, models, model, responses, messages, unknown };
 
 struct Route {
   Endpoint endpoint = Endpoint::unknown;

@@ -1,4 +1,5 @@
 #include "server.hpp"
+#include "responses.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -295,7 +296,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     } else if (s.stall_mid_stream_after >= 0) {
       ex.fault = Fault::stall;
       ex.fault_at = static_cast<std::size_t>(s.stall_mid_stream_after);
-    } else if (s.error_event_after >= 0 && ex.reply.stream) {
+    } else if (s.error_event_after >= 0 && ex.reply.stream && !ex.reply.error_event.empty()) {
       ex.fault = Fault::error_event;
       ex.fault_at = static_cast<std::size_t>(s.error_event_after);
     }
@@ -341,7 +342,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return true;
     }
     if (g == "no_done") {
-      if (ex.reply.stream) std::erase(ex.reply.tail, ex.reply.end_event);
+      if (ex.reply.stream)
+        std::erase_if(ex.reply.tail, [&](const std::string& e) { return e == ex.reply.end_event || is_responses_end(e); });
       return false;  // non-stream: answered normally
     }
     if (!ex.reply.stream) {

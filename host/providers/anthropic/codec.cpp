@@ -66,8 +66,9 @@ void Codec::build(const CallSpec& call, upstream::Request& out) const {
     if (!t.api_key.empty()) out.headers.emplace_back("x-api-key", std::string(t.api_key));
     out.headers.emplace_back("anthropic-version", t.api_version.empty() ? kDefaultVersion : t.api_version);
     if (call.stream) out.headers.emplace_back("Accept", "text/event-stream");
-    out.body = call.request.wire == Wire::Anthropic ? call.request.body_for(call.model, call.dropped)
-                                                    : messages_body(call.request, call.model, call.stream, call.dropped);
+    // A Messages client's body as it came; any other operation arrives as chat (UpstreamTransport::sent).
+    out.body = call.op == Endpoint::Messages ? call.request.body_for(call.model, call.dropped)
+                                             : messages_body(call.request, call.model, call.stream, call.dropped);
 }
 
 UpstreamError Codec::decode_error(const upstream::ResponseHead& head, std::string_view body) const {

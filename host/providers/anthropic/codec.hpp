@@ -1,9 +1,9 @@
 // Anthropic's Messages API (`anthropic/` in the config): POST <base>/messages
 // with `x-api-key` and `anthropic-version` headers.
 //
-// A request that came in as Messages (ParsedBody::wire == Anthropic) is
-// forwarded as it is, `model` rewritten; a chat (or legacy completions) request
-// is translated (chat_to_messages.cpp). Responses are read by a decoder of the
+// A request that came in as Messages is forwarded as it is, `model` rewritten;
+// a chat (or legacy completions) request is translated (chat_to_messages.cpp),
+// and so is any other surface's, in its chat form (ParsedBody::as_chat). Responses are read by a decoder of the
 // Messages event stream (decoder.cpp): it finds the commit point (the first
 // content_block_delta), the end (message_stop), usage and error events, and,
 // for a client of another wire, hands on normalized Events to its renderer.

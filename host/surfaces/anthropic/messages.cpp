@@ -28,7 +28,6 @@ std::variant<providers::ParsedBody, ApiError> Messages::parse(std::string_view b
     auto parsed = openai::parse_members(body, openai::BodyRules{"messages", true, true});
     auto* p = std::get_if<providers::ParsedBody>(&parsed);
     if (!p) return parsed;
-    p->wire = providers::Wire::Anthropic;
     if (auto e = check_max_tokens(*p)) return *e;
     return parsed;
 }

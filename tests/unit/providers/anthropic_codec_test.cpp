@@ -54,10 +54,10 @@ std::string canonical_of(const rapidjson::Value& v) {
     return ::testing::AssertionFailure() << "\n got: " << canonical(got) << "\nwant: " << canonical(want);
 }
 
-upstream::Request build(const ParsedBody& body, bool stream, Target t = {true, "api.anthropic.com", "443", "/v1",
-                                                                          "", "sk-ant-secret", true}) {
+upstream::Request build(const ParsedBody& body, bool stream, Endpoint op = Endpoint::Chat,
+                        Target t = {true, "api.anthropic.com", "443", "/v1", "", "sk-ant-secret", true}) {
     upstream::Request req;
-    anthropic::codec().build(CallSpec{t, Endpoint::Chat, stream, "claude-x", body, kNone}, req);
+    anthropic::codec().build(CallSpec{t, op, stream, "claude-x", body, kNone}, req);
     return req;
 }
 
@@ -119,7 +119,7 @@ TEST(AnthropicCodec, ResolveAcceptsTheOriginV1OrTheFullPath) {
 }
 
 TEST(AnthropicCodec, BuildsMessagesRequestWithApiKeyAndVersionHeaders) {
-    const auto req = build(chat(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})"), true,
+    const auto req = build(chat(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})"), true, Endpoint::Chat,
                            {true, "api.anthropic.com", "443", "/v1", "2023-06-01", "sk-ant-secret", true});
     EXPECT_EQ(req.origin.host, "api.anthropic.com");
     EXPECT_EQ(req.target, "/v1/messages");
@@ -136,7 +136,7 @@ TEST(AnthropicCodec, AMessagesRequestIsForwardedAsItCameWithTheModelRewritten) {
                       .parse(R"({"model":"group","max_tokens":9,"messages":[{"role":"user","content":"x"}],)"
                              R"("metadata":{"user_id":"u"},"fallbacks":["b"],"top_k":3})");
     ASSERT_TRUE(std::holds_alternative<ParsedBody>(parsed));
-    const auto req = build(std::get<ParsedBody>(parsed), false);
+    const auto req = build(std::get<ParsedBody>(parsed), false, Endpoint::Messages);
     EXPECT_EQ(req.body, R"({"model":"claude-x","max_tokens":9,"messages":[{"role":"user","content":"x"}],)"
                         R"("metadata":{"user_id":"u"},"top_k":3})")
         << "byte for byte, the gateway's fields left out";

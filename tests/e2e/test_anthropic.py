@@ -432,3 +432,58 @@ def test_race_is_decided_by_first_content_not_message_start(race, surface):
         assert text == mock_words(winner, 3), (surface, winner, text)
         assert elapsed < 0.4, ("the slower deployment did not hold the answer up", elapsed)
         _assert_loser_cancelled(m[winner], m[loser])
+
+
+# ---- OpenAI's Responses API against an anthropic/ deployment ------------------
+
+def test_responses_to_anthropic(env):
+    gw, claude, _ = env
+    c = oai(gw)
+    r = c.responses.create(model="claude", input="hello there", instructions="Be brief.")
+    assert r.status == "completed" and r.output_text == mock_words("claude", CHUNKS)
+    sent = json.loads(last_request(claude)["body"])
+    assert sent["system"] == "Be brief." and sent["messages"] == HI and sent["model"] == "claude-x"
+
+    events = list(c.responses.create(model="claude", input="hello there", stream=True))
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == mock_words("claude", CHUNKS)
+    assert events[-1].type == "response.completed"
+
+    tools = [{"type": "function", "name": "get_weather", "parameters": WEATHER["input_schema"]}]
+    first = c.responses.create(model="claude", input="weather?", tools=tools)
+    call = [o for o in first.output if o.type == "function_call"][0]
+    assert json.loads(call.arguments) == {"mock": "claude"}
+    follow = c.responses.create(model="claude", tools=tools, input=[
+        {"role": "user", "content": "weather?"},
+        {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+        {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
+    assert follow.output_text == mock_words("claude", CHUNKS), "the mock matched the tool_result to its tool_use"
+
+
+# ---- health and metrics across the wires ------------------------------------
+
+def test_overloaded_anthropic_deployment_is_cooled_down_and_counted(stack):
+    """[health, cost] with the Anthropic deployment cheaper, so first while routable: its 529s
+    are retried on the OpenAI one, and once past allowed_fails it is cooled down and skipped."""
+    claude = stack.mock("claude", *FAST, "--api-key", ANT_KEY, "--fail-rate", "1", "--fail-status", "529")
+    gpt = stack.mock("gpt", *FAST)
+    gw = stack.gateway(make_config([
+        deployment("g", claude, model="anthropic/c", api_base=claude.url, api_key=ANT_KEY,
+                   model_info={"id": "claude-g"}, input_cost_per_token=1e-7, output_cost_per_token=1e-7),
+        deployment("g", gpt, model="openai/g", model_info={"id": "gpt-g"},
+                   input_cost_per_token=1e-5, output_cost_per_token=1e-5),
+    ], router_settings={"strategies": ["health", "cost"], "num_retries": 1, "allowed_fails": 2,
+                        "cooldown_time": 30}, general_settings={"master_key": KEY}))
+    attempts = []
+    for i in range(6):  # sequential: every outcome is seen before the next route
+        raw = ant(gw).messages.with_raw_response.create(model="g", max_tokens=10, messages=HI, stream=bool(i % 2))
+        msg = raw.parse()
+        text = ("".join(e.delta.text for e in msg if e.type == "content_block_delta") if i % 2
+                else msg.content[0].text)
+        assert text == mock_words("gpt", CHUNKS)
+        attempts.append(int(raw.headers["x-tailgate-attempts"]))
+    assert attempts == [2, 2, 2, 1, 1, 1], attempts
+    assert claude.received() == 3
+    metrics = gw.http.get("/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
+    assert 'tailgate_cooldowns_total{deployment="claude-g"} 1' in metrics
+    assert 'tailgate_attempt_failures_total{deployment="claude-g",error_class="server"} 3' in metrics
+    assert 'tailgate_tokens_total{deployment="gpt-g",direction="out"} 24' in metrics

@@ -10,9 +10,11 @@ namespace {
 
 // What the real API accepts at the top level; anything else is a 400 there too,
 // which is how the gateway's translation is held to the API.
-constexpr std::string_view kFields[] = {"model",       "messages", "max_tokens", "system",   "stop_sequences",
-                                        "stream",      "temperature", "top_p",   "top_k",    "tools",
-                                        "tool_choice", "metadata", "thinking",   "service_tier"};
+constexpr std::string_view kFields[] = {
+    "model",       "messages",     "max_tokens",    "system",      "stop_sequences", "stream",
+    "temperature", "top_p",        "top_k",         "tools",       "tool_choice",    "metadata",
+    "thinking",    "service_tier", "output_config", "cache_control", "container",    "inference_geo",
+    "speed",       "context_management"};
 constexpr std::string_view kBlocks[] = {"text",     "image",           "document",      "tool_use", "tool_result",
                                         "thinking", "redacted_thinking", "search_result"};
 

@@ -23,10 +23,10 @@ using Value = rapidjson::Value;
 
 // The chat members the translation reads.
 struct Chat {
-    rapidjson::Document messages, prompt, tools, tool_choice, stop, thinking;  // null when absent
+    rapidjson::Document messages, prompt, tools, tool_choice, stop, thinking, response_format;  // null when absent
     std::string_view max_tokens, max_completion_tokens, temperature, top_p, top_k;  // JSON numbers, verbatim
     std::optional<bool> parallel_tool_calls;
-    std::string user;
+    std::string user, reasoning_effort;
 };
 
 void parse_into(rapidjson::Document& d, std::string_view json) {
@@ -40,6 +40,12 @@ std::string_view number_or_empty(std::string_view json) {
                                                                                                   : std::string_view();
 }
 
+std::string string_value(std::string_view json) {
+    rapidjson::Document d;
+    parse_into(d, json);
+    return d.IsString() ? std::string(d.GetString(), d.GetStringLength()) : std::string();
+}
+
 struct MemberReader {
     std::string_view key;
     void (*read)(std::string_view json, Chat& c);
@@ -51,6 +57,7 @@ constexpr MemberReader kReaders[] = {
     {"tool_choice", [](std::string_view v, Chat& c) { parse_into(c.tool_choice, v); }},
     {"stop", [](std::string_view v, Chat& c) { parse_into(c.stop, v); }},
     {"thinking", [](std::string_view v, Chat& c) { parse_into(c.thinking, v); }},
+    {"response_format", [](std::string_view v, Chat& c) { parse_into(c.response_format, v); }},
     {"max_tokens", [](std::string_view v, Chat& c) { c.max_tokens = number_or_empty(v); }},
     {"max_completion_tokens", [](std::string_view v, Chat& c) { c.max_completion_tokens = number_or_empty(v); }},
     {"temperature", [](std::string_view v, Chat& c) { c.temperature = number_or_empty(v); }},
@@ -60,12 +67,8 @@ constexpr MemberReader kReaders[] = {
      [](std::string_view v, Chat& c) {
          if (v == "true" || v == "false") c.parallel_tool_calls = v == "true";
      }},
-    {"user",
-     [](std::string_view v, Chat& c) {
-         rapidjson::Document d;
-         parse_into(d, v);
-         if (d.IsString()) c.user.assign(d.GetString(), d.GetStringLength());
-     }},
+    {"user", [](std::string_view v, Chat& c) { c.user = string_value(v); }},
+    {"reasoning_effort", [](std::string_view v, Chat& c) { c.reasoning_effort = string_value(v); }},
 };
 
 Chat read_chat(const ParsedBody& body, const std::vector<std::string>& dropped) {
@@ -379,6 +382,37 @@ void tools(Writer& w, const Chat& c) {
     tool_choice(w, c);
 }
 
+// response_format and reasoning_effort as Messages' output_config (format, effort).
+void output_config(Writer& w, const Chat& c) {
+    const std::string_view format = str(c.response_format, "type");
+    const Value* spec = member(c.response_format, "json_schema");
+    const Value* schema = spec ? member(*spec, "schema") : nullptr;
+    const bool json = (format == "json_schema" && schema) || format == "json_object";
+    const std::string& e = c.reasoning_effort;
+    const std::string_view effort = e == "minimal" || e == "none" ? "low"
+                                    : e == "low" || e == "medium" || e == "high" || e == "xhigh"
+                                        ? std::string_view(e)
+                                        : std::string_view();
+    if (!json && effort.empty()) return;
+    key(w, "output_config");
+    w.StartObject();
+    if (!effort.empty()) {
+        key(w, "effort");
+        put(w, effort);
+    }
+    if (json) {
+        key(w, "format");
+        w.StartObject();
+        key(w, "type");
+        put(w, "json_schema");
+        key(w, "schema");
+        if (schema) schema->Accept(w);
+        else w.RawValue(R"({"type":"object"})", 17, rapidjson::kObjectType);
+        w.EndObject();
+    }
+    w.EndObject();
+}
+
 void stop_sequences(Writer& w, const Value& stop) {
     if (!stop.IsString() && !stop.IsArray()) return;
     key(w, "stop_sequences");
@@ -420,6 +454,7 @@ std::string messages_body(const ParsedBody& body, std::string_view model, bool s
         put(w, c.user);
         w.EndObject();
     }
+    output_config(w, c);
     if (c.thinking.IsObject()) {
         key(w, "thinking");
         c.thinking.Accept(w);

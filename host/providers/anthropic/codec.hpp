@@ -37,7 +37,8 @@ const providers::Codec& codec();
 
 // A chat (or completions: `prompt`) request as a Messages body for `model`.
 // Fields named in `dropped` are left out; fields Messages has no word for are
-// too (n, logprobs, penalties, response_format, ...).
+// too (n, logprobs, penalties, seed, ...). response_format (JSON schema or
+// object) and reasoning_effort become output_config's format and effort.
 std::string messages_body(const ParsedBody& chat, std::string_view model, bool stream,
                           const std::vector<std::string>& dropped);
 

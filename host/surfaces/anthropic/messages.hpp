@@ -28,7 +28,8 @@ public:
 // system -> a system message; tool_use blocks -> tool_calls; tool_result blocks
 // -> tool messages (ahead of the rest of their user turn); image and PDF
 // document blocks -> image_url / file parts; tools, tool_choice, stop_sequences,
-// metadata.user_id -> their chat names. Not carried: thinking (and thinking
+// metadata.user_id -> their chat names; output_config's format and effort ->
+// response_format and reasoning_effort. Not carried: thinking (and thinking
 // blocks), top_k, server tools, citations.
 providers::ParsedBody messages_to_chat(const providers::ParsedBody& messages);
 

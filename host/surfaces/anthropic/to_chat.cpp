@@ -20,7 +20,7 @@ using Value = rapidjson::Value;
 
 // The Messages members the translation reads.
 struct Request {
-    rapidjson::Document system, messages, tools, tool_choice, stop_sequences, metadata;  // null when absent
+    rapidjson::Document system, messages, tools, tool_choice, stop_sequences, metadata, output_config;  // or null
     std::string_view max_tokens, temperature, top_p;  // JSON numbers, verbatim
 };
 
@@ -45,6 +45,7 @@ constexpr MemberReader kReaders[] = {
     {"tool_choice", [](std::string_view v, Request& r) { parse_into(r.tool_choice, v); }},
     {"stop_sequences", [](std::string_view v, Request& r) { parse_into(r.stop_sequences, v); }},
     {"metadata", [](std::string_view v, Request& r) { parse_into(r.metadata, v); }},
+    {"output_config", [](std::string_view v, Request& r) { parse_into(r.output_config, v); }},
     {"max_tokens", [](std::string_view v, Request& r) { r.max_tokens = number_or_empty(v); }},
     {"temperature", [](std::string_view v, Request& r) { r.temperature = number_or_empty(v); }},
     {"top_p", [](std::string_view v, Request& r) { r.top_p = number_or_empty(v); }},
@@ -302,6 +303,30 @@ void tools(ChatMembers& out, const Request& r) {
         out.add("parallel_tool_calls", [](Writer& w) { w.Bool(false); });
 }
 
+// output_config's format (a JSON schema) and effort as response_format and reasoning_effort.
+void output_config(ChatMembers& out, const Request& r) {
+    const Value* format = member(r.output_config, "format");
+    if (const Value* schema = format ? member(*format, "schema") : nullptr; schema && str(*format, "type") == "json_schema")
+        out.add("response_format", [&](Writer& w) {
+            w.StartObject();
+            key(w, "type");
+            put(w, "json_schema");
+            key(w, "json_schema");
+            w.StartObject();
+            key(w, "name");
+            put(w, "output");
+            key(w, "schema");
+            schema->Accept(w);
+            w.EndObject();
+            w.EndObject();
+        });
+    const std::string_view effort = str(r.output_config, "effort");
+    if (effort == "low" || effort == "medium" || effort == "high")
+        out.add("reasoning_effort", [&](Writer& w) { put(w, effort); });
+    else if (effort == "xhigh" || effort == "max")
+        out.add("reasoning_effort", [](Writer& w) { put(w, "high"); });  // chat's highest
+}
+
 // Everything but the members: the gateway's reading of the request.
 ParsedBody without_members(const ParsedBody& b) {
     ParsedBody out;
@@ -336,6 +361,7 @@ ParsedBody messages_to_chat(const ParsedBody& in) {
     if (r.stop_sequences.IsArray() && !r.stop_sequences.Empty())
         out.add("stop", [&](Writer& w) { r.stop_sequences.Accept(w); });
     tools(out, r);
+    output_config(out, r);
     if (const std::string_view user = str(r.metadata, "user_id"); !user.empty())
         out.add("user", [&](Writer& w) { put(w, user); });
     if (in.stream) {

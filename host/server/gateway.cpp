@@ -76,13 +76,16 @@ bool Gateway::Impl::authorized(const frontend::Request& req, const config::Gener
     const auto& key = general.master_key;
     if (key.empty()) return true;
     const std::string presented = presented_key(req.header("Authorization"), req.has_header("x-litellm-api-key"),
-                                                req.header("x-litellm-api-key"), req.header("api-key"));
+                                                req.header("x-litellm-api-key"), req.header("api-key"),
+                                                req.header("x-api-key"));
     return constant_time_equal(presented, key.reveal());
 }
 
-void Gateway::Impl::refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group) {
+void Gateway::Impl::refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group,
+                           Endpoint api) {
     if (auto* prom = lv.prom()) prom->rejected(why);
-    send_error(req, rejection_error(why, group, lv.env.client_retry_after(lv.general().overload_retry_after_s)));
+    send_error(req, rejection_error(why, group, lv.env.client_retry_after(lv.general().overload_retry_after_s)),
+               surfaces::surface_for(api));
 }
 
 void Gateway::Impl::send_metrics(frontend::Request& req) const {
@@ -147,6 +150,7 @@ const EndpointRoute kRoutes[] = {
     {"POST", "/responses", Access::Key, &Impl::api, true, Endpoint::Responses},
     {"GET", "/responses/*", Access::Key, &Impl::response_get, true},  // {id} and {id}/input_items
     {"DELETE", "/responses/*", Access::Key, &Impl::response_delete, true},
+    {"POST", "/messages", Access::Key, &Impl::api, true, Endpoint::Messages},  // Anthropic's
     {"GET", "/models", Access::Key, &Impl::models, true},
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},
     // The control plane (host/control/admin_api.hpp).
@@ -213,7 +217,7 @@ void Gateway::Impl::handle(frontend::Request& req) {
             scope->error = "unauthorized";
         }
         req.discard_body();
-        send_error(req, ApiError::unauthorized("Invalid or missing API key"));
+        send_error(req, ApiError::unauthorized("Invalid or missing API key"), surfaces::surface_for(route->api));
         if (scope && !json_log) spdlog::info("{} POST {} 401 unauthorized", request_id, req.uri());
         return;
     }

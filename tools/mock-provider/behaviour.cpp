@@ -1,6 +1,7 @@
 #include "behaviour.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
@@ -9,6 +10,9 @@
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+
+#include "bedrock.hpp"
+#include "google.hpp"
 
 namespace tailgate::mock {
 namespace {
@@ -42,16 +46,6 @@ std::string_view str_member(const rapidjson::Value& obj, const char* name) {
   return {it->value.GetString(), it->value.GetStringLength()};
 }
 
-int count_words(std::string_view s) {
-  int n = 0;
-  bool in_word = false;
-  for (char c : s) {
-    bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
-    if (!space && !in_word) ++n;
-    in_word = !space;
-  }
-  return n;
-}
 
 // Words of a message content: a string or an array of {type, text} parts.
 int content_words(const rapidjson::Value& content) {
@@ -193,25 +187,8 @@ std::string usage_event(const Common& c, std::string_view object, int prompt, in
 
 const std::string kDone = "data: [DONE]\n\n";
 
-std::vector<std::string> words_of(const std::string& name, int chunks) {
-  std::vector<std::string> words;
-  for (int i = 0; i < chunks; ++i) words.push_back(name + "-" + std::to_string(i));
-  return words;
-}
 
-std::string join(const std::vector<std::string>& words) {
-  std::string out;
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    if (i) out += ' ';
-    out += words[i];
-  }
-  return out;
-}
 
-// Piece i of the streamed text: the word, with a separating space after the first.
-std::string piece(const std::vector<std::string>& words, std::size_t i) {
-  return i ? " " + words[i] : words[i];
-}
 
 // ---- chat completions -------------------------------------------------------
 
@@ -667,6 +644,37 @@ bool read_int(const rapidjson::Value& v, int& out) {
 
 }  // namespace
 
+int count_words(std::string_view s) {
+  int n = 0;
+  bool in_word = false;
+  for (char c : s) {
+    bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    if (!space && !in_word) ++n;
+    in_word = !space;
+  }
+  return n;
+}
+
+std::vector<std::string> words_of(const std::string& name, int chunks) {
+  std::vector<std::string> words;
+  for (int i = 0; i < chunks; ++i) words.push_back(name + "-" + std::to_string(i));
+  return words;
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (i) out += ' ';
+    out += words[i];
+  }
+  return out;
+}
+
+// Piece i of the streamed text: the word, with a separating space after the first.
+std::string piece(const std::vector<std::string>& words, std::size_t i) {
+  return i ? " " + words[i] : words[i];
+}
+
 bool parse_duration_ms(std::string_view text, double& out_ms) {
   std::string s(text);
   while (!s.empty() && s.back() == ' ') s.pop_back();
@@ -708,6 +716,13 @@ std::string settings_to_json(const Settings& s) {
     key(w, "garbage"); put(w, s.garbage);
     key(w, "garbage_after"); w.Int(s.garbage_after);
     key(w, "huge_body_mib"); w.Double(s.huge_body_mib);
+    key(w, "api_key"); put(w, s.api_key);
+    key(w, "error_event_after"); w.Int(s.error_event_after);
+    key(w, "aws_access_key_id"); put(w, s.aws_access_key_id);
+    key(w, "aws_secret_access_key"); put(w, s.aws_secret_access_key);
+    key(w, "aws_session_token"); put(w, s.aws_session_token);
+    key(w, "google_public_key"); put(w, s.google_public_key);
+    key(w, "token_ttl_s"); w.Double(s.token_ttl_s);
     key(w, "models");
     w.StartArray();
     for (const auto& m : s.models) put(w, m);
@@ -783,6 +798,13 @@ std::string merge_settings(Settings& s, const rapidjson::Value& patch) {
     }
     else if (k == "garbage_after") ok = read_int(v, n.garbage_after);
     else if (k == "huge_body_mib") ok = read_number(v, n.huge_body_mib, false);
+    else if (k == "api_key") ok = v.IsString() && (n.api_key = v.GetString(), true);
+    else if (k == "error_event_after") opt_int(n.error_event_after);
+    else if (k == "aws_access_key_id") ok = v.IsString() && (n.aws_access_key_id = v.GetString(), true);
+    else if (k == "aws_secret_access_key") ok = v.IsString() && (n.aws_secret_access_key = v.GetString(), true);
+    else if (k == "aws_session_token") ok = v.IsString() && (n.aws_session_token = v.GetString(), true);
+    else if (k == "google_public_key") ok = v.IsString() && (n.google_public_key = v.GetString(), true);
+    else if (k == "token_ttl_s") ok = read_number(v, n.token_ttl_s, false) && n.token_ttl_s >= 1;
     else if (k == "models" || k == "model_list") {
       std::vector<std::string> models;
       if (v.IsArray()) {
@@ -826,6 +848,15 @@ Plan sample_plan(const Settings& s, std::mt19937_64& rng) {
 
 Route route(std::string_view method, std::string_view path) {
   Route r;
+  if (method == "POST" && bedrock::match(path, r.model_id, r.stream)) {
+    r.endpoint = Endpoint::converse;
+    return r;
+  }
+  if (method == "POST" && google::is_token_path(path)) {
+    r.endpoint = Endpoint::token;
+    return r;
+  }
+  path = google::strip_vertex_prefix(path, r.vertex);
   constexpr std::string_view azure = "/openai/deployments/";
   if (starts_with(path, azure)) {
     std::string_view rest = path.substr(azure.size());
@@ -857,6 +888,8 @@ Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx
     rep.body = error_body(404, "unknown route");
     return rep;
   }
+  if (r.endpoint == Endpoint::converse) return bedrock::converse_reply(body, r.model_id, r.stream, ctx);
+  if (r.endpoint == Endpoint::token) return google::token_reply(ctx.settings, body);
   rapidjson::Document doc;
   doc.Parse(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject())
@@ -866,6 +899,18 @@ Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx
     case Endpoint::completions: return completion_reply(doc, r, ctx);
     default: return embeddings_reply(doc, r);
   }
+}
+
+Denial authorize(const Route& r, const Settings& s, std::string_view method, std::string_view target,
+                 const Headers& headers, std::string_view body) {
+  if (r.endpoint == Endpoint::converse) {
+    const std::string why = bedrock::check_auth(s, method, target, headers, body, std::chrono::system_clock::now());
+    if (!why.empty()) return {403, bedrock::error_body(403, why)};
+  } else if (r.vertex) {
+    const std::string why = google::check_token(s, headers);
+    if (!why.empty()) return {401, google::error_body(401, why)};
+  }
+  return {};
 }
 
 std::string error_body(int status, std::string_view message) {

@@ -101,7 +101,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
  private:
   using Request = http::request<http::string_body>;
-  enum class Fault { none, reset, stall, garbage };
+  enum class Fault { none, reset, stall, garbage, error_event };
 
   tcp::socket& raw() { return beast::get_lowest_layer(socket_); }
 
@@ -253,11 +253,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     ex.rec = rec;
 
     const Route r = route(req.method_string(), path);
+    if (const Denial d = authorize(r, s, req.method_string(), req.target(), rec->headers, req.body()); d.status) {
+      state_->begin(rec);  // a bad signature or token: refused at once, never faulted
+      return respond(d.status, d.body, Outcome::failed, false, "unauthorized");
+    }
     Reply reply = build_reply(r, req.body(), ReplyContext{s, state_->name(), rec->id});
     rec->model = reply.model;
     rec->stream = reply.stream;
-    if (reply.status != 200 || r.endpoint == Endpoint::models || r.endpoint == Endpoint::model) {
-      // Errors in the request and model listings: answered at once, no faults.
+    if (reply.status != 200 || r.endpoint == Endpoint::models || r.endpoint == Endpoint::model ||
+        r.endpoint == Endpoint::token) {
+      // Errors in the request, model listings and OAuth tokens: answered at once, no faults.
       state_->begin(rec);
       return respond(reply.status, std::move(reply.body),
                      reply.status == 200 ? Outcome::completed : Outcome::failed);
@@ -270,10 +275,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
     if (plan.reset_before) return abort_connection("reset_before");
     if (plan.fail) {
-      return at(ex.t0 + ms(s.fail_delay_ms), [this] {
+      return at(ex.t0 + ms(s.fail_delay_ms), [this, shape = reply.error_body] {
         const int status = ex_->settings->fail_status;
-        respond(status,
-                error_body(status, "mock injected " + std::to_string(status) + " (" + state_->name() + ")"),
+        respond(status, shape(status, "mock injected " + std::to_string(status) + " (" + state_->name() + ")"),
                 Outcome::failed, true, "fail_rate");
       });
     }
@@ -296,6 +300,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     } else if (s.stall_mid_stream_after >= 0) {
       ex.fault = Fault::stall;
       ex.fault_at = static_cast<std::size_t>(s.stall_mid_stream_after);
+    } else if (s.error_event_after >= 0 && ex.reply.stream && !ex.reply.error_event.empty()) {
+      ex.fault = Fault::error_event;
+      ex.fault_at = static_cast<std::size_t>(s.error_event_after);
     }
 
     if (!ex.reply.stream) {
@@ -339,7 +346,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return true;
     }
     if (g == "no_done") {
-      if (ex.reply.stream) std::erase(ex.reply.tail, std::string("data: [DONE]\n\n"));
+      if (ex.reply.stream) std::erase(ex.reply.tail, ex.reply.end_event);
       return false;  // non-stream: answered normally
     }
     if (!ex.reply.stream) {
@@ -387,7 +394,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     http::response<http::empty_body> res{http::status::ok, ex.version};
     set_common_headers(res);
     if (ex.reply.stream) {
-      res.set(http::field::content_type, "text/event-stream");
+      res.set(http::field::content_type, ex.reply.stream_content_type);
       res.chunked(ex.chunked);
     } else {
       res.set(http::field::content_type, "application/json");
@@ -424,6 +431,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     ex.fault = Fault::none;  // the rest of the stream follows normally
     write_out([this] { next_step(); });
+  }
+
+  // error_event_after: the API's error event in place of the next content chunk, then a clean end.
+  void send_error_event() {
+    out_.clear();
+    append_head();
+    append_event(ex_->reply.error_event);
+    if (ex_->chunked) out_ += "0\r\n\r\n";
+    write_out([this] {
+      finish(Outcome::failed, 200, "error_event");
+      end_exchange();
+    });
   }
 
   // Writes `bytes`, then closes the connection cleanly (FIN) mid-response.
@@ -531,7 +550,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     ex.headers_sent = true;
     http::response<http::empty_body> res{http::status::ok, ex.version};
     set_common_headers(res);
-    res.set(http::field::content_type, "text/event-stream");
+    res.set(http::field::content_type, ex.reply.stream_content_type);
     res.set(http::field::cache_control, "no-cache");
     if (ex.chunked) {
       res.chunked(true);
@@ -565,6 +584,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void apply_fault() {
     if (ex_->fault == Fault::garbage) return apply_garbage();
+    if (ex_->fault == Fault::error_event) return send_error_event();
     if (ex_->fault == Fault::reset) return abort_connection(ex_->reply.stream ? "reset_mid_stream" : "reset_mid_response");
     ex_->detail = ex_->reply.stream ? "stall_mid_stream" : "stall_mid_response";  // wait for the client to leave
   }

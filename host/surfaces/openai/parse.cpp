@@ -265,7 +265,7 @@ bool is_gateway_field(std::string_view key) {
     return false;
 }
 
-std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op) {
+std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op, std::string_view path_model) {
     if (body.empty()) return ApiError::bad_request("Request body is empty; expected a JSON object");
     rapidjson::MemoryStream ms(body.data(), body.size());
     Scanner scanner(ms, body);
@@ -295,6 +295,7 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op
         if (out.client_credential.empty() && is_client_credential_field(m.key)) out.client_credential = m.key;
         std::string_view value = body.substr(m.value_begin, m.end - m.value_begin);
         if (m.key == "model") {
+            if (!path_model.empty()) continue;  // Azure: the deployment in the path decides
             if (m.kind != Kind::String) return type_error(m, "a string");
             if (m.str.empty()) return ApiError::bad_request("'model' must not be empty", "model");
             out.model = m.str;
@@ -345,6 +346,10 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op
         if (!out.members.empty()) out.members += ',';
         out.spans.push_back(ParsedBody::Span{m.key, out.members.size(), out.members.size() + text.size()});
         out.members.append(text);
+    }
+    if (!path_model.empty()) {
+        out.model = path_model;
+        have_model = true;
     }
     if (!have_model) return ApiError::bad_request("Missing required parameter: 'model'", "model", "missing_required_parameter");
     if (!have_required)

@@ -20,6 +20,8 @@ bool is_gateway_field(std::string_view key);
 // credentials for one (LiteLLM's client-side credentials).
 bool is_client_credential_field(std::string_view key);
 
-std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op);
+// `path_model`: the model group named by the path (Azure's /openai/deployments/{group}/...);
+// it replaces any `model` in the body, which may then be absent.
+std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op, std::string_view path_model = {});
 
 }  // namespace tailgate::surfaces::openai

@@ -6,6 +6,7 @@ service account's public key, and refuses Vertex calls without a token it issued
 and that is still valid."""
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -35,8 +36,23 @@ def service_account(tmp_path, name, private_key, token_uri):
     return path
 
 
-def token_requests(mock):
-    return [r for r in mock.api_requests() if r["path"] == "/token"]
+def jwt_claims(token_request):
+    form = dict(kv.split("=", 1) for kv in token_request["body"].split("&"))
+    assert form["grant_type"] == "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
+    header, claims, _ = form["assertion"].split(".")
+    assert json.loads(base64.urlsafe_b64decode(header + "==")) == {"alg": "RS256", "typ": "JWT", "kid": "kid-1"}
+    return json.loads(base64.urlsafe_b64decode(claims + "=="))
+
+
+def last_auth(mock):
+    """The Authorization header of the last API call (token fetches run in the background)."""
+    return [r for r in mock.api_requests() if r["path"] != "/token"][-1]["headers"]["authorization"]
+
+
+def token_requests(mock, account="good"):
+    """The token fetches of one service account."""
+    return [r for r in mock.api_requests()
+            if r["path"] == "/token" and jwt_claims(r)["iss"] == f"{account}@proj.iam.gserviceaccount.com"]
 
 
 @pytest.fixture(scope="module")
@@ -108,28 +124,34 @@ def test_token_is_fetched_at_start_cached_and_refreshed_ahead_of_expiry(env):
     gw, m, private_key = env
     client = gw.client()
     # The config's publication started the fetch: the token exists before any request.
-    wait_for(lambda: token_requests(m), what="the first token fetch")
-    for r in token_requests(m):
-        form = dict(kv.split("=", 1) for kv in r["body"].split("&"))
-        assert form["grant_type"] == "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
-        header, claims, _ = form["assertion"].split(".")
-    # Tokens live 4 s here, so one is refreshed after about 2 s, by the background
-    # thread: requests in between never fetch, and every one carries a valid token
-    # (the mock would answer 401 otherwise).
+    first = wait_for(lambda: token_requests(m), what="the first token fetch")[0]
+    claims = jwt_claims(first)
+    assert claims["aud"] == m.url + "/token" and claims["exp"] - claims["iat"] == 3600
+    assert "cloud-platform" in claims["scope"]
+    # Tokens live 4 s here, so each is refreshed about 2 s after it was issued, by
+    # the background thread: requests never fetch, and every one carries a valid
+    # token (the mock answers 401 otherwise).
     seen_tokens = set()
     start_fetches = len(token_requests(m))
-    deadline = time.monotonic() + 10
-    while len(token_requests(m)) < start_fetches + 2 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 15
+    while len(seen_tokens) < 3 and time.monotonic() < deadline:
         r = client.chat.completions.create(model="flash", messages=USER_HI)
         assert r.choices[0].message.content == mock_words("gv", 3)
-        seen_tokens.add(m.api_requests()[-1]["headers"]["authorization"])
-        time.sleep(0.2)
-    assert len(token_requests(m)) >= start_fetches + 2, "the token was not refreshed ahead of its expiry"
-    assert len(seen_tokens) >= 2, "requests went on with the refreshed token"
-    # Deployments with the same service account share the cached token.
-    r = client.chat.completions.create(model="flash-inline", messages=USER_HI)
-    assert m.api_requests()[-1]["headers"]["authorization"] in seen_tokens | {
-        x["headers"]["authorization"] for x in m.api_requests()[-3:]}
+        seen_tokens.add(last_auth(m))
+        time.sleep(0.1)
+    assert len(seen_tokens) >= 3, f"the token was not refreshed ahead of its expiry: {seen_tokens}"
+    fetches = len(token_requests(m)) - start_fetches
+    assert fetches <= len(seen_tokens) + 1, "one fetch per token lifetime, not one per request"
+    # Deployments of the same service account share the cached token.
+    for _ in range(20):
+        n = len(token_requests(m))
+        client.chat.completions.create(model="flash", messages=USER_HI)
+        a = last_auth(m)
+        client.chat.completions.create(model="flash-inline", messages=USER_HI)
+        b = last_auth(m)
+        if len(token_requests(m)) == n:  # no refresh in between
+            break
+    assert a == b
     assert private_key.split("\n")[1] not in gw.log_text()
 
 

@@ -168,22 +168,22 @@ void Loader::resolve_upstream(Deployment& d, Map& p, const Val& model_val) {
     if (auto x = get(p, "api_version")) u.api_version = nonempty_str(*x);
     if (std::string e = u.codec->resolve(u.base_path, u.api_version, upstream_model); !e.empty()) fail(model_val, e);
 
-    if (auto x = get(p, "api_key")) {
-        u.api_key = secret(*x);
-    } else {
-        for (const char* var : prov->key_env) {
-            if (!var) continue;
-            const std::optional<std::string> v = lookup_env(var);
-            if (v && !v->empty()) {
-                u.api_key = Secret(*v);
-                break;
-            }
-        }
-    }
+    u.api_key = api_key(p, *prov);
     std::string error;
     params.api_key = u.api_key.reveal();
     u.credentials = u.codec->credentials(params, error);
     if (!error.empty()) fail(model_val, error);
+}
+
+// litellm_params.api_key, else the provider's first variable that is set.
+Secret Loader::api_key(Map& p, const providers::Provider& prov) {
+    if (auto x = get(p, "api_key")) return secret(*x);
+    for (const char* var : prov.key_env) {
+        if (!var) continue;
+        const std::optional<std::string> v = lookup_env(var);
+        if (v && !v->empty()) return Secret(*v);
+    }
+    return {};
 }
 
 }  // namespace detail

@@ -61,6 +61,8 @@ std::string Codec::default_base(const DeploymentParams& p) const {
 }
 
 CredentialsPtr Codec::credentials(const DeploymentParams& p, std::string& error) const {
+    // Read even when api_base names the endpoint, so they are not reported as unknown keys.
+    (void)p.param("vertex_project"), (void)p.param("vertex_location");
     const auto json = credentials_json(p, error);
     if (!json) return nullptr;
     auto sa = parse_service_account(*json, error);

@@ -180,7 +180,7 @@ TEST_F(ConfigShipped, SeedLoads) {
 TEST_F(ConfigShipped, ReferenceLoadsAndCoversEveryKey) {
     const std::string path = shipped_path("reference.yaml");
     const Config c = load_file(path, fake_env);
-    ASSERT_EQ(c.deployments.size(), 4u);
+    ASSERT_EQ(c.deployments.size(), 5u);
     const auto& d = c.deployments[0];
     EXPECT_EQ(d.id, "gpt-4o-openai");
     EXPECT_EQ(d.rpm, 500);
@@ -198,6 +198,10 @@ TEST_F(ConfigShipped, ReferenceLoadsAndCoversEveryKey) {
     EXPECT_EQ(az.num_retries, 1);
     EXPECT_EQ(c.deployments[2].upstream.model, "meta-llama/Llama-3.1-8B-Instruct");
     EXPECT_FALSE(c.deployments[2].upstream.ssl_verify);
+    const auto& br = c.deployments[4];
+    EXPECT_EQ(br.upstream.provider, "bedrock");
+    EXPECT_EQ(br.api_base, "https://bedrock-runtime.us-east-1.amazonaws.com");
+    EXPECT_NE(br.upstream.credentials, nullptr);
 
     const auto& r = c.router;
     EXPECT_EQ(r.routing_strategy, "latency-based-routing");
@@ -907,7 +911,8 @@ TEST_F(ConfigErrors, UnknownProvider) {
     const std::string f = data_path("unknown_provider.yaml");
     EXPECT_EQ(file_error(f), f + ":4: model_list[0].litellm_params.model: unknown provider "
                                  "'anthropic' in 'anthropic/claude-3-5-sonnet' (supported: openai, "
-                                 "groq, together_ai, deepseek, hosted_vllm, ollama, azure)");
+                                 "groq, together_ai, deepseek, hosted_vllm, ollama, azure, azure_ai, mistral, xai, fireworks_ai, "
+                                 "openrouter, perplexity, cerebras, deepinfra, gemini, vertex_ai, bedrock)");
     EXPECT_EQ(string_error(one("openai/")),
               "inline.yaml:4: model_list[0].litellm_params.model: missing the model name after 'openai/'");
 }
@@ -1318,7 +1323,8 @@ TEST_F(ConfigErrors, EveryErrorAtOnce) {
     EXPECT_EQ(string_error(yaml),
               "inline.yaml:5: model_list[0].litellm_params.rpm: expected an integer, got 'abc'\n"
               "inline.yaml:7: model_list[2].litellm_params.model: unknown provider 'anthropic' in 'anthropic/c' "
-              "(supported: openai, groq, together_ai, deepseek, hosted_vllm, ollama, azure)\n"
+              "(supported: openai, groq, together_ai, deepseek, hosted_vllm, ollama, azure, azure_ai, mistral, xai, "
+              "fireworks_ai, openrouter, perplexity, cerebras, deepinfra, gemini, vertex_ai, bedrock)\n"
               "inline.yaml:9: router_settings.num_retries: expected an integer, got 'lots'\n"
               "inline.yaml:11: router_settings.timeout: must be greater than 0\n"
               "inline.yaml:13: general_settings.port: must be between 0 and 65535, got '70000'\n"

@@ -7,6 +7,7 @@
 
 #include "control/admin_api.hpp"
 #include "control/control_plane.hpp"
+#include "control/response_store.hpp"
 #include "dispatch/asio_scheduler.hpp"
 #include "metrics/metrics.hpp"
 #include "metrics/strategy_stats.hpp"
@@ -103,6 +104,7 @@ struct Gateway::Impl {
     std::shared_ptr<const config::Config> cfg;
     std::unique_ptr<control::ControlPlane> control;
     std::unique_ptr<control::AdminApi> admin_api;
+    control::ResponseStorePtr response_store;  // the Responses API's stored responses
     // The running generation (hot reload swaps it): one atomic load per request.
     std::atomic<LivePtr> live;
     std::set<std::string> secrets;  // every key ever configured: old generations may still log
@@ -120,7 +122,7 @@ struct Gateway::Impl {
     std::unique_ptr<dispatch::AsioScheduler> scheduler;
     std::unique_ptr<frontend::FrontEnd> http;
 
-    Impl(std::shared_ptr<const config::Config> c, control::StorePtr store);
+    Impl(std::shared_ptr<const config::Config> c, control::StorePtr store, control::ResponseStorePtr responses);
 
     void handle(frontend::Request& req);
     LivePtr snapshot() const { return live.load(std::memory_order_acquire); }
@@ -136,12 +138,18 @@ struct Gateway::Impl {
     void stats_page(Call& c);
     void ui_page(Call& c);
     void api(Call& c);
+    // The Responses API's stored responses (responses_api.cpp).
+    void response_get(Call& c);
+    void response_delete(Call& c);
+    bool resolve_previous(ApiCall& a, std::string_view body);
+    void keep_response(ApiCall& a, ApiExchange& x);
     // The steps of api(); each answers the request itself and returns false when it ends there.
     bool read_api_body(ApiCall& a);
     bool check_model_list(ApiCall& a);
     bool admit(ApiCall& a);
     void build_request_info(ApiCall& a);
     void route_and_relay(ApiCall& a);
+    bool translatable(ApiCall& a, const router::RoutedPlan& routed);
     void all_results(ApiCall& a);
     // The attempt observer of one plan: the router's, traced for metrics and the JSON log.
     std::shared_ptr<dispatch::Observer> observer_for(const LivePtr& lv, const router::RequestInfo& info,

@@ -165,6 +165,11 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
     return req;
 }
 
+UpstreamTransport::Sent UpstreamTransport::sent(const providers::Codec& codec) const {
+    if (body_->as_chat && !surfaces::native(surface_, codec)) return {Endpoint::Chat, *body_->as_chat};
+    return {endpoint_, *body_};
+}
+
 upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstream::Handler> handler) {
     const providers::Credentials* credentials = cfg_.deployments[deployments_[index]].upstream.credentials.get();
     if (!credentials || credentials->ready(nullptr)) return start_now(index, std::move(handler));
@@ -179,9 +184,10 @@ upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstr
 
 upstream::CallPtr UpstreamTransport::start_now(uint32_t index, std::shared_ptr<upstream::Handler> handler) {
     const auto& d = cfg_.deployments[deployments_[index]];
+    const Sent s = sent(codec(index));
     upstream::Request req;
     try {
-        req = build(d, cfg_.router, endpoint_, stream_, *body_, models_[index], timeouts_);
+        req = build(d, cfg_.router, s.op, stream_, s.body, models_[index], timeouts_);
     } catch (const providers::RequestRefused& e) {
         auto refused = std::make_shared<RefusedCall>(std::move(handler), e.what());
         refused->answer(client_.io());
@@ -197,7 +203,7 @@ const providers::Codec& UpstreamTransport::codec(uint32_t index) const {
 
 providers::ResponseDecoderPtr UpstreamTransport::decoder(uint32_t index) const {
     const providers::Codec& c = codec(index);
-    return c.decoder_for(surfaces::sink_for(surface_, c, stream_), models_[index]);
+    return c.decoder_for(sent(c).op, surfaces::sink_for(surface_, c, *body_, stream_), models_[index]);
 }
 
 }  // namespace tailgate::server

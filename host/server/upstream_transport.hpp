@@ -43,6 +43,13 @@ public:
                                    const RequestTimeouts& t);
 
 private:
+    // What attempt `index` sends: the client's operation and body, or their chat
+    // form when its deployment does not speak the surface's wire (ParsedBody::as_chat).
+    struct Sent {
+        Endpoint op;
+        const ParsedBody& body;
+    };
+    Sent sent(const providers::Codec& codec) const;
     // Builds and starts attempt `index` now (its credentials are ready).
     upstream::CallPtr start_now(uint32_t index, std::shared_ptr<upstream::Handler> handler);
 

@@ -33,7 +33,7 @@ struct Seen {
 providers::ResponseDecoderPtr decoder(bool stream) {
     const auto& surface = surfaces::surface_for(Endpoint::Chat);
     const auto& codec = providers::bedrock::codec();
-    return codec.decoder_for(surfaces::sink_for(surface, codec, stream), "m");
+    return codec.decoder_for(Endpoint::Chat, surfaces::sink_for(surface, codec, stream), "m");
 }
 
 void feed(providers::ResponseDecoder& d, std::string_view bytes, Seen& seen) {

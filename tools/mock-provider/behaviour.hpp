@@ -81,7 +81,7 @@ struct Plan {
 
 Plan sample_plan(const Settings& s, std::mt19937_64& rng);
 
-enum class Endpoint { chat, completions, embeddings, models, model, converse, token, unknown };
+enum class Endpoint { chat, completions, embeddings, models, model, responses, converse, token, unknown };
 
 struct Route {
   Endpoint endpoint = Endpoint::unknown;

@@ -41,7 +41,7 @@ public:
     CredentialsPtr credentials(const DeploymentParams& p, std::string& error) const override;
     void build(const CallSpec& call, upstream::Request& out) const override;
     ResponseDecoderPtr decoder(EventSinkPtr sink) const override;
-    ResponseDecoderPtr decoder_for(EventSinkPtr sink, std::string_view model) const override;
+    ResponseDecoderPtr decoder_for(Endpoint op, EventSinkPtr sink, std::string_view model) const override;
     UpstreamError decode_error(const upstream::ResponseHead& head, std::string_view body) const override;
 };
 

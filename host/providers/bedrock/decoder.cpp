@@ -265,9 +265,9 @@ std::string_view finish_reason(std::string_view stop) {
     return "stop";  // end_turn, stop_sequence
 }
 
-ResponseDecoderPtr Codec::decoder(EventSinkPtr sink) const { return decoder_for(std::move(sink), {}); }
+ResponseDecoderPtr Codec::decoder(EventSinkPtr sink) const { return decoder_for(Endpoint::Chat, std::move(sink), {}); }
 
-ResponseDecoderPtr Codec::decoder_for(EventSinkPtr sink, std::string_view model) const {
+ResponseDecoderPtr Codec::decoder_for(Endpoint, EventSinkPtr sink, std::string_view model) const {
     return std::make_unique<Decoder>(std::move(sink), std::string(model_id(model)));
 }
 

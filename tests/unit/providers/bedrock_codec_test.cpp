@@ -89,7 +89,7 @@ const Case kCases[] = {
 
 std::string render_stream(const std::vector<std::string>& frames, bool* done = nullptr) {
     const auto& c = bedrock::codec();
-    auto d = c.decoder_for(surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, true), "m");
+    auto d = c.decoder_for(Endpoint::Chat, surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, true), "m");
     std::string out;
     for (const auto& f : frames) out += d->feed(f).client;
     if (done) *done = d->saw_done();
@@ -217,7 +217,7 @@ TEST(BedrockCodec, CredentialsFromTheEnvironmentOrAnApiKey) {
 
 TEST(BedrockCodec, ConverseBodyBecomesAChatCompletion) {
     const auto& c = bedrock::codec();
-    auto d = c.decoder_for(surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, false), "converse/m-1");
+    auto d = c.decoder_for(Endpoint::Chat, surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, false), "converse/m-1");
     std::string body =
         R"({"output":{"message":{"role":"assistant","content":[{"text":"Hi "},{"text":"there"},{"toolUse":{"toolUseId":"t1","name":"f","input":{"a":1}}}]}},"stopReason":"tool_use","usage":{"inputTokens":7,"outputTokens":3,"totalTokens":10}})";
     const BodyDecoded r = d->decode_body(body);
@@ -235,7 +235,7 @@ TEST(BedrockCodec, ConverseBodyBecomesAChatCompletion) {
     EXPECT_EQ(out["usage"]["total_tokens"].GetInt(), 10);
 
     std::string junk = "<html>";
-    EXPECT_FALSE(c.decoder_for(surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, false), "m")
+    EXPECT_FALSE(c.decoder_for(Endpoint::Chat, surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, false), "m")
                      ->decode_body(junk)
                      .ok);
 }
@@ -266,7 +266,7 @@ TEST(BedrockCodec, EventStreamBecomesOpenAIChunks) {
 
 TEST(BedrockCodec, CommitPointAndEndOfStream) {
     const auto& c = bedrock::codec();
-    auto d = c.decoder_for(surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, true), "m");
+    auto d = c.decoder_for(Endpoint::Chat, surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, true), "m");
     EXPECT_FALSE(d->feed(converse_event("messageStart", R"({"role":"assistant"})")).content)
         << "a bare messageStart is not the commit point";
     EXPECT_FALSE(d->feed(converse_event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":""}})")).content);
@@ -280,7 +280,7 @@ TEST(BedrockCodec, CommitPointAndEndOfStream) {
 
 TEST(BedrockCodec, ExceptionsAndCorruptFrames) {
     const auto& c = bedrock::codec();
-    auto d = c.decoder_for(surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, true), "m");
+    auto d = c.decoder_for(Endpoint::Chat, surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, true), "m");
     const Decoded e = d->feed(converse_exception("throttlingException", R"({"message":"slow down"})"));
     ASSERT_NE(e.error, nullptr);
     EXPECT_EQ(e.error->error_class, ErrorClass::RateLimit);
@@ -290,7 +290,7 @@ TEST(BedrockCodec, ExceptionsAndCorruptFrames) {
     EXPECT_EQ(bedrock::exception_class("serviceUnavailableException"), ErrorClass::Server);
     EXPECT_EQ(bedrock::exception_class("modelTimeoutException"), ErrorClass::Timeout);
 
-    auto d2 = c.decoder_for(surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, true), "m");
+    auto d2 = c.decoder_for(Endpoint::Chat, surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, true), "m");
     std::string bad = converse_event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"x"}})");
     bad[bad.size() - 1] ^= 1;
     const Decoded m = d2->feed(bad);
@@ -298,7 +298,7 @@ TEST(BedrockCodec, ExceptionsAndCorruptFrames) {
     EXPECT_FALSE(m.content) << "no event from a frame whose CRC fails";
     EXPECT_EQ(d2->malformed_excerpt(), "event-stream message CRC mismatch");
 
-    auto d3 = c.decoder_for(surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, true), "m");
+    auto d3 = c.decoder_for(Endpoint::Chat, surfaces::sink_for(surfaces::surface_for(Endpoint::Chat), c, true), "m");
     EXPECT_TRUE(d3->feed(converse_event("contentBlockDelta", "not json")).malformed);
 }
 

@@ -9,6 +9,7 @@
 
 #include "config/loader.hpp"
 #include "config/parse_util.hpp"
+#include "providers/codec.hpp"
 #include "providers/registry.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -68,7 +69,7 @@ std::string upstream_model(const Deployment& d, std::string_view capture) {
 const std::vector<std::string>& supported_providers() { return providers::provider_names(); }
 
 providers::Target Upstream::target() const {
-    return providers::Target{tls, host, port, base_path, api_version, api_key.reveal(), ssl_verify};
+    return providers::Target{tls, host, port, base_path, api_version, api_key.reveal(), ssl_verify, credentials.get()};
 }
 
 const providers::Codec& codec_of(const Upstream& u) {
@@ -126,6 +127,16 @@ void Loader::resolve_upstream(Deployment& d, Map& p, const Val& model_val) {
     u.provider = prov->name;
     u.model = upstream_model;
 
+    // The codec's own settings (AWS keys, a service account): litellm_params,
+    // os.environ/ resolved like api_key, else the environment.
+    providers::DeploymentParams params{
+        upstream_model,
+        {},
+        [&](const std::string& key) -> std::optional<std::string> {
+            if (auto x = get(p, key)) return secret(*x).reveal();
+            return std::nullopt;
+        },
+        [&](const std::string& var) { return lookup_env(var); }};
     std::string base;
     int base_line = model_val.line;
     std::string base_path = p.child("api_base");
@@ -135,7 +146,7 @@ void Loader::resolve_upstream(Deployment& d, Map& p, const Val& model_val) {
         if (detail::trim(base).empty()) fail(*x, "must not be empty");
     } else if (prov->default_api_base) {
         base = prov->default_api_base;
-    } else {
+    } else if (base = u.codec->default_base(params); base.empty()) {
         fail(key_line_or(p, "api_base"), base_path,
              "missing (required for provider '" + std::string(prov->name) + "')");
     }
@@ -157,18 +168,22 @@ void Loader::resolve_upstream(Deployment& d, Map& p, const Val& model_val) {
     if (auto x = get(p, "api_version")) u.api_version = nonempty_str(*x);
     if (std::string e = u.codec->resolve(u.base_path, u.api_version, upstream_model); !e.empty()) fail(model_val, e);
 
-    if (auto x = get(p, "api_key")) {
-        u.api_key = secret(*x);
-    } else {
-        for (const char* var : prov->key_env) {
-            if (!var) continue;
-            const std::optional<std::string> v = lookup_env(var);
-            if (v && !v->empty()) {
-                u.api_key = Secret(*v);
-                break;
-            }
-        }
+    u.api_key = api_key(p, *prov);
+    std::string error;
+    params.api_key = u.api_key.reveal();
+    u.credentials = u.codec->credentials(params, error);
+    if (!error.empty()) fail(model_val, error);
+}
+
+// litellm_params.api_key, else the provider's first variable that is set.
+Secret Loader::api_key(Map& p, const providers::Provider& prov) {
+    if (auto x = get(p, "api_key")) return secret(*x);
+    for (const char* var : prov.key_env) {
+        if (!var) continue;
+        const std::optional<std::string> v = lookup_env(var);
+        if (v && !v->empty()) return Secret(*v);
     }
+    return {};
 }
 
 }  // namespace detail

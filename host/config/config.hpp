@@ -15,6 +15,7 @@
 
 namespace tailgate::providers {
 class Codec;
+class Credentials;
 struct Target;
 }  // namespace tailgate::providers
 
@@ -57,6 +58,8 @@ struct Upstream {
     std::string api_version;     // azure api-version
     Secret api_key;
     bool ssl_verify = true;
+    // The codec's own credentials (AWS keys, a token source), null for most.
+    std::shared_ptr<const providers::Credentials> credentials;
 
     // A view for the codec (providers/codec.hpp); valid while this Upstream lives.
     providers::Target target() const;

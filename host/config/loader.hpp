@@ -9,6 +9,10 @@
 
 #include "config/config.hpp"
 
+namespace tailgate::providers {
+struct Provider;
+}  // namespace tailgate::providers
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -211,6 +215,7 @@ private:
     void parse_model_list();
     Deployment parse_deployment(Map& m, const Val& entry, std::optional<Val>& id_val);
     void resolve_upstream(Deployment& d, Map& params, const Val& model_val);
+    Secret api_key(Map& params, const providers::Provider& prov);
     void assign_ids(const std::vector<std::optional<Val>>& explicit_ids);
     void assign_id(size_t i, const std::vector<std::optional<Val>>& ids, std::map<std::string, size_t>& seen,
                    std::map<std::string, int>& dup_count);

@@ -20,8 +20,10 @@
 #include "upstream/client.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -126,6 +128,38 @@ public:
 };
 using ResponseDecoderPtr = std::unique_ptr<ResponseDecoder>;
 
+// What a codec keeps per deployment beyond the Target's strings (AWS keys and
+// region, a service account's access-token source). Made once at config load
+// (Codec::credentials) and shared, immutable or internally synchronized, by
+// every request to the deployment.
+class Credentials {
+public:
+    virtual ~Credentials() = default;
+    // Whether a request can be built now. When not (an access token still being
+    // fetched), `wake` is called once, from another thread, when it can be built
+    // or the fetch failed (then `unavailable()` says why).
+    virtual bool ready(std::function<void()> wake) const {
+        (void)wake;
+        return true;
+    }
+    // Why requests cannot be built, "" when they can.
+    virtual std::string unavailable() const { return {}; }
+    // Secret values to scrub from logs and messages, besides the api_key.
+    virtual std::vector<std::string> secrets() const { return {}; }
+    // The deployment is about to serve: start what the first request would wait for.
+    virtual void warm() const {}
+};
+using CredentialsPtr = std::shared_ptr<const Credentials>;
+
+// A deployment's provider-specific settings at config load: litellm_params
+// values (os.environ/ resolved) and the environment. Valid during the call only.
+struct DeploymentParams {
+    std::string_view upstream_model;
+    std::string_view api_key;  // the deployment's (config or environment), "" when none
+    std::function<std::optional<std::string>(const std::string& key)> param;  // litellm_params.<key>
+    std::function<std::optional<std::string>(const std::string& name)> env;   // an environment variable
+};
+
 // Where and how to reach one deployment: views of its config, resolved at load.
 struct Target {
     bool tls = true;
@@ -135,6 +169,14 @@ struct Target {
     std::string_view api_version;  // providers that version their API in the URL
     std::string_view api_key;      // "" when none
     bool ssl_verify = true;
+    const Credentials* credentials = nullptr;  // the codec's own (Codec::credentials), or null
+};
+
+// Thrown by Codec::build for a request the upstream's API cannot express (a
+// Bedrock deployment asked for several choices, an image by http URL): nothing
+// is sent, and the attempt fails as that upstream's 400 with this message.
+struct RequestRefused : std::runtime_error {
+    using std::runtime_error::runtime_error;
 };
 
 // One upstream call to build.
@@ -169,6 +211,19 @@ public:
         return {};
     }
 
+    // Config time, for providers whose address or auth is more than api_base and
+    // api_key: the api_base to use when the deployment names none ("" = required;
+    // the registry's default_api_base comes first), and the codec's credentials
+    // (null when it needs none; `error` set when they are missing or invalid).
+    virtual std::string default_base(const DeploymentParams& p) const {
+        (void)p;
+        return {};
+    }
+    virtual CredentialsPtr credentials(const DeploymentParams& p, std::string& error) const {
+        (void)p, (void)error;
+        return nullptr;
+    }
+
     // Request path: fills origin, target (path + query), headers incl. auth, and body.
     // Timeouts and forwarded client headers are the caller's.
     virtual void build(const CallSpec& call, upstream::Request& out) const = 0;
@@ -181,6 +236,12 @@ public:
     virtual ResponseDecoderPtr decoder(Endpoint op, EventSinkPtr sink) const {
         (void)op;
         return decoder(std::move(sink));
+    }
+    // The same, knowing the model the attempt asked for (for upstreams whose
+    // responses do not name it, e.g. Bedrock). What the transport calls.
+    virtual ResponseDecoderPtr decoder_for(Endpoint op, EventSinkPtr sink, std::string_view model) const {
+        (void)model;
+        return decoder(op, std::move(sink));
     }
 
     // An error status: its class, message and retry-after.

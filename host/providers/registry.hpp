@@ -18,7 +18,7 @@ struct Provider {
     std::string_view name;                // the config prefix, e.g. "groq"
     const Codec& (*codec)();              // its codec (a shared, stateless instance)
     const char* default_api_base;         // nullptr: api_base required
-    std::array<const char*, 2> key_env;   // conventional env vars used when api_key is absent
+    std::array<const char*, 3> key_env;   // conventional env vars used when api_key is absent, in order
     // Path used when api_base names a bare origin (Ollama serves its OpenAI API under /v1).
     const char* bare_origin_path = nullptr;
     // OpenAI parameters this provider documents as refused: dropped under drop_params.

@@ -53,7 +53,13 @@ bool Gateway::Impl::read_api_body(ApiCall& a) {
     }
     std::string_view json = body;
     if (json.substr(0, 3) == "\xEF\xBB\xBF") json.remove_prefix(3);  // tolerate a UTF-8 BOM
-    auto parsed_or = parse_body(json, a.c.api);
+    // An API route with a '*' is Azure's: /openai/deployments/{group}/...
+    const std::optional<std::string> group = percent_decoded_segment(a.c.arg);
+    if (!group) {
+        fail_api(a, ApiError::bad_request("Invalid deployment name in the path", "", "invalid_path"));
+        return false;
+    }
+    auto parsed_or = parse_body(json, a.c.api, *group);
     if (auto* e = std::get_if<ApiError>(&parsed_or)) {
         fail_api(a, *e);
         if (!json_log) spdlog::info("{} {} 400 {}", a.c.request_id, req.uri(), e->message);

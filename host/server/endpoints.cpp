@@ -23,13 +23,19 @@ std::string_view route_path(std::string_view uri) {
 bool path_matches(const EndpointRoute& route, std::string_view path, std::string& arg) {
     if (route.v1 && path.substr(0, 4) == "/v1/") path.remove_prefix(3);
     const std::string_view p = route.path;
-    if (!p.empty() && p.back() == '*') {
-        const std::string_view head = p.substr(0, p.size() - 1);
-        if (path.size() <= head.size() || path.substr(0, head.size()) != head) return false;
-        arg.assign(path.substr(head.size()));
-        return true;
+    const size_t star = p.find('*');
+    if (star == std::string_view::npos) return path == p;
+    const std::string_view head = p.substr(0, star), tail = p.substr(star + 1);
+    if (path.size() <= head.size() || path.substr(0, head.size()) != head) return false;
+    std::string_view rest = path.substr(head.size());
+    if (!tail.empty()) {
+        // A '*' inside the path stands for one non-empty segment (Azure's deployment name).
+        const size_t slash = rest.find('/');
+        if (slash == 0 || slash == std::string_view::npos || rest.substr(slash) != tail) return false;
+        rest = rest.substr(0, slash);
     }
-    return path == p;
+    arg.assign(rest);
+    return true;
 }
 
 RouteMatch find_route(std::span<const EndpointRoute> table, std::string_view method, std::string_view path,
@@ -55,6 +61,30 @@ ApiError unmatched_route(const RouteMatch& m, std::string_view method, std::stri
     if (m.allowed.empty()) return ApiError::not_found("Unknown path " + std::string(uri.substr(0, 200)), "unknown_url");
     return ApiError::method_not_allowed("Method " + std::string(method) + " is not allowed on this path; use " +
                                         m.allowed);
+}
+
+std::optional<std::string> percent_decoded_segment(std::string_view s) {
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= s.size()) return std::nullopt;
+            const int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+            if (hi < 0 || lo < 0) return std::nullopt;
+            c = static_cast<char>(hi * 16 + lo);
+            i += 2;
+        }
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '/') return std::nullopt;
+        out += c;
+    }
+    return out;
 }
 
 bool needs_key(Access access, bool metrics_auth) {

@@ -11,6 +11,7 @@
 #include "control/admin_api.hpp"
 #include "server/gateway.hpp"
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -31,7 +32,9 @@ enum class Access {
 // A row of the endpoint table: adding an endpoint is a handler plus a row.
 struct EndpointRoute {
     const char* method;
-    std::string_view path;  // query and trailing '/' stripped; a final '*' matches the (non-empty) rest
+    // Query and trailing '/' stripped. A final '*' matches the (non-empty) rest; a '*'
+    // inside, one non-empty segment ("/openai/deployments/*/chat/completions").
+    std::string_view path;
     Access access;
     void (Gateway::Impl::*handler)(Call&);
     bool v1 = false;       // also served under /v1 (LiteLLM accepts both)
@@ -63,6 +66,10 @@ RouteMatch find_route(std::span<const EndpointRoute> table, std::string_view met
 ApiError unmatched_route(const RouteMatch& m, std::string_view method, std::string_view uri);
 
 bool needs_key(Access access, bool metrics_auth);
+
+// A path segment (a route's '*') with its %XX escapes decoded; std::nullopt when
+// an escape is malformed or it decodes to a control character or '/'.
+std::optional<std::string> percent_decoded_segment(std::string_view segment);
 
 // The key a request presents, in LiteLLM's order: "Authorization: Bearer k",
 // else x-litellm-api-key (with or without "Bearer "), else api-key (Azure's),

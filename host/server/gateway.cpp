@@ -57,7 +57,12 @@ Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, control::StorePtr s
 void Gateway::Impl::publish(control::GenerationPtr g) {
     const config::GeneralSettings& general = g->config->general;
     secrets.insert(general.master_key.reveal());
-    for (const auto& d : g->config->deployments) secrets.insert(d.upstream.api_key.reveal());
+    for (const auto& d : g->config->deployments) {
+        secrets.insert(d.upstream.api_key.reveal());
+        if (!d.upstream.credentials) continue;
+        for (auto& s : d.upstream.credentials->secrets()) secrets.insert(std::move(s));
+        d.upstream.credentials->warm();  // e.g. the first access token, before the first request needs it
+    }
     set_redacted_secrets({secrets.begin(), secrets.end()});
     auto l = std::make_shared<Live>();
     l->gen = g;
@@ -151,6 +156,11 @@ const EndpointRoute kRoutes[] = {
     {"GET", "/responses/*", Access::Key, &Impl::response_get, true},  // {id} and {id}/input_items
     {"DELETE", "/responses/*", Access::Key, &Impl::response_delete, true},
     {"POST", "/messages", Access::Key, &Impl::api, true, Endpoint::Messages},  // Anthropic's
+    // Azure OpenAI's paths (the AzureOpenAI client): the model group is the deployment in the path.
+    {"POST", "/openai/deployments/*/chat/completions", Access::Key, &Impl::api, false, Endpoint::Chat},
+    {"POST", "/openai/deployments/*/completions", Access::Key, &Impl::api, false, Endpoint::Completions},
+    {"POST", "/openai/deployments/*/embeddings", Access::Key, &Impl::api, false, Endpoint::Embeddings},
+    {"POST", "/openai/responses", Access::Key, &Impl::api, false, Endpoint::Responses},  // the model from the body
     {"GET", "/models", Access::Key, &Impl::models, true},
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},
     // The control plane (host/control/admin_api.hpp).

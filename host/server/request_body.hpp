@@ -17,4 +17,12 @@ inline std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endp
     return surfaces::surface_for(endpoint).parse(body);
 }
 
+// Azure's paths name the model group (a deployment) in the path; they serve only
+// OpenAI's surfaces, whose parser takes the group from there.
+inline std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint endpoint,
+                                                     std::string_view path_group) {
+    if (path_group.empty()) return parse_body(body, endpoint);
+    return surfaces::openai::parse_body(body, endpoint, path_group);
+}
+
 }  // namespace tailgate::server

@@ -19,7 +19,7 @@ struct RequestTimeouts {
     std::optional<config::Millis> stream_timeout;  // per request (extra_body)
 };
 
-class UpstreamTransport final : public dispatch::Transport {
+class UpstreamTransport final : public dispatch::Transport, public std::enable_shared_from_this<UpstreamTransport> {
 public:
     // captures: per routed group (AttemptSpec::group), what a '*' in a
     // deployment's upstream model stands for (RoutedPlan::captures).
@@ -50,6 +50,8 @@ private:
         const ParsedBody& body;
     };
     Sent sent(const providers::Codec& codec) const;
+    // Builds and starts attempt `index` now (its credentials are ready).
+    upstream::CallPtr start_now(uint32_t index, std::shared_ptr<upstream::Handler> handler);
 
     upstream::Client& client_;
     const config::Config& cfg_;

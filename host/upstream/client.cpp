@@ -58,4 +58,6 @@ CallPtr Client::start(Request req, std::shared_ptr<Handler> handler) {
 
 PoolStats Client::stats() const { return impl_->stats(); }
 
+boost::asio::io_context& Client::io() const { return impl_->io(); }
+
 }  // namespace tailgate::upstream

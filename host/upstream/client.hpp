@@ -115,6 +115,8 @@ public:
     CallPtr start(Request req, std::shared_ptr<Handler> handler);
 
     PoolStats stats() const;
+    // The io_context its callbacks run on.
+    boost::asio::io_context& io() const;
 
 private:
     struct Impl;

@@ -2,6 +2,7 @@
 #include "responses.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
@@ -10,6 +11,9 @@
 
 #include "anthropic.hpp"
 #include "json_writer.hpp"
+
+#include "bedrock.hpp"
+#include "google.hpp"
 
 namespace tailgate::mock {
 namespace {
@@ -22,6 +26,14 @@ std::string sse(const std::function<void(Writer&)>& fill) {
 }
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+std::string_view str_member(const rapidjson::Value& obj, const char* name) {
+  if (!obj.IsObject()) return {};
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd() || !it->value.IsString()) return {};
+  return {it->value.GetString(), it->value.GetStringLength()};
+}
+
 
 // Words of a message content: a string or an array of {type, text} parts.
 int content_words(const rapidjson::Value& content) {
@@ -724,6 +736,11 @@ std::string settings_to_json(const Settings& s) {
     key(w, "huge_body_mib"); w.Double(s.huge_body_mib);
     key(w, "api_key"); put(w, s.api_key);
     key(w, "error_event_after"); w.Int(s.error_event_after);
+    key(w, "aws_access_key_id"); put(w, s.aws_access_key_id);
+    key(w, "aws_secret_access_key"); put(w, s.aws_secret_access_key);
+    key(w, "aws_session_token"); put(w, s.aws_session_token);
+    key(w, "google_public_key"); put(w, s.google_public_key);
+    key(w, "token_ttl_s"); w.Double(s.token_ttl_s);
     key(w, "models");
     w.StartArray();
     for (const auto& m : s.models) put(w, m);
@@ -801,6 +818,11 @@ std::string merge_settings(Settings& s, const rapidjson::Value& patch) {
     else if (k == "huge_body_mib") ok = read_number(v, n.huge_body_mib, false);
     else if (k == "api_key") ok = v.IsString() && (n.api_key = v.GetString(), true);
     else if (k == "error_event_after") opt_int(n.error_event_after);
+    else if (k == "aws_access_key_id") ok = v.IsString() && (n.aws_access_key_id = v.GetString(), true);
+    else if (k == "aws_secret_access_key") ok = v.IsString() && (n.aws_secret_access_key = v.GetString(), true);
+    else if (k == "aws_session_token") ok = v.IsString() && (n.aws_session_token = v.GetString(), true);
+    else if (k == "google_public_key") ok = v.IsString() && (n.google_public_key = v.GetString(), true);
+    else if (k == "token_ttl_s") ok = read_number(v, n.token_ttl_s, false) && n.token_ttl_s >= 1;
     else if (k == "models" || k == "model_list") {
       std::vector<std::string> models;
       if (v.IsArray()) {
@@ -844,6 +866,15 @@ Plan sample_plan(const Settings& s, std::mt19937_64& rng) {
 
 Route route(std::string_view method, std::string_view path) {
   Route r;
+  if (method == "POST" && bedrock::match(path, r.model_id, r.stream)) {
+    r.endpoint = Endpoint::converse;
+    return r;
+  }
+  if (method == "POST" && google::is_token_path(path)) {
+    r.endpoint = Endpoint::token;
+    return r;
+  }
+  path = google::strip_vertex_prefix(path, r.vertex);
   constexpr std::string_view azure = "/openai/deployments/";
   if (starts_with(path, azure)) {
     std::string_view rest = path.substr(azure.size());
@@ -880,6 +911,8 @@ Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx
     rep.body = error_body(404, "unknown route");
     return rep;
   }
+  if (r.endpoint == Endpoint::converse) return bedrock::converse_reply(body, r.model_id, r.stream, ctx);
+  if (r.endpoint == Endpoint::token) return google::token_reply(ctx.settings, body);
   rapidjson::Document doc;
   doc.Parse(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject())
@@ -895,6 +928,18 @@ Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx
   // error_event_after: what OpenAI sends for a failure inside a stream.
   rep.error_event = "data: " + error_body(500, "mock injected stream error (" + ctx.name + ")") + "\n\n";
   return rep;
+}
+
+Denial authorize(const Route& r, const Settings& s, std::string_view method, std::string_view target,
+                 const Headers& headers, std::string_view body) {
+  if (r.endpoint == Endpoint::converse) {
+    const std::string why = bedrock::check_auth(s, method, target, headers, body, std::chrono::system_clock::now());
+    if (!why.empty()) return {403, bedrock::error_body(403, why)};
+  } else if (r.vertex) {
+    const std::string why = google::check_token(s, headers);
+    if (!why.empty()) return {401, google::error_body(401, why)};
+  }
+  return {};
 }
 
 std::string error_body(int status, std::string_view message) {

@@ -44,10 +44,16 @@ struct Settings {
 
   std::vector<std::string> models{"mock-model"};
 
-  // The Messages API (anthropic.cpp): the x-api-key it accepts ("" = any non-empty one).
+  // The API key the provider APIs accept ("" = any): Anthropic's x-api-key, Bedrock's Bearer API key.
   std::string api_key;
   // Streams: an error event (in the API's own shape) instead of content chunk K, then a clean end.
   int error_event_after = -1;
+  // Bedrock (bedrock.cpp): the AWS key whose SigV4 signatures are accepted ("" secret = unsigned is fine).
+  std::string aws_access_key_id, aws_secret_access_key, aws_session_token;
+  // Vertex (google.cpp): the PEM public key that verifies service-account JWTs
+  // ("" = tokens are not checked), and the lifetime of the tokens issued.
+  std::string google_public_key;
+  double token_ttl_s = 3600;
 };
 
 std::string settings_to_json(const Settings& s);
@@ -75,12 +81,14 @@ struct Plan {
 
 Plan sample_plan(const Settings& s, std::mt19937_64& rng);
 
-enum class Endpoint { chat, completions, embeddings, models, model, responses, messages, unknown };
+enum class Endpoint { chat, completions, embeddings, models, model, responses, messages, converse, token, unknown };
 
 struct Route {
   Endpoint endpoint = Endpoint::unknown;
   std::string deployment;  // Azure /openai/deployments/{dep}/...
-  std::string model_id;    // GET /models/{id}
+  std::string model_id;    // GET /models/{id}; Bedrock's /model/{id}/converse
+  bool stream = false;     // Bedrock: /converse-stream
+  bool vertex = false;     // Vertex's /v1/projects/{p}/locations/{l}/endpoints/openapi/...
 };
 
 // `path` is the request target without the query string.
@@ -89,7 +97,10 @@ Route route(std::string_view method, std::string_view path);
 // What to send back for one request. For streams, `first` goes out with the
 // headers, `steps[i]` at TTFT + i * chunk_delay, then `tail` right after the
 // last step. Every string in them is one complete SSE event ("data: ...\n\n").
+// OpenAI-shaped error body {"error":{message,type,param,code}}.
 std::string error_body(int status, std::string_view message);
+
+using Headers = std::vector<std::pair<std::string, std::string>>;  // names lower-cased
 
 struct Reply {
   int status = 200;
@@ -103,9 +114,17 @@ struct Reply {
   std::string end_event = "data: [DONE]\n\n";  // the tail event garbage=no_done leaves out
   std::string error_event;                      // error_event_after's event
   std::string (*error_body)(int status, std::string_view message) = &mock::error_body;
+  std::string stream_content_type = "text/event-stream";
 };
 
-using Headers = std::vector<std::pair<std::string, std::string>>;  // names lower-cased
+// A refusal before any reply is built (a bad signature or token): its status
+// (0 = authorized) and body.
+struct Denial {
+  int status = 0;
+  std::string body;
+};
+Denial authorize(const Route& r, const Settings& s, std::string_view method, std::string_view target,
+                 const Headers& headers, std::string_view body);
 
 struct ReplyContext {
   const Settings& settings;
@@ -124,7 +143,11 @@ int count_words(std::string_view s);
 // Builds the answer to an API request. Malformed input gives a 400 reply.
 Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx);
 
-// OpenAI-shaped error body {"error":{message,type,param,code}} (declared above, for Reply).
-
+// The generated answer: `chunks` words NAME-0 NAME-1 ...; piece i is word i
+// with a separating space before all but the first.
+std::vector<std::string> words_of(const std::string& name, int chunks);
+std::string join(const std::vector<std::string>& words);
+std::string piece(const std::vector<std::string>& words, std::size_t i);
+int count_words(std::string_view s);
 
 }  // namespace tailgate::mock

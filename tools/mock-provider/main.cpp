@@ -59,9 +59,15 @@ constexpr const char* kUsage = R"(usage: tailgate-mock [options]
   --garbage MODE            non_json|html_error|bad_sse|truncated_chunked|huge_body|no_done [off]
   --garbage-after K         streams: content chunks before the garbage [2]
   --huge-body-mib N         size of the huge_body payload in MiB       [65]
-  --error-event-after K     streams: an error event instead of content chunk K [off]
- Anthropic Messages API (/v1/messages)
-  --api-key KEY             the x-api-key it accepts                   [any]
+  --error-event-after K     streams: the API's error event instead of content chunk K [off]
+ provider APIs
+  --api-key KEY             Anthropic: the x-api-key accepted; Bedrock: the Bearer API key [any]
+  --aws-access-key-id ID    Bedrock: verify SigV4 signatures by this key...
+  --aws-secret-access-key S ...and secret (403 on a mismatch)
+  --aws-session-token T     ...and require this x-amz-security-token
+  --google-public-key FILE  Vertex: verify service-account JWTs at POST /token with this PEM key,
+                            and require the tokens issued on Vertex paths
+  --token-ttl S             Vertex: lifetime of issued access tokens, seconds [3600]
  TLS
   --tls-cert FILE           serve HTTPS with this PEM certificate (chain)
   --tls-key FILE            and this PEM private key
@@ -101,6 +107,13 @@ constexpr Knob kKnobs[] = {
     {"error-event-after", "error_event_after", Kind::integer},
     {"api-key", "api_key", Kind::text},
     {"model-list", "models", Kind::list},
+    {"api-key", "api_key", Kind::text},
+    {"error-event-after", "error_event_after", Kind::integer},
+    {"aws-access-key-id", "aws_access_key_id", Kind::text},
+    {"aws-secret-access-key", "aws_secret_access_key", Kind::text},
+    {"aws-session-token", "aws_session_token", Kind::text},
+    {"google-public-key", "google_public_key", Kind::text},
+    {"token-ttl", "token_ttl_s", Kind::number},
 };
 
 [[noreturn]] void die(const std::string& msg) {

@@ -254,11 +254,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     ex.rec = rec;
 
     const Route r = route(req.method_string(), path);
+    if (const Denial d = authorize(r, s, req.method_string(), req.target(), rec->headers, req.body()); d.status) {
+      state_->begin(rec);  // a bad signature or token: refused at once, never faulted
+      return respond(d.status, d.body, Outcome::failed, false, "unauthorized");
+    }
     Reply reply = build_reply(r, req.body(), ReplyContext{s, state_->name(), rec->id, &rec->headers});
     rec->model = reply.model;
     rec->stream = reply.stream;
-    if (reply.status != 200 || r.endpoint == Endpoint::models || r.endpoint == Endpoint::model) {
-      // Errors in the request and model listings: answered at once, no faults.
+    if (reply.status != 200 || r.endpoint == Endpoint::models || r.endpoint == Endpoint::model ||
+        r.endpoint == Endpoint::token) {
+      // Errors in the request, model listings and OAuth tokens: answered at once, no faults.
       state_->begin(rec);
       return respond(reply.status, std::move(reply.body),
                      reply.status == 200 ? Outcome::completed : Outcome::failed);
@@ -391,7 +396,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     http::response<http::empty_body> res{http::status::ok, ex.version};
     set_common_headers(res);
     if (ex.reply.stream) {
-      res.set(http::field::content_type, "text/event-stream");
+      res.set(http::field::content_type, ex.reply.stream_content_type);
       res.chunked(ex.chunked);
     } else {
       res.set(http::field::content_type, "application/json");
@@ -547,7 +552,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     ex.headers_sent = true;
     http::response<http::empty_body> res{http::status::ok, ex.version};
     set_common_headers(res);
-    res.set(http::field::content_type, "text/event-stream");
+    res.set(http::field::content_type, ex.reply.stream_content_type);
     res.set(http::field::cache_control, "no-cache");
     if (ex.chunked) {
       res.chunked(true);

@@ -2,9 +2,31 @@
 
 namespace tailgate::providers::azure {
 
+namespace {
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+void api_key_header(std::string_view key, upstream::Request& out) {
+    if (!key.empty()) out.headers.emplace_back("api-key", std::string(key));
+}
+
+}  // namespace
+
 const providers::Codec& codec() {
     static const Codec instance;
     return instance;
+}
+
+const providers::Codec& ai_codec() {
+    static const AiCodec instance;
+    return instance;
+}
+
+bool uses_api_key_header(std::string_view host) {
+    return ends_with(host, ".services.ai.azure.com") || ends_with(host, ".openai.azure.com") ||
+           ends_with(host, ".cognitiveservices.azure.com");
 }
 
 std::string Codec::resolve(std::string& base_path, std::string& api_version, std::string_view model) const {
@@ -15,8 +37,7 @@ std::string Codec::resolve(std::string& base_path, std::string& api_version, std
     }
     // LiteLLM users write the resource origin, with or without its /openai.
     constexpr std::string_view kOpenAI = "/openai";
-    if (base_path.size() >= kOpenAI.size() && base_path.compare(base_path.size() - kOpenAI.size(), kOpenAI.size(), kOpenAI) == 0)
-        base_path.resize(base_path.size() - kOpenAI.size());
+    if (ends_with(base_path, kOpenAI)) base_path.resize(base_path.size() - kOpenAI.size());
     base_path += "/openai/deployments/";
     base_path += model;
     if (api_version.empty()) api_version = "2024-02-01";
@@ -38,7 +59,16 @@ void Codec::address(const CallSpec& call, upstream::Request& out) const {
     if (call.op == Endpoint::Responses && version < std::string_view("2025-03-01")) version = kResponsesApiVersion;
     out.target += "?api-version=";
     out.target += version;
-    if (!call.target.api_key.empty()) out.headers.emplace_back("api-key", std::string(call.target.api_key));
+    api_key_header(call.target.api_key, out);
+}
+
+void AiCodec::address(const CallSpec& call, upstream::Request& out) const {
+    if (!call.target.api_version.empty()) {
+        out.target += "?api-version=";
+        out.target += call.target.api_version;
+    }
+    if (uses_api_key_header(call.target.host)) api_key_header(call.target.api_key, out);
+    else openai::Codec::address(call, out);
 }
 
 }  // namespace tailgate::providers::azure

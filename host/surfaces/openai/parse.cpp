@@ -265,11 +265,11 @@ bool is_gateway_field(std::string_view key) {
     return false;
 }
 
-std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op) {
+std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op, std::string_view path_model) {
     const BodyRules rules{op == Endpoint::Chat          ? "messages"
                           : op == Endpoint::Completions ? "prompt"
                                                         : "input",
-                          op == Endpoint::Chat};
+                          op == Endpoint::Chat, false, path_model};
     auto out = parse_members(body, rules);
     if (auto* p = std::get_if<ParsedBody>(&out); p && op == Endpoint::Embeddings && p->stream)
         return ApiError::bad_request("'stream' is not supported for embeddings", "stream");
@@ -277,6 +277,7 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op
 }
 
 std::variant<ParsedBody, ApiError> parse_members(std::string_view body, const BodyRules& rules) {
+    const std::string_view path_model = rules.path_model;
     if (body.empty()) return ApiError::bad_request("Request body is empty; expected a JSON object");
     rapidjson::MemoryStream ms(body.data(), body.size());
     Scanner scanner(ms, body);
@@ -304,6 +305,7 @@ std::variant<ParsedBody, ApiError> parse_members(std::string_view body, const Bo
         if (out.client_credential.empty() && is_client_credential_field(m.key)) out.client_credential = m.key;
         std::string_view value = body.substr(m.value_begin, m.end - m.value_begin);
         if (m.key == "model") {
+            if (!path_model.empty()) continue;  // Azure: the deployment in the path decides
             if (m.kind != Kind::String) return type_error(m, "a string");
             if (m.str.empty()) return ApiError::bad_request("'model' must not be empty", "model");
             out.model = m.str;
@@ -356,6 +358,10 @@ std::variant<ParsedBody, ApiError> parse_members(std::string_view body, const Bo
         if (!out.members.empty()) out.members += ',';
         out.spans.push_back(ParsedBody::Span{m.key, out.members.size(), out.members.size() + text.size()});
         out.members.append(text);
+    }
+    if (!path_model.empty()) {
+        out.model = path_model;
+        have_model = true;
     }
     if (!have_model) return ApiError::bad_request("Missing required parameter: 'model'", "model", "missing_required_parameter");
     if (!have_required)

@@ -20,7 +20,9 @@ bool is_gateway_field(std::string_view key);
 // credentials for one (LiteLLM's client-side credentials).
 bool is_client_credential_field(std::string_view key);
 
-std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op);
+// `path_model`: the model group named by the path (Azure's /openai/deployments/{group}/...);
+// it replaces any `model` in the body, which may then be absent.
+std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op, std::string_view path_model = {});
 
 // What differs between the request surfaces that share this scanner (the
 // gateway-only fields, credentials and `stream` are read the same way).
@@ -30,6 +32,8 @@ struct BodyRules {
     // `metadata` is an API field (Anthropic's): forwarded, and also the request's
     // metadata for strategies and logs. Otherwise it is LiteLLM's, gateway-only.
     bool forward_metadata = false;
+    // The model group named by the path (Azure's deployments), or "".
+    std::string_view path_model = {};
 };
 std::variant<ParsedBody, ApiError> parse_members(std::string_view body, const BodyRules& rules);
 

@@ -188,7 +188,7 @@ TEST_F(ConfigShipped, SeedLoads) {
 TEST_F(ConfigShipped, ReferenceLoadsAndCoversEveryKey) {
     const std::string path = shipped_path("reference.yaml");
     const Config c = load_file(path, fake_env);
-    ASSERT_EQ(c.deployments.size(), 5u);
+    ASSERT_EQ(c.deployments.size(), 6u);
     const auto& d = c.deployments[0];
     EXPECT_EQ(d.id, "gpt-4o-openai");
     EXPECT_EQ(d.rpm, 500);
@@ -210,6 +210,10 @@ TEST_F(ConfigShipped, ReferenceLoadsAndCoversEveryKey) {
     EXPECT_EQ(claude.upstream.api_version, "2023-06-01");
     EXPECT_EQ(c.deployments[3].upstream.model, "meta-llama/Llama-3.1-8B-Instruct");
     EXPECT_FALSE(c.deployments[3].upstream.ssl_verify);
+    const auto& br = c.deployments[5];
+    EXPECT_EQ(br.upstream.provider, "bedrock");
+    EXPECT_EQ(br.api_base, "https://bedrock-runtime.us-east-1.amazonaws.com");
+    EXPECT_NE(br.upstream.credentials, nullptr);
 
     const auto& r = c.router;
     EXPECT_EQ(r.routing_strategy, "latency-based-routing");

@@ -140,3 +140,42 @@ TEST(EndpointAccess, KeyComparison) {
     EXPECT_FALSE(constant_time_equal("", ""));  // no key configured matches nothing here
     EXPECT_FALSE(constant_time_equal("sk-mastersk-master", "sk-master"));
 }
+
+TEST(EndpointTable, AzurePathsNameTheGroupInTheirMiddleSegment) {
+    struct Case {
+        const char* uri;
+        Endpoint api;
+        const char* group;
+    } cases[] = {
+        {"/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", Endpoint::Chat, "gpt-4o"},
+        {"/openai/deployments/my.dep_1/completions?api-version=x", Endpoint::Completions, "my.dep_1"},
+        {"/openai/deployments/emb/embeddings/", Endpoint::Embeddings, "emb"},
+    };
+    for (const auto& c : cases) {
+        const RouteMatch m = lookup("POST", c.uri);
+        ASSERT_NE(m.route, nullptr) << c.uri;
+        EXPECT_EQ(m.route->api, c.api) << c.uri;
+        EXPECT_EQ(m.route->access, Access::Key);
+        EXPECT_EQ(m.arg, c.group) << c.uri;
+    }
+    // The segment is one, non-empty; the rest of the path must match exactly.
+    EXPECT_EQ(lookup("POST", "/openai/deployments//chat/completions").route, nullptr);
+    EXPECT_EQ(lookup("POST", "/openai/deployments/a/b/chat/completions").route, nullptr);
+    EXPECT_EQ(lookup("POST", "/openai/deployments/a/chat/completionsX").route, nullptr);
+    EXPECT_EQ(lookup("POST", "/openai/deployments/a").route, nullptr);
+    EXPECT_EQ(lookup("POST", "/v1/openai/deployments/a/chat/completions").route, nullptr) << "no /v1 alias";
+    const RouteMatch get = lookup("GET", "/openai/deployments/a/chat/completions");
+    EXPECT_EQ(get.route, nullptr);
+    EXPECT_EQ(get.allowed, "POST");
+}
+
+TEST(EndpointTable, PercentDecodedSegment) {
+    EXPECT_EQ(percent_decoded_segment("gpt-4o"), "gpt-4o");
+    EXPECT_EQ(percent_decoded_segment("a%20b%2Ec"), "a b.c");
+    EXPECT_EQ(percent_decoded_segment(""), "");
+    EXPECT_EQ(percent_decoded_segment("a%2Fb"), std::nullopt) << "a '/' would name another path";
+    EXPECT_EQ(percent_decoded_segment("a%0Ab"), std::nullopt) << "control characters reach logs";
+    EXPECT_EQ(percent_decoded_segment("a%2"), std::nullopt);
+    EXPECT_EQ(percent_decoded_segment("a%"), std::nullopt);
+    EXPECT_EQ(percent_decoded_segment("a%zz"), std::nullopt);
+}

@@ -52,6 +52,8 @@ struct RequestInfo {
     int64_t prompt_tokens_estimate = -1;
     std::vector<std::pair<std::string, std::string>> headers;  // allow-listed, names lower-case
     std::string caller_key_hash;              // "" without a key
+    std::string caller_key_alias;             // a virtual key's key_alias ("" none)
+    std::string caller_team;                  // a virtual key's team_id ("" none)
 };
 
 // The per-request contexts strategies leave in tg_route.request_ctx, one per

@@ -11,6 +11,7 @@
 #include "config/config.hpp"
 #include "control/control_plane.hpp"
 #include "control/store.hpp"
+#include "keys/service.hpp"
 
 #include <memory>
 #include <string>
@@ -20,8 +21,10 @@ namespace tailgate::server {
 class Gateway {
 public:
     // Loads plugins and prepares everything; throws on a bad config/plugin.
-    // `store` holds the admin changes re-applied over `cfg` (control/store.hpp).
-    Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store);
+    // `store` holds the admin changes re-applied over `cfg` (control/store.hpp);
+    // `keys` the virtual keys and spend (keys/service.hpp; null: an in-memory
+    // database, lost at exit).
+    Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store, keys::KeyServicePtr keys = nullptr);
     ~Gateway();
     Gateway(const Gateway&) = delete;
     Gateway& operator=(const Gateway&) = delete;

@@ -8,6 +8,8 @@
 #include "control/admin_api.hpp"
 #include "control/control_plane.hpp"
 #include "dispatch/asio_scheduler.hpp"
+#include "keys/key_api.hpp"
+#include "keys/service.hpp"
 #include "metrics/metrics.hpp"
 #include "metrics/strategy_stats.hpp"
 #include "server/admission.hpp"
@@ -16,6 +18,7 @@
 #include "server/exchange.hpp"
 #include "server/frontend/front_end.hpp"
 #include "server/request_body.hpp"
+#include "server/spend_observer.hpp"
 #include "server/upstream_transport.hpp"
 #include "upstream/client.hpp"
 
@@ -56,12 +59,15 @@ struct Call {
     Endpoint api = Endpoint::Chat;  // API routes: which one
     std::string arg;                     // what the route's trailing '*' matched
     control::AdminApi::Handler admin = nullptr;  // admin routes: the AdminApi function serving it
+    keys::KeyApi::Handler keys = nullptr;        // key management routes: the KeyApi function serving it
+    keys::CallerPtr caller;                      // who presented which key (routes that need one)
 };
 
 // One config generation as the server uses it: requests load it once and keep it.
 struct Live {
     control::GenerationPtr gen;
     ExchangeEnv env;  // what the exchanges' bookkeeping writes to
+    std::shared_ptr<const Pricing> pricing;  // spend: the deployments' prices
     const router::Router& router() const { return *gen->router; }
     const config::Config& config() const { return *gen->config; }
     metrics::Metrics* prom() const { return gen->prom.get(); }
@@ -91,6 +97,8 @@ struct ApiCall {
     std::unique_ptr<RequestScope> scope;  // on the heap: the relayed exchange adopts it
     std::unique_ptr<Drain::Request> active;
     Admission::Ticket ticket;  // held until the response is done
+    keys::Lease lease;         // the key's parallel slot, held as long
+    bool strip_usage = false;  // stream_options.include_usage was added for spend
     std::shared_ptr<const ParsedBody> parsed;
     std::vector<std::string> model_list;  // "a,b": the listed groups
     router::RequestInfo info;             // everything routing needs, built once for every path
@@ -103,6 +111,8 @@ struct Gateway::Impl {
     std::shared_ptr<const config::Config> cfg;
     std::unique_ptr<control::ControlPlane> control;
     std::unique_ptr<control::AdminApi> admin_api;
+    keys::KeyServicePtr keys;              // virtual keys, limits, spend
+    std::unique_ptr<keys::KeyApi> key_api;  // /key/*, /team/*, /spend/*
     // The running generation (hot reload swaps it): one atomic load per request.
     std::atomic<LivePtr> live;
     std::set<std::string> secrets;  // every key ever configured: old generations may still log
@@ -120,13 +130,18 @@ struct Gateway::Impl {
     std::unique_ptr<dispatch::AsioScheduler> scheduler;
     std::unique_ptr<frontend::FrontEnd> http;
 
-    Impl(std::shared_ptr<const config::Config> c, control::StorePtr store);
+    Impl(std::shared_ptr<const config::Config> c, control::StorePtr store, keys::KeyServicePtr k);
 
     void handle(frontend::Request& req);
     LivePtr snapshot() const { return live.load(std::memory_order_acquire); }
     // Makes `g` the generation new requests take (the control plane calls it).
     void publish(control::GenerationPtr g);
     void admin(Call& c);
+    void key_admin(Call& c);
+    // The common auth step of every route that needs a key: who is calling, or
+    // the answer (401; 403 for a virtual key on a master-only route; 503 when a
+    // new key cannot be looked up).
+    std::optional<ApiError> authenticate(Call& c, Access access);
     // Endpoint handlers (the table kRoutes below says which path, method and access each serves).
     void liveness(Call& c);
     void readiness(Call& c);
@@ -139,21 +154,25 @@ struct Gateway::Impl {
     // The steps of api(); each answers the request itself and returns false when it ends there.
     bool read_api_body(ApiCall& a);
     bool check_model_list(ApiCall& a);
+    bool enforce_key(ApiCall& a);
     bool admit(ApiCall& a);
     void build_request_info(ApiCall& a);
     void route_and_relay(ApiCall& a);
     void all_results(ApiCall& a);
     // The attempt observer of one plan: the router's, traced for metrics and the JSON log.
-    std::shared_ptr<dispatch::Observer> observer_for(const LivePtr& lv, const router::RequestInfo& info,
+    std::shared_ptr<dispatch::Observer> observer_for(const ApiCall& a, const router::RequestInfo& info,
                                                      const router::RoutedPlan* routed, const dispatch::Plan& plan,
                                                      std::shared_ptr<metrics::RequestObserver>& traced);
     std::shared_ptr<UpstreamTransport> transport_for(const ApiCall& a, const router::RoutedPlan& routed);
     // Answers an API request before it was routed, and says why in its record.
     void fail_api(ApiCall& a, const ApiError& e);
-    bool authorized(const frontend::Request& req) const;
+    // Spend accounting around a plan's observer chain.
+    std::shared_ptr<dispatch::Observer> with_spend(const ApiCall& a, const router::RequestInfo& info,
+                                                   const dispatch::Plan& plan,
+                                                   std::shared_ptr<dispatch::Observer> inner);
     // Refuses the request (429/503 + Retry-After) when draining or over a cap.
     void refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group);
-    std::string models_json(const Live& lv) const;
+    std::string models_json(const Live& lv, const keys::Caller* caller) const;
     void send_metrics(frontend::Request& req) const;
 };
 

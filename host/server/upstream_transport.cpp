@@ -1,6 +1,7 @@
 #include "server/upstream_transport.hpp"
 
 #include "providers/openai/codec.hpp"
+#include "server/stream_usage.hpp"
 
 namespace tailgate::server {
 
@@ -68,7 +69,8 @@ const providers::Codec& UpstreamTransport::codec(uint32_t index) const {
 
 providers::ResponseDecoderPtr UpstreamTransport::decoder(uint32_t index) const {
     const providers::Codec& c = codec(index);
-    return c.decoder(surfaces::sink_for(surface_, c, stream_));
+    auto d = c.decoder(surfaces::sink_for(surface_, c, stream_));
+    return strip_usage_ && stream_ ? strip_usage_chunks(std::move(d)) : std::move(d);
 }
 
 }  // namespace tailgate::server

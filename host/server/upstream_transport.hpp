@@ -31,6 +31,8 @@ public:
     providers::ResponseDecoderPtr decoder(uint32_t index) const override;
     // Client headers every attempt passes on (general_settings.forward_client_headers).
     void forward(std::vector<std::pair<std::string, std::string>> headers) { forwarded_ = std::move(headers); }
+    // The gateway asked the upstream for the stream's usage (server/stream_usage.hpp): take it out again.
+    void strip_usage() { strip_usage_ = true; }
 
     // Path suffix per endpoint, e.g. "/chat/completions" (OpenAI's wire).
     static const char* path_for(Endpoint e);
@@ -52,6 +54,7 @@ private:
     Endpoint endpoint_;
     const surfaces::Surface& surface_;
     bool stream_;
+    bool strip_usage_ = false;
     RequestTimeouts timeouts_;
 };
 

@@ -35,7 +35,14 @@ public:
             throw DbError("sqlite " + path + ": open: " + msg, true);
         }
         sqlite3_busy_timeout(db_, kBusyTimeoutMs);
-        script("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+        // Not counted as statements: connection set-up, not work.
+        if (sqlite3_exec(db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr, nullptr) !=
+            SQLITE_OK) {
+            const std::string msg = sqlite3_errmsg(db_);
+            sqlite3_close(db_);
+            db_ = nullptr;
+            throw DbError("sqlite " + path + ": " + msg, true);
+        }
     }
     ~SqliteConnection() override {
         clear_cache();

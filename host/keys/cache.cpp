@@ -83,6 +83,16 @@ void KeyCache::forget(const std::string& token) {
     absent_.erase(token);
 }
 
+void KeyCache::move_usage(const std::string& from, const std::string& to) {
+    std::unique_lock lk(mu_);
+    auto it = key_usage_.find(from);
+    if (it == key_usage_.end()) return;
+    key_usage_[to] = it->second;
+    key_usage_.erase(it);
+    callers_.erase(from);
+    callers_.erase(to);  // rebuilt with the moved usage on the next put or lookup
+}
+
 void KeyCache::put_team(const std::string& team_id, const std::optional<TeamRecord>& team) {
     std::unique_lock lk(mu_);
     Team& t = team_locked(team_id);

@@ -43,6 +43,9 @@ public:
     // Drops what is cached about a key (record or absence) but keeps its usage:
     // the next request reads the record again.
     void forget(const std::string& token);
+    // A regenerated key: its live usage (limits' windows, in-flight requests,
+    // spend not yet written) continues under the new token.
+    void move_usage(const std::string& from, const std::string& to);
     // A team changed (or went: nullopt): every cached key of it gets a new caller.
     void put_team(const std::string& team_id, const std::optional<TeamRecord>& team);
     bool has_team(const std::string& team_id) const;

@@ -170,6 +170,8 @@ MgmtReply KeyApi::key_regenerate(const MgmtRequest& r) {
         std::string key = string_member(d, "new_key");
         if (key.empty()) key = new_key();
         else if (auto e = check_custom_key(key)) return fail(*e);
+        // No spend write between reading the old key's spend and redirecting what is queued for it.
+        auto writer = svc_.hold_writer();
         auto [old_rec, k, team] = svc_.db().run([&](store::Connection& c) {
             KeyRecord old_rec = existing(c, old_key);
             KeyRecord k = old_rec;
@@ -181,9 +183,8 @@ MgmtReply KeyApi::key_regenerate(const MgmtRequest& r) {
             move_key(c, old_rec, k);
             return std::make_tuple(old_rec, *find_key(c, k.token), team);
         });
-        svc_.removed_key(old_rec.token);
-        svc_.changed_key(k, team);
-        return reply(200, with_key(key, key_json(k, k.spend)));
+        svc_.regenerated_key(old_rec.token, k, team);
+        return reply(200, with_key(key, key_json(k, live_spend(svc_, k))));
     });
 }
 

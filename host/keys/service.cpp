@@ -146,6 +146,8 @@ bool KeyService::flush() {
         batch.swap(retry_);
         batch.insert(batch.end(), std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
         queue_.clear();
+        for (SpendEvent& e : batch)  // spend of a key regenerated since goes to its new token
+            if (auto it = renamed_.find(e.api_key); it != renamed_.end()) e.api_key = it->second;
     }
     const TimeMs now = now_ms();
     try {
@@ -253,6 +255,24 @@ void KeyService::removed_key(const std::string& token) {
     cache_.erase(token);
     cache_.put_absent(token, now_ms());
     if (fleet_) fleet_->publish(FleetChange{FleetChange::Kind::Key, token});
+}
+
+void KeyService::regenerated_key(const std::string& old_token, const KeyRecord& k,
+                                 const std::optional<TeamRecord>& team) {
+    {
+        std::lock_guard lk(queue_mu_);
+        if (renamed_.size() >= 10'000) renamed_.clear();  // requests from that long ago have ended
+        renamed_[old_token] = k.token;
+        for (auto& [from, to] : renamed_)
+            if (to == old_token) to = k.token;  // regenerated twice
+    }
+    cache_.move_usage(old_token, k.token);
+    cache_.put_absent(old_token, now_ms());
+    cache_.put(k, team);
+    if (fleet_) {
+        fleet_->publish(FleetChange{FleetChange::Kind::Key, old_token});
+        fleet_->publish(FleetChange{FleetChange::Kind::Key, k.token});
+    }
 }
 
 void KeyService::changed_team(const std::string& team_id, const std::optional<TeamRecord>& team) {

@@ -77,6 +77,10 @@ public:
     // A key or team changed here: update this cache and tell the fleet.
     void changed_key(const KeyRecord& k, const std::optional<TeamRecord>& team);
     void removed_key(const std::string& token);
+    // Keeps the writer from writing while held (a key moving to a new token).
+    std::unique_lock<std::mutex> hold_writer() { return std::unique_lock<std::mutex>(flush_mu_); }
+    // A regenerated key: usage and spend not yet written follow it to its new token.
+    void regenerated_key(const std::string& old_token, const KeyRecord& k, const std::optional<TeamRecord>& team);
     void changed_team(const std::string& team_id, const std::optional<TeamRecord>& team);
 
     // Prometheus text: the store's health, the writer's queue, spend and budgets.
@@ -112,6 +116,7 @@ private:
     std::atomic<uint64_t> dropped_{0}, write_failures_{0}, written_events_{0};
     std::atomic<TimeMs> last_write_{0};
     TimeMs watermark_ = 0;  // updated_at of the newest change read by refresh
+    std::map<std::string, std::string> renamed_;  // regenerated: old token -> new (spend of requests in flight)
     std::mutex flush_mu_;    // one writer at a time (the thread, flush() from tests and shutdown)
 
     // Spend since start by model group, deployment and kind (Prometheus counters).

@@ -216,7 +216,7 @@ void Gateway::Impl::handle(frontend::Request& req) {
     if (drain.draining()) req.set_keep_alive(false);
 
     static const std::string kNone;
-    Call call{req, request_id, echo_client_id ? client_id : kNone, t0, Endpoint::Chat, {}};
+    Call call{req, request_id, echo_client_id ? client_id : kNone, t0, Endpoint::Chat, {}, nullptr, nullptr, {}};
     const std::string& method = req.method();
     RouteMatch match = find_route(kRoutes, method, route_path(req.uri()), cfg->general.metrics);
     const EndpointRoute* route = match.route;

@@ -94,9 +94,11 @@ def test_kill_9_loses_at_most_the_last_write_interval(stack, mock, key_db):
 
 
 def test_no_database_query_per_request_after_warm_up(stack, mock, key_db):
+    maker = stack.gateway(config(mock, key_db.url))
+    keys = [Admin(maker).generate()["key"] for _ in range(10)]
+    maker.stop()
+    # A replica that has not seen these keys yet (the one that made them has them cached).
     gw = stack.gateway(config(mock, key_db.url, write_at=60, refresh="60s"))
-    admin = Admin(gw)
-    keys = [admin.generate()["key"] for _ in range(10)]
     for k in keys:
         chat(gw, k)  # warm-up: each key is looked up once
     lookups = metric(gw, "tailgate_key_lookups_total")
@@ -140,10 +142,12 @@ def test_raced_losers_cost_is_recorded_apart(stack, mock, key_db):
 
 def test_database_outage_cached_keys_keep_working(stack, mock, pg_server):
     name = pg_server.fresh_database()
-    gw = stack.gateway(config(mock, pg_server.url(name)))
+    maker = stack.gateway(config(mock, pg_server.url(name)))
+    cached = Admin(maker).generate()
+    unseen = Admin(maker).generate()
+    maker.stop()
+    gw = stack.gateway(config(mock, pg_server.url(name)))  # has seen neither key
     admin = Admin(gw)
-    cached = admin.generate()
-    unseen = admin.generate()
     spent = cost(chat(gw, cached["key"]).usage)
     pg_server.stop()
     try:

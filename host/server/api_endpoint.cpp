@@ -75,7 +75,10 @@ bool Gateway::Impl::read_api_body(ApiCall& a) {
         return false;
     }
     ParsedBody& parsed = std::get<ParsedBody>(parsed_or);
-    a.strip_usage = inject_stream_usage(parsed);  // a stream's spend needs its usage
+    if (parsed.stream) {  // a stream's spend needs its usage, which the client may not have asked for
+        ParsedBody with_usage = parsed;
+        if (inject_stream_usage(with_usage)) a.usage_body = std::make_shared<const ParsedBody>(std::move(with_usage));
+    }
     a.parsed = std::make_shared<const ParsedBody>(std::move(parsed));
     a.scope->model = a.parsed->model;
     a.scope->sample.stream = a.parsed->stream;
@@ -162,7 +165,7 @@ std::shared_ptr<UpstreamTransport> Gateway::Impl::transport_for(const ApiCall& a
     auto transport = std::make_shared<UpstreamTransport>(*client, a.lv->config(), a.parsed, routed.plan, routed.captures,
                                                          a.info.endpoint, a.timeouts);
     if (!a.forwarded.empty()) transport->forward(a.forwarded);
-    if (a.strip_usage) transport->strip_usage();
+    if (a.usage_body) transport->ask_usage(a.usage_body);
     return transport;
 }
 

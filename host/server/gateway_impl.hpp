@@ -98,8 +98,8 @@ struct ApiCall {
     std::unique_ptr<Drain::Request> active;
     Admission::Ticket ticket;  // held until the response is done
     keys::Lease lease;         // the key's parallel slot, held as long
-    bool strip_usage = false;  // stream_options.include_usage was added for spend
     std::shared_ptr<const ParsedBody> parsed;
+    std::shared_ptr<const ParsedBody> usage_body;  // a stream's body with include_usage added (spend)
     std::vector<std::string> model_list;  // "a,b": the listed groups
     router::RequestInfo info;             // everything routing needs, built once for every path
     RequestTimeouts timeouts;

@@ -56,9 +56,17 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
     return req;
 }
 
+bool UpstreamTransport::asks_usage(uint32_t index) const {
+    if (!usage_body_) return false;
+    const auto& d = cfg_.deployments[deployments_[index]];
+    const std::string_view codec = config::codec_of(d.upstream).name();
+    return codec == "openai" || (codec == "azure" && d.upstream.api_version >= "2024-09-01");
+}
+
 upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstream::Handler> handler) {
     const auto& d = cfg_.deployments[deployments_[index]];
-    upstream::Request req = build(d, cfg_.router, endpoint_, stream_, *body_, models_[index], timeouts_);
+    const ParsedBody& body = asks_usage(index) ? *usage_body_ : *body_;
+    upstream::Request req = build(d, cfg_.router, endpoint_, stream_, body, models_[index], timeouts_);
     req.headers.insert(req.headers.end(), forwarded_.begin(), forwarded_.end());
     return client_.start(std::move(req), std::move(handler));
 }
@@ -70,7 +78,7 @@ const providers::Codec& UpstreamTransport::codec(uint32_t index) const {
 providers::ResponseDecoderPtr UpstreamTransport::decoder(uint32_t index) const {
     const providers::Codec& c = codec(index);
     auto d = c.decoder(surfaces::sink_for(surface_, c, stream_));
-    return strip_usage_ && stream_ ? strip_usage_chunks(std::move(d)) : std::move(d);
+    return stream_ && asks_usage(index) ? strip_usage_chunks(std::move(d)) : std::move(d);
 }
 
 }  // namespace tailgate::server

@@ -189,6 +189,9 @@ struct GeneralSettings {
     Millis key_refresh_interval{5000};   // other replicas' key changes are read this often
     bool disable_spend_logs = false;     // keep totals, not one row per request
     bool metrics_key_alias = false;      // key_alias as a label of the per-key metrics (else the key's hash)
+    // Responses API: how long stored responses (store: true, the default) are
+    // kept for previous_response_id and GET /v1/responses/{id}; 0 keeps none.
+    Millis response_retention{30LL * 24 * 3600 * 1000};
 };
 
 struct Config {

@@ -38,8 +38,12 @@ bool acceptable_request_id(const std::string& s) {
 
 }  // namespace
 
-Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, control::StorePtr store, keys::KeyServicePtr k)
-    : cfg(std::move(c)), keys(std::move(k)) {
+Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, control::StorePtr store,
+                    control::ResponseStorePtr responses, keys::KeyServicePtr k)
+    : cfg(std::move(c)),
+      keys(std::move(k)),
+      response_store(responses ? std::move(responses)
+                               : control::open_response_store("", cfg->general.response_retention)) {
     json_log = cfg->general.log_format == "json";
     if (!keys) {
         keys::Settings ks;
@@ -161,6 +165,9 @@ const EndpointRoute kRoutes[] = {
     {"POST", "/chat/completions", Access::Key, &Impl::api, true, Endpoint::Chat},
     {"POST", "/completions", Access::Key, &Impl::api, true, Endpoint::Completions},
     {"POST", "/embeddings", Access::Key, &Impl::api, true, Endpoint::Embeddings},
+    {"POST", "/responses", Access::Key, &Impl::api, true, Endpoint::Responses},
+    {"GET", "/responses/*", Access::Key, &Impl::response_get, true},  // {id} and {id}/input_items
+    {"DELETE", "/responses/*", Access::Key, &Impl::response_delete, true},
     {"GET", "/models", Access::Key, &Impl::models, true},
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},
     // The control plane (host/control/admin_api.hpp).
@@ -328,8 +335,9 @@ void Gateway::Impl::ui_page(Call& c) {
     c.req.respond(200, "text/html; charset=utf-8", dashboard_html());
 }
 
-Gateway::Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store, keys::KeyServicePtr keys)
-    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(store), std::move(keys))) {}
+Gateway::Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store,
+                 control::ResponseStorePtr responses, keys::KeyServicePtr keys)
+    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(store), std::move(responses), std::move(keys))) {}
 
 Gateway::~Gateway() { stop(); }
 

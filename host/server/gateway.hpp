@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "control/control_plane.hpp"
+#include "control/response_store.hpp"
 #include "control/store.hpp"
 #include "keys/service.hpp"
 
@@ -21,10 +22,12 @@ namespace tailgate::server {
 class Gateway {
 public:
     // Loads plugins and prepares everything; throws on a bad config/plugin.
-    // `store` holds the admin changes re-applied over `cfg` (control/store.hpp);
+    // `store` holds the admin changes re-applied over `cfg` (control/store.hpp).
+    // `responses` keeps the Responses API's stored responses (null: in memory).
     // `keys` the virtual keys and spend (keys/service.hpp; null: an in-memory
     // database, lost at exit).
-    Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store, keys::KeyServicePtr keys = nullptr);
+    Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store,
+            control::ResponseStorePtr responses = nullptr, keys::KeyServicePtr keys = nullptr);
     ~Gateway();
     Gateway(const Gateway&) = delete;
     Gateway& operator=(const Gateway&) = delete;

@@ -7,6 +7,7 @@
 
 #include "control/admin_api.hpp"
 #include "control/control_plane.hpp"
+#include "control/response_store.hpp"
 #include "dispatch/asio_scheduler.hpp"
 #include "keys/key_api.hpp"
 #include "keys/service.hpp"
@@ -113,6 +114,7 @@ struct Gateway::Impl {
     std::unique_ptr<control::AdminApi> admin_api;
     keys::KeyServicePtr keys;              // virtual keys, limits, spend
     std::unique_ptr<keys::KeyApi> key_api;  // /key/*, /team/*, /spend/*
+    control::ResponseStorePtr response_store;  // the Responses API's stored responses
     // The running generation (hot reload swaps it): one atomic load per request.
     std::atomic<LivePtr> live;
     std::set<std::string> secrets;  // every key ever configured: old generations may still log
@@ -130,10 +132,15 @@ struct Gateway::Impl {
     std::unique_ptr<dispatch::AsioScheduler> scheduler;
     std::unique_ptr<frontend::FrontEnd> http;
 
-    Impl(std::shared_ptr<const config::Config> c, control::StorePtr store, keys::KeyServicePtr k);
+    Impl(std::shared_ptr<const config::Config> c, control::StorePtr store, control::ResponseStorePtr responses,
+         keys::KeyServicePtr k);
 
     void handle(frontend::Request& req);
     LivePtr snapshot() const { return live.load(std::memory_order_acquire); }
+    // Whose stored responses a call may read: its virtual key's (hash prefix), else the master key's.
+    const std::string& owner_of(const Call& c) const {
+        return c.caller && !c.caller->master ? c.caller->hash_prefix : caller_key_hash;
+    }
     // Makes `g` the generation new requests take (the control plane calls it).
     void publish(control::GenerationPtr g);
     void admin(Call& c);
@@ -151,6 +158,11 @@ struct Gateway::Impl {
     void stats_page(Call& c);
     void ui_page(Call& c);
     void api(Call& c);
+    // The Responses API's stored responses (responses_api.cpp).
+    void response_get(Call& c);
+    void response_delete(Call& c);
+    bool resolve_previous(ApiCall& a, std::string_view body);
+    void keep_response(ApiCall& a, ApiExchange& x);
     // The steps of api(); each answers the request itself and returns false when it ends there.
     bool read_api_body(ApiCall& a);
     bool check_model_list(ApiCall& a);
@@ -158,6 +170,7 @@ struct Gateway::Impl {
     bool admit(ApiCall& a);
     void build_request_info(ApiCall& a);
     void route_and_relay(ApiCall& a);
+    bool translatable(ApiCall& a, const router::RoutedPlan& routed);
     void all_results(ApiCall& a);
     // The attempt observer of one plan: the router's, traced for metrics and the JSON log.
     std::shared_ptr<dispatch::Observer> observer_for(const ApiCall& a, const router::RequestInfo& info,

@@ -59,14 +59,21 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
 bool UpstreamTransport::asks_usage(uint32_t index) const {
     if (!usage_body_) return false;
     const auto& d = cfg_.deployments[deployments_[index]];
-    const std::string_view codec = config::codec_of(d.upstream).name();
-    return codec == "openai" || (codec == "azure" && d.upstream.api_version >= "2024-09-01");
+    const providers::Codec& c = config::codec_of(d.upstream);
+    if (sent(c).op != endpoint_) return false;  // translated to another API: its own usage
+    return c.name() == "openai" || (c.name() == "azure" && d.upstream.api_version >= "2024-09-01");
+}
+
+UpstreamTransport::Sent UpstreamTransport::sent(const providers::Codec& codec) const {
+    if (body_->as_chat && !surfaces::native(surface_, codec)) return {Endpoint::Chat, *body_->as_chat};
+    return {endpoint_, *body_};
 }
 
 upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstream::Handler> handler) {
     const auto& d = cfg_.deployments[deployments_[index]];
-    const ParsedBody& body = asks_usage(index) ? *usage_body_ : *body_;
-    upstream::Request req = build(d, cfg_.router, endpoint_, stream_, body, models_[index], timeouts_);
+    const Sent s = sent(codec(index));
+    const ParsedBody& body = asks_usage(index) ? *usage_body_ : s.body;
+    upstream::Request req = build(d, cfg_.router, s.op, stream_, body, models_[index], timeouts_);
     req.headers.insert(req.headers.end(), forwarded_.begin(), forwarded_.end());
     return client_.start(std::move(req), std::move(handler));
 }
@@ -77,7 +84,7 @@ const providers::Codec& UpstreamTransport::codec(uint32_t index) const {
 
 providers::ResponseDecoderPtr UpstreamTransport::decoder(uint32_t index) const {
     const providers::Codec& c = codec(index);
-    auto d = c.decoder(surfaces::sink_for(surface_, c, stream_));
+    auto d = c.decoder(sent(c).op, surfaces::sink_for(surface_, c, *body_, stream_));
     return stream_ && asks_usage(index) ? strip_usage_chunks(std::move(d)) : std::move(d);
 }
 

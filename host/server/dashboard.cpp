@@ -203,7 +203,7 @@ tr.sub th { font-weight:500; font-size:11px; }
     const names = Object.keys(m.keys).sort((a, b) => (m.keys[b].spend || 0) - (m.keys[a].spend || 0));
     if (names.length) kb.replaceChildren();
     for (const n of names.slice(0, 50)) {
-      const tr = el("tr", { "data-key": n });
+      const tr = el("tr", { "data-spend-key": n });
       cell(tr, n, "key", "l");
       cell(tr, usd(m.keys[n].spend), "spend");
       cell(tr, usd(m.keys[n].budget_remaining), "remaining");
@@ -213,7 +213,7 @@ tr.sub th { font-weight:500; font-size:11px; }
     const rows = Object.values(m.spend);
     if (rows.length) db2.replaceChildren();
     for (const r of rows) {
-      const tr = el("tr", { "data-dep": r.deployment });
+      const tr = el("tr", { "data-spend-dep": r.deployment });
       cell(tr, r.group, "group", "l");
       cell(tr, r.deployment, "deployment", "l");
       cell(tr, usd(r.winner), "spend");

@@ -5,6 +5,7 @@
 #include "plugin/search_path.hpp"
 #include "router/router.hpp"
 #include "server/gateway.hpp"
+#include "store/database.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -28,7 +29,8 @@ const char* kUsage =
     "  --host ADDR     listen address (default: general_settings.host, else 127.0.0.1)\n"
     "  --port N        listen port (default: general_settings.port, else 4000; 0 = any free port)\n"
     "  --state-dir DIR where admin API changes are kept (SQLite revision log; default: $TAILGATE_STATE_DIR,\n"
-    "                  else in memory only: changes are lost at exit)\n"
+    "                  else in memory only: changes are lost at exit), and virtual keys and spend\n"
+    "                  (tailgate.db) unless general_settings.database_url or $DATABASE_URL names a database\n"
     "  --check         validate the config and load the strategy plugins, print what would run, exit 0/1\n"
     "  --version       print the version\n"
     "  --help          this text\n"
@@ -129,6 +131,35 @@ void print_plan(const tailgate::config::Config& cfg, const std::vector<std::stri
         for (const auto& [alias, a] : cfg.router.model_group_alias)
             std::cout << "  " << alias << " -> " << a.group << (a.hidden ? "  (hidden)" : "") << "\n";
     }
+}
+
+// The virtual keys' database: general_settings.database_url, else
+// $DATABASE_URL (as LiteLLM reads it), else a file in the state directory,
+// else memory (keys and spend lost at exit, said at start).
+std::shared_ptr<tailgate::keys::KeyService> open_keys(const tailgate::config::Config& cfg, const std::string& state_dir) {
+    const auto& g = cfg.general;
+    std::string url = g.database_url.reveal();
+    if (url.empty()) {
+        if (const char* env = std::getenv("DATABASE_URL"); env && *env) url = env;
+    }
+    if (url.empty())
+        url = state_dir.empty() ? "sqlite://:memory:"
+                                : "sqlite://" + (std::filesystem::absolute(state_dir) / "tailgate.db").string();
+    tailgate::store::Options opts;
+    opts.pool_size = g.database_pool_size;
+    auto db = tailgate::store::open(url, opts);
+    tailgate::keys::Settings ks;
+    ks.master_key = g.master_key.reveal();
+    ks.flush_interval = g.spend_write_interval;
+    ks.refresh_interval = g.key_refresh_interval;
+    ks.spend_logs = !g.disable_spend_logs;
+    auto svc = std::make_shared<tailgate::keys::KeyService>(db, ks);
+    if (url == "sqlite://:memory:")
+        spdlog::warn("virtual keys and spend are kept in memory only (set --state-dir or general_settings.database_url)");
+    else
+        spdlog::info("virtual keys and spend are kept in {} (spend written every {} ms)", db->where(),
+                     g.spend_write_interval.count());
+    return svc;
 }
 
 // SIGTERM/SIGINT: new API requests are refused and readiness says "draining"
@@ -253,7 +284,8 @@ int main(int argc, char** argv) {
         spdlog::info("admin changes are kept in {}", store->where());
         auto responses = tailgate::control::open_response_store(state_dir, cfg->general.response_retention);
         spdlog::info("stored responses (Responses API) are kept in {}", responses->where());
-        gw = std::make_unique<tailgate::server::Gateway>(cfg, std::move(store), std::move(responses));
+        auto keys = open_keys(*cfg, state_dir);
+        gw = std::make_unique<tailgate::server::Gateway>(cfg, std::move(store), std::move(responses), std::move(keys));
         bound = gw->start(host.empty() ? cfg->general.host : host, port >= 0 ? port : cfg->general.port);
     } catch (const std::exception& e) {
         spdlog::error("cannot start: {}", e.what());

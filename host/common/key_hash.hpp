@@ -10,4 +10,8 @@ namespace tailgate {
 
 std::string key_hash_prefix(std::string_view key);
 
+// The whole SHA-256 of a key, 64 lower-case hex digits: what the key store
+// keeps instead of a virtual key (LiteLLM's "token", so its hashes import as is).
+std::string key_token_hash(std::string_view key);
+
 }  // namespace tailgate

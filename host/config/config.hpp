@@ -184,6 +184,14 @@ struct GeneralSettings {
     // Client request headers passed on to the upstream (lower-case names; empty:
     // none). Hop-by-hop and credential headers are refused at load.
     std::vector<std::string> forward_client_headers;
+
+    // Virtual keys and spend (host/keys, host/store).
+    Secret database_url;                 // sqlite:///path or postgresql://...; "": DATABASE_URL, else the state dir
+    int database_pool_size = 4;          // database_connection_pool_limit: connections (PostgreSQL)
+    Millis spend_write_interval{1000};   // proxy_batch_write_at: spend is written this often (a crash loses less)
+    Millis key_refresh_interval{5000};   // other replicas' key changes are read this often
+    bool disable_spend_logs = false;     // keep totals, not one row per request
+    bool metrics_key_alias = false;      // key_alias as a label of the per-key metrics (else the key's hash)
     // Responses API: how long stored responses (store: true, the default) are
     // kept for previous_response_id and GET /v1/responses/{id}; 0 keeps none.
     Millis response_retention{30LL * 24 * 3600 * 1000};

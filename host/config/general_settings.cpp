@@ -79,7 +79,32 @@ void Loader::parse_general() {
     each_key(m, "response_retention", [&](const Val& x) { g.response_retention = duration(x); });
     each_key(m, "allow_client_side_credentials", [&](const Val& x) { g.allow_client_side_credentials = boolean(x); });
     each_key(m, "forward_client_headers", [&](const Val& x) { parse_forward_headers(x, g); });
+    parse_database(m, g);
     warn_unknown(m);
+}
+
+// Virtual keys' database and spend writing.
+void Loader::parse_database(Map& m, GeneralSettings& g) {
+    each_key(m, "database_url", [&](const Val& x) {
+        g.database_url = secret(x);
+        const std::string& u = g.database_url.reveal();
+        if (u.rfind("sqlite://", 0) != 0 && u.rfind("postgresql://", 0) != 0 && u.rfind("postgres://", 0) != 0)
+            fail(x, "expected sqlite:///path/to/file.db or postgresql://user:password@host:port/database");
+        if (u == "sqlite://" || u == "sqlite:///") fail(x, "sqlite:// needs a file path (sqlite:///path/to/file.db)");
+    });
+    each_key(m, "database_connection_pool_limit", [&](const Val& x) { g.database_pool_size = int32(x, 1, 256); });
+    // LiteLLM's proxy_batch_write_at is in seconds; "500ms" works too.
+    each_key(m, "proxy_batch_write_at", [&](const Val& x) {
+        g.spend_write_interval = duration(x);
+        if (g.spend_write_interval.count() < 10 || g.spend_write_interval.count() > 3'600'000)
+            fail(x, "expected between 10ms and 1h");
+    });
+    each_key(m, "key_refresh_interval", [&](const Val& x) {
+        g.key_refresh_interval = duration(x);
+        if (g.key_refresh_interval.count() < 100) fail(x, "expected at least 100ms");
+    });
+    each_key(m, "disable_spend_logs", [&](const Val& x) { g.disable_spend_logs = boolean(x); });
+    each_key(m, "metrics_key_alias", [&](const Val& x) { g.metrics_key_alias = boolean(x); });
 }
 
 // max_request_body_bytes, or LiteLLM's max_body_size: two spellings of one setting.

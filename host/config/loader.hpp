@@ -228,6 +228,7 @@ private:
     std::vector<std::pair<std::string, std::vector<std::string>>> parse_fallbacks(const Val& v);
     void parse_general();
     void parse_body_limit(Map& m, GeneralSettings& g);
+    void parse_database(Map& m, GeneralSettings& g);
     void parse_forward_headers(const Val& x, GeneralSettings& g);
     void parse_limits(Map& m, GeneralSettings::Limits& l);
     std::string resolve_dir(const std::string& p) const;

@@ -133,10 +133,8 @@ std::optional<std::string> Loader::litellm_note(const std::string& path) {
         {"router_settings.redis_url", "LiteLLM's Redis shared state is not supported yet; ignored"},
         {"router_settings.enable_pre_call_checks", "LiteLLM's context-window pre-call check is not supported (context_window_fallbacks apply after the upstream refuses); ignored"},
         {"router_settings.cache_responses", "response caching is not supported; ignored"},
-        {"general_settings.database_url", "LiteLLM's database (virtual keys, spend) is not supported yet; only master_key authenticates; ignored"},
         {"general_settings.store_model_in_db", "models live in the config file only; ignored"},
         {"general_settings.alerting", "LiteLLM's alerting is not supported; use /metrics; ignored"},
-        {"general_settings.proxy_batch_write_at", "no spend tracking yet; ignored"},
     };
     for (const auto& [key, note] : kNotes)
         if (path == key) return std::string(note);

@@ -49,8 +49,8 @@ public:
         raw.headers = headers_.empty() ? nullptr : headers_.data();
         raw.header_count = static_cast<uint32_t>(headers_.size());
         raw.caller_key_hash = req.caller_key_hash.empty() ? nullptr : req.caller_key_hash.c_str();
-        raw.caller_key_alias = nullptr;  // virtual keys do not exist yet
-        raw.caller_team = nullptr;
+        raw.caller_key_alias = req.caller_key_alias.empty() ? nullptr : req.caller_key_alias.c_str();
+        raw.caller_team = req.caller_team.empty() ? nullptr : req.caller_team.c_str();
     }
     RequestView(const RequestView&) = delete;
     RequestView& operator=(const RequestView&) = delete;

@@ -55,6 +55,8 @@ struct RequestInfo {
     // A dry run (admin preview, routing state): plugins are told
     // (TG_REQUEST_PREVIEW) to plan without changing state; nothing is sent.
     bool preview = false;
+    std::string caller_key_alias;             // a virtual key's key_alias ("" none)
+    std::string caller_team;                  // a virtual key's team_id ("" none)
 };
 
 // The per-request contexts strategies leave in tg_route.request_ctx, one per

@@ -7,12 +7,28 @@
 #include "server/client_channel.hpp"
 #include "server/request_info.hpp"
 #include "server/request_options.hpp"
+#include "server/stream_usage.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <span>
 
 namespace tailgate::server {
+
+namespace {
+
+// The spend log's call_type.
+const char* call_type(Endpoint e) {
+    switch (e) {
+        case Endpoint::Chat: return "chat";
+        case Endpoint::Completions: return "completions";
+        case Endpoint::Embeddings: return "embeddings";
+        case Endpoint::Responses: return "responses";
+        default: return "other";
+    }
+}
+
+}  // namespace
 
 // The chat, completions and embeddings endpoints: read and check the body,
 // admit, route, and hand the response to the relay.
@@ -27,7 +43,7 @@ void Gateway::Impl::api(Call& c) {
         refuse(*a.lv, c.req, Rejection::Draining, {}, c.api);
         return;
     }
-    if (!read_api_body(a) || !check_model_list(a) || !admit(a)) return;
+    if (!read_api_body(a) || !check_model_list(a) || !enforce_key(a) || !admit(a)) return;
     build_request_info(a);
     if (!a.model_list.empty() && !a.parsed->fastest_response) {
         if (auto* prom = a.lv->prom()) a.scope->sample.group = prom->group_index(a.model_list.front());
@@ -65,7 +81,14 @@ bool Gateway::Impl::read_api_body(ApiCall& a) {
         if (!json_log) spdlog::info("{} {} 400 {}", a.c.request_id, req.uri(), e->message);
         return false;
     }
-    a.parsed = std::make_shared<const ParsedBody>(std::move(std::get<ParsedBody>(parsed_or)));
+    ParsedBody& parsed = std::get<ParsedBody>(parsed_or);
+    // A stream's spend needs its usage, which the client may not have asked for
+    // (chat and completions; the Responses API reports it in its own events).
+    if (parsed.stream && (a.c.api == Endpoint::Chat || a.c.api == Endpoint::Completions)) {
+        ParsedBody with_usage = parsed;
+        if (inject_stream_usage(with_usage)) a.usage_body = std::make_shared<const ParsedBody>(std::move(with_usage));
+    }
+    a.parsed = std::make_shared<const ParsedBody>(std::move(parsed));
     if (a.c.api == Endpoint::Responses && !resolve_previous(a, json)) return false;
     a.scope->model = a.parsed->model;
     a.scope->sample.stream = a.parsed->stream;
@@ -99,6 +122,27 @@ bool Gateway::Impl::check_model_list(ApiCall& a) {
     return true;
 }
 
+// The caller's key: models (each listed group, and per-request fallbacks, which
+// must not reach past the key's list), then rpm/tpm/max_parallel_requests of
+// the key and its team. Standing (blocked, expired, budget) was checked when
+// the key was authenticated.
+bool Gateway::Impl::enforce_key(ApiCall& a) {
+    const keys::CallerPtr& caller = a.c.caller;
+    if (!caller || caller->master) return true;
+    const ParsedBody& parsed = *a.parsed;
+    std::vector<std::string> models = a.model_list.empty() ? std::vector<std::string>{parsed.model} : a.model_list;
+    if (parsed.fallbacks) models.insert(models.end(), parsed.fallbacks->begin(), parsed.fallbacks->end());
+    auto refused = keys::check_models(*caller, models);
+    if (!refused) refused = keys::admit(*caller, keys::now_ms(), a.lease);
+    if (!refused) return true;
+    if (refused->retry_after_s >= 0) refused->retry_after_s = a.lv->env.client_retry_after(refused->retry_after_s);
+    fail_api(a, *refused);
+    if (!json_log)
+        spdlog::info("{} {} model={} {} {}", a.c.request_id, a.c.req.uri(), parsed.model, refused->status,
+                     refused->code);
+    return false;
+}
+
 bool Gateway::Impl::admit(ApiCall& a) {
     if (admission.unlimited()) return true;
     const ParsedBody& parsed = *a.parsed;
@@ -118,7 +162,13 @@ bool Gateway::Impl::admit(ApiCall& a) {
 void Gateway::Impl::build_request_info(ApiCall& a) {
     a.timeouts = request_timeouts(*a.parsed, a.lv->config().router.max_request_timeout);
     a.info = request_info(*a.parsed, a.c.api, a.c.request_id, a.timeouts);
-    a.info.caller_key_hash = a.lv->caller_key_hash;  // authorized: the caller presented the master key
+    if (const keys::CallerPtr& caller = a.c.caller; caller && !caller->master && caller->key) {
+        a.info.caller_key_hash = caller->hash_prefix;
+        a.info.caller_key_alias = caller->key->key_alias;
+        a.info.caller_team = caller->key->team_id;
+    } else {
+        a.info.caller_key_hash = a.lv->caller_key_hash;  // this generation's master key (or none)
+    }
     for (const auto& name : a.lv->config().router.strategy_request_headers)
         a.c.req.each_header(name, [&](const std::string&, const std::string& v) { a.info.headers.emplace_back(name, v); });
     for (const auto& name : a.lv->general().forward_client_headers)
@@ -147,13 +197,30 @@ std::shared_ptr<UpstreamTransport> Gateway::Impl::transport_for(const ApiCall& a
     auto transport = std::make_shared<UpstreamTransport>(*client, a.lv->config(), a.parsed, routed.plan, routed.captures,
                                                          a.info.endpoint, a.timeouts);
     if (!a.forwarded.empty()) transport->forward(a.forwarded);
+    if (a.usage_body) transport->ask_usage(a.usage_body);
     return transport;
 }
 
-std::shared_ptr<dispatch::Observer> Gateway::Impl::observer_for(const LivePtr& lv, const router::RequestInfo& info,
+std::shared_ptr<dispatch::Observer> Gateway::Impl::with_spend(const ApiCall& a, const router::RequestInfo& info,
+                                                              const dispatch::Plan& plan,
+                                                              std::shared_ptr<dispatch::Observer> inner) {
+    SpendContext ctx;
+    ctx.keys = keys.get();
+    ctx.caller = a.c.caller;
+    ctx.request_id = a.c.request_id;
+    ctx.model = a.parsed->model;
+    ctx.call_type = call_type(a.c.api);
+    if (info.user) ctx.user = *info.user;
+    if (info.metadata_json.size() <= 8192) ctx.metadata_json = info.metadata_json;
+    ctx.prompt_estimate = info.prompt_tokens_estimate;
+    return std::make_shared<SpendObserver>(std::move(ctx), a.lv->gen->config, *a.lv->pricing, plan, std::move(inner));
+}
+
+std::shared_ptr<dispatch::Observer> Gateway::Impl::observer_for(const ApiCall& a, const router::RequestInfo& info,
                                                                 const router::RoutedPlan* routed, const dispatch::Plan& plan,
                                                                 std::shared_ptr<metrics::RequestObserver>& traced) {
-    std::shared_ptr<dispatch::Observer> observer = lv->router().observer_for(info, routed);
+    const LivePtr& lv = a.lv;
+    std::shared_ptr<dispatch::Observer> observer = with_spend(a, info, plan, lv->router().observer_for(info, routed));
     metrics::Metrics* const prom = lv->prom();
     if (!prom && !json_log) return std::make_shared<PinnedObserver>(lv, std::move(observer));
     traced = std::make_shared<metrics::RequestObserver>(prom, std::move(observer), plan);
@@ -189,7 +256,7 @@ void Gateway::Impl::route_and_relay(ApiCall& a) {
     const dispatch::Plan& plan = routed.plan;
     auto transport = transport_for(a, routed);
     std::shared_ptr<metrics::RequestObserver> traced;  // metrics and the JSON record read its trace
-    auto observer = observer_for(a.lv, info, &routed, plan, traced);
+    auto observer = observer_for(a, info, &routed, plan, traced);
     if (prom) {
         a.scope->sample.group = prom->group_of(plan.attempts.front().deployment);
         if (plan.stream) {
@@ -205,6 +272,7 @@ void Gateway::Impl::route_and_relay(ApiCall& a) {
     x->generation = a.lv;
     x->adopt(a.c.req, a.c.t0, std::move(a.scope), std::move(a.active), std::move(a.ticket));
     x->api = a.c.api;
+    x->lease = std::move(a.lease);
     x->info = std::move(info);
     x->routed = std::move(routed);
     x->executor = executor;
@@ -243,7 +311,7 @@ void Gateway::Impl::all_results(ApiCall& a) {
         const dispatch::Plan& plan = rp.plan;
         for (const auto& at : plan.attempts) part.deployment_ids.push_back(a.lv->config().deployments[at.deployment].id);
         part.channel = std::make_shared<ClientChannel>();  // the relay is notified
-        std::shared_ptr<dispatch::Observer> observer = a.lv->router().observer_for(info, &rp);
+        std::shared_ptr<dispatch::Observer> observer = with_spend(a, info, plan, a.lv->router().observer_for(info, &rp));
         if (auto* prom = a.lv->prom())
             observer = std::make_shared<metrics::RequestObserver>(prom, std::move(observer), plan);
         observer = std::make_shared<PinnedObserver>(a.lv, std::move(observer));
@@ -260,6 +328,7 @@ void Gateway::Impl::all_results(ApiCall& a) {
     const Clock::time_point t0 = a.scope->t0;
     x->adopt(a.c.req, t0, std::move(a.scope), std::move(a.active), std::move(a.ticket));
     x->api = a.c.api;
+    x->lease = std::move(a.lease);
     x->source = source;
     x->model = a.parsed->model;
     a.c.req.relay(source, x);

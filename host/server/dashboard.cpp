@@ -93,6 +93,20 @@ tr.sub th { font-weight:500; font-size:11px; }
       client would have waited. With <code>shadow_sample_rate</code> set, a sample of lost primaries runs to completion
       off the client's path: "primary alone p99 (shadow)" is then the measured "without" tail.</p>
   </section>
+  <section id="spend">
+    <h2>Spend <span class="note">(USD; keys by the first 16 hex digits of their hash, or key_alias with
+      general_settings.metrics_key_alias)</span> <span id="db" class="badge unknown">database</span></h2>
+    <div class="grid2">
+      <table id="spend-keys">
+        <thead><tr><th class="l">key</th><th>spend (current period)</th><th>budget left</th></tr></thead>
+        <tbody><tr><td class="empty" colspan="3">no key has spent yet</td></tr></tbody>
+      </table>
+      <table id="spend-deployments">
+        <thead><tr><th class="l">model group</th><th class="l">deployment</th><th>spend</th><th>losers (est.)</th></tr></thead>
+        <tbody><tr><td class="empty" colspan="4">nothing yet</td></tr></tbody>
+      </table>
+    </div>
+  </section>
   <div class="grid2">
     <section id="chart">
       <h2>Client latency over time <span class="note">(window quantiles at each poll, last 100 polls)</span></h2>
@@ -147,8 +161,27 @@ tr.sub th { font-weight:500; font-size:11px; }
     return out;
   }
   function parseMetrics(text) {
-    const states = {}, cooldowns = {};
+    const states = {}, cooldowns = {}, keys = {}, spend = {};
+    let dbUp = null;
     for (const line of text.split("\n")) {
+      let k = /^tailgate_key_(spend|budget_remaining)_usd\{(.*)\}\s+(\S+)/.exec(line);
+      if (k) {
+        const l = parseLabels(k[2]);
+        const name = l.key_alias || l.key;
+        keys[name] = keys[name] || {};
+        keys[name][k[1]] = Number(k[3]);
+        continue;
+      }
+      k = /^tailgate_spend_usd_total\{(.*)\}\s+(\S+)/.exec(line);
+      if (k) {
+        const l = parseLabels(k[1]);
+        const id = l.model_group + "\u0000" + l.deployment;
+        spend[id] = spend[id] || { group: l.model_group, deployment: l.deployment, winner: 0, other: 0 };
+        spend[id][l.kind === "winner" ? "winner" : "other"] += Number(k[2]);
+        continue;
+      }
+      k = /^tailgate_database_up\{.*\}\s+(\S+)/.exec(line);
+      if (k) dbUp = Number(k[1]) === 1;
       let m = /^tailgate_deployment_state\{(.*)\}\s+(\S+)/.exec(line);
       if (m) {
         const l = parseLabels(m[1]);
@@ -158,7 +191,35 @@ tr.sub th { font-weight:500; font-size:11px; }
       m = /^tailgate_cooldowns_total\{(.*)\}\s+(\S+)/.exec(line);
       if (m) cooldowns[parseLabels(m[1]).deployment] = Number(m[2]);
     }
-    return { states, cooldowns };
+    return { states, cooldowns, keys, spend, dbUp };
+  }
+
+  function usd(v) { return v === undefined ? "\u2013" : "$" + (v >= 1 ? v.toFixed(2) : v.toPrecision(3)); }
+  function renderSpend(m) {
+    const db = document.getElementById("db");
+    db.textContent = m.dbUp === false ? "database unavailable" : "database connected";
+    db.className = "badge " + (m.dbUp === false ? "cooling" : "healthy");
+    const kb = document.querySelector("#spend-keys tbody");
+    const names = Object.keys(m.keys).sort((a, b) => (m.keys[b].spend || 0) - (m.keys[a].spend || 0));
+    if (names.length) kb.replaceChildren();
+    for (const n of names.slice(0, 50)) {
+      const tr = el("tr", { "data-spend-key": n });
+      cell(tr, n, "key", "l");
+      cell(tr, usd(m.keys[n].spend), "spend");
+      cell(tr, usd(m.keys[n].budget_remaining), "remaining");
+      kb.appendChild(tr);
+    }
+    const db2 = document.querySelector("#spend-deployments tbody");
+    const rows = Object.values(m.spend);
+    if (rows.length) db2.replaceChildren();
+    for (const r of rows) {
+      const tr = el("tr", { "data-spend-dep": r.deployment });
+      cell(tr, r.group, "group", "l");
+      cell(tr, r.deployment, "deployment", "l");
+      cell(tr, usd(r.winner), "spend");
+      cell(tr, usd(r.other), "losers");
+      db2.appendChild(tr);
+    }
   }
 
   function stateBadge(s) {
@@ -361,6 +422,7 @@ tr.sub th { font-weight:500; font-size:11px; }
       const m = parseMetrics(metricsText);
       states = m.states;
       detectEvents(m);
+      renderSpend(m);
       const point = { t: Date.now(), groups: {} };
       const w5 = lastDoc.windows["5m"];
       for (const g in w5.model_groups) {

@@ -9,6 +9,7 @@
 #include "common/api_error.hpp"
 #include "common/vocabulary.hpp"
 #include "control/admin_api.hpp"
+#include "keys/key_api.hpp"
 #include "server/gateway.hpp"
 
 #include <optional>
@@ -23,9 +24,9 @@ struct Call;  // one request as a handler sees it (gateway.cpp)
 // Who may call an endpoint.
 enum class Access {
     Open,           // probes
-    Key,            // the master key (when one is set)
+    Key,            // the master key or a virtual key (when a master key is set)
     Observability,  // the master key when general_settings.metrics_auth
-    Admin,          // the master key, always (refused when none is set)
+    Admin,          // the master key, always (refused when none is set; 403 for a virtual key)
     Dashboard,      // the master key when one is set (the page itself has a login form)
 };
 
@@ -41,6 +42,7 @@ struct EndpointRoute {
     Endpoint api = Endpoint::Chat;
     bool metrics = false;  // only with general_settings.metrics on (else an unknown path)
     control::AdminApi::Handler admin = nullptr;  // admin routes (handler Impl::admin): the function serving it
+    keys::KeyApi::Handler keys = nullptr;        // key management routes (handler Impl::key_admin)
 };
 
 std::span<const EndpointRoute> endpoint_routes();

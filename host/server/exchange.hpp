@@ -6,6 +6,7 @@
 #include "common/api_error.hpp"
 #include "config/config.hpp"
 #include "dispatch/executor.hpp"
+#include "keys/policy.hpp"
 #include "metrics/json_log.hpp"
 #include "metrics/metrics.hpp"
 #include "metrics/strategy_stats.hpp"
@@ -106,6 +107,7 @@ struct RelayedExchange : frontend::Exchange {
     // The admission slot and the drain's count go now, not when the last reference does.
     void release() {
         ticket = Admission::Ticket();
+        lease.release();
         active.reset();
     }
 
@@ -123,6 +125,7 @@ struct RelayedExchange : frontend::Exchange {
     std::unique_ptr<RequestScope> scope;
     std::unique_ptr<Drain::Request> active;
     Admission::Ticket ticket;  // held until the response is done
+    keys::Lease lease;         // the virtual key's parallel slot, as long
 
     // What happened, for the log and metrics (written on the relay's strand, read in finish()).
     bool chunked = false;

@@ -39,12 +39,19 @@ bool acceptable_request_id(const std::string& s) {
 }  // namespace
 
 Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, control::StorePtr store,
-                    control::ResponseStorePtr responses)
+                    control::ResponseStorePtr responses, keys::KeyServicePtr k)
     : cfg(std::move(c)),
+      keys(std::move(k)),
       response_store(responses ? std::move(responses)
                                : control::open_response_store("", cfg->general.response_retention)) {
     json_log = cfg->general.log_format == "json";
     log_level = cfg->general.log_level;
+    if (!keys) {
+        keys::Settings ks;
+        ks.master_key = cfg->general.master_key.reveal();
+        keys = std::make_shared<keys::KeyService>(store::open("sqlite://:memory:"), ks);
+    }
+    key_api = std::make_unique<keys::KeyApi>(*keys);
     control = std::make_unique<control::ControlPlane>(cfg->file, cfg, std::move(store));
     control->start([this](control::GenerationPtr g) { publish(std::move(g)); });
     admin_api = std::make_unique<control::AdminApi>(*control);
@@ -74,16 +81,39 @@ void Gateway::Impl::publish(control::GenerationPtr g) {
         spdlog::set_level(spdlog::level::from_str(general.log_level));
         log_level = general.log_level;
     }
+    l->pricing = std::make_shared<const Pricing>(*g->config);
     live.store(std::move(l), std::memory_order_release);
 }
 
-bool Gateway::Impl::authorized(const frontend::Request& req, const config::GeneralSettings& general) const {
-    const auto& key = general.master_key;
-    if (key.empty()) return true;
+std::optional<ApiError> Gateway::Impl::authenticate(Call& c, Access access) {
+    const frontend::Request& req = c.req;
     const std::string presented = presented_key(req.header("Authorization"), req.has_header("x-litellm-api-key"),
                                                 req.header("x-litellm-api-key"), req.header("api-key"),
                                                 req.header("x-api-key"));
-    return constant_time_equal(presented, key.reveal());
+    // The master key is this generation's: a reload may rotate it (control/general_reload.cpp).
+    const auto& master = c.lv->general().master_key;
+    if (master.empty() || !keys->auth_enabled()) {
+        c.caller = keys->master();
+        return std::nullopt;
+    }
+    if (presented.empty()) return ApiError::unauthorized("Invalid or missing API key");
+    if (constant_time_equal(presented, master.reveal())) {
+        c.caller = keys->master();
+        return std::nullopt;
+    }
+    keys::Auth auth = keys->authenticate(presented);
+    if (auth.error) return std::move(auth.error);
+    // The key service knows the master key the gateway started with; once rotated away it is no key.
+    if (auth.caller->master) return ApiError::unauthorized("Invalid API key");
+    if (!auth.caller->master && access != Access::Key) {
+        ApiError e = ApiError::unauthorized("This endpoint needs the master key; virtual keys may only call the API");
+        e.status = 403;
+        e.type = "permission_error";
+        e.code = "master_key_required";
+        return e;
+    }
+    c.caller = std::move(auth.caller);
+    return std::nullopt;
 }
 
 void Gateway::Impl::refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group,
@@ -101,21 +131,24 @@ void Gateway::Impl::send_metrics(frontend::Request& req) const {
     });
     lv->router().append_plugin_metrics(body);
     body += control->render_metrics();
+    body += keys->render_metrics(lv->general().metrics_key_alias);
     req.respond(200, metrics::Metrics::kContentType, body);
 }
 
-std::string Gateway::Impl::models_json(const Live& lv) const {
+std::string Gateway::Impl::models_json(const Live& lv, const keys::Caller* caller) const {
     const config::Config* cfg = &lv.config();
+    // A virtual key sees the models it may use.
+    auto shown = [caller](const std::string& m) { return !caller || keys::check_models(*caller, {&m, 1}) == std::nullopt; };
     std::string out = "{\"object\":\"list\",\"data\":[";
     bool first = true;
     for (const auto& g : cfg->model_groups()) {
-        if (config::is_wildcard(g)) continue;  // listed below: not a model a client can name as is
+        if (config::is_wildcard(g) || !shown(g)) continue;  // wildcards are listed below: not a name a client can use as is
         if (!first) out += ',';
         first = false;
         out += "{\"id\":" + json_quote(g) + ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}";
     }
     for (const auto& [alias, a] : cfg->router.model_group_alias) {
-        if (a.hidden) continue;  // LiteLLM's hidden aliases route but are not listed
+        if (a.hidden || !shown(alias)) continue;  // LiteLLM's hidden aliases route but are not listed
         if (!first) out += ',';
         first = false;
         out += "{\"id\":" + json_quote(alias) + ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}";
@@ -141,6 +174,10 @@ using Admin = control::AdminApi;
 constexpr EndpointRoute admin_route(const char* method, std::string_view path, Admin::Handler h, bool v1 = false) {
     return EndpointRoute{method, path, Access::Admin, &Impl::admin, v1, Endpoint::Chat, false, h};
 }
+constexpr EndpointRoute key_route(const char* method, std::string_view path, keys::KeyApi::Handler h) {
+    return EndpointRoute{method, path, Access::Admin, &Impl::key_admin, false, Endpoint::Chat, false, nullptr, h};
+}
+using Keys = keys::KeyApi;
 const EndpointRoute kRoutes[] = {
     {"GET", "/health/liveliness", Access::Open, &Impl::liveness},
     {"GET", "/health/liveness", Access::Open, &Impl::liveness},
@@ -181,6 +218,23 @@ const EndpointRoute kRoutes[] = {
     admin_route("POST", "/model/update", &Admin::model_update),
     admin_route("POST", "/model/delete", &Admin::model_delete),
     admin_route("GET", "/model/info", &Admin::model_info, true),
+    // LiteLLM's virtual keys, teams and spend, same shapes (host/keys/key_api.hpp).
+    key_route("POST", "/key/generate", &Keys::key_generate),
+    key_route("GET", "/key/info", &Keys::key_info),
+    key_route("POST", "/key/update", &Keys::key_update),
+    key_route("POST", "/key/delete", &Keys::key_delete),
+    key_route("GET", "/key/list", &Keys::key_list),
+    key_route("POST", "/key/regenerate", &Keys::key_regenerate),
+    key_route("POST", "/key/block", &Keys::key_block),
+    key_route("POST", "/key/unblock", &Keys::key_unblock),
+    key_route("POST", "/key/*", &Keys::key_regenerate),  // /key/{key}/regenerate
+    key_route("POST", "/team/new", &Keys::team_new),
+    key_route("GET", "/team/info", &Keys::team_info),
+    key_route("POST", "/team/update", &Keys::team_update),
+    key_route("POST", "/team/delete", &Keys::team_delete),
+    key_route("GET", "/team/list", &Keys::team_list),
+    key_route("GET", "/spend/logs", &Keys::spend_logs),
+    key_route("GET", "/global/spend/report", &Keys::global_spend_report),
 };
 
 }  // namespace
@@ -219,16 +273,21 @@ void Gateway::Impl::handle(frontend::Request& req) {
     call.arg = std::move(match.arg);
     call.api = route->api;
     call.admin = route->admin;
-    if (needs_key(route->access, general.metrics_auth) && !authorized(req, general)) {
+    call.keys = route->keys;
+    if (!needs_key(route->access, general.metrics_auth)) {
+        (this->*(route->handler))(call);
+        return;
+    }
+    if (auto refused = authenticate(call, route->access)) {
         std::optional<RequestScope> scope;  // API calls are counted and logged, probes are not
         if (route->handler == &Impl::api) {
             scope.emplace(call.lv->env, req, request_id, path_only(req.uri()), t0);
             scope->client_request_id = call.client_id;
-            scope->error = "unauthorized";
+            scope->error = refused->code.empty() ? "unauthorized" : refused->code;
         }
         req.discard_body();
-        send_error(req, ApiError::unauthorized("Invalid or missing API key"), surfaces::surface_for(route->api));
-        if (scope && !json_log) spdlog::info("{} POST {} 401 unauthorized", request_id, req.uri());
+        send_error(req, *refused, surfaces::surface_for(route->api));
+        if (scope && !json_log) spdlog::info("{} POST {} {} {}", request_id, req.uri(), refused->status, scope->error);
         return;
     }
     (this->*(route->handler))(call);
@@ -241,8 +300,13 @@ void Gateway::Impl::readiness(Call& c) {
         send_json(c.req, 503, "{\"status\":\"draining\",\"version\":\"" TAILGATE_VERSION "\"}");
         return;
     }
+    // A database outage degrades, never stops, this replica: cached keys keep
+    // working (new keys wait), so it stays in the load balancer's rotation.
+    const bool db_up = keys->database_available();
     send_json(c.req, 200,
-              "{\"status\":\"healthy\",\"deployments\":" + std::to_string(snapshot()->router().deployment_count()) +
+              std::string("{\"status\":") + (db_up ? "\"healthy\"" : "\"degraded\"") +
+                  ",\"db\":" + (db_up ? "\"connected\"" : "\"unavailable\"") +
+                  ",\"deployments\":" + std::to_string(snapshot()->router().deployment_count()) +
                   ",\"version\":\"" TAILGATE_VERSION "\"" +
                   (cfg->general.master_key.empty() ? std::string(",\"auth\":\"disabled\"") : "") +
                   (unauthenticated_beyond_loopback
@@ -251,10 +315,13 @@ void Gateway::Impl::readiness(Call& c) {
                   "}");
 }
 
-void Gateway::Impl::models(Call& c) { send_json(c.req, 200, models_json(*snapshot())); }
+void Gateway::Impl::models(Call& c) {
+    send_json(c.req, 200, models_json(*snapshot(), c.caller && !c.caller->master ? c.caller.get() : nullptr));
+}
 
 void Gateway::Impl::model_one(Call& c) {
-    if (snapshot()->router().resolve_group(c.arg))
+    const bool allowed = !c.caller || keys::check_models(*c.caller, {&c.arg, 1}) == std::nullopt;
+    if (allowed && snapshot()->router().resolve_group(c.arg))
         send_json(c.req, 200,
                   "{\"id\":" + json_quote(c.arg) + ",\"object\":\"model\",\"created\":0,\"owned_by\":\"tailgate\"}");
     else
@@ -279,14 +346,30 @@ void Gateway::Impl::admin(Call& c) {
     send_json(c.req, out.status, out.body);
 }
 
+// Every key management route: read the (bounded) body, call its KeyApi function, send its JSON.
+void Gateway::Impl::key_admin(Call& c) {
+    keys::MgmtRequest r;
+    r.arg = c.arg;
+    const std::string& uri = c.req.uri();
+    if (const size_t q = uri.find('?'); q != std::string::npos) r.query = uri.substr(q + 1);
+    if (auto e = c.req.read_body(r.body)) {
+        c.req.set_keep_alive(false);
+        send_error(c.req, *e);
+        return;
+    }
+    const keys::MgmtReply out = ((*key_api).*(c.keys))(r);
+    if (out.status == 503) c.req.set_header("Retry-After", "5");
+    send_json(c.req, out.status, out.body);
+}
+
 void Gateway::Impl::ui_page(Call& c) {
     c.req.set_header("Cache-Control", "no-store");
     c.req.respond(200, "text/html; charset=utf-8", dashboard_html());
 }
 
 Gateway::Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store,
-                 control::ResponseStorePtr responses)
-    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(store), std::move(responses))) {}
+                 control::ResponseStorePtr responses, keys::KeyServicePtr keys)
+    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(store), std::move(responses), std::move(keys))) {}
 
 Gateway::~Gateway() { stop(); }
 

@@ -12,6 +12,7 @@
 #include "control/control_plane.hpp"
 #include "control/response_store.hpp"
 #include "control/store.hpp"
+#include "keys/service.hpp"
 
 #include <memory>
 #include <string>
@@ -23,8 +24,10 @@ public:
     // Loads plugins and prepares everything; throws on a bad config/plugin.
     // `store` holds the admin changes re-applied over `cfg` (control/store.hpp).
     // `responses` keeps the Responses API's stored responses (null: in memory).
+    // `keys` the virtual keys and spend (keys/service.hpp; null: an in-memory
+    // database, lost at exit).
     Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store,
-            control::ResponseStorePtr responses = nullptr);
+            control::ResponseStorePtr responses = nullptr, keys::KeyServicePtr keys = nullptr);
     ~Gateway();
     Gateway(const Gateway&) = delete;
     Gateway& operator=(const Gateway&) = delete;

@@ -9,6 +9,8 @@
 #include "control/control_plane.hpp"
 #include "control/response_store.hpp"
 #include "dispatch/asio_scheduler.hpp"
+#include "keys/key_api.hpp"
+#include "keys/service.hpp"
 #include "metrics/metrics.hpp"
 #include "metrics/strategy_stats.hpp"
 #include "server/admission.hpp"
@@ -17,6 +19,7 @@
 #include "server/exchange.hpp"
 #include "server/frontend/front_end.hpp"
 #include "server/request_body.hpp"
+#include "server/spend_observer.hpp"
 #include "server/upstream_transport.hpp"
 #include "upstream/client.hpp"
 
@@ -64,6 +67,8 @@ struct Call {
     std::string arg;                     // what the route's trailing '*' matched
     control::AdminApi::Handler admin = nullptr;  // admin routes: the AdminApi function serving it
     std::shared_ptr<const Live> lv;              // the generation loaded for this request (one load)
+    keys::KeyApi::Handler keys = nullptr;        // key management routes: the KeyApi function serving it
+    keys::CallerPtr caller;                      // who presented which key (routes that need one)
 };
 
 // One config generation as the server uses it: requests load it once and keep it.
@@ -71,6 +76,7 @@ struct Live {
     control::GenerationPtr gen;
     ExchangeEnv env;  // what the exchanges' bookkeeping writes to
     std::string caller_key_hash;  // of this generation's master key: the caller identity strategies see
+    std::shared_ptr<const Pricing> pricing;  // spend: the deployments' prices
     const router::Router& router() const { return *gen->router; }
     const config::Config& config() const { return *gen->config; }
     const config::GeneralSettings& general() const { return gen->config->general; }
@@ -101,7 +107,9 @@ struct ApiCall {
     std::unique_ptr<RequestScope> scope;  // on the heap: the relayed exchange adopts it
     std::unique_ptr<Drain::Request> active;
     Admission::Ticket ticket;  // held until the response is done
+    keys::Lease lease;         // the key's parallel slot, held as long
     std::shared_ptr<const ParsedBody> parsed;
+    std::shared_ptr<const ParsedBody> usage_body;  // a stream's body with include_usage added (spend)
     std::vector<std::string> model_list;  // "a,b": the listed groups
     router::RequestInfo info;             // everything routing needs, built once for every path
     RequestTimeouts timeouts;
@@ -115,6 +123,8 @@ struct Gateway::Impl {
     std::shared_ptr<const config::Config> cfg;
     std::unique_ptr<control::ControlPlane> control;
     std::unique_ptr<control::AdminApi> admin_api;
+    keys::KeyServicePtr keys;              // virtual keys, limits, spend
+    std::unique_ptr<keys::KeyApi> key_api;  // /key/*, /team/*, /spend/*
     control::ResponseStorePtr response_store;  // the Responses API's stored responses
     // The running generation (hot reload swaps it): one atomic load per request.
     std::atomic<LivePtr> live;
@@ -133,13 +143,23 @@ struct Gateway::Impl {
     std::unique_ptr<dispatch::AsioScheduler> scheduler;
     std::unique_ptr<frontend::FrontEnd> http;
 
-    Impl(std::shared_ptr<const config::Config> c, control::StorePtr store, control::ResponseStorePtr responses);
+    Impl(std::shared_ptr<const config::Config> c, control::StorePtr store, control::ResponseStorePtr responses,
+         keys::KeyServicePtr k);
 
     void handle(frontend::Request& req);
     LivePtr snapshot() const { return live.load(std::memory_order_acquire); }
+    // Whose stored responses a call may read: its virtual key's (hash prefix), else the master key's.
+    const std::string& owner_of(const Call& c) const {
+        return c.caller && !c.caller->master ? c.caller->hash_prefix : c.lv->caller_key_hash;
+    }
     // Makes `g` the generation new requests take (the control plane calls it).
     void publish(control::GenerationPtr g);
     void admin(Call& c);
+    void key_admin(Call& c);
+    // The common auth step of every route that needs a key: who is calling, or
+    // the answer (401; 403 for a virtual key on a master-only route; 503 when a
+    // new key cannot be looked up).
+    std::optional<ApiError> authenticate(Call& c, Access access);
     // Endpoint handlers (the table kRoutes below says which path, method and access each serves).
     void liveness(Call& c);
     void readiness(Call& c);
@@ -157,23 +177,24 @@ struct Gateway::Impl {
     // The steps of api(); each answers the request itself and returns false when it ends there.
     bool read_api_body(ApiCall& a);
     bool check_model_list(ApiCall& a);
+    bool enforce_key(ApiCall& a);
     bool admit(ApiCall& a);
     void build_request_info(ApiCall& a);
     void route_and_relay(ApiCall& a);
     bool translatable(ApiCall& a, const router::RoutedPlan& routed);
     void all_results(ApiCall& a);
     // The attempt observer of one plan: the router's, traced for metrics and the JSON log.
-    std::shared_ptr<dispatch::Observer> observer_for(const LivePtr& lv, const router::RequestInfo& info,
+    std::shared_ptr<dispatch::Observer> observer_for(const ApiCall& a, const router::RequestInfo& info,
                                                      const router::RoutedPlan* routed, const dispatch::Plan& plan,
                                                      std::shared_ptr<metrics::RequestObserver>& traced);
     std::shared_ptr<UpstreamTransport> transport_for(const ApiCall& a, const router::RoutedPlan& routed);
     // Answers an API request before it was routed, and says why in its record.
     void fail_api(ApiCall& a, const ApiError& e);
-    bool authorized(const frontend::Request& req, const config::GeneralSettings& general) const;
-    // Refuses the request (429/503 + Retry-After) when draining or over a cap.
-    void refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group,
-                Endpoint api = Endpoint::Chat);
-    std::string models_json(const Live& lv) const;
+    // Spend accounting around a plan's observer chain.
+    std::shared_ptr<dispatch::Observer> with_spend(const ApiCall& a, const router::RequestInfo& info,
+                                                   const dispatch::Plan& plan,
+                                                   std::shared_ptr<dispatch::Observer> inner);
+    std::string models_json(const Live& lv, const keys::Caller* caller) const;
     void send_metrics(frontend::Request& req) const;
 };
 

@@ -124,7 +124,7 @@ std::variant<std::string, ApiError> input_items_page(const control::StoredRespon
 bool Gateway::Impl::resolve_previous(ApiCall& a, std::string_view body) {
     const auto& ctx = responses::context_of(*a.parsed);
     if (ctx.previous_response_id.empty()) return true;
-    const auto chain = response_store->chain(ctx.previous_response_id, a.lv->caller_key_hash, kMaxTurns);
+    const auto chain = response_store->chain(ctx.previous_response_id, owner_of(a.c), kMaxTurns);
     if (chain.empty()) {
         fail_api(a, no_response(ctx.previous_response_id, "previous_response_id"));
         return false;
@@ -146,7 +146,7 @@ void Gateway::Impl::keep_response(ApiCall& a, ApiExchange& x) {
     const auto ctx = std::static_pointer_cast<const responses::Context>(a.parsed->context);
     auto tap = std::make_unique<responses::Tap>(ctx->stream, ctx->store, ctx->previous_response_id);
     if (ctx->store) {
-        x.on_finish = [store = response_store, owner = a.lv->caller_key_hash, ctx, t = tap.get()] {
+        x.on_finish = [store = response_store, owner = owner_of(a.c), ctx, t = tap.get()] {
             if (t->finished().empty()) return;  // failed or cut short: nothing to chain from
             control::StoredResponse r;
             r.id = t->id();
@@ -167,7 +167,7 @@ void Gateway::Impl::response_get(Call& c) {
     constexpr std::string_view kItems = "/input_items";
     const bool items = arg.size() > kItems.size() && arg.compare(arg.size() - kItems.size(), kItems.size(), kItems) == 0;
     const std::string id = items ? arg.substr(0, arg.size() - kItems.size()) : arg;
-    const auto r = response_store->get(id, c.lv->caller_key_hash);
+    const auto r = response_store->get(id, owner_of(c));
     if (!r) return send_error(c.req, no_response(id));
     if (!items) return send_json(c.req, 200, r->response);
     auto page = input_items_page(*r, c.req.uri());
@@ -176,7 +176,7 @@ void Gateway::Impl::response_get(Call& c) {
 }
 
 void Gateway::Impl::response_delete(Call& c) {
-    if (!response_store->remove(c.arg, c.lv->caller_key_hash)) return send_error(c.req, no_response(c.arg));
+    if (!response_store->remove(c.arg, owner_of(c))) return send_error(c.req, no_response(c.arg));
     send_json(c.req, 200, "{\"id\":" + json_quote(c.arg) + ",\"object\":\"response\",\"deleted\":true}");
 }
 

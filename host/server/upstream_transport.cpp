@@ -2,6 +2,7 @@
 
 #include "common/api_error.hpp"
 #include "providers/openai/codec.hpp"
+#include "server/stream_usage.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -167,6 +168,14 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
     return req;
 }
 
+bool UpstreamTransport::asks_usage(uint32_t index) const {
+    if (!usage_body_) return false;
+    const auto& d = cfg_.deployments[deployments_[index]];
+    const providers::Codec& c = config::codec_of(d.upstream);
+    if (sent(c).op != endpoint_) return false;  // translated to another API: its own usage
+    return c.name() == "openai" || (c.name() == "azure" && d.upstream.api_version >= "2024-09-01");
+}
+
 UpstreamTransport::Sent UpstreamTransport::sent(const providers::Codec& codec) const {
     if (chat_ && !surfaces::native(surface_, codec)) return {Endpoint::Chat, *chat_};
     return {endpoint_, *body_};
@@ -189,7 +198,8 @@ upstream::CallPtr UpstreamTransport::start_now(uint32_t index, std::shared_ptr<u
     const Sent s = sent(codec(index));
     upstream::Request req;
     try {
-        req = build(d, cfg_.router, s.op, stream_, s.body, models_[index], timeouts_);
+        const ParsedBody& body = asks_usage(index) ? *usage_body_ : s.body;
+        req = build(d, cfg_.router, s.op, stream_, body, models_[index], timeouts_);
     } catch (const providers::RequestRefused& e) {
         auto refused = std::make_shared<RefusedCall>(std::move(handler), e.what());
         refused->answer(client_.io());
@@ -205,7 +215,8 @@ const providers::Codec& UpstreamTransport::codec(uint32_t index) const {
 
 providers::ResponseDecoderPtr UpstreamTransport::decoder(uint32_t index) const {
     const providers::Codec& c = codec(index);
-    return c.decoder_for(sent(c).op, surfaces::sink_for(surface_, c, *body_, stream_), models_[index]);
+    auto d = c.decoder_for(sent(c).op, surfaces::sink_for(surface_, c, *body_, stream_), models_[index]);
+    return stream_ && asks_usage(index) ? strip_usage_chunks(std::move(d)) : std::move(d);
 }
 
 }  // namespace tailgate::server

@@ -31,6 +31,12 @@ public:
     providers::ResponseDecoderPtr decoder(uint32_t index) const override;
     // Client headers every attempt passes on (general_settings.forward_client_headers).
     void forward(std::vector<std::pair<std::string, std::string>> headers) { forwarded_ = std::move(headers); }
+    // The body with stream_options.include_usage added (server/stream_usage.hpp):
+    // sent to the deployments that accept it, whose usage chunk is then taken out again.
+    void ask_usage(std::shared_ptr<const ParsedBody> with_usage) { usage_body_ = std::move(with_usage); }
+    // Whether attempt `index` is sent the usage body: OpenAI-wire deployments, and
+    // Azure from api-version 2024-09-01 (older versions refuse the field).
+    bool asks_usage(uint32_t index) const;
 
     // Path suffix per endpoint, e.g. "/chat/completions" (OpenAI's wire).
     static const char* path_for(Endpoint e);
@@ -63,6 +69,7 @@ private:
     Endpoint endpoint_;
     const surfaces::Surface& surface_;
     bool stream_;
+    std::shared_ptr<const ParsedBody> usage_body_;
     RequestTimeouts timeouts_;
 };
 

@@ -412,3 +412,47 @@ class MockClock:
 
     def __call__(self, mock_ms: float) -> float:
         return mock_ms / 1000 + self.offset
+
+
+# --------------------------------------------------------------------------
+# databases for virtual keys and spend (tests/e2e/pg.py)
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL server for the session, started on first use."""
+    import pg
+    if not pg.available():
+        pytest.skip("PostgreSQL binaries not installed (Debian: postgresql)")
+    server = pg.PgServer()
+    yield server
+    server.close()
+
+
+class KeyDatabase:
+    """Where a test's gateway keeps keys and spend: a SQLite file or a PostgreSQL database."""
+
+    def __init__(self, backend: str, url: str, query: Callable[[str], list[tuple]]):
+        self.backend = backend
+        self.url = url
+        self.query = query  # SQL -> rows, read straight from the database
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def key_db(request, tmp_path):
+    """A fresh database on each backend: the tests that take it run twice."""
+    if request.param == "sqlite":
+        import sqlite3
+        path = tmp_path / "keys.db"
+
+        def query(sql: str) -> list[tuple]:
+            with sqlite3.connect(path) as c:
+                return c.execute(sql).fetchall()
+        return KeyDatabase("sqlite", f"sqlite://{path}", query)
+    server = request.getfixturevalue("pg_server")
+    name = server.fresh_database()
+
+    def query(sql: str) -> list[tuple]:
+        out = server.psql(sql, name)
+        return [tuple(line.split("|")) for line in out.splitlines() if line]
+    return KeyDatabase("postgres", server.url(name), query)

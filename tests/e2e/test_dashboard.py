@@ -107,7 +107,10 @@ def test_dashboard_in_headless_chromium(stack, tmp_path):
                 "text": {'tr[data-group="g"] [data-field=hedge_trigger]': "100.0 %",
                          'tr[data-group="g"] [data-field=censored]': str(n),
                          'tr[data-dep="q-dep"] [data-field=success_rate]': "100.0 %",
-                         'tr[data-dep="bad-dep"] [data-field=cooldowns]': "1"},
+                         'tr[data-dep="bad-dep"] [data-field=cooldowns]': "1",
+                         # Spend (issue 20): the database's state and spend per deployment.
+                         "#db": "database connected",
+                         'tr[data-spend-dep="q-dep"] [data-field=group]': "g"},
                 "min_polls": 3}
         proc.stdin.write(json.dumps(want) + "\n")
         proc.stdin.flush()

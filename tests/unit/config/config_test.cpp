@@ -856,6 +856,21 @@ TEST_F(ConfigGeneral, BadValues) {
 // Warnings (LiteLLM keys we do not use must not fail)
 // ---------------------------------------------------------------------------
 
+TEST_F(ConfigErrors, DatabaseSettings) {
+    const Config c = load(one("openai/m") +
+                          "general_settings:\n  database_url: postgresql://u:pw@db:5432/gw\n"
+                          "  proxy_batch_write_at: 2\n  database_connection_pool_limit: 8\n  disable_spend_logs: true\n");
+    EXPECT_EQ(c.general.database_url.reveal(), "postgresql://u:pw@db:5432/gw");
+    EXPECT_EQ(c.general.spend_write_interval.count(), 2000);
+    EXPECT_EQ(c.general.database_pool_size, 8);
+    EXPECT_TRUE(c.general.disable_spend_logs);
+    EXPECT_EQ(string_error(one("openai/m") + "general_settings:\n  database_url: mysql://x\n"),
+              "inline.yaml:6: general_settings.database_url: expected sqlite:///path/to/file.db or "
+              "postgresql://user:password@host:port/database");
+    EXPECT_EQ(string_error(one("openai/m") + "general_settings:\n  proxy_batch_write_at: 0\n"),
+              "inline.yaml:6: general_settings.proxy_batch_write_at: expected between 10ms and 1h");
+}
+
 TEST_F(ConfigWarnings, UnknownKeysAreWarnedNotFatal) {
     const Config c = load(
         "model_list:\n"
@@ -880,8 +895,6 @@ TEST_F(ConfigWarnings, UnknownKeysAreWarnedNotFatal) {
                   "inline.yaml:7: model_list[0].tags: unknown key, ignored",
                   "inline.yaml:9: router_settings.redis_host: LiteLLM's Redis shared state is not supported yet: each replica "
                   "routes on its own state; ignored",
-                  "inline.yaml:11: general_settings.database_url: LiteLLM's database (virtual keys, spend) is not supported "
-                  "yet; only master_key authenticates; ignored",
                   "inline.yaml:14: litellm_settings.cache: not supported by Tailgate, ignored",
                   "inline.yaml:16: proxy_settings: unknown top-level key, ignored",
               }));

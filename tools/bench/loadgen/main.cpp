@@ -64,6 +64,7 @@ constexpr const char* kUsage = R"(usage: tailgate-loadgen --url http://127.0.0.1
   --model NAME              [m]
   --body JSON               request body (overrides --model/--stream body; --stream still parses SSE)
   --header 'K: V'           extra header (repeatable)
+  --keys-file FILE          one API key a line: request i sends "Authorization: Bearer <key i mod N>"
  limits
   --concurrency-cap N       most connections open at once                [4096]
   --timeout D               per request, from its scheduled time         [30s]
@@ -82,6 +83,7 @@ struct Options {
     bool stream = false, quiet = false;
     std::string model = "m", body, out, label;
     std::vector<std::string> headers;
+    std::string keys_file;
     long cap = 4096;
 };
 
@@ -137,6 +139,7 @@ Options parse(int argc, char** argv) {
         else if (a == "--model") o.model = v;
         else if (a == "--body") o.body = v;
         else if (a == "--header") o.headers.push_back(v);
+        else if (a == "--keys-file") o.keys_file = v;
         else if (a == "--concurrency-cap") o.cap = static_cast<long>(parse_number(v));
         else if (a == "--out") o.out = v;
         else if (a == "--label") o.label = v;
@@ -281,6 +284,17 @@ struct SseScan {
 
 class Run;
 
+std::vector<std::string> read_keys(const std::string& path) {
+    std::vector<std::string> keys;
+    if (path.empty()) return keys;
+    std::ifstream in(path);
+    if (!in) usage_error("cannot read --keys-file " + path);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) keys.push_back(line);
+    if (keys.empty()) usage_error("--keys-file " + path + " has no keys");
+    return keys;
+}
+
 struct Request {
     long index = 0;
     bool measured = false;
@@ -336,8 +350,10 @@ public:
           << "\r\nContent-Type: application/json\r\nAccept: " << (opt_.stream ? "text/event-stream" : "application/json")
           << "\r\nContent-Length: " << body.size() << "\r\n";
         for (auto& h : opt_.headers) r << h << "\r\n";
-        r << "\r\n" << body;
-        wire_ = r.str();
+        // One prebuilt request per key (the keys rotate request by request), else one for all.
+        for (const auto& key : read_keys(opt_.keys_file))
+            wires_.push_back(r.str() + "Authorization: Bearer " + key + "\r\n\r\n" + body);
+        if (wires_.empty()) wires_.push_back(r.str() + "\r\n" + body);
         tcp::resolver res(io_);
         endpoints_ = res.resolve(opt_.host, opt_.port);
         total_ = std::lround(opt_.rate * (opt_.warmup_s + opt_.duration_s));
@@ -357,7 +373,7 @@ public:
     void print_summary() const;
 
     // used by Conn
-    const std::string& wire() const { return wire_; }
+    const std::string& wire(long index) const { return wires_[static_cast<size_t>(index) % wires_.size()]; }
     const Options& opt() const { return opt_; }
     const tcp::resolver::results_type& endpoints() const { return endpoints_; }
     void finished(std::shared_ptr<Conn> c, std::unique_ptr<Request> r, int status, Err err, bool reusable);
@@ -444,7 +460,7 @@ private:
     asio::io_context io_;
     asio::steady_timer sched_timer_;
     tcp::resolver::results_type endpoints_;
-    std::string wire_;
+    std::vector<std::string> wires_;
     Clock::time_point start_, measure_start_, end_sched_{}, stop_time_{};
     long total_ = 0, warm_n_ = 0, next_ = 0, in_flight_ = 0, max_in_flight_ = 0;
     long open_ = 0, opened_total_ = 0, max_open_ = 0;
@@ -516,7 +532,7 @@ void Conn::arm_timeout() {
 
 void Conn::write() {
     run_.sent(*req_);
-    asio::async_write(sock_, asio::buffer(run_.wire()), [self = shared_from_this()](error_code ec, size_t) {
+    asio::async_write(sock_, asio::buffer(run_.wire(req_->index)), [self = shared_from_this()](error_code ec, size_t) {
         if (ec) return self->fail(ec);
         self->read_header();
     });

@@ -62,7 +62,8 @@ void copy_changed_plugins(Generation& g, const Generation* previous, CopyDir& di
 }  // namespace
 
 GenerationPtr build_generation(std::shared_ptr<const config::Config> cfg, uint64_t revision,
-                               const Generation* previous, const std::set<std::string>& drained) {
+                               const Generation* previous, const std::set<std::string>& drained,
+                               fleet::LinkPtr fleet) {
     auto g = std::make_shared<Generation>();
     g->revision = revision;
     g->config = cfg;
@@ -71,6 +72,7 @@ GenerationPtr build_generation(std::shared_ptr<const config::Config> cfg, uint64
     copy_changed_plugins(*g, previous, copies);
     g->registry = std::make_unique<plugin::Registry>(g->plugin_dirs);
     g->router = std::make_unique<router::Router>(cfg, *g->registry);
+    g->router->set_fleet(std::move(fleet));
     if (cfg->general.metrics) {
         g->prom = std::make_unique<metrics::Metrics>(*cfg);
         std::vector<std::string> dep_ids;

@@ -61,6 +61,15 @@ tg_host_api Router::make_host_api() {
         st.health = *to;
         st.cooldown_until_ms = until;
         if (r->health_listener_) r->health_listener_(index, from, *to);
+        if (r->fleet_) {
+            const int64_t until_wall = *to == Health::Cooling ? fleet::wall_ms() + (until - r->now_ms()) : 0;
+            r->fleet_->health_changed(r->cfg_->deployments[index].id, *to, until_wall);
+        }
+    };
+    api.probe_lease = [](void* h, uint32_t index) -> int32_t {
+        const Router& r = router_of(h);
+        if (!r.fleet_ || index >= r.views_.size()) return 1;
+        return r.fleet_->probe_lease(r.cfg_->deployments[index].id) ? 1 : 0;
     };
     api.route_note = [](tg_route* route, const char* text) {
         if (route == nullptr || route->host_private == nullptr || text == nullptr) return;

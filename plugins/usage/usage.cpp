@@ -221,6 +221,11 @@ public:
         if (Window* w = window(ev.deployment->index)) w->add(at, 0, std::max<int64_t>(p, 0) + std::max<int64_t>(c, 0));
     }
 
+    // A fleet's other replicas (shared state through Redis): their attempts and
+    // tokens count in the same windows, so the ranking and the limits see the
+    // fleet's usage (within about one sync interval).
+    void observe_remote(const tg_event& ev) override { observe(ev); }
+
 private:
     // The window of deployment `index`: a fixed table for the deployments the host
     // listed at creation (no lock), a locked map for any other index (tests, or

@@ -8,7 +8,8 @@ cd "$ROOT"
 DEBS=(build-essential cmake pkg-config
       libboost-dev libboost-filesystem-dev libboost-system-dev
       libpoco-dev libyaml-cpp-dev libspdlog-dev rapidjson-dev libssl-dev libsqlite3-dev
-      libgtest-dev libgmock-dev python3-venv python3-pip)
+      libgtest-dev libgmock-dev python3-venv python3-pip
+      libhiredis-dev redis-server)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -238,7 +238,9 @@ int main(int argc, char** argv) {
     try {
         auto store = state_dir.empty() ? tailgate::control::memory_store() : tailgate::control::open_sqlite_store(state_dir);
         spdlog::info("admin changes are kept in {}", store->where());
-        gw = std::make_unique<tailgate::server::Gateway>(cfg, std::move(store));
+        auto responses = tailgate::control::open_response_store(state_dir, cfg->general.response_retention);
+        spdlog::info("stored responses (Responses API) are kept in {}", responses->where());
+        gw = std::make_unique<tailgate::server::Gateway>(cfg, std::move(store), std::move(responses));
         bound = gw->start(host.empty() ? cfg->general.host : host, port >= 0 ? port : cfg->general.port);
     } catch (const std::exception& e) {
         spdlog::error("cannot start: {}", e.what());

@@ -13,7 +13,13 @@
 namespace tailgate {
 
 // The OpenAI-compatible API a client request came in on.
-enum class Endpoint : uint8_t { Chat, Completions, Embeddings };
+// Append only: plugins see these values through tg_endpoint (plugin/abi_convert.cpp).
+enum class Endpoint : uint8_t {
+    Chat,
+    Completions,
+    Embeddings,
+    Responses,  // OpenAI's Responses API (/v1/responses)
+};
 
 // How an attempt of a plan is launched (the executor's rules, executor.hpp).
 enum class Launch : uint8_t {

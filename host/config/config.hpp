@@ -181,6 +181,9 @@ struct GeneralSettings {
     // Client request headers passed on to the upstream (lower-case names; empty:
     // none). Hop-by-hop and credential headers are refused at load.
     std::vector<std::string> forward_client_headers;
+    // Responses API: how long stored responses (store: true, the default) are
+    // kept for previous_response_id and GET /v1/responses/{id}; 0 keeps none.
+    Millis response_retention{30LL * 24 * 3600 * 1000};
 };
 
 // Shared state across replicas through Redis (issue 18): LiteLLM's

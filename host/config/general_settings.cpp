@@ -76,6 +76,7 @@ void Loader::parse_general() {
     });
     each_key(m, "overload_retry_after", [&](const Val& x) { g.overload_retry_after_s = int32(x, 0, 3600); });
     each_key(m, "drain_timeout", [&](const Val& x) { g.drain_timeout = duration(x); });
+    each_key(m, "response_retention", [&](const Val& x) { g.response_retention = duration(x); });
     each_key(m, "allow_client_side_credentials", [&](const Val& x) { g.allow_client_side_credentials = boolean(x); });
     each_key(m, "forward_client_headers", [&](const Val& x) { parse_forward_headers(x, g); });
     warn_unknown(m);

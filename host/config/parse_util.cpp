@@ -266,6 +266,8 @@ std::optional<Millis> parse_duration(const std::string& text) {
         factor = 60'000;
     } else if (unit == "h" || unit == "hour" || unit == "hours") {
         factor = 3'600'000;
+    } else if (unit == "d" || unit == "day" || unit == "days") {
+        factor = 86'400'000;
     } else {
         return std::nullopt;
     }

@@ -9,6 +9,7 @@ tg_endpoint to_abi(Endpoint e) {
         case Endpoint::Chat: return TG_ENDPOINT_CHAT;
         case Endpoint::Completions: return TG_ENDPOINT_COMPLETIONS;
         case Endpoint::Embeddings: return TG_ENDPOINT_EMBEDDINGS;
+        case Endpoint::Responses: return TG_ENDPOINT_RESPONSES;
     }
     return TG_ENDPOINT_CHAT;
 }
@@ -19,6 +20,7 @@ std::optional<Endpoint> from_abi<Endpoint>(uint32_t raw) {
         case TG_ENDPOINT_CHAT: return Endpoint::Chat;
         case TG_ENDPOINT_COMPLETIONS: return Endpoint::Completions;
         case TG_ENDPOINT_EMBEDDINGS: return Endpoint::Embeddings;
+        case TG_ENDPOINT_RESPONSES: return Endpoint::Responses;
     }
     return std::nullopt;
 }

@@ -30,7 +30,9 @@ namespace tailgate::providers {
 
 // A wire format: what bytes look like on one side of the gateway. Same wire on
 // both sides = pass-through. (A codec for a new wire adds its value here.)
-enum class Wire : uint8_t { OpenAI, Anthropic, Gemini, Bedrock };
+// OpenAI is chat completions (and the other OpenAI endpoints); OpenAIResponses is
+// OpenAI's Responses API, which only some OpenAI-wire providers serve.
+enum class Wire : uint8_t { OpenAI, Anthropic, Gemini, Bedrock, OpenAIResponses };
 
 // An upstream's error, normalized: from an error status (Codec::decode_error) or
 // an error event inside a stream.
@@ -145,6 +147,14 @@ public:
     virtual ~Codec() = default;
     virtual std::string_view name() const = 0;
     virtual Wire wire() const = 0;
+    // The wire this codec speaks for a client operation. When it differs from the
+    // client surface's, the gateway translates: a surface that gives its request
+    // in chat form too (ParsedBody::as_chat) is sent as chat completions, and the
+    // decoded events are rendered by the surface (surfaces/surface.hpp).
+    virtual Wire wire_for(Endpoint op) const {
+        (void)op;
+        return wire();
+    }
 
     // Config time: checks and completes a deployment's address (e.g. Azure's
     // deployment path and default api-version). Returns an error message, or "".
@@ -161,6 +171,12 @@ public:
     // A decoder for one attempt. `sink` (may be null) renders client bytes when
     // this codec's wire differs from the client's; null means pass-through.
     virtual ResponseDecoderPtr decoder(EventSinkPtr sink) const = 0;
+    // The same for the operation the call was built for (a codec that reads
+    // another API's responses for some operations, e.g. OpenAI's Responses API).
+    virtual ResponseDecoderPtr decoder(Endpoint op, EventSinkPtr sink) const {
+        (void)op;
+        return decoder(std::move(sink));
+    }
 
     // An error status: its class, message and retry-after.
     virtual UpstreamError decode_error(const upstream::ResponseHead& head, std::string_view body) const = 0;

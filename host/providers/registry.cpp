@@ -10,7 +10,7 @@ namespace {
 constexpr std::string_view kGroqRejects[] = {"logprobs", "top_logprobs", "logit_bias"};
 
 const Provider kProviders[] = {
-    {"openai", openai::codec, "https://api.openai.com/v1", {"OPENAI_API_KEY", nullptr}},
+    {"openai", openai::native_codec, "https://api.openai.com/v1", {"OPENAI_API_KEY", nullptr}},
     {"groq", openai::codec, "https://api.groq.com/openai/v1", {"GROQ_API_KEY", nullptr}, nullptr, kGroqRejects},
     {"together_ai", openai::codec, "https://api.together.xyz/v1", {"TOGETHERAI_API_KEY", "TOGETHER_API_KEY"}},
     {"deepseek", openai::codec, "https://api.deepseek.com/v1", {"DEEPSEEK_API_KEY", nullptr}},

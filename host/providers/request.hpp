@@ -6,12 +6,19 @@
 // fields, spliced once per attempt; a translating codec reads the spans it needs.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace tailgate::providers {
+
+// What a surface keeps of a request beyond the forwarded members, for its own
+// renderer (e.g. the Responses API's echoed fields and the response id).
+struct SurfaceContext {
+    virtual ~SurfaceContext() = default;
+};
 
 struct ParsedBody {
     std::string model;          // as sent (may be a comma list)
@@ -36,6 +43,14 @@ struct ParsedBody {
         size_t begin = 0, end = 0;
     };
     std::vector<Span> spans;
+
+    // Surfaces other than chat (Responses, Messages) also give the request as a
+    // chat completions body, sent to deployments that do not speak their wire
+    // (Codec::wire_for); null when there is none, with the reason in
+    // `as_chat_error` when the request cannot be put that way.
+    std::shared_ptr<const ParsedBody> as_chat;
+    std::string as_chat_error;
+    std::shared_ptr<const SurfaceContext> context;  // the surface's own; may be null
 
     // The OpenAI-wire upstream body for one deployment; top-level fields named in
     // `drop` are left out (LiteLLM's drop_params / additional_drop_params).

@@ -60,6 +60,7 @@ bool Gateway::Impl::read_api_body(ApiCall& a) {
         return false;
     }
     a.parsed = std::make_shared<const ParsedBody>(std::move(std::get<ParsedBody>(parsed_or)));
+    if (a.c.api == Endpoint::Responses && !resolve_previous(a, json)) return false;
     a.scope->model = a.parsed->model;
     a.scope->sample.stream = a.parsed->stream;
     return true;
@@ -75,6 +76,11 @@ bool Gateway::Impl::check_model_list(ApiCall& a) {
             return false;
         }
         a.model_list = std::move(std::get<std::vector<std::string>>(list));
+        if (a.c.api == Endpoint::Responses && !parsed.fastest_response) {
+            fail_api(a, ApiError::bad_request("a model list on /v1/responses needs fastest_response=true (one answer)",
+                                              "model", "model_list_responses"));
+            return false;
+        }
     }
     if (!parsed.client_credential.empty() && !cfg->general.allow_client_side_credentials) {
         a.scope->error = "client-side credential field";
@@ -112,6 +118,24 @@ void Gateway::Impl::build_request_info(ApiCall& a) {
         a.c.req.each_header(name, [&](const std::string&, const std::string& v) { a.info.headers.emplace_back(name, v); });
     for (const auto& name : cfg->general.forward_client_headers)
         a.c.req.each_header(name, [&](const std::string& n, const std::string& v) { a.forwarded.emplace_back(n, v); });
+}
+
+// A surface's request that has no chat form (a Responses built-in tool, say)
+// cannot go to a deployment that only speaks chat: refuse it rather than drop
+// what the client asked for.
+bool Gateway::Impl::translatable(ApiCall& a, const router::RoutedPlan& routed) {
+    const ParsedBody& body = *a.parsed;
+    if (body.as_chat || body.as_chat_error.empty()) return true;
+    const surfaces::Surface& surface = surfaces::surface_for(a.c.api);
+    for (const auto& at : routed.plan.attempts) {
+        const config::Deployment& d = a.lv->config().deployments[at.deployment];
+        if (surfaces::native(surface, config::codec_of(d.upstream))) continue;
+        fail_api(a, ApiError::bad_request("deployment '" + d.id + "' of model group '" + d.model_name +
+                                              "' is reached through chat completions, and " + body.as_chat_error,
+                                          "", "unsupported_by_deployment"));
+        return false;
+    }
+    return true;
 }
 
 std::shared_ptr<UpstreamTransport> Gateway::Impl::transport_for(const ApiCall& a, const router::RoutedPlan& routed) {
@@ -155,6 +179,7 @@ void Gateway::Impl::route_and_relay(ApiCall& a) {
         return;
     }
     auto& routed = std::get<router::RoutedPlan>(routed_or);
+    if (!translatable(a, routed)) return;
     if (info.stream && a.timeouts.stream_timeout) routed.plan.first_content_timeout = *a.timeouts.stream_timeout;
     const dispatch::Plan& plan = routed.plan;
     auto transport = transport_for(a, routed);
@@ -178,6 +203,7 @@ void Gateway::Impl::route_and_relay(ApiCall& a) {
     x->routed = std::move(routed);
     x->executor = executor;
     x->traced = std::move(traced);
+    if (a.c.api == Endpoint::Responses) keep_response(a, *x);
 
     a.c.req.relay(std::make_shared<frontend::ExecutorSource>(channel, executor), x);
     executor->start();

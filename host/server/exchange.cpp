@@ -169,6 +169,7 @@ bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
         status = batch.head.status;
         ttft_ms = ms_since(t0);
         if (!plan.stream) {
+            if (tap) tap->on_bytes(batch.bytes);
             const std::string_view ct = batch.head.header("content-type");
             head(out, status, ct.empty() ? std::string_view("application/json") : ct,
                  static_cast<int64_t>(batch.bytes.size()));
@@ -184,11 +185,13 @@ bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
         head(out, 200, "text/event-stream", -1);
     }
     chunk(out, batch.bytes, chunked);
+    if (tap && !batch.bytes.empty()) tap->on_bytes(batch.bytes);
     if (batch.finished && batch.error) {
         // After the commit point a failure must reach the client as an SSE
         // error event (the OpenAI SDK raises APIError), never a short stream.
         std::string event;
-        surfaces::surface_for(info.endpoint).stream_error(*batch.error, event);
+        if (tap) tap->stream_error(*batch.error, event);
+        else surfaces::surface_for(info.endpoint).stream_error(*batch.error, event);
         chunk(out, event, chunked);
         outcome = "stream error: " + batch.error->message;
         stream_error = true;
@@ -220,6 +223,7 @@ void ApiExchange::finish() {
     else if (spdlog::should_log(spdlog::level::info)) log_line();  // nothing to format at log_level warn
     sc.record();
     release();
+    if (on_finish) on_finish();
 }
 
 metrics::StrategyStats::Request ApiExchange::strategy_request(const std::vector<dispatch::AttemptRecord>& records) const {

@@ -14,9 +14,11 @@
 #include "server/all_results.hpp"
 #include "server/drain.hpp"
 #include "server/frontend/front_end.hpp"
+#include "surfaces/surface.hpp"
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -146,6 +148,9 @@ struct ApiExchange final : RelayedExchange {
     router::RoutedPlan routed;
     dispatch::ExecutorPtr executor;
     std::shared_ptr<metrics::RequestObserver> traced;
+    // A surface that watches its client's bytes (Responses: numbering, the stored answer).
+    std::unique_ptr<surfaces::ClientTap> tap;
+    std::function<void()> on_finish;  // once the response is over (e.g. keep it)
 
     double ttft_ms = -1;
     std::optional<std::chrono::steady_clock::time_point> first_written;  // first response byte handed to the relay

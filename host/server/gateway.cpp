@@ -38,7 +38,11 @@ bool acceptable_request_id(const std::string& s) {
 
 }  // namespace
 
-Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, control::StorePtr store) : cfg(std::move(c)) {
+Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, control::StorePtr store,
+                    control::ResponseStorePtr responses)
+    : cfg(std::move(c)),
+      response_store(responses ? std::move(responses)
+                               : control::open_response_store("", cfg->general.response_retention)) {
     json_log = cfg->general.log_format == "json";
     secrets.insert(cfg->general.master_key.reveal());
     caller_key_hash = key_hash_prefix(cfg->general.master_key.reveal());
@@ -135,6 +139,9 @@ const EndpointRoute kRoutes[] = {
     {"POST", "/chat/completions", Access::Key, &Impl::api, true, Endpoint::Chat},
     {"POST", "/completions", Access::Key, &Impl::api, true, Endpoint::Completions},
     {"POST", "/embeddings", Access::Key, &Impl::api, true, Endpoint::Embeddings},
+    {"POST", "/responses", Access::Key, &Impl::api, true, Endpoint::Responses},
+    {"GET", "/responses/*", Access::Key, &Impl::response_get, true},  // {id} and {id}/input_items
+    {"DELETE", "/responses/*", Access::Key, &Impl::response_delete, true},
     {"GET", "/models", Access::Key, &Impl::models, true},
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},
     // The control plane (host/control/admin_api.hpp).
@@ -258,8 +265,9 @@ void Gateway::Impl::ui_page(Call& c) {
     c.req.respond(200, "text/html; charset=utf-8", dashboard_html());
 }
 
-Gateway::Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store)
-    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(store))) {}
+Gateway::Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store,
+                 control::ResponseStorePtr responses)
+    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(store), std::move(responses))) {}
 
 Gateway::~Gateway() { stop(); }
 

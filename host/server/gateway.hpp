@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "control/control_plane.hpp"
+#include "control/response_store.hpp"
 #include "control/store.hpp"
 
 #include <memory>
@@ -21,7 +22,9 @@ class Gateway {
 public:
     // Loads plugins and prepares everything; throws on a bad config/plugin.
     // `store` holds the admin changes re-applied over `cfg` (control/store.hpp).
-    Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store);
+    // `responses` keeps the Responses API's stored responses (null: in memory).
+    Gateway(std::shared_ptr<const config::Config> cfg, control::StorePtr store,
+            control::ResponseStorePtr responses = nullptr);
     ~Gateway();
     Gateway(const Gateway&) = delete;
     Gateway& operator=(const Gateway&) = delete;

@@ -7,6 +7,7 @@
 
 #include "control/admin_api.hpp"
 #include "control/control_plane.hpp"
+#include "control/response_store.hpp"
 #include "dispatch/asio_scheduler.hpp"
 #include "fleet/link.hpp"
 #include "fleet/syncer.hpp"
@@ -106,6 +107,7 @@ struct Gateway::Impl {
     std::shared_ptr<const config::Config> cfg;
     std::unique_ptr<control::ControlPlane> control;
     std::unique_ptr<control::AdminApi> admin_api;
+    control::ResponseStorePtr response_store;  // the Responses API's stored responses
     // The running generation (hot reload swaps it): one atomic load per request.
     std::atomic<LivePtr> live;
     std::set<std::string> secrets;  // every key ever configured: old generations may still log
@@ -127,7 +129,7 @@ struct Gateway::Impl {
     std::unique_ptr<fleet::Worker> fleet_worker;  // applies revisions from other replicas
     fleet::SyncerPtr fleet_syncer;                 // on `io`: declared after it, stopped before it
 
-    Impl(std::shared_ptr<const config::Config> c, control::StorePtr store);
+    Impl(std::shared_ptr<const config::Config> c, control::StorePtr store, control::ResponseStorePtr responses);
     void make_fleet();   // before the control plane starts (routers get the link)
     void start_fleet();  // after: the synchroniser, wired to the running generation
     void stop_fleet();
@@ -146,12 +148,18 @@ struct Gateway::Impl {
     void stats_page(Call& c);
     void ui_page(Call& c);
     void api(Call& c);
+    // The Responses API's stored responses (responses_api.cpp).
+    void response_get(Call& c);
+    void response_delete(Call& c);
+    bool resolve_previous(ApiCall& a, std::string_view body);
+    void keep_response(ApiCall& a, ApiExchange& x);
     // The steps of api(); each answers the request itself and returns false when it ends there.
     bool read_api_body(ApiCall& a);
     bool check_model_list(ApiCall& a);
     bool admit(ApiCall& a);
     void build_request_info(ApiCall& a);
     void route_and_relay(ApiCall& a);
+    bool translatable(ApiCall& a, const router::RoutedPlan& routed);
     void all_results(ApiCall& a);
     // The attempt observer of one plan: the router's, traced for metrics and the JSON log.
     std::shared_ptr<dispatch::Observer> observer_for(const LivePtr& lv, const router::RequestInfo& info,

@@ -44,7 +44,7 @@ void fill_strategy_fields(const ParsedBody& body, router::RequestInfo& info) {
             if (!d.HasParseError() && d.IsString()) info.user.emplace(d.GetString(), d.GetStringLength());
         } else if (k == "max_tokens") {
             max_tokens = integer(value_of(body, sp));
-        } else if (k == "max_completion_tokens") {
+        } else if (k == "max_completion_tokens" || k == "max_output_tokens") {  // the latter: Responses API
             max_completion_tokens = integer(value_of(body, sp));
         } else if (k == "tools" || k == "functions") {
             if (value_of(body, sp) != "null") info.has_tools = true;

@@ -55,9 +55,15 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
     return req;
 }
 
+UpstreamTransport::Sent UpstreamTransport::sent(const providers::Codec& codec) const {
+    if (body_->as_chat && !surfaces::native(surface_, codec)) return {Endpoint::Chat, *body_->as_chat};
+    return {endpoint_, *body_};
+}
+
 upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstream::Handler> handler) {
     const auto& d = cfg_.deployments[deployments_[index]];
-    upstream::Request req = build(d, cfg_.router, endpoint_, stream_, *body_, models_[index], timeouts_);
+    const Sent s = sent(codec(index));
+    upstream::Request req = build(d, cfg_.router, s.op, stream_, s.body, models_[index], timeouts_);
     req.headers.insert(req.headers.end(), forwarded_.begin(), forwarded_.end());
     return client_.start(std::move(req), std::move(handler));
 }
@@ -68,7 +74,7 @@ const providers::Codec& UpstreamTransport::codec(uint32_t index) const {
 
 providers::ResponseDecoderPtr UpstreamTransport::decoder(uint32_t index) const {
     const providers::Codec& c = codec(index);
-    return c.decoder(surfaces::sink_for(surface_, c, stream_));
+    return c.decoder(sent(c).op, surfaces::sink_for(surface_, c, *body_, stream_));
 }
 
 }  // namespace tailgate::server

@@ -43,6 +43,14 @@ public:
                                    const RequestTimeouts& t);
 
 private:
+    // What attempt `index` sends: the client's operation and body, or their chat
+    // form when its deployment does not speak the surface's wire (ParsedBody::as_chat).
+    struct Sent {
+        Endpoint op;
+        const ParsedBody& body;
+    };
+    Sent sent(const providers::Codec& codec) const;
+
     upstream::Client& client_;
     const config::Config& cfg_;
     std::shared_ptr<const ParsedBody> body_;

@@ -1,6 +1,7 @@
 #include "surfaces/surface.hpp"
 
 #include "surfaces/openai/surfaces.hpp"
+#include "surfaces/responses/surface.hpp"
 
 namespace tailgate::surfaces {
 
@@ -8,16 +9,28 @@ const Surface& surface_for(Endpoint op) {
     static const openai::Chat chat;
     static const openai::Completions completions;
     static const openai::Embeddings embeddings;
+    static const responses::Surface responses;
     switch (op) {
+        case Endpoint::Responses: return responses;
         case Endpoint::Completions: return completions;
         case Endpoint::Embeddings: return embeddings;
         default: return chat;
     }
 }
 
+bool native(const Surface& surface, const providers::Codec& codec) {
+    return surface.wire() == codec.wire_for(surface.operation());
+}
+
 providers::EventSinkPtr sink_for(const Surface& surface, const providers::Codec& codec, bool stream) {
-    if (surface.wire() == codec.wire()) return nullptr;  // same wire: bytes pass through
+    if (native(surface, codec)) return nullptr;  // same wire: bytes pass through
     return surface.renderer(stream);
+}
+
+providers::EventSinkPtr sink_for(const Surface& surface, const providers::Codec& codec,
+                                 const providers::ParsedBody& request, bool stream) {
+    if (native(surface, codec)) return nullptr;
+    return surface.renderer(request, stream);
 }
 
 }  // namespace tailgate::surfaces

@@ -29,15 +29,37 @@ public:
     // Normalized events -> client bytes: a stream's frames, or (stream = false)
     // the whole body once Done arrives. nullptr when the surface has no such response.
     virtual providers::EventSinkPtr renderer(bool stream) const = 0;
+    // The same for one request, when the rendering depends on it (ids, echoed fields).
+    virtual providers::EventSinkPtr renderer(const providers::ParsedBody& request, bool stream) const {
+        (void)request;
+        return renderer(stream);
+    }
     // A failure after the commit point, as the client's stream reports it.
     virtual void stream_error(const ApiError& e, std::string& out) const = 0;
+};
+
+// Sees the bytes a client gets for one request, for a surface whose stream
+// carries state of its own (numbering, a response id) or whose answers the
+// gateway keeps (surfaces/responses/tap.hpp).
+class ClientTap {
+public:
+    virtual ~ClientTap() = default;
+    // Client bytes as they are written: stream frames, or the whole body.
+    virtual void on_bytes(std::string_view bytes) = 0;
+    // A failure after the commit point, continuing the stream the client reads.
+    virtual void stream_error(const ApiError& e, std::string& out) = 0;
 };
 
 // The surface for an operation (shared, stateless instances).
 const Surface& surface_for(Endpoint op);
 
+// Whether a deployment's codec speaks the surface's wire for its operation.
+bool native(const Surface& surface, const providers::Codec& codec);
+
 // The sink one attempt's decoder gets: null when the codec speaks the surface's
 // wire (pass-through), else the surface's renderer.
 providers::EventSinkPtr sink_for(const Surface& surface, const providers::Codec& codec, bool stream);
+providers::EventSinkPtr sink_for(const Surface& surface, const providers::Codec& codec,
+                                 const providers::ParsedBody& request, bool stream);
 
 }  // namespace tailgate::surfaces

@@ -1,4 +1,5 @@
 #include "behaviour.hpp"
+#include "responses.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -213,6 +214,35 @@ std::string piece(const std::vector<std::string>& words, std::size_t i) {
   return i ? " " + words[i] : words[i];
 }
 
+std::string concat(const std::vector<std::string>& pieces) {
+  std::string out;
+  for (const auto& p : pieces) out += p;
+  return out;
+}
+
+bool wants_json_format(const rapidjson::Value& doc) {
+  auto rf = doc.FindMember("response_format");
+  if (rf == doc.MemberEnd()) return false;
+  const auto type = str_member(rf->value, "type");
+  return type == "json_object" || type == "json_schema";
+}
+
+// {"mock":NAME,"words":TEXT} cut into `chunks` pieces (at least one).
+std::vector<std::string> json_pieces(const std::string& name, const std::string& text, int chunks) {
+  const std::string json = to_json([&](Writer& w) {
+    w.StartObject();
+    key(w, "mock");
+    put(w, name);
+    key(w, "words");
+    put(w, text);
+    w.EndObject();
+  });
+  const std::size_t n = static_cast<std::size_t>(std::max(1, chunks));
+  std::vector<std::string> out;
+  for (std::size_t p = 0; p < n; ++p) out.push_back(json.substr(json.size() * p / n, json.size() * (p + 1) / n - json.size() * p / n));
+  return out;
+}
+
 // ---- chat completions -------------------------------------------------------
 
 struct ToolCall {
@@ -315,7 +345,11 @@ Reply chat_reply(const rapidjson::Document& doc, const Route& r, const ReplyCont
   }
 
   const int chunks = std::max(ctx.settings.chunks, 0);
-  const auto words = words_of(ctx.name, chunks);
+  auto words = words_of(ctx.name, chunks);
+  // response_format json_object / json_schema: the words as {"mock","words"}, streamed in pieces.
+  const bool structured = wants_json_format(doc);
+  if (structured) words = json_pieces(ctx.name, join(words), chunks);
+  auto text_of = [&](std::size_t i) { return structured ? words[i] : piece(words, i); };
   const int completion_tokens = chunks * c.n;
   const char* finish = call ? "tool_calls" : "stop";
   c.id = "chatcmpl-" + ctx.name + "-" + std::to_string(ctx.seq);
@@ -324,7 +358,7 @@ Reply chat_reply(const rapidjson::Document& doc, const Route& r, const ReplyCont
   rep.model = c.model;
   rep.stream = c.stream;
   if (!c.stream) {
-    const std::string text = join(words);
+    const std::string text = structured ? concat(words) : join(words);
     rep.body = to_json([&](Writer& w) {
       w.StartObject();
       head(w, c, "chat.completion");
@@ -414,7 +448,7 @@ Reply chat_reply(const rapidjson::Document& doc, const Route& r, const ReplyCont
   } else {
     for (std::size_t i = 0; i < words.size(); ++i) {
       std::vector<std::string> step;
-      const std::string text = piece(words, i);
+      const std::string text = text_of(i);
       for (int k = 0; k < c.n; ++k)
         step.push_back(chat_chunk(c, k, [&](Writer& w) {
           key(w, "content");
@@ -833,6 +867,9 @@ Route route(std::string_view method, std::string_view path) {
     if (slash == std::string_view::npos || slash == 0) return r;
     r.deployment = rest.substr(0, slash);
     path = rest.substr(slash);
+  } else if (starts_with(path, "/openai/")) {
+    path = path.substr(7);  // Azure's resource-level APIs (the Responses API)
+    if (starts_with(path, "/v1/")) path = path.substr(3);
   } else if (starts_with(path, "/v1/")) {
     path = path.substr(3);
   }
@@ -841,6 +878,7 @@ Route route(std::string_view method, std::string_view path) {
   if (post && path == "/chat/completions") r.endpoint = Endpoint::chat;
   else if (post && path == "/completions") r.endpoint = Endpoint::completions;
   else if (post && path == "/embeddings") r.endpoint = Endpoint::embeddings;
+  else if (post && path == "/responses") r.endpoint = Endpoint::responses;
   else if (get && path == "/models") r.endpoint = Endpoint::models;
   else if (get && starts_with(path, "/models/") && path.size() > 8) {
     r.endpoint = Endpoint::model;
@@ -864,6 +902,7 @@ Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx
   switch (r.endpoint) {
     case Endpoint::chat: return chat_reply(doc, r, ctx);
     case Endpoint::completions: return completion_reply(doc, r, ctx);
+    case Endpoint::responses: return responses_reply(doc, r, ctx);
     default: return embeddings_reply(doc, r);
   }
 }

@@ -1,4 +1,5 @@
 #include "server.hpp"
+#include "responses.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -339,7 +340,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return true;
     }
     if (g == "no_done") {
-      if (ex.reply.stream) std::erase(ex.reply.tail, std::string("data: [DONE]\n\n"));
+      if (ex.reply.stream)
+        std::erase_if(ex.reply.tail, [](const std::string& e) { return e == "data: [DONE]\n\n" || is_responses_end(e); });
       return false;  // non-stream: answered normally
     }
     if (!ex.reply.stream) {

@@ -23,9 +23,21 @@ std::string Codec::resolve(std::string& base_path, std::string& api_version, std
     return {};
 }
 
+void Codec::path(const CallSpec& call, upstream::Request& out) const {
+    if (call.op != Endpoint::Responses) return openai::Codec::path(call, out);
+    // resolve() made base_path "<prefix>/openai/deployments/<name>": the resource's API is above it.
+    std::string_view base = call.target.base_path;
+    base = base.substr(0, base.rfind("/deployments/"));
+    out.target = base;
+    out.target += path_for(call.op);
+}
+
 void Codec::address(const CallSpec& call, upstream::Request& out) const {
+    std::string_view version = call.target.api_version;
+    // Older versions (the default 2024-02-01 included) have no Responses API.
+    if (call.op == Endpoint::Responses && version < std::string_view("2025-03-01")) version = kResponsesApiVersion;
     out.target += "?api-version=";
-    out.target += call.target.api_version;
+    out.target += version;
     if (!call.target.api_key.empty()) out.headers.emplace_back("api-key", std::string(call.target.api_key));
 }
 

@@ -51,10 +51,16 @@ const providers::Codec& codec() {
     return instance;
 }
 
+const providers::Codec& native_codec() {
+    static const Codec instance(true);
+    return instance;
+}
+
 const char* Codec::path_for(Endpoint op) {
     switch (op) {
         case Endpoint::Completions: return "/completions";
         case Endpoint::Embeddings: return "/embeddings";
+        case Endpoint::Responses: return "/responses";
         default: return "/chat/completions";
     }
 }
@@ -70,11 +76,20 @@ void Codec::address(const CallSpec& call, upstream::Request& out) const {
 void Codec::build(const CallSpec& call, upstream::Request& out) const {
     const Target& t = call.target;
     out.origin = upstream::Origin{std::string(t.host), std::string(t.port), t.tls, t.ssl_verify};
-    out.target = t.base_path;
-    out.target += path_for(call.op);
+    path(call, out);
     address(call, out);
     if (call.stream) out.headers.emplace_back("Accept", "text/event-stream");
     out.body = call.request.body_for(call.model, call.dropped);
+}
+
+void Codec::path(const CallSpec& call, upstream::Request& out) const {
+    out.target = call.target.base_path;
+    out.target += path_for(call.op);
+}
+
+ResponseDecoderPtr Codec::decoder(Endpoint op, EventSinkPtr sink) const {
+    if (wire_for(op) == Wire::OpenAIResponses) return responses_decoder();  // same wire: never a sink
+    return decoder(std::move(sink));
 }
 
 UpstreamError Codec::decode_error(const upstream::ResponseHead& head, std::string_view body) const {

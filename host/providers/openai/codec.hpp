@@ -12,10 +12,17 @@ namespace tailgate::providers::openai {
 
 class Codec : public providers::Codec {
 public:
+    // responses_api: the upstream serves OpenAI's Responses API too (OpenAI, Azure);
+    // other OpenAI-compatible providers get Responses requests as chat completions.
+    explicit Codec(bool responses_api = false) : responses_api_(responses_api) {}
     std::string_view name() const override { return "openai"; }
     Wire wire() const override { return Wire::OpenAI; }
+    Wire wire_for(Endpoint op) const override {
+        return op == Endpoint::Responses && responses_api_ ? Wire::OpenAIResponses : Wire::OpenAI;
+    }
     void build(const CallSpec& call, upstream::Request& out) const override;
     ResponseDecoderPtr decoder(EventSinkPtr sink) const override;
+    ResponseDecoderPtr decoder(Endpoint op, EventSinkPtr sink) const override;
     UpstreamError decode_error(const upstream::ResponseHead& head, std::string_view body) const override;
 
     // Path suffix per operation, e.g. "/chat/completions".
@@ -25,10 +32,19 @@ protected:
     // The request target's query and the auth header: what OpenAI-compatible
     // providers differ in.
     virtual void address(const CallSpec& call, upstream::Request& out) const;
+    // The request target's path: base path + path_for(op).
+    virtual void path(const CallSpec& call, upstream::Request& out) const;
+
+private:
+    bool responses_api_;
 };
 
-// The shared instance (codecs are stateless).
+// The shared instances (codecs are stateless): OpenAI-compatible providers, and
+// OpenAI itself (with the Responses API).
 const providers::Codec& codec();
+const providers::Codec& native_codec();
+// A decoder of Responses API streams and bodies, passed through to the client.
+ResponseDecoderPtr responses_decoder();
 
 // An error status's class; `body` is searched for context-length wording.
 ErrorClass classify_status(int status, std::string_view body);

@@ -138,7 +138,8 @@ typedef struct tg_deployment_stats {
 typedef enum tg_endpoint {
     TG_ENDPOINT_CHAT = 0,
     TG_ENDPOINT_COMPLETIONS = 1,
-    TG_ENDPOINT_EMBEDDINGS = 2
+    TG_ENDPOINT_EMBEDDINGS = 2,
+    TG_ENDPOINT_RESPONSES = 3 /* OpenAI's Responses API (/v1/responses) */
 } tg_endpoint;
 
 /* tg_request.flags */

@@ -94,6 +94,12 @@ tg_host_api Router::make_host_api() {
                                                 : spdlog::level::err;
         return spdlog::should_log(lvl) ? 1 : 0;
     };
+    add_metric_callbacks(api);
+    return api;
+}
+
+// tg_host_api.metric_register / metric_update: the instance's PluginMetrics.
+void Router::add_metric_callbacks(tg_host_api& api) {
     api.metric_register = [](void* h, uint32_t kind, const char* name, const char* help, const char* label_name,
                              const char* const* values, uint32_t value_count, const double* buckets,
                              uint32_t bucket_count) -> int32_t {
@@ -111,7 +117,6 @@ tg_host_api Router::make_host_api() {
     api.metric_update = [](void* h, int32_t metric, uint32_t label_index, double value) {
         static_cast<PluginHost*>(h)->metrics->update(metric, label_index, value);
     };
-    return api;
 }
 
 // Every plugin also gets the router-level settings as `router.*` args, so a

@@ -230,6 +230,7 @@ private:
     // of all); nullopt when none is cooling.
     std::optional<uint32_t> panic_target(const std::vector<std::string>& groups) const;
     static tg_host_api make_host_api();
+    static void add_metric_callbacks(tg_host_api& api);
     // What a plugin instance's tg_host_api.host points at: the router, the
     // strategy's name (its log lines) and its metrics.
     struct PluginHost {

@@ -101,3 +101,39 @@ def test_the_hedge_budget_holds_for_the_fleet(stack, tmp_path):
         assert hedges <= budget + 2 < per_replica, (hedges, budget, per_replica, n)
     finally:
         f.close()
+
+
+@needs_plugins("usage")
+def test_rpm_is_counted_across_the_fleet(stack, tmp_path):
+    """rpm: 60 behind three replicas. Each replica's usage window holds the
+    fleet's attempts within a sync interval or two, so the deployment gets about
+    60 in the minute, not 60 per replica. Not strict (README, "Running a fleet"):
+    what replicas admit within one interval of each other can pass the limit."""
+    m = stack.mock("m", "--ttft", "1ms", "--chunks", "2")
+    cfg = fleet_config([deployment("g", m, model_info={"id": "limited"}, rpm=60)],
+                       router_settings={"strategies": ["usage"]})
+    f = Fleet(cfg, tmp_path)
+    try:
+        served, limited, errors = [0], [0], []
+        lock = threading.Lock()
+        rate_s, total = 48.0, 120  # 120 requests over 2.5 s, round robin over the replicas
+        t0 = time.monotonic()
+        for i in range(total):
+            time.sleep(max(0.0, t0 + i / rate_s - time.monotonic()))
+            r = f[i % 3]
+            try:
+                r.client().chat.completions.create(model="g", messages=USER_HI)
+                served[0] += 1
+            except openai.RateLimitError as e:
+                assert e.response.headers.get("retry-after"), e.response.headers
+                limited[0] += 1
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+        assert not errors, errors[:3]
+        got = m.received()
+        assert got == served[0]
+        slack = 12  # ~ what 48 req/s admits within two sync intervals and a round trip
+        assert 60 <= got <= 60 + slack, f"{got} requests reached the rpm-60 deployment (alone each replica allows 60)"
+        assert limited[0] == total - got
+    finally:
+        f.close()

@@ -202,7 +202,8 @@ public:
             std::lock_guard lk(mu_);
             const std::string key(id);
             if (removed_.count(key)) return std::nullopt;
-            if (auto it = pending_.find(key); it != pending_.end()) r = it->second;
+            if (auto it = pending_.find(key); it != pending_.end() && it->second.created_at + retention_s_ >= now_s())
+                r = it->second;
         }
         if (!r) r = backend_->find(id, now_s());
         if (r && r->owner != owner) return std::nullopt;  // someone else's: as if absent

@@ -15,6 +15,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace tailgate::server {
@@ -51,9 +52,9 @@ std::string query_value(std::string_view uri, std::string_view name) {
 // One input item as input_items lists it: typed, with an id (its own, or one
 // derived from the response's), message text as content parts.
 void listed_item(rapidjson::Value& item, const std::string& id, rapidjson::Document::AllocatorType& a) {
-    if (!item.IsObject()) return;
     if (!item.HasMember("type")) item.AddMember("type", "message", a);
-    if (!item.HasMember("id")) item.AddMember("id", rapidjson::Value(id.c_str(), a), a);
+    if (auto own = item.FindMember("id"); own == item.MemberEnd()) item.AddMember("id", rapidjson::Value(id.c_str(), a), a);
+    else if (!own->value.IsString()) own->value.SetString(id.c_str(), static_cast<rapidjson::SizeType>(id.size()), a);
     auto c = item.FindMember("content");
     if (c == item.MemberEnd() || !c->value.IsString()) return;
     const auto role = item.FindMember("role");
@@ -74,8 +75,12 @@ std::variant<std::string, ApiError> input_items_page(const control::StoredRespon
     d.Parse(r.input_items.data(), r.input_items.size());
     if (d.HasParseError() || !d.IsArray()) return ApiError::internal("stored input items are unreadable");
     const std::string suffix = r.id.substr(r.id.find('_') + 1);
-    for (rapidjson::SizeType i = 0; i < d.Size(); ++i)
+    std::vector<rapidjson::SizeType> objects;  // what a client sent as input may hold anything; list the items
+    for (rapidjson::SizeType i = 0; i < d.Size(); ++i) {
+        if (!d[i].IsObject()) continue;
         listed_item(d[i], "msg_" + suffix + "_" + std::to_string(i), d.GetAllocator());
+        objects.push_back(i);
+    }
     int limit = 20;
     if (auto l = query_value(uri, "limit"); !l.empty()) {
         auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), limit);
@@ -85,8 +90,8 @@ std::variant<std::string, ApiError> input_items_page(const control::StoredRespon
     const std::string order = query_value(uri, "order");
     if (!order.empty() && order != "asc" && order != "desc")
         return ApiError::bad_request("'order' must be asc or desc", "order", "invalid_value");
-    std::vector<rapidjson::SizeType> idx(d.Size());
-    for (rapidjson::SizeType i = 0; i < d.Size(); ++i) idx[i] = order == "asc" ? i : d.Size() - 1 - i;
+    std::vector<rapidjson::SizeType> idx(objects);
+    if (order != "asc") std::reverse(idx.begin(), idx.end());
     size_t from = 0;
     if (auto after = query_value(uri, "after"); !after.empty()) {
         while (from < idx.size() && std::string_view(d[idx[from]]["id"].GetString()) != after) ++from;

@@ -380,3 +380,42 @@ def test_state_dir_keeps_responses_across_restarts_and_retention(stack, tmp_path
     r0 = c0.responses.create(model="g", input="hello there")
     with pytest.raises(openai.NotFoundError):
         c0.responses.retrieve(r0.id)
+
+
+def test_azure_native_path_and_faults(stack):
+    az = stack.mock("az", *FAST)
+    gw = stack.gateway(make_config([
+        deployment("az", model="azure/my-deploy", api_base=f"http://127.0.0.1:{az.port}", api_version="2024-02-01",
+                   api_key="az-secret"),
+    ], router_settings={"disable_cooldowns": True}))
+    client = gw.client()
+    assert client.responses.create(model="az", input="hello there").output_text == mock_words("az", CHUNKS)
+    req = az.api_requests()[-1]
+    assert req["path"] == "/openai/responses?api-version=2025-04-01-preview", req["path"]
+    assert req["headers"].get("api-key") == "az-secret" and "authorization" not in req["headers"]
+    assert json.loads(req["body"])["model"] == "my-deploy"
+    # A native stream that ends without response.completed is an error, never a clean end.
+    az.configure(garbage="no_done")
+    events = list(client.responses.create(model="az", input="hello there", stream=True))
+    assert events[-1].type == "response.failed" and events[-2].type == "error", [e.type for e in events]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    # A 2xx body that is not a Response is a 502 before anything was sent.
+    az.configure(garbage="non_json")
+    with pytest.raises(openai.APIStatusError) as e:
+        client.responses.create(model="az", input="hello there")
+    assert e.value.status_code == 502
+
+
+def test_odd_input_items_are_listed_safely(rig, client):
+    gw = rig["gw"]
+    r = gw.http.post("/v1/responses", json={"model": "native", "input": [{"role": "user", "content": "x", "id": 5}, 7]})
+    assert r.status_code == 200, r.text
+    rid = r.json()["id"]
+    page = gw.http.get(f"/v1/responses/{rid}/input_items")
+    assert page.status_code == 200, page.text
+    data = page.json()["data"]
+    assert len(data) == 1 and isinstance(data[0]["id"], str) and data[0]["content"][0]["text"] == "x"
+    assert gw.http.get(f"/v1/responses/{rid}/input_items?limit=0").status_code == 400
+    # Translated, the same input cannot be put as chat: a 400 naming why.
+    r = gw.http.post("/v1/responses", json={"model": "translated", "input": [7]})
+    assert assert_openai_error_shape(r, 400)["code"] == "unsupported_by_deployment"

@@ -53,7 +53,8 @@ int input_words(const Value& input) {
   if (input.IsString()) return count_words({input.GetString(), input.GetStringLength()});
   int n = 0;
   for (const auto& item : input.GetArray()) {
-    if (auto c = item.FindMember("content"); item.IsObject() && c != item.MemberEnd()) n += words_of_content(c->value);
+    if (!item.IsObject()) continue;
+    if (auto c = item.FindMember("content"); c != item.MemberEnd()) n += words_of_content(c->value);
     n += count_words(str_member(item, "output"));
   }
   return std::max(n, 1);

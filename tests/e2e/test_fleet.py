@@ -216,9 +216,10 @@ def test_a_paused_redis_slows_no_request(stack, tmp_path):
         finally:
             f.resume_redis()
         f.wait_all_up(timeout=10)
-        # Nothing waits for Redis: the slowest request while it was stalled is
-        # nowhere near the 500 ms reply deadline, and like the slowest before.
-        assert paused[-1] < max(base[-1] * 2, base[-1] + 0.15), (base[-1], paused[-1])
-        assert paused[-1] < 0.4
+        # Nothing waits for Redis: a request that did would take the 500 ms reply
+        # deadline (or hang); the slowest one while Redis was stalled is far below,
+        # and the typical one is as fast as before.
+        assert paused[-1] < 0.4, (base[-1], paused[-1])
+        assert paused[len(paused) // 2] < base[len(base) // 2] * 2 + 0.02, (base[len(base) // 2], paused[len(paused) // 2])
     finally:
         f.close()

@@ -57,7 +57,7 @@ so="$work/build/prefer-provider.so"
 step "exports"
 nm -D --defined-only "$so" | grep -qw tg_plugin_abi_version || fail "$so does not export tg_plugin_abi_version"
 exports=$(nm -D --defined-only "$so" | awk '{print $3}' | sort | tr '\n' ' ')
-want="tg_plugin_abi_version tg_plugin_admit tg_plugin_adopt_state tg_plugin_create tg_plugin_destroy tg_plugin_name tg_plugin_observe tg_plugin_release_request tg_plugin_route tg_plugin_state_json "
+want="tg_plugin_abi_version tg_plugin_admit tg_plugin_adopt_state tg_plugin_create tg_plugin_destroy tg_plugin_name tg_plugin_observe tg_plugin_observe_remote tg_plugin_release_request tg_plugin_route tg_plugin_state_json "
 [[ "$exports" == "$want" ]] || fail "exports are '$exports', expected '$want'"
 
 step "load and run it"

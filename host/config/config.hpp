@@ -197,11 +197,34 @@ struct GeneralSettings {
     Millis response_retention{30LL * 24 * 3600 * 1000};
 };
 
+// Shared state across replicas through Redis (issue 18): LiteLLM's
+// router_settings.redis_host / redis_port / redis_password / redis_url give
+// the endpoint, Tailgate's top-level `shared_state:` section its knobs.
+// Without an endpoint nothing is shared and nothing connects.
+struct SharedStateSettings {
+    bool enabled = false;        // an endpoint is configured
+    std::string host;            // name or address
+    int port = 6379;
+    std::string username;        // ACL user from redis_url ("" = the default user)
+    Secret password;             // never logged
+    int db = 0;                  // SELECT db (redis_url path)
+    std::string key_prefix = "tailgate:";
+    Millis sync_interval{100};   // how often events, leases and revisions are synchronised
+    Millis connect_timeout{1000};
+    Millis command_timeout{1000};  // replies later than this: Redis is taken as down
+    Millis probe_lease{10000};     // how long one replica holds a half-open deployment's probe
+    std::string replica_id;        // "" = hostname:pid
+    std::string where;             // "file:line" of the endpoint, for messages
+    // A readable endpoint for logs: host:port/db, never the password.
+    std::string endpoint() const { return host + ":" + std::to_string(port) + (db ? "/" + std::to_string(db) : ""); }
+};
+
 struct Config {
     std::string file;
     std::vector<Deployment> deployments;
     RouterSettings router;
     GeneralSettings general;
+    SharedStateSettings shared;
     // Non-fatal findings ("file:line: key.path: message"): unknown keys that were
     // ignored, deprecated strategies that were mapped, ignored sections.
     std::vector<std::string> warnings;

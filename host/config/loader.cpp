@@ -58,6 +58,7 @@ Config Loader::run(const std::string& yaml_text) {
     parse_litellm();
     parse_router();
     parse_general();
+    parse_shared_state();
     throw_collected();
     sort(warnings_);
     for (auto& w : warnings_) cfg_.warnings.push_back(std::move(w.text));

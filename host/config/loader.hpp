@@ -69,7 +69,8 @@ struct LocatedError : ConfigError {
 };
 
 // The top-level keys whose maps are merged across included files.
-inline constexpr const char* kSections[] = {"environment_variables", "litellm_settings", "router_settings", "general_settings"};
+inline constexpr const char* kSections[] = {"environment_variables", "litellm_settings", "router_settings", "general_settings",
+                                            "shared_state"};
 
 class Loader {
 public:
@@ -227,6 +228,9 @@ private:
     void parse_request_strategies(const Val& v);
     std::vector<std::pair<std::string, std::vector<std::string>>> parse_fallbacks(const Val& v);
     void parse_general();
+    void parse_shared_state();
+    void parse_redis_endpoint(Map& router);
+    void parse_redis_url(const Val& v);
     void parse_body_limit(Map& m, GeneralSettings& g);
     void parse_database(Map& m, GeneralSettings& g);
     void parse_forward_headers(const Val& x, GeneralSettings& g);

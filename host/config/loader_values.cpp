@@ -127,10 +127,6 @@ void Loader::warn_unknown(const Map& m, const char* what) {
 // instead of "unknown", so a migrating user knows what changes.
 std::optional<std::string> Loader::litellm_note(const std::string& path) {
     static const std::pair<const char*, const char*> kNotes[] = {
-        {"router_settings.redis_host", "LiteLLM's Redis shared state is not supported yet: each replica routes on its own state; ignored"},
-        {"router_settings.redis_port", "LiteLLM's Redis shared state is not supported yet; ignored"},
-        {"router_settings.redis_password", "LiteLLM's Redis shared state is not supported yet; ignored"},
-        {"router_settings.redis_url", "LiteLLM's Redis shared state is not supported yet; ignored"},
         {"router_settings.enable_pre_call_checks", "LiteLLM's context-window pre-call check is not supported (context_window_fallbacks apply after the upstream refuses); ignored"},
         {"router_settings.cache_responses", "response caching is not supported; ignored"},
         {"general_settings.store_model_in_db", "models live in the config file only; ignored"},

@@ -48,6 +48,7 @@ void Loader::parse_router() {
         each_key(m, "strategy_request_headers", [&](const Val& x) { parse_strategy_headers(x); });
         each_key(m, "model_group_alias", [&](const Val& x) { parse_aliases(x); });
         each_key(m, "plugin_paths", [&](const Val& x) { parse_plugin_paths(x); });
+        parse_redis_endpoint(m);
         each_key(m, "strategies", [&](const Val& x) {
             strategies = x;
             strategies_file = file_idx_;

@@ -20,6 +20,7 @@ AdminReply fail(const ApiError& e) { return reply(e.status, e.body()); }
 
 AdminReply refused(const Outcome& o) {
     if (o.status == 404) return fail(ApiError::not_found(o.error, "deployment_not_found"));
+    if (o.status == 503) return fail(ApiError::unavailable(o.error, 1));  // shared state down: retry later
     if (o.status >= 500) return fail(ApiError::internal(o.error));
     return fail(ApiError::bad_request(o.error, "", "invalid_config"));
 }

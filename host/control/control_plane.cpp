@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -70,8 +71,12 @@ GenerationPtr ControlPlane::start(Publish publish) {
     if (!log_.empty()) spdlog::info("state store {}: re-applying {} admin change(s) over {}", store_->where(),
                                     log_.size(), path_);
     effective_ = replay(*file_, log_);
-    current_ = build_generation(effective_.config, rev, nullptr, effective_.drained, series_);
+    current_ = build_generation(effective_.config, rev, nullptr, effective_.drained, series_, fleet_);
     revision_.store(rev);
+    // The fleet's log learns every change this replica has (a Redis that lost
+    // its data is seeded again; one that has them ignores the copies).
+    if (fleet_)
+        for (const auto& c : log_) fleet_->publish_revision(fleet::Revision{c.revision, change_json(c)});
     publish_(current_);
     return current_;
 }
@@ -79,7 +84,7 @@ GenerationPtr ControlPlane::start(Publish publish) {
 // Builds the generation `next` describes; the error text when it cannot be.
 std::optional<std::string> ControlPlane::build(const Effective& next, uint64_t revision, GenerationPtr& out) const {
     try {
-        out = build_generation(next.config, revision, current_.get(), next.drained, series_);
+        out = build_generation(next.config, revision, current_.get(), next.drained, series_, fleet_);
         return std::nullopt;
     } catch (const std::exception& e) {  // a plugin refused to load or its args
         return std::string(e.what());
@@ -114,7 +119,9 @@ Outcome ControlPlane::reload(const std::string& who) {
     }
     std::vector<Change> log = log_;
     Effective next = replay(*file, log);
-    const uint64_t rev = revision_.load() + 1;
+    // In a fleet, revision numbers belong to the fleet's log of admin changes;
+    // each replica reloads its own file, so a reload takes none.
+    const uint64_t rev = revision_.load() + (fleet_ ? 0 : 1);
     GenerationPtr gen;
     if (auto err = build(next, rev, gen)) {
         out.status = 400;
@@ -129,7 +136,7 @@ Outcome ControlPlane::reload(const std::string& who) {
         out.revision = rev;
         Change c{rev, wall_ms(), origin_name(), "", "file.reload", "", "{\"file\":" + json_quote(path_) + "}"};
         try {
-            store_->append(c);
+            if (!fleet_) store_->append(c);
         } catch (const std::exception& e) {
             spdlog::error("{}", e.what());  // the reload itself took effect; only its log row is missing
         }
@@ -148,7 +155,14 @@ Outcome ControlPlane::apply(Change c) {
     Outcome out;
     c.revision = revision_.load() + 1;
     c.at_ms = wall_ms();
-    c.origin = origin_name();
+    c.origin = fleet_ ? fleet_->replica() : origin_name();
+    if (auto refused = fleet_revision(c)) {
+        out.status = 503;
+        out.error = *refused;
+        record(false, out.error);
+        ++status_.changes_refused;
+        return out;
+    }
     Effective next;
     try {
         next = apply_change(effective_, c);
@@ -181,16 +195,101 @@ Outcome ControlPlane::apply(Change c) {
         if (drain_only)
             if (auto i = current_->router->index_of(c.target))
                 current_->router->set_drained(*i, c.op == "deployment.drain");
-        commit(std::move(gen), std::move(next), c.revision);
+        commit(std::move(gen), std::move(next), std::max(c.revision, revision_.load()));
         log_.push_back(c);
         out.ok = true;
         out.revision = c.revision;
+        if (fleet_) fleet_->publish_revision(fleet::Revision{c.revision, change_json(c)});
     }
     spdlog::info("config revision {}: {}{}{} by key {}{}", c.revision, c.op, c.target.empty() ? "" : " ",
                  c.target, c.key_hash, out.ok ? "" : " (refused)");
     record(out.ok, out.ok ? "ok" : out.error);
     ++(out.ok ? status_.changes_ok : status_.changes_refused);
     return out;
+}
+
+// An admin change in a fleet must reach every replica: its number comes from
+// the fleet's log (INCR in Redis), so concurrent changes on two replicas are
+// ordered the same way everywhere. Without Redis the change is refused rather
+// than applied on one replica only.
+std::optional<std::string> ControlPlane::fleet_revision(Change& c) {
+    if (!fleet_) return std::nullopt;
+    if (auto rev = fleet_->allocate_revision(std::chrono::milliseconds(2000))) {
+        c.revision = std::max<uint64_t>(*rev, 1);
+        return std::nullopt;
+    }
+    return std::string("shared state (Redis) is unavailable: a config change must reach every replica of the fleet, "
+                       "so it was not applied; try again when tailgate_shared_state_up is 1");
+}
+
+bool ControlPlane::has_revision(uint64_t rev) const {
+    return std::any_of(log_.begin(), log_.end(), [rev](const Change& c) { return c.revision == rev; });
+}
+
+// `fresh` (sorted, none applied yet) over the running state: in order when
+// they all come after what is applied, else a replay of the whole log from
+// the file (a revision arrived after a later one).
+void ControlPlane::merge_fleet(std::vector<Change> fresh, Effective& next, std::vector<Change>& log) const {
+    log = log_;
+    const uint64_t last = log.empty() ? 0 : log.back().revision;
+    if (fresh.front().revision > last) {
+        next = effective_;
+        for (auto& c : fresh) {
+            try {
+                next = apply_change(next, c);
+                log.push_back(std::move(c));
+            } catch (const config::ConfigError& e) {
+                spdlog::warn("config revision {} ({} {}) from {} does not apply here and is skipped: {}", c.revision,
+                             c.op, c.target, c.origin, e.what());
+            }
+        }
+    } else {
+        for (auto& c : fresh) log.push_back(std::move(c));
+        std::stable_sort(log.begin(), log.end(), [](const Change& a, const Change& b) { return a.revision < b.revision; });
+        next = replay(*file_, log);
+    }
+}
+
+void ControlPlane::apply_fleet(const std::vector<fleet::Revision>& revisions) {
+    std::lock_guard lk(mu_);
+    std::vector<Change> fresh;
+    for (const auto& r : revisions) {
+        auto c = change_from_json(r.json);
+        if (!c || c->revision != r.number) {
+            spdlog::warn("config revision {} from the fleet's log is unreadable and is skipped", r.number);
+            continue;
+        }
+        if (c->op == "file.reload" || has_revision(c->revision)) continue;
+        fresh.push_back(std::move(*c));
+    }
+    if (fresh.empty()) return;
+    std::sort(fresh.begin(), fresh.end(), [](const Change& a, const Change& b) { return a.revision < b.revision; });
+    for (const auto& c : fresh) {
+        try {
+            store_->append(c);  // this replica's copy of the fleet's log (a restart replays it)
+        } catch (const std::exception& e) {
+            spdlog::debug("{}", e.what());
+        }
+    }
+    const uint64_t top = std::max(revision_.load(), fresh.back().revision);
+    Effective next;
+    std::vector<Change> log;
+    merge_fleet(fresh, next, log);
+    GenerationPtr gen;
+    if (auto err = build(next, top, gen)) {
+        spdlog::error("config revisions up to {} from the fleet do not build here; the running config stays: {}", top,
+                      *err);
+        record(false, *err);
+        ++status_.changes_refused;
+        return;
+    }
+    commit(std::move(gen), std::move(next), top);
+    log_ = std::move(log);
+    for (const auto& c : fresh)
+        spdlog::info("config revision {}: {}{}{} from replica {}", c.revision, c.op, c.target.empty() ? "" : " ",
+                     c.target, c.origin);
+    record(true, "ok");
+    ++status_.changes_ok;
 }
 
 void ControlPlane::record(bool ok, const std::string& result) {

@@ -12,6 +12,7 @@
 #include "control/generation.hpp"
 #include "control/overlay.hpp"
 #include "control/store.hpp"
+#include "fleet/link.hpp"
 
 #include <atomic>
 #include <functional>
@@ -37,9 +38,20 @@ public:
     // `file` is the config as loaded at start (already validated).
     ControlPlane(std::string config_path, std::shared_ptr<const config::Config> file, StorePtr store);
 
+    // A fleet (shared state through Redis, issue 18): routers get the link,
+    // admin changes take their revision numbers from the fleet's log and are
+    // published to it. Set before start().
+    void set_fleet(fleet::LinkPtr link) { fleet_ = std::move(link); }
+
     // Replays the store over the file and builds the first generation. A
     // stored change that no longer applies is skipped with a warning.
     GenerationPtr start(Publish publish);
+
+    // Revisions other replicas published (fleet/syncer.hpp), applied in
+    // revision order with the same validation as an admin change; those
+    // already applied are skipped, one that arrives after a later one makes
+    // the log replay from the file. Never on an Asio thread (plugins load).
+    void apply_fleet(const std::vector<fleet::Revision>& revisions);
 
     // Re-reads the config file (and its includes), re-applies the log.
     Outcome reload(const std::string& who);
@@ -64,6 +76,10 @@ private:
     std::optional<std::string> build(const Effective& next, uint64_t revision, GenerationPtr& out) const;
     void commit(GenerationPtr gen, Effective next, uint64_t revision);
     void record(bool ok, const std::string& result);
+    // Fleet mode: a revision number from the fleet's log, or the refusal.
+    std::optional<std::string> fleet_revision(Change& c);
+    bool has_revision(uint64_t rev) const;
+    void merge_fleet(std::vector<Change> fresh, Effective& next, std::vector<Change>& log) const;
 
     const std::string path_;
     StorePtr store_;
@@ -76,6 +92,7 @@ private:
     MetricStores series_;  // every generation's series: a reload resets no counter
     std::atomic<uint64_t> revision_{0};
     Status status_;
+    fleet::LinkPtr fleet_;  // null: a process alone
 };
 
 

@@ -63,7 +63,7 @@ void copy_changed_plugins(Generation& g, const Generation* previous, CopyDir& di
 
 GenerationPtr build_generation(std::shared_ptr<const config::Config> cfg, uint64_t revision,
                                const Generation* previous, const std::set<std::string>& drained,
-                               const MetricStores& series) {
+                               const MetricStores& series, fleet::LinkPtr fleet) {
     auto g = std::make_shared<Generation>();
     g->revision = revision;
     g->config = cfg;
@@ -72,6 +72,7 @@ GenerationPtr build_generation(std::shared_ptr<const config::Config> cfg, uint64
     copy_changed_plugins(*g, previous, copies);
     g->registry = std::make_unique<plugin::Registry>(g->plugin_dirs);
     g->router = std::make_unique<router::Router>(cfg, *g->registry, router::Router::Clock{}, series.plugins);
+    g->router->set_fleet(std::move(fleet));
     // State carried by deployment identity, before the health listener is set:
     // a cooldown a plugin re-publishes now was counted when it began.
     if (previous) {

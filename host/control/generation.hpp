@@ -6,6 +6,7 @@
 #pragma once
 
 #include "config/config.hpp"
+#include "fleet/link.hpp"
 #include "metrics/metrics.hpp"
 #include "metrics/strategy_stats.hpp"
 #include "plugin/loader.hpp"
@@ -49,8 +50,9 @@ using GenerationPtr = std::shared_ptr<const Generation>;
 // on any refusal, leaving nothing behind). With `previous`, deployments whose
 // identity is unchanged take over its state; `drained` ids start drained.
 // Metrics come from `series`, the same for every generation of the process.
+// `fleet` (may be null) is handed to the router (Router::set_fleet).
 GenerationPtr build_generation(std::shared_ptr<const config::Config> cfg, uint64_t revision,
                                const Generation* previous, const std::set<std::string>& drained,
-                               const MetricStores& series);
+                               const MetricStores& series, fleet::LinkPtr fleet = nullptr);
 
 }  // namespace tailgate::control

@@ -10,7 +10,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 struct sqlite3;
@@ -26,6 +28,11 @@ struct Change {
     std::string target;         // deployment id, or ""
     std::string payload = "{}"; // JSON
 };
+
+// A change as one JSON object (the fleet's revision log in Redis carries these);
+// nullopt for text that is not one.
+std::string change_json(const Change& c);
+std::optional<Change> change_from_json(std::string_view json);
 
 class Store {
 public:

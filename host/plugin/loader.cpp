@@ -160,6 +160,7 @@ std::shared_ptr<const Registry::Loaded> Registry::load(const std::string& path) 
     f.observe = resolve<tg_plugin_observe_fn>(*lib, TG_SYM_OBSERVE);
     f.admit = resolve<tg_plugin_admit_fn>(*lib, TG_SYM_ADMIT);  // optional: may stay null
     f.release_request = resolve<tg_plugin_release_request_fn>(*lib, TG_SYM_RELEASE_REQUEST);  // optional
+    f.observe_remote = resolve<tg_plugin_observe_remote_fn>(*lib, TG_SYM_OBSERVE_REMOTE);     // optional
     f.adopt_state = resolve<tg_plugin_adopt_state_fn>(*lib, TG_SYM_ADOPT_STATE);              // optional
     f.state_json = resolve<tg_plugin_state_json_fn>(*lib, TG_SYM_STATE_JSON);                 // optional
 
@@ -441,6 +442,15 @@ void Instance::observe(const tg_event& event) noexcept {
         fns_.observe(handle_, &event);
     } catch (...) {
         spdlog::debug("strategy '{}' ({}) threw out of tg_plugin_observe", name_, path_);
+    }
+}
+
+void Instance::observe_remote(const tg_event& event) noexcept {
+    if (fns_.observe_remote == nullptr) return;
+    try {
+        fns_.observe_remote(handle_, &event);
+    } catch (...) {
+        spdlog::debug("strategy '{}' ({}) threw out of tg_plugin_observe_remote", name_, path_);
     }
 }
 

@@ -62,6 +62,7 @@ struct PluginSymbols {
     tg_plugin_release_request_fn release_request = nullptr;  // optional (1.1)
     tg_plugin_adopt_state_fn adopt_state = nullptr;          // optional (1.1)
     tg_plugin_state_json_fn state_json = nullptr;            // optional (1.2)
+    tg_plugin_observe_remote_fn observe_remote = nullptr;    // optional (1.2)
 };
 
 // One strategy object created by a plugin for one chain entry. Thread-safe to
@@ -97,6 +98,9 @@ public:
 
     // Delivers an attempt outcome. Must not block (the plugin's promise).
     void observe(const tg_event& event) noexcept;
+    // Another replica's outcome; a no-op for plugins without the hook (1.2).
+    void observe_remote(const tg_event& event) noexcept;
+    bool has_observe_remote() const { return fns_.observe_remote != nullptr; }
     // The optional admit() hook; true when the plugin does not export it.
     bool admit(const tg_event& event) noexcept;
     bool has_admit() const { return fns_.admit != nullptr; }

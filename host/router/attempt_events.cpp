@@ -51,8 +51,10 @@ void Router::adopt_state(const Router& previous) {
 class Router::RequestObserver final : public dispatch::Observer {
 public:
     // Keeps only what the events need: RequestInfo also holds the overrides.
-    RequestObserver(const Router& r, std::string request_id, bool stream, std::shared_ptr<RequestContexts> contexts)
-        : r_(r), request_id_(std::move(request_id)), stream_(stream), contexts_(std::move(contexts)) {}
+    RequestObserver(const Router& r, std::string request_id, bool stream, std::shared_ptr<RequestContexts> contexts,
+                    std::vector<Launch> launches)
+        : r_(r), request_id_(std::move(request_id)), stream_(stream), contexts_(std::move(contexts)),
+          launches_(std::move(launches)) {}
 
     void on_attempt(const dispatch::AttemptEvent& ev) override {
         auto& st = *r_.states_[ev.deployment]->counters;
@@ -95,14 +97,36 @@ public:
         e.prompt_tokens = ev.prompt_tokens;
         e.completion_tokens = ev.completion_tokens;
         e.cancel_reason = plugin::to_abi(ev.cancel_reason);
+        const Launch launch = ev.attempt < launches_.size() ? launches_[ev.attempt] : Launch::AtStart;
+        e.launch = plugin::to_abi(launch);
         r_.dispatch_event(e, contexts_.get());
+        if (r_.fleet_) r_.fleet_->record(r_.cfg_->deployments[ev.deployment].id, outcome(ev, launch));
     }
 
 private:
+    fleet::Outcome outcome(const dispatch::AttemptEvent& ev, Launch launch) const {
+        fleet::Outcome o;
+        o.type = ev.type;
+        o.attempt = ev.attempt;
+        o.launch = launch;
+        o.stream = stream_;
+        o.elapsed_ms = ev.elapsed_ms;
+        o.ttft_ms = ev.ttft_ms;
+        o.error_class = ev.error_class;
+        o.http_status = ev.http_status;
+        o.retry_after_ms = ev.retry_after_ms;
+        o.prompt_tokens = ev.prompt_tokens;
+        o.completion_tokens = ev.completion_tokens;
+        o.cancel_reason = ev.cancel_reason;
+        o.at_wall_ms = fleet::wall_ms();
+        return o;
+    }
+
     const Router& r_;
     std::string request_id_;
     bool stream_;
     std::shared_ptr<RequestContexts> contexts_;  // released after the last event
+    std::vector<Launch> launches_;                // per attempt of the plan
 };
 
 // Every instance sees every attempt, whichever chain routed the request, so
@@ -116,8 +140,57 @@ void Router::dispatch_event(tg_event& ev, const RequestContexts* contexts) const
 }
 
 std::shared_ptr<dispatch::Observer> Router::observer_for(const RequestInfo& req, const RoutedPlan* routed) const {
-    return std::make_shared<RequestObserver>(*this, req.request_id, req.stream,
-                                             routed ? routed->contexts : nullptr);
+    std::vector<Launch> launches;
+    if (routed) {
+        launches.reserve(routed->plan.attempts.size());
+        for (const auto& a : routed->plan.attempts) launches.push_back(a.launch);
+        if (!launches.empty()) launches.front() = Launch::AtStart;  // attempt 0 always starts at once
+    }
+    return std::make_shared<RequestObserver>(*this, req.request_id, req.stream, routed ? routed->contexts : nullptr,
+                                             std::move(launches));
+}
+
+void Router::observe_remote(const std::vector<fleet::RemoteOutcome>& outcomes) const {
+    bool any = false;
+    for (const plugin::Instance* p : all_) any |= p->has_observe_remote();
+    if (!any) return;
+    const int64_t now = now_ms();
+    const int64_t wall = fleet::wall_ms();
+    for (const auto& ro : outcomes) {
+        const auto idx = index_of(ro.deployment);
+        if (!idx) continue;  // not in this replica's config (yet)
+        const fleet::Outcome& o = ro.outcome;
+        tg_event e{};
+        e.struct_size = sizeof e;
+        e.type = plugin::to_abi(o.type);
+        e.deployment = &views_[*idx];
+        e.request_id = "";
+        e.model_group = views_[*idx].model_group;
+        e.stream = o.stream ? 1 : 0;
+        e.attempt = o.attempt;
+        e.at_ms = now - std::max<int64_t>(0, wall - o.at_wall_ms);  // on this host's clock
+        e.elapsed_ms = o.elapsed_ms;
+        e.ttft_ms = o.ttft_ms;
+        e.error_class = plugin::to_abi(o.error_class);
+        e.http_status = o.http_status;
+        e.retry_after_ms = o.retry_after_ms;
+        e.prompt_tokens = o.prompt_tokens;
+        e.completion_tokens = o.completion_tokens;
+        e.cancel_reason = plugin::to_abi(o.cancel_reason);
+        e.request_ctx = nullptr;
+        e.flags = TG_EVENT_FLAG_REMOTE;
+        e.launch = plugin::to_abi(o.launch);
+        e.replica = ro.replica.c_str();
+        for (plugin::Instance* p : all_) p->observe_remote(e);
+    }
+}
+
+void Router::carry_cooldown(uint32_t i, int64_t until_ms) const {
+    if (i >= states_.size()) return;
+    auto& carried = states_[i]->carried_cooldown_until_ms;
+    int64_t cur = carried.load(std::memory_order_relaxed);
+    while (until_ms > cur && !carried.compare_exchange_weak(cur, until_ms, std::memory_order_relaxed)) {
+    }
 }
 
 

@@ -65,6 +65,15 @@ tg_host_api Router::make_host_api() {
         // carried cooldown.
         st.carried_cooldown_until_ms.store(0, std::memory_order_relaxed);
         if (r->health_listener_) r->health_listener_(index, from, *to, until);
+        if (r->fleet_) {
+            const int64_t until_wall = *to == Health::Cooling ? fleet::wall_ms() + (until - r->now_ms()) : 0;
+            r->fleet_->health_changed(r->cfg_->deployments[index].id, *to, until_wall);
+        }
+    };
+    api.probe_lease = [](void* h, uint32_t index) -> int32_t {
+        const Router& r = router_of(h);
+        if (!r.fleet_ || index >= r.views_.size()) return 1;
+        return r.fleet_->probe_lease(r.cfg_->deployments[index].id) ? 1 : 0;
     };
     api.route_note = [](tg_route* route, const char* text) {
         if (route == nullptr || route->host_private == nullptr || text == nullptr) return;
@@ -89,6 +98,12 @@ tg_host_api Router::make_host_api() {
                                                 : spdlog::level::err;
         return spdlog::should_log(lvl) ? 1 : 0;
     };
+    add_metric_callbacks(api);
+    return api;
+}
+
+// tg_host_api.metric_register / metric_update: the instance's PluginMetrics.
+void Router::add_metric_callbacks(tg_host_api& api) {
     api.metric_register = [](void* h, uint32_t kind, const char* name, const char* help, const char* label_name,
                              const char* const* values, uint32_t value_count, const double* buckets,
                              uint32_t bucket_count) -> int32_t {
@@ -106,7 +121,6 @@ tg_host_api Router::make_host_api() {
     api.metric_update = [](void* h, int32_t metric, uint32_t label_index, double value) {
         static_cast<PluginHost*>(h)->metrics->update(metric, label_index, value);
     };
-    return api;
 }
 
 // Every plugin also gets the router-level settings as `router.*` args, so a

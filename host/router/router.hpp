@@ -7,6 +7,7 @@
 #include "common/vocabulary.hpp"
 #include "config/config.hpp"
 #include "dispatch/executor.hpp"
+#include "fleet/link.hpp"
 #include "plugin/loader.hpp"
 #include "plugin/plugin_metrics.hpp"
 
@@ -200,6 +201,18 @@ public:
 
     int64_t now_ms() const;
 
+    // Shared state (issue 18): attempt outcomes and health changes go to the
+    // fleet's link, plugins may ask it for the half-open probe lease. Set
+    // before serving; null (the default) for a process alone.
+    void set_fleet(fleet::LinkPtr link) { fleet_ = std::move(link); }
+    // Other replicas' outcomes, to every instance exporting
+    // tg_plugin_observe_remote (TG_EVENT_FLAG_REMOTE). Unknown ids are skipped.
+    void observe_remote(const std::vector<fleet::RemoteOutcome>& outcomes) const;
+    // A cooldown another replica started (read back after a (re)connect): the
+    // host skips deployment `i` until `until_ms` (router clock), like a
+    // cooldown carried over a reload.
+    void carry_cooldown(uint32_t i, int64_t until_ms) const;
+
     // Called on every health state a plugin publishes, e.g. to count
     // cooldowns. Set before serving; must be quick.
     using HealthListener =
@@ -235,6 +248,7 @@ private:
     // of all); nullopt when none is cooling.
     std::optional<uint32_t> panic_target(const std::vector<std::string>& groups) const;
     static tg_host_api make_host_api();
+    static void add_metric_callbacks(tg_host_api& api);
     // What a plugin instance's tg_host_api.host points at: the router, the
     // strategy's name (its log lines) and its metrics.
     struct PluginHost {
@@ -258,6 +272,7 @@ private:
     // they outlive them (destroy() may still log).
     mutable std::vector<std::unique_ptr<PluginHost>> plugin_hosts_;  // grows in make_instance (construction only)
     HealthListener health_listener_;
+    fleet::LinkPtr fleet_;  // null: no shared state
     const plugin::Registry& registry_;
     std::vector<plugin::InstancePtr> chain_;
     std::vector<std::string> chain_names_;

@@ -53,12 +53,14 @@ Gateway::Impl::Impl(std::shared_ptr<const config::Config> c, control::StorePtr s
     }
     key_api = std::make_unique<keys::KeyApi>(*keys);
     control = std::make_unique<control::ControlPlane>(cfg->file, cfg, std::move(store));
+    make_fleet();
     control->start([this](control::GenerationPtr g) { publish(std::move(g)); });
     admin_api = std::make_unique<control::AdminApi>(*control);
     upstream::Client::Options opts;
     opts.max_idle_per_origin = static_cast<size_t>(std::max(1, cfg->general.upstream_pool_size));
     client = std::make_unique<upstream::Client>(io, opts);
     scheduler = std::make_unique<dispatch::AsioScheduler>(io);
+    start_fleet();
 }
 
 void Gateway::Impl::publish(control::GenerationPtr g) {
@@ -132,6 +134,7 @@ void Gateway::Impl::send_metrics(frontend::Request& req) const {
     lv->router().append_plugin_metrics(body);
     body += control->render_metrics();
     body += keys->render_metrics(lv->general().metrics_key_alias);
+    if (fleet_syncer) body += fleet_syncer->render_metrics();
     req.respond(200, metrics::Metrics::kContentType, body);
 }
 
@@ -309,6 +312,8 @@ void Gateway::Impl::readiness(Call& c) {
                   ",\"deployments\":" + std::to_string(snapshot()->router().deployment_count()) +
                   ",\"version\":\"" TAILGATE_VERSION "\"" +
                   (cfg->general.master_key.empty() ? std::string(",\"auth\":\"disabled\"") : "") +
+                  (fleet_link ? std::string(",\"shared_state\":\"") + (fleet_link->active() ? "up" : "down") + "\""
+                              : std::string()) +
                   (unauthenticated_beyond_loopback
                        ? ",\"warning\":\"no master_key: API open to every client that can reach this address\""
                        : "") +
@@ -417,6 +422,7 @@ void Gateway::stop() {
         g.http->stop();  // and waits for the pool threads
         g.http.reset();
     }
+    g.stop_fleet();
     g.work.reset();
     g.io.stop();
     for (auto& t : g.io_threads)

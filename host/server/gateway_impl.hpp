@@ -11,6 +11,9 @@
 #include "dispatch/asio_scheduler.hpp"
 #include "keys/key_api.hpp"
 #include "keys/service.hpp"
+#include "fleet/link.hpp"
+#include "fleet/syncer.hpp"
+#include "fleet/worker.hpp"
 #include "metrics/metrics.hpp"
 #include "metrics/strategy_stats.hpp"
 #include "server/admission.hpp"
@@ -142,9 +145,16 @@ struct Gateway::Impl {
     std::unique_ptr<upstream::Client> client;
     std::unique_ptr<dispatch::AsioScheduler> scheduler;
     std::unique_ptr<frontend::FrontEnd> http;
+    // Shared state (issue 18; server/shared_state.cpp): null for a process alone.
+    fleet::LinkPtr fleet_link;
+    std::unique_ptr<fleet::Worker> fleet_worker;  // applies revisions from other replicas
+    fleet::SyncerPtr fleet_syncer;                 // on `io`: declared after it, stopped before it
 
     Impl(std::shared_ptr<const config::Config> c, control::StorePtr store, control::ResponseStorePtr responses,
          keys::KeyServicePtr k);
+    void make_fleet();   // before the control plane starts (routers get the link)
+    void start_fleet();  // after: the synchroniser, wired to the running generation
+    void stop_fleet();
 
     void handle(frontend::Request& req);
     LivePtr snapshot() const { return live.load(std::memory_order_acquire); }

@@ -111,9 +111,11 @@ struct EventView {
     int64_t retry_after_ms = -1;
     uint32_t attempt = 0;
     double elapsed_ms = -1;  // since the attempt started; < 0: unknown
+    int64_t at_ms = -1;      // when it happened (host clock); < 0: unknown
     std::string_view request_id;
 
     explicit EventView(const tg_event& e) : type(e.type) {
+        if (TG_HAS_MEMBER(&e, tg_event, at_ms)) at_ms = e.at_ms;
         if (TG_HAS_MEMBER(&e, tg_event, error_class)) error_class = e.error_class;
         if (TG_HAS_MEMBER(&e, tg_event, http_status)) http_status = e.http_status;
         if (TG_HAS_MEMBER(&e, tg_event, retry_after_ms)) retry_after_ms = e.retry_after_ms;
@@ -235,8 +237,11 @@ public:
                     case TG_HEALTH_COOLING: why = "cooling " + std::to_string(s.until - now) + "ms"; break;
                     case TG_HEALTH_HALF_OPEN:
                         expire_probe(s, now);
-                        if (s.probe == Probe::None) {
-                            // A dry run sees the probe would be sent, and leaves it free.
+                        // In a fleet, one replica probes (a lease in Redis); the others wait for its outcome.
+                        // A dry run sees the probe would be sent, and leaves it (and the lease) free.
+                        if (s.probe == Probe::None && !preview && !host_.probe_lease(index)) {
+                            why = "probed by another replica";
+                        } else if (s.probe == Probe::None) {
                             if (!preview) {
                                 set_probe(s, Probe::Reserved);
                                 s.probe_request.assign(req_id);
@@ -306,6 +311,22 @@ public:
                 else
                     set_probe(o, Probe::None);  // committed elsewhere or gone: it will not launch this one
             });
+    }
+
+    // Another replica's outcome (a fleet sharing state through Redis): its
+    // failures count here as well, so every replica cools a deployment within
+    // about one sync interval of the one that saw it fail; the outcome of the
+    // probe the lease holder sent ends every replica's half-open state.
+    void observe_remote(const tg_event& ev) override {
+        if (disabled_ || ev.deployment == nullptr) return;
+        const EventView e(ev);
+        const int64_t now = host_.now_ms();
+        const uint32_t index = ev.deployment->index;
+        Slot& s = slots_.at(index);
+        std::lock_guard lk(s.mu);
+        remember_id(s, *ev.deployment);
+        advance(s, index, now);
+        on_remote_event(s, index, e, now);
     }
 
 private:
@@ -534,15 +555,16 @@ private:
             // the cooldown ended, or one the host sent beside the probe (panic
             // routing), must not lengthen it.
             if (!is_probe(s, e)) return;
-            const int64_t prev = std::max<int64_t>(s.backoff_ms, cooldown_ms_);
-            const int64_t next = std::min<int64_t>(prev > max_cooldown_ms_ / 2 ? max_cooldown_ms_ : prev * 2,
-                                                   max_cooldown_ms_);
-            cool(s, index, now, next, e, "probe failed: " + failure_text(e) + " (backoff x2, max " +
+            cool(s, index, now, next_backoff(s), e, "probe failed: " + failure_text(e) + " (backoff x2, max " +
                                       std::to_string(max_cooldown_ms_) + "ms)");
             return;
         }
         if (s.state != TG_HEALTH_HEALTHY) return;  // already cooling: late outcomes change nothing
+        count_failure(s, index, e, now, raw, "");
+    }
 
+    // A counted failure of a healthy deployment; cools it past the threshold.
+    void count_failure(Slot& s, uint32_t index, const EventView& e, int64_t now, int raw, const char* where) {
         const int b = counter_[raw];
         const int64_t limit = threshold_[raw];
         auto& q = s.fails[b];
@@ -550,11 +572,50 @@ private:
         while (!q.empty() && q.front() <= now - window_ms_) q.pop_front();
         while (q.size() > static_cast<size_t>(limit) + 1) q.pop_front();
         if (static_cast<int64_t>(q.size()) > limit) {
-            std::string reason = failure_text(e) + ": " + std::to_string(q.size()) + " failure" +
+            std::string reason = failure_text(e) + where + ": " + std::to_string(q.size()) + " failure" +
                                  (q.size() == 1 ? "" : "s") + " within " + std::to_string(window_ms_) + "ms > " +
                                  bucket_name(b) + " " + std::to_string(limit);
             cool(s, index, now, cooldown_ms_, e, reason);
         }
+    }
+
+    // When the remote attempt started, on this host's clock (its at_ms is converted).
+    static double started_at(const EventView& e, int64_t now) {
+        const double at = e.at_ms >= 0 ? static_cast<double>(e.at_ms) : static_cast<double>(now);
+        return at - std::max(0.0, e.elapsed_ms);
+    }
+
+    void on_remote_event(Slot& s, uint32_t index, const EventView& e, int64_t now) {
+        const bool began_after_cooldown = started_at(e, now) >= static_cast<double>(s.cooling_since);
+        switch (e.type) {
+            case TG_EVENT_FIRST_BYTE:
+            case TG_EVENT_SUCCESS:
+                if (s.state == TG_HEALTH_HALF_OPEN && s.probe == Probe::None)
+                    transition(s, index, now, TG_HEALTH_HEALTHY, 0, TG_LOG_INFO, "another replica's probe succeeded");
+                else if (s.state == TG_HEALTH_COOLING && began_after_cooldown)
+                    transition(s, index, now, TG_HEALTH_HEALTHY, 0, TG_LOG_INFO, "answered another replica while cooling");
+                if (e.type == TG_EVENT_SUCCESS && s.state == TG_HEALTH_HEALTHY) {
+                    for (auto& f : s.fails) f.clear();
+                    s.backoff_ms = 0;
+                }
+                return;
+            case TG_EVENT_FAILURE: break;
+            default: return;  // STARTED, CANCELLED...: the lease holder's own business
+        }
+        const int raw = raw_bucket(e);
+        if (raw < 0) return;
+        if (s.state == TG_HEALTH_HALF_OPEN) {
+            // The lease holder's probe failed: back off as if it were ours.
+            if (s.probe != Probe::None || !began_after_cooldown) return;
+            cool(s, index, now, next_backoff(s), e, "another replica's probe failed: " + failure_text(e));
+            return;
+        }
+        if (s.state == TG_HEALTH_HEALTHY) count_failure(s, index, e, now, raw, " on another replica");
+    }
+
+    int64_t next_backoff(const Slot& s) const {
+        const int64_t prev = std::max<int64_t>(s.backoff_ms, cooldown_ms_);
+        return std::min<int64_t>(prev > max_cooldown_ms_ / 2 ? max_cooldown_ms_ : prev * 2, max_cooldown_ms_);
     }
 
     static bool is_probe(const Slot& s, const EventView& e) {

@@ -275,6 +275,11 @@ public:
         }
     }
 
+    // A fleet's other replicas (shared state through Redis): their samples go
+    // into the same windows, so rankings and the published quantiles (the
+    // hedge delay) come from the whole fleet's traffic.
+    void observe_remote(const tg_event& e) override { observe(e); }
+
 private:
     // "latency: <id> (<metric> <statistic> <value>ms, n=<samples>)" or
     // "latency: <id> (explore, no <metric> data)". Built without printf: this

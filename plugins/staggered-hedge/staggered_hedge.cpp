@@ -419,6 +419,17 @@ public:
             t.wins.fetch_add(1, std::memory_order_relaxed);
     }
 
+    // A fleet's other replicas (shared state through Redis): their requests
+    // and hedges count in the same budget window, so the extra-load ratio (and
+    // the floor) hold for the fleet, not once per replica.
+    void observe_remote(const tg_event& ev) override {
+        if (ev.type != TG_EVENT_STARTED) return;
+        const auto launch = tailgate::sdk::event_launch(ev);
+        const uint32_t e = epoch(ev.at_ms);
+        if (ev.attempt == 0) buckets_[e % kBuckets].requests.add(e);
+        else if (launch && *launch == TG_LAUNCH_AFTER_DELAY) buckets_[e % kBuckets].hedges.add(e);
+    }
+
     Counters counters() const {
         const Totals& t = *totals_;
         return Counters{t.requests.load(std::memory_order_relaxed), t.eligible.load(std::memory_order_relaxed),

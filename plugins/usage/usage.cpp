@@ -263,6 +263,11 @@ public:
         windows_.at(*ev.deployment).add(at, 0, std::max<int64_t>(p, 0) + std::max<int64_t>(c, 0));
     }
 
+    // A fleet's other replicas (shared state through Redis): their attempts and
+    // tokens count in the same windows, so the ranking and the limits see the
+    // fleet's usage (within about one sync interval).
+    void observe_remote(const tg_event& ev) override { observe(ev); }
+
 private:
     Host host_;
     DeploymentTable<Window> windows_;  // by deployment index, kept by identity across reloads

@@ -9,7 +9,8 @@ DEBS=(build-essential cmake pkg-config
       libboost-dev libboost-filesystem-dev libboost-system-dev
       libpoco-dev libyaml-cpp-dev libspdlog-dev rapidjson-dev libssl-dev libsqlite3-dev
       libgtest-dev libgmock-dev python3-venv python3-pip
-      libpq-dev postgresql)  # libpq: the fleet database; postgresql: the e2e suite runs against a real server
+      libpq-dev postgresql  # libpq: the fleet database; postgresql: the e2e suite runs against a real server
+      libhiredis-dev redis-server)  # shared state of a fleet (issue 18); the e2e suite starts a real server
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

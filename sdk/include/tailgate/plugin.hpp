@@ -13,7 +13,8 @@
 // release_request() (per-request context, see Route::context()),
 // adopt_state() (reload handover, see Strategy::adopt_state; per-deployment
 // state: <tailgate/deployment_table.hpp>) and state_json() (what the admin
-// routing state shows).
+// routing state shows) and observe_remote() (other replicas' outcomes, shared
+// state through Redis).
 #pragma once
 
 #include <tailgate/plugin_abi.h>
@@ -209,6 +210,12 @@ public:
         if (id >= 0 && api_.metric_update) api_.metric_update(api_.host, id, label_index, value);
     }
 
+    // Fleets (1.2): may this replica send the half-open probe of `index` now?
+    // Always true on hosts without the callback, alone, or with Redis down.
+    bool probe_lease(uint32_t index) const {
+        return api_.probe_lease == nullptr || api_.probe_lease(api_.host, index) != 0;
+    }
+
     uint32_t deployment_count() const { return api_.deployment_count ? api_.deployment_count(api_.host) : 0; }
     const tg_deployment* deployment_at(uint32_t i) const {
         return api_.deployment_at ? api_.deployment_at(api_.host, i) : nullptr;
@@ -285,6 +292,16 @@ private:
     tg_route* r_;
 };
 
+// Another replica's outcome (delivered to Strategy::observe_remote), 1.2 hosts.
+inline bool event_is_remote(const tg_event& ev) {
+    return TG_HAS_MEMBER(&ev, tg_event, flags) && (ev.flags & TG_EVENT_FLAG_REMOTE) != 0;
+}
+// The attempt's launch rule (tg_launch); nullopt on hosts before 1.2.
+inline std::optional<uint32_t> event_launch(const tg_event& ev) {
+    if (!TG_HAS_MEMBER(&ev, tg_event, launch)) return std::nullopt;
+    return ev.launch;
+}
+
 // The request context this instance set while routing the event's request.
 inline void* event_context(const tg_event& ev) {
     return TG_HAS_MEMBER(&ev, tg_event, request_ctx) ? ev.request_ctx : nullptr;
@@ -329,6 +346,10 @@ public:
     virtual tg_status route(const tg_request& request, Route& route) = 0;
     // Attempt outcomes of every request of the router. Must not block.
     virtual void observe(const tg_event&) {}
+    // Outcomes other replicas of a fleet saw (TG_EVENT_FLAG_REMOTE; shared
+    // state through Redis). Ignored unless overridden; `observe(ev)` makes
+    // windows and counters fleet-wide. Must not block.
+    virtual void observe_remote(const tg_event&) {}
     // A hedge this strategy planned is due: launch it? (load budgets). Must not block.
     virtual bool admit(const tg_event&) { return true; }
     // Frees a context set with Route::set_context(), once, after the request's
@@ -370,7 +391,7 @@ inline void route_error(tg_route* r, const char* msg) {
 
 // Defines the exported entry points for Class (the six required ones, and the
 // optional tg_plugin_admit, tg_plugin_release_request, tg_plugin_adopt_state
-// and tg_plugin_state_json),
+// tg_plugin_state_json and tg_plugin_observe_remote),
 // constructed as Class(Host, Args).
 #define TAILGATE_STRATEGY(Class, NameLiteral)                                                       \
     extern "C" TG_EXPORT uint32_t tg_plugin_abi_version(void) { return TG_ABI_VERSION; }            \
@@ -408,6 +429,12 @@ inline void route_error(tg_route* r, const char* msg) {
     extern "C" TG_EXPORT void tg_plugin_observe(void* self, const tg_event* ev) {                   \
         try {                                                                                       \
             static_cast<::tailgate::sdk::Strategy*>(self)->observe(*ev);                            \
+        } catch (...) {                                                                             \
+        }                                                                                           \
+    }                                                                                               \
+    extern "C" TG_EXPORT void tg_plugin_observe_remote(void* self, const tg_event* ev) {            \
+        try {                                                                                       \
+            static_cast<::tailgate::sdk::Strategy*>(self)->observe_remote(*ev);                     \
         } catch (...) {                                                                             \
         }                                                                                           \
     }                                                                                               \

@@ -320,7 +320,20 @@ typedef struct tg_event {
     /* What the receiving instance left in tg_route.request_ctx while routing
      * this request; NULL when it set none (or did not route it). */
     void* request_ctx;
+    /* ---- appended in 1.2 (TG_HAS_MEMBER) ---- */
+    uint32_t flags;   /* TG_EVENT_FLAG_* */
+    uint32_t launch;  /* tg_launch of the attempt in its plan (AT_START for attempt 0) */
+    /* TG_EVENT_FLAG_REMOTE only: the replica that saw it (shared_state.replica_id).
+     * BORROWED. NULL for this process's own events. */
+    const char* replica;
 } tg_event;
+
+/* tg_event.flags (1.2) */
+/* The outcome of an attempt another replica of the fleet ran (shared state
+ * through Redis), delivered only through tg_plugin_observe_remote, within about
+ * one sync interval (100 ms by default) of when it happened. Such events have
+ * no request_ctx and an empty request_id; at_ms is on this host's clock. */
+#define TG_EVENT_FLAG_REMOTE 0x1u
 
 /* ---- services the host offers a plugin ---- */
 typedef struct tg_host_api {
@@ -371,6 +384,15 @@ typedef struct tg_host_api {
      * label_index: position in the registered label_values (0 without label).
      * An unknown id or index is ignored. Lock-free: fine on the request path. */
     void (*metric_update)(void* host, int32_t metric, uint32_t label_index, double value);
+    /* ---- appended in 1.2 (TG_HAS_MEMBER) ---- */
+    /* Fleets (replicas sharing state through Redis): may this replica send the
+     * half-open probe of deployment `index` now? Returns 1 when this replica
+     * holds the fleet's probe lease for it (or runs alone, or Redis is
+     * unreachable), 0 when another replica holds it or it is not granted yet
+     * (the host asks for it in the background: ask again on a later request).
+     * A health strategy asks before reserving a probe; the lease goes back when
+     * it publishes the deployment HEALTHY or COOLING. Never blocks. */
+    int32_t (*probe_lease)(void* host, uint32_t index);
 } tg_host_api;
 
 /* tg_host_api.metric_register kinds */
@@ -446,6 +468,12 @@ typedef int32_t (*tg_plugin_adopt_state_fn)(void* instance, void* previous);
  * shown as the routing state's budget left. Called from an admin thread,
  * concurrently with route() and observe(): synchronise as for those. Must not block. */
 typedef int32_t (*tg_plugin_state_json_fn)(void* instance, char* out, uint32_t size);
+/* OPTIONAL export (1.2). Outcomes of attempts other replicas of the fleet ran
+ * (TG_EVENT_FLAG_REMOTE set), so that latency windows, failure counters, load
+ * budgets and usage windows cover the fleet. Only plugins exporting it see
+ * them; tg_plugin_observe never does. Called from the host's synchroniser
+ * thread, concurrently with the other calls. Must not block. */
+typedef void (*tg_plugin_observe_remote_fn)(void* instance, const tg_event* event);
 
 #define TG_SYM_ABI_VERSION "tg_plugin_abi_version"
 #define TG_SYM_NAME "tg_plugin_name"
@@ -457,6 +485,7 @@ typedef int32_t (*tg_plugin_state_json_fn)(void* instance, char* out, uint32_t s
 #define TG_SYM_RELEASE_REQUEST "tg_plugin_release_request" /* optional, 1.1 */
 #define TG_SYM_ADOPT_STATE "tg_plugin_adopt_state"         /* optional, 1.1 */
 #define TG_SYM_STATE_JSON "tg_plugin_state_json"           /* optional, 1.2 */
+#define TG_SYM_OBSERVE_REMOTE "tg_plugin_observe_remote"   /* optional, 1.2 */
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -881,7 +881,7 @@ TEST_F(ConfigWarnings, UnknownKeysAreWarnedNotFatal) {
         "      organization: org-1\n"
         "    tags: [x]\n"
         "router_settings:\n"
-        "  redis_host: localhost\n"
+        "  enable_pre_call_checks: true\n"
         "general_settings:\n"
         "  database_url: postgres://x\n"
         "litellm_settings:\n"
@@ -893,8 +893,8 @@ TEST_F(ConfigWarnings, UnknownKeysAreWarnedNotFatal) {
               (std::vector<std::string>{
                   "inline.yaml:6: model_list[0].litellm_params.organization: unknown key, ignored",
                   "inline.yaml:7: model_list[0].tags: unknown key, ignored",
-                  "inline.yaml:9: router_settings.redis_host: LiteLLM's Redis shared state is not supported yet: each replica "
-                  "routes on its own state; ignored",
+                  "inline.yaml:9: router_settings.enable_pre_call_checks: LiteLLM's context-window pre-call check is not "
+                  "supported (context_window_fallbacks apply after the upstream refuses); ignored",
                   "inline.yaml:14: litellm_settings.cache: not supported by Tailgate, ignored",
                   "inline.yaml:16: proxy_settings: unknown top-level key, ignored",
               }));

@@ -1,0 +1,139 @@
+"""Many replicas, one router (issue 18): what strategies learn and spend is
+the fleet's. Latency learned on one replica sets the hedge delay of another;
+the hedge budget's extra-load ratio holds for the fleet; rpm holds for the
+fleet. Three replicas from tools/scripts/fleet.sh and a real redis-server.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import openai
+import pytest
+
+from conftest import USER_HI, deployment, needs_plugins, wait_for
+from fleet_util import Fleet, fleet_config
+
+
+def _hedge_plan(r, model="g"):
+    resp = r.admin("POST", "/admin/routing/preview", {"model": model})
+    assert resp.status_code == 200, resp.text
+    plan = resp.json()["plan"]
+    delays = [a["delay_ms"] for a in plan["attempts"] if a["launch"] == "after_delay"]
+    return (delays[0] if delays else None), plan["note"]
+
+
+@needs_plugins("latency", "staggered-hedge")
+def test_a_hedge_delay_learned_on_one_replica_is_used_by_another(stack, tmp_path):
+    a_mock = stack.mock("a", "--ttft", "150ms", "--chunks", "2", "--chunk-delay", "1ms")
+    b_mock = stack.mock("b", "--ttft", "150ms", "--chunks", "2", "--chunk-delay", "1ms")
+    cfg = fleet_config(
+        [deployment("g", a_mock, model_info={"id": "a"}), deployment("g", b_mock, model_info={"id": "b"})],
+        router_settings={"strategies": ["latency", {"name": "staggered-hedge", "args": {
+            "delay": "p95", "min_samples": 10, "fallback_delay": "5s", "max_delay": "10s"}}]})
+    f = Fleet(cfg, tmp_path, replicas=2)
+    try:
+        a, b = f[0], f[1]
+        delay, note = _hedge_plan(b)
+        assert delay == 5000 and "fallback" in note, (delay, note)  # nothing learned yet
+        cl = a.client()
+        for _ in range(24):  # traffic on A only
+            cl.chat.completions.create(model="g", messages=USER_HI)
+
+        def learned():
+            d, n = _hedge_plan(b)
+            return (d, n) if d is not None and d < 1000 else None
+        delay, note = wait_for(learned, timeout=3, interval=0.05, what="B's hedge delay from A's samples")
+        assert "p95" in note, note
+        assert 140 <= delay <= 600, (delay, note)  # the mocks' ~150 ms, as A measured it
+        assert b.metric("tailgate_attempts_total") == 0, "B learned it without sending anything"
+    finally:
+        f.close()
+
+
+@needs_plugins("staggered-hedge")
+def test_the_hedge_budget_holds_for_the_fleet(stack, tmp_path):
+    stall = stack.mock("stall", "--stall")
+    fast = stack.mock("fast", "--ttft", "2ms", "--chunks", "2")
+    load, floor_per_s, window_s = 0.05, 0.3, 10
+    cfg = fleet_config(
+        [deployment("g", stall, model_info={"id": "stall"}, timeout=0.5),
+         deployment("g", fast, model_info={"id": "fast"})],
+        router_settings={"strategies": [{"name": "staggered-hedge", "args": {
+            "delay": "30ms", "max_attempts": 2, "max_extra_load": load,
+            "min_hedges_per_second": floor_per_s, "budget_window": f"{window_s}s"}}]})
+    f = Fleet(cfg, tmp_path)
+    try:
+        total, errors = [0], []
+        lock = threading.Lock()
+        deadline = time.monotonic() + 12
+        target = 120
+
+        def run(r):
+            cl = r.client()
+            while time.monotonic() < deadline:
+                with lock:
+                    if total[0] >= target:
+                        return
+                    total[0] += 1
+                try:
+                    cl.chat.completions.create(model="g", messages=USER_HI)
+                except openai.APIStatusError as e:
+                    if e.status_code != 504:  # an unhedged request times out on the stalled primary
+                        errors.append(repr(e))
+                except Exception as e:  # noqa: BLE001
+                    errors.append(repr(e))
+
+        threads = [threading.Thread(target=run, args=(r,)) for r in f.replicas for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[:3]
+        n = total[0]
+        assert n >= 60, f"only {n} requests in the time given"
+        hedges = sum(r.metric("tailgate_hedges_launched_total") for r in f.replicas)
+        budget = load * n + floor_per_s * window_s
+        per_replica = len(f.replicas) * (load * n / len(f.replicas) + floor_per_s * window_s)
+        assert hedges >= 1
+        # The fleet's budget, plus a little for what replicas admit within one sync
+        # interval of each other; budgets counted per replica would allow `per_replica`.
+        assert hedges <= budget + 2 < per_replica, (hedges, budget, per_replica, n)
+    finally:
+        f.close()
+
+
+@needs_plugins("usage")
+def test_rpm_is_counted_across_the_fleet(stack, tmp_path):
+    """rpm: 60 behind three replicas. Each replica's usage window holds the
+    fleet's attempts within a sync interval or two, so the deployment gets about
+    60 in the minute, not 60 per replica. Not strict (README, "Running a fleet"):
+    what replicas admit within one interval of each other can pass the limit."""
+    m = stack.mock("m", "--ttft", "1ms", "--chunks", "2")
+    cfg = fleet_config([deployment("g", m, model_info={"id": "limited"}, rpm=60)],
+                       router_settings={"strategies": ["usage"]})
+    f = Fleet(cfg, tmp_path)
+    try:
+        served, limited, errors = [0], [0], []
+        lock = threading.Lock()
+        rate_s, total = 48.0, 120  # 120 requests over 2.5 s, round robin over the replicas
+        t0 = time.monotonic()
+        for i in range(total):
+            time.sleep(max(0.0, t0 + i / rate_s - time.monotonic()))
+            r = f[i % 3]
+            try:
+                r.client().chat.completions.create(model="g", messages=USER_HI)
+                served[0] += 1
+            except openai.RateLimitError as e:
+                assert e.response.headers.get("retry-after"), e.response.headers
+                limited[0] += 1
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+        assert not errors, errors[:3]
+        got = m.received()
+        assert got == served[0]
+        slack = 12  # ~ what 48 req/s admits within two sync intervals and a round trip
+        assert 60 <= got <= 60 + slack, f"{got} requests reached the rpm-60 deployment (alone each replica allows 60)"
+        assert limited[0] == total - got
+    finally:
+        f.close()

@@ -370,7 +370,8 @@ void Executor::on_committed_done(uint32_t i) {
                               ApiError::bad_gateway("upstream stream error: " + e->message, "upstream_stream_error"));
     } else if (!a.decoder->saw_done()) {
         fail_committed_locked(i, ErrorClass::Protocol,
-                              ApiError::bad_gateway("upstream stream ended without [DONE]", "upstream_stream_truncated"));
+                              ApiError::bad_gateway("upstream stream ended without " + std::string(a.decoder->end_marker()),
+                                                    "upstream_stream_truncated"));
     } else {
         a.call.reset();
         --running_;
@@ -404,7 +405,8 @@ void Executor::on_done(uint32_t i) {
         // A stream that ended without any content event (e.g. an empty answer):
         // it is still this attempt's complete, valid response.
         if (!a.decoder->saw_done()) {
-            fail_attempt_locked(i, ErrorClass::Protocol, a.rec.http_status, "upstream stream ended without [DONE]", -1);
+            fail_attempt_locked(i, ErrorClass::Protocol, a.rec.http_status,
+                                "upstream stream ended without " + std::string(a.decoder->end_marker()), -1);
             return;
         }
         a.rec.ttft_ms = elapsed_ms_locked(i);

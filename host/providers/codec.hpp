@@ -114,6 +114,8 @@ public:
     // Bytes of an incomplete frame held back (not in any `client` yet).
     virtual size_t pending() const = 0;
     virtual bool saw_done() const = 0;
+    // What saw_done() waits for, for error messages ("[DONE]", "response.completed").
+    virtual std::string_view end_marker() const { return "[DONE]"; }
     virtual const UpstreamError* stream_error() const = 0;  // the first error event, if any
     virtual const std::string& malformed_excerpt() const = 0;
     virtual Usage usage() const = 0;  // the last usage a stream reported

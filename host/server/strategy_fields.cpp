@@ -50,6 +50,10 @@ void fill_strategy_fields(const ParsedBody& body, router::RequestInfo& info) {
             if (value_of(body, sp) != "null") info.has_tools = true;
         } else if (k == "response_format") {
             if (value_of(body, sp) != "null") info.has_response_format = true;
+        } else if (k == "text") {  // the Responses API's text.format
+            const std::string_view v = value_of(body, sp);
+            if (v.find("\"json_schema\"") != std::string_view::npos || v.find("\"json_object\"") != std::string_view::npos)
+                info.has_response_format = true;
         } else if (k == "messages" || k == "prompt" || k == "input") {
             // About four bytes of English per token; JSON punctuation makes this
             // an over-estimate, which is the safe side for budgets.

@@ -398,6 +398,7 @@ def test_azure_native_path_and_faults(stack):
     az.configure(garbage="no_done")
     events = list(client.responses.create(model="az", input="hello there", stream=True))
     assert events[-1].type == "response.failed" and events[-2].type == "error", [e.type for e in events]
+    assert events[-2].message == "upstream stream ended without response.completed"
     assert [e.sequence_number for e in events] == list(range(len(events)))
     # A 2xx body that is not a Response is a 502 before anything was sent.
     az.configure(garbage="non_json")

@@ -25,7 +25,8 @@ int64_t sequence_number(std::string_view data) {
 
 // Only lifecycle events are parsed whole; a delta cannot hold these words unescaped.
 bool maybe_lifecycle(std::string_view data) {
-    for (std::string_view t : {"\"response.created\"", "\"response.completed\"", "\"response.incomplete\""})
+    for (std::string_view t : {"\"response.created\"", "\"response.completed\"", "\"response.incomplete\"",
+                               "\"response.failed\"", "\"type\":\"error\""})
         if (data.find(t) != std::string_view::npos) return true;
     return false;
 }
@@ -57,6 +58,8 @@ void Tap::on_event(std::string_view data) {
 
 void Tap::on_lifecycle(rapidjson::Document& d) {
     const std::string_view type = str(d, "type");
+    if (type == "error") saw_error_ = true;
+    if (type == "response.failed") saw_failed_ = true;
     auto r = d.FindMember("response");
     if (r == d.MemberEnd() || !r->value.IsObject()) return;
     if (type == "response.created") {
@@ -83,7 +86,9 @@ void Tap::keep(rapidjson::Value& response, rapidjson::Document::AllocatorType& a
 }
 
 void Tap::stream_error(const ApiError& e, std::string& out) {
-    error_event(e, static_cast<uint64_t>(last_seq_ + 1), out);
+    // A native upstream may have said it already: the client reads each once.
+    if (saw_failed_) return;
+    if (!saw_error_) error_event(e, static_cast<uint64_t>(++last_seq_), out);
     if (!created_.IsObject()) return;  // no response.created reached the client: nothing to fail
     auto& a = created_.GetAllocator();
     created_.RemoveMember("status");
@@ -95,7 +100,7 @@ void Tap::stream_error(const ApiError& e, std::string& out) {
     created_.RemoveMember("error");
     created_.AddMember("error", err, a);
     out += "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":";
-    out += std::to_string(last_seq_ + 2);
+    out += std::to_string(++last_seq_);
     out += ",\"response\":";
     out += text(created_);
     out += "}\n\n";

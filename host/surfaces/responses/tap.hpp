@@ -2,7 +2,8 @@
 // same bytes whether a deployment answered natively or through chat): the
 // finished Response, for the store, and the stream's numbering and response
 // id, so that a failure after the commit point continues the stream the SDK
-// is reading: an `error` event, then `response.failed` for the same response.
+// is reading: an `error` event, then `response.failed` for the same response
+// (each only when the upstream's own did not already reach the client).
 #pragma once
 
 #include "providers/sse.hpp"
@@ -43,6 +44,7 @@ private:
     std::string previous_id_;
     providers::SseFramer framer_;
     int64_t last_seq_ = -1;
+    bool saw_error_ = false, saw_failed_ = false;  // the upstream's own, passed through
     rapidjson::Document created_;  // response.created's Response: the shape of a synthesized response.failed
     std::string id_;
     int64_t created_at_ = 0;

@@ -54,3 +54,23 @@ TEST(StrategyFields, KeyHashIsAStablePrefixNeverTheKey) {
     EXPECT_EQ(tailgate::key_hash_prefix("abc"), "ba7816bf8f01cfea");
     EXPECT_EQ(tailgate::key_hash_prefix(""), "");
 }
+
+TEST(StrategyFields, ResponsesApiFields) {
+    auto parsed = server::parse_body(R"({"model":"m","input":"0123456789abcdef0123","user":"bob",)"
+                                     R"("max_output_tokens":30,"tools":[{"type":"web_search"}],)"
+                                     R"("text":{"format":{"type":"json_schema","name":"A","schema":{}}}})",
+                                     Endpoint::Responses);
+    ASSERT_TRUE(std::holds_alternative<server::ParsedBody>(parsed));
+    router::RequestInfo info;
+    server::fill_strategy_fields(std::get<server::ParsedBody>(parsed), info);
+    ASSERT_TRUE(info.user);
+    EXPECT_EQ(*info.user, "bob");
+    EXPECT_EQ(info.max_tokens, 30);
+    EXPECT_TRUE(info.has_tools);
+    EXPECT_TRUE(info.has_response_format);
+    EXPECT_GT(info.prompt_tokens_estimate, 4);
+    auto plain = server::parse_body(R"({"model":"m","input":"x","text":{"format":{"type":"text"}}})", Endpoint::Responses);
+    router::RequestInfo plain_info;
+    server::fill_strategy_fields(std::get<server::ParsedBody>(plain), plain_info);
+    EXPECT_FALSE(plain_info.has_response_format);
+}

@@ -79,3 +79,20 @@ TEST(ResponsesTap, NonStreamBodiesAndStoreFalse) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ResponsesTap, TheUpstreamsOwnErrorEventsAreNotRepeated) {
+    Tap failed(true, true);
+    failed.on_bytes(kCreated + event("response.failed", 1, R"("response":{"id":"resp_up","status":"failed"})"));
+    std::string out;
+    failed.stream_error(ApiError::bad_gateway("upstream stream error: boom", "upstream_stream_error"), out);
+    EXPECT_EQ(out, "");
+    Tap errored(true, true);
+    errored.on_bytes(kCreated + event("error", 1, R"("code":"server_error","message":"boom","param":null)"));
+    errored.stream_error(ApiError::bad_gateway("upstream stream error: boom", "upstream_stream_error"), out);
+    EXPECT_EQ(out.rfind("event: response.failed\n", 0), 0u) << out;
+    EXPECT_NE(out.find("\"sequence_number\":2"), std::string::npos) << out;
+}
+
+}  // namespace

@@ -80,6 +80,7 @@ public:
     }
     size_t pending() const override { return reader_.pending(); }
     bool saw_done() const override { return done_; }
+    std::string_view end_marker() const override { return "the metadata event"; }
     const UpstreamError* stream_error() const override { return error_ ? &*error_ : nullptr; }
     const std::string& malformed_excerpt() const override { return malformed_; }
     Usage usage() const override { return usage_; }

@@ -426,8 +426,8 @@ public:
         if (ev.type != TG_EVENT_STARTED) return;
         const auto launch = tailgate::sdk::event_launch(ev);
         const uint32_t e = epoch(ev.at_ms);
-        if (ev.attempt == 0) buckets_[e % kBuckets].requests.add(e);
-        else if (launch && *launch == TG_LAUNCH_AFTER_DELAY) buckets_[e % kBuckets].hedges.add(e);
+        if (ev.attempt == 0) budget_->buckets[e % kBuckets].requests.add(e);
+        else if (launch && *launch == TG_LAUNCH_AFTER_DELAY) budget_->buckets[e % kBuckets].hedges.add(e);
     }
 
     Counters counters() const {

@@ -384,6 +384,17 @@ def test_chat_to_anthropic_mid_stream_error_event(env):
     assert "upstream stream error: mock injected stream error (claude)" in str(e.value)
 
 
+def test_chat_to_anthropic_stream_without_message_stop_is_an_error(env):
+    gw, claude, _ = env
+    claude.configure(garbage="no_done")
+    got = []
+    with pytest.raises(openai.APIError) as e:
+        for ch in oai(gw).chat.completions.create(model="claude", messages=USER_HI, stream=True):
+            got += [ch.choices[0].delta.content or ""] if ch.choices else []
+    assert "".join(got) == mock_words("claude", CHUNKS), "every word arrived, then no message_stop"
+    assert "upstream stream ended without message_stop" in str(e.value)
+
+
 # ---- races across the two wires ---------------------------------------------
 
 @pytest.fixture

@@ -90,7 +90,7 @@ std::string Renderer::item_json(const Item& item) const {
 void Renderer::text_delta(std::string_view delta) {
     begin();
     if (items_.empty() || items_.back().call || items_.back().done) {
-        close_open();
+        close_all();
         items_.emplace_back().id = new_id("msg_");
         const Item& m = items_.back();
         event("response.output_item.added",
@@ -104,10 +104,16 @@ void Renderer::text_delta(std::string_view delta) {
           where(m.id, output_index(m)) + ",\"content_index\":0,\"delta\":" + quoted(delta) + ",\"logprobs\":[]");
 }
 
+// Calls stay open until the answer ends: a provider may interleave the deltas of
+// parallel calls (each carries its index), and the Responses stream can follow
+// them by output_index. Text before a call is over when the call starts.
 void Renderer::tool_delta(const Event::ToolCall& t) {
     begin();
-    if (items_.empty() || !items_.back().call || items_.back().tool_index != t.index) {
-        close_open();
+    Item* open = nullptr;
+    for (Item& it : items_)
+        if (it.call && !it.done && it.tool_index == t.index) open = &it;
+    if (!open) {
+        if (!items_.empty() && !items_.back().call) close(items_.back());
         Item c;
         c.call = true;
         c.id = new_id("fc_");
@@ -118,19 +124,23 @@ void Renderer::tool_delta(const Event::ToolCall& t) {
         const Item& added = items_.back();
         event("response.output_item.added",
               "\"output_index\":" + std::to_string(output_index(added)) + ",\"item\":" + item_json(added));
-    } else if (!t.name.empty() && items_.back().name.empty()) {
-        items_.back().name = t.name;
+        open = &items_.back();
+    } else if (!t.name.empty() && open->name.empty()) {
+        open->name = t.name;
     }
-    Item& c = items_.back();
+    Item& c = *open;
     if (t.arguments.empty()) return;
     c.text.append(t.arguments);
     event("response.function_call_arguments.delta", where(c.id, output_index(c)) + ",\"delta\":" + quoted(t.arguments));
 }
 
-// The open item's closing events.
-void Renderer::close_open() {
-    if (items_.empty() || items_.back().done) return;
-    Item& it = items_.back();
+void Renderer::close_all() {
+    for (Item& it : items_) close(it);
+}
+
+// An item's closing events, once.
+void Renderer::close(Item& it) {
+    if (it.done) return;
     it.done = true;
     const std::string at = where(it.id, output_index(it));
     if (it.call) {
@@ -150,7 +160,7 @@ std::string Renderer::status() const {
 
 void Renderer::end() {
     begin();
-    close_open();
+    close_all();
     const std::string st = status();
     if (stream_) event("response." + st, "\"response\":" + response_json(st));
     else out_ += response_json(st);

@@ -36,7 +36,8 @@ private:
     void begin();
     void text_delta(std::string_view delta);
     void tool_delta(const providers::Event::ToolCall& t);
-    void close_open();
+    void close(Item& item);
+    void close_all();  // in output order
     void end();
 
     // `event: <type>` + `data: {"type":…,"sequence_number":…,<body>}`.

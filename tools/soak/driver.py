@@ -2,7 +2,8 @@
 
 Starts three mocks (lognormal TTFT) and the gateway (one chain per request kind through
 per-request `strategies`), drives stream / non-stream / tool / disconnect / race / hedge
-traffic at a bounded concurrency while a fault schedule switches injected faults on and off
+traffic (OpenAI's chat and Anthropic's Messages, over an `anthropic/` deployment among the
+OpenAI ones, so both native and translated paths run) at a bounded concurrency while a fault schedule switches injected faults on and off
 through POST /mock/config, samples the gateway's RSS and open fds into a CSV, stops
 everything, and judges: sanitizer reports, unexpected client errors, RSS/fd growth after
 warm-up. Exit 0 = pass, 1 = fail. Run through tools/soak/run.sh.
@@ -20,6 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import anthropic
 import httpx
 import openai
 
@@ -40,8 +42,9 @@ TOOLS = [{"type": "function", "function": {"name": "lookup", "description": "loo
 # chain or request_strategies), so one gateway serves every policy.
 KINDS = {
     "stream": 22, "nonstream": 18, "tools": 8, "disconnect": 8,
-    "latency": 10, "race": 10, "fastest_response": 6, "hedge": 14, "embeddings": 4,
+    "latency": 10, "race": 10, "fastest_response": 6, "hedge": 14, "embeddings": 4, "messages": 12,
 }
+ANT_KEY = "sk-soak-ant"  # what mock d, the Anthropic one, accepts
 CHAINS = {
     "latency": ["health", "latency"],
     "race": ["health", "simple-shuffle", "race"],
@@ -63,6 +66,9 @@ PHASES = [
 ]
 
 
+MOCKS = "abcd"  # d is the Anthropic one (the Messages API; the same knobs)
+
+
 class Soak:
     def __init__(self, args):
         self.args = args
@@ -82,17 +88,20 @@ class Soak:
     def start(self):
         build = Path(self.args.build_dir)
         self.mocks = {}
-        for name in ("a", "b", "c"):
+        for name in MOCKS:
             self.mocks[name] = conftest.Proc(
                 [build / "bin" / "tailgate-mock", "--port", "0", "--name", f"soak{name}", "--threads", "1",
                  "--ttft", "30ms", "--ttft-dist", "lognormal", "--ttft-sigma", "0.6", "--ttft-max", "1s",
-                 "--chunk-delay", "4ms", "--chunks", "8", "--log-size", "0", "--seed", str(ord(name))],
+                 "--chunk-delay", "4ms", "--chunks", "8", "--log-size", "0", "--seed", str(ord(name)),
+                 "--api-key", ANT_KEY],
                 self.out / f"mock-{name}.log")
         base = {n: f"http://127.0.0.1:{p.port}/v1" for n, p in self.mocks.items()}
         dep = lambda group, m, model: {"model_name": group, "litellm_params": {  # noqa: E731
             "model": f"openai/{model}", "api_base": base[m], "api_key": "sk-soak"}}
+        ant = {"model_name": "chat", "litellm_params": {  # Messages' own wire, in the same group
+            "model": "anthropic/up-d", "api_base": f"http://127.0.0.1:{self.mocks['d'].port}", "api_key": ANT_KEY}}
         cfg = {
-            "model_list": [dep("chat", "a", "up-a"), dep("chat", "b", "up-b"), dep("chat", "c", "up-c"),
+            "model_list": [dep("chat", "a", "up-a"), dep("chat", "b", "up-b"), dep("chat", "c", "up-c"), ant,
                            dep("backup", "c", "up-backup"), dep("backup", "a", "up-backup"),
                            dep("embed", "b", "up-embed")],
             "router_settings": {
@@ -163,8 +172,10 @@ class Soak:
         """Expected only when a fault was active and the policy cannot recover from it."""
         shaped = False
         try:
-            err = json.loads(body)["error"]
-            shaped = isinstance(err, dict) and all(k in err for k in ("message", "type", "param", "code"))
+            doc = json.loads(body)
+            err = doc["error"]
+            shaped = isinstance(err, dict) and (all(k in err for k in ("message", "type", "param", "code")) or
+                                                (doc.get("type") == "error" and "message" in err))  # Anthropic's
         except Exception:
             pass
         fault = self.in_fault_window(started)
@@ -176,6 +187,32 @@ class Soak:
             self.results[(kind, "unexpected_error")] += 1
             self.unexpected.append(f"t={started - self.t0:.1f}s kind={kind} {where} status={status} "
                                    f"phase={self.phase} shaped={shaped} body={body[:300]!r}")
+
+    async def messages(self, ant: anthropic.AsyncAnthropic):
+        """Anthropic's SDK: native to mock d, translated to the others; stream or not, tools sometimes."""
+        started = time.monotonic()
+        kw = {"tools": [{"name": "lookup", "input_schema": TOOLS[0]["function"]["parameters"]}]} \
+            if random.random() < 0.2 else {}
+        try:
+            if random.random() < 0.5:
+                m = await ant.messages.create(model="chat", max_tokens=64, messages=USER, **kw)
+                if not m.content or m.stop_reason is None:
+                    raise AssertionError(f"empty/unfinished message: {m}")
+            else:
+                stopped = False
+                async for ev in await ant.messages.create(model="chat", max_tokens=64, messages=USER, stream=True,
+                                                          **kw):
+                    stopped |= ev.type == "message_stop"
+                if not stopped:
+                    raise AssertionError("a Messages stream without message_stop or an error event")
+            self.results[("messages", "ok")] += 1
+        except anthropic.APIStatusError as e:  # status 200: an error event after the stream started
+            status = None if e.status_code == 200 else e.status_code
+            body = json.dumps(e.body) if isinstance(e.body, dict) else e.response.text
+            self.judge_error("messages", started, status, body, "http" if status else "stream-error-event")
+        except (AssertionError, anthropic.APIConnectionError, httpx.HTTPError) as e:
+            self.results[("messages", "unexpected_error")] += 1
+            self.unexpected.append(f"t={started - self.t0:.1f}s kind=messages {type(e).__name__}: {e}")
 
     async def one(self, kind: str, client: openai.AsyncOpenAI, http: httpx.AsyncClient):
         started = time.monotonic()
@@ -238,12 +275,15 @@ class Soak:
                         break
         # leaving the block closes this connection mid-stream
 
-    async def worker(self, client, http):
+    async def worker(self, client, ant, http):
         rnd_kinds = list(KINDS)
         weights = [KINDS[k] for k in rnd_kinds]
         while time.monotonic() < self.stop_at:
             kind = random.choices(rnd_kinds, weights)[0]
-            await self.one(kind, client, http)
+            if kind == "messages":
+                await self.messages(ant)
+            else:
+                await self.one(kind, client, http)
             await asyncio.sleep(random.uniform(0, self.args.think_s))
 
     async def run(self):
@@ -252,10 +292,11 @@ class Soak:
         limits = httpx.Limits(max_connections=self.args.concurrency * 2)
         async with httpx.AsyncClient(timeout=60, limits=limits) as http, \
                 openai.AsyncOpenAI(base_url=self.url + "/v1", api_key="sk-soak", max_retries=0,
-                                   timeout=60) as client:
+                                   timeout=60) as client, \
+                anthropic.AsyncAnthropic(base_url=self.url, api_key="sk-soak", max_retries=0, timeout=60) as ant:
             self.sample("start")
             tasks = [asyncio.create_task(self.faults(http)), asyncio.create_task(self.sampler())]
-            tasks += [asyncio.create_task(self.worker(client, http)) for _ in range(self.args.concurrency)]
+            tasks += [asyncio.create_task(self.worker(client, ant, http)) for _ in range(self.args.concurrency)]
             await asyncio.gather(*tasks)
         # traffic over; the client connections are closed: a last sample after a quiet moment
         await asyncio.sleep(3)
@@ -312,7 +353,7 @@ def main() -> int:
         w.writerows(soak.samples)
 
     failures = []
-    reports = sanitizer_reports(out, [out / "gateway.log"] + [out / f"mock-{n}.log" for n in "abc"])
+    reports = sanitizer_reports(out, [out / "gateway.log"] + [out / f"mock-{n}.log" for n in MOCKS])
     if reports:
         failures.append(f"{len(reports)} sanitizer report line(s)")
     bad_exit = {k: v for k, v in codes.items() if v != 0}

@@ -63,3 +63,20 @@ TEST(RequestInfo, PlainRequestHasNoOverrides) {
     EXPECT_FALSE(info.timeout.has_value());
     EXPECT_TRUE(info.strategies.empty());
 }
+
+TEST(RequestInfo, MessagesFieldsReachStrategiesToo) {
+    const std::string system(400, 's');
+    const ParsedBody body = parse(R"({"model":"claude","max_tokens":64,"system":")" + system +
+                                      R"(","messages":[{"role":"user","content":"hi"}],"metadata":{"user_id":"u-9"},)"
+                                      R"("tools":[{"name":"f","input_schema":{"type":"object"}}],)"
+                                      R"("output_config":{"format":{"type":"json_schema","schema":{}}}})",
+                                  Endpoint::Messages);
+    const router::RequestInfo info = request_info(body, Endpoint::Messages, "req_3", RequestTimeouts{});
+    EXPECT_EQ(info.endpoint, Endpoint::Messages);
+    EXPECT_EQ(info.user, "u-9") << "metadata.user_id is Messages' user";
+    EXPECT_EQ(info.max_tokens, 64);
+    EXPECT_TRUE(info.has_tools);
+    EXPECT_TRUE(info.has_response_format);
+    EXPECT_GT(info.prompt_tokens_estimate, 100) << "the system prompt counts";
+    EXPECT_EQ(info.metadata_json, R"({"user_id":"u-9"})");
+}

@@ -1,5 +1,6 @@
 #include "providers/registry.hpp"
 
+#include "providers/anthropic/codec.hpp"
 #include "providers/azure/codec.hpp"
 #include "providers/openai/codec.hpp"
 
@@ -17,6 +18,7 @@ const Provider kProviders[] = {
     {"hosted_vllm", openai::codec, nullptr, {"HOSTED_VLLM_API_KEY", nullptr}},
     {"ollama", openai::codec, "http://localhost:11434/v1", {nullptr, nullptr}, "/v1"},
     {"azure", azure::codec, nullptr, {"AZURE_API_KEY", nullptr}},
+    {"anthropic", anthropic::codec, "https://api.anthropic.com", {"ANTHROPIC_API_KEY", nullptr}},
 };
 
 }  // namespace

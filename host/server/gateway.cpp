@@ -75,7 +75,8 @@ void Gateway::Impl::publish(control::GenerationPtr g) {
 std::optional<ApiError> Gateway::Impl::authenticate(Call& c, Access access) {
     const frontend::Request& req = c.req;
     const std::string presented = presented_key(req.header("Authorization"), req.has_header("x-litellm-api-key"),
-                                                req.header("x-litellm-api-key"), req.header("api-key"));
+                                                req.header("x-litellm-api-key"), req.header("api-key"),
+                                                req.header("x-api-key"));
     if (!keys->auth_enabled()) {
         c.caller = keys->master();
         return std::nullopt;
@@ -94,9 +95,11 @@ std::optional<ApiError> Gateway::Impl::authenticate(Call& c, Access access) {
     return std::nullopt;
 }
 
-void Gateway::Impl::refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group) {
+void Gateway::Impl::refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group,
+                           Endpoint api) {
     if (auto* prom = lv.prom()) prom->rejected(why);
-    send_error(req, rejection_error(why, group, lv.env.client_retry_after(cfg->general.overload_retry_after_s)));
+    send_error(req, rejection_error(why, group, lv.env.client_retry_after(cfg->general.overload_retry_after_s)),
+               surfaces::surface_for(api));
 }
 
 void Gateway::Impl::send_metrics(frontend::Request& req) const {
@@ -168,6 +171,7 @@ const EndpointRoute kRoutes[] = {
     {"POST", "/responses", Access::Key, &Impl::api, true, Endpoint::Responses},
     {"GET", "/responses/*", Access::Key, &Impl::response_get, true},  // {id} and {id}/input_items
     {"DELETE", "/responses/*", Access::Key, &Impl::response_delete, true},
+    {"POST", "/messages", Access::Key, &Impl::api, true, Endpoint::Messages},  // Anthropic's
     {"GET", "/models", Access::Key, &Impl::models, true},
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},
     // The control plane (host/control/admin_api.hpp).
@@ -254,7 +258,7 @@ void Gateway::Impl::handle(frontend::Request& req) {
             scope->error = refused->code.empty() ? "unauthorized" : refused->code;
         }
         req.discard_body();
-        send_error(req, *refused);
+        send_error(req, *refused, surfaces::surface_for(route->api));
         if (scope && !json_log) spdlog::info("{} POST {} {} {}", request_id, req.uri(), refused->status, scope->error);
         return;
     }

@@ -8,24 +8,11 @@
 #include <functional>
 #include <optional>
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include "anthropic.hpp"
+#include "json_writer.hpp"
 
 namespace tailgate::mock {
 namespace {
-
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void put(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
-void key(Writer& w, std::string_view k) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
-
-std::string to_json(const std::function<void(Writer&)>& fill) {
-  rapidjson::StringBuffer sb;
-  Writer w(sb);
-  w.SetMaxDecimalPlaces(6);
-  fill(w);
-  return std::string(sb.GetString(), sb.GetSize());
-}
 
 std::string sse(const std::function<void(Writer&)>& fill) {
   std::string out = "data: ";
@@ -35,24 +22,6 @@ std::string sse(const std::function<void(Writer&)>& fill) {
 }
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-
-std::string_view str_member(const rapidjson::Value& obj, const char* name) {
-  if (!obj.IsObject()) return {};
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || !it->value.IsString()) return {};
-  return {it->value.GetString(), it->value.GetStringLength()};
-}
-
-int count_words(std::string_view s) {
-  int n = 0;
-  bool in_word = false;
-  for (char c : s) {
-    bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
-    if (!space && !in_word) ++n;
-    in_word = !space;
-  }
-  return n;
-}
 
 // Words of a message content: a string or an array of {type, text} parts.
 int content_words(const rapidjson::Value& content) {
@@ -193,26 +162,6 @@ std::string usage_event(const Common& c, std::string_view object, int prompt, in
 }
 
 const std::string kDone = "data: [DONE]\n\n";
-
-std::vector<std::string> words_of(const std::string& name, int chunks) {
-  std::vector<std::string> words;
-  for (int i = 0; i < chunks; ++i) words.push_back(name + "-" + std::to_string(i));
-  return words;
-}
-
-std::string join(const std::vector<std::string>& words) {
-  std::string out;
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    if (i) out += ' ';
-    out += words[i];
-  }
-  return out;
-}
-
-// Piece i of the streamed text: the word, with a separating space after the first.
-std::string piece(const std::vector<std::string>& words, std::size_t i) {
-  return i ? " " + words[i] : words[i];
-}
 
 std::string concat(const std::vector<std::string>& pieces) {
   std::string out;
@@ -701,6 +650,37 @@ bool read_int(const rapidjson::Value& v, int& out) {
 
 }  // namespace
 
+int count_words(std::string_view s) {
+  int n = 0;
+  bool in_word = false;
+  for (char c : s) {
+    bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    if (!space && !in_word) ++n;
+    in_word = !space;
+  }
+  return n;
+}
+
+std::vector<std::string> words_of(const std::string& name, int chunks) {
+  std::vector<std::string> words;
+  for (int i = 0; i < chunks; ++i) words.push_back(name + "-" + std::to_string(i));
+  return words;
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (i) out += ' ';
+    out += words[i];
+  }
+  return out;
+}
+
+// Piece i of the streamed text: the word, with a separating space after the first.
+std::string piece(const std::vector<std::string>& words, std::size_t i) {
+  return i ? " " + words[i] : words[i];
+}
+
 bool parse_duration_ms(std::string_view text, double& out_ms) {
   std::string s(text);
   while (!s.empty() && s.back() == ' ') s.pop_back();
@@ -742,6 +722,8 @@ std::string settings_to_json(const Settings& s) {
     key(w, "garbage"); put(w, s.garbage);
     key(w, "garbage_after"); w.Int(s.garbage_after);
     key(w, "huge_body_mib"); w.Double(s.huge_body_mib);
+    key(w, "api_key"); put(w, s.api_key);
+    key(w, "error_event_after"); w.Int(s.error_event_after);
     key(w, "models");
     w.StartArray();
     for (const auto& m : s.models) put(w, m);
@@ -817,6 +799,8 @@ std::string merge_settings(Settings& s, const rapidjson::Value& patch) {
     }
     else if (k == "garbage_after") ok = read_int(v, n.garbage_after);
     else if (k == "huge_body_mib") ok = read_number(v, n.huge_body_mib, false);
+    else if (k == "api_key") ok = v.IsString() && (n.api_key = v.GetString(), true);
+    else if (k == "error_event_after") opt_int(n.error_event_after);
     else if (k == "models" || k == "model_list") {
       std::vector<std::string> models;
       if (v.IsArray()) {
@@ -879,6 +863,7 @@ Route route(std::string_view method, std::string_view path) {
   else if (post && path == "/completions") r.endpoint = Endpoint::completions;
   else if (post && path == "/embeddings") r.endpoint = Endpoint::embeddings;
   else if (post && path == "/responses") r.endpoint = Endpoint::responses;
+  else if (post && path == "/messages") r.endpoint = Endpoint::messages;
   else if (get && path == "/models") r.endpoint = Endpoint::models;
   else if (get && starts_with(path, "/models/") && path.size() > 8) {
     r.endpoint = Endpoint::model;
@@ -899,12 +884,17 @@ Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx
   doc.Parse(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject())
     return bad_request("We could not parse the JSON body of your request.");
+  Reply rep;
   switch (r.endpoint) {
-    case Endpoint::chat: return chat_reply(doc, r, ctx);
-    case Endpoint::completions: return completion_reply(doc, r, ctx);
+    case Endpoint::messages: return messages_reply(doc, ctx);  // Anthropic's shapes throughout
+    case Endpoint::chat: rep = chat_reply(doc, r, ctx); break;
+    case Endpoint::completions: rep = completion_reply(doc, r, ctx); break;
     case Endpoint::responses: return responses_reply(doc, r, ctx);
     default: return embeddings_reply(doc, r);
   }
+  // error_event_after: what OpenAI sends for a failure inside a stream.
+  rep.error_event = "data: " + error_body(500, "mock injected stream error (" + ctx.name + ")") + "\n\n";
+  return rep;
 }
 
 std::string error_body(int status, std::string_view message) {

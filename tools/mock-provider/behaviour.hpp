@@ -6,6 +6,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <rapidjson/document.h>
@@ -42,6 +43,11 @@ struct Settings {
   double huge_body_mib = 65;        // size of the huge_body payload
 
   std::vector<std::string> models{"mock-model"};
+
+  // The Messages API (anthropic.cpp): the x-api-key it accepts ("" = any non-empty one).
+  std::string api_key;
+  // Streams: an error event (in the API's own shape) instead of content chunk K, then a clean end.
+  int error_event_after = -1;
 };
 
 std::string settings_to_json(const Settings& s);
@@ -69,7 +75,7 @@ struct Plan {
 
 Plan sample_plan(const Settings& s, std::mt19937_64& rng);
 
-enum class Endpoint { chat, completions, embeddings, models, model, responses, unknown };
+enum class Endpoint { chat, completions, embeddings, models, model, responses, messages, unknown };
 
 struct Route {
   Endpoint endpoint = Endpoint::unknown;
@@ -83,6 +89,8 @@ Route route(std::string_view method, std::string_view path);
 // What to send back for one request. For streams, `first` goes out with the
 // headers, `steps[i]` at TTFT + i * chunk_delay, then `tail` right after the
 // last step. Every string in them is one complete SSE event ("data: ...\n\n").
+std::string error_body(int status, std::string_view message);
+
 struct Reply {
   int status = 200;
   bool stream = false;
@@ -91,18 +99,32 @@ struct Reply {
   std::vector<std::vector<std::string>> steps;
   std::vector<std::string> tail;
   std::string model;
+  // What the fault modes send, in the API's own shape (OpenAI's unless set).
+  std::string end_event = "data: [DONE]\n\n";  // the tail event garbage=no_done leaves out
+  std::string error_event;                      // error_event_after's event
+  std::string (*error_body)(int status, std::string_view message) = &mock::error_body;
 };
+
+using Headers = std::vector<std::pair<std::string, std::string>>;  // names lower-cased
 
 struct ReplyContext {
   const Settings& settings;
   const std::string& name;  // instance name, used in the generated words
   std::uint64_t seq;        // request number, used in ids
+  const Headers* headers = nullptr;
 };
+
+// The generated answer: `chunks` words NAME-0 NAME-1 ...; piece i is word i
+// with a separating space before all but the first.
+std::vector<std::string> words_of(const std::string& name, int chunks);
+std::string join(const std::vector<std::string>& words);
+std::string piece(const std::vector<std::string>& words, std::size_t i);
+int count_words(std::string_view s);
 
 // Builds the answer to an API request. Malformed input gives a 400 reply.
 Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx);
 
-// OpenAI-shaped error body {"error":{message,type,param,code}}.
-std::string error_body(int status, std::string_view message);
+// OpenAI-shaped error body {"error":{message,type,param,code}} (declared above, for Reply).
+
 
 }  // namespace tailgate::mock

@@ -59,6 +59,9 @@ constexpr const char* kUsage = R"(usage: tailgate-mock [options]
   --garbage MODE            non_json|html_error|bad_sse|truncated_chunked|huge_body|no_done [off]
   --garbage-after K         streams: content chunks before the garbage [2]
   --huge-body-mib N         size of the huge_body payload in MiB       [65]
+  --error-event-after K     streams: an error event instead of content chunk K [off]
+ Anthropic Messages API (/v1/messages)
+  --api-key KEY             the x-api-key it accepts                   [any]
  TLS
   --tls-cert FILE           serve HTTPS with this PEM certificate (chain)
   --tls-key FILE            and this PEM private key
@@ -95,6 +98,8 @@ constexpr Knob kKnobs[] = {
     {"garbage", "garbage", Kind::text},
     {"garbage-after", "garbage_after", Kind::integer},
     {"huge-body-mib", "huge_body_mib", Kind::number},
+    {"error-event-after", "error_event_after", Kind::integer},
+    {"api-key", "api_key", Kind::text},
     {"model-list", "models", Kind::list},
 };
 

@@ -102,7 +102,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
  private:
   using Request = http::request<http::string_body>;
-  enum class Fault { none, reset, stall, garbage };
+  enum class Fault { none, reset, stall, garbage, error_event };
 
   tcp::socket& raw() { return beast::get_lowest_layer(socket_); }
 
@@ -254,7 +254,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     ex.rec = rec;
 
     const Route r = route(req.method_string(), path);
-    Reply reply = build_reply(r, req.body(), ReplyContext{s, state_->name(), rec->id});
+    Reply reply = build_reply(r, req.body(), ReplyContext{s, state_->name(), rec->id, &rec->headers});
     rec->model = reply.model;
     rec->stream = reply.stream;
     if (reply.status != 200 || r.endpoint == Endpoint::models || r.endpoint == Endpoint::model) {
@@ -271,10 +271,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
     if (plan.reset_before) return abort_connection("reset_before");
     if (plan.fail) {
-      return at(ex.t0 + ms(s.fail_delay_ms), [this] {
+      return at(ex.t0 + ms(s.fail_delay_ms), [this, shape = reply.error_body] {
         const int status = ex_->settings->fail_status;
-        respond(status,
-                error_body(status, "mock injected " + std::to_string(status) + " (" + state_->name() + ")"),
+        respond(status, shape(status, "mock injected " + std::to_string(status) + " (" + state_->name() + ")"),
                 Outcome::failed, true, "fail_rate");
       });
     }
@@ -297,6 +296,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     } else if (s.stall_mid_stream_after >= 0) {
       ex.fault = Fault::stall;
       ex.fault_at = static_cast<std::size_t>(s.stall_mid_stream_after);
+    } else if (s.error_event_after >= 0 && ex.reply.stream && !ex.reply.error_event.empty()) {
+      ex.fault = Fault::error_event;
+      ex.fault_at = static_cast<std::size_t>(s.error_event_after);
     }
 
     if (!ex.reply.stream) {
@@ -341,7 +343,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     if (g == "no_done") {
       if (ex.reply.stream)
-        std::erase_if(ex.reply.tail, [](const std::string& e) { return e == "data: [DONE]\n\n" || is_responses_end(e); });
+        std::erase_if(ex.reply.tail, [&](const std::string& e) { return e == ex.reply.end_event || is_responses_end(e); });
       return false;  // non-stream: answered normally
     }
     if (!ex.reply.stream) {
@@ -426,6 +428,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     ex.fault = Fault::none;  // the rest of the stream follows normally
     write_out([this] { next_step(); });
+  }
+
+  // error_event_after: the API's error event in place of the next content chunk, then a clean end.
+  void send_error_event() {
+    out_.clear();
+    append_head();
+    append_event(ex_->reply.error_event);
+    if (ex_->chunked) out_ += "0\r\n\r\n";
+    write_out([this] {
+      finish(Outcome::failed, 200, "error_event");
+      end_exchange();
+    });
   }
 
   // Writes `bytes`, then closes the connection cleanly (FIN) mid-response.
@@ -567,6 +581,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void apply_fault() {
     if (ex_->fault == Fault::garbage) return apply_garbage();
+    if (ex_->fault == Fault::error_event) return send_error_event();
     if (ex_->fault == Fault::reset) return abort_connection(ex_->reply.stream ? "reset_mid_stream" : "reset_mid_response");
     ex_->detail = ex_->reply.stream ? "stall_mid_stream" : "stall_mid_response";  // wait for the client to leave
   }

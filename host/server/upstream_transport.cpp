@@ -77,6 +77,8 @@ upstream::CallPtr UpstreamTransport::start(uint32_t index, std::shared_ptr<upstr
     const ParsedBody& body = asks_usage(index) ? *usage_body_ : s.body;
     upstream::Request req = build(d, cfg_.router, s.op, stream_, body, models_[index], timeouts_);
     req.headers.insert(req.headers.end(), forwarded_.begin(), forwarded_.end());
+    if (!native_forwarded_.empty() && surfaces::native(surface_, codec(index)))
+        req.headers.insert(req.headers.end(), native_forwarded_.begin(), native_forwarded_.end());
     return client_.start(std::move(req), std::move(handler));
 }
 

@@ -37,6 +37,10 @@ public:
     // Whether attempt `index` is sent the usage body: OpenAI-wire deployments, and
     // Azure from api-version 2024-09-01 (older versions refuse the field).
     bool asks_usage(uint32_t index) const;
+    // Client headers only the attempts that pass the client's wire through get (anthropic-beta).
+    void forward_native(std::vector<std::pair<std::string, std::string>> headers) {
+        native_forwarded_ = std::move(headers);
+    }
 
     // Path suffix per endpoint, e.g. "/chat/completions" (OpenAI's wire).
     static const char* path_for(Endpoint e);
@@ -64,6 +68,7 @@ private:
     std::vector<uint32_t> deployments_;
     std::vector<std::string> models_;  // per attempt: the model name sent upstream
     std::vector<std::pair<std::string, std::string>> forwarded_;
+    std::vector<std::pair<std::string, std::string>> native_forwarded_;
     Endpoint endpoint_;
     const surfaces::Surface& surface_;
     bool stream_;

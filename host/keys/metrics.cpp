@@ -50,43 +50,62 @@ void sample(std::string& out, const char* name, const std::string& labels, doubl
 
 std::string KeyService::render_metrics(bool alias_labels) {
     std::string out;
-    const TimeMs now = now_ms();
+    render_store_metrics(out);
+    render_owner_metrics(out, alias_labels);
+    return out;
+}
+
+// The store and the spend writer: one sample each, from a table.
+void KeyService::render_store_metrics(std::string& out) {
+    const TimeMs now = now_ms(), last = last_write_.load();
     const std::string backend = db_->backend() == store::Backend::Postgres ? "postgresql" : "sqlite";
-    head(out, "tailgate_database_up", "gauge", "Whether the key store's database is reachable (1) or not (0).");
-    sample(out, "tailgate_database_up", "backend=\"" + backend + "\"", db_->available() ? 1 : 0);
-    head(out, "tailgate_database_statements_total", "counter", "SQL statements the key store executed.");
-    sample(out, "tailgate_database_statements_total", "", static_cast<double>(db_->statements()));
-    head(out, "tailgate_key_cache_entries", "gauge", "Virtual keys cached in memory.");
-    sample(out, "tailgate_key_cache_entries", "", static_cast<double>(cache_.size()));
-    head(out, "tailgate_key_lookups_total", "counter", "Keys not cached that were looked up in the database.");
-    sample(out, "tailgate_key_lookups_total", "", static_cast<double>(db_lookups_.load()));
-    head(out, "tailgate_spend_queue_events", "gauge", "Spend events recorded and not yet written to the database.");
-    sample(out, "tailgate_spend_queue_events", "", static_cast<double>(queued_events()));
-    head(out, "tailgate_spend_written_events_total", "counter", "Spend events written to the database.");
-    sample(out, "tailgate_spend_written_events_total", "", static_cast<double>(written_events_.load()));
-    head(out, "tailgate_spend_write_failures_total", "counter", "Spend batches the database refused (retried).");
-    sample(out, "tailgate_spend_write_failures_total", "", static_cast<double>(write_failures_.load()));
-    head(out, "tailgate_spend_dropped_events_total", "counter", "Spend events dropped: the queue was full.");
-    sample(out, "tailgate_spend_dropped_events_total", "", static_cast<double>(dropped_.load()));
-    head(out, "tailgate_spend_last_write_age_seconds", "gauge", "Seconds since spend was last written (-1: never).");
-    const TimeMs last = last_write_.load();
-    sample(out, "tailgate_spend_last_write_age_seconds", "", last ? static_cast<double>(now - last) / 1000.0 : -1);
-    {
-        head(out, "tailgate_spend_usd_total", "counter",
-             "Spend since start in USD by model group, deployment and kind (winner, loser, shadow, abandoned).");
-        std::lock_guard lk(totals_mu_);
-        for (const auto& [k, usd] : totals_) {
-            const auto& [group, deployment, kind] = k;
-            sample(out, "tailgate_spend_usd_total",
-                   "model_group=\"" + label(group) + "\",deployment=\"" + label(deployment) + "\",kind=\"" +
-                       spend_kind_name(kind) + "\"",
-                   usd);
-        }
+    struct Scalar {
+        const char* name;
+        const char* type;
+        const char* help;
+        std::string labels;
+        double value;
+    };
+    const Scalar scalars[] = {
+        {"tailgate_database_up", "gauge", "Whether the key store's database is reachable (1) or not (0).",
+         "backend=\"" + backend + "\"", db_->available() ? 1.0 : 0.0},
+        {"tailgate_database_statements_total", "counter", "SQL statements the key store executed.", "",
+         static_cast<double>(db_->statements())},
+        {"tailgate_key_cache_entries", "gauge", "Virtual keys cached in memory.", "", static_cast<double>(cache_.size())},
+        {"tailgate_key_lookups_total", "counter", "Keys not cached that were looked up in the database.", "",
+         static_cast<double>(db_lookups_.load())},
+        {"tailgate_spend_queue_events", "gauge", "Spend events recorded and not yet written to the database.", "",
+         static_cast<double>(queued_events())},
+        {"tailgate_spend_written_events_total", "counter", "Spend events written to the database.", "",
+         static_cast<double>(written_events_.load())},
+        {"tailgate_spend_write_failures_total", "counter", "Spend batches the database refused (retried).", "",
+         static_cast<double>(write_failures_.load())},
+        {"tailgate_spend_dropped_events_total", "counter", "Spend events dropped: the queue was full.", "",
+         static_cast<double>(dropped_.load())},
+        {"tailgate_spend_last_write_age_seconds", "gauge", "Seconds since spend was last written (-1: never).", "",
+         last ? static_cast<double>(now - last) / 1000.0 : -1.0},
+    };
+    for (const Scalar& m : scalars) {
+        head(out, m.name, m.type, m.help);
+        sample(out, m.name, m.labels, m.value);
     }
-    head(out, "tailgate_key_spend_usd", "gauge", "A virtual key's spend in its current budget period, USD.");
-    std::string remaining;
+    head(out, "tailgate_spend_usd_total", "counter",
+         "Spend since start in USD by model group, deployment and kind (winner, loser, shadow, abandoned).");
+    std::lock_guard lk(totals_mu_);
+    for (const auto& [k, usd] : totals_) {
+        const auto& [group, deployment, kind] = k;
+        sample(out, "tailgate_spend_usd_total",
+               "model_group=\"" + label(group) + "\",deployment=\"" + label(deployment) + "\",kind=\"" +
+                   spend_kind_name(kind) + "\"",
+               usd);
+    }
+}
+
+// Spend and remaining budget of each key cached here (used since start) and of its team.
+void KeyService::render_owner_metrics(std::string& out, bool alias_labels) {
+    const TimeMs now = now_ms();
+    std::string keys, remaining, teams, team_remaining;
     std::set<std::string> teams_seen;
-    std::string team_spend, team_remaining;
     for (const CallerPtr& c : cache_.callers()) {
         if (!c->key) continue;
         const KeyRecord& k = *c->key;
@@ -94,27 +113,25 @@ std::string KeyService::render_metrics(bool alias_labels) {
         if (spend <= 0 && !k.limits.max_budget) continue;
         const std::string l = "key=\"" + k.token.substr(0, 16) + "\"" +
                               (alias_labels && !k.key_alias.empty() ? ",key_alias=\"" + label(k.key_alias) + "\"" : "");
-        sample(out, "tailgate_key_spend_usd", l, spend);
-        if (k.limits.max_budget) {
-            remaining += "tailgate_key_budget_remaining_usd{" + l + "} " +
-                         number_json(std::max(0.0, *k.limits.max_budget - spend)) + "\n";
-        }
-        if (c->team && teams_seen.insert(c->team->team_id).second) {
-            const double ts = c->team_usage->spend(c->team->limits, now);
-            const std::string tl = "team=\"" + label(c->team->team_id) + "\"";
-            team_spend += "tailgate_team_spend_usd{" + tl + "} " + number_json(ts) + "\n";
-            if (c->team->limits.max_budget)
-                team_remaining += "tailgate_team_budget_remaining_usd{" + tl + "} " +
-                                  number_json(std::max(0.0, *c->team->limits.max_budget - ts)) + "\n";
-        }
+        sample(keys, "tailgate_key_spend_usd", l, spend);
+        if (k.limits.max_budget)
+            sample(remaining, "tailgate_key_budget_remaining_usd", l, std::max(0.0, *k.limits.max_budget - spend));
+        if (!c->team || !teams_seen.insert(c->team->team_id).second) continue;
+        const double ts = c->team_usage->spend(c->team->limits, now);
+        const std::string tl = "team=\"" + label(c->team->team_id) + "\"";
+        sample(teams, "tailgate_team_spend_usd", tl, ts);
+        if (c->team->limits.max_budget)
+            sample(team_remaining, "tailgate_team_budget_remaining_usd", tl,
+                   std::max(0.0, *c->team->limits.max_budget - ts));
     }
+    head(out, "tailgate_key_spend_usd", "gauge", "A virtual key's spend in its current budget period, USD.");
+    out += keys;
     head(out, "tailgate_key_budget_remaining_usd", "gauge", "A virtual key's max_budget minus its spend, USD.");
     out += remaining;
     head(out, "tailgate_team_spend_usd", "gauge", "A team's spend in its current budget period, USD.");
-    out += team_spend;
+    out += teams;
     head(out, "tailgate_team_budget_remaining_usd", "gauge", "A team's max_budget minus its spend, USD.");
     out += team_remaining;
-    return out;
 }
 
 }  // namespace tailgate::keys

@@ -98,6 +98,8 @@ private:
     void apply_remote(const std::vector<KeyRecord>& keys, const std::vector<TeamRecord>& teams);
     void refresh_spend();
     void on_fleet_change(const FleetChange& ch);
+    void render_store_metrics(std::string& out);
+    void render_owner_metrics(std::string& out, bool alias_labels);
 
     store::DatabasePtr db_;
     Settings settings_;

@@ -24,6 +24,7 @@ const char* call_type(Endpoint e) {
         case Endpoint::Completions: return "completions";
         case Endpoint::Embeddings: return "embeddings";
         case Endpoint::Responses: return "responses";
+        case Endpoint::Messages: return "messages";
         default: return "other";
     }
 }

@@ -205,6 +205,9 @@ struct Gateway::Impl {
     std::shared_ptr<dispatch::Observer> with_spend(const ApiCall& a, const router::RequestInfo& info,
                                                    const dispatch::Plan& plan,
                                                    std::shared_ptr<dispatch::Observer> inner);
+    // Refuses the request (429/503 + Retry-After) when draining or over a cap.
+    void refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group,
+                Endpoint api = Endpoint::Chat);
     std::string models_json(const Live& lv, const keys::Caller* caller) const;
     void send_metrics(frontend::Request& req) const;
 };

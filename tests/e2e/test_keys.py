@@ -412,3 +412,36 @@ def test_metrics_and_readiness_show_spend_without_keys(env):
     ready = gw.http.get("/health/readiness").json()
     assert ready["db"] == "connected" and ready["status"] == "healthy"
     assert k["key"] not in gw.log_text()
+
+
+# --------------------------------------------------------------------------
+# every API surface goes through the same key check
+# --------------------------------------------------------------------------
+
+def test_responses_and_messages_surfaces_enforce_keys_and_record_spend(env, mock):
+    import anthropic
+    gw, admin, _ = env
+    k = admin.generate(models=["cheap"], rpm_limit=4)
+    key = k["key"]
+    client = gw.client(api_key=key)
+    r = client.responses.create(model="cheap", input="hello there")
+    assert r.output_text
+    with pytest.raises(openai.PermissionDeniedError):
+        client.responses.create(model="gpt-4o", input="hello there")
+    ant = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0, timeout=30)  # x-api-key
+    msg = ant.messages.create(model="cheap", max_tokens=50, messages=[{"role": "user", "content": "hello there"}])
+    assert msg.content[0].text
+    with pytest.raises(anthropic.PermissionDeniedError):
+        ant.messages.create(model="gpt-4o", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(base_url=gw.url, api_key="sk-nope", max_retries=0).messages.create(
+            model="cheap", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    # The key's 4 requests a minute count across surfaces: 2 admitted above, then 2 more, then 429.
+    chat(gw, key)
+    chat(gw, key)
+    with pytest.raises(anthropic.RateLimitError):
+        ant.messages.create(model="cheap", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    wait_for(lambda: len(admin.get("/spend/logs", api_key=key)) == 4, timeout=10, what="four spend rows")
+    kinds = sorted(row["call_type"] for row in admin.get("/spend/logs", api_key=key))
+    assert kinds == ["chat", "chat", "messages", "responses"], kinds
+    assert all(row["spend"] > 0 for row in admin.get("/spend/logs", api_key=key))

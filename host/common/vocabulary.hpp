@@ -12,13 +12,14 @@
 
 namespace tailgate {
 
-// The OpenAI-compatible API a client request came in on.
+// The API a client request came in on.
 // Append only: plugins see these values through tg_endpoint (plugin/abi_convert.cpp).
 enum class Endpoint : uint8_t {
     Chat,
     Completions,
     Embeddings,
     Responses,  // OpenAI's Responses API (/v1/responses)
+    Messages,   // Anthropic's Messages API (/v1/messages)
 };
 
 // How an attempt of a plan is launched (the executor's rules, executor.hpp).

@@ -38,6 +38,9 @@ public:
         ::umask(old);
         if (rc != SQLITE_OK) fail("open");
         exec("PRAGMA journal_mode=WAL;");
+        // The stored responses (response_store.cpp) write to the same file from their own
+        // connection: wait for their transaction rather than fail an admin change.
+        sqlite3_busy_timeout(db_.db, 5000);
         exec(kSchema);
     }
 

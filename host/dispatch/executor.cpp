@@ -40,6 +40,11 @@ const char* type_for_status(int status) {
     }
 }
 
+// An upstream's error event after the commit point, as the client's stream ends.
+ApiError stream_error(const providers::UpstreamError& e) {
+    return ApiError::bad_gateway("upstream stream error: " + e.message, "upstream_stream_error");
+}
+
 // Declared before an entry point's lock: the downstream's flush() runs once the
 // lock is released.
 struct FlushAfterUnlock {
@@ -315,7 +320,7 @@ void Executor::on_stream_body(uint32_t i, std::string_view bytes) {
     auto& a = *attempts_[i];
     const providers::Decoded r = a.decoder->feed(bytes);
     a.buffer.append(r.client);
-    if (r.error) {
+    if (r.error && !r.content) {
         // An error event before any content: this attempt failed, others may still win.
         if (a.call) a.call->cancel();
         fail_attempt_locked(i, r.error->error_class, 0, "upstream stream error: " + r.error->message,
@@ -326,6 +331,11 @@ void Executor::on_stream_body(uint32_t i, std::string_view bytes) {
         a.rec.ttft_ms = elapsed_ms_locked(i);
         emit_locked(EventType::FirstByte, i);
         commit_locked(i);
+    }
+    if (r.error) {
+        // Content, then an error event, in one read: committed, and already failed.
+        fail_committed_locked(i, r.error->error_class, stream_error(*r.error));
+        return;
     }
     if (r.malformed) {
         // Events are taken in order: content before the malformed one (even in the
@@ -350,7 +360,10 @@ void Executor::on_committed_body(uint32_t i, std::string_view bytes) {
         if (contains_secret(r.client)) downstream_->data(redact(std::string(r.client)));
         else downstream_->data(r.client);
     }
-    if (r.malformed) {
+    if (r.error) {
+        // The stream failed: end it now, whatever the upstream does with its connection.
+        fail_committed_locked(i, r.error->error_class, stream_error(*r.error));
+    } else if (r.malformed) {
         fail_committed_locked(i, ErrorClass::Protocol,
                               ApiError::bad_gateway("upstream sent a malformed SSE event: " + a.decoder->malformed_excerpt(),
                                                     "upstream_protocol_error"));
@@ -366,8 +379,7 @@ void Executor::on_committed_body(uint32_t i, std::string_view bytes) {
 void Executor::on_committed_done(uint32_t i) {
     auto& a = *attempts_[i];
     if (const providers::UpstreamError* e = a.decoder->stream_error()) {
-        fail_committed_locked(i, e->error_class,
-                              ApiError::bad_gateway("upstream stream error: " + e->message, "upstream_stream_error"));
+        fail_committed_locked(i, e->error_class, stream_error(*e));
     } else if (!a.decoder->saw_done()) {
         fail_committed_locked(i, ErrorClass::Protocol,
                               ApiError::bad_gateway("upstream stream ended without " + std::string(a.decoder->end_marker()),

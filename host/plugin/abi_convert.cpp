@@ -10,6 +10,7 @@ tg_endpoint to_abi(Endpoint e) {
         case Endpoint::Completions: return TG_ENDPOINT_COMPLETIONS;
         case Endpoint::Embeddings: return TG_ENDPOINT_EMBEDDINGS;
         case Endpoint::Responses: return TG_ENDPOINT_RESPONSES;
+        case Endpoint::Messages: return TG_ENDPOINT_MESSAGES;
     }
     return TG_ENDPOINT_CHAT;
 }
@@ -21,6 +22,7 @@ std::optional<Endpoint> from_abi<Endpoint>(uint32_t raw) {
         case TG_ENDPOINT_COMPLETIONS: return Endpoint::Completions;
         case TG_ENDPOINT_EMBEDDINGS: return Endpoint::Embeddings;
         case TG_ENDPOINT_RESPONSES: return Endpoint::Responses;
+        case TG_ENDPOINT_MESSAGES: return Endpoint::Messages;
     }
     return std::nullopt;
 }

@@ -45,10 +45,13 @@ struct UpstreamError {
     int64_t retry_after_ms = -1;  // -1: the upstream did not say
 };
 
-// Token counts; -1 when the upstream did not report them.
+// Token counts; -1 when the upstream did not report them. prompt_tokens is the
+// whole input (OpenAI's sense), cache reads and writes included.
 struct Usage {
     int64_t prompt_tokens = -1;
     int64_t completion_tokens = -1;
+    int64_t cached_tokens = -1;          // of prompt_tokens, read from the provider's prompt cache
+    int64_t cache_creation_tokens = -1;  // of prompt_tokens, written to it (Anthropic bills them apart)
 };
 
 // One normalized event. Views point into the decoder's parse of the current

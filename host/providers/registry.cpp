@@ -1,5 +1,6 @@
 #include "providers/registry.hpp"
 
+#include "providers/anthropic/codec.hpp"
 #include "providers/azure/codec.hpp"
 #include "providers/bedrock/codec.hpp"
 #include "providers/openai/codec.hpp"
@@ -19,6 +20,7 @@ const Provider kProviders[] = {
     {"hosted_vllm", openai::codec, nullptr, {"HOSTED_VLLM_API_KEY", nullptr}},
     {"ollama", openai::codec, "http://localhost:11434/v1", {nullptr, nullptr}, "/v1"},
     {"azure", azure::codec, nullptr, {"AZURE_API_KEY", nullptr}},
+    {"anthropic", anthropic::codec, "https://api.anthropic.com", {"ANTHROPIC_API_KEY", nullptr}},
     {"azure_ai", azure::ai_codec, nullptr, {"AZURE_AI_API_KEY", nullptr}},
     {"mistral", openai::codec, "https://api.mistral.ai/v1", {"MISTRAL_API_KEY", nullptr}},
     {"xai", openai::codec, "https://api.x.ai/v1", {"XAI_API_KEY", nullptr}},

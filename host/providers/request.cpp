@@ -6,6 +6,25 @@
 
 namespace tailgate::providers {
 
+std::string_view ParsedBody::value_of(const Span& sp) const {
+    std::string_view member(members.data() + sp.begin, sp.end - sp.begin);
+    // The key is a JSON string: skip it (escapes included), then the colon.
+    size_t i = 1;
+    while (i < member.size() && member[i] != '"') i += member[i] == '\\' ? 2 : 1;
+    i = member.find(':', i + 1);
+    if (i == std::string_view::npos) return {};
+    std::string_view v = member.substr(i + 1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n' || v.front() == '\r'))
+        v.remove_prefix(1);
+    return v;
+}
+
+const ParsedBody::Span* ParsedBody::find(std::string_view key) const {
+    for (const Span& sp : spans)
+        if (sp.key == key) return &sp;
+    return nullptr;
+}
+
 std::string ParsedBody::body_for(std::string_view upstream_model, const std::vector<std::string>& drop) const {
     std::string out;
     out.reserve(members.size() + upstream_model.size() + 16);

@@ -44,10 +44,16 @@ struct ParsedBody {
     };
     std::vector<Span> spans;
 
-    // Surfaces other than chat (Responses, Messages) also give the request as a
-    // chat completions body, sent to deployments that do not speak their wire
-    // (Codec::wire_for); null when there is none, with the reason in
-    // `as_chat_error` when the request cannot be put that way.
+    // A member's value as JSON text (`members` holds `"key":value`).
+    std::string_view value_of(const Span& span) const;
+    // The first member named `key`; null when absent.
+    const Span* find(std::string_view key) const;
+
+    // Surfaces other than chat also give the request as a chat completions body,
+    // sent to deployments that do not speak their wire (Codec::wire_for): here,
+    // made at parse time (Responses), or on demand by Surface::to_chat (Messages,
+    // only for a plan with such a deployment). Null when there is none, with the
+    // reason in `as_chat_error` when the request cannot be put that way.
     std::shared_ptr<const ParsedBody> as_chat;
     std::string as_chat_error;
     std::shared_ptr<const SurfaceContext> context;  // the surface's own; may be null

@@ -24,7 +24,7 @@ void Gateway::Impl::api(Call& c) {
     if (!a.active->admitted()) {
         a.scope->error = "draining";
         c.req.discard_body();  // unread bytes at close would reset the connection
-        refuse(*a.lv, c.req, Rejection::Draining, {});
+        refuse(*a.lv, c.req, Rejection::Draining, {}, c.api);
         return;
     }
     if (!read_api_body(a) || !check_model_list(a) || !admit(a)) return;
@@ -40,7 +40,7 @@ void Gateway::Impl::api(Call& c) {
 
 void Gateway::Impl::fail_api(ApiCall& a, const ApiError& e) {
     a.scope->error = e.message;
-    send_error(a.c.req, e);
+    send_error(a.c.req, e, surfaces::surface_for(a.c.api));
 }
 
 bool Gateway::Impl::read_api_body(ApiCall& a) {
@@ -89,12 +89,11 @@ bool Gateway::Impl::check_model_list(ApiCall& a) {
         }
     }
     if (!parsed.client_credential.empty() && !cfg->general.allow_client_side_credentials) {
+        fail_api(a, ApiError::bad_request("'" + parsed.client_credential +
+                                              "' is not accepted: deployments and their credentials come from the "
+                                              "gateway's config (general_settings.allow_client_side_credentials)",
+                                          parsed.client_credential, "client_side_credentials_not_allowed"));
         a.scope->error = "client-side credential field";
-        send_error(a.c.req, ApiError::bad_request("'" + parsed.client_credential +
-                                                      "' is not accepted: deployments and their credentials come "
-                                                      "from the gateway's config "
-                                                      "(general_settings.allow_client_side_credentials)",
-                                                  parsed.client_credential, "client_side_credentials_not_allowed"));
         return false;
     }
     return true;
@@ -109,7 +108,7 @@ bool Gateway::Impl::admit(ApiCall& a) {
     if (!no) return true;
     a.scope->error = rejection_name(no->reason);
     if (auto* prom = a.lv->prom()) a.scope->sample.group = prom->group_index(groups.front());
-    refuse(*a.lv, a.c.req, no->reason, no->group);
+    refuse(*a.lv, a.c.req, no->reason, no->group, a.c.api);
     if (!json_log)
         spdlog::info("{} {} model={} {} refused: {}", a.c.request_id, a.c.req.uri(), parsed.model, a.c.req.status(),
                      a.scope->error);
@@ -205,6 +204,7 @@ void Gateway::Impl::route_and_relay(ApiCall& a) {
     auto x = std::make_shared<ApiExchange>(a.lv->env);
     x->generation = a.lv;
     x->adopt(a.c.req, a.c.t0, std::move(a.scope), std::move(a.active), std::move(a.ticket));
+    x->api = a.c.api;
     x->info = std::move(info);
     x->routed = std::move(routed);
     x->executor = executor;
@@ -259,6 +259,7 @@ void Gateway::Impl::all_results(ApiCall& a) {
     x->generation = a.lv;
     const Clock::time_point t0 = a.scope->t0;
     x->adopt(a.c.req, t0, std::move(a.scope), std::move(a.active), std::move(a.ticket));
+    x->api = a.c.api;
     x->source = source;
     x->model = a.parsed->model;
     a.c.req.relay(source, x);

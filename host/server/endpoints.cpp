@@ -93,10 +93,10 @@ bool needs_key(Access access, bool metrics_auth) {
 }
 
 std::string presented_key(std::string_view authorization, bool has_litellm_key, std::string_view litellm_key,
-                          std::string_view api_key) {
+                          std::string_view api_key, std::string_view x_api_key) {
     if (has_bearer_prefix(authorization)) return std::string(authorization.substr(7));
     if (has_litellm_key) return std::string(has_bearer_prefix(litellm_key) ? litellm_key.substr(7) : litellm_key);
-    return std::string(api_key);
+    return std::string(!api_key.empty() ? api_key : x_api_key);
 }
 
 bool constant_time_equal(std::string_view presented, std::string_view key) {

@@ -72,10 +72,11 @@ bool needs_key(Access access, bool metrics_auth);
 std::optional<std::string> percent_decoded_segment(std::string_view segment);
 
 // The key a request presents, in LiteLLM's order: "Authorization: Bearer k",
-// else x-litellm-api-key (with or without "Bearer "), else api-key (Azure's).
-// has_litellm_key: whether the x-litellm-api-key header is present at all.
+// else x-litellm-api-key (with or without "Bearer "), else api-key (Azure's),
+// else x-api-key (Anthropic's). has_litellm_key: whether the x-litellm-api-key
+// header is present at all.
 std::string presented_key(std::string_view authorization, bool has_litellm_key, std::string_view litellm_key,
-                          std::string_view api_key);
+                          std::string_view api_key, std::string_view x_api_key = {});
 // Compares without an early exit, so timing does not reveal the key prefix.
 // An empty `key` matches nothing.
 bool constant_time_equal(std::string_view presented, std::string_view key);

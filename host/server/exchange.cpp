@@ -84,10 +84,11 @@ void RelayedExchange::error_response(std::string& out, const ApiError& e, uint32
     // Tell the OpenAI SDK not to add its own retries on top of the ones we made.
     if (attempts > 1 || final) header("x-should-retry", "false");
     if (e.retry_after_s >= 0) header("Retry-After", std::to_string(g.client_retry_after(e.retry_after_s)));
-    const std::string body = e.body();
-    head(out, e.status, "application/json", static_cast<int64_t>(body.size()));
+    const surfaces::Surface& surface = surfaces::surface_for(api);
+    const std::string body = surface.error_body(e);
+    status = surface.error_status(e);
+    head(out, status, "application/json", static_cast<int64_t>(body.size()));
     out += body;
-    status = e.status;
     outcome = e.message;
 }
 

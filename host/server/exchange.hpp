@@ -113,6 +113,7 @@ struct RelayedExchange : frontend::Exchange {
     // scope, which refers to it, so released after it).
     std::shared_ptr<const void> generation;
     const ExchangeEnv& g;
+    Endpoint api = Endpoint::Chat;  // the client's API surface: the shape of its errors
     std::string uri;
     std::string version;  // the request's, used for the response
     bool keep_alive_ = true;

@@ -73,13 +73,16 @@ bool Gateway::Impl::authorized(const frontend::Request& req) const {
     const auto& key = cfg->general.master_key;
     if (key.empty()) return true;
     const std::string presented = presented_key(req.header("Authorization"), req.has_header("x-litellm-api-key"),
-                                                req.header("x-litellm-api-key"), req.header("api-key"));
+                                                req.header("x-litellm-api-key"), req.header("api-key"),
+                                                req.header("x-api-key"));
     return constant_time_equal(presented, key.reveal());
 }
 
-void Gateway::Impl::refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group) {
+void Gateway::Impl::refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group,
+                           Endpoint api) {
     if (auto* prom = lv.prom()) prom->rejected(why);
-    send_error(req, rejection_error(why, group, lv.env.client_retry_after(cfg->general.overload_retry_after_s)));
+    send_error(req, rejection_error(why, group, lv.env.client_retry_after(cfg->general.overload_retry_after_s)),
+               surfaces::surface_for(api));
 }
 
 void Gateway::Impl::send_metrics(frontend::Request& req) const {
@@ -144,6 +147,7 @@ const EndpointRoute kRoutes[] = {
     {"POST", "/responses", Access::Key, &Impl::api, true, Endpoint::Responses},
     {"GET", "/responses/*", Access::Key, &Impl::response_get, true},  // {id} and {id}/input_items
     {"DELETE", "/responses/*", Access::Key, &Impl::response_delete, true},
+    {"POST", "/messages", Access::Key, &Impl::api, true, Endpoint::Messages},  // Anthropic's
     // Azure OpenAI's paths (the AzureOpenAI client): the model group is the deployment in the path.
     {"POST", "/openai/deployments/*/chat/completions", Access::Key, &Impl::api, false, Endpoint::Chat},
     {"POST", "/openai/deployments/*/completions", Access::Key, &Impl::api, false, Endpoint::Completions},
@@ -213,7 +217,7 @@ void Gateway::Impl::handle(frontend::Request& req) {
             scope->error = "unauthorized";
         }
         req.discard_body();
-        send_error(req, ApiError::unauthorized("Invalid or missing API key"));
+        send_error(req, ApiError::unauthorized("Invalid or missing API key"), surfaces::surface_for(route->api));
         if (scope && !json_log) spdlog::info("{} POST {} 401 unauthorized", request_id, req.uri());
         return;
     }

@@ -43,9 +43,13 @@ inline void send_json(frontend::Request& req, int status, const std::string& bod
     req.respond(status, "application/json", body);
 }
 
-inline void send_error(frontend::Request& req, const ApiError& e) {
+// An error answer in the shape of the client's API surface (OpenAI's by default).
+inline void send_error(frontend::Request& req, const ApiError& e, const surfaces::Surface& surface) {
     if (e.retry_after_s >= 0) req.set_header("Retry-After", std::to_string(e.retry_after_s));
-    send_json(req, e.status, e.body());
+    send_json(req, surface.error_status(e), surface.error_body(e));
+}
+inline void send_error(frontend::Request& req, const ApiError& e) {
+    send_error(req, e, surfaces::surface_for(Endpoint::Chat));
 }
 
 // One request as an endpoint handler sees it.
@@ -160,7 +164,8 @@ struct Gateway::Impl {
     void fail_api(ApiCall& a, const ApiError& e);
     bool authorized(const frontend::Request& req) const;
     // Refuses the request (429/503 + Retry-After) when draining or over a cap.
-    void refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group);
+    void refuse(const Live& lv, frontend::Request& req, Rejection why, const std::string& group,
+                Endpoint api = Endpoint::Chat);
     std::string models_json(const Live& lv) const;
     void send_metrics(frontend::Request& req) const;
 };

@@ -9,19 +9,7 @@ namespace tailgate::server {
 
 namespace {
 
-// A span's text is `"key":value` (whitespace trimmed by parse_body).
-std::string_view value_of(const ParsedBody& body, const ParsedBody::Span& sp) {
-    std::string_view member(body.members.data() + sp.begin, sp.end - sp.begin);
-    // The key is a JSON string: skip it (escapes included), then the colon.
-    size_t i = 1;
-    while (i < member.size() && member[i] != '"') i += member[i] == '\\' ? 2 : 1;
-    i = member.find(':', i + 1);
-    if (i == std::string_view::npos) return {};
-    std::string_view v = member.substr(i + 1);
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n' || v.front() == '\r'))
-        v.remove_prefix(1);
-    return v;
-}
+std::string_view value_of(const ParsedBody& body, const ParsedBody::Span& sp) { return body.value_of(sp); }
 
 std::optional<int64_t> integer(std::string_view v) {
     int64_t n = 0;

@@ -131,6 +131,8 @@ UpstreamTransport::UpstreamTransport(upstream::Client& client, const config::Con
         deployments_.push_back(a.deployment);
         const std::string_view capture = a.group < captures.size() ? std::string_view(captures[a.group]) : body_->model;
         models_.push_back(config::upstream_model(cfg_.deployments[a.deployment], capture));
+        if (!chat_ && !surfaces::native(surface_, config::codec_of(cfg_.deployments[a.deployment].upstream)))
+            chat_ = surface_.to_chat(*body_);  // once, on the pool thread, and only when a deployment needs it
     }
 }
 
@@ -166,7 +168,7 @@ upstream::Request UpstreamTransport::build(const config::Deployment& d, const co
 }
 
 UpstreamTransport::Sent UpstreamTransport::sent(const providers::Codec& codec) const {
-    if (body_->as_chat && !surfaces::native(surface_, codec)) return {Endpoint::Chat, *body_->as_chat};
+    if (chat_ && !surfaces::native(surface_, codec)) return {Endpoint::Chat, *chat_};
     return {endpoint_, *body_};
 }
 

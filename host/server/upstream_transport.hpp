@@ -44,7 +44,7 @@ public:
 
 private:
     // What attempt `index` sends: the client's operation and body, or their chat
-    // form when its deployment does not speak the surface's wire (ParsedBody::as_chat).
+    // form when its deployment does not speak the surface's wire (Surface::to_chat).
     struct Sent {
         Endpoint op;
         const ParsedBody& body;
@@ -56,6 +56,7 @@ private:
     upstream::Client& client_;
     const config::Config& cfg_;
     std::shared_ptr<const ParsedBody> body_;
+    std::shared_ptr<const ParsedBody> chat_;  // body_ as chat, when an attempt needs it (Surface::to_chat)
     std::vector<uint32_t> deployments_;
     std::vector<std::string> models_;  // per attempt: the model name sent upstream
     std::vector<std::pair<std::string, std::string>> forwarded_;

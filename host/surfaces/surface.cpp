@@ -1,5 +1,6 @@
 #include "surfaces/surface.hpp"
 
+#include "surfaces/anthropic/messages.hpp"
 #include "surfaces/openai/surfaces.hpp"
 #include "surfaces/responses/surface.hpp"
 
@@ -10,10 +11,12 @@ const Surface& surface_for(Endpoint op) {
     static const openai::Completions completions;
     static const openai::Embeddings embeddings;
     static const responses::Surface responses;
+    static const anthropic::Messages messages;
     switch (op) {
         case Endpoint::Responses: return responses;
         case Endpoint::Completions: return completions;
         case Endpoint::Embeddings: return embeddings;
+        case Endpoint::Messages: return messages;
         default: return chat;
     }
 }

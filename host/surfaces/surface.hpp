@@ -7,12 +7,17 @@
 //
 // A new surface (OpenAI Responses, Anthropic Messages) is a directory
 // surfaces/<name>/ with a Surface subclass and a case in surface_for().
+//
+// The internal request is OpenAI chat: a surface of another wire keeps the
+// client's members for codecs that speak its wire (native()), and gives them as
+// chat (to_chat) for every other codec, once per request.
 #pragma once
 
 #include "common/api_error.hpp"
 #include "providers/codec.hpp"
 #include "providers/request.hpp"
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -36,6 +41,18 @@ public:
     }
     // A failure after the commit point, as the client's stream reports it.
     virtual void stream_error(const ApiError& e, std::string& out) const = 0;
+    // An error answer as the client's SDK reads it: its status and JSON body.
+    virtual int error_status(const ApiError& e) const { return e.status; }
+    virtual std::string error_body(const ApiError& e) const { return e.body(); }
+    // The request as OpenAI chat, for the attempts whose codec does not speak the
+    // surface's wire (OpenAI's forwards it, the others translate from chat); asked
+    // once per request, only when its plan has such an attempt. By default the
+    // form the parser made (ParsedBody::as_chat); a surface may make it here
+    // instead, so that requests its own wire serves never pay for it. Null: none
+    // (chat surfaces: their request is chat).
+    virtual std::shared_ptr<const providers::ParsedBody> to_chat(const providers::ParsedBody& request) const {
+        return request.as_chat;
+    }
 };
 
 // Sees the bytes a client gets for one request, for a surface whose stream

@@ -9,27 +9,14 @@
 #include <functional>
 #include <optional>
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include "anthropic.hpp"
+#include "json_writer.hpp"
 
 #include "bedrock.hpp"
 #include "google.hpp"
 
 namespace tailgate::mock {
 namespace {
-
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void put(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
-void key(Writer& w, std::string_view k) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
-
-std::string to_json(const std::function<void(Writer&)>& fill) {
-  rapidjson::StringBuffer sb;
-  Writer w(sb);
-  w.SetMaxDecimalPlaces(6);
-  fill(w);
-  return std::string(sb.GetString(), sb.GetSize());
-}
 
 std::string sse(const std::function<void(Writer&)>& fill) {
   std::string out = "data: ";
@@ -39,14 +26,6 @@ std::string sse(const std::function<void(Writer&)>& fill) {
 }
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-
-std::string_view str_member(const rapidjson::Value& obj, const char* name) {
-  if (!obj.IsObject()) return {};
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || !it->value.IsString()) return {};
-  return {it->value.GetString(), it->value.GetStringLength()};
-}
-
 
 // Words of a message content: a string or an array of {type, text} parts.
 int content_words(const rapidjson::Value& content) {
@@ -187,9 +166,6 @@ std::string usage_event(const Common& c, std::string_view object, int prompt, in
 }
 
 const std::string kDone = "data: [DONE]\n\n";
-
-
-
 
 std::string concat(const std::vector<std::string>& pieces) {
   std::string out;
@@ -910,6 +886,7 @@ Route route(std::string_view method, std::string_view path) {
   else if (post && path == "/completions") r.endpoint = Endpoint::completions;
   else if (post && path == "/embeddings") r.endpoint = Endpoint::embeddings;
   else if (post && path == "/responses") r.endpoint = Endpoint::responses;
+  else if (post && path == "/messages") r.endpoint = Endpoint::messages;
   else if (get && path == "/models") r.endpoint = Endpoint::models;
   else if (get && starts_with(path, "/models/") && path.size() > 8) {
     r.endpoint = Endpoint::model;
@@ -932,12 +909,17 @@ Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx
   doc.Parse(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject())
     return bad_request("We could not parse the JSON body of your request.");
+  Reply rep;
   switch (r.endpoint) {
-    case Endpoint::chat: return chat_reply(doc, r, ctx);
-    case Endpoint::completions: return completion_reply(doc, r, ctx);
+    case Endpoint::messages: return messages_reply(doc, ctx);  // Anthropic's shapes throughout
+    case Endpoint::chat: rep = chat_reply(doc, r, ctx); break;
+    case Endpoint::completions: rep = completion_reply(doc, r, ctx); break;
     case Endpoint::responses: return responses_reply(doc, r, ctx);
     default: return embeddings_reply(doc, r);
   }
+  // error_event_after: what OpenAI sends for a failure inside a stream.
+  rep.error_event = "data: " + error_body(500, "mock injected stream error (" + ctx.name + ")") + "\n\n";
+  return rep;
 }
 
 Denial authorize(const Route& r, const Settings& s, std::string_view method, std::string_view target,

@@ -4,42 +4,12 @@
 #include <ctime>
 #include <functional>
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include "json_writer.hpp"
 
 namespace tailgate::mock {
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 using Value = rapidjson::Value;
-
-void put(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
-void key(Writer& w, std::string_view k) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
-
-std::string to_json(const std::function<void(Writer&)>& fill) {
-  rapidjson::StringBuffer sb;
-  Writer w(sb);
-  fill(w);
-  return std::string(sb.GetString(), sb.GetSize());
-}
-
-std::string_view str_member(const Value& obj, const char* name) {
-  if (!obj.IsObject()) return {};
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || !it->value.IsString()) return {};
-  return {it->value.GetString(), it->value.GetStringLength()};
-}
-
-int count_words(std::string_view s) {
-  int n = 0;
-  bool in_word = false;
-  for (char c : s) {
-    const bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
-    if (!space && !in_word) ++n;
-    in_word = !space;
-  }
-  return n;
-}
 
 int words_of_content(const Value& content) {
   if (content.IsString()) return count_words({content.GetString(), content.GetStringLength()});

@@ -258,7 +258,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       state_->begin(rec);  // a bad signature or token: refused at once, never faulted
       return respond(d.status, d.body, Outcome::failed, false, "unauthorized");
     }
-    Reply reply = build_reply(r, req.body(), ReplyContext{s, state_->name(), rec->id});
+    Reply reply = build_reply(r, req.body(), ReplyContext{s, state_->name(), rec->id, &rec->headers});
     rec->model = reply.model;
     rec->stream = reply.stream;
     if (reply.status != 200 || r.endpoint == Endpoint::models || r.endpoint == Endpoint::model ||

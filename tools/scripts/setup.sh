@@ -25,7 +25,7 @@ if [ "${TAILGATE_SKIP_VENV:-0}" != "1" ]; then
     echo "==> creating Python venv in .venv"
     python3 -m venv .venv
   fi
-  if ! .venv/bin/python -c "import openai, pytest, pytest_asyncio, httpx" 2>/dev/null; then
+  if ! .venv/bin/python -c "import openai, anthropic, pytest, pytest_asyncio, httpx" 2>/dev/null; then
     echo "==> installing Python test packages into .venv"
     .venv/bin/pip install -q --disable-pip-version-check -r tests/e2e/requirements.txt
   fi

@@ -209,6 +209,15 @@ void read_usage(const rapidjson::Value& d, Usage& u) {
     if (p != it->value.MemberEnd() && p->value.IsInt64()) u.prompt_tokens = p->value.GetInt64();
     auto c = it->value.FindMember("completion_tokens");
     if (c != it->value.MemberEnd() && c->value.IsInt64()) u.completion_tokens = c->value.GetInt64();
+    // Prompt caching: OpenAI's detail, and the cache writes LiteLLM-style upstreams report.
+    auto details = it->value.FindMember("prompt_tokens_details");
+    if (details != it->value.MemberEnd() && details->value.IsObject()) {
+        auto cached = details->value.FindMember("cached_tokens");
+        if (cached != details->value.MemberEnd() && cached->value.IsInt64()) u.cached_tokens = cached->value.GetInt64();
+    }
+    auto written = it->value.FindMember("cache_creation_input_tokens");
+    if (written != it->value.MemberEnd() && written->value.IsInt64())
+        u.cache_creation_tokens = written->value.GetInt64();
 }
 
 ResponseDecoderPtr Codec::decoder(EventSinkPtr sink) const { return std::make_unique<Decoder>(std::move(sink)); }

@@ -266,6 +266,18 @@ bool is_gateway_field(std::string_view key) {
 }
 
 std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op, std::string_view path_model) {
+    BodyRules rules{op == Endpoint::Chat          ? "messages"
+                    : op == Endpoint::Completions ? "prompt"
+                                                  : "input",
+                    op == Endpoint::Chat};
+    rules.path_model = path_model;
+    auto out = parse_members(body, rules);
+    if (auto* p = std::get_if<ParsedBody>(&out); p && op == Endpoint::Embeddings && p->stream)
+        return ApiError::bad_request("'stream' is not supported for embeddings", "stream");
+    return out;
+}
+
+std::variant<ParsedBody, ApiError> parse_members(std::string_view body, const BodyRules& rules) {
     if (body.empty()) return ApiError::bad_request("Request body is empty; expected a JSON object");
     rapidjson::MemoryStream ms(body.data(), body.size());
     Scanner scanner(ms, body);
@@ -288,25 +300,25 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op
     ParsedBody out;
     std::string overrides = "{";
     bool have_model = false, have_required = false;
-    const char* required = op == Endpoint::Chat          ? "messages"
-                           : op == Endpoint::Completions ? "prompt"
-                                                          : "input";
+    const std::string required(rules.required);
     for (const Member& m : scanner.members) {
         if (out.client_credential.empty() && is_client_credential_field(m.key)) out.client_credential = m.key;
         std::string_view value = body.substr(m.value_begin, m.end - m.value_begin);
         if (m.key == "model") {
-            if (!path_model.empty()) continue;  // Azure: the deployment in the path decides
+            if (!rules.path_model.empty()) continue;  // Azure: the deployment in the path decides
             if (m.kind != Kind::String) return type_error(m, "a string");
             if (m.str.empty()) return ApiError::bad_request("'model' must not be empty", "model");
             out.model = m.str;
             have_model = true;
             continue;
         }
-        if (is_gateway_field(m.key)) {
-            if (m.key == "metadata") {
-                if (m.kind != Kind::Object && m.kind != Kind::Null) return type_error(m, "an object");
-                if (m.kind == Kind::Object) out.metadata_json.assign(value);
-            } else if (m.key == "fastest_response") {
+        if (m.key == "metadata") {
+            if (m.kind != Kind::Object && m.kind != Kind::Null) return type_error(m, "an object");
+            if (m.kind == Kind::Object) out.metadata_json.assign(value);
+        }
+        // Anthropic's metadata is an API field: forwarded, below.
+        if (is_gateway_field(m.key) && !(m.key == "metadata" && rules.forward_metadata)) {
+            if (m.key == "fastest_response") {
                 if (m.kind != Kind::Bool) return type_error(m, "a boolean");
                 out.fastest_response = m.b;
             } else if (m.key == "num_retries") {
@@ -340,23 +352,21 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op
             else if (m.kind != Kind::Null) return type_error(m, "a boolean");
         } else if (m.key == required) {
             have_required = true;
-            if (op == Endpoint::Chat && m.kind != Kind::Array) return type_error(m, "an array");
+            if (rules.required_array && m.kind != Kind::Array) return type_error(m, "an array");
         }
         std::string_view text = trim_member(body.substr(m.begin, m.end - m.begin));
         if (!out.members.empty()) out.members += ',';
         out.spans.push_back(ParsedBody::Span{m.key, out.members.size(), out.members.size() + text.size()});
         out.members.append(text);
     }
-    if (!path_model.empty()) {
-        out.model = path_model;
+    if (!rules.path_model.empty()) {
+        out.model = rules.path_model;
         have_model = true;
     }
     if (!have_model) return ApiError::bad_request("Missing required parameter: 'model'", "model", "missing_required_parameter");
     if (!have_required)
-        return ApiError::bad_request(std::string("Missing required parameter: '") + required + "'", required,
+        return ApiError::bad_request("Missing required parameter: '" + required + "'", required,
                                      "missing_required_parameter");
-    if (op == Endpoint::Embeddings && out.stream)
-        return ApiError::bad_request("'stream' is not supported for embeddings", "stream");
     if (out.client_credential.empty() && !scanner.credential.empty())
         out.client_credential = "extra_body." + scanner.credential;
     overrides += '}';

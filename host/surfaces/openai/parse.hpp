@@ -24,4 +24,16 @@ bool is_client_credential_field(std::string_view key);
 // it replaces any `model` in the body, which may then be absent.
 std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op, std::string_view path_model = {});
 
+// What differs between the request surfaces that share this scanner (the
+// gateway-only fields, credentials and `stream` are read the same way).
+struct BodyRules {
+    std::string_view required;      // the member every request must have
+    bool required_array = false;    // ... and it must be an array
+    // `metadata` is an API field (Anthropic's): forwarded, and also the request's
+    // metadata for strategies and logs. Otherwise it is LiteLLM's, gateway-only.
+    bool forward_metadata = false;
+    std::string_view path_model;    // see parse_body
+};
+std::variant<ParsedBody, ApiError> parse_members(std::string_view body, const BodyRules& rules);
+
 }  // namespace tailgate::surfaces::openai

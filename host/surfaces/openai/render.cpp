@@ -2,6 +2,7 @@
 
 #include "common/api_error.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 namespace tailgate::surfaces::openai {
@@ -33,8 +34,11 @@ void Renderer::on_event(const Event& e) {
         return;
     }
     if (e.kind == Event::Kind::Usage) {
+        // Streams: on the next finish chunk (or a chunk of its own before [DONE]),
+        // so clients that read choices[0] of every chunk never meet an empty list.
         usage_ = e.usage;
-        if (!stream_) return;
+        usage_pending_ = true;
+        return;
     }
     if (stream_) stream_event(e);
     else collect_event(e);
@@ -52,26 +56,31 @@ void Renderer::frame_begin(std::string& out) const {
 
 void Renderer::usage_json(std::string& out) const {
     const auto n = [](int64_t v) { return std::to_string(v < 0 ? 0 : v); };
-    out += "\"usage\":{\"prompt_tokens\":" + n(usage_.prompt_tokens) +
-           ",\"completion_tokens\":" + n(usage_.completion_tokens) +
-           ",\"total_tokens\":" + n(usage_.prompt_tokens + usage_.completion_tokens) + '}';
+    const providers::Usage& u = usage_;
+    out += "\"usage\":{\"prompt_tokens\":" + n(u.prompt_tokens) + ",\"completion_tokens\":" + n(u.completion_tokens) +
+           ",\"total_tokens\":" + n(std::max<int64_t>(u.prompt_tokens, 0) + std::max<int64_t>(u.completion_tokens, 0));
+    // Prompt caching: OpenAI's detail, and the names LiteLLM reports Anthropic's under.
+    if (u.cached_tokens >= 0) out += ",\"prompt_tokens_details\":{\"cached_tokens\":" + n(u.cached_tokens) + '}';
+    if (u.cache_creation_tokens >= 0) out += ",\"cache_creation_input_tokens\":" + n(u.cache_creation_tokens);
+    if (u.cached_tokens >= 0) out += ",\"cache_read_input_tokens\":" + n(u.cached_tokens);
+    out += '}';
 }
 
 // One SSE frame per event: the OpenAI SDK accumulates deltas itself.
 void Renderer::stream_event(const Event& e) {
     const bool chat = shape_ == Shape::Chat;
     if (e.kind == Event::Kind::Done) {
+        if (usage_pending_) {
+            frame_begin(out_);
+            out_ += "\"choices\":[],";
+            usage_json(out_);
+            out_ += "}\n\n";
+        }
         out_ += "data: [DONE]\n\n";
         return;
     }
     if (e.kind == Event::Kind::Error) return;  // the executor ends the stream with the error
     frame_begin(out_);
-    if (e.kind == Event::Kind::Usage) {
-        out_ += "\"choices\":[],";
-        usage_json(out_);
-        out_ += "}\n\n";
-        return;
-    }
     out_ += "\"choices\":[{\"index\":" + std::to_string(e.choice) + ',';
     if (chat) out_ += "\"delta\":{";
     if (e.kind == Event::Kind::Content) {
@@ -100,7 +109,13 @@ void Renderer::stream_event(const Event& e) {
     out_ += ",\"finish_reason\":";
     if (e.kind == Event::Kind::Finish) quoted(out_, e.text);
     else out_ += "null";
-    out_ += "}]}\n\n";
+    out_ += "}]";
+    if (e.kind == Event::Kind::Finish && usage_pending_) {
+        out_ += ',';
+        usage_json(out_);
+        usage_pending_ = false;
+    }
+    out_ += "}\n\n";
 }
 
 Renderer::Choice& Renderer::choice(uint32_t index) {

@@ -44,6 +44,7 @@ private:
     std::string model_;
     int64_t created_;
     providers::Usage usage_;
+    bool usage_pending_ = false;  // streams: reported, not yet rendered
     std::vector<Choice> choices_;  // whole-body mode
     std::string out_;
 };

@@ -12,6 +12,8 @@ public:
     providers::Wire wire() const override { return providers::Wire::OpenAI; }
     std::variant<providers::ParsedBody, ApiError> parse(std::string_view body) const override;
     void stream_error(const ApiError& e, std::string& out) const override;
+    // Statuses OpenAI's clients do not know, as the nearest they do (Anthropic's 529 overloaded: 503).
+    int error_status(const ApiError& e) const override { return e.status == 529 ? 503 : e.status; }
 
 private:
     Endpoint op_;

@@ -139,7 +139,8 @@ typedef enum tg_endpoint {
     TG_ENDPOINT_CHAT = 0,
     TG_ENDPOINT_COMPLETIONS = 1,
     TG_ENDPOINT_EMBEDDINGS = 2,
-    TG_ENDPOINT_RESPONSES = 3 /* OpenAI's Responses API (/v1/responses) */
+    TG_ENDPOINT_RESPONSES = 3, /* OpenAI's Responses API (/v1/responses) */
+    TG_ENDPOINT_MESSAGES = 4   /* Anthropic's Messages API (/v1/messages) */
 } tg_endpoint;
 
 /* tg_request.flags */

@@ -1,6 +1,7 @@
 // Config loader tests: the shipped configs, provider resolution, env lookup,
 // ids, durations/sizes, args flattening, derived chains, and exact error text.
 #include "config/config.hpp"
+#include "providers/codec.hpp"
 
 #include <gtest/gtest.h>
 
@@ -28,6 +29,13 @@ std::optional<std::string> fake_env(const std::string& name) {
     auto it = vars.find(name);
     if (it == vars.end()) return std::nullopt;
     return it->second;
+}
+
+// The providers the error lists, in table order (the list grows with the registry).
+std::string provider_list() {
+    std::string out;
+    for (const auto& name : tailgate::config::supported_providers()) out += (out.empty() ? "" : ", ") + name;
+    return out;
 }
 
 std::string data_path(const std::string& name) {
@@ -180,7 +188,7 @@ TEST_F(ConfigShipped, SeedLoads) {
 TEST_F(ConfigShipped, ReferenceLoadsAndCoversEveryKey) {
     const std::string path = shipped_path("reference.yaml");
     const Config c = load_file(path, fake_env);
-    ASSERT_EQ(c.deployments.size(), 5u);
+    ASSERT_EQ(c.deployments.size(), 6u);
     const auto& d = c.deployments[0];
     EXPECT_EQ(d.id, "gpt-4o-openai");
     EXPECT_EQ(d.rpm, 500);
@@ -196,9 +204,13 @@ TEST_F(ConfigShipped, ReferenceLoadsAndCoversEveryKey) {
     EXPECT_EQ(az.upstream.kind, ProviderKind::Azure);
     EXPECT_EQ(az.upstream.api_version, "2024-02-01");
     EXPECT_EQ(az.num_retries, 1);
-    EXPECT_EQ(c.deployments[2].upstream.model, "meta-llama/Llama-3.1-8B-Instruct");
-    EXPECT_FALSE(c.deployments[2].upstream.ssl_verify);
-    const auto& br = c.deployments[4];
+    const auto& claude = c.deployments[2];
+    EXPECT_EQ(codec_of(claude.upstream).name(), "anthropic");
+    EXPECT_EQ(claude.upstream.base_path, "/v1") << "the origin gets Messages' /v1";
+    EXPECT_EQ(claude.upstream.api_version, "2023-06-01");
+    EXPECT_EQ(c.deployments[3].upstream.model, "meta-llama/Llama-3.1-8B-Instruct");
+    EXPECT_FALSE(c.deployments[3].upstream.ssl_verify);
+    const auto& br = c.deployments[5];
     EXPECT_EQ(br.upstream.provider, "bedrock");
     EXPECT_EQ(br.api_base, "https://bedrock-runtime.us-east-1.amazonaws.com");
     EXPECT_NE(br.upstream.credentials, nullptr);
@@ -910,9 +922,7 @@ TEST_F(ConfigErrors, WrongType) {
 TEST_F(ConfigErrors, UnknownProvider) {
     const std::string f = data_path("unknown_provider.yaml");
     EXPECT_EQ(file_error(f), f + ":4: model_list[0].litellm_params.model: unknown provider "
-                                 "'anthropic' in 'anthropic/claude-3-5-sonnet' (supported: openai, "
-                                 "groq, together_ai, deepseek, hosted_vllm, ollama, azure, azure_ai, mistral, xai, fireworks_ai, "
-                                 "openrouter, perplexity, cerebras, deepinfra, gemini, vertex_ai, bedrock)");
+                                 "'acme' in 'acme/rocket-1' (supported: " + provider_list() + ")");
     EXPECT_EQ(string_error(one("openai/")),
               "inline.yaml:4: model_list[0].litellm_params.model: missing the model name after 'openai/'");
 }
@@ -1310,7 +1320,7 @@ TEST_F(ConfigErrors, EveryErrorAtOnce) {
         "      model: openai/a\n"                                              // 4
         "      rpm: abc\n"                                                     // 5
         "  - {model_name: b, litellm_params: {model: openai/b}}\n"             // 6
-        "  - {model_name: c, litellm_params: {model: anthropic/c}}\n"          // 7
+        "  - {model_name: c, litellm_params: {model: acme/c}}\n"               // 7
         "router_settings:\n"                                                   // 8
         "  num_retries: lots\n"                                                // 9
         "  fallbacks: [{b: [c]}]\n"                                            // 10 (c failed: no second error)
@@ -1322,9 +1332,8 @@ TEST_F(ConfigErrors, EveryErrorAtOnce) {
         "  request_timeout: never\n";                                          // 16
     EXPECT_EQ(string_error(yaml),
               "inline.yaml:5: model_list[0].litellm_params.rpm: expected an integer, got 'abc'\n"
-              "inline.yaml:7: model_list[2].litellm_params.model: unknown provider 'anthropic' in 'anthropic/c' "
-              "(supported: openai, groq, together_ai, deepseek, hosted_vllm, ollama, azure, azure_ai, mistral, xai, "
-              "fireworks_ai, openrouter, perplexity, cerebras, deepinfra, gemini, vertex_ai, bedrock)\n"
+              "inline.yaml:7: model_list[2].litellm_params.model: unknown provider 'acme' in 'acme/c' "
+              "(supported: " + provider_list() + ")\n"
               "inline.yaml:9: router_settings.num_retries: expected an integer, got 'lots'\n"
               "inline.yaml:11: router_settings.timeout: must be greater than 0\n"
               "inline.yaml:13: general_settings.port: must be between 0 and 65535, got '70000'\n"

@@ -85,6 +85,22 @@ TEST(ResponseStore, SqliteRowsOutliveTheProcessAndTheirDeletesToo) {
               std::filesystem::perms::none);
 }
 
+TEST(ResponseStore, ManyRowsAreWrittenInBatchesAndAllSurvive) {
+    TempDir dir;
+    constexpr int kRows = 700;  // more than one batch
+    {
+        auto s = open_response_store(dir.path.string(), 1h);
+        std::thread reader([&] {
+            for (int i = 0; i < kRows; ++i) s->get("resp_" + std::to_string(i), "me");  // reads while batches commit
+        });
+        for (int i = 0; i < kRows; ++i) s->put(row("resp_" + std::to_string(i)));
+        reader.join();
+        for (int i = 0; i < kRows; i += 50) EXPECT_TRUE(s->get("resp_" + std::to_string(i), "me")) << i;
+    }
+    auto again = open_response_store(dir.path.string(), 1h);
+    for (int i = 0; i < kRows; ++i) ASSERT_TRUE(again->get("resp_" + std::to_string(i), "me")) << i;
+}
+
 TEST(ResponseStore, RetentionZeroKeepsNothingAndExpiredRowsAreGone) {
     auto none = open_response_store("", 0ms);
     none->put(row("resp_a"));

@@ -35,7 +35,7 @@ uint32_t round_trip_all() {
 }  // namespace
 
 TEST(AbiConvert, EveryEnumeratorRoundTrips) {
-    EXPECT_EQ(round_trip_all<Endpoint>(), 4u);
+    EXPECT_EQ(round_trip_all<Endpoint>(), 5u);
     EXPECT_EQ(round_trip_all<Launch>(), 3u);
     EXPECT_EQ(round_trip_all<EventType>(), 7u);
     EXPECT_EQ(round_trip_all<ErrorClass>(), kErrorClassCount);

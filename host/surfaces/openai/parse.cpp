@@ -266,11 +266,10 @@ bool is_gateway_field(std::string_view key) {
 }
 
 std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op, std::string_view path_model) {
-    BodyRules rules{op == Endpoint::Chat          ? "messages"
-                    : op == Endpoint::Completions ? "prompt"
-                                                  : "input",
-                    op == Endpoint::Chat};
-    rules.path_model = path_model;
+    const BodyRules rules{op == Endpoint::Chat          ? "messages"
+                          : op == Endpoint::Completions ? "prompt"
+                                                        : "input",
+                          op == Endpoint::Chat, false, path_model};
     auto out = parse_members(body, rules);
     if (auto* p = std::get_if<ParsedBody>(&out); p && op == Endpoint::Embeddings && p->stream)
         return ApiError::bad_request("'stream' is not supported for embeddings", "stream");

@@ -57,10 +57,11 @@ struct Usage {
 // One normalized event. Views point into the decoder's parse of the current
 // frame and are valid only during EventSink::on_event.
 struct Event {
-    enum class Kind : uint8_t { Start, Content, ToolCall, Usage, Finish, Error, Done };
+    // Reasoning: a model's thinking (chat's reasoning_content, Messages' thinking blocks).
+    enum class Kind : uint8_t { Start, Content, ToolCall, Usage, Finish, Error, Done, Reasoning };
     Kind kind = Kind::Content;
     uint32_t choice = 0;          // which choice (n > 1)
-    std::string_view text;        // Content: the delta; Finish: finish_reason; Start: response id
+    std::string_view text;        // Content, Reasoning: the delta; Finish: finish_reason; Start: response id
     std::string_view model;       // Start: the upstream's model name
     struct ToolCall {
         uint32_t index = 0;
@@ -209,6 +210,14 @@ public:
                                 std::string_view upstream_model) const {
         (void)base_path, (void)api_version, (void)upstream_model;
         return {};
+    }
+
+    // Whether the upstream can answer a client operation at all, natively or
+    // through chat (Anthropic has no embeddings). A plan with a deployment that
+    // cannot is refused before anything is sent.
+    virtual bool serves(Endpoint op) const {
+        (void)op;
+        return true;
     }
 
     // Config time, for providers whose address or auth is more than api_base and

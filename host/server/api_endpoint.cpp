@@ -123,18 +123,33 @@ void Gateway::Impl::build_request_info(ApiCall& a) {
         a.c.req.each_header(name, [&](const std::string&, const std::string& v) { a.info.headers.emplace_back(name, v); });
     for (const auto& name : cfg->general.forward_client_headers)
         a.c.req.each_header(name, [&](const std::string& n, const std::string& v) { a.forwarded.emplace_back(n, v); });
+    // Messages' beta features: what the client asked for goes to the deployments that speak Messages.
+    if (a.c.api == Endpoint::Messages)
+        a.c.req.each_header("anthropic-beta", [&](const std::string& n, const std::string& v) {
+            a.native_forwarded.emplace_back(n, v);
+        });
 }
 
-// A surface's request that has no chat form (a Responses built-in tool, say)
-// cannot go to a deployment that only speaks chat: refuse it rather than drop
+// A deployment whose provider cannot answer the operation at all (embeddings
+// from anthropic/), or a surface's request that has no chat form (a Responses
+// built-in tool, say) for a deployment that only speaks chat: refuse it before
+// anything is sent, rather than send what the upstream would refuse or drop
 // what the client asked for.
 bool Gateway::Impl::translatable(ApiCall& a, const router::RoutedPlan& routed) {
     const ParsedBody& body = *a.parsed;
-    if (body.as_chat || body.as_chat_error.empty()) return true;
+    const bool has_chat_form = body.as_chat || body.as_chat_error.empty();
     const surfaces::Surface& surface = surfaces::surface_for(a.c.api);
     for (const auto& at : routed.plan.attempts) {
         const config::Deployment& d = a.lv->config().deployments[at.deployment];
-        if (surfaces::native(surface, config::codec_of(d.upstream))) continue;
+        const providers::Codec& codec = config::codec_of(d.upstream);
+        if (!codec.serves(a.c.api)) {
+            fail_api(a, ApiError::bad_request("deployment '" + d.id + "' of model group '" + d.model_name + "' (" +
+                                                  std::string(d.upstream.provider) + "/) does not serve " +
+                                                  std::string(path_only(a.c.req.uri())),
+                                              "model", "unsupported_by_deployment"));
+            return false;
+        }
+        if (has_chat_form || surfaces::native(surface, codec)) continue;
         fail_api(a, ApiError::bad_request("deployment '" + d.id + "' of model group '" + d.model_name +
                                               "' is reached through chat completions, and " + body.as_chat_error,
                                           "", "unsupported_by_deployment"));
@@ -147,6 +162,7 @@ std::shared_ptr<UpstreamTransport> Gateway::Impl::transport_for(const ApiCall& a
     auto transport = std::make_shared<UpstreamTransport>(*client, a.lv->config(), a.parsed, routed.plan, routed.captures,
                                                          a.info.endpoint, a.timeouts);
     if (!a.forwarded.empty()) transport->forward(a.forwarded);
+    if (!a.native_forwarded.empty()) transport->forward_native(a.native_forwarded);
     return transport;
 }
 

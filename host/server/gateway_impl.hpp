@@ -101,6 +101,7 @@ struct ApiCall {
     router::RequestInfo info;             // everything routing needs, built once for every path
     RequestTimeouts timeouts;
     ForwardedHeaders forwarded;
+    ForwardedHeaders native_forwarded;  // only to deployments that speak the client's wire
 };
 
 struct Gateway::Impl {

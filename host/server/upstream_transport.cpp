@@ -196,6 +196,8 @@ upstream::CallPtr UpstreamTransport::start_now(uint32_t index, std::shared_ptr<u
         return refused;
     }
     req.headers.insert(req.headers.end(), forwarded_.begin(), forwarded_.end());
+    if (!native_forwarded_.empty() && surfaces::native(surface_, codec(index)))
+        req.headers.insert(req.headers.end(), native_forwarded_.begin(), native_forwarded_.end());
     return client_.start(std::move(req), std::move(handler));
 }
 

@@ -31,6 +31,10 @@ public:
     providers::ResponseDecoderPtr decoder(uint32_t index) const override;
     // Client headers every attempt passes on (general_settings.forward_client_headers).
     void forward(std::vector<std::pair<std::string, std::string>> headers) { forwarded_ = std::move(headers); }
+    // Client headers only the attempts that pass the client's wire through get (anthropic-beta).
+    void forward_native(std::vector<std::pair<std::string, std::string>> headers) {
+        native_forwarded_ = std::move(headers);
+    }
 
     // Path suffix per endpoint, e.g. "/chat/completions" (OpenAI's wire).
     static const char* path_for(Endpoint e);
@@ -60,6 +64,7 @@ private:
     std::vector<uint32_t> deployments_;
     std::vector<std::string> models_;  // per attempt: the model name sent upstream
     std::vector<std::pair<std::string, std::string>> forwarded_;
+    std::vector<std::pair<std::string, std::string>> native_forwarded_;
     Endpoint endpoint_;
     const surfaces::Surface& surface_;
     bool stream_;

@@ -62,6 +62,7 @@ struct Ask {
   std::vector<std::string> tool_use_ids;
   bool ends_with_tool_result = false;
   std::optional<std::string> call;  // the tool the answer calls
+  bool thinking = false;            // `thinking` enabled: a thinking block comes first
 };
 
 // Words of a block or a content (string / blocks); blocks with cache_control count as cached.
@@ -148,6 +149,8 @@ std::string check(const rapidjson::Document& doc, Ask& a) {
     a.stream = s->value.GetBool();
   }
   if (auto s = doc.FindMember("system"); s != doc.MemberEnd()) count(s->value, a);
+  if (auto t = doc.FindMember("thinking"); t != doc.MemberEnd())
+    a.thinking = str_member(t->value, "type") == "enabled" || str_member(t->value, "type") == "adaptive";
   auto msgs = doc.FindMember("messages");
   if (msgs == doc.MemberEnd()) return "messages: Field required";
   if (auto err = check_messages(msgs->value, a); !err.empty()) return err;
@@ -189,7 +192,30 @@ struct Answer {
   std::string id, stop_reason;
   std::vector<std::string> words;
   std::string call_id, call_input;  // when a.call
+  std::string thinking;             // when a.thinking: "NAME thinks", signed "sig-NAME"
+  int main = 0;                     // index of the text / tool_use block (1 after a thinking block)
 };
+
+void block_start(Writer& w, std::string_view type, std::string_view field) {
+  w.StartObject();
+  key(w, "type");
+  put(w, type);
+  key(w, field);
+  put(w, "");
+  w.EndObject();
+}
+
+// The thinking block, whole (bodies) or as its stream events.
+void thinking_block(Writer& w, const Answer& ans) {
+  w.StartObject();
+  key(w, "type");
+  put(w, "thinking");
+  key(w, "thinking");
+  put(w, ans.thinking);
+  key(w, "signature");
+  put(w, "sig-" + ans.thinking.substr(0, ans.thinking.find(' ')));
+  w.EndObject();
+}
 
 void tool_use_block(Writer& w, const Ask& a, const Answer& ans, bool with_input) {
   w.StartObject();
@@ -225,6 +251,7 @@ std::string whole_body(const Ask& a, const Answer& ans, long long output) {
     message_head(w, a, ans);
     key(w, "content");
     w.StartArray();
+    if (a.thinking) thinking_block(w, ans);
     if (a.call) {
       tool_use_block(w, a, ans, true);
     } else {
@@ -261,26 +288,20 @@ void stream_events(const Ask& a, const Answer& ans, long long output, int chunks
     usage(w, a, 1);
     w.EndObject();
   }));
-  rep.first.push_back(event("content_block_start", [&](Writer& w) {
-    key(w, "index");
-    w.Int(0);
-    key(w, "content_block");
-    if (a.call) {
-      tool_use_block(w, a, ans, false);
-    } else {
-      w.StartObject();
-      key(w, "type");
-      put(w, "text");
-      key(w, "text");
-      put(w, "");
-      w.EndObject();
-    }
-  }));
-  rep.first.push_back(event("ping", [](Writer&) {}));
-  auto delta = [&](std::string_view type, std::string_view field, std::string_view text) {
+  auto block_starts = [&](int index) {
+    return event("content_block_start", [&](Writer& w) {
+      key(w, "index");
+      w.Int(index);
+      key(w, "content_block");
+      if (index != ans.main) block_start(w, "thinking", "thinking");
+      else if (a.call) tool_use_block(w, a, ans, false);
+      else block_start(w, "text", "text");
+    });
+  };
+  auto delta = [&](int index, std::string_view type, std::string_view field, std::string_view text) {
     return event("content_block_delta", [&](Writer& w) {
       key(w, "index");
-      w.Int(0);
+      w.Int(index);
       key(w, "delta");
       w.StartObject();
       key(w, "type");
@@ -290,21 +311,30 @@ void stream_events(const Ask& a, const Answer& ans, long long output, int chunks
       w.EndObject();
     });
   };
+  auto block_stop = [&](int index) {
+    return event("content_block_stop", [&](Writer& w) {
+      key(w, "index");
+      w.Int(index);
+    });
+  };
+  rep.first.push_back(block_starts(0));
+  rep.first.push_back(event("ping", [](Writer&) {}));
+  if (a.thinking)  // the thinking is the first content, at TTFT; then the answer's block opens
+    rep.steps.push_back({delta(0, "thinking_delta", "thinking", ans.thinking),
+                         delta(0, "signature_delta", "signature", "sig-" + ans.thinking.substr(0, ans.thinking.find(' '))),
+                         block_stop(0), block_starts(ans.main)});
   if (a.call) {
     const std::string& args = ans.call_input;
     const std::size_t pieces = std::min<std::size_t>(static_cast<std::size_t>(std::max(chunks, 1)), args.size());
     for (std::size_t p = 0; p < pieces; ++p) {
       const std::size_t from = args.size() * p / pieces, to = args.size() * (p + 1) / pieces;
-      rep.steps.push_back({delta("input_json_delta", "partial_json", args.substr(from, to - from))});
+      rep.steps.push_back({delta(ans.main, "input_json_delta", "partial_json", args.substr(from, to - from))});
     }
   } else {
     for (std::size_t i = 0; i < ans.words.size(); ++i)
-      rep.steps.push_back({delta("text_delta", "text", piece(ans.words, i))});
+      rep.steps.push_back({delta(ans.main, "text_delta", "text", piece(ans.words, i))});
   }
-  rep.tail.push_back(event("content_block_stop", [](Writer& w) {
-    key(w, "index");
-    w.Int(0);
-  }));
+  rep.tail.push_back(block_stop(ans.main));
   rep.tail.push_back(event("message_delta", [&](Writer& w) {
     key(w, "delta");
     w.StartObject();
@@ -354,6 +384,10 @@ Reply messages_reply(const rapidjson::Document& doc, const ReplyContext& ctx) {
   ans.id = "msg_" + ctx.name + "_" + std::to_string(ctx.seq);
   ans.words = words_of(ctx.name, chunks);
   ans.stop_reason = a.call ? "tool_use" : "end_turn";
+  if (a.thinking) {
+    ans.thinking = ctx.name + " thinks";
+    ans.main = 1;
+  }
   if (!a.call && static_cast<long long>(ans.words.size()) > a.max_tokens) {
     ans.words.resize(static_cast<std::size_t>(a.max_tokens));
     ans.stop_reason = "max_tokens";

@@ -25,6 +25,7 @@ class Codec final : public providers::Codec {
 public:
     std::string_view name() const override { return "anthropic"; }
     Wire wire() const override { return Wire::Anthropic; }
+    bool serves(Endpoint op) const override { return op != Endpoint::Embeddings; }
     // api_base may name the origin (LiteLLM's habit), `.../v1` or `.../v1/messages`.
     std::string resolve(std::string& base_path, std::string& api_version,
                         std::string_view upstream_model) const override;

@@ -206,9 +206,9 @@ void Decoder::on_block_start(const Value& ev, Decoded&) {
     const std::string_view type = str(*block, "type");
     if (type == "tool_use") {
         emit_tool(index_of(ev), str(*block, "id"), str(*block, "name"), {});
-    } else if (type == "text") {
-        Event e = make_event(Event::Kind::Content);
-        e.text = str(*block, "text");
+    } else if (type == "text" || type == "thinking") {
+        Event e = make_event(type == "text" ? Event::Kind::Content : Event::Kind::Reasoning);
+        e.text = str(*block, type == "text" ? "text" : "thinking");
         if (!e.text.empty()) emit(e);
     }
 }
@@ -224,8 +224,12 @@ void Decoder::on_block_delta(const Value& ev, Decoded& r) {
         if (!e.text.empty()) emit(e);
     } else if (type == "input_json_delta") {
         emit_tool(index_of(ev), {}, {}, str(*delta, "partial_json"));
+    } else if (type == "thinking_delta") {
+        Event e = make_event(Event::Kind::Reasoning);
+        e.text = str(*delta, "thinking");
+        if (!e.text.empty()) emit(e);
     }
-    // thinking_delta, signature_delta, citations_delta: nothing chat can carry.
+    // signature_delta, citations_delta: nothing chat can carry.
 }
 
 void Decoder::on_message_delta(const Value& ev, Decoded&) {
@@ -277,9 +281,9 @@ BodyDecoded Decoder::decode_body(std::string& body) {
     uint32_t block = 0;
     for (const auto& b : content->value.GetArray()) {
         const std::string_view type = str(b, "type");
-        if (type == "text") {
-            Event e = make_event(Event::Kind::Content);
-            e.text = str(b, "text");
+        if (type == "text" || type == "thinking") {
+            Event e = make_event(type == "text" ? Event::Kind::Content : Event::Kind::Reasoning);
+            e.text = str(b, type == "text" ? "text" : "thinking");
             emit(e);
         } else if (type == "tool_use") {
             rapidjson::StringBuffer sb;

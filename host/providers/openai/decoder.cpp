@@ -54,9 +54,12 @@ void emit_choices(const rapidjson::Value& d, const char* part, EventSink& sink) 
     if (choices == d.MemberEnd() || !choices->value.IsArray()) return;
     for (const auto& ch : choices->value.GetArray()) {
         if (!ch.IsObject()) continue;
-        Event ev = make_event(Event::Kind::Content, uint_of(ch, "index", 0));
+        Event ev = make_event(Event::Kind::Reasoning, uint_of(ch, "index", 0));
         auto pv = ch.FindMember(part);
         const rapidjson::Value& dv = pv != ch.MemberEnd() && pv->value.IsObject() ? pv->value : ch;
+        ev.text = string_of(dv, "reasoning_content");  // DeepSeek's, vLLM's and LiteLLM's name for thinking
+        if (!ev.text.empty()) sink.on_event(ev);
+        ev.kind = Event::Kind::Content;
         ev.text = string_of(dv, "content");
         if (ev.text.empty()) ev.text = string_of(ch, "text");  // legacy completions
         if (!ev.text.empty()) sink.on_event(ev);

@@ -99,12 +99,23 @@ void Renderer::message_start() {
     event(out_, "message_start", rest);
 }
 
-void Renderer::open_text() {
-    if (open_ == Open::Text) return;
+void Renderer::open_block(Open kind) {
+    if (open_ == kind) return;
     close_block();
-    open_ = Open::Text;
+    open_ = kind;
     event(out_, "content_block_start",
-          ",\"index\":" + std::to_string(blocks_) + ",\"content_block\":{\"type\":\"text\",\"text\":\"\"}");
+          ",\"index\":" + std::to_string(blocks_) + ",\"content_block\":" +
+              (kind == Open::Text ? R"({"type":"text","text":""})" : R"({"type":"thinking","thinking":""})"));
+}
+
+void Renderer::delta(std::string_view type, std::string_view field, std::string_view text) {
+    std::string rest = ",\"index\":" + std::to_string(blocks_) + ",\"delta\":{\"type\":\"";
+    rest += type;
+    rest += "\",\"";
+    rest += field;
+    rest += "\":";
+    quoted(rest, text);
+    event(out_, "content_block_delta", rest + '}');
 }
 
 void Renderer::open_tool(const Event::ToolCall& t) {
@@ -130,17 +141,14 @@ void Renderer::close_block() {
 void Renderer::stream_event(const Event& e) {
     message_start();
     if (e.kind == Event::Kind::Content) {
-        open_text();
-        std::string rest = ",\"index\":" + std::to_string(blocks_) + ",\"delta\":{\"type\":\"text_delta\",\"text\":";
-        quoted(rest, e.text);
-        event(out_, "content_block_delta", rest + '}');
+        open_block(Open::Text);
+        delta("text_delta", "text", e.text);
+    } else if (e.kind == Event::Kind::Reasoning) {
+        open_block(Open::Thinking);
+        delta("thinking_delta", "thinking", e.text);
     } else if (e.kind == Event::Kind::ToolCall) {
         open_tool(e.tool);
-        if (e.tool.arguments.empty()) return;
-        std::string rest =
-            ",\"index\":" + std::to_string(blocks_) + ",\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":";
-        quoted(rest, e.tool.arguments);
-        event(out_, "content_block_delta", rest + '}');
+        if (!e.tool.arguments.empty()) delta("input_json_delta", "partial_json", e.tool.arguments);
     } else if (e.kind == Event::Kind::Done) {
         message_end();
     }
@@ -159,33 +167,30 @@ void Renderer::message_end() {
 // ---- whole bodies ----
 
 void Renderer::collect(const Event& e) {
-    if (e.kind == Event::Kind::Content) {
-        if (content_.empty() || content_.back().tool) content_.push_back(Block{});
+    if (e.kind == Event::Kind::Content || e.kind == Event::Kind::Reasoning) {
+        const Open kind = e.kind == Event::Kind::Content ? Open::Text : Open::Thinking;
+        if (content_.empty() || content_.back().kind != kind) content_.push_back(Block{kind, {}, {}, {}});
         content_.back().text.append(e.text);
     } else if (e.kind == Event::Kind::ToolCall) {
-        if (!e.tool.id.empty() || content_.empty() || !content_.back().tool)
-            content_.push_back(Block{true, {}, std::string(e.tool.id), std::string(e.tool.name)});
+        if (!e.tool.id.empty() || content_.empty() || content_.back().kind != Open::Tool)
+            content_.push_back(Block{Open::Tool, {}, std::string(e.tool.id), std::string(e.tool.name)});
         content_.back().text.append(e.tool.arguments);
     } else if (e.kind == Event::Kind::Done) {
         write_message();
     }
 }
 
-void Renderer::write_message() {
-    out_ += "{\"id\":";
-    quoted(out_, id_);
-    out_ += ",\"type\":\"message\",\"role\":\"assistant\",\"model\":";
-    quoted(out_, model_);
-    out_ += ",\"content\":[";
-    for (size_t i = 0; i < content_.size(); ++i) {
-        const Block& b = content_[i];
-        if (i) out_ += ',';
-        if (!b.tool) {
-            out_ += "{\"type\":\"text\",\"text\":";
-            quoted(out_, b.text);
-            out_ += '}';
-            continue;
-        }
+void Renderer::write_block(const Block& b) {
+    if (b.kind == Open::Text) {
+        out_ += "{\"type\":\"text\",\"text\":";
+        quoted(out_, b.text);
+        out_ += '}';
+    } else if (b.kind == Open::Thinking) {
+        // No signature: the thinking came from another provider and cannot be verified by Anthropic.
+        out_ += "{\"type\":\"thinking\",\"thinking\":";
+        quoted(out_, b.text);
+        out_ += ",\"signature\":\"\"}";
+    } else {
         out_ += "{\"type\":\"tool_use\",\"id\":";
         quoted(out_, b.id);
         out_ += ",\"name\":";
@@ -196,6 +201,18 @@ void Renderer::write_message() {
         out_ += ",\"input\":";
         out_ += !args.HasParseError() && args.IsObject() ? std::string_view(b.text) : std::string_view("{}");
         out_ += '}';
+    }
+}
+
+void Renderer::write_message() {
+    out_ += "{\"id\":";
+    quoted(out_, id_);
+    out_ += ",\"type\":\"message\",\"role\":\"assistant\",\"model\":";
+    quoted(out_, model_);
+    out_ += ",\"content\":[";
+    for (size_t i = 0; i < content_.size(); ++i) {
+        if (i) out_ += ',';
+        write_block(content_[i]);
     }
     out_ += "],\"stop_reason\":";
     quoted(out_, stop_reason_);

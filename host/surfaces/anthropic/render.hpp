@@ -21,24 +21,26 @@ public:
     void take(std::string& out) override;
 
 private:
-    enum class Open : uint8_t { None, Text, Tool };
+    enum class Open : uint8_t { None, Text, Tool, Thinking };
     // A content block of the whole message.
     struct Block {
-        bool tool = false;
-        std::string text;  // text, or a tool call's arguments (JSON text)
+        Open kind = Open::Text;
+        std::string text;  // text, thinking, or a tool call's arguments (JSON text)
         std::string id, name;
     };
 
     // Streams.
     void message_start();
-    void open_text();
+    void open_block(Open kind);  // a text or thinking block
     void open_tool(const providers::Event::ToolCall& t);
+    void delta(std::string_view type, std::string_view field, std::string_view text);
     void close_block();
     void stream_event(const providers::Event& e);
     void message_end();
     // Whole bodies.
     void collect(const providers::Event& e);
     void write_message();
+    void write_block(const Block& b);
     void usage_json(std::string& out, bool with_input) const;
 
     bool stream_;

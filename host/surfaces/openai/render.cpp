@@ -66,27 +66,12 @@ void Renderer::usage_json(std::string& out) const {
     out += '}';
 }
 
-// One SSE frame per event: the OpenAI SDK accumulates deltas itself.
-void Renderer::stream_event(const Event& e) {
-    const bool chat = shape_ == Shape::Chat;
-    if (e.kind == Event::Kind::Done) {
-        if (usage_pending_) {
-            frame_begin(out_);
-            out_ += "\"choices\":[],";
-            usage_json(out_);
-            out_ += "}\n\n";
-        }
-        out_ += "data: [DONE]\n\n";
-        return;
-    }
-    if (e.kind == Event::Kind::Error) return;  // the executor ends the stream with the error
-    frame_begin(out_);
-    out_ += "\"choices\":[{\"index\":" + std::to_string(e.choice) + ',';
-    if (chat) out_ += "\"delta\":{";
-    if (e.kind == Event::Kind::Content) {
-        out_ += chat ? "\"content\":" : "\"text\":";
+// A chat chunk's delta members for one event.
+void Renderer::chat_delta(const Event& e) {
+    if (e.kind == Event::Kind::Content || e.kind == Event::Kind::Reasoning) {
+        out_ += e.kind == Event::Kind::Content ? "\"content\":" : "\"reasoning_content\":";
         quoted(out_, e.text);
-    } else if (e.kind == Event::Kind::ToolCall && chat) {
+    } else if (e.kind == Event::Kind::ToolCall) {
         out_ += "\"tool_calls\":[{\"index\":" + std::to_string(e.tool.index);
         if (!e.tool.id.empty()) {
             out_ += ",\"id\":";
@@ -102,10 +87,36 @@ void Renderer::stream_event(const Event& e) {
         out_ += "\"arguments\":";
         quoted(out_, e.tool.arguments);
         out_ += "}}]";
-    } else if (!chat) {
-        out_ += "\"text\":\"\"";
     }
-    if (chat) out_ += '}';
+}
+
+// Usage no finish chunk carried, then [DONE].
+void Renderer::stream_end() {
+    if (usage_pending_) {
+        frame_begin(out_);
+        out_ += "\"choices\":[],";
+        usage_json(out_);
+        out_ += "}\n\n";
+    }
+    out_ += "data: [DONE]\n\n";
+}
+
+// One SSE frame per event: the OpenAI SDK accumulates deltas itself.
+void Renderer::stream_event(const Event& e) {
+    const bool chat = shape_ == Shape::Chat;
+    if (e.kind == Event::Kind::Done) return stream_end();
+    // The executor ends the stream with an error; legacy completions have no reasoning.
+    if (e.kind == Event::Kind::Error || (e.kind == Event::Kind::Reasoning && !chat)) return;
+    frame_begin(out_);
+    out_ += "\"choices\":[{\"index\":" + std::to_string(e.choice) + ',';
+    if (chat) {
+        out_ += "\"delta\":{";
+        chat_delta(e);
+        out_ += '}';
+    } else {
+        out_ += "\"text\":";
+        quoted(out_, e.kind == Event::Kind::Content ? e.text : std::string_view());
+    }
     out_ += ",\"finish_reason\":";
     if (e.kind == Event::Kind::Finish) quoted(out_, e.text);
     else out_ += "null";
@@ -126,6 +137,7 @@ Renderer::Choice& Renderer::choice(uint32_t index) {
 void Renderer::collect_event(const Event& e) {
     switch (e.kind) {
         case Event::Kind::Content: choice(e.choice).text.append(e.text); break;
+        case Event::Kind::Reasoning: choice(e.choice).reasoning.append(e.text); break;
         case Event::Kind::Finish: choice(e.choice).finish_reason.assign(e.text); break;
         case Event::Kind::ToolCall: {
             auto& tools = choice(e.choice).tools;
@@ -157,6 +169,10 @@ void Renderer::write_body() {
         if (chat) {
             out_ += "\"message\":{\"role\":\"assistant\",\"content\":";
             quoted(out_, c.text);
+            if (!c.reasoning.empty()) {
+                out_ += ",\"reasoning_content\":";
+                quoted(out_, c.reasoning);
+            }
             if (!c.tools.empty()) {
                 out_ += ",\"tool_calls\":[";
                 for (size_t k = 0; k < c.tools.size(); ++k) {

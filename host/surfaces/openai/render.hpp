@@ -27,12 +27,15 @@ private:
     };
     struct Choice {
         std::string text;
+        std::string reasoning;
         std::string finish_reason;
         std::vector<Tool> tools;
     };
 
     void frame_begin(std::string& out) const;  // `data: {"id":..,"object":..,"created":..,"model":..,`
     void stream_event(const providers::Event& e);
+    void chat_delta(const providers::Event& e);
+    void stream_end();
     void collect_event(const providers::Event& e);
     void write_body();
     Choice& choice(uint32_t index);

@@ -51,6 +51,7 @@ void Renderer::on_event(const Event& e) {
         case Event::Kind::Usage: usage_ = e.usage; break;
         case Event::Kind::Done: end(); break;
         case Event::Kind::Error: break;  // the executor ends the stream with the surface's error event
+        case Event::Kind::Reasoning: break;  // not rendered: no reasoning items yet
     }
 }
 

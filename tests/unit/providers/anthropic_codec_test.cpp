@@ -367,3 +367,34 @@ TEST(AnthropicCodec, StopReasonsBothWays) {
     EXPECT_EQ(anthropic::stop_reason("function_call"), "tool_use");
     EXPECT_EQ(anthropic::stop_reason("content_filter"), "refusal");
 }
+
+TEST(AnthropicCodec, ThinkingIsReasoningForAChatClient) {
+    const std::string stream =
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"c\"}}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+        "\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Let me see.\"}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"signature_delta\",\"signature\":\"EqQ\"}}\n\n";
+    std::vector<Seen> seen;
+    auto dec = anthropic::codec().decoder(std::make_unique<RecordingSink>(seen));
+    const Decoded r = dec->feed(stream);
+    EXPECT_TRUE(r.content) << "thinking is the model's first output: the commit point";
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[1].kind, Event::Kind::Reasoning);
+    EXPECT_EQ(seen[1].text, "Let me see.");
+
+    auto chat = anthropic::codec().decoder(surfaces::surface_for(Endpoint::Chat).renderer(true));
+    const std::string out(chat->feed(stream).client);
+    EXPECT_NE(out.find(R"("delta":{"reasoning_content":"Let me see."})"), std::string::npos) << out;
+    EXPECT_EQ(out.find("EqQ"), std::string::npos) << "signatures are Anthropic's alone";
+}
+
+TEST(AnthropicCodec, OnlyEmbeddingsAreBeyondIt) {
+    EXPECT_TRUE(anthropic::codec().serves(Endpoint::Chat));
+    EXPECT_TRUE(anthropic::codec().serves(Endpoint::Completions));
+    EXPECT_TRUE(anthropic::codec().serves(Endpoint::Messages));
+    EXPECT_TRUE(anthropic::codec().serves(Endpoint::Responses));
+    EXPECT_FALSE(anthropic::codec().serves(Endpoint::Embeddings));
+}

@@ -338,3 +338,35 @@ TEST(MessagesRenderer, AWholeChatCompletionBecomesAMessage) {
         "content":[{"type":"text","text":"Hi"},{"type":"tool_use","id":"c1","name":"f","input":{"x":true}}],
         "stop_reason":"max_tokens","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":5}})"));
 }
+
+TEST(MessagesRenderer, ReasoningBecomesAThinkingBlock) {
+    const std::string chunks =
+        "data: {\"id\":\"c\",\"model\":\"deepseek-r\",\"choices\":[{\"index\":0,\"delta\":"
+        "{\"reasoning_content\":\"Hm, \"}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"yes.\"}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Yes\"},\"finish_reason\":\"stop\"}]}\n\n"
+        "data: [DONE]\n\n";
+    auto dec = openai::codec().decoder(messages().renderer(true));
+    const auto ev = events_of(std::string(dec->feed(chunks).client));
+    std::vector<std::string> names;
+    for (const auto& e : ev) names.push_back(e.name);
+    EXPECT_EQ(names, (std::vector<std::string>{"message_start", "content_block_start", "content_block_delta",
+                                               "content_block_delta", "content_block_stop", "content_block_start",
+                                               "content_block_delta", "content_block_stop", "message_delta",
+                                               "message_stop"}));
+    EXPECT_STREQ(ev[1].data["content_block"]["type"].GetString(), "thinking");
+    EXPECT_STREQ(ev[2].data["delta"]["type"].GetString(), "thinking_delta");
+    EXPECT_STREQ(ev[3].data["delta"]["thinking"].GetString(), "yes.");
+    EXPECT_EQ(ev[5].data["index"].GetInt(), 1);
+    EXPECT_STREQ(ev[6].data["delta"]["text"].GetString(), "Yes");
+
+    std::string body =
+        R"({"id":"c","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Yes",)"
+        R"("reasoning_content":"Hm."},"finish_reason":"stop"}]})";
+    auto whole = openai::codec().decoder(messages().renderer(false));
+    ASSERT_TRUE(whole->decode_body(body).ok);
+    rapidjson::Document d;
+    d.Parse(body.c_str());
+    EXPECT_TRUE(same_json(canonical(d["content"]), R"([{"type":"thinking","thinking":"Hm.","signature":""},
+        {"type":"text","text":"Yes"}])"));
+}

@@ -212,6 +212,14 @@ public:
         return {};
     }
 
+    // Whether the upstream can answer a client operation at all, natively or
+    // through chat (Anthropic has no embeddings). A plan with a deployment that
+    // cannot is refused before anything is sent.
+    virtual bool serves(Endpoint op) const {
+        (void)op;
+        return true;
+    }
+
     // Config time, for providers whose address or auth is more than api_base and
     // api_key: the api_base to use when the deployment names none ("" = required;
     // the registry's default_api_base comes first), and the codec's credentials
@@ -223,14 +231,6 @@ public:
     virtual CredentialsPtr credentials(const DeploymentParams& p, std::string& error) const {
         (void)p, (void)error;
         return nullptr;
-    }
-
-    // Whether the upstream can answer a client operation at all, natively or
-    // through chat (Anthropic has no embeddings). A plan with a deployment that
-    // cannot is refused before anything is sent.
-    virtual bool serves(Endpoint op) const {
-        (void)op;
-        return true;
     }
 
     // Request path: fills origin, target (path + query), headers incl. auth, and body.

@@ -27,14 +27,6 @@ std::string sse(const std::function<void(Writer&)>& fill) {
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
-std::string_view str_member(const rapidjson::Value& obj, const char* name) {
-  if (!obj.IsObject()) return {};
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || !it->value.IsString()) return {};
-  return {it->value.GetString(), it->value.GetStringLength()};
-}
-
-
 // Words of a message content: a string or an array of {type, text} parts.
 int content_words(const rapidjson::Value& content) {
   if (content.IsString()) return count_words({content.GetString(), content.GetStringLength()});

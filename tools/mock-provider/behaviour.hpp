@@ -44,7 +44,8 @@ struct Settings {
 
   std::vector<std::string> models{"mock-model"};
 
-  // The API key the provider APIs accept ("" = any): Anthropic's x-api-key, Bedrock's Bearer API key.
+  // The API key the provider APIs accept: the Messages API's x-api-key ("" = any
+  // non-empty one) and Bedrock's Bearer API key ("" = none).
   std::string api_key;
   // Streams: an error event (in the API's own shape) instead of content chunk K, then a clean end.
   int error_event_after = -1;
@@ -97,10 +98,7 @@ Route route(std::string_view method, std::string_view path);
 // What to send back for one request. For streams, `first` goes out with the
 // headers, `steps[i]` at TTFT + i * chunk_delay, then `tail` right after the
 // last step. Every string in them is one complete SSE event ("data: ...\n\n").
-// OpenAI-shaped error body {"error":{message,type,param,code}}.
 std::string error_body(int status, std::string_view message);
-
-using Headers = std::vector<std::pair<std::string, std::string>>;  // names lower-cased
 
 struct Reply {
   int status = 200;
@@ -116,6 +114,8 @@ struct Reply {
   std::string (*error_body)(int status, std::string_view message) = &mock::error_body;
   std::string stream_content_type = "text/event-stream";
 };
+
+using Headers = std::vector<std::pair<std::string, std::string>>;  // names lower-cased
 
 // A refusal before any reply is built (a bad signature or token): its status
 // (0 = authorized) and body.
@@ -143,11 +143,7 @@ int count_words(std::string_view s);
 // Builds the answer to an API request. Malformed input gives a 400 reply.
 Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx);
 
-// The generated answer: `chunks` words NAME-0 NAME-1 ...; piece i is word i
-// with a separating space before all but the first.
-std::vector<std::string> words_of(const std::string& name, int chunks);
-std::string join(const std::vector<std::string>& words);
-std::string piece(const std::vector<std::string>& words, std::size_t i);
-int count_words(std::string_view s);
+// OpenAI-shaped error body {"error":{message,type,param,code}} (declared above, for Reply).
+
 
 }  // namespace tailgate::mock

@@ -61,7 +61,8 @@ constexpr const char* kUsage = R"(usage: tailgate-mock [options]
   --huge-body-mib N         size of the huge_body payload in MiB       [65]
   --error-event-after K     streams: the API's error event instead of content chunk K [off]
  provider APIs
-  --api-key KEY             Anthropic: the x-api-key accepted; Bedrock: the Bearer API key [any]
+  --api-key KEY             Anthropic: the x-api-key it accepts [any]; Bedrock: the API key
+                            accepted as a Bearer token
   --aws-access-key-id ID    Bedrock: verify SigV4 signatures by this key...
   --aws-secret-access-key S ...and secret (403 on a mismatch)
   --aws-session-token T     ...and require this x-amz-security-token
@@ -107,8 +108,6 @@ constexpr Knob kKnobs[] = {
     {"error-event-after", "error_event_after", Kind::integer},
     {"api-key", "api_key", Kind::text},
     {"model-list", "models", Kind::list},
-    {"api-key", "api_key", Kind::text},
-    {"error-event-after", "error_event_after", Kind::integer},
     {"aws-access-key-id", "aws_access_key_id", Kind::text},
     {"aws-secret-access-key", "aws_secret_access_key", Kind::text},
     {"aws-session-token", "aws_session_token", Kind::text},

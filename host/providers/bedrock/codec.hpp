@@ -37,6 +37,9 @@ class Codec final : public providers::Codec {
 public:
     std::string_view name() const override { return "bedrock"; }
     Wire wire() const override { return Wire::Bedrock; }
+    // Converse is chat: chat, legacy completions and the surfaces with a chat
+    // form (Responses, Messages); never embeddings or the pass-through endpoints.
+    bool serves(Endpoint op) const override { return op != Endpoint::Embeddings; }
     std::string default_base(const DeploymentParams& p) const override;
     CredentialsPtr credentials(const DeploymentParams& p, std::string& error) const override;
     void build(const CallSpec& call, upstream::Request& out) const override;

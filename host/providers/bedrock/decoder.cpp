@@ -1,6 +1,7 @@
 // Reading Converse answers: a JSON body, or ConverseStream's binary event
 // stream, frame by frame, into normalized events for the client surface's
-// renderer. The commit point is the first text, reasoning or tool-use delta.
+// renderer (reasoning as chat's reasoning_content). The commit point is the
+// first text, reasoning or tool-use delta.
 //
 // Stream events: messageStart, contentBlockStart (a tool use's id and name),
 // contentBlockDelta (text / toolUse.input / reasoningContent), contentBlockStop,
@@ -194,8 +195,13 @@ void Decoder::delta(const Value& payload, Decoded& r) {
         t.tool.arguments = str_member(*use, "input");
         emit(t);
         r.content = true;
-    } else if (object_member(*d, "reasoningContent")) {
-        r.content = true;  // generated tokens: the commit point, though OpenAI's chat has no place for them
+    } else if (const Value* reasoning = object_member(*d, "reasoningContent")) {
+        r.content = true;  // generated tokens: the commit point
+        if (auto text = str_member(*reasoning, "text"); !text.empty()) {
+            Event e = make_event(Event::Kind::Reasoning);
+            e.text = text;
+            emit(e);
+        }
     }
 }
 
@@ -232,6 +238,11 @@ BodyDecoded Decoder::decode_body(std::string& body) {
             Event e = make_event(Event::Kind::Content);
             e.text = text;
             emit(e);
+        } else if (const Value* rc = object_member(block, "reasoningContent")) {
+            const Value* rt = object_member(*rc, "reasoningText");
+            Event e = make_event(Event::Kind::Reasoning);
+            e.text = rt ? str_member(*rt, "text") : std::string_view();
+            if (!e.text.empty()) emit(e);
         } else if (const Value* use = object_member(block, "toolUse")) {
             std::string args = "{}";
             if (auto in = use->FindMember("input"); in != use->MemberEnd()) {

@@ -25,7 +25,7 @@ std::optional<ApiError> check_max_tokens(const providers::ParsedBody& body) {
 }  // namespace
 
 std::variant<providers::ParsedBody, ApiError> Messages::parse(std::string_view body) const {
-    auto parsed = openai::parse_members(body, openai::BodyRules{"messages", true, true});
+    auto parsed = openai::parse_members(body, openai::BodyRules{"messages", true, true, {}});
     auto* p = std::get_if<providers::ParsedBody>(&parsed);
     if (!p) return parsed;
     if (auto e = check_max_tokens(*p)) return *e;

@@ -277,7 +277,6 @@ std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint op
 }
 
 std::variant<ParsedBody, ApiError> parse_members(std::string_view body, const BodyRules& rules) {
-    const std::string_view path_model = rules.path_model;
     if (body.empty()) return ApiError::bad_request("Request body is empty; expected a JSON object");
     rapidjson::MemoryStream ms(body.data(), body.size());
     Scanner scanner(ms, body);
@@ -305,7 +304,7 @@ std::variant<ParsedBody, ApiError> parse_members(std::string_view body, const Bo
         if (out.client_credential.empty() && is_client_credential_field(m.key)) out.client_credential = m.key;
         std::string_view value = body.substr(m.value_begin, m.end - m.value_begin);
         if (m.key == "model") {
-            if (!path_model.empty()) continue;  // Azure: the deployment in the path decides
+            if (!rules.path_model.empty()) continue;  // Azure: the deployment in the path decides
             if (m.kind != Kind::String) return type_error(m, "a string");
             if (m.str.empty()) return ApiError::bad_request("'model' must not be empty", "model");
             out.model = m.str;
@@ -359,8 +358,8 @@ std::variant<ParsedBody, ApiError> parse_members(std::string_view body, const Bo
         out.spans.push_back(ParsedBody::Span{m.key, out.members.size(), out.members.size() + text.size()});
         out.members.append(text);
     }
-    if (!path_model.empty()) {
-        out.model = path_model;
+    if (!rules.path_model.empty()) {
+        out.model = rules.path_model;
         have_model = true;
     }
     if (!have_model) return ApiError::bad_request("Missing required parameter: 'model'", "model", "missing_required_parameter");

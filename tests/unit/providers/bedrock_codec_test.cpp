@@ -270,8 +270,10 @@ TEST(BedrockCodec, CommitPointAndEndOfStream) {
     EXPECT_FALSE(d->feed(converse_event("messageStart", R"({"role":"assistant"})")).content)
         << "a bare messageStart is not the commit point";
     EXPECT_FALSE(d->feed(converse_event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":""}})")).content);
-    EXPECT_TRUE(d->feed(converse_event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"h"}}})"))
-                    .content);
+    const Decoded reasoning =
+        d->feed(converse_event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"h"}}})"));
+    EXPECT_TRUE(reasoning.content);
+    EXPECT_NE(reasoning.client.find(R"("reasoning_content":"h")"), std::string_view::npos) << reasoning.client;
     EXPECT_FALSE(d->saw_done());
     const Decoded stop = d->feed(converse_event("messageStop", R"({"stopReason":"end_turn"})"));
     EXPECT_FALSE(stop.done) << "metadata, the last event, ends the stream";

@@ -18,6 +18,8 @@ bool same(const std::vector<std::pair<std::string, GeneralSettings::Limits>>& a,
     return true;
 }
 
+bool same(const config::Secret& a, const config::Secret& b) { return a.reveal() == b.reveal(); }
+
 template <class T>
 bool same(const T& a, const T& b) {
     return a == b;
@@ -70,7 +72,7 @@ private:
 // Every key must be classified below, or a reload would ignore its change
 // silently. Adding a member to GeneralSettings trips this: add it to the live
 // or the restart list, then update the size.
-static_assert(sizeof(GeneralSettings) == 288,
+static_assert(sizeof(GeneralSettings) == 352,
               "general_settings gained a key: classify it in reconcile_general (live or restart), then update this size");
 
 GeneralChanges reconcile_general(const GeneralSettings& running, GeneralSettings& next) {
@@ -97,6 +99,13 @@ GeneralChanges reconcile_general(const GeneralSettings& running, GeneralSettings
     r.restart("max_header_bytes", &GeneralSettings::max_header_bytes);
     r.restart("max_request_body_bytes", &GeneralSettings::max_body_bytes);
     r.restart("response_retention", &GeneralSettings::response_retention);
+    // The key service and its store are opened once, at start (host/keys, host/store).
+    r.restart("database_url", &GeneralSettings::database_url);
+    r.restart("database_connection_pool_limit", &GeneralSettings::database_pool_size);
+    r.restart("proxy_batch_write_at", &GeneralSettings::spend_write_interval);
+    r.restart("key_refresh_interval", &GeneralSettings::key_refresh_interval);
+    r.restart("disable_spend_logs", &GeneralSettings::disable_spend_logs);
+    r.restart("metrics_key_alias", &GeneralSettings::metrics_key_alias);
     return std::move(r.out);
 }
 

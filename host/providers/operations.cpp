@@ -1,5 +1,7 @@
 #include "providers/operations.hpp"
 
+#include <iterator>
+
 namespace tailgate::providers {
 
 namespace {

@@ -20,7 +20,7 @@ inline std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endp
 
 // Azure's paths name the model group (a deployment) in the path; for OpenAI's
 // chat surfaces the shared parser takes the group from there, the others'
-// surfaces (the pass-through endpoints) from parse_request. `content_type`:
+// surfaces (the pass-through endpoints) from parse_client_request. `content_type`:
 // the request's header (a multipart form's boundary).
 inline std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endpoint endpoint,
                                                      std::string_view path_group,
@@ -28,7 +28,7 @@ inline std::variant<ParsedBody, ApiError> parse_body(std::string_view body, Endp
     const surfaces::Surface& surface = surfaces::surface_for(endpoint);
     if (!path_group.empty() && !providers::operation(endpoint).pass_through())
         return surfaces::openai::parse_body(body, endpoint, path_group);
-    return surface.parse_request(body, content_type, path_group);
+    return surface.parse_client_request(body, content_type, path_group);
 }
 
 }  // namespace tailgate::server

@@ -34,7 +34,7 @@ public:
     // The same with the request's Content-Type (a multipart form's boundary) and
     // the model group its path names (Azure's deployments; "" when none). What
     // the server calls; by default the body alone decides.
-    virtual std::variant<providers::ParsedBody, ApiError> parse_request(std::string_view body,
+    virtual std::variant<providers::ParsedBody, ApiError> parse_client_request(std::string_view body,
                                                                         std::string_view content_type,
                                                                         std::string_view path_model) const {
         (void)content_type, (void)path_model;

@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const Form& g = std::get<Form>(again);
         const bool had_model = f.find("model") != nullptr;
         check(g.parts().size() == f.parts().size() + (had_model ? 0 : 1), "the rewrite keeps every part");
-        check(g.value(*g.find("model")) == "fuzz-model", "the model is the deployment's");
+        check(g.find("model") && g.value(*g.find("model")) == "fuzz-model", "the model is the deployment's");
         for (size_t i = 0; i < f.parts().size(); ++i) {
             const Part& a = f.parts()[i];
             const Part& b = g.parts()[i];

@@ -61,7 +61,7 @@ std::variant<providers::ParsedBody, ApiError> parse_form(std::string_view body, 
     return out;
 }
 
-std::variant<providers::ParsedBody, ApiError> Surface::parse_request(std::string_view body,
+std::variant<providers::ParsedBody, ApiError> Surface::parse_client_request(std::string_view body,
                                                                      std::string_view content_type,
                                                                      std::string_view path_model) const {
     if (op_.request == providers::RequestForm::Multipart) return parse_form(body, content_type, op_, path_model);

@@ -19,9 +19,9 @@ public:
     Endpoint operation() const override { return op_.op; }
     providers::Wire wire() const override { return providers::Wire::OpenAI; }
     std::variant<providers::ParsedBody, ApiError> parse(std::string_view body) const override {
-        return parse_request(body, {}, {});
+        return parse_client_request(body, {}, {});
     }
-    std::variant<providers::ParsedBody, ApiError> parse_request(std::string_view body, std::string_view content_type,
+    std::variant<providers::ParsedBody, ApiError> parse_client_request(std::string_view body, std::string_view content_type,
                                                                 std::string_view path_model) const override;
     providers::EventSinkPtr renderer(bool) const override { return nullptr; }
     // A raw stream has no error event: the exchange ends it by closing the connection.

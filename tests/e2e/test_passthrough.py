@@ -43,6 +43,7 @@ def gw(module_stack, mocks, tmp_path_factory):
          dep("omni-moderation-latest", b, "openai/omni-moderation-2024-09-26"),
          dep("img", a, "openai/dall-e-3", input_cost_per_token=1e-6, output_cost_per_token=2e-6),
          dep("tts", a, "openai/tts-1"),
+         dep("tts-slow", b, "openai/tts-1"),
          dep("whisper", b, "openai/whisper-1"),
          # a retry group: one deployment always answers 500
          dep("tts-r", a, "openai/tts-1"), dep("tts-r", bad, "openai/tts-1"),
@@ -247,16 +248,19 @@ def test_anthropic_group_is_refused_before_sending(client, mocks):
 
 def test_race_on_speech_commits_at_the_first_byte(client, mocks):
     a, b, _ = mocks
-    b.configure(ttft_ms=1500)
+    b.configure(ttft_ms=3000)
+    expected = speech_direct(a, input="race", voice="alloy")
     t0 = time.monotonic()
     with client.audio.speech.with_streaming_response.create(
-            model="tts,tts-r", voice="alloy", input="race", extra_body={"fastest_response": True}) as r:
+            model="tts-slow,tts", voice="alloy", input="race", extra_body={"fastest_response": True}) as r:
         data = r.read()
-        assert r.headers["x-tailgate-deployment"] in ("tts@pa", "tts-r@pa")
-    assert data == speech_direct(a, input="race", voice="alloy")
-    assert time.monotonic() - t0 < 1.0
+        assert r.headers["x-tailgate-deployment"] == "tts@pa"
+    assert data == expected
+    assert time.monotonic() - t0 < 2.0, "the slow group's answer was not waited for"
+    # The loser was cancelled: its connection closed before it sent anything.
+    wait_for(lambda: b.stats()["cancelled_by_client"] == 1, what="the slow attempt cancelled")
     with pytest.raises(openai.BadRequestError) as e:  # every group's answer in one body: not for audio
-        client.audio.speech.create(model="tts,tts-r", voice="alloy", input="x")
+        client.audio.speech.create(model="tts,tts-slow", voice="alloy", input="x")
     assert e.value.body["code"] == "model_list_pass_through"
 
 

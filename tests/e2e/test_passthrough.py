@@ -300,3 +300,15 @@ def test_virtual_keys_limit_models_and_record_spend_and_metrics(gw, client, mock
                    and 'status_class="2xx"' in l)
     for group in ("tts", "whisper", "img", "omni-moderation-latest"):
         assert count(after, group) - count(before, group) == 1, group
+
+
+def test_azure_client_reaches_images_and_audio(gw, client, mocks):
+    a, b, _ = mocks
+    az = openai.AzureOpenAI(azure_endpoint=gw.url, api_version="2025-03-01-preview", api_key=MASTER, max_retries=0)
+    img = az.images.generate(model="img", prompt="an azure cat", response_format="b64_json")
+    assert base64.b64decode(img.data[0].b64_json) == b"\x89PNG mock pa an azure cat 0"
+    assert a.last_body()["model"] == "dall-e-3"
+    tr = az.audio.transcriptions.create(model="whisper", file=("z.wav", WAV))
+    assert tr.text == f"mock transcription of z.wav ({len(WAV)} bytes) by pb with whisper-1"
+    with az.audio.speech.with_streaming_response.create(model="tts", voice="alloy", input="azure") as r:
+        assert r.read() == speech_direct(a, input="azure", voice="alloy")

@@ -1,6 +1,6 @@
-// The API endpoints (chat, completions, embeddings): small steps from the
-// request's body to a relayed response, each answering the request itself
-// when it ends there.
+// The API endpoints (chat, completions, embeddings, responses, messages, and the
+// pass-through ones of providers/operations.hpp): small steps from the request's
+// body to a relayed response, each answering the request itself when it ends there.
 #include "server/gateway_impl.hpp"
 
 #include "providers/operations.hpp"
@@ -23,8 +23,8 @@ const char* call_type(Endpoint e) { return providers::operation(e).call_type.dat
 
 }  // namespace
 
-// The chat, completions and embeddings endpoints: read and check the body,
-// admit, route, and hand the response to the relay.
+// Every API endpoint: read and check the body, admit, route, and hand the
+// response to the relay.
 void Gateway::Impl::api(Call& c) {
     ApiCall a(c, c.lv ? c.lv : snapshot());
     a.scope = std::make_unique<RequestScope>(a.lv->env, c.req, c.request_id, path_only(c.req.uri()), c.t0);

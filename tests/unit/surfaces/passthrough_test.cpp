@@ -47,7 +47,9 @@ TEST(Operations, OneRowPerEndpointInOrder) {
         EXPECT_FALSE(ops[i].call_type.empty());
         // A pass-through endpoint has its own surface, and every other has none of that kind.
         EXPECT_EQ(surfaces::passthrough::surface_for(ops[i].op) != nullptr, ops[i].pass_through());
-        if (ops[i].pass_through()) EXPECT_EQ(surfaces::surface_for(ops[i].op).operation(), ops[i].op);
+        if (ops[i].pass_through()) {
+            EXPECT_EQ(surfaces::surface_for(ops[i].op).operation(), ops[i].op);
+        }
     }
     EXPECT_STREQ(providers::openai::Codec::path_for(Endpoint::AudioSpeech), "/audio/speech");
     EXPECT_STREQ(providers::openai::Codec::path_for(Endpoint::Chat), "/chat/completions");
@@ -136,4 +138,32 @@ TEST(PassThroughSurface, CredentialFieldsInAFormAreNoticed) {
                              form("m");
     auto p = std::get<ParsedBody>(parse(Endpoint::AudioTranscriptions, body, kType));
     EXPECT_EQ(p.client_credential, "api_base");
+}
+
+TEST(PassThroughDecoder, StreamsAreRelayedByteForByteAndCommitAtTheFirstByte) {
+    auto d = providers::openai::codec().decoder(Endpoint::AudioSpeech, nullptr);
+    const std::string audio("ID3\0\xff\xfb data: not SSE\n\n", 21);
+    providers::Decoded r = d->feed(audio);
+    EXPECT_TRUE(r.content);
+    EXPECT_FALSE(r.malformed);
+    EXPECT_EQ(r.client, audio);
+    EXPECT_FALSE(d->feed("").content);
+    EXPECT_EQ(d->pending(), 0u);
+    EXPECT_TRUE(d->saw_done());  // the end of the HTTP body ends it
+}
+
+TEST(PassThroughDecoder, WholeBodiesAreCheckedAsTheirFormSays) {
+    auto img = providers::openai::codec().decoder(Endpoint::ImageGenerations, nullptr);
+    std::string body = R"({"data":[{"b64_json":"eA=="}],"usage":{"input_tokens":7,"output_tokens":100}})";
+    const std::string kept = body;
+    providers::BodyDecoded b = img->decode_body(body);
+    EXPECT_TRUE(b.ok);
+    EXPECT_EQ(body, kept);  // passed through untouched
+    EXPECT_EQ(b.usage.prompt_tokens, 7);
+    EXPECT_EQ(b.usage.completion_tokens, 100);
+    std::string html = "<html>502</html>";
+    EXPECT_FALSE(img->decode_body(html).ok);  // a 2xx page is no image answer
+    auto text = providers::openai::codec().decoder(Endpoint::AudioTranscriptions, nullptr);
+    std::string srt = "1\n00:00:00,000 --> 00:00:01,000\nhello\n";
+    EXPECT_TRUE(text->decode_body(srt).ok);  // response_format=srt: any body
 }

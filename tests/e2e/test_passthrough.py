@@ -19,7 +19,7 @@ from conftest import assert_openai_error_shape, deployment, make_config, wait_fo
 
 MASTER = "sk-master-passthrough"
 QUICK = ("--ttft", "2ms", "--chunk-delay", "2ms", "--chunks", "4")
-WAV = b"RIFF" + bytes(range(128)) * 8  # 1028 bytes of "audio" (ASCII: the mock logs bodies as JSON strings)
+WAV = b"RIFF" + bytes(range(256)) * 4  # 1028 bytes of "audio"
 
 
 def dep(group, mock, model, **kw):
@@ -182,6 +182,9 @@ def test_transcriptions_read_model_from_the_form_and_forward_the_file(client, mo
     sent = b.api_requests()[-1]
     assert sent["path"] == "/v1/audio/transcriptions"
     assert sent["body_size"] > len(WAV)
+    assert sent["headers"]["content-type"].startswith("multipart/form-data; boundary=")
+    assert 'name="model"\r\n\r\nwhisper-1\r\n' in sent["body"]  # the form, its model the deployment's
+    assert 'filename="clip.wav"' in sent["body"]
     # response_format=text: plain text passed through as it came.
     text = client.audio.transcriptions.create(model="whisper", file=("a.mp3", b"ID3abc", "audio/mpeg"),
                                               response_format="text")

@@ -181,7 +181,8 @@ std::variant<Form, Error> Form::parse(std::string_view content_type, std::string
         }
         if (!disposition) return Error{"multipart part without Content-Disposition"};
         if (part.name.empty()) return Error{"multipart part without a name"};
-        if (part.name.size() > limits.max_name_bytes || (part.filename && part.filename->size() > limits.max_name_bytes))
+        if (part.name.size() > limits.max_name_bytes ||
+            (part.filename && part.filename->size() > limits.max_name_bytes))
             return Error{"multipart part name or filename longer than " + std::to_string(limits.max_name_bytes) +
                          " bytes"};
         if (!printable_name(part.name) || (part.filename && !printable_name(*part.filename)))

@@ -77,7 +77,8 @@ void Codec::build(const CallSpec& call, upstream::Request& out) const {
     // Pass-through streams (audio) are whatever the upstream sends, not SSE.
     if (call.stream && !operation(call.op).raw_stream()) out.headers.emplace_back("Accept", "text/event-stream");
     out.body = call.request.body_for(call.model, call.dropped);
-    if (std::string ct = call.request.content_type(); !ct.empty()) out.headers.emplace_back("Content-Type", std::move(ct));
+    if (std::string ct = call.request.content_type(); !ct.empty())  // a multipart form's boundary
+        out.headers.emplace_back("Content-Type", std::move(ct));
 }
 
 void Codec::path(const CallSpec& call, upstream::Request& out) const {

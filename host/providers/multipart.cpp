@@ -128,7 +128,7 @@ std::variant<Form, Error> Form::parse(std::string_view content_type, std::string
     while (true) {
         // After a delimiter: "--" closes the form, CRLF starts a part.
         if (s.substr(pos, 2) == "--") {
-            f.close_at_ = pos - delim.size();  // the CRLF before the close delimiter (first part: see below)
+            f.close_at_ = pos - delim.size();  // its CRLF (a form with no part is refused below)
             break;
         }
         if (s.substr(pos, 2) != "\r\n") return Error{"multipart boundary not followed by CRLF"};

@@ -20,7 +20,15 @@ enum class Endpoint : uint8_t {
     Embeddings,
     Responses,  // OpenAI's Responses API (/v1/responses)
     Messages,   // Anthropic's Messages API (/v1/messages)
+    // OpenAI's other endpoints, passed through to OpenAI-wire deployments
+    // (providers/operations.hpp says how each is sent and read).
+    Moderations,          // /v1/moderations
+    ImageGenerations,     // /v1/images/generations
+    AudioSpeech,          // /v1/audio/speech: binary audio, streamed
+    AudioTranscriptions,  // /v1/audio/transcriptions: multipart/form-data
+    AudioTranslations,    // /v1/audio/translations: multipart/form-data
 };
+inline constexpr size_t kEndpointCount = static_cast<size_t>(Endpoint::AudioTranslations) + 1;
 
 // How an attempt of a plan is launched (the executor's rules, executor.hpp).
 enum class Launch : uint8_t {

@@ -3,6 +3,7 @@
 namespace tailgate::plugin {
 
 static_assert(kMaxAttempts == TG_MAX_ATTEMPTS, "the host's attempt bound is the ABI's plan capacity");
+static_assert(kEndpointCount == TG_ENDPOINT_AUDIO_TRANSLATIONS + 1, "every Endpoint has its tg_endpoint (append both)");
 
 tg_endpoint to_abi(Endpoint e) {
     switch (e) {
@@ -11,6 +12,11 @@ tg_endpoint to_abi(Endpoint e) {
         case Endpoint::Embeddings: return TG_ENDPOINT_EMBEDDINGS;
         case Endpoint::Responses: return TG_ENDPOINT_RESPONSES;
         case Endpoint::Messages: return TG_ENDPOINT_MESSAGES;
+        case Endpoint::Moderations: return TG_ENDPOINT_MODERATIONS;
+        case Endpoint::ImageGenerations: return TG_ENDPOINT_IMAGE_GENERATIONS;
+        case Endpoint::AudioSpeech: return TG_ENDPOINT_AUDIO_SPEECH;
+        case Endpoint::AudioTranscriptions: return TG_ENDPOINT_AUDIO_TRANSCRIPTIONS;
+        case Endpoint::AudioTranslations: return TG_ENDPOINT_AUDIO_TRANSLATIONS;
     }
     return TG_ENDPOINT_CHAT;
 }
@@ -23,6 +29,11 @@ std::optional<Endpoint> from_abi<Endpoint>(uint32_t raw) {
         case TG_ENDPOINT_EMBEDDINGS: return Endpoint::Embeddings;
         case TG_ENDPOINT_RESPONSES: return Endpoint::Responses;
         case TG_ENDPOINT_MESSAGES: return Endpoint::Messages;
+        case TG_ENDPOINT_MODERATIONS: return Endpoint::Moderations;
+        case TG_ENDPOINT_IMAGE_GENERATIONS: return Endpoint::ImageGenerations;
+        case TG_ENDPOINT_AUDIO_SPEECH: return Endpoint::AudioSpeech;
+        case TG_ENDPOINT_AUDIO_TRANSCRIPTIONS: return Endpoint::AudioTranscriptions;
+        case TG_ENDPOINT_AUDIO_TRANSLATIONS: return Endpoint::AudioTranslations;
     }
     return std::nullopt;
 }

@@ -26,6 +26,7 @@ const ParsedBody::Span* ParsedBody::find(std::string_view key) const {
 }
 
 std::string ParsedBody::body_for(std::string_view upstream_model, const std::vector<std::string>& drop) const {
+    if (form) return form->with_field("model", upstream_model);
     std::string out;
     out.reserve(members.size() + upstream_model.size() + 16);
     out += "{\"model\":";

@@ -6,6 +6,8 @@
 // fields, spliced once per attempt; a translating codec reads the spans it needs.
 #pragma once
 
+#include "providers/multipart.hpp"
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,8 +60,17 @@ struct ParsedBody {
     std::string as_chat_error;
     std::shared_ptr<const SurfaceContext> context;  // the surface's own; may be null
 
+    // A multipart/form-data request (audio transcriptions): the client's form,
+    // forwarded as it came with its `model` field rewritten; `members` is then empty.
+    std::shared_ptr<const multipart::Form> form;
+    // `model` was absent and is the operation's default group (moderations).
+    bool model_defaulted = false;
+    // The Content-Type of the upstream body: "" for JSON, the form's otherwise.
+    std::string content_type() const { return form ? form->content_type() : std::string(); }
+
     // The OpenAI-wire upstream body for one deployment; top-level fields named in
-    // `drop` are left out (LiteLLM's drop_params / additional_drop_params).
+    // `drop` are left out (LiteLLM's drop_params / additional_drop_params). A
+    // form: the client's bytes with the model field replaced (`drop` does not apply).
     std::string body_for(std::string_view upstream_model, const std::vector<std::string>& drop = {}) const;
 };
 

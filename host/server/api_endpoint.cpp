@@ -1,8 +1,9 @@
-// The API endpoints (chat, completions, embeddings): small steps from the
-// request's body to a relayed response, each answering the request itself
-// when it ends there.
+// The API endpoints (chat, completions, embeddings, responses, messages, and the
+// pass-through ones of providers/operations.hpp): small steps from the request's
+// body to a relayed response, each answering the request itself when it ends there.
 #include "server/gateway_impl.hpp"
 
+#include "providers/operations.hpp"
 #include "server/all_results.hpp"
 #include "server/client_channel.hpp"
 #include "server/request_info.hpp"
@@ -18,21 +19,12 @@ namespace tailgate::server {
 namespace {
 
 // The spend log's call_type.
-const char* call_type(Endpoint e) {
-    switch (e) {
-        case Endpoint::Chat: return "chat";
-        case Endpoint::Completions: return "completions";
-        case Endpoint::Embeddings: return "embeddings";
-        case Endpoint::Responses: return "responses";
-        case Endpoint::Messages: return "messages";
-        default: return "other";
-    }
-}
+const char* call_type(Endpoint e) { return providers::operation(e).call_type.data(); }
 
 }  // namespace
 
-// The chat, completions and embeddings endpoints: read and check the body,
-// admit, route, and hand the response to the relay.
+// Every API endpoint: read and check the body, admit, route, and hand the
+// response to the relay.
 void Gateway::Impl::api(Call& c) {
     ApiCall a(c, c.lv ? c.lv : snapshot());
     a.scope = std::make_unique<RequestScope>(a.lv->env, c.req, c.request_id, path_only(c.req.uri()), c.t0);
@@ -76,7 +68,7 @@ bool Gateway::Impl::read_api_body(ApiCall& a) {
         fail_api(a, ApiError::bad_request("Invalid deployment name in the path", "", "invalid_path"));
         return false;
     }
-    auto parsed_or = parse_body(json, a.c.api, *group);
+    auto parsed_or = parse_body(json, a.c.api, *group, req.header("Content-Type"));
     if (auto* e = std::get_if<ApiError>(&parsed_or)) {
         fail_api(a, *e);
         if (!json_log) spdlog::info("{} {} 400 {}", a.c.request_id, req.uri(), e->message);
@@ -109,6 +101,13 @@ bool Gateway::Impl::check_model_list(ApiCall& a) {
         if (a.c.api == Endpoint::Responses && !parsed.fastest_response) {
             fail_api(a, ApiError::bad_request("a model list on /v1/responses needs fastest_response=true (one answer)",
                                               "model", "model_list_responses"));
+            return false;
+        }
+        // Every group's answer in one JSON body makes no sense for audio or images: one answer only.
+        if (providers::operation(a.c.api).pass_through() && !parsed.fastest_response) {
+            fail_api(a, ApiError::bad_request("a model list on " + std::string(path_only(a.c.req.uri())) +
+                                                  " needs fastest_response=true (one answer)",
+                                              "model", "model_list_pass_through"));
             return false;
         }
     }
@@ -257,6 +256,11 @@ void Gateway::Impl::route_and_relay(ApiCall& a) {
     metrics::Metrics* const prom = a.lv->prom();
     auto routed_or = a.lv->router().route(info);
     if (auto* e = std::get_if<ApiError>(&routed_or)) {
+        if (a.parsed->model_defaulted && e->status == 404)  // no `model`, and no group for the default one
+            *e = ApiError::bad_request("Missing required parameter: 'model' (without it, " +
+                                           std::string(path_only(a.c.req.uri())) + " uses the model group '" +
+                                           a.parsed->model + "', which is not configured)",
+                                       "model", "missing_required_parameter");
         if (e->retry_after_s >= 0) e->retry_after_s = a.lv->env.client_retry_after(e->retry_after_s);
         fail_api(a, *e);
         if (prom)
@@ -289,6 +293,7 @@ void Gateway::Impl::route_and_relay(ApiCall& a) {
     x->generation = a.lv;
     x->adopt(a.c.req, a.c.t0, std::move(a.scope), std::move(a.active), std::move(a.ticket));
     x->api = a.c.api;
+    x->raw_stream = plan.stream && providers::operation(a.c.api).raw_stream();
     x->lease = std::move(a.lease);
     x->info = std::move(info);
     x->routed = std::move(routed);

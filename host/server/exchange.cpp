@@ -183,10 +183,25 @@ bool ApiExchange::render(ClientChannel::Batch& batch, std::string& out) {
         if (version == "HTTP/1.0") keep_alive_ = false;
         else chunked = true;
         header("Cache-Control", "no-cache");
-        head(out, 200, "text/event-stream", -1);
+        if (raw_stream) {
+            const std::string_view ct = batch.head.header("content-type");
+            head(out, 200, ct.empty() ? std::string_view("application/octet-stream") : ct, -1);
+        } else {
+            head(out, 200, "text/event-stream", -1);
+        }
     }
     chunk(out, batch.bytes, chunked);
     if (tap && !batch.bytes.empty()) tap->on_bytes(batch.bytes);
+    if (batch.finished && batch.error && raw_stream) {
+        // Bytes of audio have no error event: the response ends without its last
+        // chunk and the connection closes, so the client sees a cut body, never a
+        // shorter one that looks complete.
+        keep_alive_ = false;
+        outcome = "stream error: " + batch.error->message;
+        stream_error = true;
+        if (!first_written && !out.empty()) first_written = Clock::now();
+        return true;
+    }
     if (batch.finished && batch.error) {
         // After the commit point a failure must reach the client as an SSE
         // error event (the OpenAI SDK raises APIError), never a short stream.

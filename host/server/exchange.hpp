@@ -159,6 +159,9 @@ struct ApiExchange final : RelayedExchange {
     double ttft_ms = -1;
     std::optional<std::chrono::steady_clock::time_point> first_written;  // first response byte handed to the relay
     bool stream_error = false;
+    // A pass-through stream (audio): the upstream's bytes and content type as
+    // they come, no SSE; a failure after the commit cuts the response short.
+    bool raw_stream = false;
     std::string deployment_id = "-";
 };
 

@@ -196,10 +196,21 @@ const EndpointRoute kRoutes[] = {
     {"GET", "/responses/*", Access::Key, &Impl::response_get, true},  // {id} and {id}/input_items
     {"DELETE", "/responses/*", Access::Key, &Impl::response_delete, true},
     {"POST", "/messages", Access::Key, &Impl::api, true, Endpoint::Messages},  // Anthropic's
+    // OpenAI's pass-through endpoints: how each is sent and read is its row of providers/operations.hpp.
+    {"POST", "/moderations", Access::Key, &Impl::api, true, Endpoint::Moderations},
+    {"POST", "/images/generations", Access::Key, &Impl::api, true, Endpoint::ImageGenerations},
+    {"POST", "/audio/speech", Access::Key, &Impl::api, true, Endpoint::AudioSpeech},
+    {"POST", "/audio/transcriptions", Access::Key, &Impl::api, true, Endpoint::AudioTranscriptions},
+    {"POST", "/audio/translations", Access::Key, &Impl::api, true, Endpoint::AudioTranslations},
     // Azure OpenAI's paths (the AzureOpenAI client): the model group is the deployment in the path.
     {"POST", "/openai/deployments/*/chat/completions", Access::Key, &Impl::api, false, Endpoint::Chat},
     {"POST", "/openai/deployments/*/completions", Access::Key, &Impl::api, false, Endpoint::Completions},
     {"POST", "/openai/deployments/*/embeddings", Access::Key, &Impl::api, false, Endpoint::Embeddings},
+    {"POST", "/openai/deployments/*/images/generations", Access::Key, &Impl::api, false, Endpoint::ImageGenerations},
+    {"POST", "/openai/deployments/*/audio/speech", Access::Key, &Impl::api, false, Endpoint::AudioSpeech},
+    {"POST", "/openai/deployments/*/audio/transcriptions", Access::Key, &Impl::api, false,
+     Endpoint::AudioTranscriptions},
+    {"POST", "/openai/deployments/*/audio/translations", Access::Key, &Impl::api, false, Endpoint::AudioTranslations},
     {"POST", "/openai/responses", Access::Key, &Impl::api, false, Endpoint::Responses},  // the model from the body
     {"GET", "/models", Access::Key, &Impl::models, true},
     {"GET", "/models/*", Access::Key, &Impl::model_one, true},

@@ -2,6 +2,7 @@
 
 #include "surfaces/anthropic/messages.hpp"
 #include "surfaces/openai/surfaces.hpp"
+#include "surfaces/passthrough/surface.hpp"
 #include "surfaces/responses/surface.hpp"
 
 namespace tailgate::surfaces {
@@ -12,6 +13,7 @@ const Surface& surface_for(Endpoint op) {
     static const openai::Embeddings embeddings;
     static const responses::Surface responses;
     static const anthropic::Messages messages;
+    if (const Surface* s = passthrough::surface_for(op)) return *s;  // one per providers/operations.hpp row
     switch (op) {
         case Endpoint::Responses: return responses;
         case Endpoint::Completions: return completions;

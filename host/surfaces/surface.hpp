@@ -31,6 +31,15 @@ public:
     virtual providers::Wire wire() const = 0;
     // Client request -> internal request, or the client's 400.
     virtual std::variant<providers::ParsedBody, ApiError> parse(std::string_view body) const = 0;
+    // The same with the request's Content-Type (a multipart form's boundary) and
+    // the model group its path names (Azure's deployments; "" when none). What
+    // the server calls; by default the body alone decides.
+    virtual std::variant<providers::ParsedBody, ApiError> parse_client_request(std::string_view body,
+                                                                        std::string_view content_type,
+                                                                        std::string_view path_model) const {
+        (void)content_type, (void)path_model;
+        return parse(body);
+    }
     // Normalized events -> client bytes: a stream's frames, or (stream = false)
     // the whole body once Done arrives. nullptr when the surface has no such response.
     virtual providers::EventSinkPtr renderer(bool stream) const = 0;

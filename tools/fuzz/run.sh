@@ -7,7 +7,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-TARGETS_ALL=(request_body sse config upstream_response request_head responses_input responses_stream anthropic_events anthropic_request bedrock_event_stream)
+TARGETS_ALL=(request_body sse config upstream_response request_head responses_input responses_stream anthropic_events anthropic_request bedrock_event_stream multipart)
 WHICH="${1:-all}"
 SECONDS_PER="${2:-600}"
 if [ "$WHICH" = all ]; then TARGETS=("${TARGETS_ALL[@]}"); else TARGETS=("$WHICH"); fi

@@ -14,6 +14,7 @@
 
 #include "bedrock.hpp"
 #include "google.hpp"
+#include "media.hpp"
 
 namespace tailgate::mock {
 namespace {
@@ -887,6 +888,11 @@ Route route(std::string_view method, std::string_view path) {
   else if (post && path == "/embeddings") r.endpoint = Endpoint::embeddings;
   else if (post && path == "/responses") r.endpoint = Endpoint::responses;
   else if (post && path == "/messages") r.endpoint = Endpoint::messages;
+  else if (post && path == "/moderations") r.endpoint = Endpoint::moderations;
+  else if (post && path == "/images/generations") r.endpoint = Endpoint::images;
+  else if (post && path == "/audio/speech") r.endpoint = Endpoint::speech;
+  else if (post && path == "/audio/transcriptions") r.endpoint = Endpoint::transcriptions;
+  else if (post && path == "/audio/translations") r.endpoint = Endpoint::translations;
   else if (get && path == "/models") r.endpoint = Endpoint::models;
   else if (get && starts_with(path, "/models/") && path.size() > 8) {
     r.endpoint = Endpoint::model;
@@ -905,6 +911,8 @@ Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx
   }
   if (r.endpoint == Endpoint::converse) return bedrock::converse_reply(body, r.model_id, r.stream, ctx);
   if (r.endpoint == Endpoint::token) return google::token_reply(ctx.settings, body);
+  if (r.endpoint == Endpoint::transcriptions || r.endpoint == Endpoint::translations)
+    return transcription_reply(body, r.endpoint == Endpoint::translations, ctx);
   rapidjson::Document doc;
   doc.Parse(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject())
@@ -915,6 +923,9 @@ Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx
     case Endpoint::chat: rep = chat_reply(doc, r, ctx); break;
     case Endpoint::completions: rep = completion_reply(doc, r, ctx); break;
     case Endpoint::responses: return responses_reply(doc, r, ctx);
+    case Endpoint::moderations: return moderation_reply(doc, ctx);
+    case Endpoint::images: return image_reply(doc, ctx);
+    case Endpoint::speech: return speech_reply(doc, ctx);
     default: return embeddings_reply(doc, r);
   }
   // error_event_after: what OpenAI sends for a failure inside a stream.

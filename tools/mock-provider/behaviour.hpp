@@ -82,7 +82,11 @@ struct Plan {
 
 Plan sample_plan(const Settings& s, std::mt19937_64& rng);
 
-enum class Endpoint { chat, completions, embeddings, models, model, responses, messages, converse, token, unknown };
+enum class Endpoint {
+  chat, completions, embeddings, models, model, responses, messages, converse, token,
+  moderations, images, speech, transcriptions, translations,  // media.hpp
+  unknown
+};
 
 struct Route {
   Endpoint endpoint = Endpoint::unknown;
@@ -113,6 +117,7 @@ struct Reply {
   std::string error_event;                      // error_event_after's event
   std::string (*error_body)(int status, std::string_view message) = &mock::error_body;
   std::string stream_content_type = "text/event-stream";
+  std::string content_type = "application/json";  // of a non-stream body
 };
 
 using Headers = std::vector<std::pair<std::string, std::string>>;  // names lower-cased

@@ -313,7 +313,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       const std::size_t k = ex.fault == Fault::none ? chunks : std::min(ex.fault_at, chunks);
       return at(ex.first_token + ms(s.chunk_delay_ms * static_cast<double>(k)), [this] {
         if (ex_->fault != Fault::none) return apply_fault();
-        respond(200, std::move(ex_->reply.body), Outcome::completed);
+        respond(200, std::move(ex_->reply.body), Outcome::completed, false, {}, ex_->reply.content_type);
       });
     }
     ex.fault_at = std::min(ex.fault_at, ex.reply.steps.size());
@@ -399,7 +399,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       res.set(http::field::content_type, ex.reply.stream_content_type);
       res.chunked(ex.chunked);
     } else {
-      res.set(http::field::content_type, "application/json");
+      res.set(http::field::content_type, ex.reply.content_type);
       res.content_length(ex.reply.body.size());
     }
     res.keep_alive(ex.keep_alive);

@@ -9,6 +9,37 @@
 namespace tailgate::mock {
 namespace {
 
+// A logged body as a JSON string: valid UTF-8 kept, every other byte (an audio
+// file in a multipart form, a body cut at kMaxLoggedBody) shown as '?', so the
+// log stays valid JSON.
+std::string printable_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = n > 0 && i + n <= s.size();
+    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    if (ok && n == 2) ok = c >= 0xc2;  // no overlong 2-byte forms
+    if (ok && n == 3) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);  // no overlongs, no surrogates
+    }
+    if (ok && n == 4) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = c <= 0xf4 && !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+    }
+    if (ok) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += '?';
+      ++i;
+    }
+  }
+  return out;
+}
+
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 void put(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
@@ -158,7 +189,7 @@ std::string State::requests_json(std::size_t limit) const {
     }
     w.EndObject();
     w.Key("body");
-    put(w, r.body);
+    put(w, printable_utf8(r.body));
     w.Key("body_size");
     w.Uint64(r.body_size);
     w.Key("body_truncated");

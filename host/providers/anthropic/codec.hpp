@@ -10,6 +10,7 @@
 #pragma once
 
 #include "providers/codec.hpp"
+#include "providers/operations.hpp"
 
 #include <string>
 #include <string_view>
@@ -25,7 +26,8 @@ class Codec final : public providers::Codec {
 public:
     std::string_view name() const override { return "anthropic"; }
     Wire wire() const override { return Wire::Anthropic; }
-    bool serves(Endpoint op) const override { return op != Endpoint::Embeddings; }
+    // What it can answer through chat translation (no embeddings, no pass-through endpoints).
+    bool serves(Endpoint op) const override { return operation(op).via_chat; }
     // api_base may name the origin (LiteLLM's habit), `.../v1` or `.../v1/messages`.
     std::string resolve(std::string& base_path, std::string& api_version,
                         std::string_view upstream_model) const override;

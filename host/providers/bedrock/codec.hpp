@@ -14,6 +14,7 @@
 
 #include "providers/bedrock/sigv4.hpp"
 #include "providers/codec.hpp"
+#include "providers/operations.hpp"
 
 #include <stdexcept>
 
@@ -39,7 +40,8 @@ public:
     Wire wire() const override { return Wire::Bedrock; }
     // Converse is chat: chat, legacy completions and the surfaces with a chat
     // form (Responses, Messages); never embeddings or the pass-through endpoints.
-    bool serves(Endpoint op) const override { return op != Endpoint::Embeddings; }
+    // What it can answer through chat translation (no embeddings, no pass-through endpoints).
+    bool serves(Endpoint op) const override { return operation(op).via_chat; }
     std::string default_base(const DeploymentParams& p) const override;
     CredentialsPtr credentials(const DeploymentParams& p, std::string& error) const override;
     void build(const CallSpec& call, upstream::Request& out) const override;

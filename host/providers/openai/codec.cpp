@@ -1,6 +1,7 @@
 #include "providers/openai/codec.hpp"
 
 #include "common/redact.hpp"
+#include "providers/operations.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -57,12 +58,7 @@ const providers::Codec& native_codec() {
 }
 
 const char* Codec::path_for(Endpoint op) {
-    switch (op) {
-        case Endpoint::Completions: return "/completions";
-        case Endpoint::Embeddings: return "/embeddings";
-        case Endpoint::Responses: return "/responses";
-        default: return "/chat/completions";
-    }
+    return operation(op).path.data();  // string literals: NUL-terminated
 }
 
 void Codec::address(const CallSpec& call, upstream::Request& out) const {
@@ -78,8 +74,11 @@ void Codec::build(const CallSpec& call, upstream::Request& out) const {
     out.origin = upstream::Origin{std::string(t.host), std::string(t.port), t.tls, t.ssl_verify};
     path(call, out);
     address(call, out);
-    if (call.stream) out.headers.emplace_back("Accept", "text/event-stream");
+    // Pass-through streams (audio) are whatever the upstream sends, not SSE.
+    if (call.stream && !operation(call.op).raw_stream()) out.headers.emplace_back("Accept", "text/event-stream");
     out.body = call.request.body_for(call.model, call.dropped);
+    if (std::string ct = call.request.content_type(); !ct.empty())  // a multipart form's boundary
+        out.headers.emplace_back("Content-Type", std::move(ct));
 }
 
 void Codec::path(const CallSpec& call, upstream::Request& out) const {
@@ -88,6 +87,8 @@ void Codec::path(const CallSpec& call, upstream::Request& out) const {
 }
 
 ResponseDecoderPtr Codec::decoder(Endpoint op, EventSinkPtr sink) const {
+    if (const Operation& o = operation(op); o.pass_through())  // same wire: never a sink
+        return passthrough_decoder(o.response == ResponseForm::JsonBody);
     if (wire_for(op) == Wire::OpenAIResponses) return responses_decoder();  // same wire: never a sink
     return decoder(std::move(sink));
 }

@@ -25,7 +25,7 @@ public:
     ResponseDecoderPtr decoder(Endpoint op, EventSinkPtr sink) const override;
     UpstreamError decode_error(const upstream::ResponseHead& head, std::string_view body) const override;
 
-    // Path suffix per operation, e.g. "/chat/completions".
+    // Path suffix per operation, e.g. "/chat/completions" (providers/operations.hpp).
     static const char* path_for(Endpoint op);
 
 protected:
@@ -45,6 +45,9 @@ const providers::Codec& codec();
 const providers::Codec& native_codec();
 // A decoder of Responses API streams and bodies, passed through to the client.
 ResponseDecoderPtr responses_decoder();
+// A decoder of the pass-through endpoints' answers (passthrough_decoder.cpp):
+// streams byte for byte; whole bodies must be a JSON object when `json_body`.
+ResponseDecoderPtr passthrough_decoder(bool json_body);
 
 // An error status's class; `body` is searched for context-length wording.
 ErrorClass classify_status(int status, std::string_view body);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "providers/openai/codec.hpp"
+#include "providers/operations.hpp"
 
 namespace tailgate::providers::vertex {
 
@@ -17,6 +18,8 @@ public:
     std::string_view name() const override { return "vertex_ai"; }
     std::string default_base(const DeploymentParams& p) const override;
     CredentialsPtr credentials(const DeploymentParams& p, std::string& error) const override;
+    // Vertex's OpenAI-compatible endpoint has no moderations, images or audio.
+    bool serves(Endpoint op) const override { return !operation(op).pass_through(); }
     void build(const CallSpec& call, upstream::Request& out) const override;
 
 protected:

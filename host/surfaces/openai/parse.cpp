@@ -362,8 +362,13 @@ std::variant<ParsedBody, ApiError> parse_members(std::string_view body, const Bo
         out.model = rules.path_model;
         have_model = true;
     }
+    if (!have_model && !rules.default_model.empty()) {
+        out.model = rules.default_model;
+        out.model_defaulted = true;
+        have_model = true;
+    }
     if (!have_model) return ApiError::bad_request("Missing required parameter: 'model'", "model", "missing_required_parameter");
-    if (!have_required)
+    if (!have_required && !required.empty())
         return ApiError::bad_request("Missing required parameter: '" + required + "'", required,
                                      "missing_required_parameter");
     if (out.client_credential.empty() && !scanner.credential.empty())

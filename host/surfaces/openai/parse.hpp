@@ -34,6 +34,9 @@ struct BodyRules {
     bool forward_metadata = false;
     // The model group named by the path (Azure's deployments), or "".
     std::string_view path_model = {};
+    // The model group of a request without `model` (ParsedBody::model_defaulted); "": `model` is required.
+    std::string_view default_model = {};
+    // An empty `required`: no member is.
 };
 std::variant<ParsedBody, ApiError> parse_members(std::string_view body, const BodyRules& rules);
 

@@ -144,7 +144,13 @@ typedef enum tg_endpoint {
     TG_ENDPOINT_COMPLETIONS = 1,
     TG_ENDPOINT_EMBEDDINGS = 2,
     TG_ENDPOINT_RESPONSES = 3, /* OpenAI's Responses API (/v1/responses) */
-    TG_ENDPOINT_MESSAGES = 4   /* Anthropic's Messages API (/v1/messages) */
+    TG_ENDPOINT_MESSAGES = 4,  /* Anthropic's Messages API (/v1/messages) */
+    /* appended with OpenAI's pass-through endpoints */
+    TG_ENDPOINT_MODERATIONS = 5,          /* /v1/moderations */
+    TG_ENDPOINT_IMAGE_GENERATIONS = 6,    /* /v1/images/generations */
+    TG_ENDPOINT_AUDIO_SPEECH = 7,         /* /v1/audio/speech (binary audio, stream = 1) */
+    TG_ENDPOINT_AUDIO_TRANSCRIPTIONS = 8, /* /v1/audio/transcriptions (multipart) */
+    TG_ENDPOINT_AUDIO_TRANSLATIONS = 9    /* /v1/audio/translations (multipart) */
 } tg_endpoint;
 
 /* tg_request.flags */

@@ -35,7 +35,7 @@ uint32_t round_trip_all() {
 }  // namespace
 
 TEST(AbiConvert, EveryEnumeratorRoundTrips) {
-    EXPECT_EQ(round_trip_all<Endpoint>(), 5u);
+    EXPECT_EQ(round_trip_all<Endpoint>(), kEndpointCount);
     EXPECT_EQ(round_trip_all<Launch>(), 3u);
     EXPECT_EQ(round_trip_all<EventType>(), 7u);
     EXPECT_EQ(round_trip_all<ErrorClass>(), kErrorClassCount);
@@ -46,6 +46,8 @@ TEST(AbiConvert, EveryEnumeratorRoundTrips) {
 TEST(AbiConvert, NamedValuesMeetTheirCounterparts) {
     // Spot checks that the mapping is by meaning, not by position alone.
     EXPECT_EQ(plugin::to_abi(Endpoint::Embeddings), TG_ENDPOINT_EMBEDDINGS);
+    EXPECT_EQ(plugin::to_abi(Endpoint::AudioSpeech), TG_ENDPOINT_AUDIO_SPEECH);
+    EXPECT_EQ(plugin::from_abi<Endpoint>(TG_ENDPOINT_MODERATIONS), Endpoint::Moderations);
     EXPECT_EQ(plugin::to_abi(Launch::AfterDelay), TG_LAUNCH_AFTER_DELAY);
     EXPECT_EQ(plugin::to_abi(EventType::ShadowDone), TG_EVENT_SHADOW_DONE);
     EXPECT_EQ(plugin::to_abi(ErrorClass::ContextWindow), TG_ERRC_CONTEXT_WINDOW);

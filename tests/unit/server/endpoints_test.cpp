@@ -1,6 +1,7 @@
 // The endpoint table and the pure steps of dispatching to it (server/endpoints.hpp):
 // the real rows of gateway.cpp, looked up as a request would be.
 #include "server/endpoints.hpp"
+#include "providers/operations.hpp"
 
 #include <gtest/gtest.h>
 
@@ -33,6 +34,26 @@ TEST(EndpointTable, ApiRoutesNameTheirEndpointUnderBothPrefixes) {
     }
     // Chat and the other API routes share one handler; the row's api tells them apart.
     EXPECT_EQ(lookup("POST", "/chat/completions").route->handler, lookup("POST", "/embeddings").route->handler);
+}
+
+// Every pass-through operation (providers/operations.hpp) has its row, under /v1 too, behind the key.
+TEST(EndpointTable, PassThroughOperationsHaveTheirRoutes) {
+    for (const auto& op : providers::operations()) {
+        if (!op.pass_through()) continue;
+        for (const std::string uri : {std::string(op.path), "/v1" + std::string(op.path)}) {
+            const RouteMatch m = lookup("POST", uri);
+            ASSERT_NE(m.route, nullptr) << uri;
+            EXPECT_EQ(m.route->api, op.op) << uri;
+            EXPECT_EQ(m.route->access, Access::Key) << uri;
+            EXPECT_EQ(m.route->handler, lookup("POST", "/v1/chat/completions").route->handler) << uri;
+            EXPECT_FALSE(lookup("GET", uri).allowed.empty()) << uri;  // 405, not 404
+        }
+    }
+    // Azure's client paths for images and audio, the group in the path.
+    const RouteMatch az = lookup("POST", "/openai/deployments/tts/audio/speech?api-version=2025-03-01-preview");
+    ASSERT_NE(az.route, nullptr);
+    EXPECT_EQ(az.route->api, Endpoint::AudioSpeech);
+    EXPECT_EQ(az.arg, "tts");
 }
 
 TEST(EndpointTable, ProbesAreOpenAndOnlyAtTheRoot) {

@@ -24,14 +24,23 @@ KeyCache::Hit KeyCache::find(const std::string& token, TimeMs now, CallerPtr& ou
 
 UsagePtr KeyCache::key_usage_locked(const KeyRecord& k) {
     auto& u = key_usage_[k.token];
-    if (!u) {
-        u = std::make_shared<Usage>();
-        u->stored(k.spend, k.budget_reset_at);
-    }
+    if (!u) u = std::make_shared<Usage>(&outbox_, "k" + k.token);
+    if (!u->seeded()) u->stored(k.spend, k.budget_reset_at);
     return u;
 }
 
-KeyCache::Team& KeyCache::team_locked(const std::string& id) { return teams_[id]; }
+KeyCache::Team& KeyCache::team_locked(const std::string& id) {
+    Team& t = teams_[id];
+    if (!t.usage) t.usage = std::make_shared<Usage>(&outbox_, "t" + id);
+    return t;
+}
+
+UsagePtr KeyCache::key_usage(const std::string& token) {
+    std::unique_lock lk(mu_);
+    auto& u = key_usage_[token];
+    if (!u) u = std::make_shared<Usage>(&outbox_, "k" + token);
+    return u;
+}
 
 CallerPtr KeyCache::build_locked(std::shared_ptr<const KeyRecord> k) {
     auto c = std::make_shared<Caller>();
@@ -87,6 +96,7 @@ void KeyCache::move_usage(const std::string& from, const std::string& to) {
     std::unique_lock lk(mu_);
     auto it = key_usage_.find(from);
     if (it == key_usage_.end()) return;
+    it->second->rename("k" + to);
     key_usage_[to] = it->second;
     key_usage_.erase(it);
     callers_.erase(from);

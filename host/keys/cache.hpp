@@ -54,17 +54,22 @@ public:
     std::vector<CallerPtr> callers() const;
     size_t size() const;
     UsagePtr team_usage(const std::string& team_id);
+    // A key's usage, made when absent (another replica's report may come first).
+    UsagePtr key_usage(const std::string& token);
+    // The usages changed since the last round (a fleet: KeyService reports them).
+    UsageOutbox& outbox() { return outbox_; }
 
 private:
     struct Team {
         std::shared_ptr<const TeamRecord> rec;
-        UsagePtr usage = std::make_shared<Usage>();
+        UsagePtr usage;
     };
     UsagePtr key_usage_locked(const KeyRecord& k);
     Team& team_locked(const std::string& id);
     CallerPtr build_locked(std::shared_ptr<const KeyRecord> k);
 
     TimeMs absent_ttl_;
+    UsageOutbox outbox_;  // before the usages: they point to it
     mutable std::shared_mutex mu_;
     std::unordered_map<std::string, CallerPtr> callers_;       // by token
     std::unordered_map<std::string, UsagePtr> key_usage_;      // by token, outlives record changes

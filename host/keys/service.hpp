@@ -53,6 +53,11 @@ public:
     KeyService(store::DatabasePtr db, Settings s, FleetPtr fleet = nullptr);
     ~KeyService();  // writes what is queued
 
+    // Joins a fleet (keys/fleet.hpp): changes invalidate the other replicas'
+    // caches, usage is shared. Once, before traffic; the fleet's callbacks
+    // must stop before this service goes.
+    void attach_fleet(FleetPtr fleet);
+
     bool auth_enabled() const { return !settings_.master_key.empty(); }
     // The caller presenting `key`; checks standing (blocked, expired, budget).
     Auth authenticate(std::string_view key);
@@ -98,6 +103,8 @@ private:
     void apply_remote(const std::vector<KeyRecord>& keys, const std::vector<TeamRecord>& teams);
     void refresh_spend();
     void on_fleet_change(const FleetChange& ch);
+    std::string collect_usage();                 // a fleet round: what changed here
+    void receive_usage(std::string_view payload);  // another replica's round
     void render_store_metrics(std::string& out);
     void render_owner_metrics(std::string& out, bool alias_labels);
 
@@ -115,6 +122,9 @@ private:
     mutable std::mutex queue_mu_;
     std::vector<SpendEvent> queue_;
     std::vector<SpendEvent> retry_;  // a batch the database refused, written first next time
+    std::vector<UsagePtr> busy_;     // usages last reported with requests in flight (sent again)
+    std::atomic<bool> resync_{false};  // the fleet channel is back: re-read changes now
+    std::atomic<uint64_t> usage_sent_{0}, usage_received_{0}, fleet_changes_received_{0};
     std::atomic<uint64_t> dropped_{0}, write_failures_{0}, written_events_{0};
     std::atomic<TimeMs> last_write_{0};
     TimeMs watermark_ = 0;  // updated_at of the newest change read by refresh

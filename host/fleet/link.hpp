@@ -10,8 +10,8 @@
 //
 // For other features (issue 20's key cache and fleet-wide key limits):
 // publish()/subscribe() carry small messages to every other replica within
-// about one sync_interval, and take_quota() hands out units of a fleet-wide
-// limit per window (the rpm/tpm leases use it).
+// about one sync_interval; on_round() lets a feature publish what it batched
+// once per round, and on_state() tells it when the channel went down or up.
 #pragma once
 
 #include "common/vocabulary.hpp"

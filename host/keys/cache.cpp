@@ -25,7 +25,8 @@ KeyCache::Hit KeyCache::find(const std::string& token, TimeMs now, CallerPtr& ou
 UsagePtr KeyCache::key_usage_locked(const KeyRecord& k) {
     auto& u = key_usage_[k.token];
     if (!u) u = std::make_shared<Usage>(&outbox_, "k" + k.token);
-    if (!u->seeded()) u->stored(k.spend, k.budget_reset_at);
+    // What other replicas reported written before this record was read is in its spend.
+    if (!u->seeded()) u->stored(k.spend, k.budget_reset_at, u->remote_written());
     return u;
 }
 
@@ -63,7 +64,7 @@ CallerPtr KeyCache::put(const KeyRecord& k, const std::optional<TeamRecord>& tea
     absent_.erase(k.token);
     if (team) {
         Team& t = team_locked(team->team_id);
-        if (!t.rec) t.usage->stored(team->spend, team->budget_reset_at);
+        if (!t.rec) t.usage->stored(team->spend, team->budget_reset_at, t.usage->remote_written());
         t.rec = std::make_shared<const TeamRecord>(*team);
     }
     CallerPtr c = build_locked(std::move(rec));
@@ -107,7 +108,7 @@ void KeyCache::put_team(const std::string& team_id, const std::optional<TeamReco
     std::unique_lock lk(mu_);
     Team& t = team_locked(team_id);
     if (team) {
-        if (!t.rec) t.usage->stored(team->spend, team->budget_reset_at);
+        if (!t.rec) t.usage->stored(team->spend, team->budget_reset_at, t.usage->remote_written());
         t.rec = std::make_shared<const TeamRecord>(*team);
     } else {
         t.rec.reset();

@@ -276,15 +276,15 @@ void KeyService::refresh_spend() {
         }
     }
     if (tokens.empty() && teams.empty()) return;
-    const TimeMs read_at = now_ms();
+    // What other replicas reported written before this read is in what it reads.
+    std::map<std::string, double> key_written, team_written;
+    for (const auto& [id, u] : key_usage) key_written[id] = u->remote_written();
+    for (const auto& [id, u] : team_usage) team_written[id] = u->remote_written();
     auto [ks, ts] = db_->run([&](store::Connection& c) {
         return std::make_pair(key_spend(c, tokens), team_spend(c, teams));
     });
-    // Other replicas write their spend every flush interval: what they reported
-    // that long before this read (and a second of clock and scheduling) is in it.
-    const TimeMs covered = read_at - 2 * settings_.flush_interval.count() - 1000;
-    for (const StoredSpend& s : ks) key_usage[s.id]->stored(s.spend, s.budget_reset_at, covered);
-    for (const StoredSpend& s : ts) team_usage[s.id]->stored(s.spend, s.budget_reset_at, covered);
+    for (const StoredSpend& s : ks) key_usage[s.id]->stored(s.spend, s.budget_reset_at, key_written[s.id]);
+    for (const StoredSpend& s : ts) team_usage[s.id]->stored(s.spend, s.budget_reset_at, team_written[s.id]);
 }
 
 void KeyService::maintain() {

@@ -7,7 +7,6 @@ namespace tailgate::keys {
 namespace {
 
 constexpr int64_t kMinute = 60'000;
-constexpr size_t kMaxRemoteSpendBuckets = 600;  // seconds of others' spend kept between refreshes
 
 long seconds_left_in_minute(TimeMs now) { return static_cast<long>((kMinute - now % kMinute + 999) / 1000); }
 
@@ -83,6 +82,8 @@ std::string encode_usage(const std::string& replica, TimeMs sent_at, const std::
         out += '\t';
         append_number(out, d.spend);
         out += '\t';
+        append_number(out, d.written);
+        out += '\t';
         append_number(out, d.in_flight);
         out += '\n';
     }
@@ -100,11 +101,11 @@ bool decode_usage(std::string_view text, std::string& replica, TimeMs& sent_at, 
         nl = text.find('\n');
         const std::string_view line = text.substr(0, nl);
         text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-        std::string_view f[6];
+        std::string_view f[7];
         UsageDelta d;
-        if (!split(line, f, 6) || f[0].size() < 2 || (f[0][0] != 'k' && f[0][0] != 't') ||
+        if (!split(line, f, 7) || f[0].size() < 2 || (f[0][0] != 'k' && f[0][0] != 't') ||
             !parse_number(f[1], d.minute) || !parse_number(f[2], d.requests) || !parse_number(f[3], d.tokens) ||
-            !parse_number(f[4], d.spend) || !parse_number(f[5], d.in_flight))
+            !parse_number(f[4], d.spend) || !parse_number(f[5], d.written) || !parse_number(f[6], d.in_flight))
             return false;
         d.id = unescape(f[0]);
         out.push_back(std::move(d));
@@ -212,15 +213,24 @@ void Usage::roll_period(const Limits& l, TimeMs now) {
     if (!period) return;
     // The store resets the same way at its next write (SpendWriter), from the same reset_at.
     stored_spend_ = 0;
-    remote_spend_.clear();
-    remote_spend_sum_ = 0;
+    remote_pending_.clear();
+    remote_written_ = 0;
     reset_at_ = next_reset(reset_at_, *period, now);
 }
 
 double Usage::spend(const Limits& l, TimeMs now) {
     std::lock_guard lk(mu_);
     roll_period(l, now);
-    return stored_spend_ + pending_ + remote_spend_sum_;
+    double others = remote_written_;
+    for (auto it = remote_pending_.begin(); it != remote_pending_.end();) {
+        if (now - it->second.at > kRemotePendingTtlMs) {
+            it = remote_pending_.erase(it);
+            continue;
+        }
+        others += it->second.usd;
+        ++it;
+    }
+    return stored_spend_ + pending_ + others;
 }
 
 TimeMs Usage::reset_at() const {
@@ -238,22 +248,28 @@ void Usage::add_spend(double usd) {
 }
 
 void Usage::written(double usd) {
-    std::lock_guard lk(mu_);
-    pending_ -= usd;
-    if (pending_ < 1e-15) pending_ = 0;
-    stored_spend_ += usd;
+    {
+        std::lock_guard lk(mu_);
+        pending_ -= usd;
+        if (pending_ < 1e-15) pending_ = 0;
+        stored_spend_ += usd;
+        delta_written_ += usd;
+    }
+    mark();
 }
 
-void Usage::stored(double spend, TimeMs reset_at, TimeMs remote_before) {
+void Usage::stored(double spend, TimeMs reset_at, double remote_written) {
     std::lock_guard lk(mu_);
     stored_spend_ = spend;
     reset_at_ = reset_at;
     seeded_ = true;
-    while (!remote_spend_.empty() && remote_spend_.front().first < remote_before) {
-        remote_spend_sum_ -= remote_spend_.front().second;
-        remote_spend_.pop_front();
-    }
-    if (remote_spend_.empty() || remote_spend_sum_ < 1e-15) remote_spend_sum_ = 0;
+    remote_written_ -= remote_written;
+    if (remote_written_ < 1e-15) remote_written_ = 0;
+}
+
+double Usage::remote_written() const {
+    std::lock_guard lk(mu_);
+    return remote_written_;
 }
 
 bool Usage::seeded() const {
@@ -272,19 +288,21 @@ std::optional<UsageDelta> Usage::take_delta(TimeMs now, TimeMs keepalive_ms) {
     d.requests = delta_requests_;
     d.tokens = delta_tokens_;
     d.spend = delta_spend_;
+    d.written = delta_written_;
     if (in_flight != sent_in_flight_ || (in_flight > 0 && now - sent_in_flight_at_ >= keepalive_ms)) {
         d.in_flight = in_flight;
         sent_in_flight_ = in_flight;
         sent_in_flight_at_ = now;
     }
-    if (d.requests == 0 && d.tokens == 0 && d.spend == 0 && d.in_flight < 0) return std::nullopt;
+    if (d.requests == 0 && d.tokens == 0 && d.spend == 0 && d.written == 0 && d.in_flight < 0) return std::nullopt;
     delta_requests_ = 0;
     delta_tokens_ = 0;
     delta_spend_ = 0;
+    delta_written_ = 0;
     return d;
 }
 
-void Usage::remote(const std::string& replica, const UsageDelta& d, TimeMs sent_at, TimeMs now) {
+void Usage::remote(const std::string& replica, const UsageDelta& d, TimeMs /*sent_at*/, TimeMs now) {
     std::lock_guard lk(mu_);
     if (d.minute > now / kMinute + 1) return;  // a clock far ahead: ignored rather than trusted
     roll_window(std::max<TimeMs>(now, d.minute * kMinute));
@@ -292,15 +310,12 @@ void Usage::remote(const std::string& replica, const UsageDelta& d, TimeMs sent_
         remote_requests_ = std::max<int64_t>(0, remote_requests_ + d.requests);
         remote_tokens_ += d.tokens;
     }
-    if (d.spend != 0) {
-        const TimeMs second = sent_at / 1000 * 1000;
-        if (!remote_spend_.empty() && remote_spend_.back().first == second) remote_spend_.back().second += d.spend;
-        else remote_spend_.emplace_back(second, d.spend);
-        remote_spend_sum_ += d.spend;
-        while (remote_spend_.size() > kMaxRemoteSpendBuckets) {
-            remote_spend_sum_ -= remote_spend_.front().second;
-            remote_spend_.pop_front();
-        }
+    if (d.spend != 0 || d.written != 0) {
+        RemotePending& p = remote_pending_[replica];
+        p.usd += d.spend - d.written;
+        if (p.usd < 1e-15) p.usd = 0;
+        p.at = now;
+        remote_written_ += d.written;  // in the store now, not yet in stored_spend_
     }
     if (d.in_flight >= 0) {
         if (d.in_flight == 0) remote_in_flight_.erase(replica);

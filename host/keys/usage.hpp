@@ -14,7 +14,6 @@
 #include "keys/records.hpp"
 
 #include <atomic>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,12 +52,13 @@ struct UsageDelta {
     int64_t minute = 0;    // the UTC minute requests and tokens belong to
     int64_t requests = 0;
     int64_t tokens = 0;
-    double spend = 0;
+    double spend = 0;        // recorded (counts at once)
+    double written = 0;      // of its recorded spend, written to the store since
     int64_t in_flight = -1;  // its requests in flight now; -1: unchanged, not sent
 };
 
 // The fleet message of one round: a header line "<replica>\t<sent wall ms>",
-// then one line per delta "<id>\t<minute>\t<requests>\t<tokens>\t<spend>\t<in flight>"
+// then one line per delta "<id>\t<minute>\t<requests>\t<tokens>\t<spend>\t<written>\t<in flight>"
 // (tab, newline and backslash in an id escaped).
 std::string encode_usage(const std::string& replica, TimeMs sent_at, const std::vector<UsageDelta>& deltas);
 // False when `text` is not such a message.
@@ -90,10 +90,11 @@ public:
     TimeMs reset_at() const;
     void add_spend(double usd);
     void written(double usd);                          // the writer stored that much
-    // The store's value (start, refresh). Other replicas' spend reported
-    // before `remote_before` is in it (they wrote it): no longer added.
-    void stored(double spend, TimeMs reset_at, TimeMs remote_before = 0);
+    // The store's value (start, refresh). `remote_written` of what other
+    // replicas reported written (remote_written() before the read) is in it.
+    void stored(double spend, TimeMs reset_at, double remote_written = 0);
     bool seeded() const;  // stored() was called (a usage made for a remote report is not)
+    double remote_written() const;
 
     // ---- the fleet ----
     // What changed here since the last call (nullopt: nothing to send). A
@@ -104,6 +105,9 @@ public:
     void remote(const std::string& replica, const UsageDelta& d, TimeMs sent_at, TimeMs now);
     void rename(std::string id);  // a regenerated key's usage under its new token
     static constexpr TimeMs kInFlightTtlMs = 3000;
+    // A replica's unwritten spend not reported written for this long is
+    // forgotten (it crashed: that spend is lost with it).
+    static constexpr TimeMs kRemotePendingTtlMs = 30'000;
 
 private:
     void roll_window(TimeMs now);
@@ -127,12 +131,19 @@ private:
     std::atomic<bool> queued_{false};      // in the outbox
     std::atomic<bool> has_remote_if_{false};
     int64_t delta_requests_ = 0, delta_tokens_ = 0;  // this minute's, not yet sent
-    double delta_spend_ = 0;
+    double delta_spend_ = 0, delta_written_ = 0;
     int64_t sent_in_flight_ = 0;
     TimeMs sent_in_flight_at_ = 0;
     int64_t remote_requests_ = 0, remote_tokens_ = 0;  // the others', this minute
-    std::deque<std::pair<TimeMs, double>> remote_spend_;  // the others' (by second sent), not yet in stored_spend_
-    double remote_spend_sum_ = 0;
+    // Other replicas' spend: what each recorded and has not written yet (so
+    // not in any store read), and what they wrote since this replica last read
+    // the store (so not in stored_spend_ yet).
+    struct RemotePending {
+        double usd = 0;
+        TimeMs at = 0;  // last report
+    };
+    std::map<std::string, RemotePending> remote_pending_;
+    double remote_written_ = 0;
     std::map<std::string, std::pair<int64_t, TimeMs>> remote_in_flight_;  // replica -> (count, received at)
 };
 using UsagePtr = std::shared_ptr<Usage>;

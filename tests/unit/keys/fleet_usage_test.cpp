@@ -28,6 +28,7 @@ UsageDelta delta(std::string id, int64_t requests, int64_t tokens = 0, double sp
 TEST(FleetUsage, MessagesRoundTripWithEscapedIds) {
     std::vector<UsageDelta> in{delta("k" + std::string(64, 'f'), 3, 120, 0.000123456789, 2),
                                delta("tteam\twith\\odd\nname", -1, 0, 1e-9, -1)};
+    in[1].written = 0.1 + 0.2;
     const std::string text = encode_usage("replica\t1", kNow, in);
     std::string replica;
     TimeMs sent = 0;
@@ -42,12 +43,13 @@ TEST(FleetUsage, MessagesRoundTripWithEscapedIds) {
         EXPECT_EQ(out[i].requests, in[i].requests);
         EXPECT_EQ(out[i].tokens, in[i].tokens);
         EXPECT_EQ(out[i].spend, in[i].spend);  // shortest round-trip form: exact
+        EXPECT_EQ(out[i].written, in[i].written);
         EXPECT_EQ(out[i].in_flight, in[i].in_flight);
     }
     out.clear();
     EXPECT_FALSE(decode_usage("r\t1\nk1\t2\t3\n", replica, sent, out));
     EXPECT_FALSE(decode_usage("no header", replica, sent, out));
-    EXPECT_FALSE(decode_usage("r\t1\nx\t1\t1\t1\t1\t1\n", replica, sent, out));
+    EXPECT_FALSE(decode_usage("r\t1\nx\t1\t1\t1\t1\t1\t1\n", replica, sent, out));
 }
 
 TEST(FleetUsage, OnlyChangedUsagesAreReportedOncePerRound) {
@@ -128,26 +130,41 @@ TEST(FleetUsage, ParallelCountsTheOthersInFlightUntilTheyStopReporting) {
     EXPECT_FALSE(u.enter(l));
 }
 
-TEST(FleetUsage, BudgetsCountTheOthersSpendUntilTheStoreHasIt) {
+TEST(FleetUsage, BudgetsCountTheOthersSpendOnceWhetherWrittenOrNot) {
     Usage u;
     Limits l;
     u.stored(1.0, 0);
     u.add_spend(0.25);
-    u.remote("b", delta("kx", 0, 0, 0.5), kNow - 10'000, kNow);
-    u.remote("b", delta("kx", 0, 0, 0.125), kNow, kNow);
+    auto spent = [](double usd, double written) {
+        UsageDelta d = delta("kx", 0, 0, usd);
+        d.written = written;
+        return d;
+    };
+    u.remote("b", spent(0.5, 0), kNow, kNow);
+    u.remote("c", spent(0.125, 0), kNow, kNow);
     EXPECT_DOUBLE_EQ(u.spend(l, kNow), 1.0 + 0.25 + 0.5 + 0.125);
-    // The store read later has b's older spend: only the newer report is still added.
-    u.stored(1.5, 0, kNow - 5'000);
+    u.remote("b", spent(0, 0.5), kNow, kNow);  // b wrote it: still counted, once
+    EXPECT_DOUBLE_EQ(u.spend(l, kNow), 1.0 + 0.25 + 0.5 + 0.125);
+    // A store read that began after b's report has it: not added twice.
+    const double before_read = u.remote_written();
+    u.stored(1.5, 0, before_read);
     EXPECT_DOUBLE_EQ(u.spend(l, kNow), 1.5 + 0.25 + 0.125);
+    // c never writes (it crashed): its unwritten spend is forgotten after a while.
+    EXPECT_DOUBLE_EQ(u.spend(l, kNow + Usage::kRemotePendingTtlMs + 1), 1.5 + 0.25);
 }
 
-TEST(FleetUsage, ARemoteReportBeforeTheKeyIsCachedKeepsItsStoredSpend) {
+TEST(FleetUsage, ARemoteReportBeforeTheKeyIsCachedIsNotCountedTwice) {
     KeyCache cache;
     const std::string token(64, 'c');
-    cache.key_usage(token)->remote("b", delta("k" + token, 1, 0, 0.5), kNow, kNow);
+    const TimeMs now = now_ms();
+    UsageDelta unwritten = delta("k" + token, 1, 0, 0.5);
+    UsageDelta written = delta("k" + token, 0, 0, 0.25);
+    written.written = 0.25;
+    cache.key_usage(token)->remote("b", unwritten, now, now);
+    cache.key_usage(token)->remote("c", written, now, now);
     KeyRecord k;
     k.token = token;
-    k.spend = 2.0;
+    k.spend = 2.25;  // the store has c's 0.25
     auto c = cache.put(k, std::nullopt);
-    EXPECT_DOUBLE_EQ(c->key_usage->spend(Limits{}, kNow), 2.5);
+    EXPECT_DOUBLE_EQ(c->key_usage->spend(Limits{}, now), 2.25 + 0.5);
 }

@@ -304,8 +304,8 @@ std::optional<UsageDelta> Usage::take_delta(TimeMs now, TimeMs keepalive_ms) {
 
 void Usage::remote(const std::string& replica, const UsageDelta& d, TimeMs /*sent_at*/, TimeMs now) {
     std::lock_guard lk(mu_);
-    if (d.minute > now / kMinute + 1) return;  // a clock far ahead: ignored rather than trusted
-    roll_window(std::max<TimeMs>(now, d.minute * kMinute));
+    // A window of a clock far ahead is not trusted (spend and in-flight counts still are).
+    if (d.minute <= now / kMinute + 1) roll_window(std::max<TimeMs>(now, d.minute * kMinute));
     if (d.minute == minute_) {
         remote_requests_ = std::max<int64_t>(0, remote_requests_ + d.requests);
         remote_tokens_ += d.tokens;

@@ -138,6 +138,7 @@ Auth KeyService::lookup(const std::string& token, TimeMs now) {
             db_lookups_.fetch_add(1, std::memory_order_relaxed);
             fut = db_->submit([token](store::Connection& c) -> Loaded {
                           Loaded l;
+                          l.read_at = now_ms();
                           l.first = find_key(c, token);
                           if (l.first && !l.first->team_id.empty()) l.second = find_team(c, l.first->team_id);
                           return l;
@@ -163,7 +164,7 @@ Auth KeyService::lookup(const std::string& token, TimeMs now) {
         cache_.put_absent(token, now);
         return Auth{nullptr, ApiError::unauthorized("Invalid API key")};
     }
-    return standing(cache_.put(*loaded.first, loaded.second), now);
+    return standing(cache_.put(*loaded.first, loaded.second, loaded.read_at), now);
 }
 
 void KeyService::count_tokens(const Caller& c, int64_t tokens, TimeMs now) {
@@ -215,10 +216,11 @@ bool KeyService::flush() {
         retry_ = std::move(batch);
         return false;
     }
+    const TimeMs committed = now_ms();
     for (const SpendEvent& e : batch) {
         if (e.kind != SpendKind::Winner) continue;
-        if (e.key_usage) e.key_usage->written(e.cost);
-        if (e.team_usage) e.team_usage->written(e.cost);
+        if (e.key_usage) e.key_usage->written(e.cost, committed);
+        if (e.team_usage) e.team_usage->written(e.cost, committed);
     }
     written_events_.fetch_add(batch.size(), std::memory_order_relaxed);
     last_write_.store(now, std::memory_order_relaxed);
@@ -276,15 +278,13 @@ void KeyService::refresh_spend() {
         }
     }
     if (tokens.empty() && teams.empty()) return;
-    // What other replicas reported written before this read is in what it reads.
-    std::map<std::string, double> key_written, team_written;
-    for (const auto& [id, u] : key_usage) key_written[id] = u->remote_written();
-    for (const auto& [id, u] : team_usage) team_written[id] = u->remote_written();
+    TimeMs read_at = 0;  // what other replicas wrote before it is in what this reads
     auto [ks, ts] = db_->run([&](store::Connection& c) {
+        read_at = now_ms();
         return std::make_pair(key_spend(c, tokens), team_spend(c, teams));
     });
-    for (const StoredSpend& s : ks) key_usage[s.id]->stored(s.spend, s.budget_reset_at, key_written[s.id]);
-    for (const StoredSpend& s : ts) team_usage[s.id]->stored(s.spend, s.budget_reset_at, team_written[s.id]);
+    for (const StoredSpend& s : ks) key_usage[s.id]->stored(s.spend, s.budget_reset_at, read_at);
+    for (const StoredSpend& s : ts) team_usage[s.id]->stored(s.spend, s.budget_reset_at, read_at);
 }
 
 void KeyService::maintain() {

@@ -96,7 +96,11 @@ public:
     uint64_t lookups_from_database() const { return db_lookups_.load(std::memory_order_relaxed); }
 
 private:
-    using Loaded = std::pair<std::optional<KeyRecord>, std::optional<TeamRecord>>;
+    struct Loaded {
+        std::optional<KeyRecord> first;
+        std::optional<TeamRecord> second;
+        TimeMs read_at = 0;  // when the read began
+    };
     Auth lookup(const std::string& token, TimeMs now);
     Auth standing(CallerPtr c, TimeMs now) const;
     void maintain();

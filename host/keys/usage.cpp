@@ -7,6 +7,7 @@ namespace tailgate::keys {
 namespace {
 
 constexpr int64_t kMinute = 60'000;
+constexpr size_t kMaxRemoteWrites = 256;  // reports of writes kept between two reads of the store
 
 long seconds_left_in_minute(TimeMs now) { return static_cast<long>((kMinute - now % kMinute + 999) / 1000); }
 
@@ -84,6 +85,8 @@ std::string encode_usage(const std::string& replica, TimeMs sent_at, const std::
         out += '\t';
         append_number(out, d.written);
         out += '\t';
+        append_number(out, d.written_at);
+        out += '\t';
         append_number(out, d.in_flight);
         out += '\n';
     }
@@ -101,11 +104,12 @@ bool decode_usage(std::string_view text, std::string& replica, TimeMs& sent_at, 
         nl = text.find('\n');
         const std::string_view line = text.substr(0, nl);
         text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-        std::string_view f[7];
+        std::string_view f[8];
         UsageDelta d;
-        if (!split(line, f, 7) || f[0].size() < 2 || (f[0][0] != 'k' && f[0][0] != 't') ||
+        if (!split(line, f, 8) || f[0].size() < 2 || (f[0][0] != 'k' && f[0][0] != 't') ||
             !parse_number(f[1], d.minute) || !parse_number(f[2], d.requests) || !parse_number(f[3], d.tokens) ||
-            !parse_number(f[4], d.spend) || !parse_number(f[5], d.written) || !parse_number(f[6], d.in_flight))
+            !parse_number(f[4], d.spend) || !parse_number(f[5], d.written) || !parse_number(f[6], d.written_at) ||
+            !parse_number(f[7], d.in_flight))
             return false;
         d.id = unescape(f[0]);
         out.push_back(std::move(d));
@@ -214,14 +218,15 @@ void Usage::roll_period(const Limits& l, TimeMs now) {
     // The store resets the same way at its next write (SpendWriter), from the same reset_at.
     stored_spend_ = 0;
     remote_pending_.clear();
-    remote_written_ = 0;
+    remote_written_.clear();
+    remote_written_sum_ = 0;
     reset_at_ = next_reset(reset_at_, *period, now);
 }
 
 double Usage::spend(const Limits& l, TimeMs now) {
     std::lock_guard lk(mu_);
     roll_period(l, now);
-    double others = remote_written_;
+    double others = remote_written_sum_;
     for (auto it = remote_pending_.begin(); it != remote_pending_.end();) {
         if (now - it->second.at > kRemotePendingTtlMs) {
             it = remote_pending_.erase(it);
@@ -247,29 +252,30 @@ void Usage::add_spend(double usd) {
     mark();
 }
 
-void Usage::written(double usd) {
+void Usage::written(double usd, TimeMs committed_at) {
     {
         std::lock_guard lk(mu_);
         pending_ -= usd;
         if (pending_ < 1e-15) pending_ = 0;
         stored_spend_ += usd;
         delta_written_ += usd;
+        delta_written_at_ = std::max(delta_written_at_, committed_at);
     }
     mark();
 }
 
-void Usage::stored(double spend, TimeMs reset_at, double remote_written) {
+void Usage::stored(double spend, TimeMs reset_at, TimeMs read_at) {
     std::lock_guard lk(mu_);
     stored_spend_ = spend;
     reset_at_ = reset_at;
     seeded_ = true;
-    remote_written_ -= remote_written;
-    if (remote_written_ < 1e-15) remote_written_ = 0;
-}
-
-double Usage::remote_written() const {
-    std::lock_guard lk(mu_);
-    return remote_written_;
+    read_at_ = std::max(read_at_, read_at);
+    // Writes committed before the read began are in it.
+    while (!remote_written_.empty() && remote_written_.front().first < read_at_) {
+        remote_written_sum_ -= remote_written_.front().second;
+        remote_written_.pop_front();
+    }
+    if (remote_written_.empty() || remote_written_sum_ < 1e-15) remote_written_sum_ = 0;
 }
 
 bool Usage::seeded() const {
@@ -289,6 +295,7 @@ std::optional<UsageDelta> Usage::take_delta(TimeMs now, TimeMs keepalive_ms) {
     d.tokens = delta_tokens_;
     d.spend = delta_spend_;
     d.written = delta_written_;
+    d.written_at = delta_written_at_;
     if (in_flight != sent_in_flight_ || (in_flight > 0 && now - sent_in_flight_at_ >= keepalive_ms)) {
         d.in_flight = in_flight;
         sent_in_flight_ = in_flight;
@@ -299,6 +306,7 @@ std::optional<UsageDelta> Usage::take_delta(TimeMs now, TimeMs keepalive_ms) {
     delta_tokens_ = 0;
     delta_spend_ = 0;
     delta_written_ = 0;
+    delta_written_at_ = 0;
     return d;
 }
 
@@ -315,7 +323,19 @@ void Usage::remote(const std::string& replica, const UsageDelta& d, TimeMs /*sen
         p.usd += d.spend - d.written;
         if (p.usd < 1e-15) p.usd = 0;
         p.at = now;
-        remote_written_ += d.written;  // in the store now, not yet in stored_spend_
+        // Written: in the store now; counted here until a read of the store that began after the commit.
+        if (d.written > 0 && d.written_at >= read_at_) {
+            if (!remote_written_.empty() && remote_written_.back().first >= d.written_at)
+                remote_written_.back().second += d.written;  // keeps the later time: counted until a later read
+            else
+                remote_written_.emplace_back(d.written_at, d.written);
+            remote_written_sum_ += d.written;
+            if (remote_written_.size() > kMaxRemoteWrites) {  // no read for long (a key without a budget)
+                const double oldest = remote_written_.front().second;
+                remote_written_.pop_front();
+                remote_written_.front().second += oldest;
+            }
+        }
     }
     if (d.in_flight >= 0) {
         if (d.in_flight == 0) remote_in_flight_.erase(replica);

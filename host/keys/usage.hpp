@@ -14,6 +14,7 @@
 #include "keys/records.hpp"
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,11 +55,12 @@ struct UsageDelta {
     int64_t tokens = 0;
     double spend = 0;        // recorded (counts at once)
     double written = 0;      // of its recorded spend, written to the store since
+    TimeMs written_at = 0;   // when the last of those writes was committed (wall ms)
     int64_t in_flight = -1;  // its requests in flight now; -1: unchanged, not sent
 };
 
 // The fleet message of one round: a header line "<replica>\t<sent wall ms>",
-// then one line per delta "<id>\t<minute>\t<requests>\t<tokens>\t<spend>\t<written>\t<in flight>"
+// then one line per delta "<id>\t<minute>\t<requests>\t<tokens>\t<spend>\t<written>\t<written at>\t<in flight>"
 // (tab, newline and backslash in an id escaped).
 std::string encode_usage(const std::string& replica, TimeMs sent_at, const std::vector<UsageDelta>& deltas);
 // False when `text` is not such a message.
@@ -89,12 +91,12 @@ public:
     double spend(const Limits& l, TimeMs now);
     TimeMs reset_at() const;
     void add_spend(double usd);
-    void written(double usd);                          // the writer stored that much
-    // The store's value (start, refresh). `remote_written` of what other
-    // replicas reported written (remote_written() before the read) is in it.
-    void stored(double spend, TimeMs reset_at, double remote_written = 0);
+    void written(double usd, TimeMs committed_at = 0);  // the writer stored that much
+    // The store's value (start, refresh), read by a statement that began at
+    // `read_at` (wall ms; 0: not a read): it holds every write other replicas
+    // committed before then.
+    void stored(double spend, TimeMs reset_at, TimeMs read_at = 0);
     bool seeded() const;  // stored() was called (a usage made for a remote report is not)
-    double remote_written() const;
 
     // ---- the fleet ----
     // What changed here since the last call (nullopt: nothing to send). A
@@ -132,6 +134,7 @@ private:
     std::atomic<bool> has_remote_if_{false};
     int64_t delta_requests_ = 0, delta_tokens_ = 0;  // this minute's, not yet sent
     double delta_spend_ = 0, delta_written_ = 0;
+    TimeMs delta_written_at_ = 0;
     int64_t sent_in_flight_ = 0;
     TimeMs sent_in_flight_at_ = 0;
     int64_t remote_requests_ = 0, remote_tokens_ = 0;  // the others', this minute
@@ -143,7 +146,9 @@ private:
         TimeMs at = 0;  // last report
     };
     std::map<std::string, RemotePending> remote_pending_;
-    double remote_written_ = 0;
+    std::deque<std::pair<TimeMs, double>> remote_written_;  // (committed at, usd), oldest first
+    double remote_written_sum_ = 0;
+    TimeMs read_at_ = 0;  // of the store's value in stored_spend_
     std::map<std::string, std::pair<int64_t, TimeMs>> remote_in_flight_;  // replica -> (count, received at)
 };
 using UsagePtr = std::shared_ptr<Usage>;

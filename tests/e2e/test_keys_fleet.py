@@ -197,9 +197,14 @@ def test_spend_is_the_mocks_usage_times_price_whichever_replica_served(keys_flee
     logged = f.db_query(f"SELECT COUNT(*), SUM(spend) FROM tg_spend_logs WHERE api_key = '{token}'")[0]
     assert int(logged[0]) == 12 and float(logged[1]) == pytest.approx(want, rel=1e-9)
     # Each replica's view of the key's spend holds the others' (reported each round).
-    for r in f.replicas:
-        wait_for(lambda: r.http.get("/key/info", params={"key": key}, headers={"Authorization": f"Bearer {MASTER}"})
-                 .json()["info"]["spend"] == pytest.approx(want, rel=1e-9), timeout=5, what=f"{r.name} key spend")
+    def views():
+        return [r.http.get("/key/info", params={"key": key}, headers={"Authorization": f"Bearer {MASTER}"})
+                .json()["info"]["spend"] for r in f.replicas]
+    try:
+        wait_for(lambda: all(v == pytest.approx(want, rel=1e-9) for v in views()), timeout=5,
+                 what="every replica's view of the key's spend")
+    except AssertionError:
+        raise AssertionError(f"views {views()} want {want}")
 
 
 def test_redis_killed_cached_keys_keep_working_and_changes_are_read_when_it_is_back(keys_fleet):

@@ -29,6 +29,7 @@ TEST(FleetUsage, MessagesRoundTripWithEscapedIds) {
     std::vector<UsageDelta> in{delta("k" + std::string(64, 'f'), 3, 120, 0.000123456789, 2),
                                delta("tteam\twith\\odd\nname", -1, 0, 1e-9, -1)};
     in[1].written = 0.1 + 0.2;
+    in[1].written_at = kNow - 7;
     const std::string text = encode_usage("replica\t1", kNow, in);
     std::string replica;
     TimeMs sent = 0;
@@ -44,12 +45,13 @@ TEST(FleetUsage, MessagesRoundTripWithEscapedIds) {
         EXPECT_EQ(out[i].tokens, in[i].tokens);
         EXPECT_EQ(out[i].spend, in[i].spend);  // shortest round-trip form: exact
         EXPECT_EQ(out[i].written, in[i].written);
+        EXPECT_EQ(out[i].written_at, in[i].written_at);
         EXPECT_EQ(out[i].in_flight, in[i].in_flight);
     }
     out.clear();
     EXPECT_FALSE(decode_usage("r\t1\nk1\t2\t3\n", replica, sent, out));
     EXPECT_FALSE(decode_usage("no header", replica, sent, out));
-    EXPECT_FALSE(decode_usage("r\t1\nx\t1\t1\t1\t1\t1\t1\n", replica, sent, out));
+    EXPECT_FALSE(decode_usage("r\t1\nx\t1\t1\t1\t1\t1\t1\t1\n", replica, sent, out));
 }
 
 TEST(FleetUsage, OnlyChangedUsagesAreReportedOncePerRound) {
@@ -133,23 +135,26 @@ TEST(FleetUsage, ParallelCountsTheOthersInFlightUntilTheyStopReporting) {
 TEST(FleetUsage, BudgetsCountTheOthersSpendOnceWhetherWrittenOrNot) {
     Usage u;
     Limits l;
-    u.stored(1.0, 0);
+    u.stored(1.0, 0, kNow - 5000);
     u.add_spend(0.25);
-    auto spent = [](double usd, double written) {
+    auto spent = [](double usd, double written, TimeMs at = 0) {
         UsageDelta d = delta("kx", 0, 0, usd);
         d.written = written;
+        d.written_at = at;
         return d;
     };
     u.remote("b", spent(0.5, 0), kNow, kNow);
     u.remote("c", spent(0.125, 0), kNow, kNow);
     EXPECT_DOUBLE_EQ(u.spend(l, kNow), 1.0 + 0.25 + 0.5 + 0.125);
-    u.remote("b", spent(0, 0.5), kNow, kNow);  // b wrote it: still counted, once
+    u.remote("b", spent(0, 0.5, kNow - 100), kNow, kNow);  // b wrote it: still counted, once
     EXPECT_DOUBLE_EQ(u.spend(l, kNow), 1.0 + 0.25 + 0.5 + 0.125);
-    // A store read that began after b's report has it: not added twice.
-    const double before_read = u.remote_written();
-    u.stored(1.5, 0, before_read);
+    // A read of the store that began after b's commit has it: not added twice.
+    u.stored(1.5, 0, kNow - 50);
     EXPECT_DOUBLE_EQ(u.spend(l, kNow), 1.5 + 0.25 + 0.125);
-    // c never writes (it crashed): its unwritten spend is forgotten after a while.
+    // A report that arrives after such a read, of a write committed before it, is in the store already.
+    u.remote("c", spent(0.0625, 0.0625, kNow - 60), kNow, kNow);
+    EXPECT_DOUBLE_EQ(u.spend(l, kNow), 1.5 + 0.25 + 0.125);
+    // c's 0.125 is never written (it crashed): forgotten after a while.
     EXPECT_DOUBLE_EQ(u.spend(l, kNow + Usage::kRemotePendingTtlMs + 1), 1.5 + 0.25);
 }
 
@@ -160,11 +165,12 @@ TEST(FleetUsage, ARemoteReportBeforeTheKeyIsCachedIsNotCountedTwice) {
     UsageDelta unwritten = delta("k" + token, 1, 0, 0.5);
     UsageDelta written = delta("k" + token, 0, 0, 0.25);
     written.written = 0.25;
+    written.written_at = now - 20;
     cache.key_usage(token)->remote("b", unwritten, now, now);
     cache.key_usage(token)->remote("c", written, now, now);
     KeyRecord k;
     k.token = token;
-    k.spend = 2.25;  // the store has c's 0.25
-    auto c = cache.put(k, std::nullopt);
+    k.spend = 2.25;  // the store has c's 0.25: read after c's commit
+    auto c = cache.put(k, std::nullopt, now - 10);
     EXPECT_DOUBLE_EQ(c->key_usage->spend(Limits{}, now), 2.25 + 0.5);
 }

@@ -212,6 +212,11 @@ def test_redis_killed_cached_keys_keep_working_and_changes_are_read_when_it_is_b
     a, b, c = f[0], f[1], f[2]
     keys = [post(a, "/key/generate", {})["key"] for _ in range(3)]
     victim = post(a, "/key/generate", {})["key"]  # blocked during the outage, not under load
+    # Each generate told B and C to drop what they had of that token: let those arrive before caching
+    # (else a late one makes the next request read the key again, which is not what this tests).
+    for r in (b, c):
+        wait_for(lambda: r.metric("tailgate_key_fleet_changes_received_total") >= 4, timeout=5,
+                 what=f"{r.name} heard of the four new keys")
     for r in f.replicas:
         for k in keys + [victim]:
             assert status(r, k) == 200

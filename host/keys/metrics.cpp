@@ -48,15 +48,15 @@ void sample(std::string& out, const char* name, const std::string& labels, doubl
 
 }  // namespace
 
-std::string KeyService::render_metrics(bool alias_labels) {
+std::string KeyService::render_metrics(bool alias_labels, const std::function<bool(const std::string&)>& live) {
     std::string out;
-    render_store_metrics(out);
+    render_store_metrics(out, live);
     render_owner_metrics(out, alias_labels);
     return out;
 }
 
 // The store and the spend writer: one sample each, from a table.
-void KeyService::render_store_metrics(std::string& out) {
+void KeyService::render_store_metrics(std::string& out, const std::function<bool(const std::string&)>& live) {
     const TimeMs now = now_ms(), last = last_write_.load();
     const std::string backend = db_->backend() == store::Backend::Postgres ? "postgresql" : "sqlite";
     struct Scalar {
@@ -105,6 +105,7 @@ void KeyService::render_store_metrics(std::string& out) {
     std::lock_guard lk(totals_mu_);
     for (const auto& [k, usd] : totals_) {
         const auto& [group, deployment, kind] = k;
+        if (live && !deployment.empty() && !live(deployment)) continue;
         sample(out, "tailgate_spend_usd_total",
                "model_group=\"" + label(group) + "\",deployment=\"" + label(deployment) + "\",kind=\"" +
                    spend_kind_name(kind) + "\"",

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -89,7 +90,10 @@ public:
     void changed_team(const std::string& team_id, const std::optional<TeamRecord>& team);
 
     // Prometheus text: the store's health, the writer's queue, spend and budgets.
-    std::string render_metrics(bool alias_labels);
+    // `live(deployment)`: whether that deployment is in the running config; the
+    // spend of one removed is kept (continued if it comes back) but not shown,
+    // as the gateway's own per-deployment series.
+    std::string render_metrics(bool alias_labels, const std::function<bool(const std::string&)>& live = {});
     bool database_available() const { return db_->available(); }
     const std::string& database_where() const { return db_->where(); }
     size_t queued_events() const;
@@ -109,7 +113,7 @@ private:
     void on_fleet_change(const FleetChange& ch);
     std::string collect_usage();                 // a fleet round: what changed here
     void receive_usage(std::string_view payload);  // another replica's round
-    void render_store_metrics(std::string& out);
+    void render_store_metrics(std::string& out, const std::function<bool(const std::string&)>& live);
     void render_owner_metrics(std::string& out, bool alias_labels);
 
     store::DatabasePtr db_;

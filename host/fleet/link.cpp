@@ -80,6 +80,16 @@ void Link::subscribe(std::string topic, Subscriber fn) {
     subscribers_[std::move(topic)].push_back(std::move(fn));
 }
 
+void Link::on_round(std::function<void()> fn) {
+    std::lock_guard lk(mu_);
+    round_hooks_.push_back(std::move(fn));
+}
+
+void Link::on_state(std::function<void(bool)> fn) {
+    std::lock_guard lk(mu_);
+    state_hooks_.push_back(std::move(fn));
+}
+
 void Link::deliver(const Message& m) const {
     std::vector<Subscriber> fns;
     {
@@ -115,7 +125,15 @@ void Link::publish_revision(Revision r) {
 }
 
 void Link::set_active(bool on) {
-    active_.store(on, std::memory_order_release);
+    const bool was = active_.exchange(on, std::memory_order_acq_rel);
+    if (was != on) {
+        std::vector<std::function<void(bool)>> hooks;
+        {
+            std::lock_guard lk(mu_);
+            hooks = state_hooks_;
+        }
+        for (const auto& fn : hooks) fn(on);
+    }
     if (on) return;
     std::lock_guard lk(mu_);
     // Down: what was buffered goes nowhere, and no lease is held any more.
@@ -128,6 +146,12 @@ void Link::set_active(bool on) {
 }
 
 Outbox Link::take() {
+    std::vector<std::function<void()>> hooks;
+    {
+        std::lock_guard lk(mu_);
+        hooks = round_hooks_;
+    }
+    for (const auto& fn : hooks) fn();  // they publish() into the outbox taken below
     std::lock_guard lk(mu_);
     Outbox o = std::move(out_);
     out_ = Outbox{};

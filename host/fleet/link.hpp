@@ -10,8 +10,8 @@
 //
 // For other features (issue 20's key cache and fleet-wide key limits):
 // publish()/subscribe() carry small messages to every other replica within
-// about one sync_interval, and take_quota() hands out units of a fleet-wide
-// limit per window (the rpm/tpm leases use it).
+// about one sync_interval; on_round() lets a feature publish what it batched
+// once per round, and on_state() tells it when the channel went down or up.
 #pragma once
 
 #include "common/vocabulary.hpp"
@@ -114,6 +114,14 @@ public:
     using Subscriber = std::function<void(const Message&)>;
     // `fn` runs on the synchroniser's thread: quick, no blocking.
     void subscribe(std::string topic, Subscriber fn);
+    // `fn` runs at the start of every synchronisation round (the synchroniser's
+    // thread, Redis connected), before the outbox is taken: a feature that
+    // batches (fleet-wide key usage) publishes what it gathered since the last.
+    void on_round(std::function<void()> fn);
+    // `fn(active)` runs when the link goes up or down (transitions only; the
+    // synchroniser's thread). Messages sent while down are lost: a feature
+    // that relies on them resynchronises when it comes back up.
+    void on_state(std::function<void(bool)> fn);
 
     // ---- the control plane (admin threads, may wait) ----
     // A fleet-wide revision number for a new change; nullopt when Redis does
@@ -151,6 +159,8 @@ private:
     std::map<uint64_t, std::string> known_;  // revision -> JSON
     std::vector<std::shared_ptr<std::promise<uint64_t>>> allocations_;
     std::map<std::string, std::vector<Subscriber>, std::less<>> subscribers_;
+    std::vector<std::function<void()>> round_hooks_;
+    std::vector<std::function<void(bool)>> state_hooks_;
     std::function<void()> wake_;
 };
 

@@ -22,20 +22,30 @@ KeyCache::Hit KeyCache::find(const std::string& token, TimeMs now, CallerPtr& ou
     return Hit::Miss;
 }
 
-UsagePtr KeyCache::key_usage_locked(const KeyRecord& k) {
+UsagePtr KeyCache::key_usage_locked(const KeyRecord& k, TimeMs read_at) {
     auto& u = key_usage_[k.token];
-    if (!u) {
-        u = std::make_shared<Usage>();
-        u->stored(k.spend, k.budget_reset_at);
-    }
+    if (!u) u = std::make_shared<Usage>(&outbox_, "k" + k.token);
+    // What other replicas wrote before this record was read is in its spend.
+    if (!u->seeded()) u->stored(k.spend, k.budget_reset_at, read_at);
     return u;
 }
 
-KeyCache::Team& KeyCache::team_locked(const std::string& id) { return teams_[id]; }
+KeyCache::Team& KeyCache::team_locked(const std::string& id) {
+    Team& t = teams_[id];
+    if (!t.usage) t.usage = std::make_shared<Usage>(&outbox_, "t" + id);
+    return t;
+}
 
-CallerPtr KeyCache::build_locked(std::shared_ptr<const KeyRecord> k) {
+UsagePtr KeyCache::key_usage(const std::string& token) {
+    std::unique_lock lk(mu_);
+    auto& u = key_usage_[token];
+    if (!u) u = std::make_shared<Usage>(&outbox_, "k" + token);
+    return u;
+}
+
+CallerPtr KeyCache::build_locked(std::shared_ptr<const KeyRecord> k, TimeMs read_at) {
     auto c = std::make_shared<Caller>();
-    c->key_usage = key_usage_locked(*k);
+    c->key_usage = key_usage_locked(*k, read_at);
     c->hash_prefix = k->token.substr(0, 16);  // the SHA-256 prefix strategies and logs know callers by
     if (!k->team_id.empty()) {
         auto it = teams_.find(k->team_id);
@@ -48,16 +58,17 @@ CallerPtr KeyCache::build_locked(std::shared_ptr<const KeyRecord> k) {
     return c;
 }
 
-CallerPtr KeyCache::put(const KeyRecord& k, const std::optional<TeamRecord>& team) {
+CallerPtr KeyCache::put(const KeyRecord& k, const std::optional<TeamRecord>& team, TimeMs read_at) {
+    if (read_at == 0) read_at = now_ms();
     auto rec = std::make_shared<const KeyRecord>(k);
     std::unique_lock lk(mu_);
     absent_.erase(k.token);
     if (team) {
         Team& t = team_locked(team->team_id);
-        if (!t.rec) t.usage->stored(team->spend, team->budget_reset_at);
+        if (!t.rec) t.usage->stored(team->spend, team->budget_reset_at, read_at);
         t.rec = std::make_shared<const TeamRecord>(*team);
     }
-    CallerPtr c = build_locked(std::move(rec));
+    CallerPtr c = build_locked(std::move(rec), read_at);
     callers_[k.token] = c;
     return c;
 }
@@ -87,23 +98,25 @@ void KeyCache::move_usage(const std::string& from, const std::string& to) {
     std::unique_lock lk(mu_);
     auto it = key_usage_.find(from);
     if (it == key_usage_.end()) return;
+    it->second->rename("k" + to);
     key_usage_[to] = it->second;
     key_usage_.erase(it);
     callers_.erase(from);
     callers_.erase(to);  // rebuilt with the moved usage on the next put or lookup
 }
 
-void KeyCache::put_team(const std::string& team_id, const std::optional<TeamRecord>& team) {
+void KeyCache::put_team(const std::string& team_id, const std::optional<TeamRecord>& team, TimeMs read_at) {
+    if (read_at == 0) read_at = now_ms();
     std::unique_lock lk(mu_);
     Team& t = team_locked(team_id);
     if (team) {
-        if (!t.rec) t.usage->stored(team->spend, team->budget_reset_at);
+        if (!t.rec) t.usage->stored(team->spend, team->budget_reset_at, read_at);
         t.rec = std::make_shared<const TeamRecord>(*team);
     } else {
         t.rec.reset();
     }
     for (auto& [token, caller] : callers_)
-        if (caller->key && caller->key->team_id == team_id) caller = build_locked(caller->key);
+        if (caller->key && caller->key->team_id == team_id) caller = build_locked(caller->key, read_at);
 }
 
 bool KeyCache::has_team(const std::string& team_id) const {

@@ -37,7 +37,8 @@ public:
     Hit find(const std::string& token, TimeMs now, CallerPtr& out) const;
 
     // Caches a key (and its team, when given) and returns its caller.
-    CallerPtr put(const KeyRecord& k, const std::optional<TeamRecord>& team);
+    // `read_at`: when the statement that read them began (wall ms; 0: now).
+    CallerPtr put(const KeyRecord& k, const std::optional<TeamRecord>& team, TimeMs read_at = 0);
     void put_absent(const std::string& token, TimeMs now);
     void erase(const std::string& token);
     // Drops what is cached about a key (record or absence) but keeps its usage:
@@ -47,24 +48,29 @@ public:
     // spend not yet written) continues under the new token.
     void move_usage(const std::string& from, const std::string& to);
     // A team changed (or went: nullopt): every cached key of it gets a new caller.
-    void put_team(const std::string& team_id, const std::optional<TeamRecord>& team);
+    void put_team(const std::string& team_id, const std::optional<TeamRecord>& team, TimeMs read_at = 0);
     bool has_team(const std::string& team_id) const;
 
     // The cached callers (metrics, spend refresh), a snapshot.
     std::vector<CallerPtr> callers() const;
     size_t size() const;
     UsagePtr team_usage(const std::string& team_id);
+    // A key's usage, made when absent (another replica's report may come first).
+    UsagePtr key_usage(const std::string& token);
+    // The usages changed since the last round (a fleet: KeyService reports them).
+    UsageOutbox& outbox() { return outbox_; }
 
 private:
     struct Team {
         std::shared_ptr<const TeamRecord> rec;
-        UsagePtr usage = std::make_shared<Usage>();
+        UsagePtr usage;
     };
-    UsagePtr key_usage_locked(const KeyRecord& k);
+    UsagePtr key_usage_locked(const KeyRecord& k, TimeMs read_at);
     Team& team_locked(const std::string& id);
-    CallerPtr build_locked(std::shared_ptr<const KeyRecord> k);
+    CallerPtr build_locked(std::shared_ptr<const KeyRecord> k, TimeMs read_at);
 
     TimeMs absent_ttl_;
+    UsageOutbox outbox_;  // before the usages: they point to it
     mutable std::shared_mutex mu_;
     std::unordered_map<std::string, CallerPtr> callers_;       // by token
     std::unordered_map<std::string, UsagePtr> key_usage_;      // by token, outlives record changes

@@ -48,15 +48,15 @@ void sample(std::string& out, const char* name, const std::string& labels, doubl
 
 }  // namespace
 
-std::string KeyService::render_metrics(bool alias_labels) {
+std::string KeyService::render_metrics(bool alias_labels, const std::function<bool(const std::string&)>& live) {
     std::string out;
-    render_store_metrics(out);
+    render_store_metrics(out, live);
     render_owner_metrics(out, alias_labels);
     return out;
 }
 
 // The store and the spend writer: one sample each, from a table.
-void KeyService::render_store_metrics(std::string& out) {
+void KeyService::render_store_metrics(std::string& out, const std::function<bool(const std::string&)>& live) {
     const TimeMs now = now_ms(), last = last_write_.load();
     const std::string backend = db_->backend() == store::Backend::Postgres ? "postgresql" : "sqlite";
     struct Scalar {
@@ -71,9 +71,20 @@ void KeyService::render_store_metrics(std::string& out) {
          "backend=\"" + backend + "\"", db_->available() ? 1.0 : 0.0},
         {"tailgate_database_statements_total", "counter", "SQL statements the key store executed.", "",
          static_cast<double>(db_->statements())},
+        {"tailgate_database_queries_total", "counter",
+         "Of those statements, queries (reads): key lookups, refreshes, budget resets; none per cached request.", "",
+         static_cast<double>(db_->queries())},
         {"tailgate_key_cache_entries", "gauge", "Virtual keys cached in memory.", "", static_cast<double>(cache_.size())},
         {"tailgate_key_lookups_total", "counter", "Keys not cached that were looked up in the database.", "",
          static_cast<double>(db_lookups_.load())},
+        {"tailgate_key_fleet_usage_sent_total", "counter",
+         "Key and team usage reports sent to the other replicas (one per changed key or team per sync round).", "",
+         static_cast<double>(usage_sent_.load())},
+        {"tailgate_key_fleet_usage_received_total", "counter", "Key and team usage reports received from the others.",
+         "", static_cast<double>(usage_received_.load())},
+        {"tailgate_key_fleet_changes_received_total", "counter",
+         "Key and team changes other replicas announced (each drops this replica's cached copy).", "",
+         static_cast<double>(fleet_changes_received_.load())},
         {"tailgate_spend_queue_events", "gauge", "Spend events recorded and not yet written to the database.", "",
          static_cast<double>(queued_events())},
         {"tailgate_spend_written_events_total", "counter", "Spend events written to the database.", "",
@@ -94,6 +105,7 @@ void KeyService::render_store_metrics(std::string& out) {
     std::lock_guard lk(totals_mu_);
     for (const auto& [k, usd] : totals_) {
         const auto& [group, deployment, kind] = k;
+        if (live && !deployment.empty() && !live(deployment)) continue;
         sample(out, "tailgate_spend_usd_total",
                "model_group=\"" + label(group) + "\",deployment=\"" + label(deployment) + "\",kind=\"" +
                    spend_kind_name(kind) + "\"",

@@ -7,6 +7,8 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace tailgate::keys {
 
 namespace {
@@ -37,8 +39,61 @@ KeyService::KeyService(store::DatabasePtr db, Settings s, FleetPtr fleet)
     }
     master_ = std::move(m);
     watermark_ = now_ms();
-    if (fleet_) fleet_->subscribe([this](const FleetChange& ch) { on_fleet_change(ch); });
+    if (auto f = std::move(fleet_)) attach_fleet(std::move(f));
     thread_ = std::thread([this] { maintain(); });
+}
+
+void KeyService::attach_fleet(FleetPtr fleet) {
+    if (!fleet || fleet_) return;
+    fleet_ = std::move(fleet);
+    fleet_->subscribe([this](const FleetChange& ch) { on_fleet_change(ch); });
+    cache_.outbox().enable();
+    fleet_->share_usage([this] { return collect_usage(); }, [this](std::string_view p) { receive_usage(p); });
+    fleet_->on_reconnect([this] {
+        // Changes published while the channel was down were lost: read them from the store now.
+        {
+            std::lock_guard lk(wake_mu_);
+            resync_.store(true, std::memory_order_release);
+        }
+        wake_.notify_all();
+    });
+}
+
+namespace {
+// A replica's in-flight count is sent again this often while nonzero; the
+// others forget it after Usage::kInFlightTtlMs without news.
+constexpr TimeMs kInFlightKeepaliveMs = 1000;
+}  // namespace
+
+std::string KeyService::collect_usage() {
+    const TimeMs now = now_ms();
+    std::vector<UsagePtr> changed = cache_.outbox().take();
+    changed.insert(changed.end(), busy_.begin(), busy_.end());
+    busy_.clear();
+    std::vector<UsageDelta> deltas;
+    for (const UsagePtr& u : changed) {
+        if (auto d = u->take_delta(now, kInFlightKeepaliveMs)) deltas.push_back(std::move(*d));
+        if (u->in_flight() > 0) busy_.push_back(u);
+    }
+    std::sort(busy_.begin(), busy_.end());
+    busy_.erase(std::unique(busy_.begin(), busy_.end()), busy_.end());
+    if (deltas.empty()) return {};
+    usage_sent_.fetch_add(deltas.size(), std::memory_order_relaxed);
+    return encode_usage(fleet_->replica(), now, deltas);
+}
+
+void KeyService::receive_usage(std::string_view payload) {
+    std::string replica;
+    TimeMs sent_at = 0;
+    std::vector<UsageDelta> deltas;
+    if (!decode_usage(payload, replica, sent_at, deltas)) return;  // a newer or broken sender
+    const TimeMs now = now_ms();
+    for (const UsageDelta& d : deltas) {
+        const std::string id = d.id.substr(1);
+        UsagePtr u = d.id[0] == 'k' ? cache_.key_usage(id) : cache_.team_usage(id);
+        u->remote(replica, d, sent_at, now);
+    }
+    usage_received_.fetch_add(deltas.size(), std::memory_order_relaxed);
 }
 
 KeyService::~KeyService() {
@@ -83,6 +138,7 @@ Auth KeyService::lookup(const std::string& token, TimeMs now) {
             db_lookups_.fetch_add(1, std::memory_order_relaxed);
             fut = db_->submit([token](store::Connection& c) -> Loaded {
                           Loaded l;
+                          l.read_at = now_ms();
                           l.first = find_key(c, token);
                           if (l.first && !l.first->team_id.empty()) l.second = find_team(c, l.first->team_id);
                           return l;
@@ -108,7 +164,7 @@ Auth KeyService::lookup(const std::string& token, TimeMs now) {
         cache_.put_absent(token, now);
         return Auth{nullptr, ApiError::unauthorized("Invalid API key")};
     }
-    return standing(cache_.put(*loaded.first, loaded.second), now);
+    return standing(cache_.put(*loaded.first, loaded.second, loaded.read_at), now);
 }
 
 void KeyService::count_tokens(const Caller& c, int64_t tokens, TimeMs now) {
@@ -160,10 +216,11 @@ bool KeyService::flush() {
         retry_ = std::move(batch);
         return false;
     }
+    const TimeMs committed = now_ms();
     for (const SpendEvent& e : batch) {
         if (e.kind != SpendKind::Winner) continue;
-        if (e.key_usage) e.key_usage->written(e.cost);
-        if (e.team_usage) e.team_usage->written(e.cost);
+        if (e.key_usage) e.key_usage->written(e.cost, committed);
+        if (e.team_usage) e.team_usage->written(e.cost, committed);
     }
     written_events_.fetch_add(batch.size(), std::memory_order_relaxed);
     last_write_.store(now, std::memory_order_relaxed);
@@ -221,11 +278,13 @@ void KeyService::refresh_spend() {
         }
     }
     if (tokens.empty() && teams.empty()) return;
+    TimeMs read_at = 0;  // what other replicas wrote before it is in what this reads
     auto [ks, ts] = db_->run([&](store::Connection& c) {
+        read_at = now_ms();
         return std::make_pair(key_spend(c, tokens), team_spend(c, teams));
     });
-    for (const StoredSpend& s : ks) key_usage[s.id]->stored(s.spend, s.budget_reset_at);
-    for (const StoredSpend& s : ts) team_usage[s.id]->stored(s.spend, s.budget_reset_at);
+    for (const StoredSpend& s : ks) key_usage[s.id]->stored(s.spend, s.budget_reset_at, read_at);
+    for (const StoredSpend& s : ts) team_usage[s.id]->stored(s.spend, s.budget_reset_at, read_at);
 }
 
 void KeyService::maintain() {
@@ -234,12 +293,13 @@ void KeyService::maintain() {
         bool stop;
         {
             std::unique_lock lk(wake_mu_);
-            wake_.wait_for(lk, settings_.flush_interval, [this] { return stopping_; });
+            wake_.wait_for(lk, settings_.flush_interval,
+                           [this] { return stopping_ || resync_.load(std::memory_order_acquire); });
             stop = stopping_;
         }
         flush();
         if (stop) return;
-        if (std::chrono::steady_clock::now() >= next_refresh) {
+        if (resync_.exchange(false) || std::chrono::steady_clock::now() >= next_refresh) {
             refresh();
             next_refresh = std::chrono::steady_clock::now() + settings_.refresh_interval;
         }
@@ -281,6 +341,7 @@ void KeyService::changed_team(const std::string& team_id, const std::optional<Te
 }
 
 void KeyService::on_fleet_change(const FleetChange& ch) {
+    fleet_changes_received_.fetch_add(1, std::memory_order_relaxed);
     if (ch.kind == FleetChange::Kind::Key) {
         cache_.forget(ch.id);  // the next request reads it again
         return;

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -53,6 +54,11 @@ public:
     KeyService(store::DatabasePtr db, Settings s, FleetPtr fleet = nullptr);
     ~KeyService();  // writes what is queued
 
+    // Joins a fleet (keys/fleet.hpp): changes invalidate the other replicas'
+    // caches, usage is shared. Once, before traffic; the fleet's callbacks
+    // must stop before this service goes.
+    void attach_fleet(FleetPtr fleet);
+
     bool auth_enabled() const { return !settings_.master_key.empty(); }
     // The caller presenting `key`; checks standing (blocked, expired, budget).
     Auth authenticate(std::string_view key);
@@ -84,21 +90,30 @@ public:
     void changed_team(const std::string& team_id, const std::optional<TeamRecord>& team);
 
     // Prometheus text: the store's health, the writer's queue, spend and budgets.
-    std::string render_metrics(bool alias_labels);
+    // `live(deployment)`: whether that deployment is in the running config; the
+    // spend of one removed is kept (continued if it comes back) but not shown,
+    // as the gateway's own per-deployment series.
+    std::string render_metrics(bool alias_labels, const std::function<bool(const std::string&)>& live = {});
     bool database_available() const { return db_->available(); }
     const std::string& database_where() const { return db_->where(); }
     size_t queued_events() const;
     uint64_t lookups_from_database() const { return db_lookups_.load(std::memory_order_relaxed); }
 
 private:
-    using Loaded = std::pair<std::optional<KeyRecord>, std::optional<TeamRecord>>;
+    struct Loaded {
+        std::optional<KeyRecord> first;
+        std::optional<TeamRecord> second;
+        TimeMs read_at = 0;  // when the read began
+    };
     Auth lookup(const std::string& token, TimeMs now);
     Auth standing(CallerPtr c, TimeMs now) const;
     void maintain();
     void apply_remote(const std::vector<KeyRecord>& keys, const std::vector<TeamRecord>& teams);
     void refresh_spend();
     void on_fleet_change(const FleetChange& ch);
-    void render_store_metrics(std::string& out);
+    std::string collect_usage();                 // a fleet round: what changed here
+    void receive_usage(std::string_view payload);  // another replica's round
+    void render_store_metrics(std::string& out, const std::function<bool(const std::string&)>& live);
     void render_owner_metrics(std::string& out, bool alias_labels);
 
     store::DatabasePtr db_;
@@ -115,6 +130,9 @@ private:
     mutable std::mutex queue_mu_;
     std::vector<SpendEvent> queue_;
     std::vector<SpendEvent> retry_;  // a batch the database refused, written first next time
+    std::vector<UsagePtr> busy_;     // usages last reported with requests in flight (sent again)
+    std::atomic<bool> resync_{false};  // the fleet channel is back: re-read changes now
+    std::atomic<uint64_t> usage_sent_{0}, usage_received_{0}, fleet_changes_received_{0};
     std::atomic<uint64_t> dropped_{0}, write_failures_{0}, written_events_{0};
     std::atomic<TimeMs> last_write_{0};
     TimeMs watermark_ = 0;  // updated_at of the newest change read by refresh

@@ -44,6 +44,25 @@ struct Sums {
     double spend = 0, loser = 0;
 };
 
+constexpr size_t kRowsPerUpdate = 100;
+
+void update_owners(Connection& c, const char* table, const char* id, const char* also,
+                   const std::map<std::string, Sums>& owners) {
+    auto it = owners.begin();
+    while (it != owners.end()) {
+        std::string sql = std::string("UPDATE ") + table + " SET spend = " + table + ".spend + v.column2, loser_spend = " +
+                          table + ".loser_spend + v.column3 FROM (VALUES ";
+        Params p;
+        size_t n = 0;
+        for (; it != owners.end() && n < kRowsPerUpdate; ++it, ++n) {
+            sql += n ? ",(?,?,?)" : "(?,?,?)";
+            p.insert(p.end(), {it->first, it->second.spend, it->second.loser});
+        }
+        sql += std::string(") AS v WHERE ") + table + "." + id + " = v.column1" + also;
+        c.exec(sql, p);
+    }
+}
+
 void add_to_owners(Connection& c, const std::vector<SpendEvent>& batch) {
     std::map<std::string, Sums> keys, teams;
     for (const SpendEvent& e : batch) {
@@ -53,13 +72,10 @@ void add_to_owners(Connection& c, const std::vector<SpendEvent>& batch) {
         Sums& t = teams[e.team_id];
         (e.kind == SpendKind::Winner ? t.spend : t.loser) += e.cost;
     }
-    for (const auto& [token, s] : keys)
-        c.exec("UPDATE tg_keys SET spend = spend + ?, loser_spend = loser_spend + ? WHERE token = ?",
-               {s.spend, s.loser, token});
-    for (const auto& [team, s] : teams)
-        c.exec("UPDATE tg_teams SET spend = spend + ?, loser_spend = loser_spend + ? WHERE team_id = ? AND"
-               " deleted_at_ms IS NULL",
-               {s.spend, s.loser, team});
+    // One statement per chunk of owners, not one per owner: a batch of 1,000
+    // keys is ten statements (UPDATE ... FROM VALUES: SQLite >= 3.33, PostgreSQL).
+    update_owners(c, "tg_keys", "token", "", keys);
+    update_owners(c, "tg_teams", "team_id", " AND tg_teams.deleted_at_ms IS NULL", teams);
 }
 
 struct Daily {
@@ -77,16 +93,28 @@ void add_to_days(Connection& c, const std::vector<SpendEvent>& batch) {
         d.completion += e.completion_tokens;
         ++d.requests;
     }
-    for (const auto& [k, d] : days) {
-        const auto& [day, key, team, group, deployment, kind] = k;
-        c.exec("INSERT INTO tg_spend_daily (day, api_key, team_id, model_group, deployment, kind, spend,"
-               " prompt_tokens, completion_tokens, requests) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-               " ON CONFLICT (day, api_key, team_id, model_group, deployment, kind) DO UPDATE SET"
-               " spend = tg_spend_daily.spend + excluded.spend,"
-               " prompt_tokens = tg_spend_daily.prompt_tokens + excluded.prompt_tokens,"
-               " completion_tokens = tg_spend_daily.completion_tokens + excluded.completion_tokens,"
-               " requests = tg_spend_daily.requests + excluded.requests",
-               {day, key, team, group, deployment, kind, d.spend, d.prompt, d.completion, d.requests});
+    // Chunks of rows per statement, as the logs (the keys of `days` are distinct, as ON CONFLICT needs).
+    static const std::string kHead =
+        "INSERT INTO tg_spend_daily (day, api_key, team_id, model_group, deployment, kind, spend,"
+        " prompt_tokens, completion_tokens, requests) VALUES ";
+    static const std::string kTail =
+        " ON CONFLICT (day, api_key, team_id, model_group, deployment, kind) DO UPDATE SET"
+        " spend = tg_spend_daily.spend + excluded.spend,"
+        " prompt_tokens = tg_spend_daily.prompt_tokens + excluded.prompt_tokens,"
+        " completion_tokens = tg_spend_daily.completion_tokens + excluded.completion_tokens,"
+        " requests = tg_spend_daily.requests + excluded.requests";
+    auto it = days.begin();
+    while (it != days.end()) {
+        std::string sql = kHead;
+        Params p;
+        size_t n = 0;
+        for (; it != days.end() && n < kRowsPerInsert; ++it, ++n) {
+            const auto& [k, d] = *it;
+            const auto& [day, key, team, group, deployment, kind] = k;
+            sql += n ? ",(?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?)";
+            p.insert(p.end(), {day, key, team, group, deployment, kind, d.spend, d.prompt, d.completion, d.requests});
+        }
+        c.exec(sql + kTail, p);
     }
 }
 

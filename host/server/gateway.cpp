@@ -133,7 +133,9 @@ void Gateway::Impl::send_metrics(frontend::Request& req) const {
     });
     lv->router().append_plugin_metrics(body);
     body += control->render_metrics();
-    body += keys->render_metrics(lv->general().metrics_key_alias);
+    body += keys->render_metrics(lv->general().metrics_key_alias, [&r = lv->router()](const std::string& id) {
+        return r.index_of(id).has_value();
+    });
     if (fleet_syncer) body += fleet_syncer->render_metrics();
     req.respond(200, metrics::Metrics::kContentType, body);
 }

@@ -2,7 +2,9 @@
 // and the control plane use, the synchroniser on the gateway's io_context,
 // and where what other replicas send goes: outcomes to the running router's
 // strategies, revisions to the control plane (on a worker thread), cooldowns
-// read back after a reconnect to the router's host-side filter.
+// read back after a reconnect to the router's host-side filter. The key
+// service joins through keys::Fleet (KeysOverLink below): key and team changes
+// and per-key usage travel as Link messages.
 #include "server/gateway_impl.hpp"
 
 #include <spdlog/spdlog.h>
@@ -11,6 +13,46 @@
 namespace tailgate::server {
 
 namespace {
+
+constexpr const char* kKeyChanges = "keys.change";  // "k<token>" or "t<team id>"
+constexpr const char* kKeyUsage = "keys.usage";     // keys::encode_usage()
+
+// keys::Fleet over the shared-state Link.
+class KeysOverLink final : public keys::Fleet {
+public:
+    explicit KeysOverLink(fleet::LinkPtr link) : link_(std::move(link)) {}
+
+    const std::string& replica() const override { return link_->replica(); }
+
+    void publish(const keys::FleetChange& ch) override {
+        link_->publish(kKeyChanges, (ch.kind == keys::FleetChange::Kind::Key ? "k" : "t") + ch.id);
+    }
+
+    void subscribe(std::function<void(const keys::FleetChange&)> on_change) override {
+        link_->subscribe(kKeyChanges, [fn = std::move(on_change)](const fleet::Message& m) {
+            if (m.payload.size() < 2 || (m.payload[0] != 'k' && m.payload[0] != 't')) return;
+            fn(keys::FleetChange{m.payload[0] == 'k' ? keys::FleetChange::Kind::Key : keys::FleetChange::Kind::Team,
+                                 m.payload.substr(1)});
+        });
+    }
+
+    void share_usage(std::function<std::string()> collect, std::function<void(std::string_view)> receive) override {
+        fleet::Link* link = link_.get();  // the Link owns the hook: no cycle
+        link_->on_round([link, collect = std::move(collect)] {
+            if (std::string p = collect(); !p.empty()) link->publish(kKeyUsage, std::move(p));
+        });
+        link_->subscribe(kKeyUsage, [fn = std::move(receive)](const fleet::Message& m) { fn(m.payload); });
+    }
+
+    void on_reconnect(std::function<void()> fn) override {
+        link_->on_state([fn = std::move(fn)](bool up) {
+            if (up) fn();
+        });
+    }
+
+private:
+    fleet::LinkPtr link_;
+};
 
 std::string default_replica_id() {
     char host[256] = {};
@@ -26,6 +68,7 @@ void Gateway::Impl::make_fleet() {
     fleet_link = std::make_shared<fleet::Link>(s.replica_id.empty() ? default_replica_id() : s.replica_id,
                                                s.probe_lease);
     control->set_fleet(fleet_link);
+    keys->attach_fleet(std::make_shared<KeysOverLink>(fleet_link));
 }
 
 void Gateway::Impl::start_fleet() {

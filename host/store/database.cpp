@@ -130,11 +130,35 @@ void Database::note_failure(const std::string& what, bool lost) {
     last_error_ = what;
 }
 
+namespace {
+
+// Counts the queries (reads: Connection::query) of a backend's connection;
+// its statements (every kind) the backend counts itself.
+class CountingConnection final : public Connection {
+public:
+    CountingConnection(ConnectionPtr inner, std::atomic<uint64_t>& queries)
+        : inner_(std::move(inner)), queries_(queries) {}
+    Rows query(std::string_view sql, const Params& params) override {
+        queries_.fetch_add(1, std::memory_order_relaxed);
+        return inner_->query(sql, params);
+    }
+    int64_t exec(std::string_view sql, const Params& params) override { return inner_->exec(sql, params); }
+    void script(std::string_view sql) override { inner_->script(sql); }
+    Backend backend() const override { return inner_->backend(); }
+    void begin() override { inner_->begin(); }
+
+private:
+    ConnectionPtr inner_;
+    std::atomic<uint64_t>& queries_;
+};
+
+}  // namespace
+
 // Opens this thread's connection if it has none; false (and the job failed) when that fails.
 bool Database::connect(ConnectionPtr& conn, Job& job) {
     if (conn) return true;
     try {
-        conn = connect_(statements_);
+        conn = std::make_unique<CountingConnection>(connect_(statements_), queries_);
         return true;
     } catch (const std::exception& e) {
         note_failure(e.what(), true);

@@ -174,6 +174,8 @@ public:
     size_t queued() const;
     // Statements executed so far (tests and the benchmark: no query per request).
     uint64_t statements() const { return statements_.load(std::memory_order_relaxed); }
+    // Of them, queries (reads, Connection::query): the request path's only kind.
+    uint64_t queries() const { return queries_.load(std::memory_order_relaxed); }
 
 private:
     struct Job {
@@ -188,6 +190,7 @@ private:
     Url url_;
     Connect connect_;
     std::atomic<uint64_t> statements_{0};
+    std::atomic<uint64_t> queries_{0};
     std::atomic<bool> available_{true};
     mutable std::mutex mu_;
     std::condition_variable cv_;

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 import time
 
 import httpx
@@ -91,6 +92,56 @@ def test_kill_9_loses_at_most_the_last_write_interval(stack, mock, key_db):
     gw2.proc.p.wait(timeout=10)
     assert stored_spend(key_db, k["token"]) == pytest.approx(first, rel=1e-9)
     assert logged_requests(key_db, k["token"]) == 10
+
+
+def test_kill_9_under_steady_load_loses_less_than_one_write_interval(stack, mock, key_db):
+    """The figure for the closing note: traffic at a steady rate (four clients),
+    proxy_batch_write_at 1 s, kill -9 at an arbitrary moment. What was served
+    and never written is at most what one interval (plus the batch being
+    written when the process died) carried; everything written is exact."""
+    interval = 1.0
+    gw = stack.gateway(config(mock, key_db.url, write_at=interval))
+    k = Admin(gw).generate()
+    served: list[tuple[float, float]] = []  # (when the client got it, its cost)
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def load():
+        client = gw.client(api_key=k["key"])
+        while not stop.is_set():
+            try:
+                r = client.chat.completions.create(model="cheap", messages=USER_HI)
+            except Exception:  # noqa: BLE001 - the kill ends requests in flight
+                return
+            with lock:
+                served.append((time.monotonic(), cost(r.usage)))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    # An arbitrary point of the write cycle, after a few writes.
+    time.sleep(3.0 + (time.time() % 1.0))
+    os.kill(gw.proc.p.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    gw.proc.p.wait(timeout=10)
+    n = len(served)
+    rate = n / (served[-1][0] - served[0][0])
+    logged = logged_requests(key_db, k["token"])
+    stored = stored_spend(key_db, k["token"])
+    lost = n - logged
+    lost_cost = sum(c for _, c in served) - stored
+    print(f"kill -9 under load: {n} served at {rate:.0f}/s, {logged} written, {lost} lost "
+          f"= {lost / rate:.2f} s of traffic (write interval {interval} s)")
+    assert 0 <= lost, "spend written for requests no client got"
+    # Written spend is exact: the lost requests are the newest ones, and cost what they cost.
+    assert lost_cost == pytest.approx(sum(c for _, c in served[n - lost:]), rel=1e-6, abs=1e-12)
+    # At most one interval of traffic (+ a batch in flight's worth of slack for a loaded machine).
+    assert lost <= rate * (interval + 0.5), (lost, rate)
+    # And everything served more than an interval (+ slack) before the kill was written.
+    assert all(t >= killed - interval - 0.5 for t, _ in served[n - lost:])
 
 
 def test_no_database_query_per_request_after_warm_up(stack, mock, key_db):

@@ -127,6 +127,26 @@ TEST(FleetLink, BuffersOutcomesByDeploymentAndForgetsThemWhenDown) {
     EXPECT_TRUE(link.take().empty());
 }
 
+TEST(FleetLink, RoundHooksPublishIntoTheRoundAndStateHooksSeeTransitions) {
+    Link link("r1", 10s);
+    std::vector<bool> states;
+    link.on_state([&](bool up) { states.push_back(up); });
+    int rounds = 0;
+    link.on_round([&] {
+        ++rounds;
+        link.publish("keys.usage", "delta " + std::to_string(rounds));
+    });
+    link.set_active(true);
+    link.set_active(true);  // no transition
+    Outbox box = link.take();
+    EXPECT_EQ(rounds, 1);
+    ASSERT_EQ(box.messages.size(), 1u) << "what the hook published goes with the round that called it";
+    EXPECT_EQ(box.messages[0].payload, "delta 1");
+    link.set_active(false);
+    link.set_active(true);
+    EXPECT_EQ(states, (std::vector<bool>{true, false, true}));
+}
+
 // ---- against a real redis-server ----------------------------------------
 
 namespace {

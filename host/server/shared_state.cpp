@@ -23,8 +23,11 @@ std::string default_replica_id() {
 void Gateway::Impl::make_fleet() {
     const auto& s = cfg->shared;
     if (!s.enabled) return;
+    // Quota leases: a grant is usable for 5 s; the allowance is sized to last
+    // three sync rounds and a round trip at the recent rate.
     fleet_link = std::make_shared<fleet::Link>(s.replica_id.empty() ? default_replica_id() : s.replica_id,
-                                               s.probe_lease);
+                                               s.probe_lease, std::chrono::milliseconds(5000),
+                                               3 * s.sync_interval + std::chrono::milliseconds(100));
     control->set_fleet(fleet_link);
 }
 

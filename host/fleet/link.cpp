@@ -48,6 +48,11 @@ int64_t Link::quota_allowance(std::string_view id, QuotaKind k) const {
     return quotas_.allowance(id, k, std::chrono::steady_clock::now());
 }
 
+void Link::quota_prime(std::string_view id, QuotaKind k, int64_t limit) {
+    std::lock_guard lk(mu_);
+    quotas_.prime(id, k, limit, std::chrono::steady_clock::now());
+}
+
 std::vector<QuotaRefill> Link::quota_refills(std::chrono::steady_clock::time_point now) {
     std::lock_guard lk(mu_);
     auto out = quotas_.refills(now);

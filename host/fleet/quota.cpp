@@ -128,6 +128,13 @@ int64_t QuotaBook::allowance(std::string_view id, QuotaKind k, Time now) const {
     return usable(it->second, now);
 }
 
+void QuotaBook::prime(std::string_view id, QuotaKind k, int64_t limit, Time now) {
+    if (limit <= 0) return;
+    Entry& e = entry(id, k, limit);
+    e.primed = true;
+    if (e.last_use == Time{}) e.last_use = now;
+}
+
 void QuotaBook::set_active(bool on, Time now) {
     active_ = on;
     ++epoch_;
@@ -155,8 +162,9 @@ std::vector<QuotaRefill> QuotaBook::refills(Time now) {
         for (auto it = t.begin(); it != t.end();) {
             Entry& e = it->second;
             const int64_t debt = debt_of(e, now);
-            const bool idle = now - e.last_use > lease_;
-            if (idle && debt == 0 && e.grants.empty() && !e.pending && now - e.last_use > kForgetAfterLeases * lease_) {
+            const bool idle = !e.primed && now - e.last_use > lease_;
+            if (!e.primed && idle && debt == 0 && e.grants.empty() && !e.pending &&
+                now - e.last_use > kForgetAfterLeases * lease_) {
                 it = t.erase(it);  // a deployment nobody asks about any more (removed by a reload, or idle)
                 continue;
             }
@@ -165,7 +173,8 @@ std::vector<QuotaRefill> QuotaBook::refills(Time now) {
                 continue;
             }
             const bool is_warm = warm(e, now);
-            const int64_t avail = is_warm ? usable(e, now) : 0;
+            // Units that expire within the horizon do not count: renewed before they lapse.
+            const int64_t avail = is_warm ? usable(e, now + horizon_) : 0;
             // Enough for `horizon` at the recent rate (the time a refill takes to
             // come back, with margin), at least one, at most half the limit.
             const auto by_rate = static_cast<int64_t>(std::ceil(rate_per_s(e, now) * horizon_s));

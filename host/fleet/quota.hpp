@@ -89,6 +89,10 @@ public:
     int64_t free_in_ms(std::string_view id, QuotaKind k, Time now) const;
 
     // ---- the synchroniser ----
+    // A limit of the running config: asked for at once and kept warm while
+    // connected (one unit held, renewed every lease), so a replica's first
+    // request after a (re)connect or a quiet spell finds an answer.
+    void prime(std::string_view id, QuotaKind k, int64_t limit, Time now);
     void set_active(bool on, Time now);
     bool active() const { return active_; }
     // Asks to send now (each marked pending until granted() or set_active(false)).
@@ -115,6 +119,7 @@ private:
         std::deque<std::pair<Time, int64_t>> debt;  // used, not told to Redis: (second, units)
         bool pending = false;
         bool warm = false;
+        bool primed = false;
         Time last_reply{};
         Time last_use{};
         Time next_ask{};

@@ -265,6 +265,8 @@ void Syncer::initial_sync() {
             });
         }
     }
+    if (in_.quota_limits)
+        for (const auto& l : in_.quota_limits()) link_->quota_prime(l.deployment, l.kind, l.limit);
     send({"PING"});  // a round with nothing else still completes
 }
 

@@ -49,6 +49,14 @@ void Gateway::Impl::start_fleet() {
         for (const auto& d : snapshot()->config().deployments) ids.push_back(d.id);
         return ids;
     };
+    in.quota_limits = [this] {
+        std::vector<fleet::Syncer::Inbound::Limit> out;
+        for (const auto& d : snapshot()->config().deployments) {
+            if (d.rpm > 0) out.push_back({d.id, fleet::QuotaKind::Requests, d.rpm});
+            if (d.tpm > 0) out.push_back({d.id, fleet::QuotaKind::Tokens, d.tpm});
+        }
+        return out;
+    };
     fleet_syncer = std::make_shared<fleet::Syncer>(io, cfg->shared, fleet_link, std::move(in));
     fleet_syncer->start(control->revision());
     spdlog::info("shared state: replica '{}' syncing through Redis at {} every {} ms (configured at {})",

@@ -204,3 +204,21 @@ TEST_F(Book, IdleDeploymentsStopAskingAndAreForgotten) {
     EXPECT_TRUE(book.refills(now).empty());
     EXPECT_EQ(book.allowance("d", R, now), -1);
 }
+
+TEST_F(Book, PrimedLimitsAreAnsweredBeforeTheFirstRequestAndKeptWarm) {
+    book.set_active(true, now);
+    book.prime("d", R, 60, now);
+    round();
+    EXPECT_EQ(book.allowance("d", R, now), 1) << "one unit held for the first request";
+    tick(2min);  // quiet: renewed every lease, returned when it ends
+    for (int i = 0; i < 1200; ++i) {  // rounds every 100 ms
+        book.expired(now);
+        round();
+        tick(98ms);
+        const int64_t have = book.allowance("d", R, now);
+        EXPECT_TRUE(have == 1 || have == 2) << have << " at " << i << " (renewed before it lapses)";
+        if (HasFailure()) break;
+    }
+    EXPECT_LE(fleet_used, 40) << "about one unit per lease (this fake Redis gets nothing back)";
+    EXPECT_EQ(book.take("d", R, 60, 1, now), QuotaAnswer::Granted) << "warm after a quiet spell";
+}

@@ -67,12 +67,12 @@ std::vector<QuotaReturn> Link::quota_expired(std::chrono::steady_clock::time_poi
     return out;
 }
 
-void Link::quota_granted(const QuotaRefill& r, int64_t granted, int64_t free_in_ms,
+void Link::quota_granted(const QuotaRefill& r, int64_t granted, int64_t free_in_ms, int64_t replicas,
                          std::chrono::steady_clock::time_point sent) {
     quota_counts_.units_granted.fetch_add(static_cast<uint64_t>(std::max<int64_t>(0, granted)),
                                           std::memory_order_relaxed);
     std::lock_guard lk(mu_);
-    quotas_.granted(r, granted, free_in_ms, sent, std::chrono::steady_clock::now());
+    quotas_.granted(r, granted, free_in_ms, replicas, sent, std::chrono::steady_clock::now());
 }
 
 uint32_t Link::intern(std::string_view id) {

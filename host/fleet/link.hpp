@@ -153,7 +153,7 @@ public:
     void quota_prime(std::string_view id, QuotaKind k, int64_t limit);
     std::vector<QuotaRefill> quota_refills(std::chrono::steady_clock::time_point now);
     std::vector<QuotaReturn> quota_expired(std::chrono::steady_clock::time_point now);
-    void quota_granted(const QuotaRefill& r, int64_t granted, int64_t free_in_ms,
+    void quota_granted(const QuotaRefill& r, int64_t granted, int64_t free_in_ms, int64_t replicas,
                        std::chrono::steady_clock::time_point sent);
     std::chrono::milliseconds quota_lease() const { return quota_lease_; }
 

@@ -89,8 +89,14 @@ QuotaAnswer QuotaBook::take(std::string_view id, QuotaKind k, int64_t limit, int
 void QuotaBook::settle(std::string_view id, QuotaKind k, int64_t limit, int64_t n, Time now) {
     if (n == 0) return;
     Entry& e = entry(id, k, limit);
-    if (n < 0) {  // unused reservations: back into the newest live grant they fit
+    if (n < 0) {  // unused reservations: off the debt not told yet, else back into the newest live grant
         int64_t back = -n;
+        while (back > 0 && !e.debt.empty()) {
+            const int64_t t = std::min(back, e.debt.back().second);
+            e.debt.back().second -= t;
+            back -= t;
+            if (e.debt.back().second == 0) e.debt.pop_back();
+        }
         for (auto it = e.grants.rbegin(); it != e.grants.rend() && back > 0; ++it) {
             if (it->usable_until <= now) continue;
             const int64_t room = std::min(back, it->granted - it->left);
@@ -176,9 +182,11 @@ std::vector<QuotaRefill> QuotaBook::refills(Time now) {
             // Units that expire within the horizon do not count: renewed before they lapse.
             const int64_t avail = is_warm ? usable(e, now + horizon_) : 0;
             // Enough for `horizon` at the recent rate (the time a refill takes to
-            // come back, with margin), at least one, at most half the limit.
+            // come back, with margin), at least limit / (20 x replicas) and one,
+            // at most half the limit.
             const auto by_rate = static_cast<int64_t>(std::ceil(rate_per_s(e, now) * horizon_s));
-            const int64_t target = std::clamp<int64_t>(by_rate + 1, 1, std::max<int64_t>(1, e.limit / 2));
+            const int64_t floor = std::max<int64_t>(1, e.limit / (20 * e.replicas));
+            const int64_t target = std::clamp<int64_t>(std::max(by_rate + 1, floor), 1, std::max<int64_t>(1, e.limit / 2));
             const bool low = avail * 2 <= target;
             const bool stale = now - e.last_reply > lease_ / 3;  // in use: keep it warm
             if (is_warm && debt == 0 && !stale && (!low || now < e.next_ask)) {
@@ -203,7 +211,8 @@ std::vector<QuotaRefill> QuotaBook::refills(Time now) {
     return out;
 }
 
-void QuotaBook::granted(const QuotaRefill& r, int64_t granted, int64_t free_in_ms, Time sent, Time now) {
+void QuotaBook::granted(const QuotaRefill& r, int64_t granted, int64_t free_in_ms, int64_t replicas, Time sent,
+                        Time now) {
     if (!active_ || r.epoch != epoch_) return;
     Table& t = tables_[static_cast<size_t>(r.kind)];
     auto it = t.find(r.deployment);
@@ -212,6 +221,7 @@ void QuotaBook::granted(const QuotaRefill& r, int64_t granted, int64_t free_in_m
     e.pending = false;
     e.sent_debt = 0;
     e.warm = true;
+    e.replicas = std::max<int64_t>(1, replicas);
     e.last_reply = now;
     if (granted > 0)
         e.grants.push_back(Grant{r.seq, granted, granted, sent + lease_ * 9 / 10});

@@ -98,8 +98,12 @@ public:
     // Asks to send now (each marked pending until granted() or set_active(false)).
     std::vector<QuotaRefill> refills(Time now);
     // Redis's answer to a refill sent at `sent`: `granted` units (0 at the
-    // limit), `free_in_ms` until the oldest grant leaves the window.
-    void granted(const QuotaRefill& r, int64_t granted, int64_t free_in_ms, Time sent, Time now);
+    // limit), `free_in_ms` until the oldest grant leaves the window, and how
+    // many replicas asked for this limit lately (the allowance held is at
+    // least limit / (20 x replicas): a sudden burst far below the limit is not
+    // refused while the rate-sized refills catch up; at most 5 % of the limit
+    // sits idle in the fleet, and goes back when its lease ends).
+    void granted(const QuotaRefill& r, int64_t granted, int64_t free_in_ms, int64_t replicas, Time sent, Time now);
     // Grants that expired with units unused (removed here; give them back).
     std::vector<QuotaReturn> expired(Time now);
 
@@ -120,6 +124,7 @@ private:
         bool pending = false;
         bool warm = false;
         bool primed = false;
+        int64_t replicas = 1;  // asking for this limit, as Redis last counted them
         Time last_reply{};
         Time last_use{};
         Time next_ask{};

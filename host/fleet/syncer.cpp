@@ -47,8 +47,10 @@ constexpr const char* kSeqAtLeastScript =
 // with when Redis heard of them); a member counts until its score leaves the
 // sliding window. Grants min(want, limit - used), never below 0; debts are
 // recorded whatever the limit (they happened). Time is Redis's own (TIME), so
-// replicas' clocks do not matter. ARGV: limit, want, debt, lease ms, window
-// ms, member base. Returns {granted, ms until the oldest member leaves (-1 none)}.
+// replicas' clocks do not matter. KEYS[2]: a hash of the replicas asking
+// (last seen). ARGV: limit, want, debt, lease ms, window ms, member base,
+// replica. Returns {granted, ms until the oldest member leaves (-1 none),
+// replicas that asked in the last 10 s (sizes the smallest allowance)}.
 constexpr const char* kQuotaGrantScript =
     "local t = redis.call('TIME') "
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
@@ -69,7 +71,13 @@ constexpr const char* kQuotaGrantScript =
     "  if oldest == nil then oldest = now + lease end end "
     "redis.call('PEXPIRE', KEYS[1], window + lease + 1000) "
     "local free = -1 if oldest then free = oldest + window - now end "
-    "return {g, free}";
+    "redis.call('HSET', KEYS[2], ARGV[7], now) "
+    "local reps, n = redis.call('HGETALL', KEYS[2]), 0 "
+    "for i = 1, #reps, 2 do "
+    "  if tonumber(reps[i + 1]) > now - 10000 then n = n + 1 else redis.call('HDEL', KEYS[2], reps[i]) end "
+    "end "
+    "redis.call('PEXPIRE', KEYS[2], 60000) "
+    "return {g, free, math.max(n, 1)}";
 // A grant whose lease ended with units unused: its count goes down to what
 // was used (removed when nothing was). ARGV: the member, used, the new member.
 constexpr const char* kQuotaReturnScript =
@@ -297,17 +305,17 @@ std::string Syncer::quota_member(uint64_t seq) const {
 void Syncer::send_quotas(SteadyClock::time_point now) {
     for (auto& r : link_->quota_refills(now)) {
         const std::string k = key(std::string("quota:") + kind_name(r.kind) + ":" + r.deployment);
-        send({"EVAL", kQuotaGrantScript, "1", k, std::to_string(r.limit), std::to_string(r.want),
-              std::to_string(r.debt), std::to_string(link_->quota_lease().count()), std::to_string(kQuotaWindowMs),
-              quota_member(r.seq)},
+        send({"EVAL", kQuotaGrantScript, "2", k, key("quota:replicas"), std::to_string(r.limit),
+              std::to_string(r.want), std::to_string(r.debt), std::to_string(link_->quota_lease().count()),
+              std::to_string(kQuotaWindowMs), quota_member(r.seq), link_->replica()},
              [this, r, now](const redisReply* reply) {
-                 if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
+                 if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
                      spdlog::debug("shared state: quota grant for {} failed: {}", r.deployment, reply_text(reply));
-                     link_->quota_granted(r, 0, -1, now);
+                     link_->quota_granted(r, 0, -1, 1, now);
                      return;
                  }
                  link_->quota_granted(r, reply_integer(reply->element[0], 0), reply_integer(reply->element[1], -1),
-                                      now);
+                                      reply_integer(reply->element[2], 1), now);
              });
     }
     for (const auto& x : link_->quota_expired(now)) {

@@ -48,9 +48,9 @@ int64_t Link::quota_allowance(std::string_view id, QuotaKind k) const {
     return quotas_.allowance(id, k, std::chrono::steady_clock::now());
 }
 
-void Link::quota_prime(std::string_view id, QuotaKind k, int64_t limit) {
+void Link::quota_prime_all(const std::vector<QuotaBook::Limit>& limits) {
     std::lock_guard lk(mu_);
-    quotas_.prime(id, k, limit, std::chrono::steady_clock::now());
+    quotas_.prime_all(limits, std::chrono::steady_clock::now());
 }
 
 std::vector<QuotaRefill> Link::quota_refills(std::chrono::steady_clock::time_point now) {

@@ -150,7 +150,7 @@ public:
     // Allocation requests waiting for an INCR.
     std::vector<std::shared_ptr<std::promise<uint64_t>>> take_allocations();
     void set_wake(std::function<void()> wake);
-    void quota_prime(std::string_view id, QuotaKind k, int64_t limit);
+    void quota_prime_all(const std::vector<QuotaBook::Limit>& limits);
     std::vector<QuotaRefill> quota_refills(std::chrono::steady_clock::time_point now);
     std::vector<QuotaReturn> quota_expired(std::chrono::steady_clock::time_point now);
     void quota_granted(const QuotaRefill& r, int64_t granted, int64_t free_in_ms, int64_t replicas,

@@ -141,6 +141,12 @@ void QuotaBook::prime(std::string_view id, QuotaKind k, int64_t limit, Time now)
     if (e.last_use == Time{}) e.last_use = now;
 }
 
+void QuotaBook::prime_all(const std::vector<Limit>& limits, Time now) {
+    for (Table& t : tables_)
+        for (auto& [id, e] : t) e.primed = false;
+    for (const Limit& l : limits) prime(l.deployment, l.kind, l.limit, now);
+}
+
 void QuotaBook::set_active(bool on, Time now) {
     active_ = on;
     ++epoch_;

@@ -93,6 +93,14 @@ public:
     // connected (one unit held, renewed every lease), so a replica's first
     // request after a (re)connect or a quiet spell finds an answer.
     void prime(std::string_view id, QuotaKind k, int64_t limit, Time now);
+    // The running config's limits, all of them (after a reload): those not in
+    // `limits` stop being kept warm (and are forgotten once idle).
+    struct Limit {
+        std::string deployment;
+        QuotaKind kind;
+        int64_t limit;
+    };
+    void prime_all(const std::vector<Limit>& limits, Time now);
     void set_active(bool on, Time now);
     bool active() const { return active_; }
     // Asks to send now (each marked pending until granted() or set_active(false)).

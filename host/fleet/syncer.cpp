@@ -273,8 +273,7 @@ void Syncer::initial_sync() {
             });
         }
     }
-    if (in_.quota_limits)
-        for (const auto& l : in_.quota_limits()) link_->quota_prime(l.deployment, l.kind, l.limit);
+    if (in_.quota_limits) link_->quota_prime_all(in_.quota_limits());
     send({"PING"});  // a round with nothing else still completes
 }
 
@@ -291,6 +290,7 @@ void Syncer::round() {
     if (now - last_heartbeat_ >= kHeartbeatEvery) {
         last_heartbeat_ = now;
         send({"SET", key("replica:" + link_->replica()), std::to_string(wall_ms()), "PX", "5000"});
+        if (in_.quota_limits) link_->quota_prime_all(in_.quota_limits());
     }
     send_quotas(now);
     serve_allocations();

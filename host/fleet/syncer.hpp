@@ -44,12 +44,9 @@ public:
         std::function<void(std::vector<Revision>)> revisions;
         std::function<void(const std::string& deployment, int64_t until_wall_ms)> cooldown;
         std::function<std::vector<std::string>()> deployment_ids;  // of the running config
-        // The rpm/tpm limits of the running config (quota leases primed on every connect).
-        struct Limit {
-            std::string deployment;
-            QuotaKind kind;
-            int64_t limit;
-        };
+        // The rpm/tpm limits of the running config (quota leases primed on
+        // every connect, and again every second: a reload's changes follow).
+        using Limit = QuotaBook::Limit;
         std::function<std::vector<Limit>()> quota_limits;
     };
 

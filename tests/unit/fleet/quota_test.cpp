@@ -240,3 +240,19 @@ TEST_F(Book, TheSmallestAllowanceIsAShareOfTheLimit) {
     ASSERT_EQ(asks.size(), 1u);
     EXPECT_EQ(asks[0].want, 100000 / 80 - 10) << "four replicas: 5 % of it between them";
 }
+
+TEST_F(Book, ALimitAReloadRemovedIsNoLongerKeptWarm) {
+    book.set_active(true, now);
+    book.prime_all({{"a", R, 60}, {"b", T, 1000}}, now);
+    EXPECT_EQ(round().size(), 2u);
+    book.prime_all({{"b", T, 1000}}, now);  // a reload removed a's rpm
+    tick(6s);
+    book.expired(now);
+    const auto asks = round();
+    ASSERT_EQ(asks.size(), 1u) << "only b is kept warm";
+    EXPECT_EQ(asks[0].deployment, "b");
+    tick(70s);
+    book.expired(now);
+    round();
+    EXPECT_EQ(book.allowance("a", R, now), -1);
+}

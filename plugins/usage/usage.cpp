@@ -24,7 +24,11 @@
 // It never writes attempts; an earlier plan is cleared (positions changed).
 //
 // Counters are per process and per plugin instance (every instance observes
-// every event of the router); see README.md for what that does not cover.
+// every event of the router); see README.md for what that does not cover. In
+// a fleet (1.3 hosts with Redis) the limits are the host's quota leases:
+// route() reserves a request unit per limited candidate it keeps (request
+// context), observe() settles what attempts used, release_request() gives the
+// rest back; the window decides only when the host has no fleet answer.
 //
 // args: none (router.* settings are accepted and ignored).
 #include <tailgate/deployment_table.hpp>

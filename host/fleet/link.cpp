@@ -1,5 +1,7 @@
 #include "fleet/link.hpp"
 
+#include <algorithm>
+
 namespace tailgate::fleet {
 
 namespace {
@@ -16,8 +18,62 @@ int64_t wall_ms() {
         .count();
 }
 
-Link::Link(std::string replica_id, std::chrono::milliseconds probe_lease)
-    : replica_(std::move(replica_id)), lease_time_(probe_lease) {}
+Link::Link(std::string replica_id, std::chrono::milliseconds probe_lease, std::chrono::milliseconds quota_lease,
+           std::chrono::milliseconds quota_horizon)
+    : replica_(std::move(replica_id)), lease_time_(probe_lease), quota_lease_(quota_lease),
+      quotas_(quota_lease, quota_horizon) {}
+
+QuotaAnswer Link::quota_take(std::string_view id, QuotaKind k, int64_t limit, int64_t n, int64_t* free_in_ms) {
+    const auto now = std::chrono::steady_clock::now();
+    QuotaAnswer a;
+    {
+        std::lock_guard lk(mu_);
+        a = quotas_.take(id, k, limit, n, now);
+        if (a == QuotaAnswer::Exhausted && free_in_ms != nullptr) *free_in_ms = quotas_.free_in_ms(id, k, now);
+    }
+    auto& c = a == QuotaAnswer::Granted ? quota_counts_.granted
+              : a == QuotaAnswer::Exhausted ? quota_counts_.exhausted : quota_counts_.local;
+    c.fetch_add(1, std::memory_order_relaxed);
+    return a;
+}
+
+void Link::quota_settle(std::string_view id, QuotaKind k, int64_t limit, int64_t n) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lk(mu_);
+    quotas_.settle(id, k, limit, n, now);
+}
+
+int64_t Link::quota_allowance(std::string_view id, QuotaKind k) const {
+    std::lock_guard lk(mu_);
+    return quotas_.allowance(id, k, std::chrono::steady_clock::now());
+}
+
+void Link::quota_prime_all(const std::vector<QuotaBook::Limit>& limits) {
+    std::lock_guard lk(mu_);
+    quotas_.prime_all(limits, std::chrono::steady_clock::now());
+}
+
+std::vector<QuotaRefill> Link::quota_refills(std::chrono::steady_clock::time_point now) {
+    std::lock_guard lk(mu_);
+    auto out = quotas_.refills(now);
+    quota_counts_.refills.fetch_add(out.size(), std::memory_order_relaxed);
+    return out;
+}
+
+std::vector<QuotaReturn> Link::quota_expired(std::chrono::steady_clock::time_point now) {
+    std::lock_guard lk(mu_);
+    auto out = quotas_.expired(now);
+    quota_counts_.returns.fetch_add(out.size(), std::memory_order_relaxed);
+    return out;
+}
+
+void Link::quota_granted(const QuotaRefill& r, int64_t granted, int64_t free_in_ms, int64_t replicas,
+                         std::chrono::steady_clock::time_point sent) {
+    quota_counts_.units_granted.fetch_add(static_cast<uint64_t>(std::max<int64_t>(0, granted)),
+                                          std::memory_order_relaxed);
+    std::lock_guard lk(mu_);
+    quotas_.granted(r, granted, free_in_ms, replicas, sent, std::chrono::steady_clock::now());
+}
 
 uint32_t Link::intern(std::string_view id) {
     if (auto it = ids_.find(id); it != ids_.end()) return it->second;
@@ -134,8 +190,9 @@ void Link::set_active(bool on) {
         }
         for (const auto& fn : hooks) fn(on);
     }
-    if (on) return;
     std::lock_guard lk(mu_);
+    quotas_.set_active(on, std::chrono::steady_clock::now());
+    if (on) return;
     // Down: what was buffered goes nowhere, and no lease is held any more.
     out_.events.clear();
     out_.messages.clear();

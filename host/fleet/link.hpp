@@ -11,10 +11,14 @@
 // For other features (issue 20's key cache and fleet-wide key limits):
 // publish()/subscribe() carry small messages to every other replica within
 // about one sync_interval; on_round() lets a feature publish what it batched
-// once per round, and on_state() tells it when the channel went down or up.
+// once per round, and on_state() tells it when the channel went down or up;
+// quota_take()/quota_settle() hand out units of
+// a fleet-wide limit over a sliding minute (quota leases, fleet/quota.hpp:
+// the rpm/tpm of deployments; the same would serve key limits).
 #pragma once
 
 #include "common/vocabulary.hpp"
+#include "fleet/quota.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -91,7 +95,11 @@ struct Outbox {
 
 class Link {
 public:
-    Link(std::string replica_id, std::chrono::milliseconds probe_lease);
+    // quota_lease: how long a quota grant stays usable; quota_horizon: how
+    // long the local allowance should last at the recent rate (a refill's round trip, with margin).
+    Link(std::string replica_id, std::chrono::milliseconds probe_lease,
+         std::chrono::milliseconds quota_lease = std::chrono::milliseconds(5000),
+         std::chrono::milliseconds quota_horizon = std::chrono::milliseconds(400));
     Link(const Link&) = delete;
     Link& operator=(const Link&) = delete;
 
@@ -108,6 +116,17 @@ public:
     // This replica's health strategy left half-open (or entered a cooldown,
     // or recovered): the lease goes back, and late replicas learn the cooldown.
     void health_changed(std::string_view deployment, Health to, int64_t cooldown_until_wall_ms);
+
+    // Quota leases (fleet/quota.hpp): take `n` units of deployment `id`'s
+    // fleet-wide `limit` from this replica's allowance (n == 0: is any left?).
+    // Local: no fleet answer (Redis down, or not heard yet): count alone.
+    // Exhausted: at the limit; *free_in_ms (if given) says when a slot may free (-1 unknown).
+    QuotaAnswer quota_take(std::string_view id, QuotaKind k, int64_t limit, int64_t n, int64_t* free_in_ms = nullptr);
+    // n > 0: used beyond what was taken (told to Redis with the next refill);
+    // n < 0: taken but not used, back into the allowance.
+    void quota_settle(std::string_view id, QuotaKind k, int64_t limit, int64_t n);
+    // Units usable now, -1 when there is no fleet answer (tests, state).
+    int64_t quota_allowance(std::string_view id, QuotaKind k) const;
 
     // ---- other features: small messages to every other replica ----
     void publish(std::string topic, std::string payload);
@@ -141,6 +160,19 @@ public:
     // Allocation requests waiting for an INCR.
     std::vector<std::shared_ptr<std::promise<uint64_t>>> take_allocations();
     void set_wake(std::function<void()> wake);
+    void quota_prime_all(const std::vector<QuotaBook::Limit>& limits);
+    std::vector<QuotaRefill> quota_refills(std::chrono::steady_clock::time_point now);
+    std::vector<QuotaReturn> quota_expired(std::chrono::steady_clock::time_point now);
+    void quota_granted(const QuotaRefill& r, int64_t granted, int64_t free_in_ms, int64_t replicas,
+                       std::chrono::steady_clock::time_point sent);
+    std::chrono::milliseconds quota_lease() const { return quota_lease_; }
+
+    // Answers of quota_take (tailgate_shared_state_quota_answers_total).
+    struct QuotaCounts {
+        std::atomic<uint64_t> granted{0}, exhausted{0}, local{0};
+        std::atomic<uint64_t> units_granted{0}, refills{0}, returns{0};
+    };
+    QuotaCounts& quota_counts() const { return quota_counts_; }
 
 private:
     uint32_t intern(std::string_view id);  // under mu_
@@ -162,6 +194,9 @@ private:
     std::vector<std::function<void()>> round_hooks_;
     std::vector<std::function<void(bool)>> state_hooks_;
     std::function<void()> wake_;
+    const std::chrono::milliseconds quota_lease_;
+    QuotaBook quotas_;  // under mu_
+    mutable QuotaCounts quota_counts_;
 };
 
 using LinkPtr = std::shared_ptr<Link>;

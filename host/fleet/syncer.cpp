@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <future>
 #include <random>
 
@@ -40,6 +41,62 @@ constexpr const char* kSeqAtLeastScript =
     "local c = tonumber(redis.call('GET', KEYS[1]) or '0') "
     "if c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return 1";
 
+// Quota leases (fleet/quota.hpp). KEYS[1]: a sorted set per deployment and
+// kind; members "<replica>/<nonce>/<seq>:g:<units>" (a grant, scored with the
+// end of its lease) and ":d:<units>" (units used that no grant covered, scored
+// with when Redis heard of them); a member counts until its score leaves the
+// sliding window. Grants min(want, limit - used), never below 0; debts are
+// recorded whatever the limit (they happened). Time is Redis's own (TIME), so
+// replicas' clocks do not matter. KEYS[2]: a hash of the replicas asking
+// (last seen). ARGV: limit, want, debt, lease ms, window ms, member base,
+// replica. Returns {granted, ms until the oldest member leaves (-1 none),
+// replicas that asked in the last 10 s (sizes the smallest allowance)}.
+constexpr const char* kQuotaGrantScript =
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local window = tonumber(ARGV[5]) local lease = tonumber(ARGV[4]) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window) "
+    "local used, oldest = 0, nil "
+    "local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES') "
+    "for i = 1, #all, 2 do "
+    "  used = used + (tonumber(string.match(all[i], ':(%d+)$')) or 0) "
+    "  local s = tonumber(all[i + 1]) if oldest == nil or s < oldest then oldest = s end "
+    "end "
+    "local debt = tonumber(ARGV[3]) "
+    "if debt > 0 then redis.call('ZADD', KEYS[1], now, ARGV[6] .. ':d:' .. debt) used = used + debt "
+    "  if oldest == nil or now < oldest then oldest = now end end "
+    "local g = math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) - used) "
+    "if g < 0 then g = 0 end "
+    "if g > 0 then redis.call('ZADD', KEYS[1], now + lease, ARGV[6] .. ':g:' .. g) "
+    "  if oldest == nil then oldest = now + lease end end "
+    "redis.call('PEXPIRE', KEYS[1], window + lease + 1000) "
+    "local free = -1 if oldest then free = oldest + window - now end "
+    "redis.call('HSET', KEYS[2], ARGV[7], now) "
+    "local reps, n = redis.call('HGETALL', KEYS[2]), 0 "
+    "for i = 1, #reps, 2 do "
+    "  if tonumber(reps[i + 1]) > now - 10000 then n = n + 1 else redis.call('HDEL', KEYS[2], reps[i]) end "
+    "end "
+    "redis.call('PEXPIRE', KEYS[2], 60000) "
+    "return {g, free, math.max(n, 1)}";
+// A grant whose lease ended with units unused: its count goes down to what
+// was used (removed when nothing was). ARGV: the member, used, the new member.
+constexpr const char* kQuotaReturnScript =
+    "local s = redis.call('ZSCORE', KEYS[1], ARGV[1]) "
+    "if not s then return 0 end "
+    "redis.call('ZREM', KEYS[1], ARGV[1]) "
+    "if tonumber(ARGV[2]) > 0 then redis.call('ZADD', KEYS[1], s, ARGV[3]) end "
+    "return 1";
+constexpr int64_t kQuotaWindowMs = 60000;
+
+const char* kind_name(QuotaKind k) { return k == QuotaKind::Tokens ? "tpm" : "rpm"; }
+
+std::string make_nonce() {
+    std::random_device rd;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+    return buf;
+}
+
 int64_t steady_ms() {
     return std::chrono::duration_cast<Millis>(SteadyClock::now().time_since_epoch()).count();
 }
@@ -54,7 +111,7 @@ Millis jittered(Millis m) {
 
 Syncer::Syncer(asio::io_context& io, const config::SharedStateSettings& settings, LinkPtr link, Inbound in)
     : io_(io), strand_(asio::make_strand(io)), s_(settings), link_(std::move(link)), in_(std::move(in)),
-      timer_(strand_), started_ms_(steady_ms()) {}
+      timer_(strand_), nonce_(make_nonce()), started_ms_(steady_ms()) {}
 
 Syncer::~Syncer() = default;
 
@@ -158,8 +215,8 @@ void Syncer::lost(const std::string& why) {
     backoff_ = backoff_.count() == 0 ? kFirstBackoff : std::min(kMaxBackoff, backoff_ * 2);
     next_connect_ = SteadyClock::now() + jittered(backoff_);
     if (was_up || !down_logged_) {
-        spdlog::warn("shared state: Redis at {} unavailable ({}); serving from this replica's own state, "
-                     "reconnecting in the background",
+        spdlog::warn("shared state: Redis at {} unavailable ({}); serving from this replica's own state "
+                     "(rpm/tpm counted by this replica alone), reconnecting in the background",
                      s_.endpoint(), why);
         down_logged_ = true;
     } else {
@@ -216,6 +273,7 @@ void Syncer::initial_sync() {
             });
         }
     }
+    if (in_.quota_limits) link_->quota_prime_all(in_.quota_limits());
     send({"PING"});  // a round with nothing else still completes
 }
 
@@ -232,8 +290,39 @@ void Syncer::round() {
     if (now - last_heartbeat_ >= kHeartbeatEvery) {
         last_heartbeat_ = now;
         send({"SET", key("replica:" + link_->replica()), std::to_string(wall_ms()), "PX", "5000"});
+        if (in_.quota_limits) link_->quota_prime_all(in_.quota_limits());
     }
+    send_quotas(now);
     serve_allocations();
+}
+
+std::string Syncer::quota_member(uint64_t seq) const {
+    return link_->replica() + "/" + nonce_ + "/" + std::to_string(seq);
+}
+
+// Refills of the local allowances that run low, and grants that expired with
+// units unused given back: a few commands per round while limits are in use.
+void Syncer::send_quotas(SteadyClock::time_point now) {
+    for (auto& r : link_->quota_refills(now)) {
+        const std::string k = key(std::string("quota:") + kind_name(r.kind) + ":" + r.deployment);
+        send({"EVAL", kQuotaGrantScript, "2", k, key("quota:replicas"), std::to_string(r.limit),
+              std::to_string(r.want), std::to_string(r.debt), std::to_string(link_->quota_lease().count()),
+              std::to_string(kQuotaWindowMs), quota_member(r.seq), link_->replica()},
+             [this, r, now](const redisReply* reply) {
+                 if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
+                     spdlog::debug("shared state: quota grant for {} failed: {}", r.deployment, reply_text(reply));
+                     link_->quota_granted(r, 0, -1, 1, now);
+                     return;
+                 }
+                 link_->quota_granted(r, reply_integer(reply->element[0], 0), reply_integer(reply->element[1], -1),
+                                      reply_integer(reply->element[2], 1), now);
+             });
+    }
+    for (const auto& x : link_->quota_expired(now)) {
+        const std::string base = quota_member(x.seq);
+        send({"EVAL", kQuotaReturnScript, "1", key(std::string("quota:") + kind_name(x.kind) + ":" + x.deployment),
+              base + ":g:" + std::to_string(x.granted), std::to_string(x.used), base + ":g:" + std::to_string(x.used)});
+    }
 }
 
 void Syncer::send_outbox(Outbox& box) {
@@ -352,6 +441,18 @@ std::string Syncer::render_metrics() const {
                std::to_string(events_received_.load()) + "\ntailgate_shared_state_events_total{direction=\"dropped\"} " +
                std::to_string(events_dropped_.load()) + "\ntailgate_shared_state_events_total{direction=\"stale\"} " +
                std::to_string(events_stale_.load()) + "\n");
+    const auto& q = link_->quota_counts();
+    series("tailgate_shared_state_quota_answers_total", "counter",
+           "rpm/tpm quota lease answers on the request path (granted: from this replica's allowance; exhausted: "
+           "at the fleet's limit; local: counted by this replica alone, Redis down or not answered yet).",
+           "tailgate_shared_state_quota_answers_total{answer=\"granted\"} " + std::to_string(q.granted.load()) +
+               "\ntailgate_shared_state_quota_answers_total{answer=\"exhausted\"} " + std::to_string(q.exhausted.load()) +
+               "\ntailgate_shared_state_quota_answers_total{answer=\"local\"} " + std::to_string(q.local.load()) + "\n");
+    series("tailgate_shared_state_quota_units_granted_total", "counter",
+           "rpm/tpm units Redis granted to this replica (quota leases).",
+           line("tailgate_shared_state_quota_units_granted_total", q.units_granted.load()));
+    series("tailgate_shared_state_quota_refills_total", "counter", "Quota lease refills asked of Redis.",
+           line("tailgate_shared_state_quota_refills_total", q.refills.load()));
     series("tailgate_shared_state_revisions_received_total", "counter", "Config revisions read from the fleet's log.",
            line("tailgate_shared_state_revisions_received_total", revisions_received_.load()));
     return out;

@@ -16,6 +16,8 @@
 //   <prefix>rev:seq         the last revision number handed out (INCR)
 //   <prefix>revisions       sorted set: score = revision, member = the change as JSON
 //   <prefix>replica:<name>  heartbeat of each replica (expires after 5 s)
+//   <prefix>quota:rpm:<id>  quota leases of a deployment's rpm (tpm: quota:tpm:<id>): sorted set of
+//                           grants and debts over the sliding minute (fleet/quota.hpp, syncer.cpp)
 #pragma once
 
 #include "config/config.hpp"
@@ -42,6 +44,10 @@ public:
         std::function<void(std::vector<Revision>)> revisions;
         std::function<void(const std::string& deployment, int64_t until_wall_ms)> cooldown;
         std::function<std::vector<std::string>()> deployment_ids;  // of the running config
+        // The rpm/tpm limits of the running config (quota leases primed on
+        // every connect, and again every second: a reload's changes follow).
+        using Limit = QuotaBook::Limit;
+        std::function<std::vector<Limit>()> quota_limits;
     };
 
     Syncer(boost::asio::io_context& io, const config::SharedStateSettings& settings, LinkPtr link, Inbound in);
@@ -71,6 +77,8 @@ private:
     void read_revisions(const redisReply* r);
     void ask_lease(const std::string& id);
     void serve_allocations();
+    void send_quotas(std::chrono::steady_clock::time_point now);
+    std::string quota_member(uint64_t seq) const;
     std::string key(const std::string& suffix) const { return s_.key_prefix + suffix; }
 
     boost::asio::io_context& io_;
@@ -91,6 +99,7 @@ private:
     std::string stream_cursor_;         // last stream entry read ("" before the first connect)
     uint64_t revision_cursor_ = 0;      // highest revision fetched
     std::chrono::steady_clock::time_point last_heartbeat_{};
+    const std::string nonce_;  // this process's quota grants, apart from a restarted replica's of the same name
 
     // Metrics (read from other threads).
     std::atomic<bool> up_{false};

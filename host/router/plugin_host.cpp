@@ -29,6 +29,16 @@ void RequestContexts::set(plugin::Instance* p, void* ctx) {
     if (ctx != nullptr) slots_.emplace_back(p, ctx);
 }
 
+// The fleet quota a deployment's limit of `kind` has, if any: a fleet, a
+// known deployment, a limit of that kind.
+std::optional<Router::Quota> Router::quota_of(const Router& r, uint32_t index, uint32_t kind) {
+    if (!r.fleet_ || index >= r.cfg_->deployments.size() || kind > TG_QUOTA_TOKENS) return std::nullopt;
+    const auto& d = r.cfg_->deployments[index];
+    const int64_t limit = kind == TG_QUOTA_TOKENS ? d.tpm : d.rpm;
+    if (limit <= 0) return std::nullopt;
+    return Quota{d.id, kind == TG_QUOTA_TOKENS ? fleet::QuotaKind::Tokens : fleet::QuotaKind::Requests, limit};
+}
+
 tg_host_api Router::make_host_api() {
     tg_host_api api{};
     api.struct_size = sizeof api;
@@ -74,6 +84,22 @@ tg_host_api Router::make_host_api() {
         const Router& r = router_of(h);
         if (!r.fleet_ || index >= r.views_.size()) return 1;
         return r.fleet_->probe_lease(r.cfg_->deployments[index].id) ? 1 : 0;
+    };
+    api.quota_take = [](void* h, uint32_t index, uint32_t kind, int64_t amount, int64_t* retry_after) -> int32_t {
+        const Router& r = router_of(h);
+        if (retry_after != nullptr) *retry_after = -1;
+        const auto q = quota_of(r, index, kind);
+        if (!q) return TG_QUOTA_NONE;
+        switch (r.fleet_->quota_take(q->id, q->kind, q->limit, std::max<int64_t>(0, amount), retry_after)) {
+            case fleet::QuotaAnswer::Granted: return TG_QUOTA_GRANTED;
+            case fleet::QuotaAnswer::Exhausted: return TG_QUOTA_EXHAUSTED;
+            default: return TG_QUOTA_LOCAL;
+        }
+    };
+    api.quota_settle = [](void* h, uint32_t index, uint32_t kind, int64_t amount) {
+        const Router& r = router_of(h);
+        if (const auto q = quota_of(r, index, kind); q && amount != 0)
+            r.fleet_->quota_settle(q->id, q->kind, q->limit, amount);
     };
     api.route_note = [](tg_route* route, const char* text) {
         if (route == nullptr || route->host_private == nullptr || text == nullptr) return;

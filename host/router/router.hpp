@@ -258,6 +258,12 @@ private:
         std::vector<std::pair<std::string, std::string>> args;  // as handed to create(), router.* last
     };
     static Router& router_of(void* host) { return *static_cast<PluginHost*>(host)->router; }
+    struct Quota {
+        std::string_view id;
+        fleet::QuotaKind kind;
+        int64_t limit;
+    };
+    static std::optional<Quota> quota_of(const Router& r, uint32_t index, uint32_t kind);
 
     std::shared_ptr<const config::Config> cfg_;
     Clock clock_;

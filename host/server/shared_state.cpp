@@ -65,8 +65,11 @@ std::string default_replica_id() {
 void Gateway::Impl::make_fleet() {
     const auto& s = cfg->shared;
     if (!s.enabled) return;
+    // Quota leases: a grant is usable for 5 s; the allowance is sized to last
+    // three sync rounds and a round trip at the recent rate.
     fleet_link = std::make_shared<fleet::Link>(s.replica_id.empty() ? default_replica_id() : s.replica_id,
-                                               s.probe_lease);
+                                               s.probe_lease, std::chrono::milliseconds(5000),
+                                               3 * s.sync_interval + std::chrono::milliseconds(100));
     control->set_fleet(fleet_link);
     keys->attach_fleet(std::make_shared<KeysOverLink>(fleet_link));
 }
@@ -88,6 +91,14 @@ void Gateway::Impl::start_fleet() {
         std::vector<std::string> ids;
         for (const auto& d : snapshot()->config().deployments) ids.push_back(d.id);
         return ids;
+    };
+    in.quota_limits = [this] {
+        std::vector<fleet::Syncer::Inbound::Limit> out;
+        for (const auto& d : snapshot()->config().deployments) {
+            if (d.rpm > 0) out.push_back({d.id, fleet::QuotaKind::Requests, d.rpm});
+            if (d.tpm > 0) out.push_back({d.id, fleet::QuotaKind::Tokens, d.tpm});
+        }
+        return out;
     };
     fleet_syncer = std::make_shared<fleet::Syncer>(io, cfg->shared, fleet_link, std::move(in));
     fleet_syncer->start(control->revision());

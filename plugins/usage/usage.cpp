@@ -24,7 +24,11 @@
 // It never writes attempts; an earlier plan is cleared (positions changed).
 //
 // Counters are per process and per plugin instance (every instance observes
-// every event of the router); see README.md for what that does not cover.
+// every event of the router); see README.md for what that does not cover. In
+// a fleet (1.3 hosts with Redis) the limits are the host's quota leases:
+// route() reserves a request unit per limited candidate it keeps (request
+// context), observe() settles what attempts used, release_request() gives the
+// rest back; the window decides only when the host has no fleet answer.
 //
 // args: none (router.* settings are accepted and ignored).
 #include <tailgate/deployment_table.hpp>
@@ -55,6 +59,7 @@ using tailgate::sdk::DeploymentTable;
 using tailgate::sdk::Host;
 using tailgate::sdk::Route;
 using tailgate::sdk::Strategy;
+using tailgate::sdk::event_is_remote;
 
 constexpr int64_t kBucketMs = 1000;
 constexpr int64_t kBuckets = 61;  // the current second and the 60 before it
@@ -161,6 +166,15 @@ std::string json_escape(const std::string& s) {
     return out;
 }
 
+// Fleet quota leases (tg_host_api.quota_take, 1.3 hosts with a Redis): this
+// request's reservations, left in tg_route.request_ctx. route() takes one
+// request unit of each limited candidate it keeps; the attempt that starts
+// uses it, the rest go back when the request ends.
+struct Held {
+    std::mutex mu;
+    std::vector<uint32_t> reserved;  // deployment indices with a unit taken and no attempt started on it yet
+};
+
 struct Keyed {
     Usage use;
     uint64_t tie;
@@ -195,10 +209,12 @@ public:
         return out + "}}";
     }
 
-    tg_status route(const tg_request&, Route& r) override {
+    tg_status route(const tg_request& request, Route& r) override {
         r.clear_plan();
         if (r.size() == 0) return TG_ERR_NO_CANDIDATE;
         const int64_t now = host_.now_ms();
+        const bool preview = tailgate::sdk::request_is_preview(request);
+        Held* held = static_cast<Held*>(r.context());
 
         thread_local std::vector<Keyed> keep;
         keep.clear();
@@ -209,7 +225,46 @@ public:
             Window* w = c.deployment ? &windows_.at(*c.deployment) : nullptr;
             const Usage u = w ? w->read(now) : Usage{};
             const int64_t rpm = limit_of(c.deployment, false), tpm = limit_of(c.deployment, true);
-            const bool at_rpm = rpm > 0 && u.requests >= rpm, at_tpm = tpm > 0 && u.tokens >= tpm;
+            const uint32_t index = c.deployment ? c.deployment->index : 0;
+            // A fleet's quota lease answers first (strict, fleet-wide); without
+            // one (alone, Redis down, not granted yet) this replica's window does.
+            int64_t fleet_free = -1;
+            bool fleet_at = false;
+            auto quota = [&](uint32_t kind, int64_t amount) {
+                int64_t hint = -1;
+                const int32_t q = host_.quota_take(index, kind, amount, &hint);
+                if (q != TG_QUOTA_NONE && !preview && held == nullptr) {
+                    // The host hears what this request uses (observe): keep a context.
+                    held = new Held();
+                    if (!r.set_context(held)) {  // a host without request contexts (never one with quotas)
+                        delete held;
+                        held = nullptr;
+                    }
+                }
+                if (q == TG_QUOTA_EXHAUSTED) {
+                    fleet_at = true;
+                    const int64_t f = hint >= 0 ? hint : 1000;
+                    if (fleet_free < 0 || f < fleet_free) fleet_free = f;
+                }
+                return q;
+            };
+            bool at_tpm = false, at_rpm = false;
+            if (c.deployment && tpm > 0) {
+                const int32_t q = quota(TG_QUOTA_TOKENS, 0);
+                at_tpm = q == TG_QUOTA_EXHAUSTED || ((q == TG_QUOTA_NONE || q == TG_QUOTA_LOCAL) && u.tokens >= tpm);
+            }
+            if (c.deployment && rpm > 0 && !at_tpm) {
+                const int32_t q = quota(TG_QUOTA_REQUESTS, preview ? 0 : 1);
+                at_rpm = q == TG_QUOTA_EXHAUSTED || ((q == TG_QUOTA_NONE || q == TG_QUOTA_LOCAL) && u.requests >= rpm);
+                if (q == TG_QUOTA_GRANTED && !preview) {
+                    if (held != nullptr) {
+                        std::lock_guard lk(held->mu);
+                        held->reserved.push_back(index);
+                    } else {
+                        host_.quota_settle(index, TG_QUOTA_REQUESTS, -1);
+                    }
+                }
+            }
             if (!at_rpm && !at_tpm) {
                 keep.push_back(Keyed{u, rng(), c});
                 continue;
@@ -217,8 +272,9 @@ public:
             limited += (limited.empty() ? "" : ", ") + label(c.deployment) + " (" +
                        (at_rpm ? "rpm " + std::to_string(u.requests) + "/" + std::to_string(rpm) : "") +
                        (at_rpm && at_tpm ? ", " : "") +
-                       (at_tpm ? "tpm " + std::to_string(u.tokens) + "/" + std::to_string(tpm) : "") + ")";
-            const int64_t free = w->free_in(now, rpm, tpm);
+                       (at_tpm ? "tpm " + std::to_string(u.tokens) + "/" + std::to_string(tpm) : "") +
+                       (fleet_at ? ", fleet allowance spent" : "") + ")";
+            const int64_t free = fleet_at ? fleet_free : w->free_in(now, rpm, tpm);
             if (soonest_free < 0 || free < soonest_free) soonest_free = free;
         }
 
@@ -250,6 +306,50 @@ public:
     }
 
     void observe(const tg_event& ev) override {
+        count(ev);
+        // Quota leases: only the instance that routed the request (it left a
+        // context) tells the host, so two instances never count one attempt twice.
+        auto* held = static_cast<Held*>(tailgate::sdk::event_context(ev));
+        if (held == nullptr || ev.deployment == nullptr || event_is_remote(ev)) return;
+        const uint32_t index = ev.deployment->index;
+        if (ev.type == TG_EVENT_STARTED && limit_of(ev.deployment, false) > 0) {
+            bool reserved = false;
+            {
+                std::lock_guard lk(held->mu);
+                auto it = std::find(held->reserved.begin(), held->reserved.end(), index);
+                if (it != held->reserved.end()) {
+                    held->reserved.erase(it);
+                    reserved = true;
+                }
+            }
+            if (!reserved) host_.quota_settle(index, TG_QUOTA_REQUESTS, 1);  // a retry on it, or counted alone
+        } else if ((ev.type == TG_EVENT_SUCCESS || ev.type == TG_EVENT_SHADOW_DONE) && limit_of(ev.deployment, true) > 0) {
+            if (const int64_t t = tokens_of(ev); t > 0) host_.quota_settle(index, TG_QUOTA_TOKENS, t);
+        }
+    }
+
+    // A fleet's other replicas (shared state through Redis): their attempts and
+    // tokens count in the same windows, so the ranking (and, while Redis has no
+    // answer, the limits) see the fleet's usage within about one sync interval.
+    void observe_remote(const tg_event& ev) override { count(ev); }
+
+    // Reservations no attempt used go back into the allowance.
+    void release_request(void* ctx) noexcept override {
+        auto* held = static_cast<Held*>(ctx);
+        if (held == nullptr) return;
+        for (const uint32_t index : held->reserved) host_.quota_settle(index, TG_QUOTA_REQUESTS, -1);
+        delete held;
+    }
+
+private:
+    static int64_t tokens_of(const tg_event& ev) {
+        const int64_t p = TG_HAS_MEMBER(&ev, tg_event, prompt_tokens) ? ev.prompt_tokens : -1;
+        const int64_t c = TG_HAS_MEMBER(&ev, tg_event, completion_tokens) ? ev.completion_tokens : -1;
+        if (p < 0 && c < 0) return -1;  // no usage reported
+        return std::max<int64_t>(p, 0) + std::max<int64_t>(c, 0);
+    }
+
+    void count(const tg_event& ev) {
         if (ev.deployment == nullptr) return;
         const int64_t at = TG_HAS_MEMBER(&ev, tg_event, at_ms) ? ev.at_ms : host_.now_ms();
         if (ev.type == TG_EVENT_STARTED) {
@@ -257,18 +357,9 @@ public:
             return;
         }
         if (ev.type != TG_EVENT_SUCCESS && ev.type != TG_EVENT_SHADOW_DONE) return;
-        const int64_t p = TG_HAS_MEMBER(&ev, tg_event, prompt_tokens) ? ev.prompt_tokens : -1;
-        const int64_t c = TG_HAS_MEMBER(&ev, tg_event, completion_tokens) ? ev.completion_tokens : -1;
-        if (p < 0 && c < 0) return;  // no usage reported
-        windows_.at(*ev.deployment).add(at, 0, std::max<int64_t>(p, 0) + std::max<int64_t>(c, 0));
+        if (const int64_t t = tokens_of(ev); t >= 0) windows_.at(*ev.deployment).add(at, 0, t);
     }
 
-    // A fleet's other replicas (shared state through Redis): their attempts and
-    // tokens count in the same windows, so the ranking and the limits see the
-    // fleet's usage (within about one sync interval).
-    void observe_remote(const tg_event& ev) override { observe(ev); }
-
-private:
     Host host_;
     DeploymentTable<Window> windows_;  // by deployment index, kept by identity across reloads
 };

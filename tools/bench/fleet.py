@@ -1,22 +1,28 @@
 #!/usr/bin/env python3
 """Shared state's cost on the request path (issue 18): one Tailgate replica with
 Redis on versus the same config without it, in the same run, at a fixed open-loop
-rate, alternating off/on rounds so machine noise hits both alike.
+rate, alternating off/on/paused rounds so machine noise hits all alike ("paused":
+the Redis-on replica while redis-server is stopped with SIGSTOP for the whole run:
+the replica drops it after command_timeout and serves alone).
 
     .venv/bin/python tools/bench/fleet.py [--rate 2000] [--duration 10] [--rounds 2]
 
 Per round and setting: added latency (gateway p50/p99 minus the mock alone at the
 same rate), CPU per request (the gateway's utime+stime over the run / requests),
 Redis commands per request (tailgate_shared_state_commands_total over the run /
-requests). The chain is [health, latency] (both fleet-aware): every request's
-outcomes go to Redis in batches. Writes tools/bench/results/fleet.md and .json.
+requests). The chain is [health, latency, usage] (all fleet-aware) and the
+deployment has an rpm far above the rate, so every request also takes a quota
+lease unit from the local allowance (refilled in the background): every
+request's outcomes go to Redis in batches. Writes tools/bench/results/fleet.md and .json.
 The machine is shared: figures are indicative.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -32,6 +38,15 @@ def metric(url: str, name: str) -> float:
         text = r.read().decode()
     m = re.search(rf"^{name} (\S+)$", text, re.M)
     return float(m.group(1)) if m else 0.0
+
+
+def wait_up(url: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if metric(url, "tailgate_shared_state_up") == 1:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the replica did not reconnect to Redis")
 
 
 def start_redis(work: Path) -> tuple[subprocess.Popen, int]:
@@ -80,16 +95,25 @@ def main() -> int:
     work = Path(bench.tempfile.mkdtemp(prefix="tailgate-bench-fleet-"))
     mock = bench.Mock(work, "a", ["--ttft", "0ms", "--chunks", "4", "--chunk-delay", "0ms", "--threads", "1"])
     redis, port = start_redis(work)
-    chain = ["health", "latency"]
-    off = bench.start_tailgate(work, "off", [mock], chain)
-    on = bench.start_tailgate(work, "on", [mock], chain,
+    chain = ["health", "latency", "usage"]
+    models = bench.model_list([mock])
+    models[0]["litellm_params"]["rpm"] = 1_000_000_000  # a limit never reached: leases on every request
+    off = bench.start_tailgate(work, "off", [mock], chain, models=models)
+    on = bench.start_tailgate(work, "on", [mock], chain, models=models,
                               router={"redis_url": f"redis://127.0.0.1:{port}"})
     rows = []
     try:
         base = one_run(mock.url, "mock", work, args, None)
         for r in range(args.rounds):
-            for name, proc in (("off", off), ("on", on)):
-                res = one_run(f"http://127.0.0.1:{proc.port}", f"{name}-{r}", work, args, proc.p.pid)
+            for name, proc in (("off", off), ("on", on), ("paused", on)):
+                if name == "paused":
+                    os.kill(redis.pid, signal.SIGSTOP)
+                try:
+                    res = one_run(f"http://127.0.0.1:{proc.port}", f"{name}-{r}", work, args, proc.p.pid)
+                finally:
+                    if name == "paused":
+                        os.kill(redis.pid, signal.SIGCONT)
+                        wait_up(f"http://127.0.0.1:{proc.port}")
                 res["added_p50_ms"] = res["pct"]["p50"] - base["pct"]["p50"]
                 res["added_p99_ms"] = res["pct"]["p99"] - base["pct"]["p99"]
                 rows.append(res)
@@ -100,6 +124,7 @@ def main() -> int:
         off.stop()
         on.stop()
         mock.proc.stop()
+        os.kill(redis.pid, signal.SIGCONT)
         redis.terminate()
         redis.wait(timeout=10)
     head = ["run", "requests", "added p50 ms", "added p99 ms", "CPU µs/request", "Redis commands/request", "errors"]
@@ -107,7 +132,8 @@ def main() -> int:
                                    bench.fmt(r["cpu_us_per_request"], 1), bench.fmt(r["redis_commands_per_request"], 4),
                                    r["errors"]] for r in rows])
     text = (f"# Shared state on vs off (one replica, {args.rate:.0f} RPS, {args.duration:.0f} s + "
-            f"{args.warmup:.0f} s warm-up per run, chain [health, latency])\n\n"
+            f"{args.warmup:.0f} s warm-up per run, chain [health, latency, usage], rpm leases; "
+            "paused: redis-server stopped with SIGSTOP for the whole run)\n\n"
             f"Mock alone: p50 {base['pct']['p50']:.3f} ms, p99 {base['pct']['p99']:.3f} ms. "
             "Indicative: a shared 2-core machine.\n\n" + table + "\n")
     bench.RESULTS.mkdir(parents=True, exist_ok=True)

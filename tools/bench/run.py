@@ -327,8 +327,8 @@ def model_list(mocks: list[Mock]) -> list[dict]:
 
 
 def start_tailgate(work: Path, name: str, mocks: list[Mock], chain: list, router: dict | None = None,
-                   general: dict | None = None) -> Proc:
-    cfg = {"model_list": model_list(mocks),
+                   general: dict | None = None, models: list[dict] | None = None) -> Proc:
+    cfg = {"model_list": models if models is not None else model_list(mocks),
            "router_settings": {"strategies": chain, **(router or {})},
            # Default max_threads (256): streams and idle connections hold no thread.
            # The per-request log line follows --tailgate-log-level (nginx runs with its access log off).

@@ -216,6 +216,15 @@ public:
         return api_.probe_lease == nullptr || api_.probe_lease(api_.host, index) != 0;
     }
 
+    // Fleets (1.3): quota leases for rpm/tpm (see tg_host_api.quota_take).
+    // TG_QUOTA_NONE on hosts without them: count locally.
+    int32_t quota_take(uint32_t index, uint32_t kind, int64_t amount, int64_t* retry_after_ms = nullptr) const {
+        return api_.quota_take ? api_.quota_take(api_.host, index, kind, amount, retry_after_ms) : TG_QUOTA_NONE;
+    }
+    void quota_settle(uint32_t index, uint32_t kind, int64_t amount) const {
+        if (api_.quota_settle && amount != 0) api_.quota_settle(api_.host, index, kind, amount);
+    }
+
     uint32_t deployment_count() const { return api_.deployment_count ? api_.deployment_count(api_.host) : 0; }
     const tg_deployment* deployment_at(uint32_t i) const {
         return api_.deployment_at ? api_.deployment_at(api_.host, i) : nullptr;

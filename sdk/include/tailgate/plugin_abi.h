@@ -399,7 +399,38 @@ typedef struct tg_host_api {
      * A health strategy asks before reserving a probe; the lease goes back when
      * it publishes the deployment HEALTHY or COOLING. Never blocks. */
     int32_t (*probe_lease)(void* host, uint32_t index);
+    /* ---- appended in 1.3 (TG_HAS_MEMBER) ---- */
+    /* Fleet-wide rpm/tpm (quota leases): the host keeps, per deployment with an
+     * rpm (kind TG_QUOTA_REQUESTS) or tpm (TG_QUOTA_TOKENS), a small allowance
+     * granted by Redis and refilled in the background; these answer from it at
+     * once and never block. quota_take takes `amount` units (0: only asks
+     * whether any is left) and returns:
+     *   TG_QUOTA_GRANTED    taken (for 0: some is left);
+     *   TG_QUOTA_EXHAUSTED  none left: the deployment is at the fleet's limit;
+     *                       *retry_after_ms (if not NULL) gets the ms until a
+     *                       unit may free, or -1 when unknown;
+     *   TG_QUOTA_LOCAL      no fleet answer now (Redis unreachable, or not
+     *                       heard from yet): count this replica's own usage;
+     *   TG_QUOTA_NONE       no fleet quota for it (the process runs alone, or
+     *                       the deployment has no such limit): count locally,
+     *                       and never call quota_settle for it.
+     * quota_settle reports, for a deployment answered GRANTED/EXHAUSTED/LOCAL:
+     * amount > 0 units used that were not taken (tokens after the response, an
+     * attempt started without a reservation: the host tells Redis); amount < 0
+     * units taken that were not used (a reservation whose attempt never
+     * started: back into the allowance). Hosts before 1.3 lack both: count
+     * locally. */
+    int32_t (*quota_take)(void* host, uint32_t index, uint32_t kind, int64_t amount, int64_t* retry_after_ms);
+    void (*quota_settle)(void* host, uint32_t index, uint32_t kind, int64_t amount);
 } tg_host_api;
+
+/* tg_host_api.quota_take kinds and answers (1.3) */
+#define TG_QUOTA_REQUESTS 0u
+#define TG_QUOTA_TOKENS 1u
+#define TG_QUOTA_NONE (-2)
+#define TG_QUOTA_LOCAL (-1)
+#define TG_QUOTA_EXHAUSTED 0
+#define TG_QUOTA_GRANTED 1
 
 /* tg_host_api.metric_register kinds */
 typedef enum tg_metric_kind {

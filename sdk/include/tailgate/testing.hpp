@@ -95,6 +95,29 @@ public:
             double& v = self->metric_values_[{self->metric_names_[id], label}];
             v = self->metric_kinds_[id] == TG_METRIC_GAUGE ? value : v + value;  // histograms: the sum
         };
+        // Quota leases (1.3): answered from set_quota()'s allowances; NONE for
+        // a (deployment, kind) never given one.
+        api_.quota_take = [](void* h, uint32_t index, uint32_t kind, int64_t amount, int64_t* retry) -> int32_t {
+            auto* self = static_cast<FakeHost*>(h);
+            std::lock_guard<std::mutex> lock(self->mu_);
+            if (retry) *retry = -1;
+            auto it = self->quota_.find({index, kind});
+            if (it == self->quota_.end()) return TG_QUOTA_NONE;
+            if (it->second.local) return TG_QUOTA_LOCAL;
+            if (amount <= 0 ? it->second.left > 0 : it->second.left >= amount) {
+                it->second.left -= amount > 0 ? amount : 0;
+                return TG_QUOTA_GRANTED;
+            }
+            if (retry) *retry = it->second.free_in_ms;
+            return TG_QUOTA_EXHAUSTED;
+        };
+        api_.quota_settle = [](void* h, uint32_t index, uint32_t kind, int64_t amount) {
+            auto* self = static_cast<FakeHost*>(h);
+            std::lock_guard<std::mutex> lock(self->mu_);
+            self->settles_.push_back({index, kind, amount});
+            auto it = self->quota_.find({index, kind});
+            if (it != self->quota_.end() && !it->second.local) it->second.left -= amount;
+        };
     }
     FakeHost(const FakeHost&) = delete;
     FakeHost& operator=(const FakeHost&) = delete;
@@ -109,6 +132,27 @@ public:
     void set_deployments(std::vector<const tg_deployment*> d) {
         std::lock_guard<std::mutex> lock(mu_);
         deployments_ = std::move(d);
+    }
+
+    // Quota leases: deployment `index` has `left` units of `kind` (TG_QUOTA_*);
+    // local: answer TG_QUOTA_LOCAL (a fleet without an answer).
+    void set_quota(uint32_t index, uint32_t kind, int64_t left, int64_t free_in_ms = -1, bool local = false) {
+        std::lock_guard<std::mutex> lock(mu_);
+        quota_[{index, kind}] = Quota{left, free_in_ms, local};
+    }
+    int64_t quota_left(uint32_t index, uint32_t kind) const {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = quota_.find({index, kind});
+        return it == quota_.end() ? 0 : it->second.left;
+    }
+    struct Settle {
+        uint32_t index;
+        uint32_t kind;
+        int64_t amount;
+    };
+    std::vector<Settle> settles() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return settles_;
     }
 
     std::vector<std::pair<uint32_t, std::string>> logs() const {
@@ -157,6 +201,13 @@ private:
     std::vector<std::string> metric_names_;
     std::vector<uint32_t> metric_kinds_;
     std::map<std::pair<std::string, uint32_t>, double> metric_values_;
+    struct Quota {
+        int64_t left = 0;
+        int64_t free_in_ms = -1;
+        bool local = false;
+    };
+    std::map<std::pair<uint32_t, uint32_t>, Quota> quota_;
+    std::vector<Settle> settles_;
 };
 
 // Deployments with their stats, and a tg_route over them. Addresses of added

@@ -249,6 +249,7 @@ protected:
             std::lock_guard lk(raw->mu);
             raw->revisions.insert(raw->revisions.end(), v.begin(), v.end());
         };
+        in.quota_limits = [] { return std::vector<Syncer::Inbound::Limit>{{"dep", QuotaKind::Requests, 10}}; };
         n->syncer = std::make_shared<Syncer>(io_, settings(redis_->port()), n->link, std::move(in));
         n->syncer->start(0);
         nodes_.push_back(std::move(n));
@@ -325,4 +326,41 @@ TEST_F(FleetRedis, APausedRedisIsDroppedAndRejoined) {
     const std::string m = a.syncer->render_metrics();
     EXPECT_EQ(m.find("tailgate_shared_state_failures_total 0\n"), std::string::npos) << m;
     EXPECT_NE(m.find("tailgate_shared_state_up 1\n"), std::string::npos) << m;
+}
+
+// Quota leases through the real grant script: two replicas taking as fast as
+// they can never get more than the limit between them, and then hear when a
+// unit frees.
+TEST_F(FleetRedis, QuotaLeasesNeverGrantTheFleetMoreThanItsLimit) {
+    Node& a = node("a");
+    Node& b = node("b");
+    // Primed on connect (the config's limits): an answer is there before the first request.
+    ASSERT_TRUE(eventually([&] {
+        return a.link->quota_allowance("dep", QuotaKind::Requests) >= 0 &&
+               b.link->quota_allowance("dep", QuotaKind::Requests) >= 0;
+    }));
+    int admitted = 0, exhausted = 0, local = 0;
+    const auto until = std::chrono::steady_clock::now() + 1500ms;
+    while (std::chrono::steady_clock::now() < until) {
+        for (Node* n : {&a, &b}) {
+            switch (n->link->quota_take("dep", QuotaKind::Requests, 10, 1)) {
+                case QuotaAnswer::Granted: ++admitted; break;
+                case QuotaAnswer::Exhausted: ++exhausted; break;
+                case QuotaAnswer::Local:  // not answered yet: counted alone, told to Redis as debt
+                    n->link->quota_settle("dep", QuotaKind::Requests, 10, 1);
+                    ++admitted;
+                    ++local;
+                    break;
+            }
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_LE(admitted, 10);
+    EXPECT_GE(admitted, 8) << "units granted and never used";
+    EXPECT_GT(exhausted, 0);
+    EXPECT_EQ(local, 0) << "primed: every answer came from the fleet";
+    int64_t free_in = -2;
+    EXPECT_EQ(a.link->quota_take("dep", QuotaKind::Requests, 10, 1, &free_in), QuotaAnswer::Exhausted);
+    EXPECT_GT(free_in, 50000) << "the first grant leaves the window after its lease and a minute";
+    EXPECT_LE(free_in, 66000);
 }

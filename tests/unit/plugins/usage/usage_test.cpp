@@ -345,3 +345,129 @@ TEST_F(UsageTest, ConcurrentRoutesAndEventsAreSafe) {
 
 }  // namespace
 }  // namespace tailgate::plugin
+
+namespace tailgate::plugin {
+namespace {
+
+// Fleets (tg_host_api 1.3): quota leases decide, the window does not.
+class UsageQuotaTest : public UsageTest {
+protected:
+    // Routes one request; returns the order and leaves its context in ctx.
+    Ids route_ctx(Instance& inst, void*& ctx, bool preview = false) {
+        Request req("test-group", false);
+        if (preview) req.raw.flags |= TG_REQUEST_PREVIEW;
+        tg_route& r = d.route(&host);
+        r.request_ctx = ctx;
+        const int rc = inst.route(req.raw, r);
+        ctx = r.request_ctx;
+        if (rc == TG_ERR_NO_CANDIDATE) return kRefused;
+        EXPECT_EQ(rc, TG_OK);
+        return d.order();
+    }
+    void event_ctx(Instance& inst, uint32_t dep, tg_event_type type, void* ctx, int64_t prompt = -1,
+                   int64_t completion = -1) {
+        tg_event e{};
+        e.struct_size = sizeof e;
+        e.type = type;
+        e.deployment = &d.deployment(dep);
+        e.request_id = "r";
+        e.model_group = "test-group";
+        e.at_ms = clock_;
+        e.ttft_ms = -1;
+        e.retry_after_ms = -1;
+        e.prompt_tokens = prompt;
+        e.completion_tokens = completion;
+        e.request_ctx = ctx;
+        inst.observe(e);
+    }
+};
+
+TEST_F(UsageQuotaTest, AdmitsOnlyAgainstTheFleetAllowance) {
+    d.add("a").rpm = 100;
+    d.add("b");
+    host.set_quota(0, TG_QUOTA_REQUESTS, 1, 4200);
+    auto inst = make();
+    void* ctx = nullptr;
+    EXPECT_EQ(route_ctx(*inst, ctx).size(), 2u) << "a holds a unit for this request";
+    ASSERT_NE(ctx, nullptr);
+    EXPECT_EQ(host.quota_left(0, TG_QUOTA_REQUESTS), 0);
+    event_ctx(*inst, 0, TG_EVENT_STARTED, ctx);  // uses the reservation
+    inst->release_request(ctx);
+    EXPECT_TRUE(host.settles().empty()) << "the reservation was used: nothing to settle";
+    void* ctx2 = nullptr;
+    EXPECT_EQ(route_ctx(*inst, ctx2), (Ids{"b"})) << "1 of 100 in this window, but the fleet's allowance is spent";
+    bool noted = false;
+    for (const auto& n : host.notes()) noted |= n.find("fleet allowance spent") != std::string::npos;
+    EXPECT_TRUE(noted);
+    EXPECT_EQ(last_hint(), 4200) << "Retry-After from Redis's window";
+    inst->release_request(ctx2);
+}
+
+TEST_F(UsageQuotaTest, UnusedReservationsGoBackAndRetriesAreSettled) {
+    d.add("a").rpm = 100;
+    d.add("b").rpm = 100;
+    host.set_quota(0, TG_QUOTA_REQUESTS, 5);
+    host.set_quota(1, TG_QUOTA_REQUESTS, 5);
+    auto inst = make();
+    void* ctx = nullptr;
+    EXPECT_EQ(route_ctx(*inst, ctx).size(), 2u);
+    EXPECT_EQ(host.quota_left(0, TG_QUOTA_REQUESTS) + host.quota_left(1, TG_QUOTA_REQUESTS), 8);
+    event_ctx(*inst, 0, TG_EVENT_STARTED, ctx);
+    event_ctx(*inst, 0, TG_EVENT_STARTED, ctx);  // a second attempt on a: no reservation left for it
+    inst->release_request(ctx);                   // b's unit was never used
+    EXPECT_EQ(host.quota_left(0, TG_QUOTA_REQUESTS), 3);
+    EXPECT_EQ(host.quota_left(1, TG_QUOTA_REQUESTS), 5);
+    const auto s = host.settles();
+    ASSERT_EQ(s.size(), 2u);
+    EXPECT_EQ(s[0].index, 0u);
+    EXPECT_EQ(s[0].amount, 1);
+    EXPECT_EQ(s[1].index, 1u);
+    EXPECT_EQ(s[1].amount, -1);
+}
+
+TEST_F(UsageQuotaTest, TokensAreSettledAfterTheResponse) {
+    d.add("a").tpm = 1000;
+    host.set_quota(0, TG_QUOTA_TOKENS, 10);
+    auto inst = make();
+    void* ctx = nullptr;
+    EXPECT_EQ(route_ctx(*inst, ctx), (Ids{"a"})) << "some tokens left";
+    EXPECT_EQ(host.quota_left(0, TG_QUOTA_TOKENS), 10) << "only asked, nothing taken";
+    event_ctx(*inst, 0, TG_EVENT_STARTED, ctx);
+    event_ctx(*inst, 0, TG_EVENT_SUCCESS, ctx, 30, 20);
+    inst->release_request(ctx);
+    EXPECT_EQ(host.quota_left(0, TG_QUOTA_TOKENS), -40);
+    void* ctx2 = nullptr;
+    EXPECT_EQ(route_ctx(*inst, ctx2), kRefused) << "50 of 1000 in the window, none left in the fleet";
+    inst->release_request(ctx2);
+}
+
+TEST_F(UsageQuotaTest, WithoutAFleetAnswerTheWindowDecidesAndRedisHearsOfIt) {
+    d.add("a").rpm = 2;
+    host.set_quota(0, TG_QUOTA_REQUESTS, 0, -1, /*local=*/true);
+    auto inst = make();
+    for (int i = 0; i < 2; ++i) {
+        void* ctx = nullptr;
+        EXPECT_EQ(route_ctx(*inst, ctx), (Ids{"a"}));
+        event_ctx(*inst, 0, TG_EVENT_STARTED, ctx);
+        inst->release_request(ctx);
+    }
+    void* ctx = nullptr;
+    EXPECT_EQ(route_ctx(*inst, ctx), kRefused) << "2 of 2 in this replica's window";
+    inst->release_request(ctx);
+    const auto s = host.settles();
+    ASSERT_EQ(s.size(), 2u) << "counted alone: both attempts settled";
+    EXPECT_EQ(s[0].amount + s[1].amount, 2);
+}
+
+TEST_F(UsageQuotaTest, APreviewReservesNothing) {
+    d.add("a").rpm = 100;
+    host.set_quota(0, TG_QUOTA_REQUESTS, 1);
+    auto inst = make();
+    void* ctx = nullptr;
+    EXPECT_EQ(route_ctx(*inst, ctx, /*preview=*/true), (Ids{"a"}));
+    EXPECT_EQ(ctx, nullptr);
+    EXPECT_EQ(host.quota_left(0, TG_QUOTA_REQUESTS), 1);
+}
+
+}  // namespace
+}  // namespace tailgate::plugin

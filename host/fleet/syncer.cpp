@@ -169,7 +169,13 @@ void Syncer::tick() {
 }
 
 void Syncer::connect() {
-    RedisEndpoint ep{s_.host, s_.port, s_.username, s_.password.reveal(), s_.db, s_.connect_timeout};
+    RedisEndpoint ep;
+    ep.host = s_.host;
+    ep.port = s_.port;
+    ep.username = s_.username;
+    ep.password = s_.password.reveal();
+    ep.db = s_.db;
+    ep.connect_timeout = s_.connect_timeout;
     if (s_.tls) {
         if (!tls_ctx_) {
             try {

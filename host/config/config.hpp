@@ -208,6 +208,11 @@ struct SharedStateSettings {
     std::string username;        // ACL user from redis_url ("" = the default user)
     Secret password;             // never logged
     int db = 0;                  // SELECT db (redis_url path)
+    // TLS (rediss://): Asio's ssl::stream over OpenSSL; hiredis only parses.
+    bool tls = false;              // rediss:// turns it on
+    std::string tls_ca_file;       // PEM CA bundle; "" = the system's default verify paths
+    std::string tls_server_name;   // SNI and the name (or IP) the certificate must match; "" = host
+    bool tls_verify = true;        // false only with a loud warning at load
     std::string key_prefix = "tailgate:";
     Millis sync_interval{100};   // how often events, leases and revisions are synchronised
     Millis connect_timeout{1000};

@@ -5,6 +5,7 @@
 #include "config/parse_util.hpp"
 
 #include <cctype>
+#include <fstream>
 
 namespace tailgate::config::detail {
 
@@ -36,20 +37,23 @@ std::optional<std::string> percent_decode(std::string_view s) {
 
 }  // namespace
 
-// redis://[user[:password]@]host[:port][/db]. The URL often carries the
-// password: messages never quote it.
+// redis://[user[:password]@]host[:port][/db], or rediss:// for TLS (certificate
+// verified). The URL often carries the password: messages never quote it.
 void Loader::parse_redis_url(const Val& v) {
     SharedStateSettings& s = cfg_.shared;
     const Text t = text(v, "a redis:// URL");
     std::string_view url = detail::trim(t.text);
     const std::string shown = t.env_var.empty() ? "the URL" : "the value of os.environ/" + t.env_var;
-    if (url.rfind("rediss://", 0) == 0)
-        fail(v, "TLS to Redis (rediss://) is not available: Debian 12's hiredis 0.14 has no TLS support "
-                "(hiredis_ssl); use redis:// on a private network, or a TLS tunnel (stunnel, a service mesh) "
-                "on loopback");
     if (url.rfind("unix://", 0) == 0) fail(v, "unix:// sockets are not supported; use redis://host:port");
-    if (url.rfind("redis://", 0) != 0) fail(v, "expected a redis://[user:password@]host[:port][/db] URL in " + shown);
-    url.remove_prefix(8);
+    if (url.rfind("rediss://", 0) == 0) {
+        s.tls = true;
+        url.remove_prefix(9);
+    } else if (url.rfind("redis://", 0) == 0) {
+        s.tls = false;
+        url.remove_prefix(8);
+    } else {
+        fail(v, "expected a redis://[user:password@]host[:port][/db] (or rediss:// for TLS) URL in " + shown);
+    }
     if (url.find('?') != std::string_view::npos || url.find('#') != std::string_view::npos)
         fail(v, "URL options (?...) are not supported in " + shown + "; use the shared_state section");
     std::string_view path;
@@ -158,6 +162,39 @@ void Loader::parse_shared_state() {
     each_key(m, "connect_timeout", [&](const Val& x) { bounded(x, Millis(50), Millis(60000), s.connect_timeout); });
     each_key(m, "command_timeout", [&](const Val& x) { bounded(x, Millis(50), Millis(60000), s.command_timeout); });
     each_key(m, "probe_lease_time", [&](const Val& x) { bounded(x, Millis(100), Millis(600000), s.probe_lease); });
+    // TLS knobs: meaningful only with rediss://.
+    int tls_line = 0;
+    std::string tls_path;
+    auto tls_key = [&](const Val& x) {
+        if (tls_line == 0) tls_line = x.line, tls_path = x.path;
+    };
+    each_key(m, "tls_ca_file", [&](const Val& x) {
+        const std::string f = resolve_dir(nonempty_str(x));
+        std::ifstream in(f, std::ios::binary);
+        if (!in) fail(x, "cannot read the CA bundle '" + f + "'");
+        s.tls_ca_file = f;
+        tls_key(x);
+    });
+    each_key(m, "tls_server_name", [&](const Val& x) {
+        const std::string n(detail::trim(nonempty_str(x)));
+        if (n.size() > 253) fail(x, "at most 253 characters");
+        for (unsigned char c : n)
+            if (c <= 0x20 || c >= 0x7f || c == '/' || c == '@') fail(x, "expected a host name or an IP address");
+        s.tls_server_name = n;
+        tls_key(x);
+    });
+    each_key(m, "tls_verify", [&](const Val& x) {
+        s.tls_verify = boolean(x);
+        if (!s.tls_verify && s.tls)
+            warn(x.line, x.path,
+                 "is false: the Redis server's certificate is NOT verified; anyone on the path can read and "
+                 "change the fleet's shared state (and see the Redis password). Use tls_ca_file instead");
+        tls_key(x);
+    });
+    if (tls_line != 0 && s.enabled && !s.tls)
+        guard([&] {
+            fail(tls_line, tls_path, "needs a rediss:// router_settings.redis_url (TLS is off with redis:// or redis_host)");
+        });
     each_key(m, "replica_id", [&](const Val& x) {
         const std::string id = nonempty_str(x);
         if (id.size() > 128) fail(x, "at most 128 characters");

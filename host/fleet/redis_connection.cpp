@@ -6,7 +6,12 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <cstdlib>
+#include <stdexcept>
 
 namespace tailgate::fleet {
 
@@ -59,6 +64,24 @@ long long reply_integer(const redisReply* r, long long def) {
     return def;
 }
 
+std::shared_ptr<asio::ssl::context> make_tls_context(const std::string& ca_file, bool verify) {
+    namespace ssl = asio::ssl;
+    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                     ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    if (!ca_file.empty()) {
+        ctx->load_verify_file(ca_file, ec);
+        if (ec) throw std::runtime_error("cannot load the CA bundle '" + ca_file + "': " + ec.message());
+    } else {
+        ctx->set_default_verify_paths(ec);
+        if (ec) throw std::runtime_error("cannot load the system's CA certificates: " + ec.message());
+    }
+    ERR_clear_error();
+    ctx->set_verify_mode(verify ? ssl::verify_peer : ssl::verify_none);
+    return ctx;
+}
+
 RedisConnection::RedisConnection(Strand strand, RedisEndpoint endpoint)
     : strand_(strand), ep_(std::move(endpoint)), resolver_(strand_), socket_(strand_), connect_timer_(strand_),
       reader_(redisReaderCreate()) {
@@ -104,7 +127,44 @@ void RedisConnection::on_connected(const boost::system::error_code& ec) {
     if (ec) return finish_connect(ec.message());
     boost::system::error_code ignore;
     socket_.set_option(tcp::no_delay(true), ignore);
+    if (ep_.tls) return start_tls();
     handshake();
+}
+
+// TLS over the connected socket; the connect timer still runs.
+void RedisConnection::start_tls() {
+    tls_.emplace(socket_, *ep_.tls);
+    SSL* ssl = tls_->native_handle();
+    const std::string name = ep_.tls_server_name.empty() ? ep_.host : ep_.tls_server_name;
+    boost::system::error_code ec;
+    asio::ip::make_address(name, ec);
+    const bool is_ip = !ec;
+    if (!is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());  // SNI: names only (RFC 6066)
+    if (ep_.tls_verify) {
+        tls_->set_verify_mode(asio::ssl::verify_peer);
+        // The name (or IP) is checked by OpenSSL's verifier itself, so a mismatch is a
+        // verify result like any other (X509_V_ERR_HOSTNAME_MISMATCH / IP_ADDRESS_MISMATCH).
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        if (is_ip)
+            X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+        else
+            X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
+    } else {
+        tls_->set_verify_mode(asio::ssl::verify_none);
+    }
+    auto self = shared_from_this();
+    tls_->async_handshake(asio::ssl::stream_base::client,
+                          asio::bind_executor(strand_, [self](const boost::system::error_code& e) {
+                              if (self->state_ != State::Connecting) return;
+                              if (!e) return self->handshake();
+                              const long v = SSL_get_verify_result(self->tls_->native_handle());
+                              ERR_clear_error();
+                              if (v != X509_V_OK)
+                                  return self->finish_connect(std::string("TLS: certificate verification failed (") +
+                                                              X509_verify_cert_error_string(v) + ")");
+                              self->finish_connect("TLS handshake failed: " + e.message());
+                          }));
 }
 
 // AUTH and SELECT go first in the pipeline; their replies decide the connect.
@@ -162,24 +222,33 @@ void RedisConnection::start_write() {
     writing_.swap(out_);
     out_.clear();
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(writing_),
-                      asio::bind_executor(strand_, [self](const boost::system::error_code& ec, size_t) {
-                          self->write_busy_ = false;
-                          self->writing_.clear();
-                          if (ec) return self->fail("write: " + ec.message());
-                          self->start_write();
-                      }));
+    auto done = asio::bind_executor(strand_, [self](const boost::system::error_code& ec, size_t) {
+        self->write_busy_ = false;
+        self->writing_.clear();
+        if (ec) return self->fail("write: " + ec.message());
+        self->start_write();
+    });
+    if (tls_)
+        asio::async_write(*tls_, asio::buffer(writing_), std::move(done));
+    else
+        asio::async_write(socket_, asio::buffer(writing_), std::move(done));
 }
 
 void RedisConnection::start_read() {
     auto self = shared_from_this();
-    socket_.async_read_some(asio::buffer(in_), asio::bind_executor(strand_, [self](const boost::system::error_code& ec,
-                                                                                   size_t n) { self->on_read(ec, n); }));
+    auto done = asio::bind_executor(strand_,
+                                    [self](const boost::system::error_code& ec, size_t n) { self->on_read(ec, n); });
+    if (tls_)
+        tls_->async_read_some(asio::buffer(in_), std::move(done));
+    else
+        socket_.async_read_some(asio::buffer(in_), std::move(done));
 }
 
 void RedisConnection::on_read(const boost::system::error_code& ec, size_t n) {
     if (state_ == State::Closed) return;
-    if (ec) return fail(ec == asio::error::eof ? "connection closed by Redis" : "read: " + ec.message());
+    if (ec)
+        return fail(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ? "connection closed by Redis"
+                                                                                        : "read: " + ec.message());
     if (redisReaderFeed(reader_, in_.data(), n) != REDIS_OK) return fail("unreadable reply from Redis");
     for (;;) {
         void* raw = nullptr;

@@ -8,12 +8,19 @@
 // and frees every pending callback from inside redisAsyncFree. Here a
 // paused or unreachable Redis only ever costs an Asio timer, never a thread.
 //
+// TLS (rediss://): the same socket wrapped in Asio's ssl::stream (OpenSSL),
+// handshaken right after the TCP connect under the same connect timeout; the
+// peer's chain and name are verified inside OpenSSL's verifier. The plain
+// path stays a bare tcp::socket (one branch per read and write).
+//
 // Commands are pipelined: each command() appends to the output buffer, one
 // write carries everything queued meanwhile, and replies are matched to
 // callbacks in order. Not thread-safe: call everything on the strand.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/io_context.hpp>
@@ -23,6 +30,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,7 +52,16 @@ struct RedisEndpoint {
     std::string password;  // "" = no AUTH; never logged
     int db = 0;
     Millis connect_timeout{1000};
+    // TLS: null = plain TCP. Shared by every connection to this endpoint.
+    std::shared_ptr<boost::asio::ssl::context> tls;
+    std::string tls_server_name;  // SNI and the name/IP to verify; "" = host
+    bool tls_verify = true;
 };
+
+// A client context for rediss://: TLS 1.2+, peer verification against
+// `ca_file` (PEM) or the system's default verify paths when it is "".
+// Throws std::runtime_error when the CA file cannot be loaded.
+std::shared_ptr<boost::asio::ssl::context> make_tls_context(const std::string& ca_file, bool verify);
 
 class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
 public:
@@ -77,6 +94,7 @@ private:
     };
     void on_resolved(const boost::system::error_code& ec, boost::asio::ip::tcp::resolver::results_type results);
     void on_connected(const boost::system::error_code& ec);
+    void start_tls();
     void handshake();
     void finish_connect(const std::string& error);
     void start_write();
@@ -89,6 +107,8 @@ private:
     RedisEndpoint ep_;
     boost::asio::ip::tcp::resolver resolver_;
     boost::asio::ip::tcp::socket socket_;
+    // Over socket_ when TLS is on; declared after it so it goes first.
+    std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
     boost::asio::steady_timer connect_timer_;
     State state_ = State::Idle;
     Done done_;

@@ -169,7 +169,25 @@ void Syncer::tick() {
 }
 
 void Syncer::connect() {
-    RedisEndpoint ep{s_.host, s_.port, s_.username, s_.password.reveal(), s_.db, s_.connect_timeout};
+    RedisEndpoint ep;
+    ep.host = s_.host;
+    ep.port = s_.port;
+    ep.username = s_.username;
+    ep.password = s_.password.reveal();
+    ep.db = s_.db;
+    ep.connect_timeout = s_.connect_timeout;
+    if (s_.tls) {
+        if (!tls_ctx_) {
+            try {
+                tls_ctx_ = make_tls_context(s_.tls_ca_file, s_.tls_verify);
+            } catch (const std::exception& e) {
+                return lost(std::string("TLS: ") + e.what());  // retried with backoff, like an unreachable Redis
+            }
+        }
+        ep.tls = tls_ctx_;
+        ep.tls_server_name = s_.tls_server_name;
+        ep.tls_verify = s_.tls_verify;
+    }
     conn_ = std::make_shared<RedisConnection>(strand_, std::move(ep));
     connecting_ = true;
     synced_ = false;
@@ -190,8 +208,9 @@ void Syncer::on_connect(const std::string& error) {
     if (!error.empty()) return lost(error);
     backoff_ = Millis(0);
     ++connects_;
-    spdlog::info("shared state: connected to Redis at {} as replica '{}'{}", s_.endpoint(), link_->replica(),
-                 ever_up_ ? "; resynchronising" : "");
+    spdlog::info("shared state: connected to Redis at {}{} as replica '{}'{}", s_.endpoint(),
+                 s_.tls ? (s_.tls_verify ? " over TLS (certificate verified)" : " over TLS (certificate NOT verified)") : "",
+                 link_->replica(), ever_up_ ? "; resynchronising" : "");
     ever_up_ = true;
     down_logged_ = false;
     link_->set_active(true);

@@ -88,6 +88,7 @@ private:
     Inbound in_;
     boost::asio::steady_timer timer_;
     std::shared_ptr<RedisConnection> conn_;
+    std::shared_ptr<boost::asio::ssl::context> tls_ctx_;  // rediss://: made on the first connect
     bool connecting_ = false;
     bool synced_ = false;
     bool stopped_ = false;

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -88,19 +92,80 @@ TEST_F(SharedStateConfig, RedisUrlWithUserPasswordAndDatabase) {
     EXPECT_EQ(v6.shared.port, 6379);
 }
 
-TEST_F(SharedStateConfig, TlsUrlIsRefusedWithTheReason) {
-    EXPECT_EQ(error_of("router_settings:\n  redis_url: rediss://u:SECRET@cache:6380\n"),
-              "fleet.yaml:5: router_settings.redis_url: TLS to Redis (rediss://) is not available: Debian 12's hiredis "
-              "0.14 has no TLS support (hiredis_ssl); use redis:// on a private network, or a TLS tunnel (stunnel, a "
-              "service mesh) on loopback");
+TEST_F(SharedStateConfig, RedissUrlTurnsTlsOnWithVerification) {
+    const Config c = load("router_settings:\n  redis_url: rediss://u:SECRET%3Apw@cache.internal:6380/3\n");
+    EXPECT_TRUE(c.shared.enabled);
+    EXPECT_TRUE(c.shared.tls);
+    EXPECT_TRUE(c.shared.tls_verify);
+    EXPECT_EQ(c.shared.tls_ca_file, "");      // the system's default verify paths
+    EXPECT_EQ(c.shared.tls_server_name, "");  // the host
+    EXPECT_EQ(c.shared.host, "cache.internal");
+    EXPECT_EQ(c.shared.port, 6380);
+    EXPECT_EQ(c.shared.username, "u");
+    EXPECT_EQ(c.shared.password.reveal(), "SECRET:pw");
+    EXPECT_EQ(c.shared.db, 3);
+    EXPECT_TRUE(c.warnings.empty());
+
+    const Config plain = load("router_settings:\n  redis_url: redis://cache\n");
+    EXPECT_FALSE(plain.shared.tls);
+    const Config hostkey = load("router_settings:\n  redis_host: cache\n");
+    EXPECT_FALSE(hostkey.shared.tls);
+
+    const Config v6 = load("router_settings:\n  redis_url: rediss://[::1]:6390\n");
+    EXPECT_TRUE(v6.shared.tls);
+    EXPECT_EQ(v6.shared.host, "::1");
+    EXPECT_EQ(v6.shared.port, 6390);
+}
+
+TEST_F(SharedStateConfig, TlsKnobs) {
+    // The CA file must be readable at load (its content is read when connecting).
+    const std::string ca =
+        (std::filesystem::temp_directory_path() / ("tailgate-ca-test-" + std::to_string(::getpid()) + ".pem")).string();
+    std::ofstream(ca) << "not parsed at load\n";
+    const Config c = load(
+        "router_settings:\n"
+        "  redis_url: rediss://10.0.0.7:6380\n"
+        "shared_state:\n"
+        "  tls_ca_file: " + ca + "\n"
+        "  tls_server_name: redis.internal\n");
+    EXPECT_TRUE(c.shared.tls);
+    EXPECT_EQ(c.shared.tls_ca_file, ca);
+    EXPECT_EQ(c.shared.tls_server_name, "redis.internal");
+    EXPECT_TRUE(c.shared.tls_verify);
+    EXPECT_TRUE(c.warnings.empty());
+    std::filesystem::remove(ca);
+
+    const Config off = load("router_settings:\n  redis_url: rediss://h\nshared_state:\n  tls_verify: false\n");
+    EXPECT_FALSE(off.shared.tls_verify);
+    ASSERT_EQ(off.warnings.size(), 1u);
+    EXPECT_EQ(off.warnings[0].rfind("fleet.yaml:7: shared_state.tls_verify: is false: the Redis server's certificate "
+                                    "is NOT verified",
+                                    0),
+              0u)
+        << off.warnings[0];
+}
+
+TEST_F(SharedStateConfig, TlsKnobErrorsNameKeyAndLine) {
+    EXPECT_EQ(error_of("router_settings:\n  redis_url: rediss://:SECRET@h\nshared_state:\n"
+                       "  tls_ca_file: /nonexistent/ca.pem\n"),
+              "fleet.yaml:7: shared_state.tls_ca_file: cannot read the CA bundle '/nonexistent/ca.pem'");
+    EXPECT_EQ(error_of("router_settings:\n  redis_url: redis://:SECRET@h\nshared_state:\n"
+                       "  tls_server_name: redis.internal\n"),
+              "fleet.yaml:7: shared_state.tls_server_name: needs a rediss:// router_settings.redis_url (TLS is off "
+              "with redis:// or redis_host)");
+    EXPECT_EQ(error_of("router_settings:\n  redis_url: rediss://:SECRET@h\nshared_state:\n"
+                       "  tls_server_name: 'a b'\n"),
+              "fleet.yaml:7: shared_state.tls_server_name: expected a host name or an IP address");
+    EXPECT_EQ(error_of("router_settings:\n  redis_url: rediss://:SECRET@\n"),
+              "fleet.yaml:5: router_settings.redis_url: no host in the URL");
 }
 
 TEST_F(SharedStateConfig, BadEndpointsNameKeyAndLine) {
     EXPECT_EQ(error_of("router_settings:\n  redis_url: redis://:SECRET@host:99999\n"),
               "fleet.yaml:5: router_settings.redis_url: the port of the URL is not a port number");
     EXPECT_EQ(error_of("router_settings:\n  redis_url: http://SECRET@host\n"),
-              "fleet.yaml:5: router_settings.redis_url: expected a redis://[user:password@]host[:port][/db] URL in "
-              "the URL");
+              "fleet.yaml:5: router_settings.redis_url: expected a redis://[user:password@]host[:port][/db] (or "
+              "rediss:// for TLS) URL in the URL");
     EXPECT_EQ(error_of("router_settings:\n  redis_url: redis://h\n  redis_host: h\n"),
               "fleet.yaml:6: router_settings.redis_host: set either redis_url or redis_host/redis_port, not both");
     EXPECT_EQ(error_of("router_settings:\n  redis_port: 6379\n"),

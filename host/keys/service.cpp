@@ -191,7 +191,7 @@ void KeyService::record(SpendEvent ev) {
 
 size_t KeyService::queued_events() const {
     std::lock_guard lk(queue_mu_);
-    return queue_.size() + retry_.size();
+    return queue_.size() + retry_.size() + writing_.load(std::memory_order_relaxed);
 }
 
 bool KeyService::flush() {
@@ -204,6 +204,7 @@ bool KeyService::flush() {
         queue_.clear();
         for (SpendEvent& e : batch)  // spend of a key regenerated since goes to its new token
             if (auto it = renamed_.find(e.api_key); it != renamed_.end()) e.api_key = it->second;
+        writing_.store(batch.size(), std::memory_order_relaxed);  // still "not yet written" until committed
     }
     const TimeMs now = now_ms();
     try {
@@ -214,6 +215,7 @@ bool KeyService::flush() {
         batch.insert(batch.end(), std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
         queue_.clear();
         retry_ = std::move(batch);
+        writing_.store(0, std::memory_order_relaxed);
         return false;
     }
     const TimeMs committed = now_ms();
@@ -223,6 +225,7 @@ bool KeyService::flush() {
         if (e.team_usage) e.team_usage->written(e.cost, committed);
     }
     written_events_.fetch_add(batch.size(), std::memory_order_relaxed);
+    writing_.store(0, std::memory_order_relaxed);
     last_write_.store(now, std::memory_order_relaxed);
     return true;
 }

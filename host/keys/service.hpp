@@ -134,6 +134,7 @@ private:
     std::atomic<bool> resync_{false};  // the fleet channel is back: re-read changes now
     std::atomic<uint64_t> usage_sent_{0}, usage_received_{0}, fleet_changes_received_{0};
     std::atomic<uint64_t> dropped_{0}, write_failures_{0}, written_events_{0};
+    std::atomic<size_t> writing_{0};  // events of the batch being written: taken from the queue, not yet committed
     std::atomic<TimeMs> last_write_{0};
     TimeMs watermark_ = 0;  // updated_at of the newest change read by refresh
     std::map<std::string, std::string> renamed_;  // regenerated: old token -> new (spend of requests in flight)

@@ -270,7 +270,7 @@ void Gateway::Impl::handle(frontend::Request& req) {
 
     static const std::string kNone;
     // The one generation this request uses, auth included.
-    Call call{req, request_id, echo_client_id ? client_id : kNone, t0, Endpoint::Chat, {}, nullptr, snapshot()};
+    Call call{req, request_id, echo_client_id ? client_id : kNone, t0, Endpoint::Chat, {}, nullptr, snapshot(), nullptr, nullptr};
     const config::GeneralSettings& general = call.lv->general();
     const std::string& method = req.method();
     RouteMatch match = find_route(kRoutes, method, route_path(req.uri()), cfg->general.metrics);

@@ -40,7 +40,7 @@ TEST(EndpointTable, ApiRoutesNameTheirEndpointUnderBothPrefixes) {
 TEST(EndpointTable, PassThroughOperationsHaveTheirRoutes) {
     for (const auto& op : providers::operations()) {
         if (!op.pass_through()) continue;
-        for (const std::string uri : {std::string(op.path), "/v1" + std::string(op.path)}) {
+        for (const std::string& uri : {std::string(op.path), "/v1" + std::string(op.path)}) {
             const RouteMatch m = lookup("POST", uri);
             ASSERT_NE(m.route, nullptr) << uri;
             EXPECT_EQ(m.route->api, op.op) << uri;

@@ -13,7 +13,7 @@ import subprocess
 import httpx
 import pytest
 
-from conftest import BUILD_DIR, REPO, TAILGATE, USER_HI, deployment, make_config, mock_words
+from conftest import BUILD_DIR, REPO, TAILGATE, USER_HI, deployment, make_config, mock_words, wait_for
 
 EXAMPLES = ("sticky-user", "budget-aware")
 
@@ -152,9 +152,10 @@ def test_request_fields_reach_a_strategy(stack):
         model="g", messages=USER_HI, user="alice", max_tokens=50,
         tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
         extra_headers={"X-Tenant": "blue"})
-    log = gw.log_text()
     caller = hashlib.sha256(key.encode()).hexdigest()[:16]
-    m_ = re.search(r"echo user=alice max_tokens=50 flags=1 prompt_est=(\d+) x-tenant=blue caller=" + caller, log)
-    assert m_, log[-3000:]
+    pattern = r"echo user=alice max_tokens=50 flags=1 prompt_est=(\d+) x-tenant=blue caller=" + caller
+    # The line is written by the gateway's logger, which may reach the file a moment after the answer.
+    m_ = wait_for(lambda: re.search(pattern, gw.log_text()), what="the strategy's echo line in the log")
+    log = gw.log_text()
     assert int(m_.group(1)) > 0
     assert key not in log

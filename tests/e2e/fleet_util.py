@@ -114,6 +114,17 @@ class Replica:
         self.http.close()
 
 
+def start_replica_process(name: str, config_path: Path, workdir: Path, redis_url: str) -> tuple[Proc, Replica]:
+    """One gateway replica outside fleet.sh: its own state dir and log under workdir."""
+    state = workdir / name
+    state.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"{name}.log"
+    env = {"TAILGATE_REDIS_URL": redis_url, "TAILGATE_REPLICA_ID": name}
+    p = Proc([TAILGATE, "--config", config_path, "--host", "127.0.0.1", "--port", "0", "--state-dir", state],
+             log, env=env)
+    return p, Replica(name, p.port, p.p.pid, log)
+
+
 class Fleet:
     """tools/scripts/fleet.sh as a child process; stops everything on close()."""
 
@@ -182,14 +193,8 @@ class Fleet:
 
     # -- a replica started later --------------------------------------------
     def start_replica(self, name: str) -> Replica:
-        state = self.dir / name
-        state.mkdir(parents=True, exist_ok=True)
-        env = {"TAILGATE_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}", "TAILGATE_REPLICA_ID": name}
-        log = self.dir / f"{name}.log"
-        p = Proc([TAILGATE, "--config", self.config_path, "--host", "127.0.0.1", "--port", "0",
-                  "--state-dir", state], log, env=env)
+        p, r = start_replica_process(name, self.config_path, self.dir, f"redis://127.0.0.1:{self.redis_port}")
         self.extra.append(p)
-        r = Replica(name, p.port, p.p.pid, log)
         self.replicas.append(r)
         return r
 

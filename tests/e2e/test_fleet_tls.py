@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TAILGATE, USER_HI, Proc, deployment, free_port, needs_plugins, wait_for
-from fleet_util import Replica, fleet_config
+from conftest import USER_HI, Proc, deployment, free_port, needs_plugins, wait_for
+from fleet_util import Replica, fleet_config, start_replica_process
 
 pytestmark = needs_plugins("simple-shuffle")
 
@@ -84,14 +84,8 @@ class _Replicas:
         cfg = fleet_config(self.model_list, shared_state={k: str(v) for k, v in shared_state.items()})
         path = self.workdir / f"{name}.yaml"
         path.write_text(json.dumps(cfg, indent=2))
-        state = self.workdir / name
-        state.mkdir(parents=True, exist_ok=True)
-        log = self.workdir / f"{name}.log"
-        env = {"TAILGATE_REDIS_URL": f"rediss://127.0.0.1:{self.port}", "TAILGATE_REPLICA_ID": name}
-        p = Proc([TAILGATE, "--config", path, "--host", "127.0.0.1", "--port", "0", "--state-dir", state],
-                 log, env=env)
+        p, r = start_replica_process(name, path, self.workdir, f"rediss://127.0.0.1:{self.port}")
         self.procs.append(p)
-        r = Replica(name, p.port, p.p.pid, log)
         self.replicas.append(r)
         return r
 

@@ -221,10 +221,14 @@ def _pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     # A zombie (killed, not reaped yet by fleet.sh) is gone for our purposes.
+    # The process may vanish between open and read (ESRCH), which also means gone.
+    # The state follows the last ')' since the command name may hold spaces.
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except (FileNotFoundError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
+    fields = stat[stat.rfind(")") + 1:].split()
+    return bool(fields) and fields[0] != "Z"
 
 
 def _answers(port: int) -> bool:

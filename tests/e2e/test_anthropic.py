@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import USER_HI, MockClock, assert_openai_error_shape, deployment, make_config, mock_words
+from conftest import USER_HI, MockClock, assert_openai_error_shape, deployment, make_config, mock_words, wait_for
 
 KEY = "sk-gw-master"          # the gateway's key, for both SDKs
 ANT_KEY = "sk-ant-upstream"   # what the Anthropic mock accepts
@@ -464,14 +464,22 @@ def race(stack):
     return gw, {m.name: m for m in (slow, fast, claude_fast, gpt_slow)}
 
 
+def _finished_record(mock):
+    """The mock's last API request once it has an outcome: the mock records a close when it reads
+    EOF and a completion when its last write returns, either of which may follow the client's
+    last chunk."""
+    return wait_for(lambda: next((r for r in mock.api_requests()[-1:] if r["outcome"] != "in_flight"), None),
+                    timeout=5, what=f"{mock.name}'s attempt to finish")
+
+
 def _assert_loser_cancelled(winner, loser):
     """The loser was closed at about the winner's first content, long before its own."""
     clock = MockClock(loser)
-    rec = [r for r in loser.api_requests()][-1]
+    rec = _finished_record(loser)
     assert rec["outcome"] == "cancelled", rec
-    win = winner.api_requests()[-1]
     held = clock(rec["finished_ms"]) - clock(rec["received_ms"])
     assert held < rec["ttft_ms"] / 1000, ("closed before its own first content", held, rec["ttft_ms"])
+    win = _finished_record(winner)
     assert win["outcome"] == "completed", win
 
 

@@ -23,13 +23,17 @@ def _hedge_plan(r, model="g"):
     return (delays[0] if delays else None), plan["note"]
 
 
-@needs_plugins("latency", "staggered-hedge")
+@needs_plugins("latency", "cost", "staggered-hedge")
 def test_a_hedge_delay_learned_on_one_replica_is_used_by_another(stack, tmp_path):
     a_mock = stack.mock("a", "--ttft", "150ms", "--chunks", "2", "--chunk-delay", "1ms")
     b_mock = stack.mock("b", "--ttft", "150ms", "--chunks", "2", "--chunk-delay", "1ms")
+    # `latency` keeps the windows the hedge delay is read from; `cost` after it makes `a` the
+    # primary on both replicas, since the delay is the primary's p95 and two equal mocks ranked by
+    # latency alone split A's traffic so that B's primary could have too few samples.
     cfg = fleet_config(
-        [deployment("g", a_mock, model_info={"id": "a"}), deployment("g", b_mock, model_info={"id": "b"})],
-        router_settings={"strategies": ["latency", {"name": "staggered-hedge", "args": {
+        [deployment("g", a_mock, model_info={"id": "a"}, input_cost_per_token=1e-7, output_cost_per_token=1e-7),
+         deployment("g", b_mock, model_info={"id": "b"}, input_cost_per_token=1e-5, output_cost_per_token=1e-5)],
+        router_settings={"strategies": ["latency", "cost", {"name": "staggered-hedge", "args": {
             "delay": "p95", "min_samples": 10, "fallback_delay": "5s", "max_delay": "10s"}}]})
     f = Fleet(cfg, tmp_path, replicas=2)
     try:
@@ -44,7 +48,7 @@ def test_a_hedge_delay_learned_on_one_replica_is_used_by_another(stack, tmp_path
             d, n = _hedge_plan(b)
             return (d, n) if d is not None and d < 1000 else None
         delay, note = wait_for(learned, timeout=3, interval=0.05, what="B's hedge delay from A's samples")
-        assert "p95" in note, note
+        assert "p95" in note and "cost: a" in note, note
         assert 140 <= delay <= 600, (delay, note)  # the mocks' ~150 ms, as A measured it
         assert b.metric("tailgate_attempts_total") == 0, "B learned it without sending anything"
     finally:

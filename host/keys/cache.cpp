@@ -22,11 +22,10 @@ KeyCache::Hit KeyCache::find(const std::string& token, TimeMs now, CallerPtr& ou
     return Hit::Miss;
 }
 
-UsagePtr KeyCache::key_usage_locked(const KeyRecord& k, TimeMs read_at) {
+UsagePtr KeyCache::key_usage_locked(const KeyRecord& k) {
     auto& u = key_usage_[k.token];
     if (!u) u = std::make_shared<Usage>(&outbox_, "k" + k.token);
-    // What other replicas wrote before this record was read is in its spend.
-    if (!u->seeded()) u->stored(k.spend, k.budget_reset_at, read_at);
+    u->stored(SpendRow{k.spend, k.budget_reset_at, k.spend_seq});  // unless it has seen a newer row
     return u;
 }
 
@@ -43,9 +42,9 @@ UsagePtr KeyCache::key_usage(const std::string& token) {
     return u;
 }
 
-CallerPtr KeyCache::build_locked(std::shared_ptr<const KeyRecord> k, TimeMs read_at) {
+CallerPtr KeyCache::build_locked(std::shared_ptr<const KeyRecord> k) {
     auto c = std::make_shared<Caller>();
-    c->key_usage = key_usage_locked(*k, read_at);
+    c->key_usage = key_usage_locked(*k);
     c->hash_prefix = k->token.substr(0, 16);  // the SHA-256 prefix strategies and logs know callers by
     if (!k->team_id.empty()) {
         auto it = teams_.find(k->team_id);
@@ -58,17 +57,16 @@ CallerPtr KeyCache::build_locked(std::shared_ptr<const KeyRecord> k, TimeMs read
     return c;
 }
 
-CallerPtr KeyCache::put(const KeyRecord& k, const std::optional<TeamRecord>& team, TimeMs read_at) {
-    if (read_at == 0) read_at = now_ms();
+CallerPtr KeyCache::put(const KeyRecord& k, const std::optional<TeamRecord>& team) {
     auto rec = std::make_shared<const KeyRecord>(k);
     std::unique_lock lk(mu_);
     absent_.erase(k.token);
     if (team) {
         Team& t = team_locked(team->team_id);
-        if (!t.rec) t.usage->stored(team->spend, team->budget_reset_at, read_at);
+        t.usage->stored(SpendRow{team->spend, team->budget_reset_at, team->spend_seq});
         t.rec = std::make_shared<const TeamRecord>(*team);
     }
-    CallerPtr c = build_locked(std::move(rec), read_at);
+    CallerPtr c = build_locked(std::move(rec));
     callers_[k.token] = c;
     return c;
 }
@@ -105,18 +103,17 @@ void KeyCache::move_usage(const std::string& from, const std::string& to) {
     callers_.erase(to);  // rebuilt with the moved usage on the next put or lookup
 }
 
-void KeyCache::put_team(const std::string& team_id, const std::optional<TeamRecord>& team, TimeMs read_at) {
-    if (read_at == 0) read_at = now_ms();
+void KeyCache::put_team(const std::string& team_id, const std::optional<TeamRecord>& team) {
     std::unique_lock lk(mu_);
     Team& t = team_locked(team_id);
     if (team) {
-        if (!t.rec) t.usage->stored(team->spend, team->budget_reset_at, read_at);
+        t.usage->stored(SpendRow{team->spend, team->budget_reset_at, team->spend_seq});
         t.rec = std::make_shared<const TeamRecord>(*team);
     } else {
         t.rec.reset();
     }
     for (auto& [token, caller] : callers_)
-        if (caller->key && caller->key->team_id == team_id) caller = build_locked(caller->key, read_at);
+        if (caller->key && caller->key->team_id == team_id) caller = build_locked(caller->key);
 }
 
 bool KeyCache::has_team(const std::string& team_id) const {

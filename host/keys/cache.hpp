@@ -36,9 +36,9 @@ public:
     enum class Hit { Found, Absent, Miss };
     Hit find(const std::string& token, TimeMs now, CallerPtr& out) const;
 
-    // Caches a key (and its team, when given) and returns its caller.
-    // `read_at`: when the statement that read them began (wall ms; 0: now).
-    CallerPtr put(const KeyRecord& k, const std::optional<TeamRecord>& team, TimeMs read_at = 0);
+    // Caches a key (and its team, when given) and returns its caller. The
+    // records' spend rows go to the usages unless they have seen newer ones.
+    CallerPtr put(const KeyRecord& k, const std::optional<TeamRecord>& team);
     void put_absent(const std::string& token, TimeMs now);
     void erase(const std::string& token);
     // Drops what is cached about a key (record or absence) but keeps its usage:
@@ -48,7 +48,7 @@ public:
     // spend not yet written) continues under the new token.
     void move_usage(const std::string& from, const std::string& to);
     // A team changed (or went: nullopt): every cached key of it gets a new caller.
-    void put_team(const std::string& team_id, const std::optional<TeamRecord>& team, TimeMs read_at = 0);
+    void put_team(const std::string& team_id, const std::optional<TeamRecord>& team);
     bool has_team(const std::string& team_id) const;
 
     // The cached callers (metrics, spend refresh), a snapshot.
@@ -65,9 +65,9 @@ private:
         std::shared_ptr<const TeamRecord> rec;
         UsagePtr usage;
     };
-    UsagePtr key_usage_locked(const KeyRecord& k, TimeMs read_at);
+    UsagePtr key_usage_locked(const KeyRecord& k);
     Team& team_locked(const std::string& id);
-    CallerPtr build_locked(std::shared_ptr<const KeyRecord> k, TimeMs read_at);
+    CallerPtr build_locked(std::shared_ptr<const KeyRecord> k);
 
     TimeMs absent_ttl_;
     UsageOutbox outbox_;  // before the usages: they point to it

@@ -35,6 +35,7 @@ struct KeyRecord {
     TimeMs budget_reset_at = 0;
     double spend = 0;        // USD in the current budget period, as stored
     double loser_spend = 0;  // raced/hedged losers' estimated cost, never counted against the budget
+    int64_t spend_seq = 0;   // the row's spend writes and resets so far (keys/usage.hpp, SpendRow)
     TimeMs expires = 0;
     bool blocked = false;
     TimeMs created_at = 0, updated_at = 0;
@@ -50,6 +51,7 @@ struct TeamRecord {
     TimeMs budget_reset_at = 0;
     double spend = 0;
     double loser_spend = 0;
+    int64_t spend_seq = 0;
     bool blocked = false;
     TimeMs created_at = 0, updated_at = 0;
     TimeMs deleted_at = 0;

@@ -49,8 +49,15 @@ constexpr const char* kSchemaV1 =
     " requests BIGINT NOT NULL,"
     " PRIMARY KEY (day, api_key, team_id, model_group, deployment, kind))";
 
+// Each spend write and budget reset counts up its row's spend_seq, so a
+// replica can tell which of two views of a row is newer (keys/usage.hpp).
+constexpr const char* kSchemaV2 =
+    "ALTER TABLE tg_keys ADD COLUMN spend_seq BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE tg_teams ADD COLUMN spend_seq BIGINT NOT NULL DEFAULT 0";
+
 constexpr store::Migration kMigrations[] = {
     {1, "keys, teams, spend logs, daily spend", kSchemaV1},
+    {2, "spend write sequence per key and team", kSchemaV2},
 };
 
 Value opt(const std::optional<int64_t>& v) { return v ? Value(*v) : Value(); }
@@ -63,7 +70,7 @@ std::optional<double> opt_f64(const Row& r, size_t i) { return r.null(i) ? std::
 constexpr const char* kKeyColumns =
     "token, key_name, key_alias, team_id, user_id, models, metadata, rpm_limit, tpm_limit, max_parallel_requests,"
     " max_budget, budget_duration, budget_reset_at_ms, spend, loser_spend, expires_at_ms, blocked, created_at_ms,"
-    " updated_at_ms, deleted_at_ms";
+    " updated_at_ms, deleted_at_ms, spend_seq";
 
 void limits_params(Params& p, const Limits& l, TimeMs reset_at) {
     p.push_back(opt(l.rpm));
@@ -102,6 +109,7 @@ KeyRecord key_of(const Row& r) {
     k.created_at = r.i64(17);
     k.updated_at = r.i64(18);
     k.deleted_at = r.i64(19);
+    k.spend_seq = r.i64(20);
     return k;
 }
 
@@ -117,13 +125,14 @@ Params key_params(const KeyRecord& k) {
              string_list_json(k.models), k.metadata_json};
     limits_params(p, k.limits, k.budget_reset_at);
     p.insert(p.end(), {k.spend, k.loser_spend, ms_or_null(k.expires), int64_t{k.blocked}, k.created_at, k.updated_at,
-                       ms_or_null(k.deleted_at)});
+                       ms_or_null(k.deleted_at), k.spend_seq});
     return p;
 }
 
 constexpr const char* kTeamColumns =
     "team_id, team_alias, models, metadata, rpm_limit, tpm_limit, max_parallel_requests, max_budget,"
-    " budget_duration, budget_reset_at_ms, spend, loser_spend, blocked, created_at_ms, updated_at_ms, deleted_at_ms";
+    " budget_duration, budget_reset_at_ms, spend, loser_spend, blocked, created_at_ms, updated_at_ms, deleted_at_ms,"
+    " spend_seq";
 
 TeamRecord team_of(const Row& r) {
     TeamRecord t;
@@ -139,6 +148,7 @@ TeamRecord team_of(const Row& r) {
     t.created_at = r.i64(13);
     t.updated_at = r.i64(14);
     t.deleted_at = r.i64(15);
+    t.spend_seq = r.i64(16);
     return t;
 }
 
@@ -174,15 +184,15 @@ std::vector<StoredSpend> spend_of(Connection& c, const char* table, const char* 
     constexpr size_t kChunk = 500;
     for (size_t i = 0; i < ids.size(); i += kChunk) {
         const size_t n = std::min(kChunk, ids.size() - i);
-        std::string sql = std::string("SELECT ") + id_col + ", spend, budget_reset_at_ms FROM " + table + " WHERE " +
-                          id_col + " IN (";
+        std::string sql = std::string("SELECT ") + id_col + ", spend, budget_reset_at_ms, spend_seq FROM " + table +
+                          " WHERE " + id_col + " IN (";
         Params p;
         for (size_t j = 0; j < n; ++j) {
             sql += j ? ",?" : "?";
             p.push_back(ids[i + j]);
         }
         sql += ")";
-        for (const Row& r : c.query(sql, p)) out.push_back(StoredSpend{r.text(0), r.f64(1), r.i64(2)});
+        for (const Row& r : c.query(sql, p)) out.push_back(StoredSpend{r.text(0), SpendRow{r.f64(1), r.i64(2), r.i64(3)}});
     }
     return out;
 }
@@ -193,7 +203,7 @@ std::span<const store::Migration> migrations() { return kMigrations; }
 
 void insert_key(Connection& c, const KeyRecord& k) {
     c.exec(std::string("INSERT INTO tg_keys (") + kKeyColumns +
-               ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
            key_params(k));
 }
 
@@ -204,7 +214,8 @@ void update_key(Connection& c, const KeyRecord& k) {
     p.insert(p.end(), {ms_or_null(k.expires), int64_t{k.blocked}, k.updated_at, k.token});
     c.exec("UPDATE tg_keys SET key_name = ?, key_alias = ?, team_id = ?, user_id = ?, models = ?, metadata = ?,"
            " rpm_limit = ?, tpm_limit = ?, max_parallel_requests = ?, max_budget = ?, budget_duration = ?,"
-           " budget_reset_at_ms = ?, expires_at_ms = ?, blocked = ?, updated_at_ms = ? WHERE token = ?",
+           " budget_reset_at_ms = ?, expires_at_ms = ?, blocked = ?, updated_at_ms = ?,"
+           " spend_seq = spend_seq + 1 WHERE token = ?",  // the period may have changed: a newer row
            p);
 }
 
@@ -230,10 +241,11 @@ void move_key(Connection& c, const KeyRecord& old_key, const KeyRecord& new_key)
         delete_key(c, old_key.token, new_key.updated_at);
         // The spend as stored now (the writer may have added to it since old_key was read).
         KeyRecord k = new_key;
-        auto rows = c.query("SELECT spend, loser_spend FROM tg_keys WHERE token = ?", {old_key.token});
+        auto rows = c.query("SELECT spend, loser_spend, spend_seq FROM tg_keys WHERE token = ?", {old_key.token});
         if (!rows.empty()) {
             k.spend = rows.front().f64(0);
             k.loser_spend = rows.front().f64(1);
+            k.spend_seq = rows.front().i64(2);  // the moved usage has seen rows up to it
         }
         insert_key(c, k);
     });
@@ -263,8 +275,10 @@ void insert_team(Connection& c, const TeamRecord& t) {
     c.exec("DELETE FROM tg_teams WHERE team_id = ? AND deleted_at_ms IS NOT NULL", {t.team_id});
     Params p{t.team_id, text_or_null(t.team_alias), string_list_json(t.models), t.metadata_json};
     limits_params(p, t.limits, t.budget_reset_at);
-    p.insert(p.end(), {t.spend, t.loser_spend, int64_t{t.blocked}, t.created_at, t.updated_at, ms_or_null(t.deleted_at)});
-    c.exec(std::string("INSERT INTO tg_teams (") + kTeamColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    p.insert(p.end(), {t.spend, t.loser_spend, int64_t{t.blocked}, t.created_at, t.updated_at, ms_or_null(t.deleted_at),
+                       t.spend_seq});
+    c.exec(std::string("INSERT INTO tg_teams (") + kTeamColumns +
+               ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
            p);
 }
 
@@ -274,7 +288,7 @@ void update_team(Connection& c, const TeamRecord& t) {
     p.insert(p.end(), {int64_t{t.blocked}, t.updated_at, t.team_id});
     c.exec("UPDATE tg_teams SET team_alias = ?, models = ?, metadata = ?, rpm_limit = ?, tpm_limit = ?,"
            " max_parallel_requests = ?, max_budget = ?, budget_duration = ?, budget_reset_at_ms = ?, blocked = ?,"
-           " updated_at_ms = ? WHERE team_id = ?",
+           " updated_at_ms = ?, spend_seq = spend_seq + 1 WHERE team_id = ?",
            p);
 }
 

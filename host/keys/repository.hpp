@@ -4,6 +4,7 @@
 #pragma once
 
 #include "keys/records.hpp"
+#include "keys/usage.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
 
@@ -46,11 +47,10 @@ std::vector<TeamRecord> list_teams(store::Connection& c);
 std::vector<KeyRecord> keys_changed_since(store::Connection& c, TimeMs since);
 std::vector<TeamRecord> teams_changed_since(store::Connection& c, TimeMs since);
 
-// Spend as stored: (id, spend, budget_reset_at) of the given keys or teams.
+// Spend as stored: the rows of the given keys or teams.
 struct StoredSpend {
     std::string id;
-    double spend = 0;
-    TimeMs budget_reset_at = 0;
+    SpendRow row;
 };
 std::vector<StoredSpend> key_spend(store::Connection& c, const std::vector<std::string>& tokens);
 std::vector<StoredSpend> team_spend(store::Connection& c, const std::vector<std::string>& team_ids);

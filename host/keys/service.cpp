@@ -138,7 +138,6 @@ Auth KeyService::lookup(const std::string& token, TimeMs now) {
             db_lookups_.fetch_add(1, std::memory_order_relaxed);
             fut = db_->submit([token](store::Connection& c) -> Loaded {
                           Loaded l;
-                          l.read_at = now_ms();
                           l.first = find_key(c, token);
                           if (l.first && !l.first->team_id.empty()) l.second = find_team(c, l.first->team_id);
                           return l;
@@ -164,7 +163,7 @@ Auth KeyService::lookup(const std::string& token, TimeMs now) {
         cache_.put_absent(token, now);
         return Auth{nullptr, ApiError::unauthorized("Invalid API key")};
     }
-    return standing(cache_.put(*loaded.first, loaded.second, loaded.read_at), now);
+    return standing(cache_.put(*loaded.first, loaded.second), now);
 }
 
 void KeyService::count_tokens(const Caller& c, int64_t tokens, TimeMs now) {
@@ -207,8 +206,9 @@ bool KeyService::flush() {
         writing_.store(batch.size(), std::memory_order_relaxed);  // still "not yet written" until committed
     }
     const TimeMs now = now_ms();
+    WrittenRows rows;
     try {
-        db_->run([&](store::Connection& c) { write_batch(c, batch, settings_.spend_logs, now); });
+        rows = db_->run([&](store::Connection& c) { return write_batch(c, batch, settings_.spend_logs, now); });
     } catch (const std::exception& e) {
         write_failures_.fetch_add(1, std::memory_order_relaxed);
         std::lock_guard lk(queue_mu_);
@@ -218,11 +218,14 @@ bool KeyService::flush() {
         writing_.store(0, std::memory_order_relaxed);
         return false;
     }
-    const TimeMs committed = now_ms();
+    auto row_of = [](const std::map<std::string, SpendRow>& m, const std::string& id) -> std::optional<SpendRow> {
+        auto it = m.find(id);
+        return it == m.end() ? std::nullopt : std::optional(it->second);
+    };
     for (const SpendEvent& e : batch) {
         if (e.kind != SpendKind::Winner) continue;
-        if (e.key_usage) e.key_usage->written(e.cost, committed);
-        if (e.team_usage) e.team_usage->written(e.cost, committed);
+        if (e.key_usage) e.key_usage->written(e.cost, row_of(rows.keys, e.api_key));
+        if (e.team_usage) e.team_usage->written(e.cost, row_of(rows.teams, e.team_id));
     }
     written_events_.fetch_add(batch.size(), std::memory_order_relaxed);
     writing_.store(0, std::memory_order_relaxed);
@@ -281,13 +284,11 @@ void KeyService::refresh_spend() {
         }
     }
     if (tokens.empty() && teams.empty()) return;
-    TimeMs read_at = 0;  // what other replicas wrote before it is in what this reads
     auto [ks, ts] = db_->run([&](store::Connection& c) {
-        read_at = now_ms();
         return std::make_pair(key_spend(c, tokens), team_spend(c, teams));
     });
-    for (const StoredSpend& s : ks) key_usage[s.id]->stored(s.spend, s.budget_reset_at, read_at);
-    for (const StoredSpend& s : ts) team_usage[s.id]->stored(s.spend, s.budget_reset_at, read_at);
+    for (const StoredSpend& s : ks) key_usage[s.id]->stored(s.row);
+    for (const StoredSpend& s : ts) team_usage[s.id]->stored(s.row);
 }
 
 void KeyService::maintain() {

@@ -103,7 +103,6 @@ private:
     struct Loaded {
         std::optional<KeyRecord> first;
         std::optional<TeamRecord> second;
-        TimeMs read_at = 0;  // when the read began
     };
     Auth lookup(const std::string& token, TimeMs now);
     Auth standing(CallerPtr c, TimeMs now) const;

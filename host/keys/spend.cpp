@@ -46,24 +46,28 @@ struct Sums {
 
 constexpr size_t kRowsPerUpdate = 100;
 
-void update_owners(Connection& c, const char* table, const char* id, const char* also,
-                   const std::map<std::string, Sums>& owners) {
+// Adds each owner's sums to its row and counts up the row's spend_seq; returns the rows as updated.
+std::map<std::string, SpendRow> update_owners(Connection& c, const char* table, const char* id, const char* also,
+                                              const std::map<std::string, Sums>& owners) {
+    std::map<std::string, SpendRow> rows;
     auto it = owners.begin();
     while (it != owners.end()) {
         std::string sql = std::string("UPDATE ") + table + " SET spend = " + table + ".spend + v.column2, loser_spend = " +
-                          table + ".loser_spend + v.column3 FROM (VALUES ";
+                          table + ".loser_spend + v.column3, spend_seq = " + table + ".spend_seq + 1 FROM (VALUES ";
         Params p;
         size_t n = 0;
         for (; it != owners.end() && n < kRowsPerUpdate; ++it, ++n) {
             sql += n ? ",(?,?,?)" : "(?,?,?)";
             p.insert(p.end(), {it->first, it->second.spend, it->second.loser});
         }
-        sql += std::string(") AS v WHERE ") + table + "." + id + " = v.column1" + also;
-        c.exec(sql, p);
+        sql += std::string(") AS v WHERE ") + table + "." + id + " = v.column1" + also + " RETURNING " + table + "." +
+               id + ", " + table + ".spend, " + table + ".budget_reset_at_ms, " + table + ".spend_seq";
+        for (const store::Row& r : c.query(sql, p)) rows[r.text(0)] = SpendRow{r.f64(1), r.i64(2), r.i64(3)};
     }
+    return rows;
 }
 
-void add_to_owners(Connection& c, const std::vector<SpendEvent>& batch) {
+WrittenRows add_to_owners(Connection& c, const std::vector<SpendEvent>& batch) {
     std::map<std::string, Sums> keys, teams;
     for (const SpendEvent& e : batch) {
         Sums& k = keys[e.api_key];
@@ -73,9 +77,12 @@ void add_to_owners(Connection& c, const std::vector<SpendEvent>& batch) {
         (e.kind == SpendKind::Winner ? t.spend : t.loser) += e.cost;
     }
     // One statement per chunk of owners, not one per owner: a batch of 1,000
-    // keys is ten statements (UPDATE ... FROM VALUES: SQLite >= 3.33, PostgreSQL).
-    update_owners(c, "tg_keys", "token", "", keys);
-    update_owners(c, "tg_teams", "team_id", " AND tg_teams.deleted_at_ms IS NULL", teams);
+    // keys is ten statements (UPDATE ... FROM VALUES: SQLite >= 3.33,
+    // RETURNING: SQLite >= 3.35, PostgreSQL).
+    WrittenRows out;
+    out.keys = update_owners(c, "tg_keys", "token", "", keys);
+    out.teams = update_owners(c, "tg_teams", "team_id", " AND tg_teams.deleted_at_ms IS NULL", teams);
+    return out;
 }
 
 struct Daily {
@@ -122,7 +129,8 @@ void reset_table(Connection& c, const char* table, const char* id, TimeMs now) {
     const std::string select = std::string("SELECT ") + id + ", budget_duration, budget_reset_at_ms FROM " + table +
                                " WHERE budget_reset_at_ms IS NOT NULL AND budget_reset_at_ms <= ? AND"
                                " deleted_at_ms IS NULL";
-    const std::string update = std::string("UPDATE ") + table + " SET spend = 0, budget_reset_at_ms = ? WHERE " + id +
+    const std::string update = std::string("UPDATE ") + table +
+                               " SET spend = 0, budget_reset_at_ms = ?, spend_seq = spend_seq + 1 WHERE " + id +
                                " = ? AND budget_reset_at_ms = ?";
     for (const store::Row& r : c.query(select, {now})) {
         const auto period = parse_period(r.text(1));
@@ -149,14 +157,17 @@ void reset_budgets(Connection& c, TimeMs now) {
     reset_table(c, "tg_teams", "team_id", now);
 }
 
-void write_batch(Connection& c, const std::vector<SpendEvent>& batch, bool logs, TimeMs now) {
+WrittenRows write_batch(Connection& c, const std::vector<SpendEvent>& batch, bool logs, TimeMs now) {
+    WrittenRows rows;
     c.transaction([&] {
+        rows = WrittenRows{};  // a retried transaction starts over
         reset_budgets(c, now);
         if (batch.empty()) return;
         if (logs) insert_logs(c, batch);
-        add_to_owners(c, batch);
+        rows = add_to_owners(c, batch);
         add_to_days(c, batch);
     });
+    return rows;
 }
 
 }  // namespace tailgate::keys

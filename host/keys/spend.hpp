@@ -8,6 +8,7 @@
 #include "keys/usage.hpp"
 #include "store/database.hpp"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -42,11 +43,16 @@ struct SpendEvent {
     UsagePtr key_usage, team_usage;
 };
 
+// The keys' and teams' spend rows as a batch's statements left them.
+struct WrittenRows {
+    std::map<std::string, SpendRow> keys, teams;  // by token, by team id
+};
+
 // One batch in one transaction: budget periods that ended are reset first,
 // then the logs (unless `logs` is false: general_settings.disable_spend_logs),
 // the keys' and teams' spend and the daily totals. Idempotent logs (request id,
 // attempt): a batch retried after a failed commit is not counted twice.
-void write_batch(store::Connection& c, const std::vector<SpendEvent>& batch, bool logs, TimeMs now);
+WrittenRows write_batch(store::Connection& c, const std::vector<SpendEvent>& batch, bool logs, TimeMs now);
 
 // Budget periods that ended by `now`: spend back to 0, the next reset set.
 void reset_budgets(store::Connection& c, TimeMs now);

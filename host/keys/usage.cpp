@@ -7,7 +7,6 @@ namespace tailgate::keys {
 namespace {
 
 constexpr int64_t kMinute = 60'000;
-constexpr size_t kMaxRemoteWrites = 256;  // reports of writes kept between two reads of the store
 
 long seconds_left_in_minute(TimeMs now) { return static_cast<long>((kMinute - now % kMinute + 999) / 1000); }
 
@@ -85,7 +84,11 @@ std::string encode_usage(const std::string& replica, TimeMs sent_at, const std::
         out += '\t';
         append_number(out, d.written);
         out += '\t';
-        append_number(out, d.written_at);
+        append_number(out, d.row.spend);
+        out += '\t';
+        append_number(out, d.row.reset_at);
+        out += '\t';
+        append_number(out, d.row.seq);
         out += '\t';
         append_number(out, d.in_flight);
         out += '\n';
@@ -104,12 +107,12 @@ bool decode_usage(std::string_view text, std::string& replica, TimeMs& sent_at, 
         nl = text.find('\n');
         const std::string_view line = text.substr(0, nl);
         text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-        std::string_view f[8];
+        std::string_view f[10];
         UsageDelta d;
-        if (!split(line, f, 8) || f[0].size() < 2 || (f[0][0] != 'k' && f[0][0] != 't') ||
+        if (!split(line, f, 10) || f[0].size() < 2 || (f[0][0] != 'k' && f[0][0] != 't') ||
             !parse_number(f[1], d.minute) || !parse_number(f[2], d.requests) || !parse_number(f[3], d.tokens) ||
-            !parse_number(f[4], d.spend) || !parse_number(f[5], d.written) || !parse_number(f[6], d.written_at) ||
-            !parse_number(f[7], d.in_flight))
+            !parse_number(f[4], d.spend) || !parse_number(f[5], d.written) || !parse_number(f[6], d.row.spend) ||
+            !parse_number(f[7], d.row.reset_at) || !parse_number(f[8], d.row.seq) || !parse_number(f[9], d.in_flight))
             return false;
         d.id = unescape(f[0]);
         out.push_back(std::move(d));
@@ -218,15 +221,25 @@ void Usage::roll_period(const Limits& l, TimeMs now) {
     // The store resets the same way at its next write (SpendWriter), from the same reset_at.
     stored_spend_ = 0;
     remote_pending_.clear();
-    remote_written_.clear();
-    remote_written_sum_ = 0;
+    rolled_from_ = reset_at_;
     reset_at_ = next_reset(reset_at_, *period, now);
+}
+
+bool Usage::adopt(const SpendRow& row) {
+    if (seeded_ && row.seq <= stored_seq_) return false;
+    // A row of a period this process has seen end (written before the reset, reported late).
+    if (row.reset_at != 0 && row.reset_at <= rolled_from_) return false;
+    stored_spend_ = row.spend;
+    stored_seq_ = row.seq;
+    reset_at_ = row.reset_at;
+    seeded_ = true;
+    return true;
 }
 
 double Usage::spend(const Limits& l, TimeMs now) {
     std::lock_guard lk(mu_);
     roll_period(l, now);
-    double others = remote_written_sum_;
+    double others = 0;
     for (auto it = remote_pending_.begin(); it != remote_pending_.end();) {
         if (now - it->second.at > kRemotePendingTtlMs) {
             it = remote_pending_.erase(it);
@@ -252,30 +265,26 @@ void Usage::add_spend(double usd) {
     mark();
 }
 
-void Usage::written(double usd, TimeMs committed_at) {
+void Usage::written(double usd, const std::optional<SpendRow>& row) {
     {
         std::lock_guard lk(mu_);
         pending_ -= usd;
         if (pending_ < 1e-15) pending_ = 0;
-        stored_spend_ += usd;
         delta_written_ += usd;
-        delta_written_at_ = std::max(delta_written_at_, committed_at);
+        if (!row) {
+            stored_spend_ += usd;
+        } else if (adopt(*row)) {
+            delta_row_ = *row;
+        } else if (row->seq > delta_row_.seq) {
+            delta_row_ = *row;  // still news to the others, though this process saw a newer one
+        }
     }
     mark();
 }
 
-void Usage::stored(double spend, TimeMs reset_at, TimeMs read_at) {
+void Usage::stored(const SpendRow& row) {
     std::lock_guard lk(mu_);
-    stored_spend_ = spend;
-    reset_at_ = reset_at;
-    seeded_ = true;
-    read_at_ = std::max(read_at_, read_at);
-    // Writes committed before the read began are in it.
-    while (!remote_written_.empty() && remote_written_.front().first < read_at_) {
-        remote_written_sum_ -= remote_written_.front().second;
-        remote_written_.pop_front();
-    }
-    if (remote_written_.empty() || remote_written_sum_ < 1e-15) remote_written_sum_ = 0;
+    adopt(row);
 }
 
 bool Usage::seeded() const {
@@ -295,18 +304,19 @@ std::optional<UsageDelta> Usage::take_delta(TimeMs now, TimeMs keepalive_ms) {
     d.tokens = delta_tokens_;
     d.spend = delta_spend_;
     d.written = delta_written_;
-    d.written_at = delta_written_at_;
+    d.row = delta_row_;
     if (in_flight != sent_in_flight_ || (in_flight > 0 && now - sent_in_flight_at_ >= keepalive_ms)) {
         d.in_flight = in_flight;
         sent_in_flight_ = in_flight;
         sent_in_flight_at_ = now;
     }
-    if (d.requests == 0 && d.tokens == 0 && d.spend == 0 && d.written == 0 && d.in_flight < 0) return std::nullopt;
+    if (d.requests == 0 && d.tokens == 0 && d.spend == 0 && d.written == 0 && d.row.seq == 0 && d.in_flight < 0)
+        return std::nullopt;
     delta_requests_ = 0;
     delta_tokens_ = 0;
     delta_spend_ = 0;
     delta_written_ = 0;
-    delta_written_at_ = 0;
+    delta_row_ = SpendRow{};
     return d;
 }
 
@@ -323,20 +333,9 @@ void Usage::remote(const std::string& replica, const UsageDelta& d, TimeMs /*sen
         p.usd += d.spend - d.written;
         if (p.usd < 1e-15) p.usd = 0;
         p.at = now;
-        // Written: in the store now; counted here until a read of the store that began after the commit.
-        if (d.written > 0 && d.written_at >= read_at_) {
-            if (!remote_written_.empty() && remote_written_.back().first >= d.written_at)
-                remote_written_.back().second += d.written;  // keeps the later time: counted until a later read
-            else
-                remote_written_.emplace_back(d.written_at, d.written);
-            remote_written_sum_ += d.written;
-            if (remote_written_.size() > kMaxRemoteWrites) {  // no read for long (a key without a budget)
-                const double oldest = remote_written_.front().second;
-                remote_written_.pop_front();
-                remote_written_.front().second += oldest;
-            }
-        }
     }
+    // What it wrote is in the row its write returned; a row older than one seen here already is in that one.
+    if (d.row.seq > 0) adopt(d.row);
     if (d.in_flight >= 0) {
         if (d.in_flight == 0) remote_in_flight_.erase(replica);
         else remote_in_flight_[replica] = {d.in_flight, now};

@@ -14,7 +14,6 @@
 #include "keys/records.hpp"
 
 #include <atomic>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,6 +46,17 @@ private:
     std::vector<std::shared_ptr<Usage>> changed_;
 };
 
+// A key's or team's spend row in the store, as one statement read or wrote
+// it. `seq` counts the row's spend writes and budget resets, so of two rows
+// the one with the higher seq holds everything the other does: a view built
+// on the newest row it has seen counts each write exactly once, whichever
+// replica wrote it and in whatever order the reads, writes and reports came.
+struct SpendRow {
+    double spend = 0;
+    TimeMs reset_at = 0;  // budget_reset_at_ms (0: none)
+    int64_t seq = 0;      // 0: not from the store (a test, a record built in memory)
+};
+
 // What one replica counted for a key or team since its last report.
 struct UsageDelta {
     std::string id;        // "k<token>" or "t<team id>"
@@ -55,12 +65,13 @@ struct UsageDelta {
     int64_t tokens = 0;
     double spend = 0;        // recorded (counts at once)
     double written = 0;      // of its recorded spend, written to the store since
-    TimeMs written_at = 0;   // when the last of those writes was committed (wall ms)
+    SpendRow row;            // the row its last write returned (seq 0: it wrote nothing)
     int64_t in_flight = -1;  // its requests in flight now; -1: unchanged, not sent
 };
 
 // The fleet message of one round: a header line "<replica>\t<sent wall ms>",
-// then one line per delta "<id>\t<minute>\t<requests>\t<tokens>\t<spend>\t<written>\t<written at>\t<in flight>"
+// then one line per delta "<id>\t<minute>\t<requests>\t<tokens>\t<spend>\t<written>\t<row spend>\t<row reset
+// at>\t<row seq>\t<in flight>"
 // (tab, newline and backslash in an id escaped).
 std::string encode_usage(const std::string& replica, TimeMs sent_at, const std::vector<UsageDelta>& deltas);
 // False when `text` is not such a message.
@@ -86,16 +97,18 @@ public:
     int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
     void add_tokens(int64_t n, TimeMs now);
 
-    // Spend in the current budget period: what the store has plus what this
-    // process recorded and has not written yet. A period that ended starts a new one.
+    // Spend in the current budget period: the newest store row seen, plus what
+    // this process and the others recorded and have not written yet. A period
+    // that ended starts a new one.
     double spend(const Limits& l, TimeMs now);
     TimeMs reset_at() const;
     void add_spend(double usd);
-    void written(double usd, TimeMs committed_at = 0);  // the writer stored that much
-    // The store's value (start, refresh), read by a statement that began at
-    // `read_at` (wall ms; 0: not a read): it holds every write other replicas
-    // committed before then.
-    void stored(double spend, TimeMs reset_at, TimeMs read_at = 0);
+    // The writer stored `usd` of this process's spend; `row` is the row its
+    // statement returned (nullopt: none, the amount is added to the last one).
+    void written(double usd, const std::optional<SpendRow>& row = std::nullopt);
+    // The store's row as a statement read it (start, refresh): taken unless a
+    // newer one was seen already.
+    void stored(const SpendRow& row);
     bool seeded() const;  // stored() was called (a usage made for a remote report is not)
 
     // ---- the fleet ----
@@ -114,6 +127,7 @@ public:
 private:
     void roll_window(TimeMs now);
     void roll_period(const Limits& l, TimeMs now);
+    bool adopt(const SpendRow& row);  // under mu_; false: older than what is held
     void mark();
     int64_t remote_in_flight(TimeMs now);  // under mu_
 
@@ -122,9 +136,11 @@ private:
     int64_t minute_ = -1;
     int64_t requests_ = 0;
     int64_t tokens_ = 0;
-    double stored_spend_ = 0;  // as last read or written
+    double stored_spend_ = 0;  // the newest row's spend
+    int64_t stored_seq_ = 0;   // and its seq
     double pending_ = 0;       // recorded here, not yet written
     TimeMs reset_at_ = 0;
+    TimeMs rolled_from_ = 0;  // the reset_at of the last period that ended here
     bool seeded_ = false;
 
     // The fleet (all under mu_ but the flags).
@@ -134,21 +150,17 @@ private:
     std::atomic<bool> has_remote_if_{false};
     int64_t delta_requests_ = 0, delta_tokens_ = 0;  // this minute's, not yet sent
     double delta_spend_ = 0, delta_written_ = 0;
-    TimeMs delta_written_at_ = 0;
+    SpendRow delta_row_;  // the row this process's last write returned, not yet sent
     int64_t sent_in_flight_ = 0;
     TimeMs sent_in_flight_at_ = 0;
     int64_t remote_requests_ = 0, remote_tokens_ = 0;  // the others', this minute
     // Other replicas' spend: what each recorded and has not written yet (so
-    // not in any store read), and what they wrote since this replica last read
-    // the store (so not in stored_spend_ yet).
+    // in no row). What they wrote arrives as the row their write returned.
     struct RemotePending {
         double usd = 0;
         TimeMs at = 0;  // last report
     };
     std::map<std::string, RemotePending> remote_pending_;
-    std::deque<std::pair<TimeMs, double>> remote_written_;  // (committed at, usd), oldest first
-    double remote_written_sum_ = 0;
-    TimeMs read_at_ = 0;  // of the store's value in stored_spend_
     std::map<std::string, std::pair<int64_t, TimeMs>> remote_in_flight_;  // replica -> (count, received at)
 };
 using UsagePtr = std::shared_ptr<Usage>;

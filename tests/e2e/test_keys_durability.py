@@ -138,10 +138,13 @@ def test_kill_9_under_steady_load_loses_less_than_one_write_interval(stack, mock
     assert 0 <= lost, "spend written for requests no client got"
     # Written spend is exact: the lost requests are the newest ones, and cost what they cost.
     assert lost_cost == pytest.approx(sum(c for _, c in served[n - lost:]), rel=1e-6, abs=1e-12)
-    # At most one interval of traffic (+ a batch in flight's worth of slack for a loaded machine).
-    assert lost <= rate * (interval + 0.5), (lost, rate)
-    # And everything served more than an interval (+ slack) before the kill was written.
-    assert all(t >= killed - interval - 0.5 for t, _ in served[n - lost:])
+    # What was lost was served within one interval of the kill, plus the commit of the batch in
+    # flight and the writer thread's scheduling, which on a loaded 2-core machine take up to
+    # ~0.5 s each: everything older was written. (A count bound from the average rate, used
+    # before, failed when the rate varied during the run.)
+    slack = 1.0
+    late = [round(killed - t, 3) for t, _ in served[n - lost:] if t < killed - interval - slack]
+    assert not late, ("served this many seconds before the kill and not written", late[:5], lost, rate)
 
 
 def test_no_database_query_per_request_after_warm_up(stack, mock, key_db):

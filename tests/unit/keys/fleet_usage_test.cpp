@@ -29,7 +29,7 @@ TEST(FleetUsage, MessagesRoundTripWithEscapedIds) {
     std::vector<UsageDelta> in{delta("k" + std::string(64, 'f'), 3, 120, 0.000123456789, 2),
                                delta("tteam\twith\\odd\nname", -1, 0, 1e-9, -1)};
     in[1].written = 0.1 + 0.2;
-    in[1].written_at = kNow - 7;
+    in[1].row = SpendRow{12.5 + 0.1, kNow + 86'400'000, 41};
     const std::string text = encode_usage("replica\t1", kNow, in);
     std::string replica;
     TimeMs sent = 0;
@@ -45,13 +45,16 @@ TEST(FleetUsage, MessagesRoundTripWithEscapedIds) {
         EXPECT_EQ(out[i].tokens, in[i].tokens);
         EXPECT_EQ(out[i].spend, in[i].spend);  // shortest round-trip form: exact
         EXPECT_EQ(out[i].written, in[i].written);
-        EXPECT_EQ(out[i].written_at, in[i].written_at);
+        EXPECT_EQ(out[i].row.spend, in[i].row.spend);
+        EXPECT_EQ(out[i].row.reset_at, in[i].row.reset_at);
+        EXPECT_EQ(out[i].row.seq, in[i].row.seq);
         EXPECT_EQ(out[i].in_flight, in[i].in_flight);
     }
     out.clear();
     EXPECT_FALSE(decode_usage("r\t1\nk1\t2\t3\n", replica, sent, out));
     EXPECT_FALSE(decode_usage("no header", replica, sent, out));
-    EXPECT_FALSE(decode_usage("r\t1\nx\t1\t1\t1\t1\t1\t1\t1\n", replica, sent, out));
+    EXPECT_FALSE(decode_usage("r\t1\nx\t1\t1\t1\t1\t1\t1\t1\t1\t1\n", replica, sent, out));
+    EXPECT_FALSE(decode_usage("r\t1\nk1\t1\t1\t1\t1\t1\t1\t1\n", replica, sent, out)) << "the older 8 fields";
 }
 
 TEST(FleetUsage, OnlyChangedUsagesAreReportedOncePerRound) {
@@ -135,27 +138,66 @@ TEST(FleetUsage, ParallelCountsTheOthersInFlightUntilTheyStopReporting) {
 TEST(FleetUsage, BudgetsCountTheOthersSpendOnceWhetherWrittenOrNot) {
     Usage u;
     Limits l;
-    u.stored(1.0, 0, kNow - 5000);
+    u.stored(SpendRow{1.0, 0, 10});
     u.add_spend(0.25);
-    auto spent = [](double usd, double written, TimeMs at = 0) {
+    auto spent = [](double usd, double written, SpendRow row = {}) {
         UsageDelta d = delta("kx", 0, 0, usd);
         d.written = written;
-        d.written_at = at;
+        d.row = row;
         return d;
     };
     u.remote("b", spent(0.5, 0), kNow, kNow);
     u.remote("c", spent(0.125, 0), kNow, kNow);
     EXPECT_DOUBLE_EQ(u.spend(l, kNow), 1.0 + 0.25 + 0.5 + 0.125);
-    u.remote("b", spent(0, 0.5, kNow - 100), kNow, kNow);  // b wrote it: still counted, once
-    EXPECT_DOUBLE_EQ(u.spend(l, kNow), 1.0 + 0.25 + 0.5 + 0.125);
-    // A read of the store that began after b's commit has it: not added twice.
-    u.stored(1.5, 0, kNow - 50);
+    // b wrote it: its write returned the row with it in; counted once.
+    u.remote("b", spent(0, 0.5, SpendRow{1.5, 0, 11}), kNow, kNow);
     EXPECT_DOUBLE_EQ(u.spend(l, kNow), 1.5 + 0.25 + 0.125);
-    // A report that arrives after such a read, of a write committed before it, is in the store already.
-    u.remote("c", spent(0.0625, 0.0625, kNow - 60), kNow, kNow);
+    // A read of the store that is older than that row changes nothing.
+    u.stored(SpendRow{1.0, 0, 10});
     EXPECT_DOUBLE_EQ(u.spend(l, kNow), 1.5 + 0.25 + 0.125);
+    // This process's own write: the row has b's and its own, whatever came first.
+    u.written(0.25, SpendRow{1.75, 0, 12});
+    EXPECT_DOUBLE_EQ(u.spend(l, kNow), 1.75 + 0.125);
+    // c's report of a write that came before this process's (seq 12 holds it) arrives late: in the row already.
+    u.remote("c", spent(0.0625, 0.0625, SpendRow{1.5625, 0, 11}), kNow, kNow);
+    EXPECT_DOUBLE_EQ(u.spend(l, kNow), 1.75 + 0.125);
     // c's 0.125 is never written (it crashed): forgotten after a while.
-    EXPECT_DOUBLE_EQ(u.spend(l, kNow + Usage::kRemotePendingTtlMs + 1), 1.5 + 0.25);
+    EXPECT_DOUBLE_EQ(u.spend(l, kNow + Usage::kRemotePendingTtlMs + 1), 1.75);
+}
+
+TEST(FleetUsage, AReadThatRacedAWriteIsNotCountedTwice) {
+    // The failure this replaced: a replica read the row after b's commit became
+    // visible but before b's clock said "committed", and counted b's write in
+    // the row and again from b's report, for good on a key without a budget.
+    Usage u;
+    Limits none;
+    u.remote("b", delta("kx", 1, 0, 0.25), kNow, kNow);  // b recorded 0.25
+    u.stored(SpendRow{2.25, 0, 7});                      // a read that has b's write (seq 7) ...
+    u.remote("b", [] {                                    // ... then b's report of that write
+        UsageDelta d = delta("kx", 0, 0, 0);
+        d.written = 0.25;
+        d.row = SpendRow{2.25, 0, 7};
+        return d;
+    }(), kNow, kNow);
+    EXPECT_DOUBLE_EQ(u.spend(none, kNow), 2.25);
+}
+
+TEST(FleetUsage, ARowFromBeforeABudgetResetIsNotTakenAfterIt) {
+    Usage u;
+    Limits l;
+    l.budget_duration = "1d";
+    const TimeMs reset = kNow + 1000;
+    u.stored(SpendRow{3.0, reset, 4});
+    EXPECT_DOUBLE_EQ(u.spend(l, kNow), 3.0);
+    EXPECT_DOUBLE_EQ(u.spend(l, reset), 0.0) << "the period ended here before the store reset it";
+    UsageDelta late = delta("kx", 0, 0, 0);
+    late.row = SpendRow{3.5, reset, 5};  // written before the store's reset, reported after
+    u.remote("b", late, reset, reset);
+    EXPECT_DOUBLE_EQ(u.spend(l, reset + 1), 0.0);
+    UsageDelta after = delta("kx", 0, 0, 0);
+    after.row = SpendRow{0.5, u.reset_at(), 7};  // the store reset (seq 6) and a write since
+    u.remote("b", after, reset + 2, reset + 2);
+    EXPECT_DOUBLE_EQ(u.spend(l, reset + 3), 0.5);
 }
 
 TEST(FleetUsage, ARemoteReportBeforeTheKeyIsCachedIsNotCountedTwice) {
@@ -165,12 +207,17 @@ TEST(FleetUsage, ARemoteReportBeforeTheKeyIsCachedIsNotCountedTwice) {
     UsageDelta unwritten = delta("k" + token, 1, 0, 0.5);
     UsageDelta written = delta("k" + token, 0, 0, 0.25);
     written.written = 0.25;
-    written.written_at = now - 20;
+    written.row = SpendRow{2.25, 0, 3};
     cache.key_usage(token)->remote("b", unwritten, now, now);
     cache.key_usage(token)->remote("c", written, now, now);
     KeyRecord k;
     k.token = token;
-    k.spend = 2.25;  // the store has c's 0.25: read after c's commit
-    auto c = cache.put(k, std::nullopt, now - 10);
+    k.spend = 2.0;  // read before c's write: older than the row c reported
+    k.spend_seq = 2;
+    auto c = cache.put(k, std::nullopt);
+    EXPECT_DOUBLE_EQ(c->key_usage->spend(Limits{}, now), 2.25 + 0.5);
+    k.spend = 2.25;  // read after it: the same row
+    k.spend_seq = 3;
+    c = cache.put(k, std::nullopt);
     EXPECT_DOUBLE_EQ(c->key_usage->spend(Limits{}, now), 2.25 + 0.5);
 }

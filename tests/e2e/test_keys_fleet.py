@@ -3,7 +3,7 @@ tools/scripts/fleet.sh share one PostgreSQL database and a real redis-server.
 A key or team changed on one replica is refused or allowed on the others
 within a second (the shared-state channel; the database re-read every
 key_refresh_interval is set to a minute here, so it cannot be what made it);
-per-key rpm limits and budgets hold for the fleet; spend is the mocks' usage
+per-key rpm, tpm and parallel limits and budgets hold for the fleet; spend is the mocks' usage
 x price whichever replica served it; Redis killed: cached keys keep working,
 and changes made meanwhile are read from the database when it is back.
 """
@@ -205,6 +205,79 @@ def test_spend_is_the_mocks_usage_times_price_whichever_replica_served(keys_flee
                  what="every replica's view of the key's spend")
     except AssertionError:
         raise AssertionError(f"views {views()} want {want}")
+
+
+def _probe(r, key: str) -> int | None:
+    """One request on `r` that leaves nothing behind: the status when refused at
+    once, else None (admitted: the client gives up before the mock's slow first
+    token, the gateway cancels the attempt, and a cancelled attempt counts no
+    tokens and holds no slot)."""
+    try:
+        res = r.http.post("/v1/chat/completions", json={"model": "cheap", "messages": USER_HI},
+                          headers={"Authorization": f"Bearer {key}"}, timeout=0.3)
+    except httpx.TimeoutException:
+        return None
+    return res.status_code
+
+
+def _refused_on(r, key: str, what: str, t0: float) -> float:
+    wait_for(lambda: _probe(r, key) == 429, timeout=5, interval=0.05, what=f"{r.name} refuses: {what}")
+    took = time.monotonic() - t0
+    # Well before an admitted probe's upstream could finish (3 s): what refused it was the others' reports.
+    assert took < CONVERGE, f"{what}: {r.name} refused {took:.3f}s after the others reached the limit"
+    res = r.http.post("/v1/chat/completions", json={"model": "cheap", "messages": USER_HI},
+                      headers={"Authorization": f"Bearer {key}"}, timeout=5)
+    assert res.status_code == 429 and what in res.json()["error"]["message"], res.text
+    assert res.headers.get("retry-after"), res.headers
+    return took
+
+
+def test_a_keys_max_parallel_requests_hold_across_replicas(keys_fleet):
+    """max_parallel_requests 2: one request held on A and one on B, and C (with
+    none of its own in flight) refuses a third from their reports; once they
+    end, C admits again."""
+    f = keys_fleet
+    a, b, c = f[0], f[1], f[2]
+    key = post(a, "/key/generate", {"max_parallel_requests": 2})["key"]
+    for r in f.replicas:
+        assert status(r, key) == 200
+    f.mock.configure(ttft_ms=3000)
+    try:
+        results = []
+        held = [threading.Thread(target=lambda r=r: results.append(status(r, key))) for r in (a, b)]
+        for t in held:
+            t.start()
+        wait_for(lambda: f.mock.stats()["in_flight"] == 2, timeout=5, what="one request held on A and one on B")
+        took = _refused_on(c, key, "max_parallel_requests 2", time.monotonic())
+        for t in held:
+            t.join(timeout=30)
+        assert results == [200, 200], results
+    finally:
+        f.mock.configure(ttft_ms=2)
+    wait_for(lambda: status(c, key) == 200, timeout=5, what="C admits once A's and B's requests ended")
+    print(f"max_parallel_requests over replicas: C refused {took:.3f}s after both were in flight")
+
+
+def test_a_keys_tpm_limit_holds_across_replicas(keys_fleet):
+    """tpm_limit = what two requests use: one served on A and one on B, and C,
+    which served none, refuses the key from their reports."""
+    f = keys_fleet
+    a, b, c = f[0], f[1], f[2]
+    probe = post(a, "/key/generate", {})["key"]
+    tokens = chat(a, probe).usage.total_tokens
+    key = post(a, "/key/generate", {"tpm_limit": 2 * tokens})["key"]
+    for r in (b, c):
+        assert r.http.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    _wait_for_minute_room(8)  # tpm windows are UTC minutes
+    assert chat(a, key).usage.total_tokens == tokens
+    assert chat(b, key).usage.total_tokens == tokens
+    t0 = time.monotonic()
+    f.mock.configure(ttft_ms=3000)  # an admitted probe is cancelled before it counts tokens
+    try:
+        took = _refused_on(c, key, f"tpm_limit {2 * tokens}", t0)
+    finally:
+        f.mock.configure(ttft_ms=2)
+    print(f"tpm_limit over replicas: C refused {took:.3f}s after A and B used it up")
 
 
 def test_redis_killed_cached_keys_keep_working_and_changes_are_read_when_it_is_back(keys_fleet):

@@ -332,3 +332,53 @@ def test_redis_killed_cached_keys_keep_working_and_changes_are_read_when_it_is_b
         for t in threads:
             t.join(timeout=30)
     assert not errors, errors[:3]
+
+
+def test_a_paused_redis_slows_no_keyed_request(keys_fleet):
+    """Keys with limits and a budget (every per-request key check runs) over
+    three replicas; Redis stopped (SIGSTOP) for 2 s under that load: no client
+    error, and no request waits for it. One that did would take the reply
+    deadline (shared_state.command_timeout, 1 s by default) or hang."""
+    f = keys_fleet
+    keys = [post(f[0], "/key/generate", {"rpm_limit": 100000, "tpm_limit": 10**9, "max_parallel_requests": 50,
+                                          "max_budget": 100.0})["key"] for _ in range(3)]
+    for r in f.replicas:
+        for k in keys:
+            assert status(r, k) == 200
+
+    def measure(seconds):
+        stop, lat, errors = threading.Event(), [], []
+
+        def run(r, key):
+            client = openai.OpenAI(base_url=r.url + "/v1", api_key=key, max_retries=0, timeout=30)
+            while not stop.is_set():
+                t = time.monotonic()
+                try:
+                    client.chat.completions.create(model="cheap", messages=USER_HI)
+                    lat.append(time.monotonic() - t)
+                except Exception as e:  # noqa: BLE001 - any client error fails the test
+                    errors.append(f"{r.name}: {e!r}")
+        threads = [threading.Thread(target=run, args=(r, k)) for r, k in zip(f.replicas, keys)]
+        for t in threads:
+            t.start()
+        time.sleep(seconds)  # the load's duration, not a wait for a result
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        assert not errors, errors[:3]
+        return sorted(lat)
+
+    base = measure(1.0)
+    f.pause_redis()
+    try:
+        paused = measure(2.0)
+    finally:
+        f.resume_redis()
+    f.wait_all_up(timeout=15)
+    print(f"keys, Redis paused: {len(paused)} requests, median {paused[len(paused) // 2] * 1000:.1f} ms, "
+          f"slowest {paused[-1] * 1000:.1f} ms (before: {base[len(base) // 2] * 1000:.1f} / {base[-1] * 1000:.1f} ms)")
+    assert paused[-1] < 0.4, (base[-1], paused[-1])
+    assert paused[len(paused) // 2] < base[len(base) // 2] * 2 + 0.02, (base[len(base) // 2], paused[len(paused) // 2])
+    # And the spend made meanwhile reaches the database (Redis is not on that path either).
+    for r in f.replicas:
+        wait_for(lambda: r.metric("tailgate_spend_queue_events") == 0, timeout=5, what=f"{r.name} wrote its spend")

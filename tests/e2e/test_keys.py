@@ -323,6 +323,7 @@ def test_team_models_limits_budget_and_delete(env):
     assert "team" in e.value.message
     with pytest.raises(openai.PermissionDeniedError):
         chat(gw, k2, "cheap")  # the key's own list applies on top
+    minute_room()  # the team's rpm count below must not straddle two UTC minutes
     chat(gw, k1, "cheap")
     chat(gw, k2, "other")
     chat(gw, k1, "cheap")
@@ -433,6 +434,7 @@ def test_responses_and_messages_surfaces_enforce_keys_and_record_spend(env, mock
     k = admin.generate(models=["cheap"], rpm_limit=4)
     key = k["key"]
     client = gw.client(api_key=key)
+    minute_room()  # the rpm count below must not straddle two UTC minutes
     r = client.responses.create(model="cheap", input="hello there")
     assert r.output_text
     with pytest.raises(openai.PermissionDeniedError):

@@ -1,5 +1,6 @@
 #include "control/admin_api.hpp"
 #include "common/api_error.hpp"
+#include "common/json_body.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -33,20 +34,6 @@ std::string to_json(const Value& v) {
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     v.Accept(w);
     return buf.GetString();
-}
-
-// The body as a JSON object, or the error to answer.
-std::optional<ApiError> parse_object(const std::string& body, Document& doc) {
-    doc.Parse(body.data(), body.size());
-    if (doc.HasParseError() || !doc.IsObject())
-        return ApiError::bad_request("The request body must be a JSON object", "", "invalid_json");
-    return std::nullopt;
-}
-
-std::string string_member(const Value& o, const char* name) {
-    auto it = o.FindMember(name);
-    return it != o.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
-                                                        : std::string();
 }
 
 // RFC 7386-style merge of `patch` into `target` (objects merge, null removes).
@@ -287,7 +274,7 @@ AdminReply AdminApi::add_deployment(const AdminRequest& r) {
 
 AdminReply AdminApi::update(const std::string& id, const std::string& patch, const std::string& key_hash, bool litellm) {
     Document p;
-    if (auto e = parse_object(patch, p)) return fail(*e);
+    if (auto e = parse_json_object(patch, p)) return fail(*e);
     const Effective eff = cp_.effective();
     const config::Deployment* d = find(*eff.config, id);
     if (!d) return fail(ApiError::not_found("No deployment with id '" + id + "'", "deployment_not_found"));
@@ -346,7 +333,7 @@ AdminReply AdminApi::router_settings(const AdminRequest&) {
 
 AdminReply AdminApi::patch_router_settings(const AdminRequest& r) {
     Document p;
-    if (auto e = parse_object(r.body, p)) return fail(*e);
+    if (auto e = parse_json_object(r.body, p)) return fail(*e);
     Change c;
     c.op = "router_settings.patch";
     c.payload = r.body;
@@ -412,7 +399,7 @@ AdminReply AdminApi::routing_state(const AdminRequest&) {
 
 AdminReply AdminApi::routing_preview(const AdminRequest& r) {
     Document doc;
-    if (auto e = parse_object(r.body, doc)) return fail(*e);
+    if (auto e = parse_json_object(r.body, doc)) return fail(*e);
     router::RequestInfo info;
     info.request_id = "admin-preview";
     info.preview = true;  // plugins plan without reserving or counting anything
@@ -445,7 +432,7 @@ AdminReply AdminApi::model_new(const AdminRequest& r) {
 
 AdminReply AdminApi::model_update(const AdminRequest& r) {
     Document doc;
-    if (auto e = parse_object(r.body, doc)) return fail(*e);
+    if (auto e = parse_json_object(r.body, doc)) return fail(*e);
     std::string id;
     if (auto info = doc.FindMember("model_info"); info != doc.MemberEnd() && info->value.IsObject())
         id = string_member(info->value, "id");
@@ -456,7 +443,7 @@ AdminReply AdminApi::model_update(const AdminRequest& r) {
 
 AdminReply AdminApi::model_delete(const AdminRequest& r) {
     Document doc;
-    if (auto e = parse_object(r.body, doc)) return fail(*e);
+    if (auto e = parse_json_object(r.body, doc)) return fail(*e);
     Change c;
     c.op = "deployment.delete";
     c.target = string_member(doc, "id");

@@ -1,5 +1,6 @@
 #include "fleet/syncer.hpp"
 
+#include "common/prometheus_text.hpp"
 #include "fleet/batch.hpp"
 
 #include <hiredis/hiredis.h>
@@ -436,7 +437,8 @@ std::string Syncer::render_metrics() const {
     const double lag_s = static_cast<double>(now - (last > 0 ? last : started_ms_)) / 1000.0;
     std::string out;
     auto series = [&](const char* name, const char* type, const char* help, const std::string& body) {
-        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + body;
+        prometheus::family(out, name, type, help);
+        out += body;
     };
     auto line = [](const std::string& name, auto v) { return name + " " + std::to_string(v) + "\n"; };
     series("tailgate_shared_state_up", "gauge", "1 while Redis answers and this replica synchronises with the fleet.",

@@ -257,16 +257,7 @@ std::optional<ApiError> apply_team_fields(const Value& body, TeamRecord& t, Time
 }
 
 std::optional<ApiError> parse_object(const std::string& body, rapidjson::Document& doc) {
-    doc.Parse(body.empty() ? "{}" : body.c_str(), body.empty() ? 2 : body.size());
-    if (doc.HasParseError() || !doc.IsObject())
-        return ApiError::bad_request("The request body must be a JSON object", "", "invalid_json");
-    return std::nullopt;
-}
-
-std::string string_member(const Value& o, const char* name) {
-    auto it = o.FindMember(name);
-    return it != o.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
-                                                        : std::string();
+    return parse_json_object(body.empty() ? std::string_view("{}") : std::string_view(body), doc);
 }
 
 std::map<std::string, std::string> parse_query(const std::string& query) {

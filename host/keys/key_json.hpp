@@ -2,6 +2,7 @@
 #pragma once
 
 #include "common/api_error.hpp"
+#include "common/json_body.hpp"
 #include "keys/records.hpp"
 
 #include <rapidjson/document.h>
@@ -22,9 +23,8 @@ std::string team_json(const TeamRecord& t, double live_spend);
 std::optional<ApiError> apply_key_fields(const rapidjson::Value& body, KeyRecord& k, TimeMs now);
 std::optional<ApiError> apply_team_fields(const rapidjson::Value& body, TeamRecord& t, TimeMs now);
 
-// The body as a JSON object, or the error to answer.
+// The body as a JSON object, or the error to answer; an empty body counts as {}.
 std::optional<ApiError> parse_object(const std::string& body, rapidjson::Document& doc);
-std::string string_member(const rapidjson::Value& o, const char* name);
 
 // "a=1&b=x%20y" -> {a: "1", b: "x y"}.
 std::map<std::string, std::string> parse_query(const std::string& query);

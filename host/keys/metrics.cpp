@@ -4,6 +4,7 @@
 // key's SHA-256), never the key; by key_alias only when the operator opts in
 // (general_settings.metrics_key_alias). Only keys cached here (used since
 // start) with some spend or a budget get a series.
+#include "common/prometheus_text.hpp"
 #include "keys/json.hpp"
 #include "keys/service.hpp"
 
@@ -13,37 +14,11 @@ namespace tailgate::keys {
 
 namespace {
 
-std::string label(std::string_view v) {
-    std::string out;
-    for (char c : v) {
-        if (c == '\\' || c == '"') out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
-    }
-    return out;
-}
+using prometheus::escape_label_value;
 
-void head(std::string& out, const char* name, const char* type, const char* help) {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += ' ';
-    out += type;
-    out += '\n';
-}
-
+// Values as the key store writes them in its JSON (number_json).
 void sample(std::string& out, const char* name, const std::string& labels, double v) {
-    out += name;
-    if (!labels.empty()) out += "{" + labels + "}";
-    out += ' ';
-    out += number_json(v);
-    out += '\n';
+    prometheus::sample(out, name, labels, number_json(v));
 }
 
 }  // namespace
@@ -97,18 +72,19 @@ void KeyService::render_store_metrics(std::string& out, const std::function<bool
          last ? static_cast<double>(now - last) / 1000.0 : -1.0},
     };
     for (const Scalar& m : scalars) {
-        head(out, m.name, m.type, m.help);
+        prometheus::family(out, m.name, m.type, m.help);
         sample(out, m.name, m.labels, m.value);
     }
-    head(out, "tailgate_spend_usd_total", "counter",
-         "Spend since start in USD by model group, deployment and kind (winner, loser, shadow, abandoned).");
+    prometheus::family(
+        out, "tailgate_spend_usd_total", "counter",
+        "Spend since start in USD by model group, deployment and kind (winner, loser, shadow, abandoned).");
     std::lock_guard lk(totals_mu_);
     for (const auto& [k, usd] : totals_) {
         const auto& [group, deployment, kind] = k;
         if (live && !deployment.empty() && !live(deployment)) continue;
         sample(out, "tailgate_spend_usd_total",
-               "model_group=\"" + label(group) + "\",deployment=\"" + label(deployment) + "\",kind=\"" +
-                   spend_kind_name(kind) + "\"",
+               "model_group=\"" + escape_label_value(group) + "\",deployment=\"" + escape_label_value(deployment) +
+                   "\",kind=\"" + spend_kind_name(kind) + "\"",
                usd);
     }
 }
@@ -123,26 +99,30 @@ void KeyService::render_owner_metrics(std::string& out, bool alias_labels) {
         const KeyRecord& k = *c->key;
         const double spend = c->key_usage->spend(k.limits, now);
         if (spend <= 0 && !k.limits.max_budget) continue;
-        const std::string l = "key=\"" + k.token.substr(0, 16) + "\"" +
-                              (alias_labels && !k.key_alias.empty() ? ",key_alias=\"" + label(k.key_alias) + "\"" : "");
+        const std::string l =
+            "key=\"" + k.token.substr(0, 16) + "\"" +
+            (alias_labels && !k.key_alias.empty() ? ",key_alias=\"" + escape_label_value(k.key_alias) + "\"" : "");
         sample(keys, "tailgate_key_spend_usd", l, spend);
         if (k.limits.max_budget)
             sample(remaining, "tailgate_key_budget_remaining_usd", l, std::max(0.0, *k.limits.max_budget - spend));
         if (!c->team || !teams_seen.insert(c->team->team_id).second) continue;
         const double ts = c->team_usage->spend(c->team->limits, now);
-        const std::string tl = "team=\"" + label(c->team->team_id) + "\"";
+        const std::string tl = "team=\"" + escape_label_value(c->team->team_id) + "\"";
         sample(teams, "tailgate_team_spend_usd", tl, ts);
         if (c->team->limits.max_budget)
             sample(team_remaining, "tailgate_team_budget_remaining_usd", tl,
                    std::max(0.0, *c->team->limits.max_budget - ts));
     }
-    head(out, "tailgate_key_spend_usd", "gauge", "A virtual key's spend in its current budget period, USD.");
+    prometheus::family(out, "tailgate_key_spend_usd", "gauge",
+                       "A virtual key's spend in its current budget period, USD.");
     out += keys;
-    head(out, "tailgate_key_budget_remaining_usd", "gauge", "A virtual key's max_budget minus its spend, USD.");
+    prometheus::family(out, "tailgate_key_budget_remaining_usd", "gauge",
+                       "A virtual key's max_budget minus its spend, USD.");
     out += remaining;
-    head(out, "tailgate_team_spend_usd", "gauge", "A team's spend in its current budget period, USD.");
+    prometheus::family(out, "tailgate_team_spend_usd", "gauge", "A team's spend in its current budget period, USD.");
     out += teams;
-    head(out, "tailgate_team_budget_remaining_usd", "gauge", "A team's max_budget minus its spend, USD.");
+    prometheus::family(out, "tailgate_team_budget_remaining_usd", "gauge",
+                       "A team's max_budget minus its spend, USD.");
     out += team_remaining;
 }
 

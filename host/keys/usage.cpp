@@ -46,6 +46,12 @@ void append_number(std::string& out, T v) {
     out.append(buf, r.ptr);
 }
 
+// Each number as one more tab-separated field.
+template <class... T>
+void append_fields(std::string& out, T... v) {
+    ((out += '\t', append_number(out, v)), ...);
+}
+
 // Splits `line` at tabs into exactly `n` fields.
 bool split(std::string_view line, std::string_view* fields, size_t n) {
     for (size_t i = 0; i < n; ++i) {
@@ -68,29 +74,12 @@ std::string encode_usage(const std::string& replica, TimeMs sent_at, const std::
     std::string out;
     out.reserve(32 + deltas.size() * 110);
     escape_to(out, replica);
-    out += '\t';
-    append_number(out, sent_at);
+    append_fields(out, sent_at);
     out += '\n';
     for (const UsageDelta& d : deltas) {
         escape_to(out, d.id);
-        out += '\t';
-        append_number(out, d.minute);
-        out += '\t';
-        append_number(out, d.requests);
-        out += '\t';
-        append_number(out, d.tokens);
-        out += '\t';
-        append_number(out, d.spend);
-        out += '\t';
-        append_number(out, d.written);
-        out += '\t';
-        append_number(out, d.row.spend);
-        out += '\t';
-        append_number(out, d.row.reset_at);
-        out += '\t';
-        append_number(out, d.row.seq);
-        out += '\t';
-        append_number(out, d.in_flight);
+        append_fields(out, d.minute, d.requests, d.tokens, d.spend, d.written, d.row.spend, d.row.reset_at, d.row.seq,
+                      d.in_flight);  // the order decode_usage reads
         out += '\n';
     }
     return out;

@@ -1,11 +1,12 @@
 #include "metrics/metrics.hpp"
 
+#include "common/prometheus_text.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <iterator>
 
 namespace tailgate::metrics {
 
@@ -36,22 +37,16 @@ class Writer {
 public:
     explicit Writer(std::string& out) : out_(out) {}
 
-    void family(const char* name, const char* type, const char* help) {
-        fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-    }
+    void family(const char* name, const char* type, const char* help) { prometheus::family(out_, name, type, help); }
     // name{labels} value
     void sample(std::string_view name, std::string_view labels, uint64_t v) {
-        line(name, labels);
-        fmt::format_to(std::back_inserter(out_), "{}\n", v);
+        prometheus::sample(out_, name, labels, std::to_string(v));
     }
     void sample(std::string_view name, std::string_view labels, int64_t v) {
-        line(name, labels);
-        fmt::format_to(std::back_inserter(out_), "{}\n", v);
+        prometheus::sample(out_, name, labels, std::to_string(v));
     }
     void sample(std::string_view name, std::string_view labels, double v) {
-        line(name, labels);
-        out_ += format_value(v);
-        out_ += '\n';
+        prometheus::sample(out_, name, labels, format_value(v));
     }
     void histogram(std::string_view name, std::string_view labels, const Histogram& h,
                    const std::vector<std::string>& le) {
@@ -68,15 +63,6 @@ public:
     }
 
 private:
-    void line(std::string_view name, std::string_view labels) {
-        out_ += name;
-        if (!labels.empty()) {
-            out_ += '{';
-            out_ += labels;
-            out_ += '}';
-        }
-        out_ += ' ';
-    }
     std::string& out_;
 };
 
@@ -87,24 +73,10 @@ std::vector<std::string> bound_labels(std::span<const double> bounds) {
 }
 
 std::string label(std::string_view name, std::string_view value) {
-    return std::string(name) + "=\"" + escape_label_value(value) + "\"";
+    return std::string(name) + "=\"" + prometheus::escape_label_value(value) + "\"";
 }
 
 }  // namespace
-
-std::string escape_label_value(std::string_view v) {
-    std::string out;
-    out.reserve(v.size());
-    for (char c : v) {
-        switch (c) {
-            case '\\': out += "\\\\"; break;
-            case '"': out += "\\\""; break;
-            case '\n': out += "\\n"; break;
-            default: out += c;
-        }
-    }
-    return out;
-}
 
 StatusClass status_class(int s) {
     if (s >= 200 && s < 300) return StatusClass::S2xx;

@@ -133,9 +133,6 @@ private:
     std::vector<std::pair<std::string, std::string>> configured_fallbacks_;  // always rendered
 };
 
-// Escapes a Prometheus label value (backslash, double quote, newline).
-std::string escape_label_value(std::string_view v);
-
 // What the gateway needs from one request's attempt events, beyond the
 // executor's records. Written under the executor's lock; read by the request's
 // thread after the executor finished (its last event precedes the final

@@ -1,5 +1,7 @@
 #include "plugin/plugin_metrics.hpp"
 
+#include "common/prometheus_text.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -21,19 +23,6 @@ std::string number(double v) {
 }
 
 }  // namespace
-
-std::string escape_label_value(std::string_view v) {
-    std::string out;
-    for (char c : v) {
-        if (c == '\\' || c == '"') out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
-    }
-    return out;
-}
 
 std::string metric_name_part(std::string_view s) {
     std::string out(s);
@@ -163,13 +152,13 @@ void PluginMetrics::render(std::string& out) const {
     for (uint32_t i = 0; i < n; ++i) {
         const Metric& m = *metrics_[i];
         const std::string full = prefix_ + m.name + (m.kind == TG_METRIC_COUNTER ? "_total" : "");
-        out += "# HELP " + full + " " + m.help + "\n# TYPE " + full + " " + kType[m.kind] + "\n";
+        prometheus::family(out, full, kType[m.kind], m.help);
         for (size_t s = 0; s < m.series_count; ++s) {
-            const std::string label = m.values.empty() ? "" : m.label + "=\"" + escape_label_value(m.values[s]) + "\"";
+            const std::string label =
+                m.values.empty() ? "" : m.label + "=\"" + prometheus::escape_label_value(m.values[s]) + "\"";
             const auto& se = m.series[s];
             if (m.kind != TG_METRIC_HISTOGRAM) {
-                out += full + (label.empty() ? "" : "{" + label + "}") + " " +
-                       number(se.value.load(std::memory_order_relaxed)) + "\n";
+                prometheus::sample(out, full, label, number(se.value.load(std::memory_order_relaxed)));
                 continue;
             }
             uint64_t cumulative = 0;
@@ -177,12 +166,10 @@ void PluginMetrics::render(std::string& out) const {
             for (size_t b = 0; b <= m.bounds.size(); ++b) {
                 cumulative += se.buckets[b].load(std::memory_order_relaxed);
                 const std::string le = b < m.bounds.size() ? number(m.bounds[b]) : "+Inf";
-                out += full + "_bucket{" + sep + "le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+                prometheus::sample(out, full + "_bucket", sep + "le=\"" + le + "\"", std::to_string(cumulative));
             }
-            out += full + "_sum" + (label.empty() ? "" : "{" + label + "}") + " " +
-                   number(se.value.load(std::memory_order_relaxed)) + "\n";
-            out += full + "_count" + (label.empty() ? "" : "{" + label + "}") + " " +
-                   std::to_string(se.count.load(std::memory_order_relaxed)) + "\n";
+            prometheus::sample(out, full + "_sum", label, number(se.value.load(std::memory_order_relaxed)));
+            prometheus::sample(out, full + "_count", label, std::to_string(se.count.load(std::memory_order_relaxed)));
         }
     }
 }

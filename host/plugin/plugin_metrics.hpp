@@ -70,9 +70,6 @@ private:
     std::atomic<bool> sealed_{false};
 };
 
-// A Prometheus label value escaped (backslash, double quote, newline).
-std::string escape_label_value(std::string_view v);
-
 // A metric or strategy name as a Prometheus name part: [a-zA-Z0-9_], others '_'.
 std::string metric_name_part(std::string_view s);
 

@@ -2,6 +2,7 @@
 // each instance gets (through its PluginHost: name, metrics, args), instance
 // creation with the router.* settings, per-request contexts, reload handover
 // and the plugin series of /metrics.
+#include "common/prometheus_text.hpp"
 #include "plugin/abi_convert.hpp"
 #include "router/router.hpp"
 #include "router/route_scratch.hpp"
@@ -210,11 +211,12 @@ void Router::append_plugin_metrics(std::string& out) const {
         if (it == by_name.end()) by_name.emplace_back(p->name(), plugin_series_->failures(p->name())->load());
     }
     for (const auto& ph : plugin_hosts_) ph->metrics->render(out);
-    out += "# HELP tailgate_plugin_failures_total Strategy route() calls that failed or broke the plugin ABI's rules "
-           "(their decision was undone).\n# TYPE tailgate_plugin_failures_total counter\n";
+    prometheus::family(
+        out, "tailgate_plugin_failures_total", "counter",
+        "Strategy route() calls that failed or broke the plugin ABI's rules (their decision was undone).");
     for (const auto& [name, n] : by_name)
-        out += "tailgate_plugin_failures_total{plugin=\"" + plugin::escape_label_value(name) + "\"} " +
-               std::to_string(n) + "\n";
+        prometheus::sample(out, "tailgate_plugin_failures_total",
+                           "plugin=\"" + prometheus::escape_label_value(name) + "\"", std::to_string(n));
 }
 
 }  // namespace tailgate::router

@@ -191,11 +191,6 @@ TEST(MetricsRender, EveryLineIsWellFormedAndFamiliesAreTyped) {
     EXPECT_EQ(get(series, "tailgate_in_flight_requests"), 0);
 }
 
-TEST(MetricsRender, LabelValuesAreEscaped) {
-    EXPECT_EQ(metrics::escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    EXPECT_EQ(metrics::escape_label_value("plain-id_1.2"), "plain-id_1.2");
-}
-
 TEST(MetricsRender, GaugesComeFromTheSampler) {
     auto cfg = load();
     Metrics m(cfg);

@@ -166,11 +166,7 @@ private:
     void on_error_event(std::string_view data) {
         if (error_) return;  // the first one tells
         error_ = UpstreamError{ErrorClass::Server, 0, upstream_message(data), -1};
-        if (sink_) {
-            Event e = make_event(Event::Kind::Error);
-            e.error = &*error_;
-            sink_->on_event(e);
-        }
+        if (sink_) sink_->on_event(error_event(*error_));
     }
 
     SseFramer framer_;

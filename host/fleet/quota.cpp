@@ -35,6 +35,17 @@ int64_t QuotaBook::usable(const Entry& e, Time now) {
     return n;
 }
 
+int64_t QuotaBook::draw(Entry& e, int64_t n, Time now) {
+    for (Grant& g : e.grants) {
+        if (n == 0) break;
+        if (g.usable_until <= now || g.left == 0) continue;
+        const int64_t t = std::min(g.left, n);
+        g.left -= t;
+        n -= t;
+    }
+    return n;
+}
+
 void QuotaBook::count_use(Entry& e, int64_t n, Time now) const {
     if (now - e.slot >= kSlot) {
         e.prev = now - e.slot >= 2 * kSlot ? 0 : e.cur;
@@ -75,13 +86,7 @@ QuotaAnswer QuotaBook::take(std::string_view id, QuotaKind k, int64_t limit, int
     int64_t need = n;
     if (need <= 0) return usable(e, now) > 0 ? QuotaAnswer::Granted : QuotaAnswer::Exhausted;
     if (usable(e, now) < need) return QuotaAnswer::Exhausted;
-    for (Grant& g : e.grants) {
-        if (g.usable_until <= now || g.left == 0) continue;
-        const int64_t t = std::min(g.left, need);
-        g.left -= t;
-        need -= t;
-        if (need == 0) break;
-    }
+    draw(e, need, now);
     count_use(e, n, now);
     return QuotaAnswer::Granted;
 }
@@ -107,15 +112,7 @@ void QuotaBook::settle(std::string_view id, QuotaKind k, int64_t limit, int64_t 
         return;
     }
     count_use(e, n, now);
-    int64_t need = n;
-    if (warm(e, now))
-        for (Grant& g : e.grants) {
-            if (g.usable_until <= now || g.left == 0) continue;
-            const int64_t t = std::min(g.left, need);
-            g.left -= t;
-            need -= t;
-            if (need == 0) break;
-        }
+    const int64_t need = warm(e, now) ? draw(e, n, now) : n;
     add_debt(e, need, now);  // beyond the allowance, or counted alone: Redis hears of it with the next refill
 }
 

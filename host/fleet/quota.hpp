@@ -152,6 +152,8 @@ private:
     int64_t debt_of(Entry& e, Time now) const;  // drops what left the window
     double rate_per_s(const Entry& e, Time now) const;
     static int64_t usable(const Entry& e, Time now);
+    // Takes up to n units from the live grants, oldest first; returns what they could not cover.
+    static int64_t draw(Entry& e, int64_t n, Time now);
 
     const Millis lease_;
     const Millis horizon_;

@@ -78,6 +78,13 @@ inline Event make_event(Event::Kind kind, uint32_t choice = 0) {
     return e;
 }
 
+// The Error event of a stream's error; `err` is the decoder's, kept for stream_error().
+inline Event error_event(const UpstreamError& err) {
+    Event e = make_event(Event::Kind::Error);
+    e.error = &err;
+    return e;
+}
+
 // Receives decoded events; a surface's renderer (surfaces/) writes client bytes from them.
 class EventSink {
 public:

@@ -19,5 +19,8 @@ std::string base64(std::string_view bytes);      // standard alphabet, padded
 std::string base64url(std::string_view bytes);   // URL-safe alphabet, unpadded (JWT)
 // Standard or URL-safe base64, padded or not, no whitespace; false on anything else.
 bool base64_decode(std::string_view text, std::string& out);
+// RFC 3986 unreserved characters kept, every other byte %XX (upper case); '/'
+// kept unless encode_slash. SigV4's URI encoding, and form values (encode_slash).
+std::string uri_encode(std::string_view s, bool encode_slash);
 
 }  // namespace tailgate::providers

@@ -47,6 +47,32 @@ void Router::adopt_state(const Router& previous) {
         if (auto old = previous.index_of(cfg_->deployments[i].id)) states_[i]->adopt(*previous.states_[*old], now);
 }
 
+namespace {
+
+// A plugin's view of an attempt's outcome, this replica's or another's; the
+// caller adds the request id, the time on this host's clock and what else differs.
+tg_event abi_event(const fleet::Outcome& o, const tg_deployment& deployment) {
+    tg_event e{};
+    e.struct_size = sizeof e;
+    e.type = plugin::to_abi(o.type);
+    e.deployment = &deployment;
+    e.model_group = deployment.model_group;  // the group the attempt served (fallbacks differ)
+    e.stream = o.stream ? 1 : 0;
+    e.attempt = o.attempt;
+    e.elapsed_ms = o.elapsed_ms;
+    e.ttft_ms = o.ttft_ms;
+    e.error_class = plugin::to_abi(o.error_class);
+    e.http_status = o.http_status;
+    e.retry_after_ms = o.retry_after_ms;
+    e.prompt_tokens = o.prompt_tokens;
+    e.completion_tokens = o.completion_tokens;
+    e.cancel_reason = plugin::to_abi(o.cancel_reason);
+    e.launch = plugin::to_abi(o.launch);
+    return e;
+}
+
+}  // namespace
+
 // Turns executor events into stats and tg_event callbacks for every plugin.
 class Router::RequestObserver final : public dispatch::Observer {
 public:
@@ -80,27 +106,13 @@ public:
                 break;
             default: break;
         }
-        tg_event e{};
-        e.struct_size = sizeof e;
-        e.type = plugin::to_abi(ev.type);
-        e.deployment = &r_.views_[ev.deployment];
-        e.request_id = request_id_.c_str();
-        e.model_group = r_.views_[ev.deployment].model_group;  // the group the attempt served (fallbacks differ)
-        e.stream = stream_ ? 1 : 0;
-        e.attempt = ev.attempt;
-        e.at_ms = r_.now_ms();
-        e.elapsed_ms = ev.elapsed_ms;
-        e.ttft_ms = ev.ttft_ms;
-        e.error_class = plugin::to_abi(ev.error_class);
-        e.http_status = ev.http_status;
-        e.retry_after_ms = ev.retry_after_ms;
-        e.prompt_tokens = ev.prompt_tokens;
-        e.completion_tokens = ev.completion_tokens;
-        e.cancel_reason = plugin::to_abi(ev.cancel_reason);
         const Launch launch = ev.attempt < launches_.size() ? launches_[ev.attempt] : Launch::AtStart;
-        e.launch = plugin::to_abi(launch);
+        const fleet::Outcome o = outcome(ev, launch);
+        tg_event e = abi_event(o, r_.views_[ev.deployment]);
+        e.request_id = request_id_.c_str();
+        e.at_ms = r_.now_ms();
         r_.dispatch_event(e, contexts_.get());
-        if (r_.fleet_) r_.fleet_->record(r_.cfg_->deployments[ev.deployment].id, outcome(ev, launch));
+        if (r_.fleet_) r_.fleet_->record(r_.cfg_->deployments[ev.deployment].id, o);
     }
 
 private:
@@ -160,26 +172,11 @@ void Router::observe_remote(const std::vector<fleet::RemoteOutcome>& outcomes) c
         const auto idx = index_of(ro.deployment);
         if (!idx) continue;  // not in this replica's config (yet)
         const fleet::Outcome& o = ro.outcome;
-        tg_event e{};
-        e.struct_size = sizeof e;
-        e.type = plugin::to_abi(o.type);
-        e.deployment = &views_[*idx];
+        tg_event e = abi_event(o, views_[*idx]);
         e.request_id = "";
-        e.model_group = views_[*idx].model_group;
-        e.stream = o.stream ? 1 : 0;
-        e.attempt = o.attempt;
         e.at_ms = now - std::max<int64_t>(0, wall - o.at_wall_ms);  // on this host's clock
-        e.elapsed_ms = o.elapsed_ms;
-        e.ttft_ms = o.ttft_ms;
-        e.error_class = plugin::to_abi(o.error_class);
-        e.http_status = o.http_status;
-        e.retry_after_ms = o.retry_after_ms;
-        e.prompt_tokens = o.prompt_tokens;
-        e.completion_tokens = o.completion_tokens;
-        e.cancel_reason = plugin::to_abi(o.cancel_reason);
         e.request_ctx = nullptr;
         e.flags = TG_EVENT_FLAG_REMOTE;
-        e.launch = plugin::to_abi(o.launch);
         e.replica = ro.replica.c_str();
         for (plugin::Instance* p : all_) p->observe_remote(e);
     }

@@ -289,14 +289,7 @@ public:
         if (disabled_ || ev.deployment == nullptr) return;
         const EventView e(ev);
         const int64_t now = host_.now_ms();
-        const uint32_t index = ev.deployment->index;
-        Slot& s = slots_.at(index);
-        {
-            std::lock_guard lk(s.mu);
-            remember_id(s, *ev.deployment);
-            advance(s, index, now);
-            on_event(s, index, e, now);
-        }
+        const Slot& s = apply(ev, e, now, &Health::on_event);
         // The request's reservations of other (half-open) deployments: its
         // outcome elsewhere decides whether it will still launch them.
         const bool terminal = e.type == TG_EVENT_SUCCESS || e.type == TG_EVENT_FAILURE ||
@@ -319,14 +312,7 @@ public:
     // probe the lease holder sent ends every replica's half-open state.
     void observe_remote(const tg_event& ev) override {
         if (disabled_ || ev.deployment == nullptr) return;
-        const EventView e(ev);
-        const int64_t now = host_.now_ms();
-        const uint32_t index = ev.deployment->index;
-        Slot& s = slots_.at(index);
-        std::lock_guard lk(s.mu);
-        remember_id(s, *ev.deployment);
-        advance(s, index, now);
-        on_remote_event(s, index, e, now);
+        apply(ev, EventView(ev), host_.now_ms(), &Health::on_remote_event);
     }
 
 private:
@@ -423,6 +409,19 @@ private:
     template <class F>
     void for_each_slot(F f) {
         slots_.for_each([&](uint32_t, const std::string&, Slot& s) { f(s); });
+    }
+
+    // An event (this replica's or another's) on its deployment's slot, under the
+    // slot's lock: the id noted and an ended cooldown moved on before `handle`.
+    using Handler = void (Health::*)(Slot& s, uint32_t index, const EventView& e, int64_t now);
+    Slot& apply(const tg_event& ev, const EventView& e, int64_t now, Handler handle) {
+        const uint32_t index = ev.deployment->index;
+        Slot& s = slots_.at(index);
+        std::lock_guard lk(s.mu);
+        remember_id(s, *ev.deployment);
+        advance(s, index, now);
+        (this->*handle)(s, index, e, now);
+        return s;
     }
 
     static void remember_id(Slot& s, const tg_deployment& d) {

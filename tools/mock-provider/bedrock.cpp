@@ -309,37 +309,39 @@ std::string whole_body(const Ask& a, const std::vector<std::string>& words, cons
   });
 }
 
-std::string text_delta(const std::string& text) {
+// A contentBlockDelta payload (block 0); `fill` writes the delta's members.
+std::string block_delta(const std::function<void(Writer&)>& fill, bool padded) {
   return to_json([&](Writer& w) {
     w.StartObject();
     key(w, "contentBlockIndex");
     w.Int(0);
     key(w, "delta");
     w.StartObject();
-    key(w, "text");
-    put(w, text);
+    fill(w);
     w.EndObject();
-    key(w, "p");  // Bedrock pads events with a "p" member
-    put(w, "abcdefgh");
+    if (padded) {
+      key(w, "p");  // Bedrock pads events with a "p" member
+      put(w, "abcdefgh");
+    }
     w.EndObject();
   });
 }
 
+std::string text_delta(const std::string& text) {
+  return block_delta([&](Writer& w) {
+    key(w, "text");
+    put(w, text);
+  }, true);
+}
+
 std::string tool_delta(const std::string& fragment) {
-  return to_json([&](Writer& w) {
-    w.StartObject();
-    key(w, "contentBlockIndex");
-    w.Int(0);
-    key(w, "delta");
-    w.StartObject();
+  return block_delta([&](Writer& w) {
     key(w, "toolUse");
     w.StartObject();
     key(w, "input");
     put(w, fragment);
     w.EndObject();
-    w.EndObject();
-    w.EndObject();
-  });
+  }, false);
 }
 
 void stream_steps(Reply& rep, const Ask& a, const std::vector<std::string>& words, const ReplyContext& ctx) {

@@ -946,10 +946,7 @@ Denial authorize(const Route& r, const Settings& s, std::string_view method, std
 }
 
 std::string error_body(int status, std::string_view message) {
-  return to_json([&](Writer& w) {
-    w.StartObject();
-    key(w, "error");
-    w.StartObject();
+  return error_object([&](Writer& w) {
     key(w, "message");
     put(w, message);
     key(w, "type");
@@ -960,8 +957,6 @@ std::string error_body(int status, std::string_view message) {
     if (status == 429) put(w, "rate_limit_exceeded");
     else if (status == 401) put(w, "invalid_api_key");
     else w.Null();
-    w.EndObject();
-    w.EndObject();
   });
 }
 

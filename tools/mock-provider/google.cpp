@@ -187,18 +187,13 @@ std::string check_token(const Settings& s, const Headers& headers) {
 }
 
 std::string error_body(int status, std::string_view message) {
-  return to_json([&](Writer& w) {
-    w.StartObject();
-    key(w, "error");
-    w.StartObject();
+  return error_object([&](Writer& w) {
     key(w, "code");
     w.Int(status);
     key(w, "message");
     put(w, message);
     key(w, "status");
     put(w, status == 401 ? "UNAUTHENTICATED" : status == 429 ? "RESOURCE_EXHAUSTED" : "INVALID_ARGUMENT");
-    w.EndObject();
-    w.EndObject();
   });
 }
 

@@ -24,6 +24,18 @@ inline std::string to_json(const std::function<void(Writer&)>& fill) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
+// {"error":{...}}, the error body OpenAI and Google share; `fill` writes the inner members.
+inline std::string error_object(const std::function<void(Writer&)>& fill) {
+  return to_json([&](Writer& w) {
+    w.StartObject();
+    key(w, "error");
+    w.StartObject();
+    fill(w);
+    w.EndObject();
+    w.EndObject();
+  });
+}
+
 // A string member of an object; "" when absent or not a string.
 inline std::string_view str_member(const rapidjson::Value& obj, const char* name) {
   if (!obj.IsObject()) return {};

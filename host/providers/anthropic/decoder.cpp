@@ -257,9 +257,7 @@ void Decoder::on_error(const Value& ev, Decoded& r) {
         error_ = UpstreamError{classify(0, err ? str(*err, "type") : std::string_view(), message), 0,
                                redact(message.empty() ? std::string("upstream error event") : std::string(message)),
                                -1};
-        Event e = make_event(Event::Kind::Error);
-        e.error = &*error_;
-        emit(e);
+        emit(error_event(*error_));
     }
     r.error = &*error_;
 }

@@ -212,9 +212,7 @@ void Decoder::on_exception(std::string_view type, std::string_view payload, Deco
     d.Parse(payload.data(), payload.size());
     if (!d.HasParseError() && d.IsObject() && !str_member(d, "message").empty()) message = str_member(d, "message");
     error_ = UpstreamError{exception_class(type), 0, redact(std::string(type) + ": " + message), -1};
-    Event e = make_event(Event::Kind::Error);
-    e.error = &*error_;
-    emit(e);
+    emit(error_event(*error_));
     r.error = &*error_;
 }
 

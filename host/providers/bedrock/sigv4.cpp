@@ -9,11 +9,6 @@ namespace tailgate::providers::bedrock {
 
 namespace {
 
-bool unreserved(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-           c == '.' || c == '~';
-}
-
 std::string lower(std::string_view s) {
     std::string out(s);
     for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -66,22 +61,6 @@ std::string scope(std::string_view date, std::string_view region, std::string_vi
 }
 
 }  // namespace
-
-std::string uri_encode(std::string_view s, bool encode_slash) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(s.size());
-    for (unsigned char c : s) {
-        if (unreserved(c) || (c == '/' && !encode_slash)) {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        }
-    }
-    return out;
-}
 
 std::string canonical_uri(std::string_view path) {
     return path.empty() ? std::string("/") : uri_encode(path, false);

@@ -4,6 +4,8 @@
 // the day's signing key from the secret, and returns the Authorization value.
 #pragma once
 
+#include "providers/crypto.hpp"
+
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -32,9 +34,7 @@ struct SigV4Request {
     std::string service;
 };
 
-// RFC 3986 unreserved characters kept, every other byte %XX (upper case); '/'
-// kept unless encode_slash.
-std::string uri_encode(std::string_view s, bool encode_slash);
+using providers::uri_encode;  // providers/crypto.hpp
 // The canonical URI of a path as sent: every segment URI-encoded once more
 // (services other than S3 sign the path double-encoded).
 std::string canonical_uri(std::string_view path);

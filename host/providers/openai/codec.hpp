@@ -56,6 +56,12 @@ ErrorClass classify_status(int status, std::string_view body);
 std::string upstream_message(std::string_view body);
 // Reads usage.{prompt,completion}_tokens; leaves `u` alone where absent.
 void read_usage(const rapidjson::Value& doc, Usage& u);
+// Reads usage.{input,output}_tokens (a Response object's, the image API's);
+// leaves `u` alone where absent.
+void read_response_usage(const rapidjson::Value& doc, Usage& u);
+// A whole 2xx body that must be one JSON object, parsed into `d`: out.ok and
+// its usage (read_usage) when it is, else out.problem. Returns out.ok.
+bool read_object_body(std::string_view body, rapidjson::Document& d, BodyDecoded& out);
 // True when a chunk carries generated content: chat delta content / refusal /
 // reasoning / tool_calls / function_call, or completion text.
 bool has_content(const rapidjson::Value& chunk);

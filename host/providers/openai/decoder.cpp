@@ -111,14 +111,7 @@ public:
     BodyDecoded decode_body(std::string& body) override {
         BodyDecoded out;
         rapidjson::Document d;
-        d.Parse(body.data(), body.size());
-        if (d.HasParseError() || !d.IsObject()) {
-            out.problem = "upstream returned a 2xx body that is not a JSON object: " + excerpt(body);
-            return out;
-        }
-        out.ok = true;
-        read_usage(d, out.usage);
-        if (sink_) {
+        if (read_object_body(body, d, out) && sink_) {
             // Another client wire: the whole body as events, rendered by the surface.
             emit_start(d, *sink_);
             emit_choices(d, "message", *sink_);
@@ -166,11 +159,7 @@ private:
     void on_error_event(std::string_view data) {
         if (error_) return;  // the first one tells
         error_ = UpstreamError{ErrorClass::Server, 0, upstream_message(data), -1};
-        if (sink_) {
-            Event e = make_event(Event::Kind::Error);
-            e.error = &*error_;
-            sink_->on_event(e);
-        }
+        if (sink_) sink_->on_event(error_event(*error_));
     }
 
     SseFramer framer_;
@@ -221,6 +210,17 @@ void read_usage(const rapidjson::Value& d, Usage& u) {
     auto written = it->value.FindMember("cache_creation_input_tokens");
     if (written != it->value.MemberEnd() && written->value.IsInt64())
         u.cache_creation_tokens = written->value.GetInt64();
+}
+
+bool read_object_body(std::string_view body, rapidjson::Document& d, BodyDecoded& out) {
+    d.Parse(body.data(), body.size());
+    if (d.HasParseError() || !d.IsObject()) {
+        out.problem = "upstream returned a 2xx body that is not a JSON object: " + excerpt(body);
+        return false;
+    }
+    out.ok = true;
+    read_usage(d, out.usage);
+    return true;
 }
 
 ResponseDecoderPtr Codec::decoder(EventSinkPtr sink) const { return std::make_unique<Decoder>(std::move(sink)); }

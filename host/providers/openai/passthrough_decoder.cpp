@@ -36,21 +36,8 @@ public:
             return out;
         }
         rapidjson::Document d;
-        d.Parse(body.data(), body.size());
-        if (d.HasParseError() || !d.IsObject()) {
-            out.problem = "upstream returned a 2xx body that is not a JSON object: " + excerpt(body);
-            return out;
-        }
-        out.ok = true;
-        read_usage(d, out.usage);
-        // The image API's usage (gpt-image-1): input_tokens / output_tokens.
-        if (auto it = d.FindMember("usage"); it != d.MemberEnd() && it->value.IsObject()) {
-            const auto& u = it->value;
-            if (auto i = u.FindMember("input_tokens"); i != u.MemberEnd() && i->value.IsInt64())
-                out.usage.prompt_tokens = i->value.GetInt64();
-            if (auto o = u.FindMember("output_tokens"); o != u.MemberEnd() && o->value.IsInt64())
-                out.usage.completion_tokens = o->value.GetInt64();
-        }
+        if (!read_object_body(body, d, out)) return out;
+        read_response_usage(d, out.usage);  // the image API's (gpt-image-1)
         return out;
     }
 

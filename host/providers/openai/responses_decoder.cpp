@@ -40,16 +40,6 @@ bool is_content(std::string_view type, const rapidjson::Value& event) {
     return false;
 }
 
-// usage.{input,output}_tokens of a Response object.
-void read_response_usage(const rapidjson::Value& response, Usage& u) {
-    const rapidjson::Value* usage = object_of(response, "usage");
-    if (!usage) return;
-    auto in = usage->FindMember("input_tokens");
-    if (in != usage->MemberEnd() && in->value.IsInt64()) u.prompt_tokens = in->value.GetInt64();
-    auto out = usage->FindMember("output_tokens");
-    if (out != usage->MemberEnd() && out->value.IsInt64()) u.completion_tokens = out->value.GetInt64();
-}
-
 ErrorClass class_of_code(std::string_view code) {
     if (code == "rate_limit_exceeded") return ErrorClass::RateLimit;
     if (code == "context_length_exceeded") return ErrorClass::ContextWindow;
@@ -137,6 +127,15 @@ private:
 };
 
 }  // namespace
+
+void read_response_usage(const rapidjson::Value& response, Usage& u) {
+    const rapidjson::Value* usage = object_of(response, "usage");
+    if (!usage) return;
+    auto in = usage->FindMember("input_tokens");
+    if (in != usage->MemberEnd() && in->value.IsInt64()) u.prompt_tokens = in->value.GetInt64();
+    auto out = usage->FindMember("output_tokens");
+    if (out != usage->MemberEnd() && out->value.IsInt64()) u.completion_tokens = out->value.GetInt64();
+}
 
 ResponseDecoderPtr responses_decoder() { return std::make_unique<ResponsesDecoder>(); }
 

@@ -43,24 +43,6 @@ std::string sign_rs256(EVP_PKEY* key, std::string_view data) {
     return sig;
 }
 
-// application/x-www-form-urlencoded value encoding.
-std::string form_encode(std::string_view s) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        const bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                           c == '_' || c == '.' || c == '~';
-        if (plain) {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        }
-    }
-    return out;
-}
-
 }  // namespace
 
 std::optional<ServiceAccount> parse_service_account(std::string_view json, std::string& error) {
@@ -106,8 +88,9 @@ std::string signed_jwt(const ServiceAccount& sa, std::string_view scope, std::ch
 }
 
 std::string token_request_body(std::string_view jwt) {
-    return "grant_type=" + form_encode("urn:ietf:params:oauth:grant-type:jwt-bearer") + "&assertion=" +
-           form_encode(jwt);
+    // application/x-www-form-urlencoded values: RFC 3986's unreserved characters kept.
+    return "grant_type=" + uri_encode("urn:ietf:params:oauth:grant-type:jwt-bearer", true) + "&assertion=" +
+           uri_encode(jwt, true);
 }
 
 }  // namespace tailgate::providers::vertex

@@ -27,8 +27,10 @@ enum class Endpoint : uint8_t {
     AudioSpeech,          // /v1/audio/speech: binary audio, streamed
     AudioTranscriptions,  // /v1/audio/transcriptions: multipart/form-data
     AudioTranslations,    // /v1/audio/translations: multipart/form-data
+    ImageEdits,           // /v1/images/edits: multipart/form-data
+    ImageVariations,      // /v1/images/variations: multipart/form-data
 };
-inline constexpr size_t kEndpointCount = static_cast<size_t>(Endpoint::AudioTranslations) + 1;
+inline constexpr size_t kEndpointCount = static_cast<size_t>(Endpoint::ImageVariations) + 1;
 
 // How an attempt of a plan is launched (the executor's rules, executor.hpp).
 enum class Launch : uint8_t {

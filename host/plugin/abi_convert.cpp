@@ -3,7 +3,7 @@
 namespace tailgate::plugin {
 
 static_assert(kMaxAttempts == TG_MAX_ATTEMPTS, "the host's attempt bound is the ABI's plan capacity");
-static_assert(kEndpointCount == TG_ENDPOINT_AUDIO_TRANSLATIONS + 1, "every Endpoint has its tg_endpoint (append both)");
+static_assert(kEndpointCount == TG_ENDPOINT_IMAGE_VARIATIONS + 1, "every Endpoint has its tg_endpoint (append both)");
 
 tg_endpoint to_abi(Endpoint e) {
     switch (e) {
@@ -17,6 +17,8 @@ tg_endpoint to_abi(Endpoint e) {
         case Endpoint::AudioSpeech: return TG_ENDPOINT_AUDIO_SPEECH;
         case Endpoint::AudioTranscriptions: return TG_ENDPOINT_AUDIO_TRANSCRIPTIONS;
         case Endpoint::AudioTranslations: return TG_ENDPOINT_AUDIO_TRANSLATIONS;
+        case Endpoint::ImageEdits: return TG_ENDPOINT_IMAGE_EDITS;
+        case Endpoint::ImageVariations: return TG_ENDPOINT_IMAGE_VARIATIONS;
     }
     return TG_ENDPOINT_CHAT;
 }
@@ -34,6 +36,8 @@ std::optional<Endpoint> from_abi<Endpoint>(uint32_t raw) {
         case TG_ENDPOINT_AUDIO_SPEECH: return Endpoint::AudioSpeech;
         case TG_ENDPOINT_AUDIO_TRANSCRIPTIONS: return Endpoint::AudioTranscriptions;
         case TG_ENDPOINT_AUDIO_TRANSLATIONS: return Endpoint::AudioTranslations;
+        case TG_ENDPOINT_IMAGE_EDITS: return Endpoint::ImageEdits;
+        case TG_ENDPOINT_IMAGE_VARIATIONS: return Endpoint::ImageVariations;
     }
     return std::nullopt;
 }

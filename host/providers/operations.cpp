@@ -24,6 +24,11 @@ constexpr Operation kOperations[] = {
     {Endpoint::AudioTranscriptions, "/audio/transcriptions", "transcription", RequestForm::Multipart, RF::AnyBody,
      "file"},
     {Endpoint::AudioTranslations, "/audio/translations", "translation", RequestForm::Multipart, RF::AnyBody, "file"},
+    // Answered like generations (one JSON object, usage read for gpt-image-1's price). `model`
+    // is required: OpenAI's default (dall-e-2) is no group name a gateway can assume.
+    {Endpoint::ImageEdits, "/images/edits", "image_edit", RequestForm::Multipart, RF::JsonBody, "image"},
+    {Endpoint::ImageVariations, "/images/variations", "image_variation", RequestForm::Multipart, RF::JsonBody,
+     "image"},
 };
 
 constexpr bool in_enum_order() {

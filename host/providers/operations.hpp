@@ -20,7 +20,7 @@ namespace tailgate::providers {
 // How a client sends the request body.
 enum class RequestForm : uint8_t {
     Json,       // a JSON object
-    Multipart,  // multipart/form-data (audio files); `model` is a form field
+    Multipart,  // multipart/form-data (audio files, images to edit); `model` is a form field
 };
 
 // How the upstream answers, and so how the gateway reads it.
@@ -38,7 +38,8 @@ struct Operation {
     RequestForm request = RequestForm::Json;
     ResponseForm response = ResponseForm::Events;
     // Pass-through endpoints: the member (or form part) every request must have, and the
-    // model group a request without `model` goes to ("" = `model` is required).
+    // model group a request without `model` goes to ("" = `model` is required). A form
+    // part also counts in its array form, `name[]` (several images to edit).
     std::string_view required = {};
     std::string_view default_model = {};
     // Served by providers of another wire through chat translation (Anthropic, Bedrock);

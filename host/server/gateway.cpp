@@ -201,6 +201,8 @@ const EndpointRoute kRoutes[] = {
     // OpenAI's pass-through endpoints: how each is sent and read is its row of providers/operations.hpp.
     {"POST", "/moderations", Access::Key, &Impl::api, true, Endpoint::Moderations},
     {"POST", "/images/generations", Access::Key, &Impl::api, true, Endpoint::ImageGenerations},
+    {"POST", "/images/edits", Access::Key, &Impl::api, true, Endpoint::ImageEdits},
+    {"POST", "/images/variations", Access::Key, &Impl::api, true, Endpoint::ImageVariations},
     {"POST", "/audio/speech", Access::Key, &Impl::api, true, Endpoint::AudioSpeech},
     {"POST", "/audio/transcriptions", Access::Key, &Impl::api, true, Endpoint::AudioTranscriptions},
     {"POST", "/audio/translations", Access::Key, &Impl::api, true, Endpoint::AudioTranslations},
@@ -209,6 +211,8 @@ const EndpointRoute kRoutes[] = {
     {"POST", "/openai/deployments/*/completions", Access::Key, &Impl::api, false, Endpoint::Completions},
     {"POST", "/openai/deployments/*/embeddings", Access::Key, &Impl::api, false, Endpoint::Embeddings},
     {"POST", "/openai/deployments/*/images/generations", Access::Key, &Impl::api, false, Endpoint::ImageGenerations},
+    {"POST", "/openai/deployments/*/images/edits", Access::Key, &Impl::api, false, Endpoint::ImageEdits},
+    {"POST", "/openai/deployments/*/images/variations", Access::Key, &Impl::api, false, Endpoint::ImageVariations},
     {"POST", "/openai/deployments/*/audio/speech", Access::Key, &Impl::api, false, Endpoint::AudioSpeech},
     {"POST", "/openai/deployments/*/audio/transcriptions", Access::Key, &Impl::api, false,
      Endpoint::AudioTranscriptions},

@@ -46,7 +46,9 @@ std::variant<providers::ParsedBody, ApiError> parse_form(std::string_view body, 
         return ApiError::bad_request("Missing required parameter: 'model'", "model", "missing_required_parameter");
     }
     if (!op.required.empty()) {
+        // One file is sent as `image`, several as `image[]` (the openai clients' array form).
         const auto* r = form->find(op.required);
+        if (!r) r = form->find(std::string(op.required) + "[]");
         if (!r) {
             return ApiError::bad_request("Missing required parameter: '" + std::string(op.required) + "'",
                                          std::string(op.required), "missing_required_parameter");

@@ -150,7 +150,9 @@ typedef enum tg_endpoint {
     TG_ENDPOINT_IMAGE_GENERATIONS = 6,    /* /v1/images/generations */
     TG_ENDPOINT_AUDIO_SPEECH = 7,         /* /v1/audio/speech (binary audio, stream = 1) */
     TG_ENDPOINT_AUDIO_TRANSCRIPTIONS = 8, /* /v1/audio/transcriptions (multipart) */
-    TG_ENDPOINT_AUDIO_TRANSLATIONS = 9    /* /v1/audio/translations (multipart) */
+    TG_ENDPOINT_AUDIO_TRANSLATIONS = 9,   /* /v1/audio/translations (multipart) */
+    TG_ENDPOINT_IMAGE_EDITS = 10,         /* /v1/images/edits (multipart) */
+    TG_ENDPOINT_IMAGE_VARIATIONS = 11     /* /v1/images/variations (multipart) */
 } tg_endpoint;
 
 /* tg_request.flags */

@@ -48,6 +48,10 @@ TEST(AbiConvert, NamedValuesMeetTheirCounterparts) {
     EXPECT_EQ(plugin::to_abi(Endpoint::Embeddings), TG_ENDPOINT_EMBEDDINGS);
     EXPECT_EQ(plugin::to_abi(Endpoint::AudioSpeech), TG_ENDPOINT_AUDIO_SPEECH);
     EXPECT_EQ(plugin::from_abi<Endpoint>(TG_ENDPOINT_MODERATIONS), Endpoint::Moderations);
+    EXPECT_EQ(plugin::to_abi(Endpoint::ImageEdits), TG_ENDPOINT_IMAGE_EDITS);
+    EXPECT_EQ(plugin::from_abi<Endpoint>(TG_ENDPOINT_IMAGE_VARIATIONS), Endpoint::ImageVariations);
+    EXPECT_EQ(TG_ENDPOINT_IMAGE_EDITS, 10);  // appended: the values plugins were built with stay
+    EXPECT_EQ(TG_ENDPOINT_IMAGE_VARIATIONS, 11);
     EXPECT_EQ(plugin::to_abi(Launch::AfterDelay), TG_LAUNCH_AFTER_DELAY);
     EXPECT_EQ(plugin::to_abi(EventType::ShadowDone), TG_EVENT_SHADOW_DONE);
     EXPECT_EQ(plugin::to_abi(ErrorClass::ContextWindow), TG_ERRC_CONTEXT_WINDOW);

@@ -54,11 +54,27 @@ TEST(Operations, OneRowPerEndpointInOrder) {
     EXPECT_STREQ(providers::openai::Codec::path_for(Endpoint::AudioSpeech), "/audio/speech");
     EXPECT_STREQ(providers::openai::Codec::path_for(Endpoint::Chat), "/chat/completions");
     EXPECT_STREQ(providers::openai::Codec::path_for(Endpoint::ImageGenerations), "/images/generations");
+    EXPECT_STREQ(providers::openai::Codec::path_for(Endpoint::ImageEdits), "/images/edits");
+    EXPECT_STREQ(providers::openai::Codec::path_for(Endpoint::ImageVariations), "/images/variations");
+}
+
+TEST(Operations, ImageEditsAndVariationsAreMultipartAnsweredLikeGenerations) {
+    for (Endpoint op : {Endpoint::ImageEdits, Endpoint::ImageVariations}) {
+        const auto& o = providers::operation(op);
+        EXPECT_EQ(o.request, providers::RequestForm::Multipart);
+        EXPECT_EQ(o.response, providers::operation(Endpoint::ImageGenerations).response);
+        EXPECT_EQ(o.required, "image");
+        EXPECT_TRUE(o.default_model.empty());  // `model` required, as for generations
+        EXPECT_FALSE(o.via_chat);
+    }
+    EXPECT_EQ(providers::operation(Endpoint::ImageEdits).call_type, "image_edit");
+    EXPECT_EQ(providers::operation(Endpoint::ImageVariations).call_type, "image_variation");
 }
 
 TEST(Operations, OnlyOpenAIWireProvidersServePassThroughEndpoints) {
     for (Endpoint op : {Endpoint::Moderations, Endpoint::ImageGenerations, Endpoint::AudioSpeech,
-                        Endpoint::AudioTranscriptions, Endpoint::AudioTranslations}) {
+                        Endpoint::AudioTranscriptions, Endpoint::AudioTranslations, Endpoint::ImageEdits,
+                        Endpoint::ImageVariations}) {
         EXPECT_FALSE(providers::anthropic::codec().serves(op));
         EXPECT_FALSE(providers::bedrock::codec().serves(op));
         EXPECT_TRUE(providers::openai::codec().serves(op));
@@ -131,6 +147,30 @@ TEST(PassThroughSurface, BadFormsAreA400NamingTheProblem) {
     EXPECT_EQ(error(Endpoint::AudioTranscriptions, form(""), kType).param, "model");
     EXPECT_EQ(error(Endpoint::AudioTranscriptions, form("m", false), kType).param, "file");
     EXPECT_EQ(error(Endpoint::AudioTranslations, "", kType).code, "invalid_multipart");
+}
+
+TEST(PassThroughSurface, ImageFormsNeedAnImagePartOneOrSeveral) {
+    const std::string model = "--b0undary\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nimg\r\n";
+    const std::string prompt = "--b0undary\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\na hat\r\n";
+    auto file = [](std::string_view name) {
+        return "--b0undary\r\nContent-Disposition: form-data; name=\"" + std::string(name) +
+               "\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n";
+    };
+    const std::string end = "--b0undary--\r\n";
+    auto p = std::get<ParsedBody>(parse(Endpoint::ImageEdits, file("image") + prompt + model + end, kType));
+    EXPECT_EQ(p.model, "img");
+    ASSERT_TRUE(p.form);
+    // Several images: the openai clients send `image[]` parts.
+    p = std::get<ParsedBody>(parse(Endpoint::ImageEdits, file("image[]") + file("image[]") + prompt + model + end,
+                                   kType));
+    EXPECT_EQ(p.model, "img");
+    p = std::get<ParsedBody>(parse(Endpoint::ImageVariations, file("image") + model + end, kType));
+    EXPECT_EQ(p.body_for("dall-e-2").find("dall-e-2") != std::string::npos, true);
+    ApiError e = error(Endpoint::ImageEdits, file("mask") + prompt + model + end, kType);
+    EXPECT_EQ(e.param, "image");
+    EXPECT_EQ(e.code, "missing_required_parameter");
+    EXPECT_EQ(error(Endpoint::ImageVariations, model + end, kType).param, "image");
+    EXPECT_EQ(error(Endpoint::ImageVariations, file("image") + end, kType).param, "model");
 }
 
 TEST(PassThroughSurface, CredentialFieldsInAFormAreNoticed) {

@@ -1,5 +1,6 @@
 """OpenAI's pass-through endpoints (issue 19): /v1/moderations, /v1/images/generations,
-/v1/audio/speech (binary, streamed) and /v1/audio/transcriptions|translations (multipart),
+/v1/images/edits|variations (multipart), /v1/audio/speech (binary, streamed) and
+/v1/audio/transcriptions|translations (multipart),
 with the official `openai` SDK against the real gateway and real mock processes.
 
 Each goes through the same steps as chat: the key check (models, limits, spend),
@@ -20,6 +21,7 @@ from conftest import assert_openai_error_shape, deployment, make_config, wait_fo
 MASTER = "sk-master-passthrough"
 QUICK = ("--ttft", "2ms", "--chunk-delay", "2ms", "--chunks", "4")
 WAV = b"RIFF" + bytes(range(256)) * 4  # 1028 bytes of "audio"
+PNG = b"\x89PNG\r\n\x1a\n\x00\xff" + bytes(range(255, -1, -1)) * 2  # 522 bytes of "image", every byte value
 
 
 def dep(group, mock, model, **kw):
@@ -49,6 +51,8 @@ def gw(module_stack, mocks, tmp_path_factory):
          dep("tts-r", a, "openai/tts-1"), dep("tts-r", bad, "openai/tts-1"),
          dep("whisper-r", b, "openai/whisper-1"), dep("whisper-r", bad, "openai/whisper-1"),
          dep("broken", bad, "openai/tts-1"),
+         dep("edit-img", a, "openai/dall-e-2", input_cost_per_token=1e-6, output_cost_per_token=2e-6),
+         dep("edit-img-r", b, "openai/dall-e-2"), dep("edit-img-r", bad, "openai/dall-e-2"),
          # a group whose provider speaks another wire
          dep("claude", a, "anthropic/claude-3-5-haiku")],
         router_settings={"num_retries": 2, "disable_cooldowns": True},
@@ -122,6 +126,143 @@ def test_images_generate_passes_b64_and_url_through(client, mocks):
     img = client.images.generate(model="img", prompt="a dog", response_format="url")
     assert img.data[0].url.startswith("https://images.mock.invalid/pa/")
     assert img.data[0].revised_prompt == "a dog (pa)"
+
+
+# ---------------------------------------------------------------------------
+# image edits and variations: multipart, answered like generations
+# ---------------------------------------------------------------------------
+
+def mock_image(b64: str, kind: str, mock: str, i: int = 0) -> bytes:
+    """The bytes the mock saw in the first image part (its b64_json echoes them)."""
+    data = base64.b64decode(b64)
+    prefix = f"\x89PNG mock {kind} {mock} {i}:".encode("latin-1")
+    assert data.startswith(prefix), data[:40]
+    return data[len(prefix):]
+
+
+def test_image_edit_routes_by_model_and_forwards_the_exact_file(client, mocks):
+    a, b, _ = mocks
+    raw = client.images.with_raw_response.edit(model="edit-img", image=("cat.png", PNG, "image/png"),
+                                               prompt="a red hat", n=2, response_format="b64_json")
+    img = raw.parse()
+    assert raw.headers["x-tailgate-deployment"] == "edit-img@pa"
+    assert raw.headers["x-tailgate-model-group"] == "edit-img"
+    assert [mock_image(d.b64_json, "edit", "pa", i) for i, d in enumerate(img.data)] == [PNG, PNG]
+    # The prompt and the file reached the mock, with the model rewritten to the deployment's.
+    assert img.data[0].revised_prompt == f"a red hat (pa with dall-e-2: cat.png, {len(PNG)} bytes)"
+    sent = a.api_requests()[-1]
+    assert sent["path"] == "/v1/images/edits"
+    assert sent["headers"]["content-type"].startswith("multipart/form-data; boundary=")
+    assert 'name="model"\r\n\r\ndall-e-2\r\n' in sent["body"]
+    assert 'name="model"\r\n\r\nedit-img\r\n' not in sent["body"]
+    assert 'name="prompt"\r\n\r\na red hat\r\n' in sent["body"]
+    assert b.received() == 0
+
+
+def test_image_edit_with_several_images_and_a_mask(client, mocks):
+    a, _, _ = mocks
+    # Several images: the SDK sends `image[]` parts; the mask goes along as it is.
+    two = b"\x89PNG2"
+    img = client.images.edit(model="edit-img", image=[("one.png", PNG, "image/png"), ("two.png", two, "image/png")],
+                             mask=("mask.png", b"\x89PNGmask", "image/png"), prompt="merge")
+    assert mock_image(img.data[0].b64_json, "edit", "pa") == PNG
+    assert img.data[0].revised_prompt == f"merge (pa with dall-e-2: one.png, two.png, {len(PNG) + len(two)} bytes)"
+    body = a.api_requests()[-1]["body"]
+    assert body.count('name="image[]"') == 2 and 'name="mask"; filename="mask.png"' in body
+
+
+def test_image_variation_routes_by_model_and_forwards_the_exact_file(client, mocks):
+    a, _, _ = mocks
+    raw = client.images.with_raw_response.create_variation(model="edit-img", image=("v.png", PNG, "image/png"))
+    img = raw.parse()
+    assert raw.headers["x-tailgate-deployment"] == "edit-img@pa"
+    assert mock_image(img.data[0].b64_json, "variation", "pa") == PNG
+    assert img.data[0].revised_prompt == f"variation (pa with dall-e-2: v.png, {len(PNG)} bytes)"
+    sent = a.api_requests()[-1]
+    assert sent["path"] == "/v1/images/variations"
+    assert 'name="model"\r\n\r\ndall-e-2\r\n' in sent["body"]
+    img = client.images.create_variation(model="edit-img", image=("v.png", PNG, "image/png"), response_format="url")
+    assert img.data[0].url.startswith("https://images.mock.invalid/pa/variation-")
+
+
+def test_image_edits_and_variations_need_a_key(gw, mocks):
+    a, _, _ = mocks
+    a.reset()
+    for key in ("sk-wrong", None):
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        for path in ("/v1/images/edits", "/v1/images/variations"):
+            r = gw.http.post(path, data={"model": "edit-img", "prompt": "x"},
+                             files={"image": ("a.png", PNG, "image/png")}, headers=headers)
+            assert_openai_error_shape(r, 401)
+    with pytest.raises(openai.AuthenticationError):
+        gw.client(api_key="sk-wrong").images.edit(model="edit-img", image=("a.png", PNG), prompt="x")
+    assert a.received() == 0
+
+
+def test_image_forms_without_an_image_or_model_are_a_clear_400(gw, mocks):
+    a, _, _ = mocks
+    a.reset()
+    h = admin(gw)
+    for path in ("/v1/images/edits", "/v1/images/variations"):
+        r = h.post(path, data={"model": "edit-img", "prompt": "x"}, files={"mask": ("m.png", PNG, "image/png")})
+        err = assert_openai_error_shape(r, 400)
+        assert err["param"] == "image" and err["code"] == "missing_required_parameter", err
+        assert "'image'" in err["message"], err
+        r = h.post(path, data={"prompt": "x"}, files={"image": ("a.png", PNG, "image/png")})
+        assert assert_openai_error_shape(r, 400)["param"] == "model"
+        r = h.post(path, json={"model": "edit-img", "prompt": "x"})
+        err = assert_openai_error_shape(r, 400)
+        assert err["code"] == "invalid_multipart" and "multipart/form-data" in err["message"], err
+    assert a.received() == 0
+
+
+def test_image_edits_and_variations_retry_past_a_failing_deployment(client, mocks):
+    _, b, bad = mocks
+    attempts = []
+    for i in range(8):
+        raw = client.images.with_raw_response.edit(model="edit-img-r", image=("r.png", PNG, "image/png"),
+                                                   prompt=f"retry {i}")
+        assert mock_image(raw.parse().data[0].b64_json, "edit", "pb") == PNG
+        assert raw.headers["x-tailgate-deployment"] == "edit-img-r@pb"
+        attempts.append(int(raw.headers["x-tailgate-attempts"]))
+        raw = client.images.with_raw_response.create_variation(model="edit-img-r", image=("r.png", PNG, "image/png"))
+        assert mock_image(raw.parse().data[0].b64_json, "variation", "pb") == PNG
+        attempts.append(int(raw.headers["x-tailgate-attempts"]))
+    assert set(attempts) <= {1, 2}
+    assert bad.received() == sum(n - 1 for n in attempts) > 0, "the failing deployment was tried and retried past"
+    assert b.received() == len(attempts)
+
+
+def test_image_edits_and_variations_are_refused_for_an_anthropic_group(client, mocks):
+    a, _, _ = mocks
+    with pytest.raises(openai.BadRequestError) as e:
+        client.images.edit(model="claude", image=("a.png", PNG, "image/png"), prompt="x")
+    assert e.value.body["code"] == "unsupported_by_deployment"
+    assert "does not serve /v1/images/edits" in e.value.message
+    with pytest.raises(openai.BadRequestError) as e:
+        client.images.create_variation(model="claude", image=("a.png", PNG, "image/png"))
+    assert e.value.body["code"] == "unsupported_by_deployment"
+    assert "does not serve /v1/images/variations" in e.value.message
+    assert a.received() == 0
+
+
+def test_image_edits_and_variations_are_priced_like_generations(gw, client, mocks):
+    h = admin(gw)
+    r = h.post("/key/generate", json={"models": ["edit-img"]})
+    assert r.status_code == 200, r.text
+    key = r.json()["key"]
+    vk = gw.client(api_key=key)
+    with pytest.raises(openai.PermissionDeniedError):
+        vk.images.edit(model="edit-img-r", image=("a.png", PNG), prompt="x")
+    assert vk.images.edit(model="edit-img", image=("a.png", PNG, "image/png"), prompt="a red hat").data
+    assert vk.images.create_variation(model="edit-img", image=("a.png", PNG, "image/png"), n=2).data
+    rows = wait_for(lambda: (lambda x: x if len(x) == 2 else None)(h.get("/spend/logs", params={"api_key": key}).json()),
+                    timeout=10, what="two spend rows")
+    by_type = {row["call_type"]: row for row in rows}
+    assert sorted(by_type) == ["image_edit", "image_variation"]
+    # The mock's usage (prompt words, 100 per image) x the configured prices.
+    assert by_type["image_edit"]["spend"] == pytest.approx(3 * 1e-6 + 100 * 2e-6)
+    assert by_type["image_variation"]["spend"] == pytest.approx(1 * 1e-6 + 200 * 2e-6)
 
 
 # ---------------------------------------------------------------------------
@@ -315,3 +456,16 @@ def test_azure_client_reaches_images_and_audio(gw, client, mocks):
     assert tr.text == f"mock transcription of z.wav ({len(WAV)} bytes) by pb with whisper-1"
     with az.audio.speech.with_streaming_response.create(model="tts", voice="alloy", input="azure") as r:
         assert r.read() == speech_direct(a, input="azure", voice="alloy")
+    ed = az.images.edit(model="edit-img", image=("az.png", PNG, "image/png"), prompt="azure hat")
+    assert mock_image(ed.data[0].b64_json, "edit", "pa") == PNG
+    assert ed.data[0].revised_prompt == f"azure hat (pa with dall-e-2: az.png, {len(PNG)} bytes)"
+    assert a.api_requests()[-1]["path"] == "/v1/images/edits"
+    # Azure has no variations API, so AzureOpenAI's create_variation names no deployment in its
+    # path; the deployment path is served all the same, with Azure's api-key header.
+    r = httpx.post(gw.url + "/openai/deployments/edit-img/images/variations?api-version=2025-03-01-preview",
+                   files={"image": ("az.png", PNG, "image/png")}, headers={"api-key": MASTER}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert mock_image(r.json()["data"][0]["b64_json"], "variation", "pa") == PNG
+    assert r.headers["x-tailgate-model-group"] == "edit-img"
+    assert a.api_requests()[-1]["path"] == "/v1/images/variations"
+    assert 'name="model"\r\n\r\ndall-e-2\r\n' in a.api_requests()[-1]["body"]  # added: the form had none

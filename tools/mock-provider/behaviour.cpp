@@ -890,6 +890,8 @@ Route route(std::string_view method, std::string_view path) {
   else if (post && path == "/messages") r.endpoint = Endpoint::messages;
   else if (post && path == "/moderations") r.endpoint = Endpoint::moderations;
   else if (post && path == "/images/generations") r.endpoint = Endpoint::images;
+  else if (post && path == "/images/edits") r.endpoint = Endpoint::image_edits;
+  else if (post && path == "/images/variations") r.endpoint = Endpoint::image_variations;
   else if (post && path == "/audio/speech") r.endpoint = Endpoint::speech;
   else if (post && path == "/audio/transcriptions") r.endpoint = Endpoint::transcriptions;
   else if (post && path == "/audio/translations") r.endpoint = Endpoint::translations;
@@ -913,6 +915,8 @@ Reply build_reply(const Route& r, std::string_view body, const ReplyContext& ctx
   if (r.endpoint == Endpoint::token) return google::token_reply(ctx.settings, body);
   if (r.endpoint == Endpoint::transcriptions || r.endpoint == Endpoint::translations)
     return transcription_reply(body, r.endpoint == Endpoint::translations, ctx);
+  if (r.endpoint == Endpoint::image_edits || r.endpoint == Endpoint::image_variations)
+    return image_form_reply(body, r.endpoint == Endpoint::image_variations, ctx);
   rapidjson::Document doc;
   doc.Parse(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject())

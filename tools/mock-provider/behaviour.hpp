@@ -84,7 +84,7 @@ Plan sample_plan(const Settings& s, std::mt19937_64& rng);
 
 enum class Endpoint {
   chat, completions, embeddings, models, model, responses, messages, converse, token,
-  moderations, images, speech, transcriptions, translations,  // media.hpp
+  moderations, images, speech, transcriptions, translations, image_edits, image_variations,  // media.hpp
   unknown
 };
 

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <ctime>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace tailgate::mock {
 
@@ -294,6 +296,93 @@ Reply transcription_reply(std::string_view body, bool translation, const ReplyCo
       w.EndObject();
     });
   }
+  return rep;
+}
+
+Reply image_form_reply(std::string_view body, bool variation, const ReplyContext& ctx) {
+  std::string_view ctype;
+  if (ctx.headers)
+    for (const auto& [k, v] : *ctx.headers)
+      if (k == "content-type") ctype = v;
+  std::vector<FormPart> parts;
+  std::string why;
+  if (!parse_form(ctype, body, parts, why)) return bad(why);
+  std::vector<const FormPart*> images;
+  std::string_view model, prompt, n_field, format;
+  bool has_prompt = false;
+  for (const auto& p : parts) {
+    if (p.name == "image" || (!variation && p.name == "image[]")) {
+      if (!p.filename) return bad("'" + p.name + "' must be a file part");
+      images.push_back(&p);
+    } else if (p.name == "model") {
+      model = p.value;
+    } else if (p.name == "prompt") {
+      prompt = p.value;
+      has_prompt = true;
+    } else if (p.name == "n") {
+      n_field = p.value;
+    } else if (p.name == "response_format") {
+      format = p.value;
+    }
+  }
+  if (images.empty()) return bad("'image' is required (a file part)");
+  if (variation && images.size() > 1) return bad("variations take one 'image'");
+  if (!variation && (!has_prompt || prompt.empty())) return bad("'prompt' is required");
+  int n = 1;
+  if (!n_field.empty()) {
+    try {
+      n = std::stoi(std::string(n_field));
+    } catch (...) {
+      n = 0;
+    }
+    if (n < 1 || n > 10) return bad("'n' must be 1 to 10");
+  }
+  const bool url = format == "url";
+  Reply rep;
+  rep.model = model.empty() ? "dall-e-2" : std::string(model);
+  std::string files;
+  std::size_t total = 0;
+  for (const auto* img : images) {
+    if (!files.empty()) files += ", ";
+    files += *img->filename;
+    total += img->value.size();
+  }
+  const std::string kind = variation ? "variation" : "edit";
+  rep.body = to_json([&](Writer& w) {
+    w.StartObject();
+    key(w, "created");
+    w.Int64(static_cast<std::int64_t>(std::time(nullptr)));
+    key(w, "data");
+    w.StartArray();
+    for (int i = 0; i < n; ++i) {
+      w.StartObject();
+      if (url) {
+        key(w, "url");
+        put(w, "https://images.mock.invalid/" + ctx.name + "/" + kind + "-" + std::to_string(ctx.seq) + "-" +
+                   std::to_string(i) + ".png");
+      } else {
+        key(w, "b64_json");
+        put(w, b64("\x89PNG mock " + kind + " " + ctx.name + " " + std::to_string(i) + ":" +
+                   std::string(images.front()->value)));
+      }
+      key(w, "revised_prompt");
+      put(w, (variation ? std::string("variation") : std::string(prompt)) + " (" + ctx.name + " with " + rep.model +
+                 ": " + files + ", " + std::to_string(total) + " bytes)");
+      w.EndObject();
+    }
+    w.EndArray();
+    key(w, "usage");
+    w.StartObject();
+    const int in = std::max(1, count_words(prompt));
+    key(w, "input_tokens");
+    w.Int(in);
+    key(w, "output_tokens");
+    w.Int(100 * n);
+    key(w, "total_tokens");
+    w.Int(in + 100 * n);
+    w.EndObject();
+    w.EndObject();
+  });
   return rep;
 }
 

@@ -4,7 +4,9 @@
 // (`chunks` pieces of "audio" streamed on the chat timeline: TTFT, then one
 // piece per chunk_delay; content type from response_format) and
 // /v1/audio/transcriptions|translations (multipart: echoes the file's name and
-// size, in the asked response_format). Every latency and fault knob applies.
+// size, in the asked response_format) and /v1/images/edits|variations (multipart:
+// b64_json of the uploaded image bytes, revised_prompt echoing prompt, file and
+// model). Every latency and fault knob applies.
 #pragma once
 
 #include "behaviour.hpp"
@@ -21,6 +23,10 @@ Reply image_reply(const rapidjson::Document& doc, const ReplyContext& ctx);
 Reply speech_reply(const rapidjson::Document& doc, const ReplyContext& ctx);
 // `body` is the multipart form; its boundary comes from the request's content-type.
 Reply transcription_reply(std::string_view body, bool translation, const ReplyContext& ctx);
+// /v1/images/edits (`image` or several `image[]` file parts, `prompt` required) and
+// /v1/images/variations (one `image`): `n` images, each b64_json of
+// "\x89PNG mock edit|variation NAME I:" + the first image's bytes.
+Reply image_form_reply(std::string_view body, bool variation, const ReplyContext& ctx);
 
 // Piece i of the speech answer for this input (what a test can recompute).
 std::string speech_piece(const std::string& name, std::string_view input, std::string_view voice, int i);

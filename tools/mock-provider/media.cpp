@@ -191,6 +191,35 @@ Reply moderation_reply(const rapidjson::Document& doc, const ReplyContext& ctx) 
   return rep;
 }
 
+// An images answer (generations, edits, variations): `n` items, each written
+// by `item(w, i)` inside its object, and usage priced like gpt-image-1's.
+template <class ItemFn>
+std::string images_body(int n, int input_tokens, ItemFn&& item) {
+  return to_json([&](Writer& w) {
+    w.StartObject();
+    key(w, "created");
+    w.Int64(static_cast<std::int64_t>(std::time(nullptr)));
+    key(w, "data");
+    w.StartArray();
+    for (int i = 0; i < n; ++i) {
+      w.StartObject();
+      item(w, i);
+      w.EndObject();
+    }
+    w.EndArray();
+    key(w, "usage");
+    w.StartObject();
+    key(w, "input_tokens");
+    w.Int(input_tokens);
+    key(w, "output_tokens");
+    w.Int(100 * n);
+    key(w, "total_tokens");
+    w.Int(input_tokens + 100 * n);
+    w.EndObject();
+    w.EndObject();
+  });
+}
+
 Reply image_reply(const rapidjson::Document& doc, const ReplyContext& ctx) {
   std::string_view prompt = str_member(doc, "prompt");
   if (prompt.empty()) return bad("'prompt' is required");
@@ -202,37 +231,17 @@ Reply image_reply(const rapidjson::Document& doc, const ReplyContext& ctx) {
   const bool url = str_member(doc, "response_format") == "url";
   Reply rep;
   rep.model = std::string(str_member(doc, "model"));
-  rep.body = to_json([&](Writer& w) {
-    w.StartObject();
-    key(w, "created");
-    w.Int64(static_cast<std::int64_t>(std::time(nullptr)));
-    key(w, "data");
-    w.StartArray();
-    for (int i = 0; i < n; ++i) {
-      w.StartObject();
-      if (url) {
-        key(w, "url");
-        put(w, "https://images.mock.invalid/" + ctx.name + "/" + std::to_string(ctx.seq) + "-" + std::to_string(i) +
-                   ".png");
-      } else {
-        key(w, "b64_json");
-        put(w, b64("\x89PNG mock " + ctx.name + " " + std::string(prompt) + " " + std::to_string(i)));
-      }
-      key(w, "revised_prompt");
-      put(w, std::string(prompt) + " (" + ctx.name + ")");
-      w.EndObject();
+  rep.body = images_body(n, std::max(1, count_words(prompt)), [&](Writer& w, int i) {
+    if (url) {
+      key(w, "url");
+      put(w, "https://images.mock.invalid/" + ctx.name + "/" + std::to_string(ctx.seq) + "-" + std::to_string(i) +
+                 ".png");
+    } else {
+      key(w, "b64_json");
+      put(w, b64("\x89PNG mock " + ctx.name + " " + std::string(prompt) + " " + std::to_string(i)));
     }
-    w.EndArray();
-    key(w, "usage");
-    w.StartObject();
-    key(w, "input_tokens");
-    w.Int(std::max(1, count_words(prompt)));
-    key(w, "output_tokens");
-    w.Int(100 * n);
-    key(w, "total_tokens");
-    w.Int(std::max(1, count_words(prompt)) + 100 * n);
-    w.EndObject();
-    w.EndObject();
+    key(w, "revised_prompt");
+    put(w, std::string(prompt) + " (" + ctx.name + ")");
   });
   return rep;
 }
@@ -348,40 +357,19 @@ Reply image_form_reply(std::string_view body, bool variation, const ReplyContext
     total += img->value.size();
   }
   const std::string kind = variation ? "variation" : "edit";
-  rep.body = to_json([&](Writer& w) {
-    w.StartObject();
-    key(w, "created");
-    w.Int64(static_cast<std::int64_t>(std::time(nullptr)));
-    key(w, "data");
-    w.StartArray();
-    for (int i = 0; i < n; ++i) {
-      w.StartObject();
-      if (url) {
-        key(w, "url");
-        put(w, "https://images.mock.invalid/" + ctx.name + "/" + kind + "-" + std::to_string(ctx.seq) + "-" +
-                   std::to_string(i) + ".png");
-      } else {
-        key(w, "b64_json");
-        put(w, b64("\x89PNG mock " + kind + " " + ctx.name + " " + std::to_string(i) + ":" +
-                   std::string(images.front()->value)));
-      }
-      key(w, "revised_prompt");
-      put(w, (variation ? std::string("variation") : std::string(prompt)) + " (" + ctx.name + " with " + rep.model +
-                 ": " + files + ", " + std::to_string(total) + " bytes)");
-      w.EndObject();
+  rep.body = images_body(n, std::max(1, count_words(prompt)), [&](Writer& w, int i) {
+    if (url) {
+      key(w, "url");
+      put(w, "https://images.mock.invalid/" + ctx.name + "/" + kind + "-" + std::to_string(ctx.seq) + "-" +
+                 std::to_string(i) + ".png");
+    } else {
+      key(w, "b64_json");
+      put(w, b64("\x89PNG mock " + kind + " " + ctx.name + " " + std::to_string(i) + ":" +
+                 std::string(images.front()->value)));
     }
-    w.EndArray();
-    key(w, "usage");
-    w.StartObject();
-    const int in = std::max(1, count_words(prompt));
-    key(w, "input_tokens");
-    w.Int(in);
-    key(w, "output_tokens");
-    w.Int(100 * n);
-    key(w, "total_tokens");
-    w.Int(in + 100 * n);
-    w.EndObject();
-    w.EndObject();
+    key(w, "revised_prompt");
+    put(w, (variation ? std::string("variation") : std::string(prompt)) + " (" + ctx.name + " with " + rep.model +
+               ": " + files + ", " + std::to_string(total) + " bytes)");
   });
   return rep;
 }

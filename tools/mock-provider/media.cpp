@@ -261,14 +261,20 @@ Reply speech_reply(const rapidjson::Document& doc, const ReplyContext& ctx) {
   return rep;
 }
 
-Reply transcription_reply(std::string_view body, bool translation, const ReplyContext& ctx) {
+// A multipart request's parts, by the boundary in its content-type header.
+static bool parse_request_form(std::string_view body, const ReplyContext& ctx, std::vector<FormPart>& parts,
+                               std::string& why) {
   std::string_view ctype;
   if (ctx.headers)
     for (const auto& [k, v] : *ctx.headers)
       if (k == "content-type") ctype = v;
+  return parse_form(ctype, body, parts, why);
+}
+
+Reply transcription_reply(std::string_view body, bool translation, const ReplyContext& ctx) {
   std::vector<FormPart> parts;
   std::string why;
-  if (!parse_form(ctype, body, parts, why)) return bad(why);
+  if (!parse_request_form(body, ctx, parts, why)) return bad(why);
   const FormPart* file = nullptr;
   std::string_view model, format = "json";
   for (const auto& p : parts) {
@@ -309,13 +315,9 @@ Reply transcription_reply(std::string_view body, bool translation, const ReplyCo
 }
 
 Reply image_form_reply(std::string_view body, bool variation, const ReplyContext& ctx) {
-  std::string_view ctype;
-  if (ctx.headers)
-    for (const auto& [k, v] : *ctx.headers)
-      if (k == "content-type") ctype = v;
   std::vector<FormPart> parts;
   std::string why;
-  if (!parse_form(ctype, body, parts, why)) return bad(why);
+  if (!parse_request_form(body, ctx, parts, why)) return bad(why);
   std::vector<const FormPart*> images;
   std::string_view model, prompt, n_field, format;
   bool has_prompt = false;

@@ -276,11 +276,6 @@ void Usage::stored(const SpendRow& row) {
     adopt(row);
 }
 
-bool Usage::seeded() const {
-    std::lock_guard lk(mu_);
-    return seeded_;
-}
-
 std::optional<UsageDelta> Usage::take_delta(TimeMs now, TimeMs keepalive_ms) {
     queued_.store(false, std::memory_order_release);  // a change from now on is the next round's
     const int64_t in_flight = in_flight_.load(std::memory_order_relaxed);

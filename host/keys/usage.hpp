@@ -109,7 +109,6 @@ public:
     // The store's row as a statement read it (start, refresh): taken unless a
     // newer one was seen already.
     void stored(const SpendRow& row);
-    bool seeded() const;  // stored() was called (a usage made for a remote report is not)
 
     // ---- the fleet ----
     // What changed here since the last call (nullopt: nothing to send). A
